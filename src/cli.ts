@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+/**
+ * The `taskmesh` command: start | status | demo.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp } from 'node:fs/promises'
+import os from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { ConfigError, loadConfig } from './config.ts'
+import type { Config } from './config.ts'
+import { startNode } from './node.ts'
+import { formatMemberTable } from './cli/table.ts'
+import type { ClusterView } from './cli/table.ts'
+
+function integer (name: string) {
+  return (raw: string): number => {
+    if (!/^\d+$/.test(raw)) throw new InvalidArgumentError(`${name} must be a whole number, got "${raw}"`)
+    return Number(raw)
+  }
+}
+
+function collect (value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
+const program = new Command()
+  .name('taskmesh')
+  .description('Peer-to-peer task cluster: nodes find each other by mDNS, gossip heartbeats and elect one dispatcher leader.')
+  .version('0.1.0')
+  .showHelpAfterError()
+
+program.command('start')
+  .description('Run one node in the foreground until SIGINT or SIGTERM.')
+  .option('-c, --config <file>', 'config file (default: ./cluster.config.json when present)')
+  .option('--cluster <name>', 'cluster name; only nodes with the same name see each other')
+  .option('--name <name>', 'this node\'s name (default: <hostname>-<peer id suffix>)')
+  .option('--http-host <host>', 'HTTP API address (default 127.0.0.1)')
+  .option('--http-port <port>', 'HTTP API port (default 7420; 0 picks a free port)', integer('--http-port'))
+  .option('--data-dir <dir>', 'folder for the identity key and state (default ./taskmesh-data)')
+  .option('--listen <multiaddr>', 'libp2p listen address (repeatable)', collect)
+  .option('--bootstrap <multiaddr>', 'peer to dial at start, with /p2p/<id> (repeatable)', collect)
+  .option('--capacity <n>', 'task slots (default: CPU cores)', integer('--capacity'))
+  .option('--heartbeat-interval-ms <ms>', 'heartbeat period', integer('--heartbeat-interval-ms'))
+  .option('--failure-timeout-ms <ms>', 'silence after which a member is dead', integer('--failure-timeout-ms'))
+  .option('--no-mdns', 'do not discover peers by mDNS')
+  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+  .addHelpText('after', `
+Precedence: defaults < config file < flags < TASKMESH_* environment variables
+(e.g. TASKMESH_HTTP_PORT=7421, TASKMESH_FAILURE_TIMEOUT_MS=3000).
+
+Examples:
+  $ taskmesh start
+  $ taskmesh start --name a1 --http-port 7421 --data-dir ./data/a1
+  $ TASKMESH_CLUSTER=staging taskmesh start --config ./cluster.config.json`)
+  .action(async (opts: Record<string, unknown>) => {
+    const flags: Partial<Config> = {
+      cluster: opts.cluster as string | undefined,
+      name: opts.name as string | undefined,
+      httpHost: opts.httpHost as string | undefined,
+      httpPort: opts.httpPort as number | undefined,
+      dataDir: opts.dataDir as string | undefined,
+      listen: opts.listen as string[] | undefined,
+      bootstrap: opts.bootstrap as string[] | undefined,
+      capacity: opts.capacity as number | undefined,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs as number | undefined,
+      failureTimeoutMs: opts.failureTimeoutMs as number | undefined,
+      mdns: opts.mdns === false ? false : undefined,
+      logLevel: opts.logLevel as Config['logLevel'] | undefined
+    }
+    const config = loadConfig({ file: opts.config as string | undefined, flags })
+    const node = await startNode(config)
+    let signals = 0
+    const shutdown = (signal: string): void => {
+      signals++
+      if (signals > 1) process.exit(130)
+      node.log.info({ signal }, 'stopping')
+      node.stop().then(() => process.exit(0), (err: Error) => {
+        node.log.error({ err: err.message }, 'unclean stop')
+        process.exit(1)
+      })
+    }
+    process.on('SIGINT', () => { shutdown('SIGINT') })
+    process.on('SIGTERM', () => { shutdown('SIGTERM') })
+  })
+
+program.command('status')
+  .description('Print the cluster\'s members as one node sees them, the leader marked with *.')
+  .option('--node <url>', 'HTTP URL of any node', process.env.TASKMESH_NODE ?? 'http://127.0.0.1:7420')
+  .option('--json', 'print the raw JSON of GET /v1/cluster')
+  .addHelpText('after', `
+Examples:
+  $ taskmesh status
+  $ taskmesh status --node http://127.0.0.1:7421 --json`)
+  .action(async (opts: { node: string, json?: boolean }) => {
+    const view = await getJson<ClusterView>(`${opts.node.replace(/\/$/, '')}/v1/cluster`)
+    if (opts.json === true) {
+      process.stdout.write(JSON.stringify(view, null, 2) + '\n')
+      return
+    }
+    process.stdout.write(formatMemberTable(view, process.stdout.isTTY === true) + '\n')
+  })
+
+program.command('demo')
+  .description('Start N local nodes (one process each) for trying taskmesh out; Ctrl-C stops them all.')
+  .option('-n, --nodes <n>', 'how many nodes', integer('--nodes'), 3)
+  .option('--base-port <port>', 'HTTP port of the first node; the others follow', integer('--base-port'), 7421)
+  .option('--cluster <name>', 'cluster name', 'taskmesh-demo')
+  .addHelpText('after', `
+Examples:
+  $ taskmesh demo --nodes 5
+  then, in another terminal:  taskmesh status --node http://127.0.0.1:7421`)
+  .action(async (opts: { nodes: number, basePort: number, cluster: string }) => {
+    if (opts.nodes < 1 || opts.nodes > 50) throw new InvalidArgumentError('--nodes must be between 1 and 50')
+    const dir = await mkdtemp(join(os.tmpdir(), 'taskmesh-demo-'))
+    const cli = fileURLToPath(import.meta.url)
+    const children: ChildProcess[] = []
+    for (let i = 1; i <= opts.nodes; i++) {
+      const args = [cli, 'start', '--cluster', opts.cluster, '--name', `demo-${i}`, '--http-port', String(opts.basePort + i - 1),
+        '--data-dir', join(dir, `node-${i}`), '--listen', '/ip4/127.0.0.1/tcp/0', '--log-level', 'warn']
+      children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] }))
+    }
+    const urls = children.map((_, i) => `http://127.0.0.1:${opts.basePort + i}`)
+    process.stdout.write(`started ${opts.nodes} nodes of cluster "${opts.cluster}" (data in ${dir}):\n${urls.map(u => `  ${u}`).join('\n')}\n`)
+    const stopAll = (): void => { for (const c of children) c.kill('SIGTERM') }
+    process.on('SIGINT', stopAll)
+    process.on('SIGTERM', stopAll)
+    let exited = 0
+    for (const c of children) {
+      c.on('exit', () => { if (++exited === children.length) process.exit(0) })
+    }
+    const deadline = Date.now() + 15_000
+    while (Date.now() < deadline) {
+      await new Promise(resolve => setTimeout(resolve, 300))
+      const view = await getJson<ClusterView>(`${urls[0]}/v1/cluster`).catch(() => undefined)
+      if (view?.leader != null && view.members.filter(m => m.status === 'alive').length === opts.nodes) {
+        process.stdout.write(formatMemberTable(view, process.stdout.isTTY === true) + '\nPress Ctrl-C to stop.\n')
+        return
+      }
+    }
+    process.stdout.write('the nodes have not agreed on a leader within 15 s; see their logs above\n')
+  })
+
+async function getJson<T> (url: string): Promise<T> {
+  let res: Response
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(5_000) })
+  } catch (err) {
+    throw new CliError(`cannot reach ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`)
+  }
+  const body = await res.json().catch(() => undefined) as { error?: { message?: string } } | undefined
+  if (!res.ok) throw new CliError(`${url} answered ${res.status}: ${body?.error?.message ?? res.statusText}`)
+  return body as T
+}
+
+class CliError extends Error {
+  override name = 'CliError'
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof CliError || err instanceof InvalidArgumentError) {
+    process.stderr.write(`taskmesh: ${err.message}\n`)
+    process.exit(2)
+  }
+  process.stderr.write(`taskmesh: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,35 @@
+/** Renders GET /v1/cluster as a terminal table. */
+
+export interface ClusterView {
+  self: { id: string, name: string }
+  leader: { id: string, name: string, term: number } | null
+  members: Array<{ id: string, name: string, http: string, status: string, capacity: number, running: number, queued: number, load: { cpu: number, memory: number }, lastSeenMs: number }>
+}
+
+const colours = { alive: '\x1b[32m', suspect: '\x1b[33m', dead: '\x1b[31m', reset: '\x1b[0m' } as const
+
+export function formatMemberTable (view: ClusterView, colour: boolean): string {
+  const header = ['', 'NAME', 'ID', 'STATUS', 'SLOTS', 'RUNNING', 'QUEUED', 'CPU', 'MEM', 'LAST SEEN', 'HTTP']
+  const rows = view.members.map(m => [
+    m.id === view.leader?.id ? '*' : '',
+    m.name + (m.id === view.self.id ? ' (self)' : ''),
+    '…' + m.id.slice(-8),
+    m.status,
+    String(m.capacity),
+    String(m.running),
+    String(m.queued),
+    `${Math.round(m.load.cpu * 100)}%`,
+    `${Math.round(m.load.memory * 100)}%`,
+    m.id === view.self.id ? '-' : `${m.lastSeenMs} ms`,
+    m.http
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i]!.length)))
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()
+  const body = rows.map((r, i) => {
+    const text = line(r)
+    const status = view.members[i]!.status as keyof typeof colours
+    return colour && status in colours ? `${colours[status]}${text}${colours.reset}` : text
+  })
+  const leader = view.leader === null ? 'leader: none yet' : `leader: ${view.leader.name} (term ${view.leader.term})`
+  return [leader, line(header), ...body].join('\n')
+}

@@ -1,0 +1,189 @@
+/**
+ * The one place where every setting, its default and its meaning live.
+ * Precedence, lowest to highest: defaults < cluster.config.json < CLI flags
+ * < TASKMESH_* environment variables. Unknown or invalid fields fail at
+ * start with a message naming the field and what was expected.
+ */
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import { Type } from '@sinclair/typebox'
+import type { Static, TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+export const ConfigSchema = Type.Object({
+  /** Cluster name. Nodes only see members of the same cluster: it derives the mDNS service tag and the gossip topic. */
+  cluster: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', default: 'taskmesh' }),
+  /** Human-readable node name; null means `<hostname>-<last 6 chars of the peer id>`. */
+  name: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], { default: null }),
+  /** libp2p listen multiaddrs. Port 0 picks a free port. */
+  listen: Type.Array(Type.String({ minLength: 1 }), { default: ['/ip4/0.0.0.0/tcp/0'] }),
+  /** Address of the HTTP API. Loopback by default: the API is for this machine's scripts. */
+  httpHost: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  /** Port of the HTTP API (0 picks a free one). */
+  httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 7420 }),
+  /** Where the node keeps its identity key, term and (later) task records. */
+  dataDir: Type.String({ minLength: 1, default: './taskmesh-data' }),
+  /** How often the node publishes a heartbeat. */
+  heartbeatIntervalMs: Type.Integer({ minimum: 20, maximum: 60_000, default: 250 }),
+  /**
+   * Heartbeat silence after which a member is declared dead, and so the
+   * longest a silently vanished leader (paused process, cut link) stays
+   * leader. Must exceed 3 x heartbeatIntervalMs. A crashed process is noticed
+   * sooner: its closed connection is confirmed after 2 heartbeat intervals.
+   */
+  failureTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 1500 }),
+  /** Task slots this node offers; null means one per CPU core. */
+  capacity: Type.Union([Type.Integer({ minimum: 1, maximum: 1024 }), Type.Null()], { default: null }),
+  /** Multiaddrs (with /p2p/<id>) to dial at start, for networks without multicast. */
+  bootstrap: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  /** Discover peers on the local network with mDNS. */
+  mdns: Type.Boolean({ default: true }),
+  /** Log level: fatal, error, warn, info, debug, trace or silent. */
+  logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' })
+}, { additionalProperties: false })
+
+export type Config = Static<typeof ConfigSchema>
+
+/** Values that are null in the file and filled in at start. */
+export interface ResolvedConfig extends Omit<Config, 'capacity'> {
+  capacity: number
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Environment variable for each field: cluster -> TASKMESH_CLUSTER, httpPort -> TASKMESH_HTTP_PORT. */
+export function envName (field: string): string {
+  return 'TASKMESH_' + field.replace(/[A-Z]/g, c => '_' + c).toUpperCase()
+}
+
+const fieldNames = Object.keys(ConfigSchema.properties) as Array<keyof Config>
+
+/** Parses an environment string into the field's type (numbers, booleans, lists, null). */
+function fromEnv (field: keyof Config, raw: string): unknown {
+  const schema: TSchema = ConfigSchema.properties[field]
+  const kinds = JSON.stringify(schema)
+  if (schema.type === 'array') return raw.split(',').map(s => s.trim()).filter(s => s.length > 0)
+  if (raw === 'null' && kinds.includes('"null"')) return null
+  if (kinds.includes('"integer"')) return /^-?\d+$/.test(raw) ? Number(raw) : raw
+  if (schema.type === 'boolean') return raw === 'true' ? true : raw === 'false' ? false : raw
+  return raw
+}
+
+function describe (schema: TSchema): string {
+  if (schema.anyOf !== undefined) return (schema.anyOf as TSchema[]).map(describe).join(' or ')
+  if (schema.const !== undefined) return JSON.stringify(schema.const)
+  const bounds: string[] = []
+  if (schema.minimum !== undefined) bounds.push(`>= ${schema.minimum}`)
+  if (schema.maximum !== undefined) bounds.push(`<= ${schema.maximum}`)
+  if (schema.pattern !== undefined) bounds.push(`matching ${schema.pattern}`)
+  if (schema.type === 'array') return `an array of ${describe(schema.items as TSchema)}s`
+  return [schema.type, ...bounds].join(' ')
+}
+
+/** Validates a partial config (from any source) and names the first bad field. */
+export function validateLayer (layer: Record<string, unknown>, source: string): Partial<Config> {
+  for (const key of Object.keys(layer)) {
+    if (!fieldNames.includes(key as keyof Config)) {
+      throw new ConfigError(`${source}: unknown field "${key}"; known fields: ${fieldNames.join(', ')}`)
+    }
+  }
+  for (const key of fieldNames) {
+    if (!(key in layer)) continue
+    const schema = ConfigSchema.properties[key]
+    if (!Value.Check(schema, layer[key])) {
+      throw new ConfigError(`${source}: field "${key}" must be ${describe(schema)}, got ${JSON.stringify(layer[key])}`)
+    }
+  }
+  return layer as Partial<Config>
+}
+
+export function readConfigFile (path: string): Partial<Config> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid JSON: ${(err as Error).message}`)
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`${path}: must hold a JSON object`)
+  }
+  return validateLayer(parsed as Record<string, unknown>, path)
+}
+
+export function envLayer (env: NodeJS.ProcessEnv): Partial<Config> {
+  const layer: Record<string, unknown> = {}
+  for (const field of fieldNames) {
+    const raw = env[envName(field)]
+    if (raw !== undefined) layer[field] = fromEnv(field, raw)
+  }
+  return validateLayer(layer, 'environment')
+}
+
+export interface LoadOptions {
+  /** Path of the config file; when undefined, ./cluster.config.json is read if it exists. */
+  file?: string
+  /** Values from CLI flags. */
+  flags?: Partial<Config>
+  env?: NodeJS.ProcessEnv
+  /** Working directory, for the default config file. */
+  cwd?: string
+}
+
+export function defaults (): Config {
+  return Value.Create(ConfigSchema)
+}
+
+/** Merges defaults, file, flags and environment, validates the result and the relations between fields. */
+export function loadConfig (opts: LoadOptions = {}): ResolvedConfig {
+  const cwd = opts.cwd ?? process.cwd()
+  let fileLayer: Partial<Config> = {}
+  if (opts.file !== undefined) {
+    fileLayer = readConfigFile(opts.file)
+  } else {
+    const implicit = `${cwd}/cluster.config.json`
+    try {
+      readFileSync(implicit)
+      fileLayer = readConfigFile(implicit)
+    } catch (err) {
+      if (err instanceof ConfigError && !/cannot read/.test(err.message)) throw err
+    }
+  }
+  const merged: Config = {
+    ...defaults(),
+    ...fileLayer,
+    ...validateLayer(stripUndefined(opts.flags ?? {}), 'command line'),
+    ...envLayer(opts.env ?? process.env)
+  }
+  if (merged.failureTimeoutMs <= 3 * merged.heartbeatIntervalMs) {
+    throw new ConfigError(`field "failureTimeoutMs" (${merged.failureTimeoutMs}) must exceed 3 x heartbeatIntervalMs (${3 * merged.heartbeatIntervalMs}), or one late heartbeat kills a member`)
+  }
+  return { ...merged, capacity: merged.capacity ?? os.availableParallelism() }
+}
+
+function stripUndefined (o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
+}
+
+/**
+ * Timings derived from the two documented settings, so they cannot disagree:
+ * - joinWindowMs = failureTimeoutMs: a starting node listens that long before
+ *   it may lead; a live leader is heard well within it.
+ * - deadRetentionMs = max(30 s, 20 x failureTimeoutMs): how long a dead member
+ *   stays listed, and named in heartbeats so that it can refute if it lives.
+ */
+export function coreTimings (c: Pick<Config, 'heartbeatIntervalMs' | 'failureTimeoutMs'>): { heartbeatIntervalMs: number, failureTimeoutMs: number, joinWindowMs: number, deadRetentionMs: number } {
+  return {
+    heartbeatIntervalMs: c.heartbeatIntervalMs,
+    failureTimeoutMs: c.failureTimeoutMs,
+    joinWindowMs: c.failureTimeoutMs,
+    deadRetentionMs: Math.max(30_000, 20 * c.failureTimeoutMs)
+  }
+}

@@ -1,0 +1,274 @@
+import { claimBeats, electLeader, isOlder } from './election.ts'
+import type { Candidate } from './election.ts'
+import { MembershipView } from './membership.ts'
+import type { FailureDetectorConfig } from './membership.ts'
+import type { CoreEvent, Heartbeat, LeaderView, Member, MemberInfo, MemberStatus } from './types.ts'
+
+export interface ClusterCoreConfig extends FailureDetectorConfig {
+  /**
+   * How long a starting node listens before it may lead, and the window in
+   * which it orders itself after every established member it hears.
+   */
+  joinWindowMs: number
+}
+
+export interface MemberSnapshot {
+  id: string
+  name: string
+  http: string
+  status: MemberStatus
+  capacity: number
+  running: number
+  queued: number
+  load: { cpu: number, memory: number }
+  /** Milliseconds since the member was last heard from (0 for this node). */
+  lastSeenMs: number
+  incarnation: number
+  types: string[]
+}
+
+export interface ClusterSnapshot {
+  self: { id: string, name: string }
+  leader: LeaderView | null
+  term: number
+  members: MemberSnapshot[]
+}
+
+/**
+ * The membership and leadership state machine of one node, in the style of
+ * etcd's raft: it is stepped with inputs (a heartbeat, a disconnect hint, a
+ * clock tick carrying `nowMs`) and returns what happened as events. It never
+ * reads a clock, sets a timer or touches the network; src/runtime does.
+ *
+ * Rules, in one place:
+ * - The oldest live member leads (see election.ts). A node in its join
+ *   window does not claim leadership, and while joining it re-numbers its
+ *   incarnation after every established member it hears; members refuse a
+ *   newcomer older than their leader until it does: a newcomer is always the
+ *   youngest and never displaces a live leader.
+ * - A node that becomes leader claims a term one above the highest it knows;
+ *   terms only grow (heartbeats carry the sender's highest term and leader).
+ * - A leader that hears a claim that beats its own (higher term, or equal
+ *   term and an older leader) was deposed while it was away: it begins a new
+ *   incarnation, which makes it the youngest member.
+ * - A member declared dead is not brought back by heartbeats of the same
+ *   incarnation if that would let it overtake the current leader; dead
+ *   members are listed in heartbeats, and a listed live node refutes by
+ *   beginning a new incarnation (as in memberlist/SWIM).
+ * - A node that notices it was itself stalled (a paused process) forgives the
+ *   silence it could not hear, and if the stall exceeded the failure timeout
+ *   it begins a new incarnation, since the others have declared it dead.
+ */
+export class ClusterCore {
+  readonly #config: ClusterCoreConfig
+  readonly #view: MembershipView
+  readonly #id: string
+  readonly #name: string
+  readonly #startedMs: number
+  #incarnation: number
+  #seq = 0
+  #term: number
+  #leader: { id: string, term: number } | null = null
+  #info: MemberInfo
+  #lastTickMs: number
+
+  constructor (self: { id: string, name: string, info: MemberInfo }, config: ClusterCoreConfig, nowMs: number, initialTerm = 0) {
+    this.#config = config
+    this.#view = new MembershipView(config)
+    this.#id = self.id
+    this.#name = self.name
+    this.#info = self.info
+    this.#startedMs = nowMs
+    this.#incarnation = nowMs
+    this.#lastTickMs = nowMs
+    this.#term = initialTerm
+  }
+
+  get id (): string { return this.#id }
+  get incarnation (): number { return this.#incarnation }
+  get term (): number { return this.#term }
+  get leaderId (): string | null { return this.#leader?.id ?? null }
+  isLeader (): boolean { return this.#leader?.id === this.#id }
+  joining (nowMs: number): boolean { return nowMs < this.#startedMs + this.#config.joinWindowMs }
+
+  /** The leader as this node sees it, with the term it claimed (or the highest known, until its claim is heard). */
+  leader (): LeaderView | null {
+    if (this.#leader === null) return null
+    const name = this.#leader.id === this.#id ? this.#name : (this.#view.get(this.#leader.id)?.name ?? this.#leader.id)
+    return { id: this.#leader.id, name, term: this.#leader.term }
+  }
+
+  setLocalInfo (info: MemberInfo): void {
+    this.#info = info
+  }
+
+  /** The heartbeat to publish now; each call advances the sequence number. */
+  nextHeartbeat (nowMs: number): Heartbeat {
+    this.#seq += 1
+    return {
+      id: this.#id,
+      name: this.#name,
+      incarnation: this.#incarnation,
+      seq: this.#seq,
+      ...this.#info,
+      leader: this.#leader?.id ?? null,
+      term: this.#term,
+      dead: this.#view.deadList(),
+      joining: this.joining(nowMs)
+    }
+  }
+
+  onHeartbeat (hb: Heartbeat, nowMs: number): CoreEvent[] {
+    if (hb.id === this.#id) return []
+    const events: CoreEvent[] = []
+    const termBefore = this.#term
+
+    if (hb.dead.some(d => d.id === this.#id && d.incarnation === this.#incarnation) && hb.term >= termBefore) {
+      events.push(this.#reincarnate(nowMs, `${hb.name} declared this node dead`))
+    } else if (this.isLeader() && this.#deposedBy(hb)) {
+      events.push(this.#reincarnate(nowMs, `${hb.name} follows a leader with a superseding claim (term ${hb.term})`))
+    }
+    if (hb.term > this.#term) this.#term = hb.term
+
+    if (!hb.joining && this.joining(nowMs) && hb.incarnation >= this.#incarnation) {
+      // Order this newcomer after every established member, whatever the clocks say.
+      this.#incarnation = hb.incarnation + 1
+    }
+
+    const known = this.#view.get(hb.id)
+    if (known !== undefined) {
+      if (hb.incarnation < known.incarnation) return events
+      if (hb.incarnation === known.incarnation && hb.seq <= known.seq) return events
+    }
+    const returning = known === undefined || (known.incarnation === hb.incarnation && known.status === 'dead')
+    if (returning && !this.#mayAdmit(hb, termBefore)) {
+      // Keep (or start) a dead record so that our dead list tells it to refute.
+      events.push(...this.#view.recordRefused(hb, nowMs))
+      return events
+    }
+    events.push(...this.#view.admit(hb, nowMs))
+    events.push(...this.#recompute(nowMs))
+    return events
+  }
+
+  /** A connection to `id` closed: a hint, confirmed by silence before it is believed. */
+  onPeerDisconnected (id: string, nowMs: number): CoreEvent[] {
+    return this.#view.hintDisconnected(id, nowMs)
+  }
+
+  onTick (nowMs: number): CoreEvent[] {
+    const events: CoreEvent[] = []
+    const gapMs = nowMs - this.#lastTickMs
+    this.#lastTickMs = nowMs
+    if (gapMs > Math.max(this.#config.failureTimeoutMs / 2, 4 * this.#config.heartbeatIntervalMs)) {
+      // This node was not running (SIGSTOP, VM pause): the silence of others is ours.
+      events.push({ type: 'stall-detected', gapMs })
+      this.#view.forgiveSilence(nowMs)
+      if (gapMs >= this.#config.failureTimeoutMs) {
+        events.push(this.#reincarnate(nowMs, `this node stalled for ${gapMs} ms`))
+      }
+    }
+    events.push(...this.#view.tick(nowMs))
+    events.push(...this.#recompute(nowMs))
+    return events
+  }
+
+  snapshot (nowMs: number): ClusterSnapshot {
+    const self: MemberSnapshot = {
+      id: this.#id,
+      name: this.#name,
+      status: 'alive',
+      ...this.#info,
+      lastSeenMs: 0,
+      incarnation: this.#incarnation
+    }
+    const others = this.#view.all().map((m): MemberSnapshot => ({
+      id: m.id,
+      name: m.name,
+      status: m.status,
+      ...m.info,
+      lastSeenMs: Math.max(0, nowMs - m.lastHeardMs),
+      incarnation: m.incarnation
+    }))
+    return {
+      self: { id: this.#id, name: this.#name },
+      leader: this.leader(),
+      term: this.#term,
+      members: [self, ...others].sort((a, b) => a.incarnation - b.incarnation || (a.id < b.id ? -1 : 1))
+    }
+  }
+
+  /** Live members other than this node. */
+  liveMembers (): Member[] {
+    return this.#view.live()
+  }
+
+  #candidates (): Candidate[] {
+    const out: Candidate[] = this.#view.live().map(m => ({ id: m.id, incarnation: m.incarnation }))
+    out.push({ id: this.#id, incarnation: this.#incarnation })
+    return out
+  }
+
+  #recompute (nowMs: number): CoreEvent[] {
+    let id = electLeader(this.#candidates())
+    // A node still in its join window does not claim: it may not yet have heard a live leader.
+    if (id === this.#id && this.joining(nowMs)) id = null
+    const previous = this.#leader?.id ?? null
+    if (id === previous) {
+      if (id !== null && id !== this.#id) this.#leader = { id, term: this.#claimedTerm(id) }
+      if (id === this.#id && this.#leader !== null && this.#leader.term < this.#term) {
+        // Someone claimed a term we had not seen, without deposing us: outbid it.
+        this.#term += 1
+        this.#leader = { id, term: this.#term }
+        return [{ type: 'leader-changed', leader: this.leader(), previous }]
+      }
+      return []
+    }
+    if (id === null) {
+      this.#leader = null
+    } else if (id === this.#id) {
+      this.#term += 1
+      this.#leader = { id, term: this.#term }
+    } else {
+      this.#leader = { id, term: this.#claimedTerm(id) }
+    }
+    return [{ type: 'leader-changed', leader: this.leader(), previous }]
+  }
+
+  /** The leader has announced its claim (or is this node): it is established, not merely expected. */
+  #leaderClaimed (): boolean {
+    if (this.#leader === null) return false
+    if (this.#leader.id === this.#id) return true
+    return this.#view.get(this.#leader.id)?.claim.leader === this.#leader.id
+  }
+
+  #claimedTerm (id: string): number {
+    const m = this.#view.get(id)
+    return m !== undefined && m.claim.leader === id ? m.claim.term : this.#term
+  }
+
+  #deposedBy (hb: Heartbeat): boolean {
+    if (hb.leader === null || hb.leader === this.#id || this.#leader === null) return false
+    const theirLeader: Candidate = hb.leader === hb.id
+      ? { id: hb.id, incarnation: hb.incarnation }
+      : { id: hb.leader, incarnation: this.#view.get(hb.leader)?.incarnation ?? Number.POSITIVE_INFINITY }
+    const mine = { term: this.#leader.term, leader: { id: this.#id, incarnation: this.#incarnation } }
+    return claimBeats({ term: hb.term, leader: theirLeader }, mine)
+  }
+
+  #mayAdmit (hb: Heartbeat, termBefore: number): boolean {
+    if (this.#leader === null || !this.#leaderClaimed()) return true
+    if (hb.term > termBefore) return true
+    const leader: Candidate = this.#leader.id === this.#id
+      ? { id: this.#id, incarnation: this.#incarnation }
+      : { id: this.#leader.id, incarnation: this.#view.get(this.#leader.id)?.incarnation ?? Number.NEGATIVE_INFINITY }
+    return isOlder(leader, { id: hb.id, incarnation: hb.incarnation })
+  }
+
+  #reincarnate (nowMs: number, reason: string): CoreEvent {
+    let highest = this.#incarnation
+    for (const m of this.#view.all()) highest = Math.max(highest, m.incarnation)
+    this.#incarnation = Math.max(nowMs, highest + 1)
+    return { type: 'reincarnated', incarnation: this.#incarnation, reason }
+  }
+}

@@ -1,0 +1,164 @@
+import type { CoreEvent, Heartbeat, Incarnation, Member, MemberInfo, MemberStatus } from './types.ts'
+
+export interface FailureDetectorConfig {
+  /** How often members publish heartbeats. */
+  heartbeatIntervalMs: number
+  /** Heartbeat silence after which a member is declared dead. */
+  failureTimeoutMs: number
+  /** How long a dead member stays listed (and in the dead list that lets it refute). */
+  deadRetentionMs: number
+}
+
+/** Silence after which a member is shown as `suspect` (it still counts as live). */
+export function suspectAfterMs (config: FailureDetectorConfig): number {
+  return Math.floor(config.failureTimeoutMs / 2)
+}
+
+/**
+ * How long a disconnect hint waits for a heartbeat before it is believed:
+ * two heartbeat intervals, so one lost or late heartbeat does not kill a
+ * member whose connection was merely pruned and re-dialled.
+ */
+export function hintConfirmMs (config: FailureDetectorConfig): number {
+  return Math.min(2 * config.heartbeatIntervalMs + 100, config.failureTimeoutMs)
+}
+
+/** The most dead members a heartbeat carries (bounds its size). */
+export const MAX_DEAD_LISTED = 32
+
+/**
+ * The members one node knows of and a failure detector over them.
+ * It decides statuses from heartbeat silence and disconnect hints; it does
+ * not decide who may join or who leads (see ClusterCore and election.ts).
+ */
+export class MembershipView {
+  readonly #config: FailureDetectorConfig
+  readonly #members = new Map<string, Member>()
+
+  constructor (config: FailureDetectorConfig) {
+    this.#config = config
+  }
+
+  get (id: string): Member | undefined {
+    return this.#members.get(id)
+  }
+
+  all (): Member[] {
+    return [...this.#members.values()]
+  }
+
+  /** Members that count for election and placement: alive or suspect. */
+  live (): Member[] {
+    return this.all().filter(m => m.status !== 'dead')
+  }
+
+  deadList (): Incarnation[] {
+    return this.all()
+      .filter(m => m.status === 'dead')
+      .sort((a, b) => b.statusSinceMs - a.statusSinceMs)
+      .slice(0, MAX_DEAD_LISTED)
+      .map(m => ({ id: m.id, incarnation: m.incarnation }))
+  }
+
+  /** Records a heartbeat as a (new or renewed) live member. Admission is the caller's decision. */
+  admit (hb: Heartbeat, nowMs: number): CoreEvent[] {
+    const existing = this.#members.get(hb.id)
+    const info: MemberInfo = {
+      http: hb.http,
+      capacity: hb.capacity,
+      running: hb.running,
+      queued: hb.queued,
+      load: hb.load,
+      types: hb.types
+    }
+    const events: CoreEvent[] = []
+    if (existing === undefined || existing.incarnation !== hb.incarnation) {
+      events.push({ type: 'member-joined', id: hb.id, name: hb.name, incarnation: hb.incarnation })
+    } else if (existing.status !== 'alive') {
+      events.push({ type: 'member-status', id: hb.id, name: hb.name, from: existing.status, to: 'alive', reason: 'heartbeat' })
+    }
+    const statusUnchanged = existing?.status === 'alive' && existing.incarnation === hb.incarnation
+    this.#members.set(hb.id, {
+      id: hb.id,
+      name: hb.name,
+      incarnation: hb.incarnation,
+      seq: hb.seq,
+      status: 'alive',
+      info,
+      lastHeardMs: nowMs,
+      statusSinceMs: statusUnchanged ? existing.statusSinceMs : nowMs,
+      confirmByMs: null,
+      claim: { leader: hb.leader, term: hb.term },
+      joining: hb.joining
+    })
+    return events
+  }
+
+  /**
+   * Records a sender that was refused admission as dead, so that it appears
+   * in this node's dead list and refutes by beginning a new incarnation.
+   */
+  recordRefused (hb: Heartbeat, nowMs: number): CoreEvent[] {
+    if (this.#members.has(hb.id)) return []
+    this.admit(hb, nowMs)
+    const m = this.#members.get(hb.id)
+    if (m === undefined) return []
+    m.lastHeardMs = nowMs - this.#config.failureTimeoutMs
+    return this.#setStatus(m, 'dead', nowMs, 'rejoined with an old incarnation; must refute')
+  }
+
+  /**
+   * A connection to the member closed. That is a strong hint of a crash but
+   * not proof (connections are pruned and re-dialled): the member becomes
+   * suspect and is declared dead unless a heartbeat arrives in time.
+   */
+  hintDisconnected (id: string, nowMs: number): CoreEvent[] {
+    const m = this.#members.get(id)
+    if (m === undefined || m.status === 'dead' || m.confirmByMs !== null) return []
+    m.confirmByMs = nowMs + hintConfirmMs(this.#config)
+    return this.#setStatus(m, 'suspect', nowMs, 'connection closed')
+  }
+
+  /** Applies the passage of time: suspect, dead and removal by silence. */
+  tick (nowMs: number): CoreEvent[] {
+    const events: CoreEvent[] = []
+    const suspectMs = suspectAfterMs(this.#config)
+    for (const m of this.#members.values()) {
+      const silentMs = nowMs - m.lastHeardMs
+      if (m.status === 'dead') {
+        if (nowMs - m.statusSinceMs >= this.#config.deadRetentionMs) {
+          this.#members.delete(m.id)
+          events.push({ type: 'member-removed', id: m.id, name: m.name })
+        }
+        continue
+      }
+      if (silentMs >= this.#config.failureTimeoutMs) {
+        events.push(...this.#setStatus(m, 'dead', nowMs, `silent for ${silentMs} ms`))
+      } else if (m.confirmByMs !== null && nowMs >= m.confirmByMs) {
+        events.push(...this.#setStatus(m, 'dead', nowMs, 'connection closed and no heartbeat since'))
+      } else if (m.status === 'alive' && silentMs >= suspectMs) {
+        events.push(...this.#setStatus(m, 'suspect', nowMs, `silent for ${silentMs} ms`))
+      }
+    }
+    return events
+  }
+
+  /** After this node itself stalled, forgive the silence it could not have heard. */
+  forgiveSilence (nowMs: number): void {
+    for (const m of this.#members.values()) {
+      if (m.status !== 'dead') {
+        m.lastHeardMs = nowMs
+        m.confirmByMs = null
+      }
+    }
+  }
+
+  #setStatus (m: Member, to: MemberStatus, nowMs: number, reason: string): CoreEvent[] {
+    if (m.status === to) return []
+    const from = m.status
+    m.status = to
+    m.statusSinceMs = nowMs
+    if (to !== 'suspect') m.confirmByMs = null
+    return [{ type: 'member-status', id: m.id, name: m.name, from, to, reason }]
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Types shared by the pure core. Nothing here performs I/O: the core is
+ * stepped with events and a `nowMs` and returns what it decided.
+ */
+
+/** What a member advertises about itself besides its identity. */
+export interface MemberInfo {
+  /** Base URL of the member's HTTP API, e.g. `http://127.0.0.1:7420`. */
+  http: string
+  /** Task slots the member offers. */
+  capacity: number
+  /** Tasks the member is running now. */
+  running: number
+  /** Tasks the member holds in its queue. */
+  queued: number
+  /** CPU load (1-minute load average / cores) and memory in use, both 0..1. */
+  load: { cpu: number, memory: number }
+  /** Task types the member can run. */
+  types: string[]
+}
+
+/** The identity of one life of a member: a restart or a refutation begins a new incarnation. */
+export interface Incarnation {
+  id: string
+  incarnation: number
+}
+
+/**
+ * A heartbeat as the core sees it, already decoded and validated at the edge
+ * (src/protocol) and checked against its signer (src/net).
+ */
+export interface Heartbeat extends MemberInfo {
+  id: string
+  name: string
+  incarnation: number
+  seq: number
+  /** The sender's view: who leads, and the highest term it knows. */
+  leader: string | null
+  term: number
+  /** Members the sender has declared dead, so that a live one can refute. */
+  dead: Incarnation[]
+  /** The sender is still in its join window (not yet a leader candidate). */
+  joining: boolean
+}
+
+export type MemberStatus = 'alive' | 'suspect' | 'dead'
+
+export interface Member {
+  id: string
+  name: string
+  incarnation: number
+  seq: number
+  status: MemberStatus
+  info: MemberInfo
+  /** When its last heartbeat arrived (core clock). */
+  lastHeardMs: number
+  /** When `status` last changed. */
+  statusSinceMs: number
+  /** Set after a disconnect hint: the member is declared dead unless heard from before this. */
+  confirmByMs: number | null
+  /** The leader and term that the member last announced. */
+  claim: { leader: string | null, term: number }
+  /** The member was in its join window at its last heartbeat. */
+  joining: boolean
+}
+
+export interface LeaderView {
+  id: string
+  name: string
+  term: number
+}
+
+/** What the core decided or noticed in one step; the runtime logs and acts on these. */
+export type CoreEvent =
+  | { type: 'member-joined', id: string, name: string, incarnation: number }
+  | { type: 'member-status', id: string, name: string, from: MemberStatus, to: MemberStatus, reason: string }
+  | { type: 'member-removed', id: string, name: string }
+  | { type: 'leader-changed', leader: LeaderView | null, previous: string | null }
+  | { type: 'reincarnated', incarnation: number, reason: string }
+  | { type: 'stall-detected', gapMs: number }

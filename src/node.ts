@@ -1,0 +1,106 @@
+/**
+ * Wires one node together: config -> transport (libp2p) + membership runtime + HTTP API.
+ */
+import { mkdir } from 'node:fs/promises'
+import os from 'node:os'
+import type { Logger } from 'pino'
+import { coreTimings } from './config.ts'
+import type { ResolvedConfig } from './config.ts'
+import { buildHttpServer } from './http/server.ts'
+import { createLogger } from './log.ts'
+import { Libp2pTransport } from './net/libp2p-transport.ts'
+import { systemClock } from './runtime/clock.ts'
+import type { Clock } from './runtime/clock.ts'
+import { ClusterRuntime, readTerm } from './runtime/cluster-runtime.ts'
+
+export interface RunningNode {
+  id: string
+  name: string
+  /** Base URL of the HTTP API. */
+  httpUrl: string
+  /** libp2p addresses other nodes can dial. */
+  addresses: string[]
+  runtime: ClusterRuntime
+  log: Logger
+  stop (): Promise<void>
+}
+
+export interface StartOptions {
+  log?: Logger
+  clock?: Clock
+}
+
+export async function startNode (config: ResolvedConfig, opts: StartOptions = {}): Promise<RunningNode> {
+  const clock = opts.clock ?? systemClock
+  const baseLog = opts.log ?? createLogger(config.logLevel)
+  await mkdir(config.dataDir, { recursive: true })
+  const netLog = baseLog.child({ component: 'net' })
+  const transport = await Libp2pTransport.create({
+    cluster: config.cluster,
+    listen: config.listen,
+    bootstrap: config.bootstrap,
+    mdns: config.mdns,
+    dataDir: config.dataDir,
+    warn: (msg, detail) => { netLog.warn(detail ?? {}, msg) },
+    debug: (msg, detail) => { netLog.debug(detail ?? {}, msg) }
+  })
+  const name = config.name ?? `${os.hostname()}-${transport.id.slice(-6)}`
+  const log = baseLog.child({ node: name })
+
+  let runtime: ClusterRuntime | undefined
+  const startedMs = clock.now()
+  const http = buildHttpServer({
+    snapshot: () => {
+      if (runtime === undefined) throw new Error('node is starting')
+      return runtime.snapshot()
+    },
+    self: { id: transport.id, name },
+    startedMs,
+    now: () => clock.now(),
+    log
+  })
+  try {
+    await http.listen({ host: config.httpHost, port: config.httpPort })
+  } catch (err) {
+    await transport.stop()
+    throw new Error(`cannot listen for HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`)
+  }
+  const address = http.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : config.httpPort
+  const host = config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost
+  const httpUrl = `http://${host}:${port}`
+
+  runtime = new ClusterRuntime({
+    name,
+    http: httpUrl,
+    capacity: config.capacity,
+    types: [],
+    dataDir: config.dataDir,
+    core: coreTimings(config),
+    transport,
+    clock,
+    log
+  }, await readTerm(config.dataDir))
+  runtime.start()
+  const started = runtime
+  log.info({ id: transport.id, http: httpUrl, cluster: config.cluster, addresses: transport.addresses(), capacity: config.capacity }, 'node started')
+
+  let stopping: Promise<void> | undefined
+  return {
+    id: transport.id,
+    name,
+    httpUrl,
+    addresses: transport.addresses(),
+    runtime: started,
+    log,
+    stop: async () => {
+      stopping ??= (async () => {
+        await started.stop()
+        await http.close()
+        await transport.stop()
+        log.info('node stopped')
+      })()
+      return stopping
+    }
+  }
+}

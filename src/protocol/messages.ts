@@ -1,0 +1,67 @@
+/**
+ * Every message that crosses the wire, defined once: the TypeBox schema gives
+ * both the TypeScript type and the runtime check. Nothing reaches the core
+ * without passing `decode*` here.
+ */
+import { Type } from '@sinclair/typebox'
+import type { Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import type { Heartbeat } from '../core/types.ts'
+
+export const PROTOCOL_VERSION = 1
+
+/** Upper bound of an encoded heartbeat; anything larger is rejected unread. */
+export const MAX_HEARTBEAT_BYTES = 16 * 1024
+
+const Id = Type.String({ minLength: 1, maxLength: 128 })
+const Count = Type.Integer({ minimum: 0, maximum: 1_000_000_000 })
+const Fraction = Type.Number({ minimum: 0, maximum: 1024 })
+
+export const HeartbeatSchema = Type.Object({
+  v: Type.Literal(PROTOCOL_VERSION),
+  id: Id,
+  name: Type.String({ minLength: 1, maxLength: 64 }),
+  incarnation: Type.Integer({ minimum: 0 }),
+  seq: Type.Integer({ minimum: 0 }),
+  http: Type.String({ maxLength: 256 }),
+  capacity: Count,
+  running: Count,
+  queued: Count,
+  load: Type.Object({ cpu: Fraction, memory: Fraction }, { additionalProperties: false }),
+  types: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 256 }),
+  leader: Type.Union([Id, Type.Null()]),
+  term: Count,
+  dead: Type.Array(Type.Object({ id: Id, incarnation: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }), { maxItems: 64 }),
+  joining: Type.Boolean()
+}, { additionalProperties: false })
+
+export type HeartbeatMessage = Static<typeof HeartbeatSchema>
+
+export class DecodeError extends Error {
+  override name = 'DecodeError'
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+export function encodeHeartbeat (hb: Heartbeat): Uint8Array {
+  const msg: HeartbeatMessage = { v: PROTOCOL_VERSION, ...hb }
+  return encoder.encode(JSON.stringify(msg))
+}
+
+/** Decodes and validates a heartbeat; throws DecodeError naming what is wrong. */
+export function decodeHeartbeat (bytes: Uint8Array): Heartbeat {
+  if (bytes.byteLength > MAX_HEARTBEAT_BYTES) throw new DecodeError(`heartbeat of ${bytes.byteLength} bytes exceeds ${MAX_HEARTBEAT_BYTES}`)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(decoder.decode(bytes))
+  } catch (err) {
+    throw new DecodeError(`heartbeat is not UTF-8 JSON: ${(err as Error).message}`)
+  }
+  if (!Value.Check(HeartbeatSchema, parsed)) {
+    const first = Value.Errors(HeartbeatSchema, parsed).First()
+    throw new DecodeError(`heartbeat invalid at ${first?.path === '' ? '/' : first?.path}: ${first?.message ?? 'schema mismatch'}`)
+  }
+  const { v: _v, ...hb } = parsed
+  return hb
+}

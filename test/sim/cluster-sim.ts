@@ -1,0 +1,259 @@
+/**
+ * A seeded, deterministic simulator of many ClusterCore instances: a manual
+ * clock, and a network that delays, reorders, drops and partitions heartbeats.
+ * Nodes can be crashed (peers get a disconnect hint), paused (no ticks, inbox
+ * held until resumed) and restarted (a new core, a new incarnation).
+ * The same seed replays the same run exactly.
+ */
+import { ClusterCore } from '../../src/core/cluster-core.ts'
+import type { ClusterCoreConfig } from '../../src/core/cluster-core.ts'
+import type { CoreEvent, Heartbeat } from '../../src/core/types.ts'
+
+/** mulberry32: small, fast, good enough for schedules. */
+export function seededRng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export const SIM_CONFIG: ClusterCoreConfig = {
+  heartbeatIntervalMs: 100,
+  failureTimeoutMs: 600,
+  deadRetentionMs: 5_000,
+  joinWindowMs: 600
+}
+
+type NodeState = 'up' | 'paused' | 'crashed'
+
+interface SimNode {
+  id: string
+  core: ClusterCore
+  state: NodeState
+  clockOffsetMs: number
+  nextTickMs: number
+  held: Heartbeat[]
+  /** Every term this node has reported, in order (for monotonicity checks). */
+  terms: number[]
+  /** Spans during which this node believed itself leader: [fromMs, toMs|null, term]. */
+  leadership: Array<{ fromMs: number, toMs: number | null, term: number }>
+}
+
+interface InFlight { atMs: number, order: number, from: string, to: string, hb: Heartbeat }
+
+export interface SimOptions {
+  seed: number
+  config?: ClusterCoreConfig
+  /** Largest one-way delay of a heartbeat. */
+  maxDelayMs?: number
+  /** Probability that one heartbeat to one receiver is lost. */
+  dropRate?: number
+}
+
+export class ClusterSim {
+  readonly config: ClusterCoreConfig
+  readonly rng: () => number
+  readonly nodes = new Map<string, SimNode>()
+  readonly log: string[] = []
+  nowMs = 1_000_000
+  #inFlight: InFlight[] = []
+  #order = 0
+  #group = new Map<string, number>()
+  readonly #maxDelayMs: number
+  readonly #dropRate: number
+
+  constructor (opts: SimOptions) {
+    this.config = opts.config ?? SIM_CONFIG
+    this.rng = seededRng(opts.seed)
+    this.#maxDelayMs = opts.maxDelayMs ?? 30
+    this.#dropRate = opts.dropRate ?? 0
+  }
+
+  /**
+   * Starts a node. `clockOffsetMs` skews its clock against the others'.
+   * A restarted node keeps the highest term it knew, as the real node keeps it in its data directory.
+   */
+  addNode (id: string, clockOffsetMs = 0): void {
+    const prev = this.nodes.get(id)
+    const info = { http: `http://${id}`, capacity: 1, running: 0, queued: 0, load: { cpu: 0, memory: 0 }, types: [] }
+    const core = new ClusterCore({ id, name: id, info }, this.config, this.nowMs + clockOffsetMs, prev?.core.term ?? 0)
+    this.nodes.set(id, {
+      id,
+      core,
+      clockOffsetMs,
+      state: 'up',
+      nextTickMs: this.nowMs + Math.floor(this.rng() * this.config.heartbeatIntervalMs),
+      held: [],
+      terms: prev?.terms ?? [],
+      leadership: prev?.leadership ?? []
+    })
+    this.#group.set(id, this.#group.get(id) ?? 0)
+    this.log.push(`${this.nowMs} add ${id}`)
+  }
+
+  crash (id: string): void {
+    const n = this.#must(id)
+    n.state = 'crashed'
+    this.#endLeadership(n)
+    this.log.push(`${this.nowMs} crash ${id}`)
+    // Peers that had a connection see it close shortly after, behind what it had already sent (TCP order).
+    for (const other of this.nodes.values()) {
+      if (other.id !== id && other.state !== 'crashed' && this.#connected(id, other.id)) {
+        const lastSent = Math.max(this.nowMs, ...this.#inFlight.filter(m => m.from === id && m.to === other.id).map(m => m.atMs))
+        this.#hint(other, id, lastSent + 1 + Math.floor(this.rng() * 20))
+      }
+    }
+  }
+
+  restart (id: string): void {
+    this.log.push(`${this.nowMs} restart ${id}`)
+    this.addNode(id, this.#must(id).clockOffsetMs)
+  }
+
+  pause (id: string): void {
+    this.#must(id).state = 'paused'
+    this.log.push(`${this.nowMs} pause ${id}`)
+  }
+
+  resume (id: string): void {
+    const n = this.#must(id)
+    n.state = 'up'
+    this.log.push(`${this.nowMs} resume ${id}`)
+    // A resumed process runs its overdue timer first, then reads its sockets.
+    n.nextTickMs = this.nowMs
+  }
+
+  /** Splits the nodes into groups; only nodes in one group hear each other. */
+  partition (groups: string[][]): void {
+    groups.forEach((g, i) => { for (const id of g) this.#group.set(id, i + 1) })
+    this.log.push(`${this.nowMs} partition ${groups.map(g => g.join(',')).join(' | ')}`)
+  }
+
+  heal (): void {
+    for (const id of this.#group.keys()) this.#group.set(id, 0)
+    this.log.push(`${this.nowMs} heal`)
+  }
+
+  #connected (a: string, b: string): boolean {
+    return this.#group.get(a) === this.#group.get(b)
+  }
+
+  #hints: Array<{ atMs: number, to: SimNode, about: string }> = []
+
+  #hint (to: SimNode, about: string, atMs: number): void {
+    this.#hints.push({ atMs, to, about })
+  }
+
+  /** Runs the simulation forward by `ms`, in steps of one millisecond of events. */
+  run (ms: number): void {
+    const endMs = this.nowMs + ms
+    while (this.nowMs < endMs) {
+      this.nowMs += 1
+      this.#deliverDue()
+      for (const n of this.nodes.values()) {
+        if (n.state === 'up' && n.nextTickMs <= this.nowMs) {
+          n.nextTickMs = this.nowMs + this.config.heartbeatIntervalMs
+          this.#observe(n, n.core.onTick(this.#clock(n)))
+          if (n.held.length > 0) {
+            const held = n.held
+            n.held = []
+            for (const hb of held) this.#observe(n, n.core.onHeartbeat(hb, this.#clock(n)))
+          }
+          this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
+        }
+      }
+    }
+  }
+
+  #publish (from: SimNode, hb: Heartbeat): void {
+    for (const to of this.nodes.values()) {
+      if (to.id === from.id || to.state === 'crashed') continue
+      if (!this.#connected(from.id, to.id)) continue
+      if (this.rng() < this.#dropRate) continue
+      const delay = 1 + Math.floor(this.rng() * this.#maxDelayMs)
+      this.#inFlight.push({ atMs: this.nowMs + delay, order: this.#order++, from: from.id, to: to.id, hb: structuredClone(hb) })
+    }
+  }
+
+  #deliverDue (): void {
+    const due = this.#inFlight.filter(m => m.atMs <= this.nowMs).sort((a, b) => a.atMs - b.atMs || a.order - b.order)
+    if (due.length > 0) this.#inFlight = this.#inFlight.filter(m => m.atMs > this.nowMs)
+    for (const m of due) {
+      const to = this.nodes.get(m.to)
+      if (to === undefined || to.state === 'crashed' || !this.#connected(m.from, m.to)) continue
+      if (to.state === 'paused') { to.held.push(m.hb); continue }
+      this.#observe(to, to.core.onHeartbeat(m.hb, this.#clock(to)))
+    }
+    const hints = this.#hints.filter(h => h.atMs <= this.nowMs)
+    if (hints.length > 0) this.#hints = this.#hints.filter(h => h.atMs > this.nowMs)
+    for (const h of hints) {
+      if (h.to.state === 'up') this.#observe(h.to, h.to.core.onPeerDisconnected(h.about, this.#clock(h.to)))
+    }
+  }
+
+  #observe (n: SimNode, events: CoreEvent[]): void {
+    const t = n.core.term
+    if (n.terms.at(-1) !== t) n.terms.push(t)
+    for (const e of events) {
+      if (e.type === 'leader-changed' || e.type === 'reincarnated') {
+        this.log.push(`${this.nowMs} ${n.id} ${e.type} ${JSON.stringify(e.type === 'leader-changed' ? e.leader : e.reason)}`)
+      }
+    }
+    const leads = n.core.isLeader()
+    const open = n.leadership.at(-1)
+    const openSpan = open !== undefined && open.toMs === null ? open : undefined
+    if (leads && (openSpan === undefined || openSpan.term !== n.core.leader()?.term)) {
+      if (openSpan !== undefined) openSpan.toMs = this.nowMs
+      n.leadership.push({ fromMs: this.nowMs, toMs: null, term: n.core.leader()?.term ?? -1 })
+    } else if (!leads && openSpan !== undefined) {
+      openSpan.toMs = this.nowMs
+    }
+  }
+
+  #endLeadership (n: SimNode): void {
+    const open = n.leadership.at(-1)
+    if (open !== undefined && open.toMs === null) open.toMs = this.nowMs
+  }
+
+  #clock (n: SimNode): number {
+    return this.nowMs + n.clockOffsetMs
+  }
+
+  #must (id: string): SimNode {
+    const n = this.nodes.get(id)
+    if (n === undefined) throw new Error(`no node ${id}`)
+    return n
+  }
+
+  upNodes (): SimNode[] {
+    return [...this.nodes.values()].filter(n => n.state === 'up')
+  }
+
+  /** The leader every up node names, or null when they disagree or name none. */
+  agreedLeader (): { id: string, term: number } | null {
+    const ups = this.upNodes()
+    const first = ups[0]?.core.leader()
+    if (first === undefined || first === null) return null
+    for (const n of ups) {
+      const l = n.core.leader()
+      if (l === null || l.id !== first.id || l.term !== first.term) return null
+    }
+    const leaderNode = this.nodes.get(first.id)
+    if (leaderNode === undefined || leaderNode.state !== 'up' || !leaderNode.core.isLeader()) return null
+    return { id: first.id, term: first.term }
+  }
+
+  /** Runs until the up nodes agree on a live leader, or `limitMs` passes. Returns the time taken or null. */
+  runUntilAgreed (limitMs: number): number | null {
+    const start = this.nowMs
+    while (this.nowMs - start < limitMs) {
+      if (this.agreedLeader() !== null) return this.nowMs - start
+      this.run(10)
+    }
+    return this.agreedLeader() !== null ? this.nowMs - start : null
+  }
+}
