@@ -1,0 +1,60 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { join, resolve } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { NodeSet, agreedLeader, waitFor } from '../support/nodes.ts'
+import { startRoguePeer } from '../support/rogue-peer.ts'
+
+const CLI = resolve(import.meta.dirname, '../../src/cli.ts')
+
+describe('bad input at start and on the wire', () => {
+  const set = new NodeSet()
+  afterEach(async () => { await set.stopAll() })
+
+  it('a bad cluster.config.json stops start-up with a message naming the field and a non-zero exit', () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-badcfg-'))
+    const cases: Array<[unknown, RegExp]> = [
+      [{ cluster: 'x', heartbeatIntervalMS: 100 }, /unknown field "heartbeatIntervalMS"/],
+      [{ httpPort: '7420' }, /field "httpPort" must be integer/],
+      [{ mdns: 'yes' }, /field "mdns" must be boolean/]
+    ]
+    for (const [content, message] of cases) {
+      const path = join(dir, 'cluster.config.json')
+      writeFileSync(path, JSON.stringify(content))
+      const run = spawnSync(process.execPath, [CLI, 'start', '--config', path, '--data-dir', join(dir, 'data')], { encoding: 'utf8', timeout: 20_000 })
+      expect(run.status, run.stderr).toBe(2)
+      expect(run.stderr).toMatch(message)
+    }
+  })
+
+  it('rejects malformed heartbeats and heartbeats whose claimed id is not the signer, and keeps serving', async () => {
+    const a1 = await set.start({ name: 'a1', cluster: 'guarded' })
+    const a2 = await set.start({ name: 'a2', cluster: 'guarded' })
+    await waitFor(async () => await agreedLeader([a1, a2], 2), 5_000, 'two nodes to agree')
+    const rogue = await startRoguePeer('guarded')
+    try {
+      await waitFor(() => rogue.connectedPeers() >= 2, 10_000, 'the rogue peer to reach both nodes')
+      const forged = {
+        v: 1, id: a1.id, name: 'impostor', incarnation: 1, seq: 999, http: 'http://198.18.0.66:1', capacity: 64, running: 0, queued: 0,
+        load: { cpu: 0, memory: 0 }, types: [], leader: null, term: 99, dead: [{ id: a2.id, incarnation: 0 }], joining: false
+      }
+      const own = { ...forged, id: 'not-a-peer-id', name: 'ghost' }
+      for (let i = 0; i < 5; i++) {
+        await rogue.publish(new TextEncoder().encode(JSON.stringify({ ...forged, seq: 999 + i })))
+        await rogue.publish(new TextEncoder().encode(JSON.stringify({ ...own, seq: i })))
+        await rogue.publish(new Uint8Array([0xde, 0xad, 0xbe, 0xef, i]))
+        await new Promise(r => setTimeout(r, 100))
+      }
+      await waitFor(() => /claimed id is not its signer/.test(a2.output()) && /malformed heartbeat/.test(a2.output()), 5_000, 'a2 to log the rejections')
+      for (const n of [a1, a2]) {
+        const view = await n.cluster()
+        expect(view.members.map(m => m.name).sort()).toEqual(['a1', 'a2'])
+        expect(view.leader?.term).toBeLessThan(99)
+      }
+      expect(await agreedLeader([a1, a2], 2)).toBeDefined()
+    } finally {
+      await rogue.stop()
+    }
+  })
+})

@@ -1,0 +1,63 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, defaults, envName, loadConfig } from '../../src/config.ts'
+
+function file (content: unknown): string {
+  const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-config-'))
+  const path = join(dir, 'cluster.config.json')
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content))
+  return path
+}
+
+const noEnv = {}
+
+describe('config', () => {
+  it('has a default for every field, with the API on loopback', () => {
+    const c = loadConfig({ env: noEnv, cwd: os.tmpdir() })
+    expect(c.httpHost).toBe('127.0.0.1')
+    expect(c.capacity).toBe(os.availableParallelism())
+    expect(Object.keys(defaults()).sort()).toEqual(['bootstrap', 'capacity', 'cluster', 'dataDir', 'failureTimeoutMs', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'mdns', 'name'])
+  })
+
+  it('layers file < flags < environment', () => {
+    const path = file({ cluster: 'from-file', httpPort: 8000, heartbeatIntervalMs: 100 })
+    const c = loadConfig({ file: path, flags: { httpPort: 8001, cluster: 'from-flag' }, env: { TASKMESH_CLUSTER: 'from-env', TASKMESH_MDNS: 'false', TASKMESH_BOOTSTRAP: '/ip4/198.18.0.1/tcp/1/p2p/x, /ip4/198.18.0.2/tcp/1/p2p/y' } })
+    expect(c.cluster).toBe('from-env')
+    expect(c.httpPort).toBe(8001)
+    expect(c.heartbeatIntervalMs).toBe(100)
+    expect(c.mdns).toBe(false)
+    expect(c.bootstrap).toEqual(['/ip4/198.18.0.1/tcp/1/p2p/x', '/ip4/198.18.0.2/tcp/1/p2p/y'])
+  })
+
+  it('names each environment variable after its field', () => {
+    expect(envName('httpPort')).toBe('TASKMESH_HTTP_PORT')
+    expect(envName('failureTimeoutMs')).toBe('TASKMESH_FAILURE_TIMEOUT_MS')
+  })
+
+  it('rejects an unknown field, naming it', () => {
+    expect(() => loadConfig({ file: file({ clustr: 'x' }), env: noEnv })).toThrow(/unknown field "clustr"/)
+  })
+
+  it('rejects a wrong type, naming the field and what was expected', () => {
+    expect(() => loadConfig({ file: file({ httpPort: 'eighty' }), env: noEnv })).toThrow(ConfigError)
+    expect(() => loadConfig({ file: file({ httpPort: 'eighty' }), env: noEnv })).toThrow(/field "httpPort" must be integer >= 0 <= 65535, got "eighty"/)
+    expect(() => loadConfig({ env: { TASKMESH_HEARTBEAT_INTERVAL_MS: 'fast' }, cwd: os.tmpdir() })).toThrow(/environment: field "heartbeatIntervalMs"/)
+  })
+
+  it('rejects malformed JSON and a non-object', () => {
+    expect(() => loadConfig({ file: file('{"cluster": '), env: noEnv })).toThrow(/not valid JSON/)
+    expect(() => loadConfig({ file: file('[1]'), env: noEnv })).toThrow(/must hold a JSON object/)
+  })
+
+  it('rejects a failure timeout that does not exceed three heartbeats', () => {
+    expect(() => loadConfig({ flags: { heartbeatIntervalMs: 500, failureTimeoutMs: 1500 }, env: noEnv, cwd: os.tmpdir() })).toThrow(/failureTimeoutMs.*must exceed 3 x heartbeatIntervalMs/)
+  })
+
+  it('ships a cluster.config.json that is valid and equal to the defaults it sets', () => {
+    const c = loadConfig({ file: join(import.meta.dirname, '../../cluster.config.json'), env: noEnv })
+    expect(c.cluster).toBe(defaults().cluster)
+    expect(c.failureTimeoutMs).toBe(defaults().failureTimeoutMs)
+  })
+})
