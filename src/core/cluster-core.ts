@@ -91,9 +91,13 @@ export class ClusterCore {
   isLeader (): boolean { return this.#leader?.id === this.#id }
   joining (nowMs: number): boolean { return nowMs < this.#startedMs + this.#config.joinWindowMs }
 
-  /** The leader as this node sees it, with the term it claimed (or the highest known, until its claim is heard). */
+  /**
+   * The leader as this node sees it and the term it claimed; null until the
+   * elected member's own claim has been heard (a node reports no leader
+   * rather than one that has not taken office).
+   */
   leader (): LeaderView | null {
-    if (this.#leader === null) return null
+    if (this.#leader === null || !this.#leaderClaimed()) return null
     const name = this.#leader.id === this.#id ? this.#name : (this.#view.get(this.#leader.id)?.name ?? this.#leader.id)
     return { id: this.#leader.id, name, term: this.#leader.term }
   }
@@ -123,7 +127,7 @@ export class ClusterCore {
     const events: CoreEvent[] = []
     const termBefore = this.#term
 
-    if (hb.dead.some(d => d.id === this.#id && d.incarnation === this.#incarnation) && hb.term >= termBefore) {
+    if (this.#accusedBy(hb, termBefore)) {
       events.push(this.#reincarnate(nowMs, `${hb.name} declared this node dead`))
     } else if (this.isLeader() && this.#deposedBy(hb)) {
       events.push(this.#reincarnate(nowMs, `${hb.name} follows a leader with a superseding claim (term ${hb.term})`))
@@ -210,29 +214,22 @@ export class ClusterCore {
   }
 
   #recompute (nowMs: number): CoreEvent[] {
+    const before = this.leader()
     let id = electLeader(this.#candidates())
     // A node still in its join window does not claim: it may not yet have heard a live leader.
     if (id === this.#id && this.joining(nowMs)) id = null
-    const previous = this.#leader?.id ?? null
-    if (id === previous) {
-      if (id !== null && id !== this.#id) this.#leader = { id, term: this.#claimedTerm(id) }
-      if (id === this.#id && this.#leader !== null && this.#leader.term < this.#term) {
-        // Someone claimed a term we had not seen, without deposing us: outbid it.
-        this.#term += 1
-        this.#leader = { id, term: this.#term }
-        return [{ type: 'leader-changed', leader: this.leader(), previous }]
-      }
-      return []
-    }
     if (id === null) {
       this.#leader = null
-    } else if (id === this.#id) {
+    } else if (id !== this.#id) {
+      this.#leader = { id, term: this.#claimedTerm(id) }
+    } else if (this.#leader?.id !== id || this.#leader.term < this.#term) {
+      // Taking office, or someone claimed a term we had not seen without deposing us: claim above it.
       this.#term += 1
       this.#leader = { id, term: this.#term }
-    } else {
-      this.#leader = { id, term: this.#claimedTerm(id) }
     }
-    return [{ type: 'leader-changed', leader: this.leader(), previous }]
+    const after = this.leader()
+    if (before?.id === after?.id && before?.term === after?.term) return []
+    return [{ type: 'leader-changed', leader: after, previous: before?.id ?? null }]
   }
 
   /** The leader has announced its claim (or is this node): it is established, not merely expected. */
@@ -245,6 +242,19 @@ export class ClusterCore {
   #claimedTerm (id: string): number {
     const m = this.#view.get(id)
     return m !== undefined && m.claim.leader === id ? m.claim.term : this.#term
+  }
+
+  /**
+   * The sender lists this incarnation as dead, and that matters: it knows a
+   * term at least as new as ours. A leader yields only to a newer term: an
+   * accuser in the leader's own term has no other claimed leader, so it
+   * takes the leader back at its next heartbeat (one flaky link must not
+   * depose the leader of the whole cluster).
+   */
+  #accusedBy (hb: Heartbeat, termBefore: number): boolean {
+    if (!hb.dead.some(d => d.id === this.#id && d.incarnation === this.#incarnation)) return false
+    if (this.isLeader() && this.#leader !== null) return hb.term > this.#leader.term
+    return hb.term >= termBefore
   }
 
   #deposedBy (hb: Heartbeat): boolean {

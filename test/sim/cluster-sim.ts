@@ -199,8 +199,8 @@ export class ClusterSim {
     const t = n.core.term
     if (n.terms.at(-1) !== t) n.terms.push(t)
     for (const e of events) {
-      if (e.type === 'leader-changed' || e.type === 'reincarnated') {
-        this.log.push(`${this.nowMs} ${n.id} ${e.type} ${JSON.stringify(e.type === 'leader-changed' ? e.leader : e.reason)}`)
+      if (e.type === 'leader-changed' || e.type === 'reincarnated' || e.type === 'member-status' || e.type === 'member-joined') {
+        this.log.push(`${this.nowMs} ${n.id} ${e.type} ${JSON.stringify(e.type === 'leader-changed' ? e.leader : e.type === 'reincarnated' ? e.reason : e)}`)
       }
     }
     const leads = n.core.isLeader()

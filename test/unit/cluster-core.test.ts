@@ -3,6 +3,8 @@ import fc from 'fast-check'
 import { ClusterSim, SIM_CONFIG } from '../sim/cluster-sim.ts'
 
 const { failureTimeoutMs, joinWindowMs, heartbeatIntervalMs } = SIM_CONFIG
+/** Scale the number of random schedules: TASKMESH_SIM_RUNS=10 runs ten times as many. */
+const scale = Number(process.env.TASKMESH_SIM_RUNS ?? '1')
 
 function startCluster (seed: number, ids: string[], gapMs = 0): ClusterSim {
   const sim = new ClusterSim({ seed })
@@ -90,7 +92,7 @@ describe('ClusterCore: seeded random schedules', () => {
         if (n.id !== 'first') expect(n.leadership, `seed ${seed}: ${n.id} led`).toEqual([])
       }
       expect(sim.agreedLeader(), `seed ${seed}`).toEqual({ id: 'first', term: 1 })
-    }), { numRuns: 60 })
+    }), { numRuns: 60 * scale })
   })
 
   it('after crashes, pauses, restarts and partitions stop, every up node agrees on one live leader and no term ever went down', () => {
@@ -130,6 +132,6 @@ describe('ClusterCore: seeded random schedules', () => {
         const terms = n.terms
         expect(terms.every((t, i) => i === 0 || t >= terms[i - 1]!), `seed ${seed}: ${n.id} terms ${terms.join(',')}`).toBe(true)
       }
-    }), { numRuns: 300 })
+    }), { numRuns: 300 * scale })
   })
 })
