@@ -130,7 +130,7 @@ export class ClusterCore {
     if (this.#accusedBy(hb, termBefore)) {
       events.push(this.#reincarnate(nowMs, `${hb.name} declared this node dead`))
     } else if (this.isLeader() && this.#deposedBy(hb)) {
-      events.push(this.#reincarnate(nowMs, `${hb.name} follows a leader with a superseding claim (term ${hb.term})`))
+      events.push(this.#reincarnate(nowMs, `${hb.name} leads with a superseding claim (term ${hb.term})`))
     }
     if (hb.term > this.#term) this.#term = hb.term
 
@@ -257,13 +257,15 @@ export class ClusterCore {
     return hb.term >= termBefore
   }
 
+  /**
+   * Only a claimant speaks for a claim: a heartbeat in which the sender names
+   * itself leader claims its term. (A follower's term is the highest it has
+   * seen, not its leader's claim, so it deposes nobody.)
+   */
   #deposedBy (hb: Heartbeat): boolean {
-    if (hb.leader === null || hb.leader === this.#id || this.#leader === null) return false
-    const theirLeader: Candidate = hb.leader === hb.id
-      ? { id: hb.id, incarnation: hb.incarnation }
-      : { id: hb.leader, incarnation: this.#view.get(hb.leader)?.incarnation ?? Number.POSITIVE_INFINITY }
+    if (hb.leader !== hb.id || this.#leader === null) return false
     const mine = { term: this.#leader.term, leader: { id: this.#id, incarnation: this.#incarnation } }
-    return claimBeats({ term: hb.term, leader: theirLeader }, mine)
+    return claimBeats({ term: hb.term, leader: { id: hb.id, incarnation: hb.incarnation } }, mine)
   }
 
   #mayAdmit (hb: Heartbeat, termBefore: number): boolean {

@@ -143,13 +143,16 @@ export class MembershipView {
     return events
   }
 
-  /** After this node itself stalled, forgive the silence it could not have heard. */
+  /**
+   * After this node itself stalled, forgive the silence it could not have
+   * heard. A closed connection seen before the stall still stands: the member
+   * gets one confirmation window from now to speak.
+   */
   forgiveSilence (nowMs: number): void {
     for (const m of this.#members.values()) {
-      if (m.status !== 'dead') {
-        m.lastHeardMs = nowMs
-        m.confirmByMs = null
-      }
+      if (m.status === 'dead') continue
+      m.lastHeardMs = nowMs
+      if (m.confirmByMs !== null) m.confirmByMs = nowMs + hintConfirmMs(this.#config)
     }
   }
 
