@@ -11,11 +11,8 @@ import { join, resolve } from 'node:path'
 
 const CLI = resolve(import.meta.dirname, '../../src/cli.ts')
 
-export interface ClusterView {
-  self: { id: string, name: string }
-  leader: { id: string, name: string, term: number } | null
-  members: Array<{ id: string, name: string, http: string, status: 'alive' | 'suspect' | 'dead', capacity: number, running: number, queued: number, load: { cpu: number, memory: number }, lastSeenMs: number }>
-}
+export type { ClusterView } from '../../src/cli/table.ts'
+import type { ClusterView } from '../../src/cli/table.ts'
 
 export interface TestNode {
   name: string
