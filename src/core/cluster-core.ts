@@ -2,7 +2,7 @@ import { claimBeats, electLeader, isOlder } from './election.ts'
 import type { Candidate } from './election.ts'
 import { MembershipView } from './membership.ts'
 import type { FailureDetectorConfig } from './membership.ts'
-import type { CoreEvent, Heartbeat, LeaderView, Member, MemberInfo, MemberStatus } from './types.ts'
+import type { CoreEvent, Heartbeat, LeaderView, MemberInfo, MemberStatus } from './types.ts'
 
 export interface ClusterCoreConfig extends FailureDetectorConfig {
   /**
@@ -87,7 +87,6 @@ export class ClusterCore {
   get id (): string { return this.#id }
   get incarnation (): number { return this.#incarnation }
   get term (): number { return this.#term }
-  get leaderId (): string | null { return this.#leader?.id ?? null }
   isLeader (): boolean { return this.#leader?.id === this.#id }
   joining (nowMs: number): boolean { return nowMs < this.#startedMs + this.#config.joinWindowMs }
 
@@ -200,11 +199,6 @@ export class ClusterCore {
       term: this.#term,
       members: [self, ...others].sort((a, b) => a.incarnation - b.incarnation || (a.id < b.id ? -1 : 1))
     }
-  }
-
-  /** Live members other than this node. */
-  liveMembers (): Member[] {
-    return this.#view.live()
   }
 
   #candidates (): Candidate[] {
