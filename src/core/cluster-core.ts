@@ -1,6 +1,6 @@
 import { claimBeats, electLeader, isOlder } from './election.ts'
 import type { Candidate } from './election.ts'
-import { MembershipView } from './membership.ts'
+import { MembershipView, suspectAfterMs } from './membership.ts'
 import type { FailureDetectorConfig } from './membership.ts'
 import type { CoreEvent, Heartbeat, LeaderView, MemberInfo, MemberStatus } from './types.ts'
 
@@ -212,6 +212,8 @@ export class ClusterCore {
     let id = electLeader(this.#candidates())
     // A node still in its join window does not claim: it may not yet have heard a live leader.
     if (id === this.#id && this.joining(nowMs)) id = null
+    // Nor while others still follow the leader we declared dead: our link may be the one that failed.
+    if (id === this.#id && this.#leader?.id !== this.#id && this.#othersVouchForDeadLeader()) id = null
     if (id === null) {
       this.#leader = null
     } else if (id !== this.#id) {
@@ -224,6 +226,22 @@ export class ClusterCore {
     const after = this.leader()
     if (before?.id === after?.id && before?.term === after?.term) return []
     return [{ type: 'leader-changed', leader: after, previous: before?.id ?? null }]
+  }
+
+  /**
+   * Indirect evidence, as in SWIM's indirect probes: an alive member that,
+   * long after a leader fell silent to us, still names that leader. A crashed
+   * leader is noticed by every member within a heartbeat or two, so waiting
+   * for them costs little; one lossy link then cannot make a follower claim
+   * leadership over a live leader.
+   */
+  #othersVouchForDeadLeader (): boolean {
+    const afterMs = suspectAfterMs(this.#config)
+    return this.#view.live().some(m => {
+      if (m.status !== 'alive' || m.claim.leader === null || m.claim.leader === this.#id) return false
+      const named = this.#view.get(m.claim.leader)
+      return named !== undefined && named.status === 'dead' && m.lastHeardMs > named.lastHeardMs + afterMs
+    })
   }
 
   /** The leader has announced its claim (or is this node): it is established, not merely expected. */
