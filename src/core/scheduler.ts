@@ -1,0 +1,270 @@
+/**
+ * The leader's dispatcher, pure: a priority queue (FIFO within a priority),
+ * placement on the least-loaded live worker that supports the type and has
+ * a free slot, retries with exponential backoff, and a watchdog for attempts
+ * that never report. Stepped with events and `nowMs`; returns updates (to
+ * persist and send to the task's holders) and assignments (to send to
+ * workers, batched per worker). It never touches the network or a clock.
+ */
+import { isTerminal, retryDelayMs } from './tasks.ts'
+import type { TaskSpec, TaskStatus, TaskUpdate } from './tasks.ts'
+
+export interface SchedulerConfig {
+  /** Tasks the cluster may hold waiting (queued or retrying) before submits are refused. */
+  maxQueuedTasks: number
+  retryBaseMs: number
+  retryMaxMs: number
+  /** Extra time past a task's timeout before the leader gives up on hearing from its worker. */
+  resultGraceMs: number
+}
+
+export interface WorkerSlots {
+  id: string
+  capacity: number
+  types: readonly string[]
+}
+
+export interface Assignment {
+  spec: TaskSpec
+  attempt: number
+}
+
+export interface Decisions {
+  updates: TaskUpdate[]
+  /** Worker id -> the tasks to send it in one batch. */
+  assignments: Map<string, Assignment[]>
+}
+
+export type EnqueueResult = 'queued' | 'known' | 'full'
+
+interface Entry {
+  spec: TaskSpec
+  status: TaskStatus
+  attempts: number
+  worker: string | null
+  startedAt: number | null
+  /** When an assigned attempt is given up if no result arrived; when a retry may run. */
+  deadlineMs: number
+}
+
+/** A FIFO with O(1) push and shift. */
+class Fifo<T> {
+  #items: Array<T | undefined> = []
+  #head = 0
+  get size (): number { return this.#items.length - this.#head }
+  push (x: T): void { this.#items.push(x) }
+  shift (): T | undefined {
+    if (this.#head >= this.#items.length) return undefined
+    const x = this.#items[this.#head]
+    this.#items[this.#head++] = undefined
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head)
+      this.#head = 0
+    }
+    return x
+  }
+}
+
+export class Scheduler {
+  readonly #config: SchedulerConfig
+  readonly #tasks = new Map<string, Entry>()
+  /** priority -> FIFO of task ids waiting to be placed. */
+  readonly #queues = new Map<number, Fifo<string>>()
+  #priorities: number[] = []
+  #waiting = 0
+  readonly #load = new Map<string, number>()
+  #cursor = 0
+
+  constructor (config: SchedulerConfig) {
+    this.#config = config
+  }
+
+  /** Tasks waiting for a slot (queued or retrying). */
+  get waiting (): number { return this.#waiting }
+
+  /** Tasks this scheduler tracks that are not terminal. */
+  get active (): number { return this.#tasks.size }
+
+  has (id: string): boolean { return this.#tasks.has(id) }
+
+  /** Tasks this leader has placed on `worker` and not yet heard the end of. */
+  running (worker: string): number { return this.#load.get(worker) ?? 0 }
+
+  status (id: string): TaskStatus | undefined { return this.#tasks.get(id)?.status }
+
+  /** Takes a task in (a new submit, or a handover of an unfinished one). */
+  enqueue (spec: TaskSpec, attempts: number, nowMs: number): EnqueueResult {
+    if (this.#tasks.has(spec.id)) return 'known'
+    if (this.#waiting >= this.#config.maxQueuedTasks) return 'full'
+    this.#tasks.set(spec.id, { spec, status: 'queued', attempts, worker: null, startedAt: null, deadlineMs: nowMs })
+    this.#push(spec)
+    return 'queued'
+  }
+
+  /** The worker began attempt `attempt`. */
+  onStarted (id: string, worker: string, attempt: number, nowMs: number): TaskUpdate[] {
+    const e = this.#tasks.get(id)
+    if (e === undefined || e.worker !== worker || e.attempts !== attempt || e.status !== 'assigned') return []
+    e.status = 'running'
+    e.startedAt = nowMs
+    return [this.#update(e, { startedAt: nowMs })]
+  }
+
+  /** A worker reported the end of an attempt. Stale reports (another attempt, another worker) are ignored. */
+  onResult (id: string, worker: string, attempt: number, outcome: { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean }, nowMs: number): TaskUpdate[] {
+    const e = this.#tasks.get(id)
+    if (e === undefined || e.worker !== worker || e.attempts !== attempt || (e.status !== 'assigned' && e.status !== 'running')) return []
+    this.#release(worker)
+    if (outcome.ok) return [this.#finish(e, 'succeeded', { result: outcome.result, error: null }, nowMs)]
+    if (outcome.cancelled === true) return [this.#finish(e, 'cancelled', { error: outcome.error }, nowMs)]
+    return [this.#failAttempt(e, outcome.error, nowMs)]
+  }
+
+  /**
+   * Cancels a task: a waiting one ends at once; a running one gets
+   * `{ worker }` back, to be told to abort (its result then ends it).
+   */
+  cancel (id: string, nowMs: number): { updates: TaskUpdate[], abortOn: string | null } | null {
+    const e = this.#tasks.get(id)
+    if (e === undefined) return null
+    if (e.status === 'assigned' || e.status === 'running') return { updates: [], abortOn: e.worker }
+    this.#waiting--
+    return { updates: [this.#finish(e, 'cancelled', { error: 'cancelled by request' }, nowMs)], abortOn: null }
+  }
+
+  /** A worker died: its attempts failed; they retry if attempts remain. */
+  onWorkerLost (worker: string, nowMs: number): TaskUpdate[] {
+    const out: TaskUpdate[] = []
+    for (const e of this.#tasks.values()) {
+      if (e.worker === worker && (e.status === 'assigned' || e.status === 'running')) {
+        this.#release(worker)
+        out.push(this.#failAttempt(e, `worker ${worker} was lost`, nowMs))
+      }
+    }
+    this.#load.delete(worker)
+    return out
+  }
+
+  /** Moves due retries back to the queue and fails attempts whose worker never reported. */
+  tick (nowMs: number): TaskUpdate[] {
+    const out: TaskUpdate[] = []
+    for (const e of this.#tasks.values()) {
+      if (e.status === 'retrying' && nowMs >= e.deadlineMs) {
+        e.status = 'queued'
+        this.#waiting--
+        this.#push(e.spec)
+        out.push(this.#update(e, {}))
+      } else if ((e.status === 'assigned' || e.status === 'running') && nowMs >= e.deadlineMs && e.worker !== null) {
+        this.#release(e.worker)
+        out.push(this.#failAttempt(e, `no result from worker within ${e.spec.timeoutMs + this.#config.resultGraceMs} ms`, nowMs))
+      }
+    }
+    return out
+  }
+
+  /** Places waiting tasks on workers with free slots, least loaded first. */
+  dispatch (workers: readonly WorkerSlots[], nowMs: number): Decisions {
+    const decisions: Decisions = { updates: [], assignments: new Map() }
+    if (workers.length === 0 || this.#waiting === 0) return decisions
+    const ordered = [...workers].sort((a, b) => (a.id < b.id ? -1 : 1))
+    let free = ordered.reduce((n, w) => n + Math.max(0, w.capacity - this.running(w.id)), 0)
+    for (const priority of this.#priorities) {
+      const queue = this.#queues.get(priority)
+      if (queue === undefined) continue
+      const skipped: string[] = []
+      while (free > 0 && queue.size > 0) {
+        const id = queue.shift()!
+        const e = this.#tasks.get(id)
+        if (e === undefined || e.status !== 'queued') continue
+        const worker = this.#place(ordered, e.spec.type)
+        if (worker === null) { skipped.push(id); continue }
+        free--
+        this.#waiting--
+        this.#load.set(worker.id, this.running(worker.id) + 1)
+        e.status = 'assigned'
+        e.worker = worker.id
+        e.attempts += 1
+        e.startedAt = null
+        e.deadlineMs = nowMs + e.spec.timeoutMs + this.#config.resultGraceMs
+        decisions.updates.push(this.#update(e, {}))
+        const batch = decisions.assignments.get(worker.id) ?? []
+        batch.push({ spec: e.spec, attempt: e.attempts })
+        decisions.assignments.set(worker.id, batch)
+      }
+      // Tasks no worker could take now keep their place at the front, in order.
+      if (skipped.length > 0) this.#requeueFront(priority, skipped)
+      if (free === 0) break
+    }
+    return decisions
+  }
+
+  #place (workers: readonly WorkerSlots[], type: string): WorkerSlots | null {
+    let best: WorkerSlots | null = null
+    let bestLoad = Infinity
+    const n = workers.length
+    for (let k = 0; k < n; k++) {
+      const w = workers[(this.#cursor + k) % n]!
+      if (!w.types.includes(type)) continue
+      const used = this.running(w.id)
+      if (used >= w.capacity) continue
+      const load = used / w.capacity
+      if (load < bestLoad) { best = w; bestLoad = load }
+    }
+    // Rotate ties so that an idle cluster spreads work over every node.
+    this.#cursor = (this.#cursor + 1) % n
+    return best
+  }
+
+  #push (spec: TaskSpec): void {
+    let q = this.#queues.get(spec.priority)
+    if (q === undefined) {
+      q = new Fifo()
+      this.#queues.set(spec.priority, q)
+      this.#priorities = [...this.#queues.keys()].sort((a, b) => b - a)
+    }
+    q.push(spec.id)
+    this.#waiting++
+  }
+
+  #requeueFront (priority: number, ids: string[]): void {
+    const q = this.#queues.get(priority)!
+    const rest: string[] = []
+    for (let id = q.shift(); id !== undefined; id = q.shift()) rest.push(id)
+    for (const id of [...ids, ...rest]) q.push(id)
+  }
+
+  #release (worker: string): void {
+    const n = this.running(worker)
+    if (n <= 1) this.#load.delete(worker)
+    else this.#load.set(worker, n - 1)
+  }
+
+  #failAttempt (e: Entry, error: string, nowMs: number): TaskUpdate {
+    if (e.attempts >= e.spec.maxAttempts) return this.#finish(e, 'failed', { error }, nowMs)
+    e.status = 'retrying'
+    e.deadlineMs = nowMs + retryDelayMs(e.attempts, this.#config.retryBaseMs, this.#config.retryMaxMs)
+    this.#waiting++
+    return this.#update(e, { error })
+  }
+
+  #finish (e: Entry, status: TaskStatus, fields: { result?: unknown, error: string | null }, nowMs: number): TaskUpdate {
+    e.status = status
+    this.#tasks.delete(e.spec.id)
+    return this.#update(e, { ...fields, finishedAt: nowMs })
+  }
+
+  #update (e: Entry, fields: Partial<TaskUpdate>): TaskUpdate {
+    return {
+      id: e.spec.id,
+      status: e.status,
+      attempts: e.attempts,
+      worker: e.worker,
+      progress: null,
+      result: null,
+      error: null,
+      startedAt: e.startedAt,
+      finishedAt: null,
+      ...fields
+    }
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The task state machine, pure. A task moves
+ * `queued -> assigned -> running -> succeeded | failed | cancelled`, with
+ * `retrying` (backoff) between attempts. Updates may arrive late, twice or
+ * out of order; `mergeUpdate` orders them by (attempt, phase) so every holder
+ * converges on the same record, and a terminal record never changes again
+ * (the first terminal record wins).
+ */
+
+export type TaskStatus = 'queued' | 'assigned' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled'
+
+export const TASK_STATUSES: readonly TaskStatus[] = ['queued', 'assigned', 'running', 'retrying', 'succeeded', 'failed', 'cancelled']
+
+export function isTerminal (s: TaskStatus): boolean {
+  return s === 'succeeded' || s === 'failed' || s === 'cancelled'
+}
+
+/** What a submitter asked for; fixed once accepted. */
+export interface TaskSpec {
+  id: string
+  type: string
+  payload: unknown
+  /** Higher runs first; FIFO within a priority. */
+  priority: number
+  timeoutMs: number
+  maxAttempts: number
+  idempotencyKey: string | null
+  createdAt: number
+  /** Member id of the node that accepted the task. */
+  origin: string
+}
+
+/** What changes as the task runs. */
+export interface TaskProgress {
+  status: TaskStatus
+  /** Attempts started so far (the current attempt's number while it runs). */
+  attempts: number
+  /** Member id of the worker of the current or last attempt. */
+  worker: string | null
+  progress: unknown
+  result: unknown
+  error: string | null
+  startedAt: number | null
+  finishedAt: number | null
+}
+
+export type TaskRecord = TaskSpec & TaskProgress
+
+/** A change to a task, as sent to its holders. */
+export type TaskUpdate = { id: string } & TaskProgress
+
+export function newRecord (spec: TaskSpec): TaskRecord {
+  return { ...spec, status: 'queued', attempts: 0, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null }
+}
+
+const PHASE: Record<TaskStatus, number> = { queued: 0, retrying: 1, assigned: 2, running: 3, succeeded: 4, failed: 4, cancelled: 4 }
+
+/**
+ * Applies `update` to `rec` if it is newer; returns the merged record, or
+ * null when the update is stale or the record is already terminal.
+ * A progress report (same attempt, running) is newer when it carries a value.
+ */
+export function mergeUpdate (rec: TaskProgress, update: TaskProgress): TaskProgress | null {
+  if (isTerminal(rec.status)) return null
+  if (isTerminal(update.status)) return { ...update }
+  if (update.attempts !== rec.attempts) return update.attempts > rec.attempts ? { ...update } : null
+  const a = PHASE[rec.status]
+  const b = PHASE[update.status]
+  if (b > a) return { ...update }
+  if (b === a && update.status === 'running' && update.progress !== null && update.progress !== rec.progress) {
+    return { ...rec, progress: update.progress }
+  }
+  return null
+}
+
+/** Exponential backoff before attempt `attempt + 1`: base x 2^(attempt-1), capped. */
+export function retryDelayMs (attempt: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1))
+}

@@ -1,0 +1,94 @@
+/**
+ * A worker-thread pool (piscina) sized by the node's capacity. Each attempt
+ * runs with a timeout and an abort: the handler's ctx.signal fires first; a
+ * handler that ignores it is stopped by terminating its thread after a grace
+ * period. A throw, a hang or a crashed thread fails that attempt only.
+ */
+import { MessageChannel } from 'node:worker_threads'
+import { resolve } from 'node:path'
+import { Piscina } from 'piscina'
+import { builtins } from './builtins.ts'
+
+export type AttemptOutcome = { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean }
+
+export interface AttemptInput {
+  taskId: string
+  attempt: number
+  type: string
+  payload: unknown
+  timeoutMs: number
+  signal: AbortSignal
+  onProgress: (value: unknown) => void
+}
+
+/** Time a handler gets to honour ctx.signal before its thread is terminated. */
+export const ABORT_GRACE_MS = 2_000
+
+export class HandlerPool {
+  readonly #pool: Piscina
+  readonly #handlers: Map<string, string>
+
+  /** `userHandlers` maps a task type to a module path (relative to `baseDir`). */
+  constructor (capacity: number, userHandlers: Record<string, string>, baseDir: string) {
+    this.#handlers = new Map(Object.keys(builtins).map(name => [name, name]))
+    for (const [type, path] of Object.entries(userHandlers)) this.#handlers.set(type, resolve(baseDir, path))
+    this.#pool = new Piscina({
+      filename: new URL('./worker-thread.ts', import.meta.url).href,
+      minThreads: Math.min(capacity, 2),
+      maxThreads: capacity,
+      concurrentTasksPerWorker: 1,
+      maxQueue: 'auto',
+      idleTimeout: 60_000
+    })
+  }
+
+  types (): string[] {
+    return [...this.#handlers.keys()].sort()
+  }
+
+  supports (type: string): boolean {
+    return this.#handlers.has(type)
+  }
+
+  async run (input: AttemptInput): Promise<AttemptOutcome> {
+    const handler = this.#handlers.get(input.type)
+    if (handler === undefined) return { ok: false, error: `task type "${input.type}" is not supported on this node` }
+    const { port1, port2 } = new MessageChannel()
+    port1.on('message', (m: { progress?: unknown }) => { if ('progress' in m) input.onProgress(m.progress) })
+    const hard = new AbortController()
+    let reason: { error: string, cancelled: boolean } | null = null
+    let graceTimer: NodeJS.Timeout | undefined
+    const abort = (error: string, cancelled: boolean): void => {
+      if (reason !== null) return
+      reason = { error, cancelled }
+      port1.postMessage({ abort: error })
+      graceTimer = setTimeout(() => { hard.abort(new Error(error)) }, ABORT_GRACE_MS)
+    }
+    const timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)
+    const onCancel = (): void => { abort('cancelled by request', true) }
+    if (input.signal.aborted) onCancel()
+    else input.signal.addEventListener('abort', onCancel, { once: true })
+    try {
+      const result: unknown = await this.#pool.run(
+        { handler, payload: input.payload, taskId: input.taskId, attempt: input.attempt, port: port2 },
+        { transferList: [port2], signal: hard.signal }
+      )
+      // Progress posted just before the handler returned travels on its own port: let it land first.
+      await new Promise(resolve => setImmediate(resolve))
+      if (reason !== null) return { ok: false, ...(reason as { error: string, cancelled: boolean }) }
+      return { ok: true, result }
+    } catch (err) {
+      if (reason !== null) return { ok: false, ...(reason as { error: string, cancelled: boolean }) }
+      return { ok: false, error: err instanceof Error ? err.message : String(err) }
+    } finally {
+      clearTimeout(timeout)
+      clearTimeout(graceTimer)
+      input.signal.removeEventListener('abort', onCancel)
+      port1.close()
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.#pool.destroy()
+  }
+}

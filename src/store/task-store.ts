@@ -1,0 +1,206 @@
+/**
+ * Durable task records on node:sqlite (WAL, synchronous=FULL: a record is on
+ * disk when `insert` returns). Holds the tasks this node holds: the ones it
+ * accepted, and the ones it keeps as a replica or as the leader.
+ */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import type { StatementSync } from 'node:sqlite'
+import { mergeUpdate, newRecord } from '../core/tasks.ts'
+import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
+
+const MIGRATIONS = [
+  `CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    timeout_ms INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    created_at INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    worker TEXT,
+    progress TEXT,
+    result TEXT,
+    error TEXT,
+    started_at INTEGER,
+    finished_at INTEGER,
+    seq INTEGER NOT NULL
+  )`,
+  'CREATE INDEX tasks_status_seq ON tasks (status, seq)',
+  'CREATE INDEX tasks_seq ON tasks (seq)'
+]
+
+interface Row {
+  id: string
+  type: string
+  payload: string
+  priority: number
+  timeout_ms: number
+  max_attempts: number
+  idempotency_key: string | null
+  created_at: number
+  origin: string
+  status: string
+  attempts: number
+  worker: string | null
+  progress: string | null
+  result: string | null
+  error: string | null
+  started_at: number | null
+  finished_at: number | null
+}
+
+function parse (text: string | null): unknown {
+  return text === null ? null : JSON.parse(text) as unknown
+}
+
+function fromRow (r: Row): TaskRecord {
+  return {
+    id: r.id,
+    type: r.type,
+    payload: parse(r.payload),
+    priority: r.priority,
+    timeoutMs: r.timeout_ms,
+    maxAttempts: r.max_attempts,
+    idempotencyKey: r.idempotency_key,
+    createdAt: r.created_at,
+    origin: r.origin,
+    status: r.status as TaskStatus,
+    attempts: r.attempts,
+    worker: r.worker,
+    progress: parse(r.progress),
+    result: parse(r.result),
+    error: r.error,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at
+  }
+}
+
+export class TaskStore {
+  readonly #db: DatabaseSync
+  readonly #get: StatementSync
+  readonly #byKey: StatementSync
+  readonly #insert: StatementSync
+  readonly #update: StatementSync
+  #seq: number
+
+  constructor (dataDir: string) {
+    mkdirSync(dataDir, { recursive: true })
+    this.#db = new DatabaseSync(join(dataDir, 'tasks.db'))
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;')
+    this.#migrate()
+    this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
+    this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
+    this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, status, attempts, worker, progress, result, error, started_at, finished_at, seq)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
+      started_at = ?, finished_at = ?, seq = ? WHERE id = ?`)
+    const row = this.#db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM tasks').get() as { s: number }
+    this.#seq = row.s
+  }
+
+  #migrate (): void {
+    const version = (this.#db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.#db.exec(MIGRATIONS[v]!)
+      this.#db.exec(`PRAGMA user_version = ${v + 1}`)
+    }
+  }
+
+  get (id: string): TaskRecord | undefined {
+    const r = this.#get.get(id) as Row | undefined
+    return r === undefined ? undefined : fromRow(r)
+  }
+
+  byIdempotencyKey (key: string): TaskRecord | undefined {
+    const r = this.#byKey.get(key) as Row | undefined
+    return r === undefined ? undefined : fromRow(r)
+  }
+
+  /**
+   * Stores new tasks in one transaction (on disk when it returns). A task
+   * whose id is already stored is left as it is; a task whose idempotency key
+   * is already taken by another id is not stored, and maps to that id.
+   */
+  insert (specs: readonly TaskSpec[]): Map<string, string> {
+    const canonical = new Map<string, string>()
+    this.#transaction(() => {
+      for (const spec of specs) {
+        if (spec.idempotencyKey !== null) {
+          const existing = this.byIdempotencyKey(spec.idempotencyKey)
+          if (existing !== undefined && existing.id !== spec.id) { canonical.set(spec.id, existing.id); continue }
+        }
+        const r = newRecord(spec)
+        this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
+          r.createdAt, r.origin, r.status, 0, null, null, null, null, null, null, ++this.#seq)
+        canonical.set(spec.id, spec.id)
+      }
+    })
+    return canonical
+  }
+
+  /** Applies updates that are newer than what is stored (see mergeUpdate); returns the records that changed. */
+  applyUpdates (updates: readonly TaskUpdate[]): TaskRecord[] {
+    const changed: TaskRecord[] = []
+    this.#transaction(() => {
+      for (const u of updates) {
+        const rec = this.get(u.id)
+        if (rec === undefined) continue
+        const merged: TaskProgress | null = mergeUpdate(rec, u)
+        if (merged === null) continue
+        this.#update.run(merged.status, merged.attempts, merged.worker, json(merged.progress), json(merged.result), merged.error,
+          merged.startedAt, merged.finishedAt, ++this.#seq, u.id)
+        changed.push({ ...rec, ...merged })
+      }
+    })
+    return changed
+  }
+
+  /** Most recently changed first. */
+  list (filter: { status?: TaskStatus, limit: number }): TaskRecord[] {
+    const rows = filter.status === undefined
+      ? this.#db.prepare('SELECT * FROM tasks ORDER BY seq DESC LIMIT ?').all(filter.limit)
+      : this.#db.prepare('SELECT * FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT ?').all(filter.status, filter.limit)
+    return (rows as unknown as Row[]).map(fromRow)
+  }
+
+  /** Tasks not yet terminal (for recovery and handover). */
+  unfinished (): TaskRecord[] {
+    const rows = this.#db.prepare("SELECT * FROM tasks WHERE status NOT IN ('succeeded', 'failed', 'cancelled') ORDER BY seq").all()
+    return (rows as unknown as Row[]).map(fromRow)
+  }
+
+  counts (): Record<TaskStatus, number> {
+    const out = { queued: 0, assigned: 0, running: 0, retrying: 0, succeeded: 0, failed: 0, cancelled: 0 }
+    for (const r of this.#db.prepare('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as Array<{ status: TaskStatus, n: number }>) {
+      out[r.status] = r.n
+    }
+    return out
+  }
+
+  close (): void {
+    this.#db.close()
+  }
+
+  #transaction (fn: () => void): void {
+    this.#db.exec('BEGIN IMMEDIATE')
+    try {
+      fn()
+      this.#db.exec('COMMIT')
+    } catch (err) {
+      this.#db.exec('ROLLBACK')
+      throw err
+    }
+  }
+}
+
+function json (v: unknown): string | null {
+  return v === null || v === undefined ? null : JSON.stringify(v)
+}
+

@@ -1,0 +1,39 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { HandlerPool } from '../../src/exec/handler-pool.ts'
+
+const pool = new HandlerPool(2, { hang: './test/fixtures/hang-handler.js' }, process.cwd())
+afterAll(async () => { await pool.close() })
+
+function attempt (type: string, payload: unknown, opts: { timeoutMs?: number, signal?: AbortSignal } = {}) {
+  const progress: unknown[] = []
+  return pool.run({ taskId: 't', attempt: 1, type, payload, timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal ?? new AbortController().signal, onProgress: p => progress.push(p) })
+    .then(outcome => ({ outcome, progress }))
+}
+
+describe('HandlerPool (worker threads)', () => {
+  it('runs the built-ins', async () => {
+    expect((await attempt('echo', { a: [1, 'x'] })).outcome).toEqual({ ok: true, result: { a: [1, 'x'] } })
+    expect((await attempt('hash', { data: 'abc', rounds: 1 })).outcome).toEqual({ ok: true, result: { hex: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad' } })
+    expect((await attempt('fail', { message: 'boom' })).outcome).toEqual({ ok: false, error: 'boom' })
+    const slept = await attempt('sleep', { ms: 300 })
+    expect(slept.outcome).toEqual({ ok: true, result: { sleptMs: 300 } })
+    expect(slept.progress.at(-1)).toBe(1)
+  })
+
+  it('cancels a running task through its signal', async () => {
+    const ac = new AbortController()
+    setTimeout(() => { ac.abort() }, 100)
+    expect((await attempt('sleep', { ms: 10_000 }, { signal: ac.signal })).outcome).toEqual({ ok: false, error: 'cancelled by request', cancelled: true })
+  })
+
+  it('times out a handler that ignores its signal by terminating its thread, and keeps working', async () => {
+    const { outcome } = await attempt('hang', null, { timeoutMs: 200 })
+    expect(outcome).toEqual({ ok: false, error: 'timed out after 200 ms', cancelled: false })
+    expect((await attempt('echo', 1)).outcome).toEqual({ ok: true, result: 1 })
+  })
+
+  it('fails an attempt of an unknown type or bad payload without throwing', async () => {
+    expect((await attempt('nope', null)).outcome).toMatchObject({ ok: false })
+    expect((await attempt('hash', { data: 5 })).outcome).toEqual({ ok: false, error: 'payload.data is missing or has the wrong type' })
+  })
+})
