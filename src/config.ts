@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
+import { dirname, resolve } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
@@ -38,6 +39,21 @@ export const ConfigSchema = Type.Object({
   bootstrap: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
   /** Discover peers on the local network with mDNS. */
   mdns: Type.Boolean({ default: true }),
+  /** User task handlers: task type -> module path (relative to the config file's folder), a default-exported async (payload, ctx) => result. */
+  handlers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }), Type.String({ minLength: 1 }), { default: {} }),
+  /** Largest task payload (JSON bytes) accepted; larger ones get 413. */
+  maxPayloadBytes: Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
+  /** Tasks the cluster may hold waiting (queued or retrying) before submits get 429. */
+  maxQueuedTasks: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
+  /** Per-attempt time limit of a task that sets none. */
+  defaultTimeoutMs: Type.Integer({ minimum: 1, maximum: 86_400_000, default: 300_000 }),
+  /** Attempts of a task that sets none (1 = no retry). */
+  defaultMaxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
+  /** Backoff before the second attempt; doubles for each later one, up to retryMaxMs. */
+  retryBaseMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 500 }),
+  retryMaxMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 30_000 }),
+  /** Largest frame on the node-to-node RPC protocol; a larger one resets the stream. */
+  maxRpcFrameBytes: Type.Integer({ minimum: 64 * 1024, maximum: 1024 * 1024 * 1024, default: 64 * 1024 * 1024 }),
   /** Log level: fatal, error, warn, info, debug, trace or silent. */
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' })
 }, { additionalProperties: false })
@@ -47,6 +63,8 @@ export type Config = Static<typeof ConfigSchema>
 /** Values that are null in the file and filled in at start. */
 export interface ResolvedConfig extends Omit<Config, 'capacity'> {
   capacity: number
+  /** Folder that handler paths are relative to: the config file's, or the working directory. */
+  baseDir: string
 }
 
 export class ConfigError extends Error {
@@ -65,6 +83,9 @@ function fromEnv (field: keyof Config, raw: string): unknown {
   const schema: TSchema = ConfigSchema.properties[field]
   const kinds = JSON.stringify(schema)
   if (schema.type === 'array') return raw.split(',').map(s => s.trim()).filter(s => s.length > 0)
+  if (schema.type === 'object') {
+    try { return JSON.parse(raw) as unknown } catch { return raw }
+  }
   if (raw === 'null' && kinds.includes('"null"')) return null
   if (kinds.includes('"integer"')) return /^-?\d+$/.test(raw) ? Number(raw) : raw
   if (schema.type === 'boolean') return raw === 'true' ? true : raw === 'false' ? false : raw
@@ -145,8 +166,10 @@ export function defaults (): Config {
 export function loadConfig (opts: LoadOptions = {}): ResolvedConfig {
   const cwd = opts.cwd ?? process.cwd()
   let fileLayer: Partial<Config> = {}
+  let baseDir = cwd
   if (opts.file !== undefined) {
     fileLayer = readConfigFile(opts.file)
+    baseDir = dirname(resolve(cwd, opts.file))
   } else {
     const implicit = `${cwd}/cluster.config.json`
     try {
@@ -165,7 +188,10 @@ export function loadConfig (opts: LoadOptions = {}): ResolvedConfig {
   if (merged.failureTimeoutMs <= 3 * merged.heartbeatIntervalMs) {
     throw new ConfigError(`field "failureTimeoutMs" (${merged.failureTimeoutMs}) must exceed 3 x heartbeatIntervalMs (${3 * merged.heartbeatIntervalMs}), or one late heartbeat kills a member`)
   }
-  return { ...merged, capacity: merged.capacity ?? os.availableParallelism() }
+  if (merged.retryMaxMs < merged.retryBaseMs) {
+    throw new ConfigError(`field "retryMaxMs" (${merged.retryMaxMs}) must be at least retryBaseMs (${merged.retryBaseMs})`)
+  }
+  return { ...merged, capacity: merged.capacity ?? os.availableParallelism(), baseDir }
 }
 
 function stripUndefined (o: Record<string, unknown>): Record<string, unknown> {

@@ -12,6 +12,11 @@ import { Libp2pTransport } from './net/libp2p-transport.ts'
 import { systemClock } from './runtime/clock.ts'
 import type { Clock } from './runtime/clock.ts'
 import { ClusterRuntime, readTerm } from './runtime/cluster-runtime.ts'
+import { HandlerPool } from './exec/handler-pool.ts'
+import { registerTaskRoutes } from './http/task-routes.ts'
+import { UnavailableError } from './errors.ts'
+import { TaskRuntime } from './runtime/task-runtime.ts'
+import { TaskStore } from './store/task-store.ts'
 
 export interface RunningNode {
   id: string
@@ -21,6 +26,7 @@ export interface RunningNode {
   /** libp2p addresses other nodes can dial. */
   addresses: string[]
   runtime: ClusterRuntime
+  tasks: TaskRuntime
   log: Logger
   stop (): Promise<void>
 }
@@ -41,13 +47,17 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     bootstrap: config.bootstrap,
     mdns: config.mdns,
     dataDir: config.dataDir,
+    maxFrameBytes: config.maxRpcFrameBytes,
     warn: (msg, detail) => { netLog.warn(detail ?? {}, msg) },
     debug: (msg, detail) => { netLog.debug(detail ?? {}, msg) }
   })
   const name = config.name ?? `${os.hostname()}-${transport.id.slice(-6)}`
   const log = baseLog.child({ node: name })
 
+  const store = new TaskStore(config.dataDir)
+  const pool = new HandlerPool(config.capacity, config.handlers, config.baseDir)
   let runtime: ClusterRuntime | undefined
+  let tasks: TaskRuntime | undefined
   const startedMs = clock.now()
   const http = buildHttpServer({
     snapshot: () => {
@@ -57,12 +67,19 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     self: { id: transport.id, name },
     startedMs,
     now: () => clock.now(),
-    log
+    log,
+    bodyLimit: config.maxPayloadBytes + 64 * 1024
   })
+  registerTaskRoutes(http, () => {
+    if (tasks === undefined) throw new UnavailableError('node is starting')
+    return tasks
+  }, { maxPayloadBytes: config.maxPayloadBytes, maxBatchBodyBytes: Math.floor(config.maxRpcFrameBytes / 2), maxWaitMs: 600_000 })
   try {
     await http.listen({ host: config.httpHost, port: config.httpPort })
   } catch (err) {
     await transport.stop()
+    await pool.close()
+    store.close()
     throw new Error(`cannot listen for HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`)
   }
   const address = http.server.address()
@@ -74,15 +91,31 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     name,
     http: httpUrl,
     capacity: config.capacity,
-    types: [],
+    types: pool.types(),
+    load: () => tasks?.load() ?? { running: 0, queued: 0 },
     dataDir: config.dataDir,
     core: coreTimings(config),
     transport,
     clock,
     log
   }, await readTerm(config.dataDir))
+  tasks = new TaskRuntime({
+    store,
+    pool,
+    transport,
+    cluster: runtime,
+    clock,
+    log: log.child({ component: 'tasks' }),
+    capacity: config.capacity,
+    maxPayloadBytes: config.maxPayloadBytes,
+    defaultTimeoutMs: config.defaultTimeoutMs,
+    defaultMaxAttempts: config.defaultMaxAttempts,
+    scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: 5_000 }
+  })
   runtime.start()
+  tasks.start()
   const started = runtime
+  const startedTasks = tasks
   log.info({ id: transport.id, http: httpUrl, cluster: config.cluster, addresses: transport.addresses(), capacity: config.capacity }, 'node started')
 
   let stopping: Promise<void> | undefined
@@ -92,12 +125,16 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     httpUrl,
     addresses: transport.addresses(),
     runtime: started,
+    tasks: startedTasks,
     log,
     stop: async () => {
       stopping ??= (async () => {
-        await started.stop()
         await http.close()
+        await startedTasks.stop()
+        await started.stop()
         await transport.stop()
+        await pool.close()
+        store.close()
         log.info('node stopped')
       })()
       return stopping

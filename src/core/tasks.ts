@@ -28,6 +28,8 @@ export interface TaskSpec {
   createdAt: number
   /** Member id of the node that accepted the task. */
   origin: string
+  /** Other members holding a durable copy (with the origin: the task's holders). */
+  replicas: string[]
 }
 
 /** What changes as the task runs. */

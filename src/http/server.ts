@@ -6,6 +6,7 @@ import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { ClusterSnapshot } from '../core/cluster-core.ts'
+import { TaskmeshError } from '../errors.ts'
 import { ClusterReply, ErrorReply, HealthReply } from './schemas.ts'
 
 export interface HttpDeps {
@@ -14,18 +15,34 @@ export interface HttpDeps {
   startedMs: number
   now: () => number
   log: Logger
+  /** Default body limit (routes may set their own). */
+  bodyLimit: number
 }
 
 export function buildHttpServer (deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024 })
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.bodyLimit,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    // Reject rather than silently fix: no type coercion, no dropping of unknown fields.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } }
+  })
 
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` } })
   })
-  app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number, code?: string, validation?: unknown }, _req, reply) => {
+    if (err instanceof TaskmeshError) {
+      if (err.retryAfterS !== undefined) void reply.header('Retry-After', String(err.retryAfterS))
+      return reply.code(err.status).send({ error: { code: err.code, message: err.message } })
+    }
+    if (err.validation !== undefined) return reply.code(400).send({ error: { code: 'INVALID_REQUEST', message: err.message } })
     const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
+    const code = status === 413 ? 'BODY_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : status === 400 ? 'MALFORMED_REQUEST' : (err.code ?? 'INTERNAL')
     if (status >= 500) deps.log.error({ err }, 'request failed')
-    void reply.code(status).send({ error: { code: err.code ?? 'INTERNAL', message: err.message } })
+    return reply.code(status).send({ error: { code, message: err.message } })
   })
 
   app.get('/healthz', { schema: { response: { 200: HealthReply } } }, () => ({

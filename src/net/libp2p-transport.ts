@@ -14,12 +14,18 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { KEEP_ALIVE, TopicValidatorResult } from '@libp2p/interface'
-import type { Libp2p, Message, PeerId, PrivateKey, PubSub } from '@libp2p/interface'
+import type { Libp2p, Message, PeerId, PrivateKey, PubSub, Stream } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { tcp } from '@libp2p/tcp'
+import { peerIdFromString } from '@libp2p/peer-id'
+import * as lp from 'it-length-prefixed'
+import { pipe } from 'it-pipe'
 import { createLibp2p } from 'libp2p'
 import { decodeHeartbeat, encodeHeartbeat } from '../protocol/messages.ts'
 import type { Heartbeat } from '../core/types.ts'
+import { DecodeError } from '../protocol/messages.ts'
+import { RPC_PROTOCOL, decodeReply, decodeRequest, encodeFrame } from '../protocol/rpc.ts'
+import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
 import type { ClusterTransport } from '../runtime/transport.ts'
 
 export interface Libp2pTransportInit {
@@ -29,6 +35,8 @@ export interface Libp2pTransportInit {
   mdns: boolean
   /** Folder holding the node's identity key (created when missing). */
   dataDir: string
+  /** Largest RPC frame accepted or sent; a larger one resets the stream. */
+  maxFrameBytes: number
   /** Told about rejected messages and dial failures. */
   warn?: (msg: string, detail?: Record<string, unknown>) => void
   debug?: (msg: string, detail?: Record<string, unknown>) => void
@@ -110,6 +118,9 @@ export class Libp2pTransport implements ClusterTransport {
   #wire (): void {
     const node = this.#node
     node.services.pubsub.topicValidators.set(this.#topic, (from: PeerId, msg: Message) => this.#validate(from, msg))
+    void node.handle(RPC_PROTOCOL, ({ stream, connection }) => {
+      void this.#serve(stream, connection.remotePeer.toString())
+    }, { maxInboundStreams: 512, maxOutboundStreams: 512, runOnLimitedConnection: false })
     node.addEventListener('peer:discovery', evt => {
       const peer = evt.detail
       if (node.getConnections(peer.id).length > 0) return
@@ -172,6 +183,70 @@ export class Libp2pTransport implements ClusterTransport {
     this.#node.peerStore.merge(peer, { tags: { [KEEP_ALIVE]: { value: 1 } } }).catch((err: Error) => {
       this.#init.debug?.('could not tag member keep-alive', { peer: id, err: err.message })
     })
+  }
+
+  async request (to: string, msg: RpcRequest, timeoutMs: number): Promise<RpcReply> {
+    const signal = AbortSignal.timeout(timeoutMs)
+    const frame = encodeFrame(msg)
+    if (frame.byteLength > this.#init.maxFrameBytes) throw new Error(`rpc ${msg.kind} of ${frame.byteLength} bytes exceeds maxFrameBytes ${this.#init.maxFrameBytes}`)
+    const stream = await this.#node.dialProtocol(peerIdFromString(to), RPC_PROTOCOL, { signal })
+    const onAbort = (): void => { stream.abort(new Error(`rpc ${msg.kind} to ${to} timed out after ${timeoutMs} ms`)) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      const reply = await pipe(
+        [frame],
+        src => lp.encode(src),
+        stream,
+        src => lp.decode(src, { maxDataLength: this.#init.maxFrameBytes }),
+        async src => {
+          for await (const chunk of src) return chunk.subarray()
+          return undefined
+        }
+      )
+      if (reply === undefined) throw new Error(`rpc ${msg.kind} to ${to}: stream closed without a reply`)
+      return decodeReply(reply)
+    } catch (err) {
+      if (signal.aborted) throw new Error(`rpc ${msg.kind} to ${to} timed out after ${timeoutMs} ms`)
+      throw err
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  onRequest (handler: (msg: RpcRequest, from: string) => Promise<RpcReply>): void {
+    this.#requestHandler = handler
+  }
+
+  #requestHandler: ((msg: RpcRequest, from: string) => Promise<RpcReply>) | undefined
+
+  async #serve (stream: Stream, from: string): Promise<void> {
+    const handler = this.#requestHandler
+    const maxDataLength = this.#init.maxFrameBytes
+    try {
+      await pipe(
+        stream,
+        src => lp.decode(src, { maxDataLength }),
+        async function * (src) {
+          for await (const chunk of src) {
+            let reply: RpcReply
+            try {
+              const msg = decodeRequest(chunk.subarray())
+              reply = handler === undefined ? { kind: 'error', code: 'STARTING', message: 'node is starting' } : await handler(msg, from)
+            } catch (err) {
+              const code = err instanceof DecodeError ? 'BAD_FRAME' : ((err as { code?: string }).code ?? 'INTERNAL')
+              reply = { kind: 'error', code: code.slice(0, 64), message: (err as Error).message.slice(0, 4096) }
+            }
+            yield encodeFrame(reply)
+            return
+          }
+        },
+        src => lp.encode(src),
+        stream
+      )
+    } catch (err) {
+      this.#init.warn?.('rpc stream reset', { from, err: (err as Error).message })
+      stream.abort(err as Error)
+    }
   }
 
   async stop (): Promise<void> {

@@ -18,6 +18,8 @@ export interface ClusterRuntimeInit {
   http: string
   capacity: number
   types: string[]
+  /** Tasks this node runs now, and (as leader) holds waiting. */
+  load: () => { running: number, queued: number }
   dataDir: string
   core: ClusterCoreConfig
   transport: ClusterTransport
@@ -96,8 +98,7 @@ export class ClusterRuntime {
     return {
       http: this.#init.http,
       capacity: this.#init.capacity,
-      running: 0,
-      queued: 0,
+      ...this.#init.load(),
       load: machineLoad(),
       types: this.#init.types
     }

@@ -3,6 +3,7 @@
  * libp2p; nothing outside src/net knows libp2p exists.
  */
 import type { Heartbeat } from '../core/types.ts'
+import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
 
 export interface ClusterTransport {
   /** This node's member id (its libp2p peer id). */
@@ -17,5 +18,9 @@ export interface ClusterTransport {
   onPeerDisconnected (handler: (id: string) => void): void
   /** Marks a peer as a cluster member: its connection is kept and re-dialled. */
   keepConnected (id: string): void
+  /** Sends one request to a member over a direct stream and waits for its reply (rejects on timeout or a bad reply). */
+  request (to: string, msg: RpcRequest, timeoutMs: number): Promise<RpcReply>
+  /** Serves requests from other members; the handler's reply (or error) goes back on the same stream. */
+  onRequest (handler: (msg: RpcRequest, from: string) => Promise<RpcReply>): void
   stop (): Promise<void>
 }

@@ -21,6 +21,7 @@ const MIGRATIONS = [
     idempotency_key TEXT UNIQUE,
     created_at INTEGER NOT NULL,
     origin TEXT NOT NULL,
+    replicas TEXT NOT NULL,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL,
     worker TEXT,
@@ -45,6 +46,7 @@ interface Row {
   idempotency_key: string | null
   created_at: number
   origin: string
+  replicas: string
   status: string
   attempts: number
   worker: string | null
@@ -70,6 +72,7 @@ function fromRow (r: Row): TaskRecord {
     idempotencyKey: r.idempotency_key,
     createdAt: r.created_at,
     origin: r.origin,
+    replicas: JSON.parse(r.replicas) as string[],
     status: r.status as TaskStatus,
     attempts: r.attempts,
     worker: r.worker,
@@ -97,8 +100,8 @@ export class TaskStore {
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
     this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
-      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, status, attempts, worker, progress, result, error, started_at, finished_at, seq)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
       started_at = ?, finished_at = ?, seq = ? WHERE id = ?`)
     const row = this.#db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM tasks').get() as { s: number }
@@ -138,7 +141,7 @@ export class TaskStore {
         }
         const r = newRecord(spec)
         this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
-          r.createdAt, r.origin, r.status, 0, null, null, null, null, null, null, ++this.#seq)
+          r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq)
         canonical.set(spec.id, spec.id)
       }
     })
@@ -168,6 +171,12 @@ export class TaskStore {
       ? this.#db.prepare('SELECT * FROM tasks ORDER BY seq DESC LIMIT ?').all(filter.limit)
       : this.#db.prepare('SELECT * FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT ?').all(filter.status, filter.limit)
     return (rows as unknown as Row[]).map(fromRow)
+  }
+
+  /** Forgets tasks (only ones that were never acknowledged to a submitter). */
+  delete (ids: readonly string[]): void {
+    const del = this.#db.prepare('DELETE FROM tasks WHERE id = ?')
+    this.#transaction(() => { for (const id of ids) del.run(id) })
   }
 
   /** Tasks not yet terminal (for recovery and handover). */

@@ -1,0 +1,47 @@
+/**
+ * Named errors that cross the HTTP boundary; src/http maps each to its
+ * status code and the JSON error shape `{error: {code, message}}`.
+ */
+export class TaskmeshError extends Error {
+  readonly status: number
+  readonly code: string
+  /** Seconds, for a Retry-After header. */
+  readonly retryAfterS: number | undefined
+
+  constructor (status: number, code: string, message: string, retryAfterS?: number) {
+    super(message)
+    this.status = status
+    this.code = code
+    this.retryAfterS = retryAfterS
+  }
+}
+
+export class TaskNotFoundError extends TaskmeshError {
+  override name = 'TaskNotFoundError'
+  constructor (id: string) { super(404, 'TASK_NOT_FOUND', `no task with id "${id}" on any live node`) }
+}
+
+export class UnknownTaskTypeError extends TaskmeshError {
+  override name = 'UnknownTaskTypeError'
+  constructor (type: string, known: string[]) { super(422, 'UNKNOWN_TASK_TYPE', `task type "${type}" is not run by any live node; known types: ${known.join(', ')}`) }
+}
+
+export class PayloadTooLargeError extends TaskmeshError {
+  override name = 'PayloadTooLargeError'
+  constructor (field: string, bytes: number, limit: number) { super(413, 'PAYLOAD_TOO_LARGE', `${field} is ${bytes} bytes of JSON; the limit (maxPayloadBytes) is ${limit}`) }
+}
+
+export class QueueFullError extends TaskmeshError {
+  override name = 'QueueFullError'
+  constructor (limit: number) { super(429, 'QUEUE_FULL', `the cluster holds its maximum of ${limit} waiting tasks (maxQueuedTasks); retry later`, 1) }
+}
+
+export class TaskFinishedError extends TaskmeshError {
+  override name = 'TaskFinishedError'
+  constructor (id: string, status: string) { super(409, 'TASK_FINISHED', `task "${id}" already ended as ${status}`) }
+}
+
+export class UnavailableError extends TaskmeshError {
+  override name = 'UnavailableError'
+  constructor (message: string) { super(503, 'UNAVAILABLE', message, 1) }
+}

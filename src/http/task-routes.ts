@@ -1,0 +1,101 @@
+/** The task API: submit (single and batch), read (with long-poll), cancel, list. */
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
+import { TASK_STATUSES } from '../core/tasks.ts'
+import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
+import type { TaskRuntime } from '../runtime/task-runtime.ts'
+import { ErrorReply } from './schemas.ts'
+
+const SubmitBody = Type.Object({
+  type: Type.String({ minLength: 1, maxLength: 64 }),
+  payload: Type.Optional(Type.Unknown()),
+  priority: Type.Optional(Type.Integer({ minimum: -1000, maximum: 1000 })),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 256 }))
+}, { additionalProperties: false })
+
+export const MAX_BATCH_TASKS = 1000
+
+const BatchBody = Type.Object({
+  tasks: Type.Array(SubmitBody, { minItems: 1, maxItems: MAX_BATCH_TASKS })
+}, { additionalProperties: false })
+
+const Status = Type.Union(TASK_STATUSES.map(s => Type.Literal(s)))
+const NullableInt = Type.Union([Type.Integer(), Type.Null()])
+
+export const TaskReply = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  status: Status,
+  attempts: Type.Integer(),
+  worker: Type.Union([Type.String(), Type.Null()]),
+  progress: Type.Unknown(),
+  result: Type.Unknown(),
+  error: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.Integer(),
+  startedAt: NullableInt,
+  finishedAt: NullableInt
+})
+
+const Digits = Type.String({ pattern: '^[0-9]{1,9}$' })
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })
+const errors = { '4xx': ErrorReply, '5xx': ErrorReply }
+
+export interface TaskRouteLimits {
+  maxPayloadBytes: number
+  maxBatchBodyBytes: number
+  /** Longest `?wait=` honoured. */
+  maxWaitMs: number
+}
+
+function view (r: TaskRecord): Record<string, unknown> {
+  return { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt }
+}
+
+/** `runtime` returns the task runtime, or throws while the node is starting. */
+export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRuntime, limits: TaskRouteLimits): void {
+  const slack = 64 * 1024
+
+  app.post('/v1/tasks', {
+    bodyLimit: limits.maxPayloadBytes + slack,
+    schema: { body: SubmitBody, response: { 202: Type.Object({ id: Type.String(), status: Status }), ...errors } }
+  }, async (req, reply) => {
+    const [id] = await runtime().submit([req.body as never])
+    return await reply.code(202).send({ id, status: 'queued' })
+  })
+
+  app.post('/v1/tasks/batch', {
+    bodyLimit: limits.maxBatchBodyBytes,
+    schema: { body: BatchBody, response: { 202: Type.Object({ ids: Type.Array(Type.String()) }), ...errors } }
+  }, async (req, reply) => {
+    const ids = await runtime().submit((req.body as { tasks: never[] }).tasks)
+    return await reply.code(202).send({ ids })
+  })
+
+  app.get('/v1/tasks/:id', {
+    schema: { params: IdParams, querystring: Type.Object({ wait: Type.Optional(Digits) }, { additionalProperties: false }), response: { 200: TaskReply, ...errors } }
+  }, async req => {
+    const { id } = req.params as { id: string }
+    const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
+    return view(await runtime().get(id, wait))
+  })
+
+  app.delete('/v1/tasks/:id', {
+    schema: { params: IdParams, response: { 202: Type.Object({ id: Type.String(), status: Type.Union([Type.Literal('cancelled'), Type.Literal('cancelling')]) }), ...errors } }
+  }, async (req, reply) => {
+    const { id } = req.params as { id: string }
+    return await reply.code(202).send(await runtime().cancel(id))
+  })
+
+  app.get('/v1/tasks', {
+    schema: {
+      querystring: Type.Object({ status: Type.Optional(Status), limit: Type.Optional(Digits) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ tasks: Type.Array(TaskReply) }), ...errors }
+    }
+  }, async req => {
+    const q = req.query as { status?: TaskStatus, limit?: string }
+    const limit = Math.max(1, Math.min(Number(q.limit ?? 100), 1000))
+    return { tasks: runtime().list({ status: q.status, limit }).map(view) }
+  })
+}

@@ -1,0 +1,123 @@
+/**
+ * The direct request/response protocol between nodes (`/taskmesh/rpc/1.0.0`):
+ * one request frame and one reply frame per stream, each a length-prefixed
+ * JSON document checked against the schemas below before use.
+ */
+import { Type } from '@sinclair/typebox'
+import type { Static, TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { TASK_STATUSES } from '../core/tasks.ts'
+import { DecodeError } from './messages.ts'
+
+export const RPC_PROTOCOL = '/taskmesh/rpc/1.0.0'
+
+const Id = Type.String({ minLength: 1, maxLength: 128 })
+const Ms = Type.Integer({ minimum: 0 })
+const NullableMs = Type.Union([Ms, Type.Null()])
+
+export const TaskSpecSchema = Type.Object({
+  id: Id,
+  type: Type.String({ minLength: 1, maxLength: 64 }),
+  payload: Type.Unknown(),
+  priority: Type.Integer({ minimum: -1000, maximum: 1000 }),
+  timeoutMs: Type.Integer({ minimum: 1 }),
+  maxAttempts: Type.Integer({ minimum: 1, maximum: 100 }),
+  idempotencyKey: Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Null()]),
+  createdAt: Ms,
+  origin: Id,
+  replicas: Type.Array(Id, { maxItems: 8 })
+}, { additionalProperties: false })
+
+export const TaskUpdateSchema = Type.Object({
+  id: Id,
+  status: Type.Union(TASK_STATUSES.map(s => Type.Literal(s))),
+  attempts: Type.Integer({ minimum: 0 }),
+  worker: Type.Union([Id, Type.Null()]),
+  progress: Type.Unknown(),
+  result: Type.Unknown(),
+  error: Type.Union([Type.String(), Type.Null()]),
+  startedAt: NullableMs,
+  finishedAt: NullableMs
+}, { additionalProperties: false })
+
+export const TaskRecordSchema = Type.Composite([TaskSpecSchema, Type.Omit(TaskUpdateSchema, ['id'])])
+
+const Outcome = Type.Union([
+  Type.Object({ ok: Type.Literal(true), result: Type.Unknown() }, { additionalProperties: false }),
+  Type.Object({ ok: Type.Literal(false), error: Type.String(), cancelled: Type.Optional(Type.Boolean()) }, { additionalProperties: false })
+])
+
+const Tasks = Type.Array(TaskSpecSchema, { maxItems: 10_000 })
+
+export const RpcRequestSchema = Type.Union([
+  /** Origin -> leader: store these tasks (as a holder) and queue them. */
+  Type.Object({ kind: Type.Literal('submit'), tasks: Tasks }, { additionalProperties: false }),
+  /** Origin -> another node: store these tasks as a replica. */
+  Type.Object({ kind: Type.Literal('replicate'), tasks: Tasks }, { additionalProperties: false }),
+  /** Leader -> worker: run these attempts. */
+  Type.Object({
+    kind: Type.Literal('assign'),
+    term: Type.Integer({ minimum: 0 }),
+    leader: Id,
+    tasks: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), { maxItems: 10_000 })
+  }, { additionalProperties: false }),
+  /** Worker -> leader: attempts started and ended. */
+  Type.Object({
+    kind: Type.Literal('report'),
+    reports: Type.Array(Type.Object({
+      id: Id,
+      attempt: Type.Integer({ minimum: 1 }),
+      event: Type.Union([Type.Literal('started'), Type.Literal('result')]),
+      outcome: Type.Optional(Outcome)
+    }, { additionalProperties: false }), { maxItems: 10_000 })
+  }, { additionalProperties: false }),
+  /** Leader or worker -> holders: newer task states to merge. */
+  Type.Object({ kind: Type.Literal('updates'), updates: Type.Array(TaskUpdateSchema, { maxItems: 10_000 }) }, { additionalProperties: false }),
+  /** Anyone -> a node: the task's record if held, waiting up to waitMs for it to end. */
+  Type.Object({ kind: Type.Literal('get'), id: Id, waitMs: Type.Integer({ minimum: 0, maximum: 600_000 }) }, { additionalProperties: false }),
+  /** Anyone -> leader: cancel a task. Leader -> worker: abort the running attempts of these tasks. */
+  Type.Object({ kind: Type.Literal('cancel'), id: Id }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('abort'), ids: Type.Array(Id, { maxItems: 10_000 }) }, { additionalProperties: false })
+])
+
+export const RpcReplySchema = Type.Union([
+  Type.Object({ kind: Type.Literal('ok') }, { additionalProperties: false }),
+  /** For submit/replicate: the id each task is stored under (another id when its idempotency key was taken). */
+  Type.Object({ kind: Type.Literal('stored'), canonical: Type.Array(Type.Tuple([Id, Id]), { maxItems: 10_000 }) }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('task'), task: Type.Union([TaskRecordSchema, Type.Null()]) }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('cancel'), outcome: Type.Union([Type.Literal('cancelled'), Type.Literal('aborting'), Type.Literal('unknown')]) }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('error'), code: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 4096 }) }, { additionalProperties: false })
+])
+
+export type RpcRequest = Static<typeof RpcRequestSchema>
+export type RpcReply = Static<typeof RpcReplySchema>
+export type WireTaskSpec = Static<typeof TaskSpecSchema>
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+export function encodeFrame (msg: RpcRequest | RpcReply): Uint8Array {
+  return encoder.encode(JSON.stringify(msg))
+}
+
+function decodeWith<T extends TSchema> (schema: T, bytes: Uint8Array, what: string): Static<T> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(decoder.decode(bytes))
+  } catch (err) {
+    throw new DecodeError(`${what} is not UTF-8 JSON: ${(err as Error).message}`)
+  }
+  if (!Value.Check(schema, parsed)) {
+    const first = Value.Errors(schema, parsed).First()
+    throw new DecodeError(`${what} invalid at ${first?.path === '' ? '/' : first?.path}: ${first?.message ?? 'schema mismatch'}`)
+  }
+  return parsed
+}
+
+export function decodeRequest (bytes: Uint8Array): RpcRequest {
+  return decodeWith(RpcRequestSchema, bytes, 'rpc request')
+}
+
+export function decodeReply (bytes: Uint8Array): RpcReply {
+  return decodeWith(RpcReplySchema, bytes, 'rpc reply')
+}

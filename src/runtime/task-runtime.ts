@@ -1,0 +1,520 @@
+/**
+ * Carries tasks through the cluster. Every node plays three parts:
+ * - origin: validates a submit, stores it on disk here and on one other live
+ *   node (the leader when it can: that store is also the hand-over), and only
+ *   then answers 202;
+ * - leader: feeds the pure Scheduler, sends its assignments in batches per
+ *   worker (each carrying the term), and sends every state change to the
+ *   task's holders;
+ * - worker: refuses assignments of a stale term, runs attempts in the
+ *   HandlerPool, reports to the leader and sends progress and its result
+ *   straight to the holders.
+ * Decisions live in src/core (Scheduler, mergeUpdate); this file moves data.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
+import { Scheduler } from '../core/scheduler.ts'
+import type { Assignment, SchedulerConfig, WorkerSlots } from '../core/scheduler.ts'
+import { isTerminal } from '../core/tasks.ts'
+import type { TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
+import { QueueFullError, TaskFinishedError, TaskNotFoundError, UnavailableError, UnknownTaskTypeError, PayloadTooLargeError } from '../errors.ts'
+import type { HandlerPool } from '../exec/handler-pool.ts'
+import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
+import type { TaskStore } from '../store/task-store.ts'
+import type { Clock } from './clock.ts'
+import type { ClusterRuntime } from './cluster-runtime.ts'
+import { Outbox } from './outbox.ts'
+import type { ClusterTransport } from './transport.ts'
+
+export interface SubmitInput {
+  type: string
+  payload: unknown
+  priority?: number
+  timeoutMs?: number
+  maxAttempts?: number
+  idempotencyKey?: string
+}
+
+export interface TaskRuntimeInit {
+  store: TaskStore
+  pool: HandlerPool
+  transport: ClusterTransport
+  cluster: ClusterRuntime
+  clock: Clock
+  log: Logger
+  capacity: number
+  maxPayloadBytes: number
+  defaultTimeoutMs: number
+  defaultMaxAttempts: number
+  scheduler: SchedulerConfig
+}
+
+/** Time allowed for one RPC exchange on the task path. */
+const RPC_TIMEOUT_MS = 10_000
+/** Progress of one task is sent to its holders at most this often. */
+const PROGRESS_EVERY_MS = 200
+
+interface RunningAttempt { attempt: number, abort: AbortController }
+
+export class TaskRuntime {
+  readonly #init: TaskRuntimeInit
+  readonly #id: string
+  #scheduler: Scheduler | null = null
+  /** Leader only: holders of each task it tracks. */
+  readonly #holders = new Map<string, string[]>()
+  /** Tasks held here that the current leader has not acknowledged. */
+  readonly #unforwarded = new Set<string>()
+  /** Worker only: attempts running here. */
+  readonly #running = new Map<string, RunningAttempt>()
+  readonly #waiters = new Map<string, Set<(rec: TaskRecord) => void>>()
+  readonly #outbox: Outbox
+  #dispatchQueued = false
+  #forwarding = false
+  #timer: NodeJS.Timeout | undefined
+
+  constructor (init: TaskRuntimeInit) {
+    this.#init = init
+    this.#id = init.transport.id
+    this.#outbox = new Outbox(init.transport, RPC_TIMEOUT_MS, (kind, to, err) => {
+      init.log.warn({ to, kind, err: err.message }, 'could not deliver task messages')
+    })
+  }
+
+  start (): void {
+    const { cluster, transport } = this.#init
+    for (const rec of this.#init.store.unfinished()) this.#unforwarded.add(rec.id)
+    cluster.onEvent(e => {
+      if (e.type === 'leader-changed') this.#onLeaderChanged()
+      if (e.type === 'member-status' && e.to === 'dead') this.#onMemberDead(e.id)
+    })
+    transport.onRequest(async (msg, from) => await this.#handle(msg, from))
+    this.#timer = setInterval(() => { this.#tick() }, 100)
+    this.#onLeaderChanged()
+  }
+
+  async stop (): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    for (const r of this.#running.values()) r.abort.abort()
+    await this.#outbox.flush()
+  }
+
+  /** For heartbeats: attempts running here, and (as leader) tasks waiting. */
+  load (): { running: number, queued: number } {
+    return { running: this.#running.size, queued: this.#scheduler?.waiting ?? 0 }
+  }
+
+  /** Task types run by live members (this node included). */
+  clusterTypes (): Set<string> {
+    const types = new Set(this.#init.pool.types())
+    for (const m of this.#members()) for (const t of m.types) types.add(t)
+    return types
+  }
+
+  // ---- origin ------------------------------------------------------------
+
+  /** Validates, stores durably on two nodes (when there are two), hands over to the leader; returns ids in order. */
+  async submit (inputs: readonly SubmitInput[]): Promise<string[]> {
+    const { store, clock } = this.#init
+    const types = this.clusterTypes()
+    inputs.forEach((t, i) => {
+      if (!types.has(t.type)) throw new UnknownTaskTypeError(t.type, [...types].sort())
+      const bytes = Buffer.byteLength(JSON.stringify(t.payload ?? null))
+      if (bytes > this.#init.maxPayloadBytes) throw new PayloadTooLargeError(inputs.length > 1 ? `tasks[${i}].payload` : 'payload', bytes, this.#init.maxPayloadBytes)
+    })
+    const leader = this.#init.cluster.core.leader()
+    const waiting = leader === null ? 0 : leader.id === this.#id ? (this.#scheduler?.waiting ?? 0) : (this.#members().find(m => m.id === leader.id)?.queued ?? 0)
+    if (waiting + inputs.length > this.#init.scheduler.maxQueuedTasks) throw new QueueFullError(this.#init.scheduler.maxQueuedTasks)
+
+    const ids: string[] = []
+    const fresh: TaskSpec[] = []
+    const now = clock.now()
+    for (const t of inputs) {
+      const existing = t.idempotencyKey === undefined ? undefined : (store.byIdempotencyKey(t.idempotencyKey) ?? fresh.find(f => f.idempotencyKey === t.idempotencyKey))
+      if (existing !== undefined) { ids.push(existing.id); continue }
+      const spec: TaskSpec = {
+        id: randomUUID(),
+        type: t.type,
+        payload: t.payload ?? null,
+        priority: t.priority ?? 0,
+        timeoutMs: t.timeoutMs ?? this.#init.defaultTimeoutMs,
+        maxAttempts: t.maxAttempts ?? this.#init.defaultMaxAttempts,
+        idempotencyKey: t.idempotencyKey ?? null,
+        createdAt: now,
+        origin: this.#id,
+        replicas: []
+      }
+      fresh.push(spec)
+      ids.push(spec.id)
+    }
+    if (fresh.length === 0) return ids
+    const canonical = await this.#storeDurably(fresh, leader?.id ?? null)
+    return ids.map(id => canonical.get(id) ?? id)
+  }
+
+  async #storeDurably (specs: TaskSpec[], leaderId: string | null): Promise<Map<string, string>> {
+    const { store } = this.#init
+    const others = this.#members().filter(m => m.id !== this.#id && m.status === 'alive')
+    if (others.length === 0) {
+      const canonical = store.insert(specs)
+      this.#handOver(specs.map(s => s.id))
+      return canonical
+    }
+    // The leader first: storing there is also the hand-over. Then the least loaded others.
+    const targets = others
+      .sort((a, b) => (a.id === leaderId ? -1 : b.id === leaderId ? 1 : a.running / a.capacity - b.running / b.capacity))
+      .map(m => m.id)
+    for (const target of targets) {
+      const kind = target === leaderId ? 'submit' : 'replicate'
+      const withReplica = specs.map(s => ({ ...s, replicas: [target] }))
+      store.insert(withReplica)
+      try {
+        const reply = await this.#init.transport.request(target, { kind, tasks: withReplica }, RPC_TIMEOUT_MS)
+        if (reply.kind === 'error' && reply.code === 'QUEUE_FULL') {
+          store.delete(specs.map(s => s.id))
+          throw new QueueFullError(this.#init.scheduler.maxQueuedTasks)
+        }
+        if (reply.kind !== 'stored') throw new Error(reply.kind === 'error' ? `${reply.code}: ${reply.message}` : `unexpected reply ${reply.kind}`)
+        const canonical = new Map(reply.canonical)
+        const duplicates = specs.filter(s => canonical.get(s.id) !== s.id).map(s => s.id)
+        if (duplicates.length > 0) store.delete(duplicates)
+        if (kind === 'replicate') this.#handOver(specs.filter(s => canonical.get(s.id) === s.id).map(s => s.id))
+        return canonical
+      } catch (err) {
+        if (err instanceof QueueFullError) throw err
+        store.delete(specs.map(s => s.id))
+        this.#init.log.warn({ target, kind, err: (err as Error).message }, 'could not store tasks on a second node; trying another')
+      }
+    }
+    throw new UnavailableError('no other live node could store the task durably; nothing was accepted, retry')
+  }
+
+  /** Queues tasks here when this node leads; otherwise they go to the leader on the next tick. */
+  #handOver (ids: string[]): void {
+    for (const id of ids) this.#unforwarded.add(id)
+    this.#forward()
+  }
+
+  /** Sends held, unfinished tasks the current leader has not acknowledged. */
+  #forward (): void {
+    if (this.#unforwarded.size === 0 || this.#forwarding) return
+    const leader = this.#init.cluster.core.leader()
+    if (leader === null) return
+    const ids = [...this.#unforwarded].slice(0, 1000)
+    const records = ids.map(id => this.#init.store.get(id)).filter((r): r is TaskRecord => r !== undefined && !isTerminal(r.status))
+    if (leader.id === this.#id) {
+      for (const id of ids) this.#unforwarded.delete(id)
+      this.#enqueue(records)
+      return
+    }
+    this.#forwarding = true
+    const specs = records.map(specOf)
+    this.#init.transport.request(leader.id, { kind: 'submit', tasks: specs }, RPC_TIMEOUT_MS).then(reply => {
+      if (reply.kind === 'stored') for (const id of ids) this.#unforwarded.delete(id)
+    }, (err: Error) => {
+      this.#init.log.debug({ leader: leader.name, err: err.message }, 'hand-over to the leader failed; will retry')
+    }).finally(() => { this.#forwarding = false })
+  }
+
+  // ---- reads -------------------------------------------------------------
+
+  /** The task's record from this node or any live node; waits up to waitMs for it to end. */
+  async get (id: string, waitMs = 0): Promise<TaskRecord> {
+    const local = await this.#getLocal(id, waitMs)
+    if (local !== undefined) return local
+    const others = this.#members().filter(m => m.id !== this.#id && m.status !== 'dead')
+    const replies = others.map(async m => {
+      const r = await this.#init.transport.request(m.id, { kind: 'get', id, waitMs }, waitMs + RPC_TIMEOUT_MS)
+      if (r.kind !== 'task' || r.task === null) throw new Error('not held')
+      return r.task as TaskRecord
+    })
+    try {
+      return await Promise.any(replies)
+    } catch {
+      throw new TaskNotFoundError(id)
+    }
+  }
+
+  list (filter: { status?: TaskStatus, limit: number }): TaskRecord[] {
+    return this.#init.store.list(filter)
+  }
+
+  async #getLocal (id: string, waitMs: number): Promise<TaskRecord | undefined> {
+    const rec = this.#init.store.get(id)
+    if (rec === undefined || waitMs <= 0 || isTerminal(rec.status)) return rec
+    return await new Promise(resolve => {
+      const set = this.#waiters.get(id) ?? new Set()
+      this.#waiters.set(id, set)
+      const done = (r: TaskRecord): void => {
+        if (!isTerminal(r.status)) return
+        clearTimeout(timer)
+        set.delete(done)
+        if (set.size === 0) this.#waiters.delete(id)
+        resolve(r)
+      }
+      const timer = setTimeout(() => {
+        set.delete(done)
+        if (set.size === 0) this.#waiters.delete(id)
+        resolve(this.#init.store.get(id))
+      }, waitMs)
+      set.add(done)
+    })
+  }
+
+  // ---- cancel ------------------------------------------------------------
+
+  async cancel (id: string): Promise<{ id: string, status: 'cancelled' | 'cancelling' }> {
+    const rec = await this.get(id)
+    if (isTerminal(rec.status)) throw new TaskFinishedError(id, rec.status)
+    const leader = this.#init.cluster.core.leader()
+    if (leader === null) throw new UnavailableError('no leader to cancel through; retry')
+    const reply = leader.id === this.#id
+      ? this.#cancelAsLeader(id)
+      : await this.#init.transport.request(leader.id, { kind: 'cancel', id }, RPC_TIMEOUT_MS)
+    if (reply.kind !== 'cancel') throw new UnavailableError(`the leader could not cancel: ${reply.kind === 'error' ? reply.message : reply.kind}`)
+    if (reply.outcome === 'cancelled') return { id, status: 'cancelled' }
+    if (reply.outcome === 'aborting') return { id, status: 'cancelling' }
+    // The leader does not track it yet (not handed over): end it at its holders.
+    if (rec.status !== 'queued' && rec.status !== 'retrying') throw new UnavailableError('the task is between leaders; retry the cancel')
+    const update: TaskUpdate = { id, status: 'cancelled', attempts: rec.attempts, worker: rec.worker, progress: rec.progress, result: null, error: 'cancelled by request', startedAt: rec.startedAt, finishedAt: this.#init.clock.now() }
+    this.#sendUpdates([update], [rec.origin, ...rec.replicas])
+    this.#unforwarded.delete(id)
+    return { id, status: 'cancelled' }
+  }
+
+  #cancelAsLeader (id: string): RpcReply {
+    const r = this.#scheduler?.cancel(id, this.#init.clock.now()) ?? null
+    if (r === null) return { kind: 'cancel', outcome: 'unknown' }
+    this.#distribute(r.updates)
+    if (r.abortOn !== null) {
+      this.#deliver(r.abortOn, { kind: 'abort', ids: [id] })
+      return { kind: 'cancel', outcome: 'aborting' }
+    }
+    return { kind: 'cancel', outcome: 'cancelled' }
+  }
+
+  // ---- leader ------------------------------------------------------------
+
+  #onLeaderChanged (): void {
+    const core = this.#init.cluster.core
+    if (core.isLeader() && this.#scheduler === null) {
+      this.#scheduler = new Scheduler(this.#init.scheduler)
+      this.#init.log.info({ term: core.leader()?.term }, 'dispatching as leader')
+    } else if (!core.isLeader() && this.#scheduler !== null) {
+      this.#scheduler = null
+      this.#holders.clear()
+      this.#init.log.info('stopped dispatching: no longer leader')
+    }
+    // A new leader knows nothing yet: hand it every unfinished task held here.
+    if (core.leader() !== null) {
+      for (const rec of this.#init.store.unfinished()) this.#unforwarded.add(rec.id)
+      this.#forward()
+    }
+  }
+
+  #enqueue (records: readonly (TaskSpec & { attempts?: number })[]): boolean {
+    const scheduler = this.#scheduler
+    if (scheduler === null) return false
+    const now = this.#init.clock.now()
+    for (const r of records) {
+      if (scheduler.enqueue(specOf(r), r.attempts ?? 0, now) === 'queued') this.#holders.set(r.id, [r.origin, ...r.replicas])
+    }
+    this.#scheduleDispatch()
+    return true
+  }
+
+  #scheduleDispatch (): void {
+    if (this.#dispatchQueued) return
+    this.#dispatchQueued = true
+    setImmediate(() => {
+      this.#dispatchQueued = false
+      this.#dispatch()
+    })
+  }
+
+  #dispatch (): void {
+    const scheduler = this.#scheduler
+    const leader = this.#init.cluster.core.leader()
+    if (scheduler === null || leader === null || leader.id !== this.#id) return
+    const workers: WorkerSlots[] = this.#members().filter(m => m.status === 'alive').map(m => ({ id: m.id, capacity: m.capacity, types: m.types }))
+    const { updates, assignments } = scheduler.dispatch(workers, this.#init.clock.now())
+    this.#distribute(updates)
+    for (const [worker, batch] of assignments) this.#assign(worker, leader.term, batch)
+  }
+
+  #assign (worker: string, term: number, batch: Assignment[]): void {
+    const msg: RpcRequest = { kind: 'assign', term, leader: this.#id, tasks: batch.map(a => ({ spec: a.spec, attempt: a.attempt })) }
+    const reply = worker === this.#id ? Promise.resolve(this.#acceptAssignment(msg, this.#id)) : this.#init.transport.request(worker, msg, RPC_TIMEOUT_MS)
+    reply.then(r => {
+      if (r.kind !== 'ok') this.#failAssignment(worker, batch, r.kind === 'error' ? `${r.code}: ${r.message}` : r.kind)
+    }, (err: Error) => { this.#failAssignment(worker, batch, err.message) })
+  }
+
+  #failAssignment (worker: string, batch: Assignment[], why: string): void {
+    const scheduler = this.#scheduler
+    if (scheduler === null) return
+    this.#init.log.warn({ worker, tasks: batch.length, why }, 'assignment not accepted')
+    const now = this.#init.clock.now()
+    const updates = batch.flatMap(a => scheduler.onResult(a.spec.id, worker, a.attempt, { ok: false, error: `assignment not accepted: ${why}` }, now))
+    this.#distribute(updates)
+    this.#scheduleDispatch()
+  }
+
+  #onReport (msg: Extract<RpcRequest, { kind: 'report' }>, from: string): RpcReply {
+    const scheduler = this.#scheduler
+    if (scheduler === null) return { kind: 'error', code: 'NOT_LEADER', message: 'this node does not lead' }
+    const now = this.#init.clock.now()
+    const updates: TaskUpdate[] = []
+    for (const r of msg.reports) {
+      if (r.event === 'started') updates.push(...scheduler.onStarted(r.id, from, r.attempt, now))
+      else if (r.outcome !== undefined) updates.push(...scheduler.onResult(r.id, from, r.attempt, r.outcome, now))
+    }
+    this.#distribute(updates)
+    this.#scheduleDispatch()
+    return { kind: 'ok' }
+  }
+
+  #onMemberDead (id: string): void {
+    const scheduler = this.#scheduler
+    if (scheduler === null) return
+    this.#distribute(scheduler.onWorkerLost(id, this.#init.clock.now()))
+    this.#scheduleDispatch()
+  }
+
+  /** Sends scheduler updates to each task's holders (applying them here when this node holds the task). */
+  #distribute (updates: readonly TaskUpdate[]): void {
+    const byHolder = new Map<string, TaskUpdate[]>()
+    for (const u of updates) {
+      for (const h of this.#holders.get(u.id) ?? []) {
+        const list = byHolder.get(h) ?? []
+        list.push(u)
+        byHolder.set(h, list)
+      }
+      if (isTerminal(u.status)) this.#holders.delete(u.id)
+    }
+    for (const [holder, list] of byHolder) this.#sendUpdates(list, [holder])
+  }
+
+  #tick (): void {
+    this.#forward()
+    const scheduler = this.#scheduler
+    if (scheduler === null) return
+    const updates = scheduler.tick(this.#init.clock.now())
+    if (updates.length > 0) this.#distribute(updates)
+    if (scheduler.waiting > 0) this.#scheduleDispatch()
+  }
+
+  // ---- worker ------------------------------------------------------------
+
+  #acceptAssignment (msg: Extract<RpcRequest, { kind: 'assign' }>, from: string): RpcReply {
+    const core = this.#init.cluster.core
+    if (msg.term < core.term) {
+      return { kind: 'error', code: 'STALE_TERM', message: `assignment of term ${msg.term} refused: this node knows term ${core.term}` }
+    }
+    if (msg.leader !== from) return { kind: 'error', code: 'FORGED', message: 'assignments come only from the leader itself' }
+    for (const { spec, attempt } of msg.tasks) {
+      if (!this.#init.pool.supports(spec.type)) {
+        this.#deliver(msg.leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'result', outcome: { ok: false, error: `task type "${spec.type}" is not allowed on this node` } }] })
+        continue
+      }
+      if (this.#running.has(spec.id)) continue
+      void this.#runAttempt(spec, attempt, msg.leader)
+    }
+    return { kind: 'ok' }
+  }
+
+  async #runAttempt (spec: TaskSpec, attempt: number, leader: string): Promise<void> {
+    const abort = new AbortController()
+    this.#running.set(spec.id, { attempt, abort })
+    const holders = [spec.origin, ...spec.replicas]
+    const startedAt = this.#init.clock.now()
+    this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'started' }] })
+    let lastProgressMs = 0
+    let lastProgress: unknown = null
+    const outcome = await this.#init.pool.run({
+      taskId: spec.id,
+      attempt,
+      type: spec.type,
+      payload: spec.payload,
+      timeoutMs: spec.timeoutMs,
+      signal: abort.signal,
+      onProgress: value => {
+        lastProgress = value
+        const now = this.#init.clock.now()
+        if (now - lastProgressMs < PROGRESS_EVERY_MS) return
+        lastProgressMs = now
+        this.#sendUpdates([{ id: spec.id, status: 'running', attempts: attempt, worker: this.#id, progress: value, result: null, error: null, startedAt, finishedAt: null }], holders)
+      }
+    })
+    this.#running.delete(spec.id)
+    this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'result', outcome }] })
+    if (outcome.ok) {
+      // The result goes straight to the holders too, so it is recorded even if the leader dies now.
+      this.#sendUpdates([{ id: spec.id, status: 'succeeded', attempts: attempt, worker: this.#id, progress: lastProgress, result: outcome.result, error: null, startedAt, finishedAt: this.#init.clock.now() }], holders)
+    }
+  }
+
+  // ---- plumbing ----------------------------------------------------------
+
+  async #handle (msg: RpcRequest, from: string): Promise<RpcReply> {
+    switch (msg.kind) {
+      case 'submit': {
+        const scheduler = this.#scheduler
+        if (scheduler === null) return { kind: 'error', code: 'NOT_LEADER', message: 'this node does not lead' }
+        if (scheduler.waiting + msg.tasks.length > this.#init.scheduler.maxQueuedTasks) return { kind: 'error', code: 'QUEUE_FULL', message: 'queue full' }
+        const canonical = this.#init.store.insert(msg.tasks)
+        const records = msg.tasks.filter(t => canonical.get(t.id) === t.id).map(t => this.#init.store.get(t.id)).filter((r): r is TaskRecord => r !== undefined && !isTerminal(r.status))
+        this.#enqueue(records)
+        return { kind: 'stored', canonical: [...canonical] }
+      }
+      case 'replicate':
+        return { kind: 'stored', canonical: [...this.#init.store.insert(msg.tasks)] }
+      case 'assign':
+        return this.#acceptAssignment(msg, from)
+      case 'report':
+        return this.#onReport(msg, from)
+      case 'updates':
+        this.#apply(msg.updates)
+        return { kind: 'ok' }
+      case 'get': {
+        const task = await this.#getLocal(msg.id, msg.waitMs)
+        return { kind: 'task', task: task ?? null }
+      }
+      case 'cancel':
+        return this.#cancelAsLeader(msg.id)
+      case 'abort':
+        for (const id of msg.ids) this.#running.get(id)?.abort.abort()
+        return { kind: 'ok' }
+    }
+  }
+
+  #apply (updates: readonly TaskUpdate[]): void {
+    for (const rec of this.#init.store.applyUpdates(updates)) {
+      if (isTerminal(rec.status)) this.#unforwarded.delete(rec.id)
+      for (const w of this.#waiters.get(rec.id) ?? []) w(rec)
+    }
+  }
+
+  #sendUpdates (updates: TaskUpdate[], holders: readonly string[]): void {
+    for (const h of new Set(holders)) {
+      if (h === this.#id) this.#apply(updates)
+      else this.#outbox.push(h, 'updates', updates)
+    }
+  }
+
+  #deliver (to: string, msg: Extract<RpcRequest, { kind: 'report' | 'abort' }>): void {
+    if (to === this.#id) {
+      void this.#handle(msg, this.#id)
+      return
+    }
+    if (msg.kind === 'report') this.#outbox.push(to, 'report', msg.reports)
+    else void this.#init.transport.request(to, msg, RPC_TIMEOUT_MS).catch((err: Error) => { this.#init.log.warn({ to, err: err.message }, 'abort not delivered') })
+  }
+
+  #members (): Array<{ id: string, status: string, capacity: number, running: number, queued: number, types: string[] }> {
+    return this.#init.cluster.snapshot().members
+  }
+}
+
+function specOf (r: TaskSpec): TaskSpec {
+  return { id: r.id, type: r.type, payload: r.payload, priority: r.priority, timeoutMs: r.timeoutMs, maxAttempts: r.maxAttempts, idempotencyKey: r.idempotencyKey, createdAt: r.createdAt, origin: r.origin, replicas: r.replicas }
+}
