@@ -110,14 +110,18 @@ export class Scheduler {
     return [this.#update(e, { startedAt: nowMs })]
   }
 
-  /** A worker reported the end of an attempt. Stale reports (another attempt, another worker) are ignored. */
-  onResult (id: string, worker: string, attempt: number, outcome: { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean }, nowMs: number): TaskUpdate[] {
+  /**
+   * A worker reported the end of an attempt at `atMs` (its clock, so that
+   * every holder records the same times), with its last progress. Stale
+   * reports (another attempt, another worker) are ignored.
+   */
+  onResult (id: string, worker: string, attempt: number, outcome: { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean }, atMs: number, progress: unknown = null): TaskUpdate[] {
     const e = this.#tasks.get(id)
     if (e === undefined || e.worker !== worker || e.attempts !== attempt || (e.status !== 'assigned' && e.status !== 'running')) return []
     this.#release(worker)
-    if (outcome.ok) return [this.#finish(e, 'succeeded', { result: outcome.result, error: null }, nowMs)]
-    if (outcome.cancelled === true) return [this.#finish(e, 'cancelled', { error: outcome.error }, nowMs)]
-    return [this.#failAttempt(e, outcome.error, nowMs)]
+    if (outcome.ok) return [this.#finish(e, 'succeeded', { result: outcome.result, error: null, progress }, atMs)]
+    if (outcome.cancelled === true) return [this.#finish(e, 'cancelled', { error: outcome.error, progress }, atMs)]
+    return [this.#failAttempt(e, outcome.error, atMs)]
   }
 
   /**
@@ -247,7 +251,7 @@ export class Scheduler {
     return this.#update(e, { error })
   }
 
-  #finish (e: Entry, status: TaskStatus, fields: { result?: unknown, error: string | null }, nowMs: number): TaskUpdate {
+  #finish (e: Entry, status: TaskStatus, fields: { result?: unknown, error: string | null, progress?: unknown }, nowMs: number): TaskUpdate {
     e.status = status
     this.#tasks.delete(e.spec.id)
     return this.#update(e, { ...fields, finishedAt: nowMs })

@@ -68,7 +68,11 @@ export const RpcRequestSchema = Type.Union([
       id: Id,
       attempt: Type.Integer({ minimum: 1 }),
       event: Type.Union([Type.Literal('started'), Type.Literal('result')]),
-      outcome: Type.Optional(Outcome)
+      /** When it happened, on the worker's clock (so every holder records the same times). */
+      atMs: Ms,
+      outcome: Type.Optional(Outcome),
+      /** The last progress reported by the handler, with a result. */
+      progress: Type.Optional(Type.Unknown())
     }, { additionalProperties: false }), { maxItems: 10_000 })
   }, { additionalProperties: false }),
   /** Leader or worker -> holders: newer task states to merge. */

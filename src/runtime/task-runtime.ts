@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import { Scheduler } from '../core/scheduler.ts'
 import type { Assignment, SchedulerConfig, WorkerSlots } from '../core/scheduler.ts'
-import { isTerminal } from '../core/tasks.ts'
+import { isTerminal, mergeUpdate } from '../core/tasks.ts'
 import type { TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
 import { QueueFullError, TaskFinishedError, TaskNotFoundError, UnavailableError, UnknownTaskTypeError, PayloadTooLargeError } from '../errors.ts'
 import type { HandlerPool } from '../exec/handler-pool.ts'
@@ -218,20 +218,22 @@ export class TaskRuntime {
   // ---- reads -------------------------------------------------------------
 
   /** The task's record from this node or any live node; waits up to waitMs for it to end. */
-  async get (id: string, waitMs = 0): Promise<TaskRecord> {
+  async get (id: string, waitMs = 0, opts: { everywhere?: boolean } = {}): Promise<TaskRecord> {
     const local = await this.#getLocal(id, waitMs)
-    if (local !== undefined) return local
+    if (local !== undefined && opts.everywhere !== true) return local
     const others = this.#members().filter(m => m.id !== this.#id && m.status !== 'dead')
-    const replies = others.map(async m => {
+    const replies = await Promise.allSettled(others.map(async m => {
       const r = await this.#init.transport.request(m.id, { kind: 'get', id, waitMs }, waitMs + RPC_TIMEOUT_MS)
-      if (r.kind !== 'task' || r.task === null) throw new Error('not held')
-      return r.task as TaskRecord
-    })
-    try {
-      return await Promise.any(replies)
-    } catch {
-      throw new TaskNotFoundError(id)
+      return r.kind === 'task' ? r.task as TaskRecord | null : null
+    }))
+    // Holders may lag one another by a message: answer with the most advanced record.
+    let best: TaskRecord | undefined = local
+    for (const r of replies) {
+      if (r.status !== 'fulfilled' || r.value === null) continue
+      if (best === undefined || mergeUpdate(best, r.value) !== null) best = r.value
     }
+    if (best === undefined) throw new TaskNotFoundError(id)
+    return best
   }
 
   list (filter: { status?: TaskStatus, limit: number }): TaskRecord[] {
@@ -273,8 +275,10 @@ export class TaskRuntime {
     if (reply.kind !== 'cancel') throw new UnavailableError(`the leader could not cancel: ${reply.kind === 'error' ? reply.message : reply.kind}`)
     if (reply.outcome === 'cancelled') return { id, status: 'cancelled' }
     if (reply.outcome === 'aborting') return { id, status: 'cancelling' }
-    // The leader does not track it yet (not handed over): end it at its holders.
-    if (rec.status !== 'queued' && rec.status !== 'retrying') throw new UnavailableError('the task is between leaders; retry the cancel')
+    // The leader does not track it: it just ended (a holder here may lag), or it was never handed over.
+    const latest = await this.get(id, 0, { everywhere: true })
+    if (isTerminal(latest.status)) throw new TaskFinishedError(id, latest.status)
+    if (latest.status !== 'queued' && latest.status !== 'retrying') throw new UnavailableError('the task is between leaders; retry the cancel')
     const update: TaskUpdate = { id, status: 'cancelled', attempts: rec.attempts, worker: rec.worker, progress: rec.progress, result: null, error: 'cancelled by request', startedAt: rec.startedAt, finishedAt: this.#init.clock.now() }
     this.#sendUpdates([update], [rec.origin, ...rec.replicas])
     this.#unforwarded.delete(id)
@@ -362,11 +366,10 @@ export class TaskRuntime {
   #onReport (msg: Extract<RpcRequest, { kind: 'report' }>, from: string): RpcReply {
     const scheduler = this.#scheduler
     if (scheduler === null) return { kind: 'error', code: 'NOT_LEADER', message: 'this node does not lead' }
-    const now = this.#init.clock.now()
     const updates: TaskUpdate[] = []
     for (const r of msg.reports) {
-      if (r.event === 'started') updates.push(...scheduler.onStarted(r.id, from, r.attempt, now))
-      else if (r.outcome !== undefined) updates.push(...scheduler.onResult(r.id, from, r.attempt, r.outcome, now))
+      if (r.event === 'started') updates.push(...scheduler.onStarted(r.id, from, r.attempt, r.atMs))
+      else if (r.outcome !== undefined) updates.push(...scheduler.onResult(r.id, from, r.attempt, r.outcome, r.atMs, r.progress ?? null))
     }
     this.#distribute(updates)
     this.#scheduleDispatch()
@@ -413,7 +416,7 @@ export class TaskRuntime {
     if (msg.leader !== from) return { kind: 'error', code: 'FORGED', message: 'assignments come only from the leader itself' }
     for (const { spec, attempt } of msg.tasks) {
       if (!this.#init.pool.supports(spec.type)) {
-        this.#deliver(msg.leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'result', outcome: { ok: false, error: `task type "${spec.type}" is not allowed on this node` } }] })
+        this.#deliver(msg.leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'result', atMs: this.#init.clock.now(), outcome: { ok: false, error: `task type "${spec.type}" is not allowed on this node` } }] })
         continue
       }
       if (this.#running.has(spec.id)) continue
@@ -427,7 +430,7 @@ export class TaskRuntime {
     this.#running.set(spec.id, { attempt, abort })
     const holders = [spec.origin, ...spec.replicas]
     const startedAt = this.#init.clock.now()
-    this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'started' }] })
+    this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'started', atMs: startedAt }] })
     let lastProgressMs = 0
     let lastProgress: unknown = null
     const outcome = await this.#init.pool.run({
@@ -446,10 +449,11 @@ export class TaskRuntime {
       }
     })
     this.#running.delete(spec.id)
-    this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'result', outcome }] })
+    const finishedAt = this.#init.clock.now()
+    this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'result', atMs: finishedAt, outcome, progress: lastProgress }] })
     if (outcome.ok) {
       // The result goes straight to the holders too, so it is recorded even if the leader dies now.
-      this.#sendUpdates([{ id: spec.id, status: 'succeeded', attempts: attempt, worker: this.#id, progress: lastProgress, result: outcome.result, error: null, startedAt, finishedAt: this.#init.clock.now() }], holders)
+      this.#sendUpdates([{ id: spec.id, status: 'succeeded', attempts: attempt, worker: this.#id, progress: lastProgress, result: outcome.result, error: null, startedAt, finishedAt }], holders)
     }
   }
 

@@ -1,0 +1,174 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { NodeSet, agreedLeader, getJson, waitFor } from '../support/nodes.ts'
+import type { TestNode } from '../support/nodes.ts'
+
+interface Task { id: string, type: string, status: string, attempts: number, worker: string | null, progress: unknown, result: unknown, error: string | null, createdAt: number, startedAt: number | null, finishedAt: number | null }
+
+async function post (url: string, body: unknown, raw?: string): Promise<{ status: number, body: any, headers: Headers }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ?? JSON.stringify(body), signal: AbortSignal.timeout(20_000) })
+  return { status: res.status, body: await res.json(), headers: res.headers }
+}
+
+async function task (node: TestNode, id: string, waitMs = 0): Promise<Task> {
+  return await getJson<Task>(`${node.url}/v1/tasks/${id}${waitMs > 0 ? `?wait=${waitMs}` : ''}`)
+}
+
+describe('tasks on a three-node cluster of real nodes', () => {
+  const set = new NodeSet()
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') console.log(set.dump())
+    await set.stopAll()
+  })
+
+  async function cluster (opts: { args?: string[], env?: Record<string, string> } = {}): Promise<TestNode[]> {
+    const nodes = [
+      await set.start({ name: 't1', ...opts }),
+      await set.start({ name: 't2', ...opts }),
+      await set.start({ name: 't3', ...opts })
+    ]
+    await waitFor(async () => await agreedLeader(nodes, 3), 5_000, 'three nodes to agree')
+    return nodes
+  }
+
+  it('300 echo tasks submitted round-robin (single and batch) all succeed once, readable from every node, run on all three', async () => {
+    const nodes = await cluster({ args: ['--capacity', '4'] })
+    const submitted: Array<{ id: string, payload: unknown, origin: number }> = []
+    for (let i = 0; i < 150; i++) {
+      const payload = { n: i, text: `task ${i}` }
+      const r = await post(`${nodes[i % 3]!.url}/v1/tasks`, { type: 'echo', payload })
+      expect(r.status).toBe(202)
+      expect(r.body.status).toBe('queued')
+      submitted.push({ id: r.body.id, payload, origin: i % 3 })
+    }
+    for (let b = 0; b < 3; b++) {
+      const payloads = Array.from({ length: 50 }, (_, k) => ({ batch: b, k }))
+      const r = await post(`${nodes[b]!.url}/v1/tasks/batch`, { tasks: payloads.map(payload => ({ type: 'echo', payload })) })
+      expect(r.status).toBe(202)
+      expect(r.body.ids).toHaveLength(50)
+      r.body.ids.forEach((id: string, k: number) => submitted.push({ id, payload: payloads[k], origin: b }))
+    }
+    expect(new Set(submitted.map(s => s.id)).size).toBe(300)
+    const workers = new Set<string>()
+    for (const s of submitted) {
+      const reader = nodes[(s.origin + 1) % 3]!
+      const t = await task(reader, s.id, 15_000)
+      expect(t.status).toBe('succeeded')
+      expect(t.result).toEqual(s.payload)
+      expect(t.attempts).toBe(1)
+      workers.add(t.worker!)
+      const again = await task(nodes[(s.origin + 2) % 3]!, s.id)
+      expect(again).toEqual(t)
+    }
+    expect(workers).toEqual(new Set(nodes.map(n => n.id)))
+  })
+
+  it('runs 1,000 tasks of a user handler module named in cluster.config.json exactly once each, readable from every node', async () => {
+    const dir = await set.tempDir()
+    const record = join(dir, 'executions.log')
+    writeFileSync(record, '')
+    const config = join(dir, 'cluster.config.json')
+    writeFileSync(config, JSON.stringify({ handlers: { record: resolve(import.meta.dirname, '../fixtures/record-handler.js') } }))
+    const nodes = await cluster({ args: ['--config', config], env: { TASKMESH_RECORD_FILE: record } })
+    // 1,000 tasks, round-robin over the three nodes in batches of 100.
+    const ids: string[] = []
+    const payloads = new Map<string, unknown>()
+    for (let b = 0; b < 10; b++) {
+      const batch = Array.from({ length: 100 }, (_, k) => ({ b, k }))
+      const r = await post(`${nodes[b % 3]!.url}/v1/tasks/batch`, { tasks: batch.map(payload => ({ type: 'record', payload })) })
+      expect(r.status).toBe(202)
+      r.body.ids.forEach((id: string, k: number) => payloads.set(id, batch[k]))
+      ids.push(...r.body.ids)
+    }
+    for (const id of ids) {
+      const done = await task(nodes[0]!, id, 20_000)
+      expect(done.status).toBe('succeeded')
+      expect(done.result).toEqual(payloads.get(id))
+      for (const n of nodes.slice(1)) expect(await task(n, id)).toEqual(done)
+    }
+    const lines = readFileSync(record, 'utf8').trim().split('\n')
+    expect(lines.sort()).toEqual(ids.map(id => `${id} 1`).sort())
+  })
+
+  it('ends a failing task as failed after maxAttempts attempts, and cancels queued and running tasks', async () => {
+    const nodes = await cluster({ args: ['--capacity', '1'], env: { TASKMESH_RETRY_BASE_MS: '50' } })
+    const failing = await post(`${nodes[1]!.url}/v1/tasks`, { type: 'fail', payload: { message: 'nope' }, maxAttempts: 3 })
+    const failed = await task(nodes[2]!, failing.body.id, 15_000)
+    expect(failed).toMatchObject({ status: 'failed', attempts: 3, error: 'nope' })
+
+    // Three slots in the cluster: fill them, then one more waits in the queue.
+    const sleeps = (await post(`${nodes[0]!.url}/v1/tasks/batch`, { tasks: Array.from({ length: 4 }, () => ({ type: 'sleep', payload: { ms: 30_000 } })) })).body.ids as string[]
+    await waitFor(async () => (await Promise.all(sleeps.map(async id => await task(nodes[0]!, id)))).filter(t => t.status === 'running').length === 3, 10_000, 'three sleeps to run')
+    const states = await Promise.all(sleeps.map(async id => await task(nodes[0]!, id)))
+    const queued = states.find(t => t.status === 'queued')!
+    const running = states.find(t => t.status === 'running')!
+    const del1 = await fetch(`${nodes[2]!.url}/v1/tasks/${queued.id}`, { method: 'DELETE' })
+    expect(del1.status).toBe(202)
+    expect((await task(nodes[0]!, queued.id, 5_000)).status).toBe('cancelled')
+    const del2 = await fetch(`${nodes[1]!.url}/v1/tasks/${running.id}`, { method: 'DELETE' })
+    expect(del2.status).toBe(202)
+    const cancelled = await task(nodes[0]!, running.id, 10_000)
+    expect(cancelled.status).toBe('cancelled')
+    const again = await fetch(`${nodes[1]!.url}/v1/tasks/${running.id}`, { method: 'DELETE' })
+    expect(again.status).toBe(409)
+    expect(((await again.json()) as { error: { code: string } }).error.code).toBe('TASK_FINISHED')
+  })
+
+  it('answers bad input with its status and the JSON error shape, and keeps serving', async () => {
+    const nodes = await cluster({ env: { TASKMESH_MAX_PAYLOAD_BYTES: '1000' } })
+    const url = `${nodes[0]!.url}/v1/tasks`
+    const malformed = await post(url, null, '{"type": "echo", ')
+    expect(malformed.status).toBe(400)
+    expect(malformed.body.error).toMatchObject({ code: 'MALFORMED_REQUEST' })
+    const wrongType = await post(url, { type: 'echo', priority: 'high' })
+    expect(wrongType.status).toBe(400)
+    expect(wrongType.body.error.message).toMatch(/priority/)
+    const extra = await post(url, { type: 'echo', evil: 1 })
+    expect(extra.status).toBe(400)
+    const proto = await post(url, null, '{"type": "echo", "__proto__": {"admin": true}}')
+    expect(proto.status).toBe(400)
+    const big = await post(url, { type: 'echo', payload: 'x'.repeat(5_000) })
+    expect(big.status).toBe(413)
+    expect(big.body.error.code).toBe('PAYLOAD_TOO_LARGE')
+    const huge = await post(url, { type: 'echo', payload: 'x'.repeat(200_000) })
+    expect(huge.status).toBe(413)
+    const unknownType = await post(url, { type: 'resize' })
+    expect(unknownType.status).toBe(422)
+    expect(unknownType.body.error.code).toBe('UNKNOWN_TASK_TYPE')
+    const missing = await fetch(`${nodes[1]!.url}/v1/tasks/no-such-task`)
+    expect(missing.status).toBe(404)
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('TASK_NOT_FOUND')
+    const ok = await post(url, { type: 'echo', payload: 'still here' })
+    expect(ok.status).toBe(202)
+    expect((await task(nodes[2]!, ok.body.id, 10_000)).result).toBe('still here')
+  })
+
+  it('deduplicates by idempotency key across nodes', async () => {
+    const nodes = await cluster()
+    const a = await post(`${nodes[1]!.url}/v1/tasks`, { type: 'echo', payload: 1, idempotencyKey: 'order-42' })
+    const b = await post(`${nodes[1]!.url}/v1/tasks`, { type: 'echo', payload: 1, idempotencyKey: 'order-42' })
+    const c = await post(`${nodes[2]!.url}/v1/tasks`, { type: 'echo', payload: 1, idempotencyKey: 'order-42' })
+    expect(b.body.id).toBe(a.body.id)
+    expect(c.body.id).toBe(a.body.id)
+  })
+
+  it('keeps its leader while every slot runs CPU-bound hash tasks for 20 s', async () => {
+    const nodes = await cluster({ args: ['--capacity', '2'] })
+    const before = await agreedLeader(nodes, 3)
+    const r = await post(`${nodes[0]!.url}/v1/tasks/batch`, { tasks: Array.from({ length: 6 }, (_, i) => ({ type: 'hash', payload: { data: `load ${i}`, rounds: 1e9 }, timeoutMs: 20_000, maxAttempts: 1 })) })
+    expect(r.status).toBe(202)
+    await waitFor(async () => (await Promise.all(r.body.ids.map(async (id: string) => await task(nodes[0]!, id)))).every(t => t.status === 'running'), 10_000, 'all six hash tasks to run')
+    const seen = new Set<string>()
+    const until = Date.now() + 20_000
+    while (Date.now() < until) {
+      for (const n of nodes) {
+        const v = await n.cluster()
+        seen.add(`${v.leader?.id}@${v.leader?.term}`)
+        expect(v.members.filter(m => m.status === 'dead')).toEqual([])
+      }
+      await new Promise(r => setTimeout(r, 250))
+    }
+    expect([...seen]).toEqual([`${before!.id}@${before!.term}`])
+  })
+})
