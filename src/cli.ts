@@ -14,6 +14,9 @@ import type { Config } from './config.ts'
 import { startNode } from './node.ts'
 import { formatMemberTable } from './cli/table.ts'
 import type { ClusterView } from './cli/table.ts'
+import { CliError, api, waitForTask } from './cli/client.ts'
+import type { TaskView } from './cli/client.ts'
+import { formatTask, submitFile, submitOne } from './cli/submit.ts'
 
 function integer (name: string) {
   return (raw: string): number => {
@@ -25,6 +28,8 @@ function integer (name: string) {
 function collect (value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value]
 }
+
+const DEFAULT_NODE = process.env.TASKMESH_NODE ?? 'http://127.0.0.1:7420'
 
 const program = new Command()
   .name('taskmesh')
@@ -88,7 +93,7 @@ Examples:
 
 program.command('status')
   .description('Print the cluster\'s members as one node sees them, the leader marked with *.')
-  .option('--node <url>', 'HTTP URL of any node', process.env.TASKMESH_NODE ?? 'http://127.0.0.1:7420')
+  .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
   .option('--json', 'print the raw JSON of GET /v1/cluster')
   .addHelpText('after', `
 Examples:
@@ -101,6 +106,50 @@ Examples:
       return
     }
     process.stdout.write(formatMemberTable(view, process.stdout.isTTY === true) + '\n')
+  })
+
+program.command('submit')
+  .description('Submit a task (TYPE and a JSON payload), or a JSON-lines file of tasks with --file.')
+  .argument('[type]', 'task type, e.g. echo, sleep, hash, fail, or one from the config\'s handlers')
+  .argument('[payload]', 'the payload as JSON (default null)')
+  .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
+  .option('-f, --file <tasks.jsonl>', 'one task per line: {"type", "payload", "priority"?, "timeoutMs"?, "maxAttempts"?, "idempotencyKey"?}')
+  .option('-w, --wait', 'wait for the task(s) to end and print the result (exit 1 unless all succeeded)')
+  .option('--wait-ms <ms>', 'how long --wait waits', integer('--wait-ms'), 600_000)
+  .option('--priority <n>', 'higher runs first (-1000..1000)', (v: string) => Number.parseInt(v, 10))
+  .option('--timeout-ms <ms>', 'per-attempt time limit', integer('--timeout-ms'))
+  .option('--max-attempts <n>', 'attempts before the task fails', integer('--max-attempts'))
+  .option('--idempotency-key <key>', 'resubmitting with the same key returns the same task')
+  .option('--json', 'print JSON')
+  .addHelpText('after', `
+Examples:
+  $ taskmesh submit echo '{"hello": "world"}'
+  $ taskmesh submit hash '{"data": "abc", "rounds": 100000}' --wait
+  $ taskmesh submit --file tasks.jsonl --wait`)
+  .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, json?: boolean }) => {
+    if (opts.file !== undefined) {
+      if (type !== undefined) throw new CliError('give either TYPE [PAYLOAD] or --file, not both')
+      await submitFile({ ...opts, file: opts.file }, process.stdout)
+      return
+    }
+    if (type === undefined) throw new CliError('missing TYPE (or --file); see taskmesh submit --help')
+    await submitOne(type, payload, opts, process.stdout)
+  })
+
+program.command('task')
+  .description('Show one task (from any node).')
+  .argument('<id>', 'task id')
+  .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
+  .option('-w, --wait', 'wait until the task ends')
+  .option('--json', 'print the raw JSON of GET /v1/tasks/:id')
+  .addHelpText('after', `
+Examples:
+  $ taskmesh task 0f8c2a9e-...
+  $ taskmesh task 0f8c2a9e-... --wait --json`)
+  .action(async (id: string, opts: { node: string, wait?: boolean, json?: boolean }) => {
+    const base = opts.node.replace(/\/$/, '')
+    const t = opts.wait === true ? await waitForTask(base, id, Date.now() + 600_000) : await api<TaskView>('GET', `${base}/v1/tasks/${encodeURIComponent(id)}`)
+    process.stdout.write((opts.json === true ? JSON.stringify(t, null, 2) : formatTask(t)) + '\n')
   })
 
 program.command('demo')
@@ -144,19 +193,7 @@ Examples:
   })
 
 async function getJson<T> (url: string): Promise<T> {
-  let res: Response
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(5_000) })
-  } catch (err) {
-    throw new CliError(`cannot reach ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`)
-  }
-  const body = await res.json().catch(() => undefined) as { error?: { message?: string } } | undefined
-  if (!res.ok) throw new CliError(`${url} answered ${res.status}: ${body?.error?.message ?? res.statusText}`)
-  return body as T
-}
-
-class CliError extends Error {
-  override name = 'CliError'
+  return await api<T>('GET', url, undefined, 5_000)
 }
 
 program.parseAsync(process.argv).catch((err: unknown) => {

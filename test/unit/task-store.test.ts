@@ -1,0 +1,45 @@
+import { mkdtempSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { TaskSpec } from '../../src/core/tasks.ts'
+import { TaskStore } from '../../src/store/task-store.ts'
+
+function spec (id: string, over: Partial<TaskSpec> = {}): TaskSpec {
+  return { id, type: 'echo', payload: { id }, priority: 0, timeoutMs: 1000, maxAttempts: 3, idempotencyKey: null, createdAt: 1, origin: 'o', replicas: ['r'], ...over }
+}
+
+describe('TaskStore (node:sqlite)', () => {
+  it('keeps records across a reopen of the data directory', () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-store-'))
+    const a = new TaskStore(dir)
+    a.insert([spec('t1'), spec('t2')])
+    a.applyUpdates([{ id: 't1', status: 'succeeded', attempts: 1, worker: 'w', progress: 1, result: { ok: true }, error: null, startedAt: 2, finishedAt: 3 }])
+    a.close()
+    const b = new TaskStore(dir)
+    expect(b.get('t1')).toMatchObject({ status: 'succeeded', result: { ok: true }, replicas: ['r'], payload: { id: 't1' } })
+    expect(b.unfinished().map(r => r.id)).toEqual(['t2'])
+    expect(b.counts()).toMatchObject({ queued: 1, succeeded: 1 })
+    b.close()
+  })
+
+  it('maps a second task with a taken idempotency key to the first id, and ignores a repeated id', () => {
+    const s = new TaskStore(mkdtempSync(join(os.tmpdir(), 'taskmesh-store-')))
+    expect([...s.insert([spec('a', { idempotencyKey: 'k' })])]).toEqual([['a', 'a']])
+    expect([...s.insert([spec('b', { idempotencyKey: 'k' }), spec('a', { idempotencyKey: 'k' })])]).toEqual([['b', 'a'], ['a', 'a']])
+    expect(s.get('b')).toBeUndefined()
+    s.close()
+  })
+
+  it('applies only newer updates and never changes a terminal record', () => {
+    const s = new TaskStore(mkdtempSync(join(os.tmpdir(), 'taskmesh-store-')))
+    s.insert([spec('t')])
+    const run = { id: 't', status: 'running' as const, attempts: 1, worker: 'w', progress: null, result: null, error: null, startedAt: 5, finishedAt: null }
+    expect(s.applyUpdates([run])).toHaveLength(1)
+    expect(s.applyUpdates([{ ...run, status: 'assigned' }])).toEqual([])
+    expect(s.applyUpdates([{ ...run, status: 'cancelled', finishedAt: 6 }])).toHaveLength(1)
+    expect(s.applyUpdates([{ ...run, status: 'succeeded', attempts: 2 }])).toEqual([])
+    expect(s.get('t')?.status).toBe('cancelled')
+    s.close()
+  })
+})
