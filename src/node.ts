@@ -110,7 +110,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     maxPayloadBytes: config.maxPayloadBytes,
     defaultTimeoutMs: config.defaultTimeoutMs,
     defaultMaxAttempts: config.defaultMaxAttempts,
-    scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: 5_000 }
+    scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: 5_000, outstandingPerSlot: 2 }
   })
   runtime.start()
   tasks.start()

@@ -69,6 +69,8 @@ export class ClusterCore {
   #seq = 0
   #term: number
   #leader: { id: string, term: number } | null = null
+  /** The leader last announced in a leader-changed event. */
+  #reported: LeaderView | null = null
   #info: MemberInfo
   #lastTickMs: number
 
@@ -208,7 +210,7 @@ export class ClusterCore {
   }
 
   #recompute (nowMs: number): CoreEvent[] {
-    const before = this.leader()
+    const before = this.#reported
     let id = electLeader(this.#candidates())
     // A node still in its join window does not claim: it may not yet have heard a live leader.
     if (id === this.#id && this.joining(nowMs)) id = null
@@ -225,6 +227,7 @@ export class ClusterCore {
     }
     const after = this.leader()
     if (before?.id === after?.id && before?.term === after?.term) return []
+    this.#reported = after
     return [{ type: 'leader-changed', leader: after, previous: before?.id ?? null }]
   }
 
@@ -293,6 +296,8 @@ export class ClusterCore {
     let highest = this.#incarnation
     for (const m of this.#view.all()) highest = Math.max(highest, m.incarnation)
     this.#incarnation = Math.max(nowMs, highest + 1)
+    // A new incarnation is the youngest member: it holds no office until the next verdict.
+    if (this.#leader?.id === this.#id) this.#leader = null
     return { type: 'reincarnated', incarnation: this.#incarnation, reason }
   }
 }

@@ -16,6 +16,12 @@ export interface SchedulerConfig {
   retryMaxMs: number
   /** Extra time past a task's timeout before the leader gives up on hearing from its worker. */
   resultGraceMs: number
+  /**
+   * Attempts the leader keeps outstanding per task slot of a worker. Above 1,
+   * a worker holds its next task while it runs the current one, so a slot
+   * never idles for a round trip to the leader.
+   */
+  outstandingPerSlot: number
 }
 
 export interface WorkerSlots {
@@ -87,7 +93,7 @@ export class Scheduler {
 
   has (id: string): boolean { return this.#tasks.has(id) }
 
-  /** Tasks this leader has placed on `worker` and not yet heard the end of. */
+  /** Attempts this leader has placed on `worker` (running or held there) and not yet heard the end of. */
   running (worker: string): number { return this.#load.get(worker) ?? 0 }
 
   status (id: string): TaskStatus | undefined { return this.#tasks.get(id)?.status }
@@ -107,6 +113,7 @@ export class Scheduler {
     if (e === undefined || e.worker !== worker || e.attempts !== attempt || e.status !== 'assigned') return []
     e.status = 'running'
     e.startedAt = nowMs
+    e.deadlineMs = nowMs + e.spec.timeoutMs + this.#config.resultGraceMs
     return [this.#update(e, { startedAt: nowMs })]
   }
 
@@ -171,7 +178,7 @@ export class Scheduler {
     const decisions: Decisions = { updates: [], assignments: new Map() }
     if (workers.length === 0 || this.#waiting === 0) return decisions
     const ordered = [...workers].sort((a, b) => (a.id < b.id ? -1 : 1))
-    let free = ordered.reduce((n, w) => n + Math.max(0, w.capacity - this.running(w.id)), 0)
+    let free = ordered.reduce((n, w) => n + Math.max(0, this.#limit(w) - this.running(w.id)), 0)
     for (const priority of this.#priorities) {
       const queue = this.#queues.get(priority)
       if (queue === undefined) continue
@@ -189,7 +196,8 @@ export class Scheduler {
         e.worker = worker.id
         e.attempts += 1
         e.startedAt = null
-        e.deadlineMs = nowMs + e.spec.timeoutMs + this.#config.resultGraceMs
+        // Not started yet: it may wait behind the worker's current attempt of the same slot.
+        e.deadlineMs = nowMs + this.#config.outstandingPerSlot * e.spec.timeoutMs + this.#config.resultGraceMs
         decisions.updates.push(this.#update(e, {}))
         const batch = decisions.assignments.get(worker.id) ?? []
         batch.push({ spec: e.spec, attempt: e.attempts })
@@ -210,13 +218,17 @@ export class Scheduler {
       const w = workers[(this.#cursor + k) % n]!
       if (!w.types.includes(type)) continue
       const used = this.running(w.id)
-      if (used >= w.capacity) continue
+      if (used >= this.#limit(w)) continue
       const load = used / w.capacity
       if (load < bestLoad) { best = w; bestLoad = load }
     }
     // Rotate ties so that an idle cluster spreads work over every node.
     this.#cursor = (this.#cursor + 1) % n
     return best
+  }
+
+  #limit (w: WorkerSlots): number {
+    return w.capacity * this.#config.outstandingPerSlot
   }
 
   #push (spec: TaskSpec): void {

@@ -18,6 +18,8 @@ export interface AttemptInput {
   payload: unknown
   timeoutMs: number
   signal: AbortSignal
+  /** The attempt left the pool's queue and began on a thread; its timeout counts from here. */
+  onStarted?: () => void
   onProgress: (value: unknown) => void
 }
 
@@ -54,17 +56,25 @@ export class HandlerPool {
     const handler = this.#handlers.get(input.type)
     if (handler === undefined) return { ok: false, error: `task type "${input.type}" is not supported on this node` }
     const { port1, port2 } = new MessageChannel()
-    port1.on('message', (m: { progress?: unknown }) => { if ('progress' in m) input.onProgress(m.progress) })
     const hard = new AbortController()
     let reason: { error: string, cancelled: boolean } | null = null
+    let started = false
     let graceTimer: NodeJS.Timeout | undefined
+    let timeout: NodeJS.Timeout | undefined
     const abort = (error: string, cancelled: boolean): void => {
       if (reason !== null) return
       reason = { error, cancelled }
+      if (!started) { hard.abort(new Error(error)); return } // still queued: just drop it
       port1.postMessage({ abort: error })
       graceTimer = setTimeout(() => { hard.abort(new Error(error)) }, ABORT_GRACE_MS)
     }
-    const timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)
+    port1.on('message', (m: { progress?: unknown, started?: boolean }) => {
+      if (m.started === true) {
+        started = true
+        timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)
+        input.onStarted?.()
+      } else if ('progress' in m) input.onProgress(m.progress)
+    })
     const onCancel = (): void => { abort('cancelled by request', true) }
     if (input.signal.aborted) onCancel()
     else input.signal.addEventListener('abort', onCancel, { once: true })

@@ -37,6 +37,7 @@ export default async function run (task: ThreadTask): Promise<unknown> {
   task.port.on('message', (m: { abort?: string }) => {
     if (m.abort !== undefined) controller.abort(new Error(m.abort))
   })
+  task.port.postMessage({ started: true })
   try {
     const fn = await load(task.handler)
     const result = await fn(task.payload, {

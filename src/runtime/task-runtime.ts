@@ -54,7 +54,8 @@ const RPC_TIMEOUT_MS = 10_000
 /** Progress of one task is sent to its holders at most this often. */
 const PROGRESS_EVERY_MS = 200
 
-interface RunningAttempt { attempt: number, abort: AbortController }
+/** An attempt assigned here: held in the pool's queue until `started`. */
+interface RunningAttempt { attempt: number, abort: AbortController, started: boolean }
 
 export class TaskRuntime {
   readonly #init: TaskRuntimeInit
@@ -100,7 +101,9 @@ export class TaskRuntime {
 
   /** For heartbeats: attempts running here, and (as leader) tasks waiting. */
   load (): { running: number, queued: number } {
-    return { running: this.#running.size, queued: this.#scheduler?.waiting ?? 0 }
+    let running = 0
+    for (const r of this.#running.values()) if (r.started) running++
+    return { running, queued: this.#scheduler?.waiting ?? 0 }
   }
 
   /** Task types run by live members (this node included). */
@@ -427,10 +430,10 @@ export class TaskRuntime {
 
   async #runAttempt (spec: TaskSpec, attempt: number, leader: string): Promise<void> {
     const abort = new AbortController()
-    this.#running.set(spec.id, { attempt, abort })
+    const run: RunningAttempt = { attempt, abort, started: false }
+    this.#running.set(spec.id, run)
     const holders = [spec.origin, ...spec.replicas]
-    const startedAt = this.#init.clock.now()
-    this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'started', atMs: startedAt }] })
+    let startedAt: number | null = null
     let lastProgressMs = 0
     let lastProgress: unknown = null
     const outcome = await this.#init.pool.run({
@@ -440,6 +443,11 @@ export class TaskRuntime {
       payload: spec.payload,
       timeoutMs: spec.timeoutMs,
       signal: abort.signal,
+      onStarted: () => {
+        run.started = true
+        startedAt = this.#init.clock.now()
+        this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'started', atMs: startedAt }] })
+      },
       onProgress: value => {
         lastProgress = value
         const now = this.#init.clock.now()

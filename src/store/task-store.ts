@@ -1,7 +1,10 @@
 /**
- * Durable task records on node:sqlite (WAL, synchronous=FULL: a record is on
- * disk when `insert` returns). Holds the tasks this node holds: the ones it
- * accepted, and the ones it keeps as a replica or as the leader.
+ * Durable task records on node:sqlite in WAL mode. Accepting a task is
+ * fsynced (`insert` commits with synchronous=FULL: the record is on disk when
+ * it returns); state updates commit with synchronous=NORMAL (safe against a
+ * process crash, and fsynced with the next insert or checkpoint), since they
+ * can be re-derived by running the task again. Holds the tasks this node
+ * holds: the ones it accepted, and the ones it keeps as a replica or leader.
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -95,7 +98,7 @@ export class TaskStore {
   constructor (dataDir: string) {
     mkdirSync(dataDir, { recursive: true })
     this.#db = new DatabaseSync(join(dataDir, 'tasks.db'))
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;')
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
     this.#migrate()
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
@@ -133,7 +136,7 @@ export class TaskStore {
    */
   insert (specs: readonly TaskSpec[]): Map<string, string> {
     const canonical = new Map<string, string>()
-    this.#transaction(() => {
+    this.#transaction(true, () => {
       for (const spec of specs) {
         if (spec.idempotencyKey !== null) {
           const existing = this.byIdempotencyKey(spec.idempotencyKey)
@@ -151,7 +154,7 @@ export class TaskStore {
   /** Applies updates that are newer than what is stored (see mergeUpdate); returns the records that changed. */
   applyUpdates (updates: readonly TaskUpdate[]): TaskRecord[] {
     const changed: TaskRecord[] = []
-    this.#transaction(() => {
+    this.#transaction(false, () => {
       for (const u of updates) {
         const rec = this.get(u.id)
         if (rec === undefined) continue
@@ -176,7 +179,7 @@ export class TaskStore {
   /** Forgets tasks (only ones that were never acknowledged to a submitter). */
   delete (ids: readonly string[]): void {
     const del = this.#db.prepare('DELETE FROM tasks WHERE id = ?')
-    this.#transaction(() => { for (const id of ids) del.run(id) })
+    this.#transaction(true, () => { for (const id of ids) del.run(id) })
   }
 
   /** Tasks not yet terminal (for recovery and handover). */
@@ -197,7 +200,8 @@ export class TaskStore {
     this.#db.close()
   }
 
-  #transaction (fn: () => void): void {
+  #transaction (fsync: boolean, fn: () => void): void {
+    if (fsync) this.#db.exec('PRAGMA synchronous = FULL')
     this.#db.exec('BEGIN IMMEDIATE')
     try {
       fn()
@@ -205,6 +209,8 @@ export class TaskStore {
     } catch (err) {
       this.#db.exec('ROLLBACK')
       throw err
+    } finally {
+      if (fsync) this.#db.exec('PRAGMA synchronous = NORMAL')
     }
   }
 }

@@ -69,6 +69,23 @@ describe('ClusterCore: election by simulation', () => {
     expect(sim.nodes.get('n3')!.leadership).toHaveLength(1)
   })
 
+  it('two nodes that each claimed leadership before hearing each other settle on the older one, at once', () => {
+    const sim = new ClusterSim({ seed: 7 })
+    sim.partition([['n1'], ['n3']])
+    sim.addNode('n1')
+    sim.run(50)
+    sim.addNode('n3')
+    sim.run(joinWindowMs + 500)
+    expect(sim.nodes.get('n1')!.core.isLeader()).toBe(true)
+    expect(sim.nodes.get('n3')!.core.isLeader()).toBe(true)
+    sim.heal()
+    expect(sim.runUntilAgreed(2_000)).not.toBeNull()
+    sim.run(2_000)
+    expect(sim.agreedLeader()?.id).toBe('n1')
+    expect(sim.log.filter(l => / n3 reincarnated /.test(l)).length).toBeLessThanOrEqual(1)
+    expect(sim.log.filter(l => / n1 reincarnated /.test(l))).toEqual([])
+  })
+
   it('a node whose clock runs behind still joins as the youngest and does not steal leadership', () => {
     const sim = startCluster(4, ['n1', 'n2'], 5)
     sim.runUntilAgreed(5_000)

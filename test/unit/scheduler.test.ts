@@ -5,7 +5,7 @@ import type { WorkerSlots } from '../../src/core/scheduler.ts'
 import { mergeUpdate, retryDelayMs } from '../../src/core/tasks.ts'
 import type { TaskProgress, TaskSpec } from '../../src/core/tasks.ts'
 
-const config = { maxQueuedTasks: 100, retryBaseMs: 100, retryMaxMs: 1_000, resultGraceMs: 1_000 }
+const config = { maxQueuedTasks: 100, retryBaseMs: 100, retryMaxMs: 1_000, resultGraceMs: 1_000, outstandingPerSlot: 1 }
 
 function spec (id: string, over: Partial<TaskSpec> = {}): TaskSpec {
   return { id, type: 'echo', payload: null, priority: 0, timeoutMs: 5_000, maxAttempts: 3, idempotencyKey: null, createdAt: 0, origin: 'o', replicas: [], ...over }
@@ -94,6 +94,16 @@ describe('Scheduler', () => {
     expect(s.tick(100 + config.resultGraceMs - 1)).toEqual([])
     expect(s.tick(100 + config.resultGraceMs)).toEqual([expect.objectContaining({ status: 'retrying', error: expect.stringContaining('no result') })])
     expect(s.running('a')).toBe(0)
+  })
+
+  it('keeps outstandingPerSlot attempts per slot on a worker; the watchdog counts from the start of a held attempt', () => {
+    const s = new Scheduler({ ...config, outstandingPerSlot: 2 })
+    for (let i = 0; i < 5; i++) s.enqueue(spec(`t${i}`, { timeoutMs: 100 }), 0, 0)
+    expect(assigned(s, [w('a', 2)]).map(x => x[0])).toEqual(['t0', 't1', 't2', 't3'])
+    // t2 waits behind t0 on the worker, then starts late: its deadline runs from its start.
+    s.onStarted('t2', 'a', 1, 250)
+    expect(s.tick(250 + 100 + config.resultGraceMs - 1).filter(u => u.id === 't2')).toEqual([])
+    expect(s.tick(250 + 100 + config.resultGraceMs).filter(u => u.id === 't2')).toHaveLength(1)
   })
 
   it('cancels a waiting task at once, and names the worker of a running one', () => {
