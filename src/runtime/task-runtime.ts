@@ -508,10 +508,23 @@ export class TaskRuntime {
 
   #sendUpdates (updates: TaskUpdate[], holders: readonly string[]): void {
     for (const h of new Set(holders)) {
-      if (h === this.#id) this.#apply(updates)
+      if (h === this.#id) this.#applySoon(updates)
       else this.#outbox.push(h, 'updates', updates)
     }
   }
+
+  /** Local updates of one turn of the event loop are written in one transaction. */
+  #applySoon (updates: TaskUpdate[]): void {
+    this.#localUpdates.push(...updates)
+    if (this.#localUpdates.length > updates.length) return
+    setImmediate(() => {
+      const batch = this.#localUpdates
+      this.#localUpdates = []
+      this.#apply(batch)
+    })
+  }
+
+  #localUpdates: TaskUpdate[] = []
 
   #deliver (to: string, msg: Extract<RpcRequest, { kind: 'report' | 'abort' }>): void {
     if (to === this.#id) {
