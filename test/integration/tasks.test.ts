@@ -97,15 +97,23 @@ describe('tasks on a three-node cluster of real nodes', () => {
     const failed = await task(nodes[2]!, failing.body.id, 15_000)
     expect(failed).toMatchObject({ status: 'failed', attempts: 3, error: 'nope' })
 
-    // Three slots in the cluster: fill them, then one more waits in the queue.
-    const sleeps = (await post(`${nodes[0]!.url}/v1/tasks/batch`, { tasks: Array.from({ length: 4 }, () => ({ type: 'sleep', payload: { ms: 30_000 } })) })).body.ids as string[]
-    await waitFor(async () => (await Promise.all(sleeps.map(async id => await task(nodes[0]!, id)))).filter(t => t.status === 'running').length === 3, 10_000, 'three sleeps to run')
-    const states = await Promise.all(sleeps.map(async id => await task(nodes[0]!, id)))
+    // Three slots in the cluster, and each worker holds one more attempt (outstandingPerSlot 2):
+    // of seven sleeps, three run, three wait on their workers, one waits in the leader's queue.
+    const sleeps = (await post(`${nodes[0]!.url}/v1/tasks/batch`, { tasks: Array.from({ length: 7 }, () => ({ type: 'sleep', payload: { ms: 30_000 } })) })).body.ids as string[]
+    const states = await waitFor(async () => {
+      const all = await Promise.all(sleeps.map(async id => await task(nodes[0]!, id, 0)))
+      const count = (st: string): number => all.filter(t => t.status === st).length
+      return count('running') === 3 && count('assigned') === 3 && count('queued') === 1 ? all : undefined
+    }, 10_000, 'three sleeps running, three held, one queued')
     const queued = states.find(t => t.status === 'queued')!
+    const held = states.find(t => t.status === 'assigned')!
     const running = states.find(t => t.status === 'running')!
     const del1 = await fetch(`${nodes[2]!.url}/v1/tasks/${queued.id}`, { method: 'DELETE' })
     expect(del1.status).toBe(202)
     expect((await task(nodes[0]!, queued.id, 5_000)).status).toBe('cancelled')
+    const delHeld = await fetch(`${nodes[1]!.url}/v1/tasks/${held.id}`, { method: 'DELETE' })
+    expect(delHeld.status).toBe(202)
+    expect((await task(nodes[0]!, held.id, 5_000)).status).toBe('cancelled')
     const del2 = await fetch(`${nodes[1]!.url}/v1/tasks/${running.id}`, { method: 'DELETE' })
     expect(del2.status).toBe(202)
     const cancelled = await task(nodes[0]!, running.id, 10_000)

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { HandlerPool } from '../../src/exec/handler-pool.ts'
 
-const pool = new HandlerPool(2, { hang: './test/fixtures/hang-handler.js' }, process.cwd())
+const pool = new HandlerPool(2, { hang: './test/fixtures/hang-handler.js', crash: './test/fixtures/crash-handler.js' }, process.cwd())
 afterAll(async () => { await pool.close() })
 
 function attempt (type: string, payload: unknown, opts: { timeoutMs?: number, signal?: AbortSignal } = {}) {
@@ -30,6 +30,12 @@ describe('HandlerPool (worker threads)', () => {
     const { outcome } = await attempt('hang', null, { timeoutMs: 200 })
     expect(outcome).toEqual({ ok: false, error: 'timed out after 200 ms', cancelled: false })
     expect((await attempt('echo', 1)).outcome).toEqual({ ok: true, result: 1 })
+  })
+
+  it('fails only the attempt whose handler crashes its thread', async () => {
+    const { outcome } = await attempt('crash', null)
+    expect(outcome.ok).toBe(false)
+    expect((await attempt('echo', 2)).outcome).toEqual({ ok: true, result: 2 })
   })
 
   it('fails an attempt of an unknown type or bad payload without throwing', async () => {
