@@ -41,7 +41,8 @@ export interface Decisions {
   assignments: Map<string, Assignment[]>
 }
 
-export type EnqueueResult = 'queued' | 'known' | 'full'
+/** `exhausted`: the task has used all its attempts (one was lost); the caller ends it as failed. */
+export type EnqueueResult = 'queued' | 'known' | 'full' | 'exhausted'
 
 interface Entry {
   spec: TaskSpec
@@ -101,10 +102,30 @@ export class Scheduler {
   /** Takes a task in (a new submit, or a handover of an unfinished one). */
   enqueue (spec: TaskSpec, attempts: number, nowMs: number): EnqueueResult {
     if (this.#tasks.has(spec.id)) return 'known'
+    if (attempts >= spec.maxAttempts) return 'exhausted'
     if (this.#waiting >= this.#config.maxQueuedTasks) return 'full'
     this.#tasks.set(spec.id, { spec, status: 'queued', attempts, worker: null, startedAt: null, deadlineMs: nowMs })
     this.#push(spec)
     return 'queued'
+  }
+
+  /**
+   * Takes over an attempt that a live worker is running (or holds) for a
+   * previous leader: it is tracked as this leader's own, never queued again.
+   */
+  adopt (spec: TaskSpec, worker: string, attempt: number, startedAt: number | null, nowMs: number): boolean {
+    if (this.#tasks.has(spec.id)) return false
+    const running = startedAt !== null
+    this.#tasks.set(spec.id, {
+      spec,
+      status: running ? 'running' : 'assigned',
+      attempts: attempt,
+      worker,
+      startedAt,
+      deadlineMs: (running ? startedAt : nowMs) + this.#config.outstandingPerSlot * spec.timeoutMs + this.#config.resultGraceMs
+    })
+    this.#load.set(worker, this.running(worker) + 1)
+    return true
   }
 
   /** The worker began attempt `attempt`. */

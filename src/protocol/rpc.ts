@@ -81,7 +81,9 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ kind: Type.Literal('get'), id: Id, waitMs: Type.Integer({ minimum: 0, maximum: 600_000 }) }, { additionalProperties: false }),
   /** Anyone -> leader: cancel a task. Leader -> worker: abort the running attempts of these tasks. */
   Type.Object({ kind: Type.Literal('cancel'), id: Id }, { additionalProperties: false }),
-  Type.Object({ kind: Type.Literal('abort'), ids: Type.Array(Id, { maxItems: 10_000 }) }, { additionalProperties: false })
+  Type.Object({ kind: Type.Literal('abort'), ids: Type.Array(Id, { maxItems: 10_000 }) }, { additionalProperties: false }),
+  /** New leader -> every member: what do you run, and what unfinished tasks do you hold? */
+  Type.Object({ kind: Type.Literal('inventory'), term: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })
 ])
 
 export const RpcReplySchema = Type.Union([
@@ -90,6 +92,13 @@ export const RpcReplySchema = Type.Union([
   Type.Object({ kind: Type.Literal('stored'), canonical: Type.Array(Type.Tuple([Id, Id]), { maxItems: 10_000 }) }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('task'), task: Type.Union([TaskRecordSchema, Type.Null()]) }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('cancel'), outcome: Type.Union([Type.Literal('cancelled'), Type.Literal('aborting'), Type.Literal('unknown')]) }, { additionalProperties: false }),
+  Type.Object({
+    kind: Type.Literal('inventory'),
+    /** Attempts assigned to this node and not yet ended. */
+    running: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1 }), startedAt: Type.Union([Ms, Type.Null()]) }, { additionalProperties: false }), { maxItems: 100_000 }),
+    /** Unfinished tasks this node holds, with the attempts they have used. */
+    held: Type.Array(Type.Object({ spec: TaskSpecSchema, attempts: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }), { maxItems: 1_000_000 })
+  }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('error'), code: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 4096 }) }, { additionalProperties: false })
 ])
 

@@ -55,7 +55,7 @@ const RPC_TIMEOUT_MS = 10_000
 const PROGRESS_EVERY_MS = 200
 
 /** An attempt assigned here: held in the pool's queue until `started`. */
-interface RunningAttempt { attempt: number, abort: AbortController, started: boolean }
+interface RunningAttempt { spec: TaskSpec, attempt: number, abort: AbortController, started: boolean, startedAt: number | null }
 
 export class TaskRuntime {
   readonly #init: TaskRuntimeInit
@@ -205,8 +205,9 @@ export class TaskRuntime {
     const ids = [...this.#unforwarded].slice(0, 1000)
     const records = ids.map(id => this.#init.store.get(id)).filter((r): r is TaskRecord => r !== undefined && !isTerminal(r.status))
     if (leader.id === this.#id) {
+      if (this.#gathering !== null) return // the gathering takes in every held task
       for (const id of ids) this.#unforwarded.delete(id)
-      this.#enqueue(records)
+      this.#enqueue(records.map(r => ({ ...specOf(r), attempts: r.attempts })))
       return
     }
     this.#forwarding = true
@@ -304,8 +305,9 @@ export class TaskRuntime {
   #onLeaderChanged (): void {
     const core = this.#init.cluster.core
     if (core.isLeader() && this.#scheduler === null) {
-      this.#scheduler = new Scheduler(this.#init.scheduler)
-      this.#init.log.info({ term: core.leader()?.term }, 'dispatching as leader')
+      const scheduler = new Scheduler(this.#init.scheduler)
+      this.#scheduler = scheduler
+      this.#gathering = this.#gather(scheduler, core.leader()?.term ?? 0).finally(() => { this.#gathering = null })
     } else if (!core.isLeader() && this.#scheduler !== null) {
       this.#scheduler = null
       this.#holders.clear()
@@ -318,13 +320,72 @@ export class TaskRuntime {
     }
   }
 
+  #gathering: Promise<void> | null = null
+
+  /**
+   * A new leader learns the state before it dispatches: every live member
+   * reports the attempts it runs (adopted as they are, never restarted) and
+   * the unfinished tasks it holds (queued unless some worker runs them).
+   */
+  async #gather (scheduler: Scheduler, term: number): Promise<void> {
+    const startedMs = this.#init.clock.now()
+    const members = this.#members().filter(m => m.status !== 'dead')
+    const replies = await Promise.all(members.map(async m => {
+      try {
+        const r = m.id === this.#id ? this.#inventory() : await this.#init.transport.request(m.id, { kind: 'inventory', term }, 3_000)
+        return r.kind === 'inventory' ? { from: m.id, r } : null
+      } catch (err) {
+        this.#init.log.warn({ member: m.id, err: (err as Error).message }, 'no inventory from member')
+        return null
+      }
+    }))
+    if (this.#scheduler !== scheduler) return
+    const now = this.#init.clock.now()
+    let adopted = 0
+    let queued = 0
+    const lost: TaskUpdate[] = []
+    for (const x of replies) {
+      if (x === null) continue
+      for (const run of x.r.running) {
+        if (scheduler.adopt(run.spec, x.from, run.attempt, run.startedAt, now)) {
+          this.#holders.set(run.spec.id, [run.spec.origin, ...run.spec.replicas])
+          adopted++
+        }
+      }
+    }
+    for (const x of replies) {
+      if (x === null) continue
+      for (const h of x.r.held) {
+        if (scheduler.has(h.spec.id)) continue
+        this.#holders.set(h.spec.id, [h.spec.origin, ...h.spec.replicas])
+        const r = scheduler.enqueue(h.spec, h.attempts, now)
+        if (r === 'queued') queued++
+        if (r === 'exhausted') lost.push(exhausted(h.spec.id, h.attempts, now))
+      }
+    }
+    this.#distribute(lost)
+    this.#init.log.info({ term, adopted, queued, failed: lost.length, tookMs: now - startedMs }, 'dispatching as leader')
+    this.#scheduleDispatch()
+  }
+
+  #inventory (): RpcReply {
+    const running = [...this.#running.values()].map(r => ({ spec: specOf(r.spec), attempt: r.attempt, startedAt: r.startedAt }))
+    const held = this.#init.store.unfinished().map(rec => ({ spec: specOf(rec), attempts: rec.attempts }))
+    return { kind: 'inventory', running, held }
+  }
+
   #enqueue (records: readonly (TaskSpec & { attempts?: number })[]): boolean {
     const scheduler = this.#scheduler
     if (scheduler === null) return false
     const now = this.#init.clock.now()
+    const lost: TaskUpdate[] = []
     for (const r of records) {
-      if (scheduler.enqueue(specOf(r), r.attempts ?? 0, now) === 'queued') this.#holders.set(r.id, [r.origin, ...r.replicas])
+      this.#holders.set(r.id, [r.origin, ...r.replicas])
+      const result = scheduler.enqueue(specOf(r), r.attempts ?? 0, now)
+      if (result === 'exhausted') lost.push(exhausted(r.id, r.attempts ?? 0, now))
+      else if (result !== 'queued' && !scheduler.has(r.id)) this.#holders.delete(r.id)
     }
+    this.#distribute(lost)
     this.#scheduleDispatch()
     return true
   }
@@ -339,6 +400,7 @@ export class TaskRuntime {
   }
 
   #dispatch (): void {
+    if (this.#gathering !== null) return // #gather dispatches when it is done
     const scheduler = this.#scheduler
     const leader = this.#init.cluster.core.leader()
     if (scheduler === null || leader === null || leader.id !== this.#id) return
@@ -430,7 +492,7 @@ export class TaskRuntime {
 
   async #runAttempt (spec: TaskSpec, attempt: number, leader: string): Promise<void> {
     const abort = new AbortController()
-    const run: RunningAttempt = { attempt, abort, started: false }
+    const run: RunningAttempt = { spec, attempt, abort, started: false, startedAt: null }
     this.#running.set(spec.id, run)
     const holders = [spec.origin, ...spec.replicas]
     let startedAt: number | null = null
@@ -446,6 +508,7 @@ export class TaskRuntime {
       onStarted: () => {
         run.started = true
         startedAt = this.#init.clock.now()
+        run.startedAt = startedAt
         this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'started', atMs: startedAt }] })
       },
       onProgress: value => {
@@ -470,6 +533,7 @@ export class TaskRuntime {
   async #handle (msg: RpcRequest, from: string): Promise<RpcReply> {
     switch (msg.kind) {
       case 'submit': {
+        if (this.#gathering !== null) await this.#gathering
         const scheduler = this.#scheduler
         if (scheduler === null) return { kind: 'error', code: 'NOT_LEADER', message: 'this node does not lead' }
         if (scheduler.waiting + msg.tasks.length > this.#init.scheduler.maxQueuedTasks) return { kind: 'error', code: 'QUEUE_FULL', message: 'queue full' }
@@ -496,6 +560,8 @@ export class TaskRuntime {
       case 'abort':
         for (const id of msg.ids) this.#running.get(id)?.abort.abort()
         return { kind: 'ok' }
+      case 'inventory':
+        return this.#inventory()
     }
   }
 
@@ -527,6 +593,8 @@ export class TaskRuntime {
   #localUpdates: TaskUpdate[] = []
 
   #deliver (to: string, msg: Extract<RpcRequest, { kind: 'report' | 'abort' }>): void {
+    // Reports go to whoever leads now: a new leader has adopted the attempts of the old one.
+    if (msg.kind === 'report') to = this.#init.cluster.core.leader()?.id ?? to
     if (to === this.#id) {
       void this.#handle(msg, this.#id)
       return
@@ -538,6 +606,11 @@ export class TaskRuntime {
   #members (): Array<{ id: string, status: string, capacity: number, running: number, queued: number, types: string[] }> {
     return this.#init.cluster.snapshot().members
   }
+}
+
+/** The update that ends a task whose last attempt was lost with its worker or leader. */
+function exhausted (id: string, attempts: number, nowMs: number): TaskUpdate {
+  return { id, status: 'failed', attempts, worker: null, progress: null, result: null, error: `attempt ${attempts} was lost with its worker or leader, and no attempts remain`, startedAt: null, finishedAt: nowMs }
 }
 
 function specOf (r: TaskSpec): TaskSpec {
