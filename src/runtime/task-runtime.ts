@@ -83,7 +83,10 @@ export class TaskRuntime {
 
   start (): void {
     const { cluster, transport } = this.#init
-    for (const rec of this.#init.store.unfinished()) this.#unforwarded.add(rec.id)
+    for (const rec of this.#init.store.unfinished()) {
+      this.#unforwarded.add(rec.id)
+      this.#staleAfterRestart.add(rec.id)
+    }
     cluster.onEvent(e => {
       if (e.type === 'leader-changed') this.#onLeaderChanged()
       if (e.type === 'member-status' && e.to === 'dead') this.#onMemberDead(e.id)
@@ -202,6 +205,11 @@ export class TaskRuntime {
     if (this.#unforwarded.size === 0 || this.#forwarding) return
     const leader = this.#init.cluster.core.leader()
     if (leader === null) return
+    if (this.#staleAfterRestart.size > 0) {
+      this.#forwarding = true
+      void this.#reconcile([...this.#staleAfterRestart].slice(0, 200)).finally(() => { this.#forwarding = false })
+      return
+    }
     const ids = [...this.#unforwarded].slice(0, 1000)
     const records = ids.map(id => this.#init.store.get(id)).filter((r): r is TaskRecord => r !== undefined && !isTerminal(r.status))
     if (leader.id === this.#id) {
@@ -217,6 +225,33 @@ export class TaskRuntime {
     }, (err: Error) => {
       this.#init.log.debug({ leader: leader.name, err: err.message }, 'hand-over to the leader failed; will retry')
     }).finally(() => { this.#forwarding = false })
+  }
+
+  /** Tasks held since before this node (re)started: their other holders may know how they ended. */
+  readonly #staleAfterRestart = new Set<string>()
+
+  /**
+   * Brings records held from before a restart up to date from their other
+   * holders, so that a task that ended elsewhere while this node was down is
+   * not handed to the leader (and run) again.
+   */
+  async #reconcile (ids: string[]): Promise<void> {
+    await Promise.all(ids.map(async id => {
+      const rec = this.#init.store.get(id)
+      const live = new Set(this.#members().filter(m => m.status !== 'dead').map(m => m.id))
+      const others = rec === undefined ? [] : [rec.origin, ...rec.replicas].filter(h => h !== this.#id && live.has(h))
+      let answered = others.length === 0
+      for (const h of others) {
+        try {
+          const r = await this.#init.transport.request(h, { kind: 'get', id, waitMs: 0 }, RPC_TIMEOUT_MS)
+          answered = true
+          if (r.kind === 'task' && r.task !== null) this.#apply([{ ...(r.task as TaskRecord), id }])
+        } catch (err) {
+          this.#init.log.debug({ id, holder: h, err: (err as Error).message }, 'holder did not answer reconcile')
+        }
+      }
+      if (answered) this.#staleAfterRestart.delete(id)
+    }))
   }
 
   // ---- reads -------------------------------------------------------------

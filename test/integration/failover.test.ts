@@ -50,4 +50,34 @@ describe('tasks across a leader crash (real nodes)', () => {
     // Readable from the other survivor too.
     for (const id of ids) expect((await getJson<Task>(`${survivors[1]!.url}/v1/tasks/${id}`)).status).toBe('succeeded')
   })
+
+  it('the origin dies: its tasks still finish and stay readable on the other holder; restarted with its data directory, it catches up and runs nothing again', async () => {
+    const dir = await set.tempDir()
+    const record = join(dir, 'executions.log')
+    writeFileSync(record, '')
+    const config = join(dir, 'cluster.config.json')
+    writeFileSync(config, JSON.stringify({ handlers: { record: resolve(import.meta.dirname, '../fixtures/record-handler.js') }, retryBaseMs: 50 }))
+    const opts = { args: ['--config', config, '--capacity', '2'], env: { TASKMESH_RECORD_FILE: record } }
+    const nodes = [await set.start({ name: 'r1', ...opts }), await set.start({ name: 'r2', ...opts }), await set.start({ name: 'r3', ...opts })]
+    const first = await waitFor(async () => await agreedLeader(nodes, 3), 5_000, 'three nodes to agree')
+    const leader = nodes.find(n => n.id === first.id)!
+    const origin = nodes.find(n => n !== leader)!
+    const res = await fetch(`${origin.url}/v1/tasks/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tasks: Array.from({ length: 20 }, (_, i) => ({ type: 'record', payload: { ms: 1_000, i } })) }) })
+    const ids = (await res.json() as { ids: string[] }).ids
+    await waitFor(async () => (await Promise.all(ids.map(async id => await task(origin, id)))).some(t => t.status === 'running'), 10_000, 'tasks to run')
+    origin.signal('SIGKILL')
+    await origin.exited
+    // The leader holds the other copy: every task ends there, readable while the origin is down.
+    const ended = await Promise.all(ids.map(async id => await task(leader, id, 60_000)))
+    for (const t of ended) expect(t.status, JSON.stringify(t)).toBe('succeeded')
+    const restarted = await set.start({ name: origin.name, dataDir: origin.dataDir, ...opts })
+    expect(restarted.id).toBe(origin.id)
+    await waitFor(async () => {
+      const local = await getJson<{ tasks: Task[] }>(`${restarted.url}/v1/tasks?limit=1000`)
+      return local.tasks.length === ids.length && local.tasks.every(t => t.status === 'succeeded')
+    }, 15_000, 'the restarted origin to catch up on its tasks')
+    await new Promise(r => setTimeout(r, 2_000))
+    const lines = readFileSync(record, 'utf8').trim().split('\n').map(l => l.split(' ')[0])
+    expect(lines.sort()).toEqual([...ids].sort())
+  })
 })
