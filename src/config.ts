@@ -33,6 +33,12 @@ export const ConfigSchema = Type.Object({
    * sooner: its closed connection is confirmed after 2 heartbeat intervals.
    */
   failureTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 1500 }),
+  /**
+   * Live members a node must see to lead (and so to dispatch); 0 means no
+   * quorum rule. Set a majority of the cluster's size (e.g. 2 of 3, 3 of 5)
+   * so that the minority side of a partition dispatches nothing.
+   */
+  quorum: Type.Integer({ minimum: 0, maximum: 1000, default: 0 }),
   /** Task slots this node offers; null means one per CPU core. */
   capacity: Type.Union([Type.Integer({ minimum: 1, maximum: 1024 }), Type.Null()], { default: null }),
   /** Multiaddrs (with /p2p/<id>) to dial at start, for networks without multicast. */
@@ -205,8 +211,9 @@ function stripUndefined (o: Record<string, unknown>): Record<string, unknown> {
  * - deadRetentionMs = max(30 s, 20 x failureTimeoutMs): how long a dead member
  *   stays listed, and named in heartbeats so that it can refute if it lives.
  */
-export function coreTimings (c: Pick<Config, 'heartbeatIntervalMs' | 'failureTimeoutMs'>): { heartbeatIntervalMs: number, failureTimeoutMs: number, joinWindowMs: number, deadRetentionMs: number } {
+export function coreTimings (c: Pick<Config, 'heartbeatIntervalMs' | 'failureTimeoutMs' | 'quorum'>): { heartbeatIntervalMs: number, failureTimeoutMs: number, joinWindowMs: number, deadRetentionMs: number, quorum: number } {
   return {
+    quorum: c.quorum,
     heartbeatIntervalMs: c.heartbeatIntervalMs,
     failureTimeoutMs: c.failureTimeoutMs,
     joinWindowMs: c.failureTimeoutMs,

@@ -6,6 +6,12 @@ import type { CoreEvent, Heartbeat, LeaderView, MemberInfo, MemberStatus } from 
 
 export interface ClusterCoreConfig extends FailureDetectorConfig {
   /**
+   * Live members (this node included) a node must see to take or keep
+   * leadership; 0 turns the rule off. With a majority here, the minority side
+   * of a partition has no leader and so dispatches nothing.
+   */
+  quorum: number
+  /**
    * How long a starting node listens before it may lead, and the window in
    * which it orders itself after every established member it hears.
    */
@@ -216,6 +222,8 @@ export class ClusterCore {
     if (id === this.#id && this.joining(nowMs)) id = null
     // Nor while others still follow the leader we declared dead: our link may be the one that failed.
     if (id === this.#id && this.#leader?.id !== this.#id && this.#othersVouchForDeadLeader()) id = null
+    // Without a quorum in sight nobody leads here (a leader that loses it steps down).
+    if (this.#config.quorum > 0 && this.#view.live().length + 1 < this.#config.quorum) id = null
     if (id === null) {
       this.#leader = null
     } else if (id !== this.#id) {

@@ -22,6 +22,7 @@ export function seededRng (seed: number): () => number {
 }
 
 export const SIM_CONFIG: ClusterCoreConfig = {
+  quorum: 0,
   heartbeatIntervalMs: 100,
   failureTimeoutMs: 600,
   deadRetentionMs: 5_000,

@@ -108,6 +108,43 @@ describe('ClusterCore: election by simulation', () => {
   })
 })
 
+describe('ClusterCore: quorum', () => {
+  it('with quorum 3 of 5, the minority side of a partition has no leader and the majority side has one; healed, one leader', () => {
+    const sim = new ClusterSim({ seed: 11, config: { ...SIM_CONFIG, quorum: 3 } })
+    for (const id of ['n1', 'n2', 'n3', 'n4', 'n5']) { sim.addNode(id); sim.run(5) }
+    expect(sim.runUntilAgreed(5_000)).not.toBeNull()
+    expect(sim.agreedLeader()?.id).toBe('n1')
+    sim.partition([['n1', 'n2'], ['n3', 'n4', 'n5']])
+    sim.run(3 * failureTimeoutMs)
+    for (const id of ['n1', 'n2']) expect(sim.nodes.get(id)!.core.leader(), id).toBeNull()
+    const majority = ['n3', 'n4', 'n5'].map(id => sim.nodes.get(id)!.core.leader())
+    expect(majority.every(l => l !== null && l.id === 'n3')).toBe(true)
+    sim.heal()
+    expect(sim.runUntilAgreed(5_000)).not.toBeNull()
+  })
+
+  it('under random partitions, with a majority quorum no two nodes lead at the same time once views settle', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), seed => {
+      const sim = new ClusterSim({ seed, config: { ...SIM_CONFIG, quorum: 3 } })
+      const ids = ['n0', 'n1', 'n2', 'n3', 'n4']
+      for (const id of ids) { sim.addNode(id); sim.run(Math.floor(sim.rng() * 100)) }
+      sim.run(2_000)
+      for (let step = 0; step < 6; step++) {
+        const cut = ids.filter(() => sim.rng() < 0.5)
+        sim.partition([cut, ids.filter(x => !cut.includes(x))])
+        // After the failure timeout has passed on both sides, at most one node leads.
+        sim.run(failureTimeoutMs + 2 * heartbeatIntervalMs)
+        for (let t = 0; t < 10; t++) {
+          sim.run(100)
+          const leaders = sim.upNodes().filter(n => n.core.isLeader()).map(n => n.id)
+          expect(leaders.length, `seed ${seed}: leaders ${leaders.join(',')}`).toBeLessThanOrEqual(1)
+        }
+        if (sim.rng() < 0.5) sim.heal()
+      }
+    }), { numRuns: 40 * scale })
+  }, 60_000 * scale)
+})
+
 describe('ClusterCore: seeded random schedules', () => {
   const seeds = fc.integer({ min: 0, max: 2 ** 31 - 1 })
 

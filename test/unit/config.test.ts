@@ -18,7 +18,7 @@ describe('config', () => {
     const c = loadConfig({ env: noEnv, cwd: os.tmpdir() })
     expect(c.httpHost).toBe('127.0.0.1')
     expect(c.capacity).toBe(os.availableParallelism())
-    expect(Object.keys(defaults()).sort()).toEqual(['bootstrap', 'capacity', 'cluster', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxPayloadBytes', 'maxQueuedTasks', 'maxRpcFrameBytes', 'mdns', 'name', 'retryBaseMs', 'retryMaxMs'])
+    expect(Object.keys(defaults()).sort()).toEqual(['bootstrap', 'capacity', 'cluster', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxPayloadBytes', 'maxQueuedTasks', 'maxRpcFrameBytes', 'mdns', 'name', 'quorum', 'retryBaseMs', 'retryMaxMs'])
   })
 
   it('layers file < flags < environment', () => {
