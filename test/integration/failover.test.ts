@@ -80,4 +80,26 @@ describe('tasks across a leader crash (real nodes)', () => {
     const lines = readFileSync(record, 'utf8').trim().split('\n').map(l => l.split(' ')[0])
     expect(lines.sort()).toEqual([...ids].sort())
   })
+
+  it('with quorum 2 of 3, a node left alone leads nothing and runs nothing until the others return', async () => {
+    const opts = { args: ['--capacity', '2'], env: { TASKMESH_QUORUM: '2' } }
+    const nodes = [await set.start({ name: 'q1', ...opts }), await set.start({ name: 'q2', ...opts }), await set.start({ name: 'q3', ...opts })]
+    const first = await waitFor(async () => await agreedLeader(nodes, 3), 5_000, 'three nodes to agree')
+    const alone = nodes.find(n => n.id !== first.id)!
+    const others = nodes.filter(n => n !== alone)
+    for (const n of others) n.signal('SIGSTOP')
+    await waitFor(async () => {
+      const v = await alone.cluster()
+      return v.leader === null && v.members.filter(m => m.status === 'dead').length === 2
+    }, 5_000, 'the lone node to see no quorum')
+    const res = await fetch(`${alone.url}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'echo', payload: 'later' }) })
+    expect(res.status).toBe(202)
+    const { id } = await res.json() as { id: string }
+    await new Promise(r => setTimeout(r, 2_000))
+    expect((await task(alone, id)).status).toBe('queued')
+    for (const n of others) n.signal('SIGCONT')
+    const done = await task(alone, id, 15_000)
+    expect(done.status).toBe('succeeded')
+    expect(done.result).toBe('later')
+  })
 })
