@@ -128,14 +128,36 @@ export class Scheduler {
     return true
   }
 
-  /** The worker began attempt `attempt`. */
-  onStarted (id: string, worker: string, attempt: number, nowMs: number): TaskUpdate[] {
+  /**
+   * The worker began attempt `attempt` at `atMs` (its clock, recorded as
+   * startedAt); the watchdog runs on this leader's clock, `nowMs`.
+   */
+  onStarted (id: string, worker: string, attempt: number, atMs: number, nowMs: number): TaskUpdate[] {
     const e = this.#tasks.get(id)
     if (e === undefined || e.worker !== worker || e.attempts !== attempt || e.status !== 'assigned') return []
     e.status = 'running'
-    e.startedAt = nowMs
+    e.startedAt = atMs
     e.deadlineMs = nowMs + e.spec.timeoutMs + this.#config.resultGraceMs
-    return [this.#update(e, { startedAt: nowMs })]
+    return [this.#update(e, { startedAt: atMs })]
+  }
+
+  /**
+   * A success of an attempt this leader had already given up on (a late
+   * result after the watchdog, or a lost assignment reply): the task is done
+   * after all. Returns its end, and the worker whose newer attempt should be
+   * aborted (null when none runs).
+   */
+  lateSuccess (id: string, attempt: number, result: unknown, progress: unknown, atMs: number): { updates: TaskUpdate[], abortOn: string | null } | null {
+    const e = this.#tasks.get(id)
+    if (e === undefined || attempt >= e.attempts) return null
+    let abortOn: string | null = null
+    if ((e.status === 'assigned' || e.status === 'running') && e.worker !== null) {
+      abortOn = e.worker
+      this.#release(e.worker)
+    } else if (e.status === 'queued' || e.status === 'retrying') {
+      this.#waiting--
+    }
+    return { updates: [this.#finish(e, 'succeeded', { result, error: null, progress }, atMs)], abortOn }
   }
 
   /**

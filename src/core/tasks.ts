@@ -55,7 +55,13 @@ export function newRecord (spec: TaskSpec): TaskRecord {
   return { ...spec, status: 'queued', attempts: 0, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null }
 }
 
-const PHASE: Record<TaskStatus, number> = { queued: 0, retrying: 1, assigned: 2, running: 3, succeeded: 4, failed: 4, cancelled: 4 }
+/**
+ * Order within one attempt: an attempt is assigned, runs, and (if it fails
+ * with attempts left) is followed by `retrying`; the next attempt has a
+ * higher number. (`queued` after a retry's backoff carries the same attempt
+ * number and ranks lowest, so holders show `retrying` until the next attempt.)
+ */
+const PHASE: Record<TaskStatus, number> = { queued: 0, assigned: 1, running: 2, retrying: 3, succeeded: 4, failed: 4, cancelled: 4 }
 
 /**
  * Applies `update` to `rec` if it is newer; returns the merged record, or

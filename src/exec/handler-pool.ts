@@ -23,6 +23,16 @@ export interface AttemptInput {
   onProgress: (value: unknown) => void
 }
 
+/** Results and progress travel and are stored as JSON: anything else (BigInt, cycles) is refused here. */
+function asJson (value: unknown): { ok: true, value: unknown } | { ok: false, error: string } {
+  try {
+    const text = JSON.stringify(value)
+    return { ok: true, value: text === undefined ? null : JSON.parse(text) as unknown }
+  } catch (err) {
+    return { ok: false, error: (err as Error).message }
+  }
+}
+
 /** Time a handler gets to honour ctx.signal before its thread is terminated. */
 export const ABORT_GRACE_MS = 2_000
 
@@ -73,7 +83,10 @@ export class HandlerPool {
         started = true
         timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)
         input.onStarted?.()
-      } else if ('progress' in m) input.onProgress(m.progress)
+      } else if ('progress' in m) {
+        const progress = asJson(m.progress)
+        if (progress.ok) input.onProgress(progress.value)
+      }
     })
     const onCancel = (): void => { abort('cancelled by request', true) }
     if (input.signal.aborted) onCancel()
@@ -86,7 +99,9 @@ export class HandlerPool {
       // Progress posted just before the handler returned travels on its own port: let it land first.
       await new Promise(resolve => setImmediate(resolve))
       if (reason !== null) return { ok: false, ...(reason as { error: string, cancelled: boolean }) }
-      return { ok: true, result }
+      const json = asJson(result)
+      if (!json.ok) return { ok: false, error: `the handler's result is not JSON: ${json.error}` }
+      return { ok: true, result: json.value }
     } catch (err) {
       if (reason !== null) return { ok: false, ...(reason as { error: string, cancelled: boolean }) }
       return { ok: false, error: err instanceof Error ? err.message : String(err) }

@@ -71,6 +71,9 @@ export async function loadOrCreateKey (dataDir: string): Promise<PrivateKey> {
   return key
 }
 
+/** Time a peer has to send its request frame after opening an RPC stream. */
+const REQUEST_READ_TIMEOUT_MS = 10_000
+
 type Node = Libp2p<{ pubsub: PubSub<GossipsubEvents>, identify: unknown }>
 
 export class Libp2pTransport implements ClusterTransport {
@@ -191,7 +194,8 @@ export class Libp2pTransport implements ClusterTransport {
     if (frame.byteLength > this.#init.maxFrameBytes) throw new Error(`rpc ${msg.kind} of ${frame.byteLength} bytes exceeds maxFrameBytes ${this.#init.maxFrameBytes}`)
     const stream = await this.#node.dialProtocol(peerIdFromString(to), RPC_PROTOCOL, { signal })
     const onAbort = (): void => { stream.abort(new Error(`rpc ${msg.kind} to ${to} timed out after ${timeoutMs} ms`)) }
-    signal.addEventListener('abort', onAbort, { once: true })
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
     try {
       const reply = await pipe(
         [frame],
@@ -206,6 +210,7 @@ export class Libp2pTransport implements ClusterTransport {
       if (reply === undefined) throw new Error(`rpc ${msg.kind} to ${to}: stream closed without a reply`)
       return decodeReply(reply)
     } catch (err) {
+      stream.abort(err as Error)
       if (signal.aborted) throw new Error(`rpc ${msg.kind} to ${to} timed out after ${timeoutMs} ms`)
       throw err
     } finally {
@@ -222,12 +227,16 @@ export class Libp2pTransport implements ClusterTransport {
   async #serve (stream: Stream, from: string): Promise<void> {
     const handler = this.#requestHandler
     const maxDataLength = this.#init.maxFrameBytes
+    // A peer gets a bounded time to send its request frame.
+    let received = false
+    const deadline = setTimeout(() => { if (!received) stream.abort(new Error('no request frame in time')) }, REQUEST_READ_TIMEOUT_MS)
     try {
       await pipe(
         stream,
         src => lp.decode(src, { maxDataLength }),
         async function * (src) {
           for await (const chunk of src) {
+            received = true
             let reply: RpcReply
             try {
               const msg = decodeRequest(chunk.subarray())
@@ -246,6 +255,8 @@ export class Libp2pTransport implements ClusterTransport {
     } catch (err) {
       this.#init.warn?.('rpc stream reset', { from, err: (err as Error).message })
       stream.abort(err as Error)
+    } finally {
+      clearTimeout(deadline)
     }
   }
 

@@ -12,7 +12,10 @@ import { DecodeError } from './messages.ts'
 export const RPC_PROTOCOL = '/taskmesh/rpc/1.0.0'
 
 const Id = Type.String({ minLength: 1, maxLength: 128 })
-const Ms = Type.Integer({ minimum: 0 })
+/** Unix milliseconds (bounded: a stored value must stay a safe JavaScript number). */
+const Ms = Type.Integer({ minimum: 0, maximum: 2 ** 47 })
+const Attempt = Type.Integer({ minimum: 0, maximum: 100 })
+const Term = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 const NullableMs = Type.Union([Ms, Type.Null()])
 
 export const TaskSpecSchema = Type.Object({
@@ -20,7 +23,7 @@ export const TaskSpecSchema = Type.Object({
   type: Type.String({ minLength: 1, maxLength: 64 }),
   payload: Type.Unknown(),
   priority: Type.Integer({ minimum: -1000, maximum: 1000 }),
-  timeoutMs: Type.Integer({ minimum: 1 }),
+  timeoutMs: Type.Integer({ minimum: 1, maximum: 86_400_000 }),
   maxAttempts: Type.Integer({ minimum: 1, maximum: 100 }),
   idempotencyKey: Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Null()]),
   createdAt: Ms,
@@ -31,7 +34,7 @@ export const TaskSpecSchema = Type.Object({
 export const TaskUpdateSchema = Type.Object({
   id: Id,
   status: Type.Union(TASK_STATUSES.map(s => Type.Literal(s))),
-  attempts: Type.Integer({ minimum: 0 }),
+  attempts: Attempt,
   worker: Type.Union([Id, Type.Null()]),
   progress: Type.Unknown(),
   result: Type.Unknown(),
@@ -51,22 +54,27 @@ const Tasks = Type.Array(TaskSpecSchema, { maxItems: 10_000 })
 
 export const RpcRequestSchema = Type.Union([
   /** Origin -> leader: store these tasks (as a holder) and queue them. */
-  Type.Object({ kind: Type.Literal('submit'), tasks: Tasks }, { additionalProperties: false }),
+  Type.Object({
+    kind: Type.Literal('submit'),
+    tasks: Tasks,
+    /** Attempts each task has used (a hand-over of unfinished tasks); 0 when absent. */
+    attempts: Type.Optional(Type.Array(Attempt, { maxItems: 10_000 }))
+  }, { additionalProperties: false }),
   /** Origin -> another node: store these tasks as a replica. */
   Type.Object({ kind: Type.Literal('replicate'), tasks: Tasks }, { additionalProperties: false }),
   /** Leader -> worker: run these attempts. */
   Type.Object({
     kind: Type.Literal('assign'),
-    term: Type.Integer({ minimum: 0 }),
+    term: Term,
     leader: Id,
-    tasks: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }), { maxItems: 10_000 })
+    tasks: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1, maximum: 100 }) }, { additionalProperties: false }), { maxItems: 10_000 })
   }, { additionalProperties: false }),
   /** Worker -> leader: attempts started and ended. */
   Type.Object({
     kind: Type.Literal('report'),
     reports: Type.Array(Type.Object({
       id: Id,
-      attempt: Type.Integer({ minimum: 1 }),
+      attempt: Type.Integer({ minimum: 1, maximum: 100 }),
       event: Type.Union([Type.Literal('started'), Type.Literal('result')]),
       /** When it happened, on the worker's clock (so every holder records the same times). */
       atMs: Ms,
@@ -83,7 +91,7 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ kind: Type.Literal('cancel'), id: Id }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('abort'), ids: Type.Array(Id, { maxItems: 10_000 }) }, { additionalProperties: false }),
   /** New leader -> every member: what do you run, and what unfinished tasks do you hold? */
-  Type.Object({ kind: Type.Literal('inventory'), term: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })
+  Type.Object({ kind: Type.Literal('inventory'), term: Term }, { additionalProperties: false })
 ])
 
 export const RpcReplySchema = Type.Union([
@@ -95,9 +103,9 @@ export const RpcReplySchema = Type.Union([
   Type.Object({
     kind: Type.Literal('inventory'),
     /** Attempts assigned to this node and not yet ended. */
-    running: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1 }), startedAt: Type.Union([Ms, Type.Null()]) }, { additionalProperties: false }), { maxItems: 100_000 }),
+    running: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1, maximum: 100 }), startedAt: Type.Union([Ms, Type.Null()]) }, { additionalProperties: false }), { maxItems: 100_000 }),
     /** Unfinished tasks this node holds, with the attempts they have used. */
-    held: Type.Array(Type.Object({ spec: TaskSpecSchema, attempts: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }), { maxItems: 1_000_000 })
+    held: Type.Array(Type.Object({ spec: TaskSpecSchema, attempts: Attempt }, { additionalProperties: false }), { maxItems: 1_000_000 })
   }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('error'), code: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 4096 }) }, { additionalProperties: false })
 ])

@@ -220,11 +220,20 @@ export class TaskRuntime {
     }
     this.#forwarding = true
     const specs = records.map(specOf)
-    this.#init.transport.request(leader.id, { kind: 'submit', tasks: specs }, RPC_TIMEOUT_MS).then(reply => {
+    this.#init.transport.request(leader.id, { kind: 'submit', tasks: specs, attempts: records.map(r => r.attempts) }, RPC_TIMEOUT_MS).then(reply => {
       if (reply.kind === 'stored') for (const id of ids) this.#unforwarded.delete(id)
     }, (err: Error) => {
       this.#init.log.debug({ leader: leader.name, err: err.message }, 'hand-over to the leader failed; will retry')
     }).finally(() => { this.#forwarding = false })
+  }
+
+  /** Aborts that arrived before their assignment (kept for a minute). */
+  readonly #aborted = new Map<string, number>()
+
+  #rememberAborted (id: string): void {
+    const now = this.#init.clock.now()
+    this.#aborted.set(id, now)
+    for (const [old, at] of this.#aborted) if (now - at > 60_000) this.#aborted.delete(old)
   }
 
   /** Tasks held since before this node (re)started: their other holders may know how they ended. */
@@ -308,6 +317,7 @@ export class TaskRuntime {
     if (isTerminal(rec.status)) throw new TaskFinishedError(id, rec.status)
     const leader = this.#init.cluster.core.leader()
     if (leader === null) throw new UnavailableError('no leader to cancel through; retry')
+    if (leader.id === this.#id && this.#gathering !== null) await this.#gathering
     const reply = leader.id === this.#id
       ? this.#cancelAsLeader(id)
       : await this.#init.transport.request(leader.id, { kind: 'cancel', id }, RPC_TIMEOUT_MS)
@@ -342,7 +352,10 @@ export class TaskRuntime {
     if (core.isLeader() && this.#scheduler === null) {
       const scheduler = new Scheduler(this.#init.scheduler)
       this.#scheduler = scheduler
-      this.#gathering = this.#gather(scheduler, core.leader()?.term ?? 0).finally(() => { this.#gathering = null })
+      const gathering: Promise<void> = this.#gather(scheduler, core.leader()?.term ?? 0).finally(() => {
+        if (this.#gathering === gathering) this.#gathering = null
+      })
+      this.#gathering = gathering
     } else if (!core.isLeader() && this.#scheduler !== null) {
       this.#scheduler = null
       this.#holders.clear()
@@ -395,7 +408,8 @@ export class TaskRuntime {
         this.#holders.set(h.spec.id, [h.spec.origin, ...h.spec.replicas])
         const r = scheduler.enqueue(h.spec, h.attempts, now)
         if (r === 'queued') queued++
-        if (r === 'exhausted') lost.push(exhausted(h.spec.id, h.attempts, now))
+        else if (r === 'exhausted') lost.push(exhausted(h.spec.id, h.attempts, now))
+        else this.#holders.delete(h.spec.id) // full: its holders hand it over again later
       }
     }
     this.#distribute(lost)
@@ -405,7 +419,8 @@ export class TaskRuntime {
 
   #inventory (): RpcReply {
     const running = [...this.#running.values()].map(r => ({ spec: specOf(r.spec), attempt: r.attempt, startedAt: r.startedAt }))
-    const held = this.#init.store.unfinished().map(rec => ({ spec: specOf(rec), attempts: rec.attempts }))
+    // Records still waiting for their post-restart reconcile may have ended elsewhere: not offered.
+    const held = this.#init.store.unfinished().filter(rec => !this.#staleAfterRestart.has(rec.id)).map(rec => ({ spec: specOf(rec), attempts: rec.attempts }))
     return { kind: 'inventory', running, held }
   }
 
@@ -419,6 +434,8 @@ export class TaskRuntime {
       const result = scheduler.enqueue(specOf(r), r.attempts ?? 0, now)
       if (result === 'exhausted') lost.push(exhausted(r.id, r.attempts ?? 0, now))
       else if (result !== 'queued' && !scheduler.has(r.id)) this.#holders.delete(r.id)
+      // Already durable and acknowledged: never dropped, only delayed until the queue has room.
+      if (result === 'full' && this.#init.store.get(r.id) !== undefined) this.#unforwarded.add(r.id)
     }
     this.#distribute(lost)
     this.#scheduleDispatch()
@@ -468,8 +485,13 @@ export class TaskRuntime {
     if (scheduler === null) return { kind: 'error', code: 'NOT_LEADER', message: 'this node does not lead' }
     const updates: TaskUpdate[] = []
     for (const r of msg.reports) {
-      if (r.event === 'started') updates.push(...scheduler.onStarted(r.id, from, r.attempt, r.atMs))
-      else if (r.outcome !== undefined) updates.push(...scheduler.onResult(r.id, from, r.attempt, r.outcome, r.atMs, r.progress ?? null))
+      if (r.event === 'started') updates.push(...scheduler.onStarted(r.id, from, r.attempt, r.atMs, this.#init.clock.now()))
+      else if (r.outcome !== undefined) {
+        const ended = scheduler.onResult(r.id, from, r.attempt, r.outcome, r.atMs, r.progress ?? null)
+        const late = ended.length === 0 && r.outcome.ok ? scheduler.lateSuccess(r.id, r.attempt, r.outcome.result, r.progress ?? null, r.atMs) : null
+        updates.push(...ended, ...(late?.updates ?? []))
+        if (late?.abortOn != null) this.#deliver(late.abortOn, { kind: 'abort', ids: [r.id] })
+      }
     }
     this.#distribute(updates)
     this.#scheduleDispatch()
@@ -519,7 +541,17 @@ export class TaskRuntime {
         this.#deliver(msg.leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'result', atMs: this.#init.clock.now(), outcome: { ok: false, error: `task type "${spec.type}" is not allowed on this node` } }] })
         continue
       }
-      if (this.#running.has(spec.id)) continue
+      if (this.#aborted.has(spec.id)) {
+        // Cancelled before its assignment arrived.
+        this.#deliver(msg.leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'result', atMs: this.#init.clock.now(), outcome: { ok: false, error: 'cancelled by request', cancelled: true } }] })
+        continue
+      }
+      const current = this.#running.get(spec.id)
+      if (current !== undefined) {
+        // Already running here for an attempt the leader gave up on: it continues as the new attempt.
+        current.attempt = Math.max(current.attempt, attempt)
+        continue
+      }
       void this.#runAttempt(spec, attempt, msg.leader)
     }
     return { kind: 'ok' }
@@ -544,22 +576,22 @@ export class TaskRuntime {
         run.started = true
         startedAt = this.#init.clock.now()
         run.startedAt = startedAt
-        this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'started', atMs: startedAt }] })
+        this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt: run.attempt, event: 'started', atMs: startedAt }] })
       },
       onProgress: value => {
         lastProgress = value
         const now = this.#init.clock.now()
         if (now - lastProgressMs < PROGRESS_EVERY_MS) return
         lastProgressMs = now
-        this.#sendUpdates([{ id: spec.id, status: 'running', attempts: attempt, worker: this.#id, progress: value, result: null, error: null, startedAt, finishedAt: null }], holders)
+        this.#sendUpdates([{ id: spec.id, status: 'running', attempts: run.attempt, worker: this.#id, progress: value, result: null, error: null, startedAt, finishedAt: null }], holders)
       }
     })
     this.#running.delete(spec.id)
     const finishedAt = this.#init.clock.now()
-    this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'result', atMs: finishedAt, outcome, progress: lastProgress }] })
+    this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt: run.attempt, event: 'result', atMs: finishedAt, outcome, progress: lastProgress }] })
     if (outcome.ok) {
       // The result goes straight to the holders too, so it is recorded even if the leader dies now.
-      this.#sendUpdates([{ id: spec.id, status: 'succeeded', attempts: attempt, worker: this.#id, progress: lastProgress, result: outcome.result, error: null, startedAt, finishedAt }], holders)
+      this.#sendUpdates([{ id: spec.id, status: 'succeeded', attempts: run.attempt, worker: this.#id, progress: lastProgress, result: outcome.result, error: null, startedAt, finishedAt }], holders)
     }
   }
 
@@ -572,9 +604,18 @@ export class TaskRuntime {
         const scheduler = this.#scheduler
         if (scheduler === null) return { kind: 'error', code: 'NOT_LEADER', message: 'this node does not lead' }
         if (scheduler.waiting + msg.tasks.length > this.#init.scheduler.maxQueuedTasks) return { kind: 'error', code: 'QUEUE_FULL', message: 'queue full' }
-        const canonical = this.#init.store.insert(msg.tasks)
-        const records = msg.tasks.filter(t => canonical.get(t.id) === t.id).map(t => this.#init.store.get(t.id)).filter((r): r is TaskRecord => r !== undefined && !isTerminal(r.status))
-        this.#enqueue(records)
+        // Store only what this node holds: a hand-over of another holder's task is queued, not copied.
+        const held = msg.tasks.filter(t => t.origin === this.#id || t.replicas.includes(this.#id))
+        const canonical = this.#init.store.insert(held)
+        const toQueue: Array<TaskSpec & { attempts: number }> = []
+        msg.tasks.forEach((t, i) => {
+          if (!canonical.has(t.id)) canonical.set(t.id, t.id)
+          if (canonical.get(t.id) !== t.id) return
+          const rec = this.#init.store.get(t.id)
+          if (rec !== undefined && isTerminal(rec.status)) return
+          toQueue.push({ ...t, attempts: Math.max(msg.attempts?.[i] ?? 0, rec?.attempts ?? 0) })
+        })
+        this.#enqueue(toQueue)
         return { kind: 'stored', canonical: [...canonical] }
       }
       case 'replicate':
@@ -582,6 +623,7 @@ export class TaskRuntime {
       case 'assign':
         return this.#acceptAssignment(msg, from)
       case 'report':
+        if (this.#gathering !== null) await this.#gathering
         return this.#onReport(msg, from)
       case 'updates':
         this.#apply(msg.updates)
@@ -591,9 +633,14 @@ export class TaskRuntime {
         return { kind: 'task', task: task ?? null }
       }
       case 'cancel':
+        if (this.#gathering !== null) await this.#gathering
         return this.#cancelAsLeader(msg.id)
       case 'abort':
-        for (const id of msg.ids) this.#running.get(id)?.abort.abort()
+        for (const id of msg.ids) {
+          const run = this.#running.get(id)
+          if (run !== undefined) run.abort.abort()
+          else this.#rememberAborted(id)
+        }
         return { kind: 'ok' }
       case 'inventory':
         return this.#inventory()
@@ -621,7 +668,11 @@ export class TaskRuntime {
     setImmediate(() => {
       const batch = this.#localUpdates
       this.#localUpdates = []
-      this.#apply(batch)
+      try {
+        this.#apply(batch)
+      } catch (err) {
+        this.#init.log.error({ err: (err as Error).message, updates: batch.length }, 'could not store task updates')
+      }
     })
   }
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { HandlerPool } from '../../src/exec/handler-pool.ts'
 
-const pool = new HandlerPool(2, { hang: './test/fixtures/hang-handler.js', crash: './test/fixtures/crash-handler.js' }, process.cwd())
+const pool = new HandlerPool(2, { hang: './test/fixtures/hang-handler.js', crash: './test/fixtures/crash-handler.js', bad: './test/fixtures/bad-result-handler.js' }, process.cwd())
 afterAll(async () => { await pool.close() })
 
 function attempt (type: string, payload: unknown, opts: { timeoutMs?: number, signal?: AbortSignal } = {}) {
@@ -36,6 +36,12 @@ describe('HandlerPool (worker threads)', () => {
     const { outcome } = await attempt('crash', null)
     expect(outcome.ok).toBe(false)
     expect((await attempt('echo', 2)).outcome).toEqual({ ok: true, result: 2 })
+  })
+
+  it('fails an attempt whose result is not JSON, and drops progress that is not JSON', async () => {
+    const { outcome, progress } = await attempt('bad', null)
+    expect(outcome).toEqual({ ok: false, error: expect.stringContaining('not JSON') })
+    expect(progress).toEqual([])
   })
 
   it('fails an attempt of an unknown type or bad payload without throwing', async () => {

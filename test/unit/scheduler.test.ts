@@ -78,6 +78,18 @@ describe('Scheduler', () => {
     expect(s.onResult('t', 'a', 1, { ok: true, result: 2 }, 2)).toEqual([])
   })
 
+  it('accepts a late success of an attempt it gave up on, ending the task and naming the newer attempt to abort', () => {
+    const s = new Scheduler(config)
+    s.enqueue(spec('t', { timeoutMs: 100 }), 0, 0)
+    assigned(s, [w('a')])
+    s.tick(100 + 2 * config.resultGraceMs)
+    s.tick(100 + 2 * config.resultGraceMs + config.retryBaseMs)
+    expect(assigned(s, [w('b')], 3_000)).toEqual([['t', 'b', 2]])
+    expect(s.lateSuccess('t', 1, 'done', null, 3_100)).toEqual({ updates: [expect.objectContaining({ status: 'succeeded', attempts: 2, result: 'done' })], abortOn: 'b' })
+    expect(s.running('b')).toBe(0)
+    expect(s.active).toBe(0)
+  })
+
   it('requeues the attempts of a lost worker with the next attempt number', () => {
     const s = new Scheduler(config)
     s.enqueue(spec('t'), 0, 0)
@@ -101,7 +113,7 @@ describe('Scheduler', () => {
     for (let i = 0; i < 5; i++) s.enqueue(spec(`t${i}`, { timeoutMs: 100 }), 0, 0)
     expect(assigned(s, [w('a', 2)]).map(x => x[0])).toEqual(['t0', 't1', 't2', 't3'])
     // t2 waits behind t0 on the worker, then starts late: its deadline runs from its start.
-    s.onStarted('t2', 'a', 1, 250)
+    s.onStarted('t2', 'a', 1, 250, 250)
     expect(s.tick(250 + 100 + config.resultGraceMs - 1).filter(u => u.id === 't2')).toEqual([])
     expect(s.tick(250 + 100 + config.resultGraceMs).filter(u => u.id === 't2')).toHaveLength(1)
   })
