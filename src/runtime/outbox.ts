@@ -1,7 +1,9 @@
 /**
  * Coalesces small messages to one peer into batches: items pushed in the same
  * turn of the event loop (and while a previous batch is in flight) travel in
- * one RPC. One batch per (peer, kind) is in flight at a time.
+ * one RPC. One batch per (peer, kind) is in flight at a time. A batch that
+ * fails is retried with backoff while the peer is a live member, up to
+ * MAX_TRIES; a dead peer's lane is dropped.
  */
 import type { RpcRequest } from '../protocol/rpc.ts'
 import type { ClusterTransport } from './transport.ts'
@@ -11,26 +13,30 @@ type Kind = Batchable['kind']
 type Item<K extends Kind> = K extends 'updates' ? Extract<Batchable, { kind: 'updates' }>['updates'][number] : Extract<Batchable, { kind: 'report' }>['reports'][number]
 
 const MAX_BATCH = 2_000
+const MAX_TRIES = 6
+const RETRY_BASE_MS = 250
 
-interface Lane { items: unknown[], inFlight: Promise<void> | null, scheduled: boolean }
+interface Lane { items: unknown[], inFlight: Promise<void> | null, scheduled: boolean, failures: number }
 
 export class Outbox {
   readonly #lanes = new Map<string, Lane>()
   readonly #transport: ClusterTransport
   readonly #timeoutMs: number
   readonly #onError: (kind: Kind, to: string, err: Error) => void
+  readonly #isLive: (peer: string) => boolean
 
-  constructor (transport: ClusterTransport, timeoutMs: number, onError: (kind: Kind, to: string, err: Error) => void) {
+  constructor (transport: ClusterTransport, timeoutMs: number, onError: (kind: Kind, to: string, err: Error) => void, isLive: (peer: string) => boolean) {
     this.#transport = transport
     this.#timeoutMs = timeoutMs
     this.#onError = onError
+    this.#isLive = isLive
   }
 
   push<K extends Kind> (to: string, kind: K, items: ReadonlyArray<Item<K>>): void {
     const key = `${kind} ${to}`
     let lane = this.#lanes.get(key)
     if (lane === undefined) {
-      lane = { items: [], inFlight: null, scheduled: false }
+      lane = { items: [], inFlight: null, scheduled: false, failures: 0 }
       this.#lanes.set(key, lane)
     }
     lane.items.push(...items)
@@ -59,9 +65,28 @@ export class Outbox {
     if (lane.items.length === 0) return
     const items = lane.items.splice(0, MAX_BATCH)
     const msg = (kind === 'updates' ? { kind, updates: items } : { kind, reports: items }) as Batchable
+    let retryInMs = 0
     lane.inFlight = this.#transport.request(to, msg, this.#timeoutMs).then(reply => {
       if (reply.kind === 'error') throw new Error(`${reply.code}: ${reply.message}`)
-    }).catch((err: Error) => { this.#onError(kind, to, err) }).finally(() => {
+      lane.failures = 0
+    }).catch((err: Error) => {
+      lane.failures++
+      if (lane.failures < MAX_TRIES && this.#isLive(to)) {
+        lane.items.unshift(...items)
+        retryInMs = RETRY_BASE_MS * 2 ** (lane.failures - 1)
+      } else {
+        this.#onError(kind, to, err)
+        if (!this.#isLive(to)) lane.items.length = 0
+        lane.failures = 0
+      }
+    }).finally(() => {
+      if (retryInMs > 0) {
+        lane.inFlight = new Promise(resolve => setTimeout(resolve, retryInMs)).then(() => {
+          lane.inFlight = null
+          this.#schedule(to, kind, lane)
+        })
+        return
+      }
       lane.inFlight = null
       if (lane.items.length > 0) this.#schedule(to, kind, lane)
       else this.#lanes.delete(`${kind} ${to}`)

@@ -78,7 +78,7 @@ export class TaskRuntime {
     this.#id = init.transport.id
     this.#outbox = new Outbox(init.transport, RPC_TIMEOUT_MS, (kind, to, err) => {
       init.log.warn({ to, kind, err: err.message }, 'could not deliver task messages')
-    })
+    }, peer => this.#members().some(m => m.id === peer && m.status !== 'dead'))
   }
 
   start (): void {
