@@ -55,7 +55,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   const log = baseLog.child({ node: name })
 
   const store = new TaskStore(config.dataDir)
-  const pool = new HandlerPool(config.capacity, config.handlers, config.baseDir)
+  const pool = new HandlerPool(config.capacity, config.handlers, config.baseDir, config.maxPayloadBytes)
   let runtime: ClusterRuntime | undefined
   let tasks: TaskRuntime | undefined
   const startedMs = clock.now()
@@ -108,6 +108,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     log: log.child({ component: 'tasks' }),
     capacity: config.capacity,
     maxPayloadBytes: config.maxPayloadBytes,
+    maxFrameBytes: config.maxRpcFrameBytes,
     defaultTimeoutMs: config.defaultTimeoutMs,
     defaultMaxAttempts: config.defaultMaxAttempts,
     scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: 5_000, outstandingPerSlot: 2 }

@@ -24,9 +24,10 @@ export interface AttemptInput {
 }
 
 /** Results and progress travel and are stored as JSON: anything else (BigInt, cycles) is refused here. */
-function asJson (value: unknown): { ok: true, value: unknown } | { ok: false, error: string } {
+function asJson (value: unknown, maxBytes = Infinity): { ok: true, value: unknown } | { ok: false, error: string } {
   try {
     const text = JSON.stringify(value)
+    if (text !== undefined && Buffer.byteLength(text) > maxBytes) return { ok: false, error: `${Buffer.byteLength(text)} bytes exceeds the limit of ${maxBytes} (maxPayloadBytes)` }
     return { ok: true, value: text === undefined ? null : JSON.parse(text) as unknown }
   } catch (err) {
     return { ok: false, error: (err as Error).message }
@@ -39,9 +40,14 @@ export const ABORT_GRACE_MS = 2_000
 export class HandlerPool {
   readonly #pool: Piscina
   readonly #handlers: Map<string, string>
+  readonly #maxResultBytes: number
 
-  /** `userHandlers` maps a task type to a module path (relative to `baseDir`). */
-  constructor (capacity: number, userHandlers: Record<string, string>, baseDir: string) {
+  /**
+   * `userHandlers` maps a task type to a module path (relative to `baseDir`).
+   * Results and progress values larger than `maxResultBytes` of JSON fail the attempt (or are dropped).
+   */
+  constructor (capacity: number, userHandlers: Record<string, string>, baseDir: string, maxResultBytes = Infinity) {
+    this.#maxResultBytes = maxResultBytes
     this.#handlers = new Map(Object.keys(builtins).map(name => [name, name]))
     for (const [type, path] of Object.entries(userHandlers)) this.#handlers.set(type, resolve(baseDir, path))
     this.#pool = new Piscina({
@@ -84,7 +90,7 @@ export class HandlerPool {
         timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)
         input.onStarted?.()
       } else if ('progress' in m) {
-        const progress = asJson(m.progress)
+        const progress = asJson(m.progress, this.#maxResultBytes)
         if (progress.ok) input.onProgress(progress.value)
       }
     })
@@ -99,8 +105,8 @@ export class HandlerPool {
       // Progress posted just before the handler returned travels on its own port: let it land first.
       await new Promise(resolve => setImmediate(resolve))
       if (reason !== null) return { ok: false, ...(reason as { error: string, cancelled: boolean }) }
-      const json = asJson(result)
-      if (!json.ok) return { ok: false, error: `the handler's result is not JSON: ${json.error}` }
+      const json = asJson(result, this.#maxResultBytes)
+      if (!json.ok) return { ok: false, error: `the handler's result is refused: ${json.error}` }
       return { ok: true, result: json.value }
     } catch (err) {
       if (reason !== null) return { ok: false, ...(reason as { error: string, cancelled: boolean }) }

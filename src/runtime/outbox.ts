@@ -6,6 +6,7 @@
  * MAX_TRIES; a dead peer's lane is dropped.
  */
 import type { RpcRequest } from '../protocol/rpc.ts'
+import { chunkBySize } from './chunks.ts'
 import type { ClusterTransport } from './transport.ts'
 
 type Batchable = Extract<RpcRequest, { kind: 'updates' | 'report' }>
@@ -22,12 +23,14 @@ export class Outbox {
   readonly #lanes = new Map<string, Lane>()
   readonly #transport: ClusterTransport
   readonly #timeoutMs: number
+  readonly #maxBatchBytes: number
   readonly #onError: (kind: Kind, to: string, err: Error) => void
   readonly #isLive: (peer: string) => boolean
 
-  constructor (transport: ClusterTransport, timeoutMs: number, onError: (kind: Kind, to: string, err: Error) => void, isLive: (peer: string) => boolean) {
+  constructor (transport: ClusterTransport, timeoutMs: number, maxBatchBytes: number, onError: (kind: Kind, to: string, err: Error) => void, isLive: (peer: string) => boolean) {
     this.#transport = transport
     this.#timeoutMs = timeoutMs
+    this.#maxBatchBytes = maxBatchBytes
     this.#onError = onError
     this.#isLive = isLive
   }
@@ -63,7 +66,7 @@ export class Outbox {
 
   #send (to: string, kind: Kind, lane: Lane): void {
     if (lane.items.length === 0) return
-    const items = lane.items.splice(0, MAX_BATCH)
+    const items = lane.items.splice(0, chunkBySize(lane.items.slice(0, MAX_BATCH), this.#maxBatchBytes)[0]?.length ?? 0)
     const msg = (kind === 'updates' ? { kind, updates: items } : { kind, reports: items }) as Batchable
     let retryInMs = 0
     lane.inFlight = this.#transport.request(to, msg, this.#timeoutMs).then(reply => {

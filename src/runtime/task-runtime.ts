@@ -23,6 +23,7 @@ import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
 import type { TaskStore } from '../store/task-store.ts'
 import type { Clock } from './clock.ts'
 import type { ClusterRuntime } from './cluster-runtime.ts'
+import { chunkBySize } from './chunks.ts'
 import { Outbox } from './outbox.ts'
 import type { ClusterTransport } from './transport.ts'
 
@@ -44,6 +45,8 @@ export interface TaskRuntimeInit {
   log: Logger
   capacity: number
   maxPayloadBytes: number
+  /** Largest RPC frame; batches are split to stay well under it. */
+  maxFrameBytes: number
   defaultTimeoutMs: number
   defaultMaxAttempts: number
   scheduler: SchedulerConfig
@@ -76,7 +79,7 @@ export class TaskRuntime {
   constructor (init: TaskRuntimeInit) {
     this.#init = init
     this.#id = init.transport.id
-    this.#outbox = new Outbox(init.transport, RPC_TIMEOUT_MS, (kind, to, err) => {
+    this.#outbox = new Outbox(init.transport, RPC_TIMEOUT_MS, Math.floor(init.maxFrameBytes / 4), (kind, to, err) => {
       init.log.warn({ to, kind, err: err.message }, 'could not deliver task messages')
     }, peer => this.#members().some(m => m.id === peer && m.status !== 'dead'))
   }
@@ -210,8 +213,12 @@ export class TaskRuntime {
       void this.#reconcile([...this.#staleAfterRestart].slice(0, 200)).finally(() => { this.#forwarding = false })
       return
     }
-    const ids = [...this.#unforwarded].slice(0, 1000)
-    const records = ids.map(id => this.#init.store.get(id)).filter((r): r is TaskRecord => r !== undefined && !isTerminal(r.status))
+    const candidates = [...this.#unforwarded].slice(0, 1000)
+    const unfinished = candidates.map(id => this.#init.store.get(id)).filter((r): r is TaskRecord => r !== undefined && !isTerminal(r.status))
+    for (const id of candidates) if (!unfinished.some(r => r.id === id)) this.#unforwarded.delete(id)
+    const records = chunkBySize(unfinished, this.#batchBytes())[0] ?? []
+    const ids = records.map(r => r.id)
+    if (ids.length === 0) return
     if (leader.id === this.#id) {
       if (this.#gathering !== null) return // the gathering takes in every held task
       for (const id of ids) this.#unforwarded.delete(id)
@@ -421,7 +428,8 @@ export class TaskRuntime {
     const running = [...this.#running.values()].map(r => ({ spec: specOf(r.spec), attempt: r.attempt, startedAt: r.startedAt }))
     // Records still waiting for their post-restart reconcile may have ended elsewhere: not offered.
     const held = this.#init.store.unfinished().filter(rec => !this.#staleAfterRestart.has(rec.id)).map(rec => ({ spec: specOf(rec), attempts: rec.attempts }))
-    return { kind: 'inventory', running, held }
+    // The reply must fit one frame; held tasks left out reach the new leader by the holders' hand-over.
+    return { kind: 'inventory', running, held: chunkBySize(held, this.#batchBytes())[0] ?? [] }
   }
 
   #enqueue (records: readonly (TaskSpec & { attempts?: number })[]): boolean {
@@ -462,7 +470,16 @@ export class TaskRuntime {
     for (const [worker, batch] of assignments) this.#assign(worker, leader.term, batch)
   }
 
-  #assign (worker: string, term: number, batch: Assignment[]): void {
+  #assign (worker: string, term: number, assignments: Assignment[]): void {
+    for (const batch of chunkBySize(assignments, this.#batchBytes())) this.#assignBatch(worker, term, batch)
+  }
+
+  /** Batches stay at a quarter of the frame limit: room for the envelope and for growth. */
+  #batchBytes (): number {
+    return Math.floor(this.#init.maxFrameBytes / 4)
+  }
+
+  #assignBatch (worker: string, term: number, batch: Assignment[]): void {
     const msg: RpcRequest = { kind: 'assign', term, leader: this.#id, tasks: batch.map(a => ({ spec: a.spec, attempt: a.attempt })) }
     const reply = worker === this.#id ? Promise.resolve(this.#acceptAssignment(msg, this.#id)) : this.#init.transport.request(worker, msg, RPC_TIMEOUT_MS)
     reply.then(r => {
