@@ -136,8 +136,11 @@ export class TaskRuntime {
 
     const ids: string[] = []
     const fresh: TaskSpec[] = []
+    const pending: Array<[number, Promise<string>]> = []
     const now = clock.now()
     for (const t of inputs) {
+      const inFlight = t.idempotencyKey === undefined ? undefined : this.#pendingKeys.get(t.idempotencyKey)
+      if (inFlight !== undefined) { pending.push([ids.length, inFlight]); ids.push(''); continue }
       const existing = t.idempotencyKey === undefined ? undefined : (store.byIdempotencyKey(t.idempotencyKey) ?? fresh.find(f => f.idempotencyKey === t.idempotencyKey))
       if (existing !== undefined) { ids.push(existing.id); continue }
       const spec: TaskSpec = {
@@ -155,10 +158,31 @@ export class TaskRuntime {
       fresh.push(spec)
       ids.push(spec.id)
     }
-    if (fresh.length === 0) return ids
-    const canonical = await this.#storeDurably(fresh, leader?.id ?? null)
-    return ids.map(id => canonical.get(id) ?? id)
+    // A key being stored by a concurrent submit resolves to that submit's id, once it is durable.
+    const mine = new Map<string, PromiseWithResolvers<string>>()
+    for (const spec of fresh) {
+      if (spec.idempotencyKey === null) continue
+      const d = Promise.withResolvers<string>()
+      d.promise.catch(() => {})
+      mine.set(spec.idempotencyKey, d)
+      this.#pendingKeys.set(spec.idempotencyKey, d.promise)
+    }
+    try {
+      const canonical = fresh.length === 0 ? new Map<string, string>() : await this.#storeDurably(fresh, leader?.id ?? null)
+      for (const spec of fresh) if (spec.idempotencyKey !== null) mine.get(spec.idempotencyKey)?.resolve(canonical.get(spec.id) ?? spec.id)
+      const out = ids.map(id => canonical.get(id) ?? id)
+      for (const [i, p] of pending) out[i] = await p
+      return out
+    } catch (err) {
+      for (const d of mine.values()) d.reject(err)
+      throw err
+    } finally {
+      for (const key of mine.keys()) this.#pendingKeys.delete(key)
+    }
   }
+
+  /** Idempotency keys whose first task is being stored right now. */
+  readonly #pendingKeys = new Map<string, Promise<string>>()
 
   async #storeDurably (specs: TaskSpec[], leaderId: string | null): Promise<Map<string, string>> {
     const { store } = this.#init

@@ -159,6 +159,10 @@ describe('tasks on a three-node cluster of real nodes', () => {
     const c = await post(`${nodes[2]!.url}/v1/tasks`, { type: 'echo', payload: 1, idempotencyKey: 'order-42' })
     expect(b.body.id).toBe(a.body.id)
     expect(c.body.id).toBe(a.body.id)
+    // Concurrent submits with one key, to one node, get one task.
+    const together = await Promise.all(Array.from({ length: 5 }, async () => await post(`${nodes[0]!.url}/v1/tasks`, { type: 'echo', payload: 2, idempotencyKey: 'order-43' })))
+    expect(new Set(together.map(r => r.body.id)).size).toBe(1)
+    expect(together.every(r => r.status === 202)).toBe(true)
   })
 
   it('keeps its leader while every slot runs CPU-bound hash tasks for 20 s', async () => {
