@@ -152,6 +152,30 @@ describe('tasks on a three-node cluster of real nodes', () => {
     expect((await task(nodes[2]!, ok.body.id, 10_000)).result).toBe('still here')
   })
 
+  it('answers 429 with Retry-After when the cluster queue is full, and accepts again once it drains', async () => {
+    const node = await set.start({ name: 'full1', args: ['--capacity', '1'], env: { TASKMESH_MAX_QUEUED_TASKS: '5' } })
+    await waitFor(async () => (await node.cluster()).leader !== null, 5_000, 'a leader')
+    // A batch larger than the queue is refused whole.
+    expect((await post(`${node.url}/v1/tasks/batch`, { tasks: Array.from({ length: 6 }, () => ({ type: 'echo' })) })).status).toBe(429)
+    // Five fit; the one slot takes two of them (one running, one waiting on the worker), three wait.
+    const sleeps = await post(`${node.url}/v1/tasks/batch`, { tasks: Array.from({ length: 5 }, () => ({ type: 'sleep', payload: { ms: 1_500 } })) })
+    expect(sleeps.status).toBe(202)
+    const ids = [...sleeps.body.ids as string[]]
+    await waitFor(async () => (await task(node, ids[1]!)).status === 'assigned', 5_000, 'two attempts on the worker')
+    for (let i = 0; i < 2; i++) {
+      const more = await post(`${node.url}/v1/tasks`, { type: 'sleep', payload: { ms: 1_500 } })
+      expect(more.status).toBe(202)
+      ids.push(more.body.id)
+    }
+    const refused = await post(`${node.url}/v1/tasks`, { type: 'echo', payload: 'too many' })
+    expect(refused.status).toBe(429)
+    expect(refused.body.error.code).toBe('QUEUE_FULL')
+    expect(refused.headers.get('retry-after')).toBe('1')
+    for (const id of ids) expect((await task(node, id, 30_000)).status).toBe('succeeded')
+    const accepted = await post(`${node.url}/v1/tasks`, { type: 'echo', payload: 'now' })
+    expect(accepted.status).toBe(202)
+  })
+
   it('deduplicates by idempotency key across nodes', async () => {
     const nodes = await cluster()
     const a = await post(`${nodes[1]!.url}/v1/tasks`, { type: 'echo', payload: 1, idempotencyKey: 'order-42' })
