@@ -194,6 +194,9 @@ export function loadConfig (opts: LoadOptions = {}): ResolvedConfig {
   if (merged.failureTimeoutMs <= 3 * merged.heartbeatIntervalMs) {
     throw new ConfigError(`field "failureTimeoutMs" (${merged.failureTimeoutMs}) must exceed 3 x heartbeatIntervalMs (${3 * merged.heartbeatIntervalMs}), or one late heartbeat kills a member`)
   }
+  if (merged.maxRpcFrameBytes < 4 * merged.maxPayloadBytes) {
+    throw new ConfigError(`field "maxRpcFrameBytes" (${merged.maxRpcFrameBytes}) must be at least 4 x maxPayloadBytes (${4 * merged.maxPayloadBytes}): a result and its updates must fit one frame`)
+  }
   if (merged.retryMaxMs < merged.retryBaseMs) {
     throw new ConfigError(`field "retryMaxMs" (${merged.retryMaxMs}) must be at least retryBaseMs (${merged.retryBaseMs})`)
   }

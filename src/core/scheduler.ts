@@ -52,6 +52,8 @@ interface Entry {
   startedAt: number | null
   /** When an assigned attempt is given up if no result arrived; when a retry may run. */
   deadlineMs: number
+  /** A cancel reached it while an attempt ran: a failed attempt ends it as cancelled, not retried. */
+  cancelRequested?: boolean
 }
 
 /** A FIFO with O(1) push and shift. */
@@ -122,7 +124,8 @@ export class Scheduler {
       attempts: attempt,
       worker,
       startedAt,
-      deadlineMs: (running ? startedAt : nowMs) + this.#config.outstandingPerSlot * spec.timeoutMs + this.#config.resultGraceMs
+      // The watchdog runs on this leader's clock; the worker's startedAt is only recorded.
+      deadlineMs: nowMs + (running ? 1 : this.#config.outstandingPerSlot) * spec.timeoutMs + this.#config.resultGraceMs
     })
     this.#load.set(worker, this.running(worker) + 1)
     return true
@@ -149,7 +152,8 @@ export class Scheduler {
    */
   lateSuccess (id: string, attempt: number, result: unknown, progress: unknown, atMs: number): { updates: TaskUpdate[], abortOn: string | null } | null {
     const e = this.#tasks.get(id)
-    if (e === undefined || attempt >= e.attempts) return null
+    if (e === undefined) return null
+    void attempt // any attempt's success ends the task, even one already given up on
     let abortOn: string | null = null
     if ((e.status === 'assigned' || e.status === 'running') && e.worker !== null) {
       abortOn = e.worker
@@ -181,7 +185,10 @@ export class Scheduler {
   cancel (id: string, nowMs: number): { updates: TaskUpdate[], abortOn: string | null } | null {
     const e = this.#tasks.get(id)
     if (e === undefined) return null
-    if (e.status === 'assigned' || e.status === 'running') return { updates: [], abortOn: e.worker }
+    if (e.status === 'assigned' || e.status === 'running') {
+      e.cancelRequested = true
+      return { updates: [], abortOn: e.worker }
+    }
     this.#waiting--
     return { updates: [this.#finish(e, 'cancelled', { error: 'cancelled by request' }, nowMs)], abortOn: null }
   }
@@ -299,6 +306,7 @@ export class Scheduler {
   }
 
   #failAttempt (e: Entry, error: string, nowMs: number): TaskUpdate {
+    if (e.cancelRequested === true) return this.#finish(e, 'cancelled', { error: 'cancelled by request' }, nowMs)
     if (e.attempts >= e.spec.maxAttempts) return this.#finish(e, 'failed', { error }, nowMs)
     e.status = 'retrying'
     e.deadlineMs = nowMs + retryDelayMs(e.attempts, this.#config.retryBaseMs, this.#config.retryMaxMs)

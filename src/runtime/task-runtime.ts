@@ -423,8 +423,10 @@ export class TaskRuntime {
     let adopted = 0
     let queued = 0
     const lost: TaskUpdate[] = []
+    // A member declared dead while we gathered has lost its attempts: they are not adopted.
+    const live = new Set(this.#members().filter(m => m.status !== 'dead').map(m => m.id))
     for (const x of replies) {
-      if (x === null) continue
+      if (x === null || !live.has(x.from)) continue
       for (const run of x.r.running) {
         if (scheduler.adopt(run.spec, x.from, run.attempt, run.startedAt, now)) {
           this.#holders.set(run.spec.id, [run.spec.origin, ...run.spec.replicas])
@@ -562,6 +564,7 @@ export class TaskRuntime {
 
   #tick (): void {
     this.#forward()
+    void this.#flushReports()
     const scheduler = this.#scheduler
     if (scheduler === null) return
     const updates = scheduler.tick(this.#init.clock.now())
@@ -644,7 +647,8 @@ export class TaskRuntime {
         if (this.#gathering !== null) await this.#gathering
         const scheduler = this.#scheduler
         if (scheduler === null) return { kind: 'error', code: 'NOT_LEADER', message: 'this node does not lead' }
-        if (scheduler.waiting + msg.tasks.length > this.#init.scheduler.maxQueuedTasks) return { kind: 'error', code: 'QUEUE_FULL', message: 'queue full' }
+        const incoming = msg.tasks.filter(t => !scheduler.has(t.id)).length
+        if (scheduler.waiting + incoming > this.#init.scheduler.maxQueuedTasks) return { kind: 'error', code: 'QUEUE_FULL', message: 'queue full' }
         // Store only what this node holds: a hand-over of another holder's task is queued, not copied.
         const held = msg.tasks.filter(t => t.origin === this.#id || t.replicas.includes(this.#id))
         const canonical = this.#init.store.insert(held)
@@ -720,14 +724,52 @@ export class TaskRuntime {
   #localUpdates: TaskUpdate[] = []
 
   #deliver (to: string, msg: Extract<RpcRequest, { kind: 'report' | 'abort' }>): void {
-    // Reports go to whoever leads now: a new leader has adopted the attempts of the old one.
-    if (msg.kind === 'report') to = this.#init.cluster.core.leader()?.id ?? to
+    if (msg.kind === 'report') {
+      this.#reports.push(...msg.reports)
+      setImmediate(() => { void this.#flushReports() })
+      return
+    }
     if (to === this.#id) {
       void this.#handle(msg, this.#id)
       return
     }
-    if (msg.kind === 'report') this.#outbox.push(to, 'report', msg.reports)
-    else void this.#init.transport.request(to, msg, RPC_TIMEOUT_MS).catch((err: Error) => { this.#init.log.warn({ to, err: err.message }, 'abort not delivered') })
+    void this.#init.transport.request(to, msg, RPC_TIMEOUT_MS).catch((err: Error) => { this.#init.log.warn({ to, err: err.message }, 'abort not delivered') })
+  }
+
+  /** Attempt reports not yet acknowledged by a leader. */
+  #reports: Array<Extract<RpcRequest, { kind: 'report' }>['reports'][number]> = []
+  #reporting = false
+
+  /**
+   * Sends attempt reports to whoever leads when they are sent (a new leader
+   * has adopted the old one's attempts). Without a leader, or when the
+   * leader refuses or cannot be reached, they wait and go with the next
+   * tick or leader change: a report is never dropped.
+   */
+  async #flushReports (): Promise<void> {
+    if (this.#reporting || this.#reports.length === 0) return
+    const leader = this.#init.cluster.core.leader()
+    if (leader === null) return
+    const batch = chunkBySize(this.#reports.slice(0, 2_000), this.#batchBytes())[0] ?? []
+    this.#reports.splice(0, batch.length)
+    this.#reporting = true
+    let delivered = false
+    try {
+      const reply = leader.id === this.#id
+        ? await this.#handle({ kind: 'report', reports: batch }, this.#id)
+        : await this.#init.transport.request(leader.id, { kind: 'report', reports: batch }, RPC_TIMEOUT_MS)
+      delivered = reply.kind === 'ok'
+      if (!delivered) this.#init.log.debug({ leader: leader.name, reply: reply.kind === 'error' ? reply.code : reply.kind }, 'reports refused; will resend')
+    } catch (err) {
+      this.#init.log.debug({ leader: leader.name, err: (err as Error).message }, 'reports not delivered; will resend')
+    } finally {
+      this.#reporting = false
+    }
+    if (!delivered) {
+      this.#reports.unshift(...batch)
+      return
+    }
+    if (this.#reports.length > 0) setImmediate(() => { void this.#flushReports() })
   }
 
   #members (): Array<{ id: string, status: string, capacity: number, running: number, queued: number, types: string[] }> {

@@ -90,6 +90,24 @@ describe('Scheduler', () => {
     expect(s.active).toBe(0)
   })
 
+  it('ends a task when the success of an attempt it gave up on arrives during the backoff', () => {
+    const s = new Scheduler(config)
+    s.enqueue(spec('t', { timeoutMs: 100 }), 0, 0)
+    assigned(s, [w('a')])
+    expect(s.tick(100 + 2 * config.resultGraceMs)).toEqual([expect.objectContaining({ status: 'retrying' })])
+    expect(s.onResult('t', 'a', 1, { ok: true, result: 'late' }, 2_200)).toEqual([])
+    expect(s.lateSuccess('t', 1, 'late', null, 2_200)).toEqual({ updates: [expect.objectContaining({ status: 'succeeded', result: 'late' })], abortOn: null })
+    expect(s.waiting).toBe(0)
+  })
+
+  it('ends as cancelled, not retried, a task whose running attempt fails after a cancel', () => {
+    const s = new Scheduler(config)
+    s.enqueue(spec('t'), 0, 0)
+    assigned(s, [w('a')])
+    expect(s.cancel('t', 1)?.abortOn).toBe('a')
+    expect(s.onWorkerLost('a', 2)).toEqual([expect.objectContaining({ status: 'cancelled' })])
+  })
+
   it('requeues the attempts of a lost worker with the next attempt number', () => {
     const s = new Scheduler(config)
     s.enqueue(spec('t'), 0, 0)
