@@ -79,8 +79,8 @@ export class TaskRuntime {
   constructor (init: TaskRuntimeInit) {
     this.#init = init
     this.#id = init.transport.id
-    this.#outbox = new Outbox(init.transport, RPC_TIMEOUT_MS, Math.floor(init.maxFrameBytes / 4), (kind, to, err) => {
-      init.log.warn({ to, kind, err: err.message }, 'could not deliver task messages')
+    this.#outbox = new Outbox(init.transport, RPC_TIMEOUT_MS, Math.floor(init.maxFrameBytes / 4), (to, err, failures) => {
+      init.log[failures === 1 ? 'debug' : 'warn']({ to, failures, err: err.message }, 'task updates not delivered; retrying while the holder lives')
     }, peer => this.#members().some(m => m.id === peer && m.status !== 'dead'))
   }
 
@@ -702,7 +702,7 @@ export class TaskRuntime {
   #sendUpdates (updates: TaskUpdate[], holders: readonly string[]): void {
     for (const h of new Set(holders)) {
       if (h === this.#id) this.#applySoon(updates)
-      else this.#outbox.push(h, 'updates', updates)
+      else this.#outbox.push(h, updates)
     }
   }
 
