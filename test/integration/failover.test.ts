@@ -18,16 +18,21 @@ describe('tasks across a leader crash (real nodes)', () => {
     await set.stopAll()
   })
 
-  it('after SIGKILL of the leader under load, no accepted task is lost and attempts running on live workers are not restarted', async () => {
+  /** Three nodes (2 slots each) running the `record` handler, which logs each finished execution to `record`. */
+  async function recordingCluster (prefix: string) {
     const dir = await set.tempDir()
     const record = join(dir, 'executions.log')
     writeFileSync(record, '')
     const config = join(dir, 'cluster.config.json')
     writeFileSync(config, JSON.stringify({ handlers: { record: resolve(import.meta.dirname, '../fixtures/record-handler.js') }, retryBaseMs: 50 }))
     const opts = { args: ['--config', config, '--capacity', '2'], env: { TASKMESH_RECORD_FILE: record } }
-    const nodes = [await set.start({ name: 'f1', ...opts }), await set.start({ name: 'f2', ...opts }), await set.start({ name: 'f3', ...opts })]
+    const nodes = [await set.start({ name: `${prefix}1`, ...opts }), await set.start({ name: `${prefix}2`, ...opts }), await set.start({ name: `${prefix}3`, ...opts })]
     const first = await waitFor(async () => await agreedLeader(nodes, 3), 5_000, 'three nodes to agree')
-    const leader = nodes.find(n => n.id === first.id)!
+    return { record, opts, nodes, leader: nodes.find(n => n.id === first.id)! }
+  }
+
+  it('after SIGKILL of the leader under load, no accepted task is lost and attempts running on live workers are not restarted', async () => {
+    const { record, nodes, leader } = await recordingCluster('f')
     const survivors = nodes.filter(n => n !== leader)
     const origin = survivors[0]!
     // 30 tasks of 1.5 s on 6 slots: some run on each node when the leader dies, the rest wait.
@@ -52,15 +57,7 @@ describe('tasks across a leader crash (real nodes)', () => {
   })
 
   it('the origin dies: its tasks still finish and stay readable on the other holder; restarted with its data directory, it catches up and runs nothing again', async () => {
-    const dir = await set.tempDir()
-    const record = join(dir, 'executions.log')
-    writeFileSync(record, '')
-    const config = join(dir, 'cluster.config.json')
-    writeFileSync(config, JSON.stringify({ handlers: { record: resolve(import.meta.dirname, '../fixtures/record-handler.js') }, retryBaseMs: 50 }))
-    const opts = { args: ['--config', config, '--capacity', '2'], env: { TASKMESH_RECORD_FILE: record } }
-    const nodes = [await set.start({ name: 'r1', ...opts }), await set.start({ name: 'r2', ...opts }), await set.start({ name: 'r3', ...opts })]
-    const first = await waitFor(async () => await agreedLeader(nodes, 3), 5_000, 'three nodes to agree')
-    const leader = nodes.find(n => n.id === first.id)!
+    const { record, opts, nodes, leader } = await recordingCluster('r')
     const origin = nodes.find(n => n !== leader)!
     const res = await fetch(`${origin.url}/v1/tasks/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tasks: Array.from({ length: 20 }, (_, i) => ({ type: 'record', payload: { ms: 1_000, i } })) }) })
     const ids = (await res.json() as { ids: string[] }).ids
