@@ -54,6 +54,8 @@ export interface TaskRuntimeInit {
 
 /** Time allowed for one RPC exchange on the task path. */
 const RPC_TIMEOUT_MS = 10_000
+/** How many ended tasks a leader remembers, to answer late hand-overs. */
+const FINISHED_MEMORY = 100_000
 /** Progress of one task is sent to its holders at most this often. */
 const PROGRESS_EVERY_MS = 200
 
@@ -390,6 +392,7 @@ export class TaskRuntime {
     } else if (!core.isLeader() && this.#scheduler !== null) {
       this.#scheduler = null
       this.#holders.clear()
+      this.#finished.clear()
       this.#init.log.info('stopped dispatching: no longer leader')
     }
     // A new leader knows nothing yet: hand it every unfinished task held here.
@@ -557,9 +560,23 @@ export class TaskRuntime {
         list.push(u)
         byHolder.set(h, list)
       }
-      if (isTerminal(u.status)) this.#holders.delete(u.id)
+      if (isTerminal(u.status)) {
+        this.#holders.delete(u.id)
+        this.#rememberFinished(u)
+      }
     }
     for (const [holder, list] of byHolder) this.#sendUpdates(list, [holder])
+  }
+
+  /** Leader only: ids of tasks that ended under this leader, oldest first (bounded), so a late hand-over does not run one again. */
+  readonly #finished = new Set<string>()
+
+  #rememberFinished (u: TaskUpdate): void {
+    this.#finished.add(u.id)
+    if (this.#finished.size > FINISHED_MEMORY) {
+      const oldest = this.#finished.values().next().value
+      if (oldest !== undefined) this.#finished.delete(oldest)
+    }
   }
 
   #tick (): void {
@@ -658,6 +675,9 @@ export class TaskRuntime {
           if (canonical.get(t.id) !== t.id) return
           const rec = this.#init.store.get(t.id)
           if (rec !== undefined && isTerminal(rec.status)) return
+          // It ended under this leader and the holder's copy crossed the update (which the outbox
+          // keeps retrying until that holder has it): not run again.
+          if (this.#finished.has(t.id)) return
           toQueue.push({ ...t, attempts: Math.max(msg.attempts?.[i] ?? 0, rec?.attempts ?? 0) })
         })
         this.#enqueue(toQueue)
