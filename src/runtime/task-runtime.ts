@@ -437,16 +437,22 @@ export class TaskRuntime {
         }
       }
     }
+    // One entry per task, with the most attempts any holder has seen used.
+    const held = new Map<string, { spec: TaskSpec, attempts: number }>()
     for (const x of replies) {
       if (x === null) continue
       for (const h of x.r.held) {
-        if (scheduler.has(h.spec.id)) continue
-        this.#holders.set(h.spec.id, [h.spec.origin, ...h.spec.replicas])
-        const r = scheduler.enqueue(h.spec, h.attempts, now)
-        if (r === 'queued') queued++
-        else if (r === 'exhausted') lost.push(exhausted(h.spec.id, h.attempts, now))
-        else this.#holders.delete(h.spec.id) // full: its holders hand it over again later
+        const seen = held.get(h.spec.id)
+        if (seen === undefined || h.attempts > seen.attempts) held.set(h.spec.id, h)
       }
+    }
+    for (const h of held.values()) {
+      if (scheduler.has(h.spec.id)) continue
+      this.#holders.set(h.spec.id, [h.spec.origin, ...h.spec.replicas])
+      const r = scheduler.enqueue(h.spec, h.attempts, now)
+      if (r === 'queued') queued++
+      else if (r === 'exhausted') lost.push(exhausted(h.spec.id, h.attempts, now))
+      else this.#holders.delete(h.spec.id) // full: its holders hand it over again later
     }
     this.#distribute(lost)
     this.#init.log.info({ term, adopted, queued, failed: lost.length, tookMs: now - startedMs }, 'dispatching as leader')
