@@ -93,7 +93,6 @@ export class ClusterCore {
   }
 
   get id (): string { return this.#id }
-  get incarnation (): number { return this.#incarnation }
   get term (): number { return this.#term }
   isLeader (): boolean { return this.#leader?.id === this.#id }
   joining (nowMs: number): boolean { return nowMs < this.#startedMs + this.#config.joinWindowMs }

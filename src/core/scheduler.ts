@@ -6,7 +6,7 @@
  * persist and send to the task's holders) and assignments (to send to
  * workers, batched per worker). It never touches the network or a clock.
  */
-import { isTerminal, retryDelayMs } from './tasks.ts'
+import { isTerminal, lostAttemptUpdate, retryDelayMs } from './tasks.ts'
 import type { TaskSpec, TaskStatus, TaskUpdate } from './tasks.ts'
 
 export interface SchedulerConfig {
@@ -42,6 +42,22 @@ export interface Decisions {
 }
 
 /** `exhausted`: the task has used all its attempts (one was lost); the caller ends it as failed. */
+/** What one member told a new leader: attempts it runs, unfinished tasks it holds. */
+export interface Inventory {
+  from: string
+  running: ReadonlyArray<{ spec: TaskSpec, attempt: number, startedAt: number | null }>
+  held: ReadonlyArray<{ spec: TaskSpec, attempts: number }>
+}
+
+export interface TakeOver {
+  /** Tasks now tracked (adopted or queued): their holders receive this leader's updates. */
+  taken: TaskSpec[]
+  /** Ends of tasks whose last attempt was lost. */
+  updates: TaskUpdate[]
+  adopted: number
+  queued: number
+}
+
 export type EnqueueResult = 'queued' | 'known' | 'full' | 'exhausted'
 
 interface Entry {
@@ -129,6 +145,46 @@ export class Scheduler {
     })
     this.#load.set(worker, this.running(worker) + 1)
     return true
+  }
+
+  /**
+   * A new leader's take-over from the members' inventories: attempts that
+   * `live` members run are adopted, never restarted; held tasks no one runs
+   * are queued with the most attempts any holder has seen used, or end as
+   * failed when none remain. Inventories of members no longer live are
+   * ignored for adoption (their attempts were lost).
+   */
+  takeOver (inventories: readonly Inventory[], live: ReadonlySet<string>, nowMs: number): TakeOver {
+    const out: TakeOver = { taken: [], updates: [], adopted: 0, queued: 0 }
+    for (const inv of inventories) {
+      if (!live.has(inv.from)) continue
+      for (const run of inv.running) {
+        if (this.adopt(run.spec, inv.from, run.attempt, run.startedAt, nowMs)) {
+          out.taken.push(run.spec)
+          out.adopted++
+        }
+      }
+    }
+    const held = new Map<string, { spec: TaskSpec, attempts: number }>()
+    for (const inv of inventories) {
+      for (const h of inv.held) {
+        const seen = held.get(h.spec.id)
+        if (seen === undefined || h.attempts > seen.attempts) held.set(h.spec.id, h)
+      }
+    }
+    for (const h of held.values()) {
+      if (this.has(h.spec.id)) continue
+      const r = this.enqueue(h.spec, h.attempts, nowMs)
+      if (r === 'queued') {
+        out.taken.push(h.spec)
+        out.queued++
+      } else if (r === 'exhausted') {
+        out.taken.push(h.spec)
+        out.updates.push(lostAttemptUpdate(h.spec.id, h.attempts, nowMs))
+      }
+      // 'full': its holders hand it over again later.
+    }
+    return out
   }
 
   /**

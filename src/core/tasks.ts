@@ -85,3 +85,8 @@ export function mergeUpdate (rec: TaskProgress, update: TaskProgress): TaskProgr
 export function retryDelayMs (attempt: number, baseMs: number, maxMs: number): number {
   return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1))
 }
+
+/** The update that ends a task whose last attempt was lost with its worker or leader. */
+export function lostAttemptUpdate (id: string, attempts: number, nowMs: number): TaskUpdate {
+  return { id, status: 'failed', attempts, worker: null, progress: null, result: null, error: `attempt ${attempts} was lost with its worker or leader, and no attempts remain`, startedAt: null, finishedAt: nowMs }
+}

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import { Scheduler } from '../core/scheduler.ts'
 import type { Assignment, SchedulerConfig, WorkerSlots } from '../core/scheduler.ts'
-import { isTerminal, mergeUpdate } from '../core/tasks.ts'
+import { isTerminal, lostAttemptUpdate, mergeUpdate } from '../core/tasks.ts'
 import type { TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
 import { QueueFullError, TaskFinishedError, TaskNotFoundError, UnavailableError, UnknownTaskTypeError, PayloadTooLargeError } from '../errors.ts'
 import type { HandlerPool } from '../exec/handler-pool.ts'
@@ -415,7 +415,7 @@ export class TaskRuntime {
     const replies = await Promise.all(members.map(async m => {
       try {
         const r = m.id === this.#id ? this.#inventory() : await this.#init.transport.request(m.id, { kind: 'inventory', term }, 3_000)
-        return r.kind === 'inventory' ? { from: m.id, r } : null
+        return { from: m.id, r }
       } catch (err) {
         this.#init.log.warn({ member: m.id, err: (err as Error).message }, 'no inventory from member')
         return null
@@ -423,39 +423,13 @@ export class TaskRuntime {
     }))
     if (this.#scheduler !== scheduler) return
     const now = this.#init.clock.now()
-    let adopted = 0
-    let queued = 0
-    const lost: TaskUpdate[] = []
+    const inventories = replies.flatMap(x => x === null || x.r.kind !== 'inventory' ? [] : [{ from: x.from, running: x.r.running, held: x.r.held }])
     // A member declared dead while we gathered has lost its attempts: they are not adopted.
     const live = new Set(this.#members().filter(m => m.status !== 'dead').map(m => m.id))
-    for (const x of replies) {
-      if (x === null || !live.has(x.from)) continue
-      for (const run of x.r.running) {
-        if (scheduler.adopt(run.spec, x.from, run.attempt, run.startedAt, now)) {
-          this.#holders.set(run.spec.id, [run.spec.origin, ...run.spec.replicas])
-          adopted++
-        }
-      }
-    }
-    // One entry per task, with the most attempts any holder has seen used.
-    const held = new Map<string, { spec: TaskSpec, attempts: number }>()
-    for (const x of replies) {
-      if (x === null) continue
-      for (const h of x.r.held) {
-        const seen = held.get(h.spec.id)
-        if (seen === undefined || h.attempts > seen.attempts) held.set(h.spec.id, h)
-      }
-    }
-    for (const h of held.values()) {
-      if (scheduler.has(h.spec.id)) continue
-      this.#holders.set(h.spec.id, [h.spec.origin, ...h.spec.replicas])
-      const r = scheduler.enqueue(h.spec, h.attempts, now)
-      if (r === 'queued') queued++
-      else if (r === 'exhausted') lost.push(exhausted(h.spec.id, h.attempts, now))
-      else this.#holders.delete(h.spec.id) // full: its holders hand it over again later
-    }
-    this.#distribute(lost)
-    this.#init.log.info({ term, adopted, queued, failed: lost.length, tookMs: now - startedMs }, 'dispatching as leader')
+    const { taken, updates, adopted, queued } = scheduler.takeOver(inventories, live, now)
+    for (const spec of taken) this.#holders.set(spec.id, [spec.origin, ...spec.replicas])
+    this.#distribute(updates)
+    this.#init.log.info({ term, adopted, queued, failed: updates.length, tookMs: now - startedMs }, 'dispatching as leader')
     this.#scheduleDispatch()
   }
 
@@ -475,7 +449,7 @@ export class TaskRuntime {
     for (const r of records) {
       this.#holders.set(r.id, [r.origin, ...r.replicas])
       const result = scheduler.enqueue(specOf(r), r.attempts ?? 0, now)
-      if (result === 'exhausted') lost.push(exhausted(r.id, r.attempts ?? 0, now))
+      if (result === 'exhausted') lost.push(lostAttemptUpdate(r.id, r.attempts ?? 0, now))
       else if (result !== 'queued' && !scheduler.has(r.id)) this.#holders.delete(r.id)
       // Already durable and acknowledged: never dropped, only delayed until the queue has room.
       if (result === 'full' && this.#init.store.get(r.id) !== undefined) this.#unforwarded.add(r.id)
@@ -801,11 +775,6 @@ export class TaskRuntime {
   #members (): Array<{ id: string, status: string, capacity: number, running: number, queued: number, types: string[] }> {
     return this.#init.cluster.snapshot().members
   }
-}
-
-/** The update that ends a task whose last attempt was lost with its worker or leader. */
-function exhausted (id: string, attempts: number, nowMs: number): TaskUpdate {
-  return { id, status: 'failed', attempts, worker: null, progress: null, result: null, error: `attempt ${attempts} was lost with its worker or leader, and no attempts remain`, startedAt: null, finishedAt: nowMs }
 }
 
 function specOf (r: TaskSpec): TaskSpec {

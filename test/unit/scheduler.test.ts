@@ -108,6 +108,25 @@ describe('Scheduler', () => {
     expect(s.onWorkerLost('a', 2)).toEqual([expect.objectContaining({ status: 'cancelled' })])
   })
 
+  it('takes over from inventories: adopts live attempts, queues the rest with the most attempts seen, fails exhausted ones', () => {
+    const s = new Scheduler(config)
+    const run = spec('run')
+    const wait = spec('wait')
+    const spent = spec('spent', { maxAttempts: 2 })
+    const orphan = spec('orphan')
+    const t = s.takeOver([
+      { from: 'w1', running: [{ spec: run, attempt: 1, startedAt: 5 }], held: [{ spec: run, attempts: 1 }, { spec: wait, attempts: 0 }] },
+      { from: 'w2', running: [], held: [{ spec: wait, attempts: 1 }, { spec: spent, attempts: 2 }] },
+      { from: 'gone', running: [{ spec: orphan, attempt: 1, startedAt: 5 }], held: [{ spec: orphan, attempts: 1 }] }
+    ], new Set(['w1', 'w2']), 100)
+    expect(t.adopted).toBe(1)
+    expect(t.queued).toBe(2)
+    expect(t.updates).toEqual([expect.objectContaining({ id: 'spent', status: 'failed' })])
+    expect(s.status('run')).toBe('running')
+    expect(s.running('w1')).toBe(1)
+    expect(assigned(s, [w('w2', 2)], 100)).toEqual([['wait', 'w2', 2], ['orphan', 'w2', 2]])
+  })
+
   it('requeues the attempts of a lost worker with the next attempt number', () => {
     const s = new Scheduler(config)
     s.enqueue(spec('t'), 0, 0)
