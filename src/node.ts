@@ -11,7 +11,7 @@ import { createLogger } from './log.ts'
 import { Libp2pTransport } from './net/libp2p-transport.ts'
 import { systemClock } from './runtime/clock.ts'
 import type { Clock } from './runtime/clock.ts'
-import { ClusterRuntime, readTerm } from './runtime/cluster-runtime.ts'
+import { ClusterRuntime, fileTermStore } from './runtime/cluster-runtime.ts'
 import { HandlerPool } from './exec/handler-pool.ts'
 import { registerTaskRoutes } from './http/task-routes.ts'
 import { UnavailableError } from './errors.ts'
@@ -87,18 +87,19 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   const host = config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost
   const httpUrl = `http://${host}:${port}`
 
+  const terms = fileTermStore(config.dataDir)
   runtime = new ClusterRuntime({
     name,
     http: httpUrl,
     capacity: config.capacity,
     types: pool.types(),
     load: () => tasks?.load() ?? { running: 0, queued: 0 },
-    dataDir: config.dataDir,
+    terms,
     core: coreTimings(config),
     transport,
     clock,
     log
-  }, await readTerm(config.dataDir))
+  }, await terms.read(), await terms.readGrant())
   tasks = new TaskRuntime({
     store,
     pool,

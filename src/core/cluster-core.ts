@@ -208,6 +208,17 @@ export class ClusterCore {
     }
   }
 
+  /**
+   * This leader's term was granted to another leader (it learned so when a
+   * member refused its gathering): it claims a term above every term it knows.
+   */
+  claimNewTerm (aboveTerm: number, nowMs: number): CoreEvent[] {
+    if (!this.isLeader() || this.#leader === null) return []
+    this.#term = Math.max(this.#term, this.#leader.term, aboveTerm) + 1
+    this.#leader = { id: this.#id, term: this.#term }
+    return this.#recompute(nowMs)
+  }
+
   #candidates (): Candidate[] {
     const out: Candidate[] = this.#view.live().map(m => ({ id: m.id, incarnation: m.incarnation }))
     out.push({ id: this.#id, incarnation: this.#incarnation })

@@ -206,17 +206,21 @@ export class Scheduler {
    * after all. Returns its end, and the worker whose newer attempt should be
    * aborted (null when none runs).
    */
-  lateSuccess (id: string, attempt: number, result: unknown, progress: unknown, atMs: number): { updates: TaskUpdate[], abortOn: string | null } | null {
+  lateSuccess (id: string, worker: string, attempt: number, result: unknown, progress: unknown, startedAt: number | null, atMs: number): { updates: TaskUpdate[], abortOn: string | null } | null {
     const e = this.#tasks.get(id)
     if (e === undefined) return null
-    void attempt // any attempt's success ends the task, even one already given up on
+    // Any attempt's success ends the task, even one already given up on; the record names that attempt,
+    // exactly as the worker's own update to the holders does.
     let abortOn: string | null = null
     if ((e.status === 'assigned' || e.status === 'running') && e.worker !== null) {
-      abortOn = e.worker
+      if (e.worker !== worker) abortOn = e.worker
       this.#release(e.worker)
     } else if (e.status === 'queued' || e.status === 'retrying') {
       this.#waiting--
     }
+    e.worker = worker
+    e.attempts = attempt
+    e.startedAt = startedAt
     return { updates: [this.#finish(e, 'succeeded', { result, error: null, progress }, atMs)], abortOn }
   }
 
@@ -225,10 +229,12 @@ export class Scheduler {
    * every holder records the same times), with its last progress. Stale
    * reports (another attempt, another worker) are ignored.
    */
-  onResult (id: string, worker: string, attempt: number, outcome: { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean }, atMs: number, progress: unknown = null): TaskUpdate[] {
+  onResult (id: string, worker: string, attempt: number, outcome: { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean }, atMs: number, progress: unknown = null, startedAt?: number | null): TaskUpdate[] {
     const e = this.#tasks.get(id)
     if (e === undefined || e.worker !== worker || e.attempts !== attempt || (e.status !== 'assigned' && e.status !== 'running')) return []
     this.#release(worker)
+    // The worker's own start time: the record is then the same as the one the worker sends the holders.
+    if (startedAt !== undefined) e.startedAt = startedAt
     if (outcome.ok) return [this.#finish(e, 'succeeded', { result: outcome.result, error: null, progress }, atMs)]
     if (outcome.cancelled === true) return [this.#finish(e, 'cancelled', { error: outcome.error, progress }, atMs)]
     return [this.#failAttempt(e, outcome.error, atMs)]

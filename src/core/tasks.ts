@@ -3,8 +3,12 @@
  * `queued -> assigned -> running -> succeeded | failed | cancelled`, with
  * `retrying` (backoff) between attempts. Updates may arrive late, twice or
  * out of order; `mergeUpdate` orders them by (attempt, phase) so every holder
- * converges on the same record, and a terminal record never changes again
- * (the first terminal record wins).
+ * converges on the same record. A terminal record ends the task. Two
+ * different terminal records of one task can exist only after a fault (two
+ * attempts that both ran to their end, or two leaders on the two sides of a
+ * partition): holders then keep the one `terminalBeats` ranks first (a
+ * success over a cancellation over a failure, then the earliest attempt), so
+ * that every holder ends with the same record whatever order they came in.
  */
 
 export type TaskStatus = 'queued' | 'assigned' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled'
@@ -69,16 +73,46 @@ const PHASE: Record<TaskStatus, number> = { queued: 0, assigned: 1, running: 2, 
  * A progress report (same attempt, running) is newer when it carries a value.
  */
 export function mergeUpdate (rec: TaskProgress, update: TaskProgress): TaskProgress | null {
-  if (isTerminal(rec.status)) return null
-  if (isTerminal(update.status)) return { ...update }
-  if (update.attempts !== rec.attempts) return update.attempts > rec.attempts ? { ...update } : null
+  if (isTerminal(rec.status)) return isTerminal(update.status) && terminalBeats(update, rec) ? progressOf(update) : null
+  if (isTerminal(update.status)) return progressOf(update)
+  if (update.attempts !== rec.attempts) return update.attempts > rec.attempts ? progressOf(update) : null
   const a = PHASE[rec.status]
   const b = PHASE[update.status]
-  if (b > a) return { ...update }
+  if (b > a) return progressOf(update)
   if (b === a && update.status === 'running' && update.progress !== null && update.progress !== rec.progress) {
-    return { ...rec, progress: update.progress }
+    return { ...progressOf(rec), progress: update.progress }
   }
   return null
+}
+
+/** Only the fields that change as a task runs (an update may be a whole record). */
+function progressOf (u: TaskProgress): TaskProgress {
+  return { status: u.status, attempts: u.attempts, worker: u.worker, progress: u.progress, result: u.result, error: u.error, startedAt: u.startedAt, finishedAt: u.finishedAt }
+}
+
+const TERMINAL_RANK: Partial<Record<TaskStatus, number>> = { succeeded: 0, cancelled: 1, failed: 2 }
+
+/**
+ * A total order of terminal records (true when `a` ranks strictly before
+ * `b`): the result of work done beats a cancellation, which beats a failure;
+ * then the earliest attempt, then the worker, the end time, the error and the
+ * result, so that no two different records tie.
+ */
+export function terminalBeats (a: TaskProgress, b: TaskProgress): boolean {
+  const ra = TERMINAL_RANK[a.status] ?? 3
+  const rb = TERMINAL_RANK[b.status] ?? 3
+  if (ra !== rb) return ra < rb
+  if (a.attempts !== b.attempts) return a.attempts < b.attempts
+  const keys: Array<[string, string]> = [
+    [a.worker ?? '\uffff', b.worker ?? '\uffff'],
+    [String(a.finishedAt ?? Number.MAX_SAFE_INTEGER).padStart(20, '0'), String(b.finishedAt ?? Number.MAX_SAFE_INTEGER).padStart(20, '0')],
+    [a.error ?? '', b.error ?? ''],
+    [JSON.stringify(a.result) ?? '', JSON.stringify(b.result) ?? ''],
+    [String(a.startedAt ?? -1).padStart(20, '0'), String(b.startedAt ?? -1).padStart(20, '0')],
+    [JSON.stringify(a.progress) ?? '', JSON.stringify(b.progress) ?? '']
+  ]
+  for (const [x, y] of keys) if (x !== y) return x < y
+  return false
 }
 
 /** Exponential backoff before attempt `attempt + 1`: base x 2^(attempt-1), capped. */

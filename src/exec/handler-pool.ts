@@ -23,6 +23,15 @@ export interface AttemptInput {
   onProgress: (value: unknown) => void
 }
 
+/** What a node runs attempts with: the HandlerPool here; the deterministic simulation passes its own. */
+export interface TaskExecutor {
+  /** Task types this node runs, sorted. */
+  types (): string[]
+  supports (type: string): boolean
+  /** Runs one attempt to its end; never rejects (a failure is an outcome). */
+  run (input: AttemptInput): Promise<AttemptOutcome>
+}
+
 /** Results and progress travel and are stored as JSON: anything else (BigInt, cycles) is refused here. */
 function asJson (value: unknown, maxBytes = Infinity): { ok: true, value: unknown } | { ok: false, error: string } {
   try {
@@ -37,7 +46,7 @@ function asJson (value: unknown, maxBytes = Infinity): { ok: true, value: unknow
 /** Time a handler gets to honour ctx.signal before its thread is terminated. */
 export const ABORT_GRACE_MS = 2_000
 
-export class HandlerPool {
+export class HandlerPool implements TaskExecutor {
   readonly #pool: Piscina
   readonly #handlers: Map<string, string>
   readonly #maxResultBytes: number

@@ -126,6 +126,7 @@ export class Libp2pTransport implements ClusterTransport {
     }, { maxInboundStreams: 512, maxOutboundStreams: 512, runOnLimitedConnection: false })
     node.addEventListener('peer:discovery', evt => {
       const peer = evt.detail
+      this.#init.debug?.('peer discovered', { peer: peer.id.toString(), addresses: peer.multiaddrs.map(String) })
       if (node.getConnections(peer.id).length > 0) return
       node.dial(peer.id).catch((err: Error) => {
         this.#init.debug?.('dial of discovered peer failed', { peer: peer.id.toString(), err: err.message })

@@ -58,7 +58,9 @@ export const RpcRequestSchema = Type.Union([
     kind: Type.Literal('submit'),
     tasks: Tasks,
     /** Attempts each task has used (a hand-over of unfinished tasks); 0 when absent. */
-    attempts: Type.Optional(Type.Array(Attempt, { maxItems: 10_000 }))
+    attempts: Type.Optional(Type.Array(Attempt, { maxItems: 10_000 })),
+    /** Tasks the leader said had ended, but whose every live holder still has unfinished: to run again. */
+    rerun: Type.Optional(Type.Array(Id, { maxItems: 10_000 }))
   }, { additionalProperties: false }),
   /** Origin -> another node: store these tasks as a replica. */
   Type.Object({ kind: Type.Literal('replicate'), tasks: Tasks }, { additionalProperties: false }),
@@ -80,7 +82,9 @@ export const RpcRequestSchema = Type.Union([
       atMs: Ms,
       outcome: Type.Optional(Outcome),
       /** The last progress reported by the handler, with a result. */
-      progress: Type.Optional(Type.Unknown())
+      progress: Type.Optional(Type.Unknown()),
+      /** When the attempt began on the worker's clock (null: it never began), with a result. */
+      startedAt: Type.Optional(NullableMs)
     }, { additionalProperties: false }), { maxItems: 10_000 })
   }, { additionalProperties: false }),
   /** Leader or worker -> holders: newer task states to merge. */
@@ -97,7 +101,8 @@ export const RpcRequestSchema = Type.Union([
 export const RpcReplySchema = Type.Union([
   Type.Object({ kind: Type.Literal('ok') }, { additionalProperties: false }),
   /** For submit/replicate: the id each task is stored under (another id when its idempotency key was taken). */
-  Type.Object({ kind: Type.Literal('stored'), canonical: Type.Array(Type.Tuple([Id, Id]), { maxItems: 10_000 }) }, { additionalProperties: false }),
+  /** `ended`: handed-over tasks the leader knows have ended (their holders have the record). */
+  Type.Object({ kind: Type.Literal('stored'), canonical: Type.Array(Type.Tuple([Id, Id]), { maxItems: 10_000 }), ended: Type.Optional(Type.Array(Id, { maxItems: 10_000 })) }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('task'), task: Type.Union([TaskRecordSchema, Type.Null()]) }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('cancel'), outcome: Type.Union([Type.Literal('cancelled'), Type.Literal('aborting'), Type.Literal('unknown')]) }, { additionalProperties: false }),
   Type.Object({

@@ -7,6 +7,8 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { ClusterCore } from '../core/cluster-core.ts'
+import { TermGrants } from '../core/grants.ts'
+import type { Grant } from '../core/grants.ts'
 import type { ClusterCoreConfig, ClusterSnapshot } from '../core/cluster-core.ts'
 import type { CoreEvent, MemberInfo } from '../core/types.ts'
 import type { Clock } from './clock.ts'
@@ -20,35 +22,75 @@ export interface ClusterRuntimeInit {
   types: string[]
   /** Tasks this node runs now, and (as leader) holds waiting. */
   load: () => { running: number, queued: number }
-  dataDir: string
+  /** Keeps the highest term across restarts (see fileTermStore). */
+  terms: TermStore
   core: ClusterCoreConfig
   transport: ClusterTransport
   clock: Clock
   log: Logger
+  /** This machine's CPU and memory use, for heartbeats (default: the real machine's). */
+  machineLoad?: () => { cpu: number, memory: number }
 }
 
-/** Reads the highest term this node knew before it stopped (0 when none). */
-export async function readTerm (dataDir: string): Promise<number> {
-  try {
-    const n = Number.parseInt(await readFile(join(dataDir, 'term'), 'utf8'), 10)
-    return Number.isSafeInteger(n) && n >= 0 ? n : 0
-  } catch {
-    return 0
+/** Where a node keeps the highest term it knew, so that a restarted node never goes back in terms. */
+export interface TermStore {
+  read (): Promise<number>
+  save (term: number): Promise<void>
+  /** The last term this node granted, and to whom (see TermGrants). */
+  readGrant (): Promise<Grant | null>
+  saveGrant (grant: Grant): Promise<void>
+}
+
+/** The term in `<dataDir>/term`, replaced atomically. */
+export function fileTermStore (dataDir: string): TermStore {
+  return {
+    async read () {
+      try {
+        const n = Number.parseInt(await readFile(join(dataDir, 'term'), 'utf8'), 10)
+        return Number.isSafeInteger(n) && n >= 0 ? n : 0
+      } catch {
+        return 0
+      }
+    },
+    async save (term) {
+      await replaceFile(dataDir, 'term', String(term))
+    },
+    async readGrant () {
+      try {
+        const g = JSON.parse(await readFile(join(dataDir, 'grant'), 'utf8')) as Partial<Grant>
+        return Number.isSafeInteger(g.term) && typeof g.leader === 'string' ? { term: g.term!, leader: g.leader } : null
+      } catch {
+        return null
+      }
+    },
+    async saveGrant (grant) {
+      await replaceFile(dataDir, 'grant', JSON.stringify(grant))
+    }
   }
+}
+
+async function replaceFile (dir: string, name: string, text: string): Promise<void> {
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, `${name}.tmp`), text)
+  await rename(join(dir, `${name}.tmp`), join(dir, name))
 }
 
 export class ClusterRuntime {
   readonly core: ClusterCore
   readonly #init: ClusterRuntimeInit
-  #timer: NodeJS.Timeout | undefined
+  #stopTimer: (() => void) | undefined
   #lastPublishMs = 0
   #savedTerm: number
   #saving: Promise<void> = Promise.resolve()
   readonly #listeners = new Set<(e: CoreEvent) => void>()
 
-  constructor (init: ClusterRuntimeInit, initialTerm: number) {
+  readonly #grants: TermGrants
+  #savingGrant: Promise<void> = Promise.resolve()
+
+  constructor (init: ClusterRuntimeInit, initialTerm: number, initialGrant: Grant | null = null) {
     this.#init = init
     this.#savedTerm = initialTerm
+    this.#grants = new TermGrants(initialGrant)
     this.core = new ClusterCore({ id: init.transport.id, name: init.name, info: this.#localInfo() }, init.core, init.clock.now(), initialTerm)
   }
 
@@ -62,7 +104,7 @@ export class ClusterRuntime {
     })
     // Tick faster than heartbeats so that failures are noticed close to their deadline.
     const tickMs = Math.max(10, Math.min(100, Math.floor(this.#init.core.heartbeatIntervalMs / 2)))
-    this.#timer = setInterval(() => { this.#tick() }, tickMs)
+    this.#stopTimer = clock.every(tickMs, () => { this.#tick() })
     this.#tick()
   }
 
@@ -72,14 +114,39 @@ export class ClusterRuntime {
     return () => this.#listeners.delete(listener)
   }
 
+  /**
+   * Grants `term` to `leader` (see TermGrants). The verdict is final at once;
+   * `durable` resolves once a grant is on disk, and a vote must wait for it.
+   */
+  grant (term: number, leader: string): { granted: boolean, durable: Promise<void> } {
+    const v = this.#grants.grant(term, leader)
+    if (!v.granted) return { granted: false, durable: Promise.resolve() }
+    if (v.changed) {
+      const g = { term, leader }
+      this.#savingGrant = this.#savingGrant.then(async () => { await this.#init.terms.saveGrant(g) })
+        .catch((err: Error) => { this.#init.log.error({ err: err.message }, 'could not persist term grant') })
+    }
+    return { granted: true, durable: this.#savingGrant }
+  }
+
+  /** This leader's term was granted to another: claim a newer one. */
+  claimNewTerm (aboveTerm: number): void {
+    this.#apply(this.core.claimNewTerm(aboveTerm, this.#init.clock.now()))
+  }
+
+  /** Live members (this one included) a leader needs to dispatch; 0: none. */
+  get quorum (): number { return this.#init.core.quorum }
+  get heartbeatIntervalMs (): number { return this.#init.core.heartbeatIntervalMs }
+
   snapshot (): ClusterSnapshot {
     return this.core.snapshot(this.#init.clock.now())
   }
 
   async stop (): Promise<void> {
-    if (this.#timer !== undefined) clearInterval(this.#timer)
-    this.#timer = undefined
+    this.#stopTimer?.()
+    this.#stopTimer = undefined
     await this.#saving
+    await this.#savingGrant
   }
 
   #tick (): void {
@@ -99,7 +166,7 @@ export class ClusterRuntime {
       http: this.#init.http,
       capacity: this.#init.capacity,
       ...this.#init.load(),
-      load: machineLoad(),
+      load: (this.#init.machineLoad ?? machineLoad)(),
       types: this.#init.types
     }
   }
@@ -138,11 +205,6 @@ export class ClusterRuntime {
     const term = this.core.term
     if (term <= this.#savedTerm) return
     this.#savedTerm = term
-    const dir = this.#init.dataDir
-    this.#saving = this.#saving.then(async () => {
-      await mkdir(dir, { recursive: true })
-      await writeFile(join(dir, 'term.tmp'), String(term))
-      await rename(join(dir, 'term.tmp'), join(dir, 'term'))
-    }).catch((err: Error) => { this.#init.log.error({ err: err.message }, 'could not persist term') })
+    this.#saving = this.#saving.then(async () => { await this.#init.terms.save(term) }).catch((err: Error) => { this.#init.log.error({ err: err.message }, 'could not persist term') })
   }
 }

@@ -5,11 +5,13 @@
  * update of each task is kept (merged as holders merge them, so a terminal
  * one always wins), which bounds a lane by the tasks it concerns. A batch
  * that fails is retried with capped backoff for as long as the holder is a
- * live member; a dead holder's lane is dropped.
+ * live member; a dead holder's lane is dropped (and its owner told, to
+ * send what matters again when that member is back).
  */
 import { mergeUpdate } from '../core/tasks.ts'
 import type { TaskUpdate } from '../core/tasks.ts'
 import { chunkBySize } from './chunks.ts'
+import type { Clock } from './clock.ts'
 import type { ClusterTransport } from './transport.ts'
 
 const MAX_BATCH = 2_000
@@ -21,17 +23,21 @@ interface Lane { pending: Map<string, TaskUpdate>, inFlight: Promise<void> | nul
 export class Outbox {
   readonly #lanes = new Map<string, Lane>()
   readonly #transport: ClusterTransport
+  readonly #clock: Clock
   readonly #timeoutMs: number
   readonly #maxBatchBytes: number
   readonly #onError: (to: string, err: Error, failures: number) => void
   readonly #isLive: (peer: string) => boolean
+  readonly #onDrop: (peer: string, dropped: TaskUpdate[]) => void
 
-  constructor (transport: ClusterTransport, timeoutMs: number, maxBatchBytes: number, onError: (to: string, err: Error, failures: number) => void, isLive: (peer: string) => boolean) {
+  constructor (transport: ClusterTransport, clock: Clock, timeoutMs: number, maxBatchBytes: number, onError: (to: string, err: Error, failures: number) => void, isLive: (peer: string) => boolean, onDrop: (peer: string, dropped: TaskUpdate[]) => void = () => {}) {
     this.#transport = transport
+    this.#clock = clock
     this.#timeoutMs = timeoutMs
     this.#maxBatchBytes = maxBatchBytes
     this.#onError = onError
     this.#isLive = isLive
+    this.#onDrop = onDrop
   }
 
   push (to: string, updates: readonly TaskUpdate[]): void {
@@ -49,7 +55,7 @@ export class Outbox {
     for (;;) {
       const busy = [...this.#lanes.values()].filter(l => l.inFlight !== null || l.pending.size > 0 || l.scheduled)
       if (busy.length === 0) return
-      await Promise.all(busy.map(async l => { await (l.inFlight ?? new Promise(resolve => setImmediate(resolve))) }))
+      await Promise.all(busy.map(async l => { await (l.inFlight ?? new Promise<void>(resolve => { this.#clock.after(0, resolve) })) }))
     }
   }
 
@@ -63,7 +69,7 @@ export class Outbox {
   #schedule (to: string, lane: Lane): void {
     if (lane.scheduled || lane.inFlight !== null) return
     lane.scheduled = true
-    setImmediate(() => {
+    this.#clock.after(0, () => {
       lane.scheduled = false
       this.#send(to, lane)
     })
@@ -85,11 +91,13 @@ export class Outbox {
         for (const u of batch) this.#merge(lane, u)
         retryInMs = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (lane.failures - 1))
       } else {
+        const dropped = [...batch, ...lane.pending.values()]
         lane.pending.clear()
+        this.#onDrop(to, dropped)
       }
     }).finally(() => {
       if (retryInMs > 0) {
-        lane.inFlight = new Promise(resolve => setTimeout(resolve, retryInMs)).then(() => {
+        lane.inFlight = new Promise<void>(resolve => { this.#clock.after(retryInMs, resolve) }).then(() => {
           lane.inFlight = null
           this.#schedule(to, lane)
         })

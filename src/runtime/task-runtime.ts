@@ -18,7 +18,7 @@ import type { Assignment, SchedulerConfig, WorkerSlots } from '../core/scheduler
 import { isTerminal, lostAttemptUpdate, mergeUpdate } from '../core/tasks.ts'
 import type { TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
 import { QueueFullError, TaskFinishedError, TaskNotFoundError, UnavailableError, UnknownTaskTypeError, PayloadTooLargeError } from '../errors.ts'
-import type { HandlerPool } from '../exec/handler-pool.ts'
+import type { TaskExecutor } from '../exec/handler-pool.ts'
 import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
 import type { TaskStore } from '../store/task-store.ts'
 import type { Clock } from './clock.ts'
@@ -38,7 +38,7 @@ export interface SubmitInput {
 
 export interface TaskRuntimeInit {
   store: TaskStore
-  pool: HandlerPool
+  pool: TaskExecutor
   transport: ClusterTransport
   cluster: ClusterRuntime
   clock: Clock
@@ -50,12 +50,20 @@ export interface TaskRuntimeInit {
   defaultTimeoutMs: number
   defaultMaxAttempts: number
   scheduler: SchedulerConfig
+  /** Called when this node, as leader of `term`, has gathered and begins to dispatch (tests and metrics). */
+  onDispatching?: (term: number) => void
+  /** New task ids (default: random UUIDs). */
+  newId?: () => string
 }
 
 /** Time allowed for one RPC exchange on the task path. */
 const RPC_TIMEOUT_MS = 10_000
 /** How many ended tasks a leader remembers, to answer late hand-overs. */
 const FINISHED_MEMORY = 100_000
+/** Undeliverable endings kept for one member until it is back. */
+const MAX_PARKED_PER_MEMBER = 100_000
+/** Nodes an origin tries, one after another, to store a second copy on. */
+const MAX_STORE_TARGETS = 4
 /** Progress of one task is sent to its holders at most this often. */
 const PROGRESS_EVERY_MS = 200
 
@@ -76,14 +84,15 @@ export class TaskRuntime {
   readonly #outbox: Outbox
   #dispatchQueued = false
   #forwarding = false
-  #timer: NodeJS.Timeout | undefined
+  #stopTimer: (() => void) | undefined
 
   constructor (init: TaskRuntimeInit) {
     this.#init = init
     this.#id = init.transport.id
-    this.#outbox = new Outbox(init.transport, RPC_TIMEOUT_MS, Math.floor(init.maxFrameBytes / 4), (to, err, failures) => {
+    this.#startSeq = Math.max(0, init.store.seq - 2_000)
+    this.#outbox = new Outbox(init.transport, init.clock, RPC_TIMEOUT_MS, Math.floor(init.maxFrameBytes / 4), (to, err, failures) => {
       init.log[failures === 1 ? 'debug' : 'warn']({ to, failures, err: err.message }, 'task updates not delivered; retrying while the holder lives')
-    }, peer => this.#members().some(m => m.id === peer && m.status !== 'dead'))
+    }, peer => this.#members().some(m => m.id === peer && m.status !== 'dead'), (peer, dropped) => { this.#park(peer, dropped) })
   }
 
   start (): void {
@@ -95,14 +104,19 @@ export class TaskRuntime {
     cluster.onEvent(e => {
       if (e.type === 'leader-changed') this.#onLeaderChanged()
       if (e.type === 'member-status' && e.to === 'dead') this.#onMemberDead(e.id)
+      // A new incarnation (a restart quicker than the failure detector) runs none of the old one's attempts.
+      if (e.type === 'member-joined') this.#onMemberDead(e.id)
+      if ((e.type === 'member-status' && e.to === 'alive') || e.type === 'member-joined') this.#unpark(e.id)
     })
+    // Endings this node recorded just before it stopped may not have reached the other holders.
+    this.#passOnEndings(this.#init.store.endedSince(this.#startSeq, 2_000).records)
     transport.onRequest(async (msg, from) => await this.#handle(msg, from))
-    this.#timer = setInterval(() => { this.#tick() }, 100)
+    this.#stopTimer = this.#init.clock.every(100, () => { this.#tick() })
     this.#onLeaderChanged()
   }
 
   async stop (): Promise<void> {
-    if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#stopTimer?.()
     for (const r of this.#running.values()) r.abort.abort()
     await this.#outbox.flush()
   }
@@ -146,7 +160,7 @@ export class TaskRuntime {
       const existing = t.idempotencyKey === undefined ? undefined : (store.byIdempotencyKey(t.idempotencyKey) ?? fresh.find(f => f.idempotencyKey === t.idempotencyKey))
       if (existing !== undefined) { ids.push(existing.id); continue }
       const spec: TaskSpec = {
-        id: randomUUID(),
+        id: (this.#init.newId ?? randomUUID)(),
         type: t.type,
         payload: t.payload ?? null,
         priority: t.priority ?? 0,
@@ -198,10 +212,29 @@ export class TaskRuntime {
     const targets = others
       .sort((a, b) => (a.id === leaderId ? -1 : b.id === leaderId ? 1 : a.running / a.capacity - b.running / b.capacity))
       .map(m => m.id)
-    for (const target of targets) {
+    // Until a second node has them, these records are not accepted: never handed over, offered or run.
+    for (const s of specs) this.#storing.add(s.id)
+    try {
+      return await this.#storeOnAnother(specs, targets, leaderId)
+    } finally {
+      for (const s of specs) this.#storing.delete(s.id)
+    }
+  }
+
+  /** Ids of records stored here whose second copy is being made (not yet accepted). */
+  readonly #storing = new Set<string>()
+
+  async #storeOnAnother (specs: TaskSpec[], targets: string[], leaderId: string | null): Promise<Map<string, string>> {
+    const { store } = this.#init
+    // A target that failed may still have stored them (a lost reply): it stays a holder, so that its copy
+    // hears how they end instead of lingering unfinished.
+    const tried: string[] = []
+    for (const target of targets.slice(0, MAX_STORE_TARGETS)) {
       const kind = target === leaderId ? 'submit' : 'replicate'
-      const withReplica = specs.map(s => ({ ...s, replicas: [target] }))
-      store.insert(withReplica)
+      tried.push(target)
+      const withReplica = specs.map(s => ({ ...s, replicas: [...tried] }))
+      if (tried.length === 1) store.insert(withReplica)
+      else store.setReplicas(specs.map(s => s.id), tried)
       try {
         const reply = await this.#init.transport.request(target, { kind, tasks: withReplica }, RPC_TIMEOUT_MS)
         if (reply.kind === 'error' && reply.code === 'QUEUE_FULL') {
@@ -213,13 +246,20 @@ export class TaskRuntime {
         const duplicates = specs.filter(s => canonical.get(s.id) !== s.id).map(s => s.id)
         if (duplicates.length > 0) store.delete(duplicates)
         if (kind === 'replicate') this.#handOver(specs.filter(s => canonical.get(s.id) === s.id).map(s => s.id))
+        // An earlier target that seemed to fail had them after all, and they have already ended: tell the new holder.
+        if (tried.length > 1) this.#passOnEndings(specs.map(s => store.get(s.id)).filter((r): r is TaskRecord => r !== undefined && isTerminal(r.status)), target)
         return canonical
       } catch (err) {
         if (err instanceof QueueFullError) throw err
-        store.delete(specs.map(s => s.id))
         this.#init.log.warn({ target, kind, err: (err as Error).message }, 'could not store tasks on a second node; trying another')
       }
     }
+    // A target whose reply was lost may have stored them all the same: if they have begun to run, it did.
+    if (specs.some(s => { const r = store.get(s.id); return r !== undefined && (r.status !== 'queued' || r.attempts > 0) })) {
+      this.#handOver(specs.map(s => s.id))
+      return new Map(specs.map(s => [s.id, s.id]))
+    }
+    store.delete(specs.map(s => s.id))
     throw new UnavailableError('no other live node could store the task durably; nothing was accepted, retry')
   }
 
@@ -235,11 +275,13 @@ export class TaskRuntime {
     const leader = this.#init.cluster.core.leader()
     if (leader === null) return
     if (this.#staleAfterRestart.size > 0) {
+      // Not before the join window has passed: until then the view may not list the other holders yet.
+      if (this.#init.cluster.core.joining(this.#init.clock.now())) return
       this.#forwarding = true
       void this.#reconcile([...this.#staleAfterRestart].slice(0, 200)).finally(() => { this.#forwarding = false })
       return
     }
-    const candidates = [...this.#unforwarded].slice(0, 1000)
+    const candidates = [...this.#unforwarded].filter(id => !this.#storing.has(id)).slice(0, 1000)
     const unfinished = candidates.map(id => this.#init.store.get(id)).filter((r): r is TaskRecord => r !== undefined && !isTerminal(r.status))
     for (const id of candidates) if (!unfinished.some(r => r.id === id)) this.#unforwarded.delete(id)
     const records = chunkBySize(unfinished, this.#batchBytes())[0] ?? []
@@ -247,14 +289,25 @@ export class TaskRuntime {
     if (ids.length === 0) return
     if (leader.id === this.#id) {
       if (this.#gathering !== null) return // the gathering takes in every held task
-      for (const id of ids) this.#unforwarded.delete(id)
+      for (const id of ids) {
+        this.#unforwarded.delete(id)
+        if (this.#rerun.delete(id)) this.#finished.delete(id)
+      }
       this.#enqueue(records.map(r => ({ ...specOf(r), attempts: r.attempts })))
       return
     }
     this.#forwarding = true
     const specs = records.map(specOf)
-    this.#init.transport.request(leader.id, { kind: 'submit', tasks: specs, attempts: records.map(r => r.attempts) }, RPC_TIMEOUT_MS).then(reply => {
-      if (reply.kind === 'stored') for (const id of ids) this.#unforwarded.delete(id)
+    const rerun = ids.filter(id => this.#rerun.has(id))
+    this.#init.transport.request(leader.id, { kind: 'submit', tasks: specs, attempts: records.map(r => r.attempts), ...(rerun.length > 0 ? { rerun } : {}) }, RPC_TIMEOUT_MS).then(reply => {
+      if (reply.kind !== 'stored') return
+      // A leader that has been replaced meanwhile may have dropped them: the new one gets them again.
+      const now = this.#init.cluster.core.leader()
+      if (now?.id !== leader.id || now.term !== leader.term) return
+      for (const id of ids) this.#unforwarded.delete(id)
+      for (const id of ids) this.#rerun.delete(id)
+      // Ended under this leader, but our copy missed it: fetch the ending from the other holders.
+      if (reply.ended !== undefined && reply.ended.length > 0) void this.#catchUpEnded(reply.ended.filter(id => ids.includes(id)))
     }, (err: Error) => {
       this.#init.log.debug({ leader: leader.name, err: err.message }, 'hand-over to the leader failed; will retry')
     }).finally(() => { this.#forwarding = false })
@@ -277,7 +330,8 @@ export class TaskRuntime {
    * holders, so that a task that ended elsewhere while this node was down is
    * not handed to the leader (and run) again.
    */
-  async #reconcile (ids: string[]): Promise<void> {
+  async #reconcile (ids: string[]): Promise<string[]> {
+    const answeredIds: string[] = []
     await Promise.all(ids.map(async id => {
       const rec = this.#init.store.get(id)
       const live = new Set(this.#members().filter(m => m.status !== 'dead').map(m => m.id))
@@ -287,13 +341,36 @@ export class TaskRuntime {
         try {
           const r = await this.#init.transport.request(h, { kind: 'get', id, waitMs: 0 }, RPC_TIMEOUT_MS)
           answered = true
-          if (r.kind === 'task' && r.task !== null) this.#apply([{ ...(r.task as TaskRecord), id }])
+          if (r.kind === 'task' && r.task !== null) this.#apply([{ ...progressOf(r.task as TaskRecord), id }])
         } catch (err) {
           this.#init.log.debug({ id, holder: h, err: (err as Error).message }, 'holder did not answer reconcile')
         }
       }
-      if (answered) this.#staleAfterRestart.delete(id)
+      if (answered) {
+        this.#staleAfterRestart.delete(id)
+        answeredIds.push(id)
+      }
     }))
+    return answeredIds
+  }
+
+  /** Tasks the leader says ended that no holder has the ending of: handed over again, to be run again. */
+  readonly #rerun = new Set<string>()
+
+  /**
+   * The leader says these tasks ended, but the copy here is unfinished:
+   * fetch the ending from the other holders. When every live holder answers
+   * without one (the ending was lost with the nodes it was sent to), no one
+   * has seen it, and the task runs again rather than stay unfinished.
+   */
+  async #catchUpEnded (ids: string[]): Promise<void> {
+    const answered = await this.#reconcile(ids)
+    for (const id of answered) {
+      const rec = this.#init.store.get(id)
+      if (rec === undefined || isTerminal(rec.status)) continue
+      this.#rerun.add(id)
+      this.#unforwarded.add(id)
+    }
   }
 
   // ---- reads -------------------------------------------------------------
@@ -329,16 +406,16 @@ export class TaskRuntime {
       this.#waiters.set(id, set)
       const done = (r: TaskRecord): void => {
         if (!isTerminal(r.status)) return
-        clearTimeout(timer)
+        cancelTimer()
         set.delete(done)
         if (set.size === 0) this.#waiters.delete(id)
         resolve(r)
       }
-      const timer = setTimeout(() => {
+      const cancelTimer = this.#init.clock.after(waitMs, () => {
         set.delete(done)
         if (set.size === 0) this.#waiters.delete(id)
         resolve(this.#init.store.get(id))
-      }, waitMs)
+      })
       set.add(done)
     })
   }
@@ -382,27 +459,33 @@ export class TaskRuntime {
 
   #onLeaderChanged (): void {
     const core = this.#init.cluster.core
-    if (core.isLeader() && this.#scheduler === null) {
-      const scheduler = new Scheduler(this.#init.scheduler)
-      this.#scheduler = scheduler
-      const gathering: Promise<void> = this.#gather(scheduler, core.leader()?.term ?? 0).finally(() => {
-        if (this.#gathering === gathering) this.#gathering = null
-      })
-      this.#gathering = gathering
-    } else if (!core.isLeader() && this.#scheduler !== null) {
+    const term = core.leader()?.term ?? 0
+    if (this.#scheduler !== null && (!core.isLeader() || this.#schedulerTerm !== term)) {
+      // No longer leader, or leader in a newer term: what this scheduler knew is gathered again.
       this.#scheduler = null
       this.#holders.clear()
       this.#finished.clear()
-      this.#init.log.info('stopped dispatching: no longer leader')
+      this.#init.log.info(core.isLeader() ? { term } : {}, core.isLeader() ? 'leading in a newer term: gathering again' : 'stopped dispatching: no longer leader')
+    }
+    if (core.isLeader() && this.#scheduler === null) {
+      const scheduler = new Scheduler(this.#init.scheduler)
+      this.#scheduler = scheduler
+      this.#schedulerTerm = term
+      const gathering: Promise<void> = this.#gather(scheduler, term).finally(() => {
+        if (this.#gathering === gathering) this.#gathering = null
+      })
+      this.#gathering = gathering
     }
     // A new leader knows nothing yet: hand it every unfinished task held here.
     if (core.leader() !== null) {
-      for (const rec of this.#init.store.unfinished()) this.#unforwarded.add(rec.id)
+      for (const rec of this.#init.store.unfinished()) if (!this.#storing.has(rec.id)) this.#unforwarded.add(rec.id)
       this.#forward()
     }
   }
 
   #gathering: Promise<void> | null = null
+  /** The term the current scheduler dispatches in. */
+  #schedulerTerm = 0
 
   /**
    * A new leader learns the state before it dispatches: every live member
@@ -411,34 +494,66 @@ export class TaskRuntime {
    */
   async #gather (scheduler: Scheduler, term: number): Promise<void> {
     const startedMs = this.#init.clock.now()
-    const members = this.#members().filter(m => m.status !== 'dead')
-    const replies = await Promise.all(members.map(async m => {
-      try {
-        const r = m.id === this.#id ? this.#inventory() : await this.#init.transport.request(m.id, { kind: 'inventory', term }, 3_000)
-        return { from: m.id, r }
-      } catch (err) {
-        this.#init.log.warn({ member: m.id, err: (err as Error).message }, 'no inventory from member')
-        return null
+    const quorum = this.#init.cluster.quorum
+    for (let round = 1; ; round++) {
+      const members = this.#members().filter(m => m.status !== 'dead')
+      // The inventory request is also the vote: each member grants this term to this leader only.
+      const replies = await Promise.all(members.map(async m => {
+        try {
+          const r = m.id === this.#id ? await this.#grantedInventory(term, this.#id) : await this.#init.transport.request(m.id, { kind: 'inventory', term }, 3_000)
+          return { from: m.id, r }
+        } catch (err) {
+          this.#init.log.warn({ member: m.id, err: (err as Error).message }, 'no inventory from member')
+          return null
+        }
+      }))
+      if (this.#scheduler !== scheduler) return
+      if (replies.some(x => x !== null && x.r.kind === 'error' && (x.r.code === 'TERM_TAKEN' || x.r.code === 'STALE_TERM'))) {
+        this.#init.log.warn({ term }, 'this term was granted to another leader; claiming a newer one')
+        this.#init.cluster.claimNewTerm(term)
+        return
       }
-    }))
-    if (this.#scheduler !== scheduler) return
-    const now = this.#init.clock.now()
-    const inventories = replies.flatMap(x => x === null || x.r.kind !== 'inventory' ? [] : [{ from: x.from, running: x.r.running, held: x.r.held }])
-    // A member declared dead while we gathered has lost its attempts: they are not adopted.
-    const live = new Set(this.#members().filter(m => m.status !== 'dead').map(m => m.id))
-    const { taken, updates, adopted, queued } = scheduler.takeOver(inventories, live, now)
-    for (const spec of taken) this.#holders.set(spec.id, [spec.origin, ...spec.replicas])
-    this.#distribute(updates)
-    this.#init.log.info({ term, adopted, queued, failed: updates.length, tookMs: now - startedMs }, 'dispatching as leader')
-    this.#scheduleDispatch()
+      const inventories = replies.flatMap(x => x === null || x.r.kind !== 'inventory' ? [] : [{ from: x.from, running: x.r.running, held: x.r.held }])
+      if (quorum > 0 && inventories.length < quorum) {
+        // Not enough grants to be sure no other leader holds this term: nothing is dispatched yet.
+        this.#init.log.warn({ term, granted: inventories.length, quorum, round }, 'too few members granted this term; asking again')
+        await new Promise<void>(resolve => { this.#init.clock.after(this.#init.cluster.heartbeatIntervalMs, resolve) })
+        if (this.#scheduler !== scheduler) return
+        continue
+      }
+      const now = this.#init.clock.now()
+      // A member declared dead while we gathered has lost its attempts: they are not adopted.
+      const live = new Set(this.#members().filter(m => m.status !== 'dead').map(m => m.id))
+      const { taken, updates, adopted, queued } = scheduler.takeOver(inventories, live, now)
+      for (const spec of taken) this.#addHolders(spec)
+      this.#distribute(updates)
+      this.#init.log.info({ term, adopted, queued, failed: updates.length, tookMs: now - startedMs }, 'dispatching as leader')
+      this.#init.onDispatching?.(term)
+      this.#scheduleDispatch()
+      return
+    }
+  }
+
+  /** Answers a leader's inventory request once this node has durably granted it the term. */
+  async #grantedInventory (term: number, leader: string): Promise<RpcReply> {
+    const g = this.#init.cluster.grant(term, leader)
+    if (!g.granted) return { kind: 'error', code: 'TERM_TAKEN', message: `term ${term} refused: this node granted it, or a newer one, to another leader` }
+    await g.durable
+    return this.#inventory()
   }
 
   #inventory (): RpcReply {
     const running = [...this.#running.values()].map(r => ({ spec: specOf(r.spec), attempt: r.attempt, startedAt: r.startedAt }))
     // Records still waiting for their post-restart reconcile may have ended elsewhere: not offered.
-    const held = this.#init.store.unfinished().filter(rec => !this.#staleAfterRestart.has(rec.id)).map(rec => ({ spec: specOf(rec), attempts: rec.attempts }))
+    const held = this.#init.store.unfinished().filter(rec => !this.#staleAfterRestart.has(rec.id) && !this.#storing.has(rec.id)).map(rec => ({ spec: specOf(rec), attempts: rec.attempts }))
     // The reply must fit one frame; held tasks left out reach the new leader by the holders' hand-over.
     return { kind: 'inventory', running, held: chunkBySize(held, this.#batchBytes())[0] ?? [] }
+  }
+
+  /** Holders' copies may list different replicas (an origin that retried lists every node it tried): the leader keeps them all. */
+  #addHolders (spec: TaskSpec): void {
+    const known = this.#holders.get(spec.id) ?? []
+    this.#holders.set(spec.id, [...new Set([...known, spec.origin, ...spec.replicas])])
   }
 
   #enqueue (records: readonly (TaskSpec & { attempts?: number })[]): boolean {
@@ -446,8 +561,12 @@ export class TaskRuntime {
     if (scheduler === null) return false
     const now = this.#init.clock.now()
     const lost: TaskUpdate[] = []
+    // Ended under this leader (a copy held here missed the ending): never run again; the copy catches up.
+    const ended = records.filter(r => this.#finished.has(r.id)).map(r => r.id)
+    if (ended.length > 0) void this.#catchUpEnded(ended.filter(id => this.#init.store.get(id) !== undefined))
     for (const r of records) {
-      this.#holders.set(r.id, [r.origin, ...r.replicas])
+      if (this.#finished.has(r.id)) continue
+      this.#addHolders(r)
       const result = scheduler.enqueue(specOf(r), r.attempts ?? 0, now)
       if (result === 'exhausted') lost.push(lostAttemptUpdate(r.id, r.attempts ?? 0, now))
       else if (result !== 'queued' && !scheduler.has(r.id)) this.#holders.delete(r.id)
@@ -462,7 +581,7 @@ export class TaskRuntime {
   #scheduleDispatch (): void {
     if (this.#dispatchQueued) return
     this.#dispatchQueued = true
-    setImmediate(() => {
+    this.#init.clock.after(0, () => {
       this.#dispatchQueued = false
       this.#dispatch()
     })
@@ -513,8 +632,8 @@ export class TaskRuntime {
     for (const r of msg.reports) {
       if (r.event === 'started') updates.push(...scheduler.onStarted(r.id, from, r.attempt, r.atMs, this.#init.clock.now()))
       else if (r.outcome !== undefined) {
-        const ended = scheduler.onResult(r.id, from, r.attempt, r.outcome, r.atMs, r.progress ?? null)
-        const late = ended.length === 0 && r.outcome.ok ? scheduler.lateSuccess(r.id, r.attempt, r.outcome.result, r.progress ?? null, r.atMs) : null
+        const ended = scheduler.onResult(r.id, from, r.attempt, r.outcome, r.atMs, r.progress ?? null, r.startedAt)
+        const late = ended.length === 0 && r.outcome.ok ? scheduler.lateSuccess(r.id, from, r.attempt, r.outcome.result, r.progress ?? null, r.startedAt ?? null, r.atMs) : null
         updates.push(...ended, ...(late?.updates ?? []))
         if (late?.abortOn != null) this.#deliver(late.abortOn, { kind: 'abort', ids: [r.id] })
       }
@@ -577,6 +696,9 @@ export class TaskRuntime {
       return { kind: 'error', code: 'STALE_TERM', message: `assignment of term ${msg.term} refused: this node knows term ${core.term}` }
     }
     if (msg.leader !== from) return { kind: 'error', code: 'FORGED', message: 'assignments come only from the leader itself' }
+    if (!this.#init.cluster.grant(msg.term, msg.leader).granted) {
+      return { kind: 'error', code: 'STALE_TERM', message: `assignment of term ${msg.term} refused: this node granted that term, or a newer one, to another leader` }
+    }
     for (const { spec, attempt } of msg.tasks) {
       if (!this.#init.pool.supports(spec.type)) {
         this.#deliver(msg.leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'result', atMs: this.#init.clock.now(), outcome: { ok: false, error: `task type "${spec.type}" is not allowed on this node` } }] })
@@ -589,8 +711,10 @@ export class TaskRuntime {
       }
       const current = this.#running.get(spec.id)
       if (current !== undefined) {
-        // Already running here for an attempt the leader gave up on: it continues as the new attempt.
-        current.attempt = Math.max(current.attempt, attempt)
+        // Already running here (for an attempt a leader gave up on, or one a new leader did not hear
+        // of): it continues under the number of the newest assignment, which the current leader tracks.
+        current.attempt = attempt
+        if (current.started) this.#deliver(msg.leader, { kind: 'report', reports: [{ id: spec.id, attempt, event: 'started', atMs: current.startedAt ?? this.#init.clock.now() }] })
         continue
       }
       void this.#runAttempt(spec, attempt, msg.leader)
@@ -629,7 +753,7 @@ export class TaskRuntime {
     })
     this.#running.delete(spec.id)
     const finishedAt = this.#init.clock.now()
-    this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt: run.attempt, event: 'result', atMs: finishedAt, outcome, progress: lastProgress }] })
+    this.#deliver(leader, { kind: 'report', reports: [{ id: spec.id, attempt: run.attempt, event: 'result', atMs: finishedAt, outcome, progress: lastProgress, startedAt }] })
     if (outcome.ok) {
       // The result goes straight to the holders too, so it is recorded even if the leader dies now.
       this.#sendUpdates([{ id: spec.id, status: 'succeeded', attempts: run.attempt, worker: this.#id, progress: lastProgress, result: outcome.result, error: null, startedAt, finishedAt }], holders)
@@ -647,9 +771,11 @@ export class TaskRuntime {
         const incoming = msg.tasks.filter(t => !scheduler.has(t.id)).length
         if (scheduler.waiting + incoming > this.#init.scheduler.maxQueuedTasks) return { kind: 'error', code: 'QUEUE_FULL', message: 'queue full' }
         // Store only what this node holds: a hand-over of another holder's task is queued, not copied.
+        for (const id of msg.rerun ?? []) this.#finished.delete(id)
         const held = msg.tasks.filter(t => t.origin === this.#id || t.replicas.includes(this.#id))
         const canonical = this.#init.store.insert(held)
         const toQueue: Array<TaskSpec & { attempts: number }> = []
+        const ended: string[] = []
         msg.tasks.forEach((t, i) => {
           if (!canonical.has(t.id)) canonical.set(t.id, t.id)
           if (canonical.get(t.id) !== t.id) return
@@ -657,11 +783,11 @@ export class TaskRuntime {
           if (rec !== undefined && isTerminal(rec.status)) return
           // It ended under this leader and the holder's copy crossed the update (which the outbox
           // keeps retrying until that holder has it): not run again.
-          if (this.#finished.has(t.id)) return
+          if (this.#finished.has(t.id)) { ended.push(t.id); return }
           toQueue.push({ ...t, attempts: Math.max(msg.attempts?.[i] ?? 0, rec?.attempts ?? 0) })
         })
         this.#enqueue(toQueue)
-        return { kind: 'stored', canonical: [...canonical] }
+        return { kind: 'stored', canonical: [...canonical], ...(ended.length > 0 ? { ended } : {}) }
       }
       case 'replicate':
         return { kind: 'stored', canonical: [...this.#init.store.insert(msg.tasks)] }
@@ -688,15 +814,76 @@ export class TaskRuntime {
         }
         return { kind: 'ok' }
       case 'inventory':
-        return this.#inventory()
+        return await this.#grantedInventory(msg.term, from)
     }
   }
 
+  /**
+   * Endings that could not be delivered to a member declared dead, per
+   * member (bounded): sent again when it is back, so that holders on the two
+   * sides of a partition, or a restarted holder, converge.
+   */
+  readonly #parked = new Map<string, Map<string, TaskUpdate>>()
+  /** Where the endings this node may not have passed on before it (re)started begin. */
+  readonly #startSeq: number
+
+  #park (peer: string, dropped: readonly TaskUpdate[]): void {
+    const ended = dropped.filter(u => isTerminal(u.status))
+    if (ended.length === 0) return
+    const lane = this.#parked.get(peer) ?? new Map<string, TaskUpdate>()
+    this.#parked.set(peer, lane)
+    for (const u of ended) {
+      const prev = lane.get(u.id)
+      lane.delete(u.id)
+      lane.set(u.id, prev === undefined ? u : { ...(mergeUpdate(prev, u) ?? prev), id: u.id })
+    }
+    for (const id of lane.keys()) {
+      if (lane.size <= MAX_PARKED_PER_MEMBER) break
+      lane.delete(id)
+    }
+  }
+
+  #unpark (peer: string): void {
+    const lane = this.#parked.get(peer)
+    if (lane === undefined) return
+    this.#parked.delete(peer)
+    this.#outbox.push(peer, [...lane.values()])
+  }
+
+  /** Merges updates into the records held here. */
   #apply (updates: readonly TaskUpdate[]): void {
-    for (const rec of this.#init.store.applyUpdates(updates)) {
-      if (isTerminal(rec.status)) this.#unforwarded.delete(rec.id)
+    const ended: TaskRecord[] = []
+    const { changed, refused } = this.#init.store.applyUpdates(updates)
+    // A different ending that loses to ours: some holder has it, so ours goes to every other holder.
+    this.#passOnEndings(refused)
+    for (const rec of changed) {
+      if (isTerminal(rec.status)) {
+        this.#unforwarded.delete(rec.id)
+        ended.push(rec)
+      }
       for (const w of this.#waiters.get(rec.id) ?? []) w(rec)
     }
+    // The sender too, when it holds the task: a worker's own copy hears only from the others.
+    this.#passOnEndings(ended)
+  }
+
+  /**
+   * Holders pass on how a task ended (to `only`, or to every other holder):
+   * a sender that died may have reached only some of them, and two different
+   * endings (after a fault) must settle on the same one everywhere. A holder
+   * that already has it changes nothing and passes nothing on.
+   */
+  #passOnEndings (ended: readonly TaskRecord[], only?: string): void {
+    const byHolder = new Map<string, TaskUpdate[]>()
+    for (const rec of ended) {
+      for (const h of new Set([rec.origin, ...rec.replicas])) {
+        if (h === this.#id || (only !== undefined && h !== only)) continue
+        const list = byHolder.get(h) ?? []
+        list.push(progressOf(rec))
+        byHolder.set(h, list)
+      }
+    }
+    for (const [h, list] of byHolder) this.#outbox.push(h, list)
   }
 
   #sendUpdates (updates: TaskUpdate[], holders: readonly string[]): void {
@@ -710,7 +897,7 @@ export class TaskRuntime {
   #applySoon (updates: TaskUpdate[]): void {
     this.#localUpdates.push(...updates)
     if (this.#localUpdates.length > updates.length) return
-    setImmediate(() => {
+    this.#init.clock.after(0, () => {
       const batch = this.#localUpdates
       this.#localUpdates = []
       try {
@@ -726,7 +913,7 @@ export class TaskRuntime {
   #deliver (to: string, msg: Extract<RpcRequest, { kind: 'report' | 'abort' }>): void {
     if (msg.kind === 'report') {
       this.#reports.push(...msg.reports)
-      setImmediate(() => { void this.#flushReports() })
+      this.#init.clock.after(0, () => { void this.#flushReports() })
       return
     }
     if (to === this.#id) {
@@ -769,12 +956,16 @@ export class TaskRuntime {
       this.#reports.unshift(...batch)
       return
     }
-    if (this.#reports.length > 0) setImmediate(() => { void this.#flushReports() })
+    if (this.#reports.length > 0) this.#init.clock.after(0, () => { void this.#flushReports() })
   }
 
   #members (): Array<{ id: string, status: string, capacity: number, running: number, queued: number, types: string[] }> {
     return this.#init.cluster.snapshot().members
   }
+}
+
+function progressOf (r: TaskRecord): TaskUpdate {
+  return { id: r.id, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, startedAt: r.startedAt, finishedAt: r.finishedAt }
 }
 
 function specOf (r: TaskSpec): TaskSpec {

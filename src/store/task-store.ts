@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
-import { mergeUpdate, newRecord } from '../core/tasks.ts'
+import { isTerminal, mergeUpdate, newRecord, terminalBeats } from '../core/tasks.ts'
 import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
 
 const MIGRATIONS = [
@@ -95,9 +95,10 @@ export class TaskStore {
   readonly #update: StatementSync
   #seq: number
 
-  constructor (dataDir: string) {
-    mkdirSync(dataDir, { recursive: true })
-    this.#db = new DatabaseSync(join(dataDir, 'tasks.db'))
+  /** Opens (creating) `<dataDir>/tasks.db`; `null` keeps the records in memory (the simulation's disk). */
+  constructor (dataDir: string | null) {
+    if (dataDir !== null) mkdirSync(dataDir, { recursive: true })
+    this.#db = new DatabaseSync(dataDir === null ? ':memory:' : join(dataDir, 'tasks.db'))
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
     this.#migrate()
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
@@ -151,21 +152,44 @@ export class TaskStore {
     return canonical
   }
 
-  /** Applies updates that are newer than what is stored (see mergeUpdate); returns the records that changed. */
-  applyUpdates (updates: readonly TaskUpdate[]): TaskRecord[] {
+  /**
+   * Applies updates that are newer than what is stored (see mergeUpdate).
+   * Returns the records that changed, and the terminal records that refused
+   * a different terminal update (it ranked after them).
+   */
+  applyUpdates (updates: readonly TaskUpdate[]): { changed: TaskRecord[], refused: TaskRecord[] } {
     const changed: TaskRecord[] = []
+    const refused: TaskRecord[] = []
     this.#transaction(false, () => {
       for (const u of updates) {
         const rec = this.get(u.id)
         if (rec === undefined) continue
         const merged: TaskProgress | null = mergeUpdate(rec, u)
-        if (merged === null) continue
+        if (merged === null) {
+          if (isTerminal(rec.status) && isTerminal(u.status) && terminalBeats(rec, u)) refused.push(rec)
+          continue
+        }
         this.#update.run(merged.status, merged.attempts, merged.worker, json(merged.progress), json(merged.result), merged.error,
           merged.startedAt, merged.finishedAt, ++this.#seq, u.id)
         changed.push({ ...rec, ...merged })
       }
     })
-    return changed
+    return { changed, refused }
+  }
+
+  /** Replaces the list of other holders of these tasks. */
+  setReplicas (ids: readonly string[], replicas: readonly string[]): void {
+    const set = this.#db.prepare('UPDATE tasks SET replicas = ? WHERE id = ?')
+    this.#transaction(true, () => { for (const id of ids) set.run(JSON.stringify(replicas), id) })
+  }
+
+  /** The sequence number of the last change (grows with every insert and update). */
+  get seq (): number { return this.#seq }
+
+  /** Terminal records changed after sequence number `seq`, oldest change first (at most `limit`), and the last one's number. */
+  endedSince (seq: number, limit: number): { records: TaskRecord[], lastSeq: number } {
+    const rows = this.#db.prepare("SELECT * FROM tasks WHERE seq > ? AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY seq LIMIT ?").all(seq, limit) as unknown as Array<Row & { seq: number }>
+    return { records: rows.map(fromRow), lastSeq: rows.at(-1)?.seq ?? seq }
   }
 
   /** Most recently changed first. */

@@ -56,6 +56,94 @@ describe('tasks across a leader crash (real nodes)', () => {
     for (const id of ids) expect((await getJson<Task>(`${survivors[1]!.url}/v1/tasks/${id}`)).status).toBe('succeeded')
   })
 
+  /** Executions the recording handler logged: task id, attempt, and the pid of the node that ran it. */
+  function executions (record: string): Array<{ id: string, attempt: number, pid: number }> {
+    return readFileSync(record, 'utf8').trim().split('\n').filter(l => l !== '').map(l => {
+      const [id, attempt, pid] = l.split(' ')
+      return { id: id!, attempt: Number(attempt), pid: Number(pid) }
+    })
+  }
+
+  /** `batches` x 25 tasks of `ms` each (200 of 100 ms by default), submitted to the three nodes in turn. */
+  async function submitAcross (nodes: TestNode[], batches = 8, ms = 100): Promise<string[]> {
+    const ids: string[] = []
+    for (let b = 0; b < batches; b++) {
+      const res = await fetch(`${nodes[b % nodes.length]!.url}/v1/tasks/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tasks: Array.from({ length: 25 }, (_, i) => ({ type: 'record', payload: { ms, i: b * 25 + i } })) }) })
+      expect(res.status).toBe(202)
+      ids.push(...(await res.json() as { ids: string[] }).ids)
+    }
+    return ids
+  }
+
+  /** Every task succeeded with its payload as result, and every given node returns the same record. */
+  async function expectAllSucceededAlike (ids: string[], readers: TestNode[]): Promise<void> {
+    const first = await Promise.all(ids.map(async id => await task(readers[0]!, id, 60_000)))
+    for (const t of first) expect(t.status, JSON.stringify(t)).toBe('succeeded')
+    for (const r of readers.slice(1)) {
+      const again = await Promise.all(ids.map(async id => await task(r, id)))
+      expect(again.map(t => [t.id, t.status, t.attempts, t.worker, JSON.stringify(t.result)])).toEqual(first.map(t => [t.id, t.status, t.attempts, t.worker, JSON.stringify(t.result)]))
+    }
+  }
+
+  /** When a survivor logged that it dispatches as leader after `sinceMs` (epoch ms). */
+  function dispatchingAt (nodes: TestNode[], sinceMs: number): number | undefined {
+    const times = nodes.flatMap(n => n.output().split('\n').filter(l => l.includes('"dispatching as leader"')).map(l => (JSON.parse(l) as { time: number }).time))
+    return times.filter(t => t >= sinceMs).sort((a, b) => a - b)[0]
+  }
+
+  it('200 sleep tasks of 100 ms across the nodes, leader SIGKILLed half-way: all succeed once, only tasks on the killed node ran twice, a new leader dispatches within 1.5 s', async () => {
+    const { record, nodes, leader } = await recordingCluster('k')
+    const survivors = nodes.filter(n => n !== leader)
+    const ids = await submitAcross(nodes)
+    await waitFor(() => executions(record).length >= 100 || undefined, 30_000, 'half of the tasks to finish')
+    const killedAt = Date.now()
+    leader.signal('SIGKILL')
+    const dispatched = await waitFor(() => dispatchingAt(survivors, killedAt), 5_000, 'a new leader to dispatch')
+    await expectAllSucceededAlike(ids, survivors)
+    const runs = executions(record)
+    expect(new Set(runs.map(r => r.id))).toEqual(new Set(ids))
+    const twice = [...Map.groupBy(runs, r => r.id).values()].filter(list => list.length > 1)
+    for (const list of twice) expect(list.map(r => r.pid), `${list[0]!.id} ran twice, not on the killed node`).toContain(leader.proc.pid)
+    console.log(`leader SIGKILL: new leader dispatching ${dispatched - killedAt} ms after the kill; ${twice.length} of 200 tasks ran twice (each had run on the killed node)`)
+    expect(dispatched - killedAt).toBeLessThanOrEqual(1_500)
+  })
+
+  it('leader SIGSTOPped for 5 s under the same load, then SIGCONT: nothing lost or double-recorded, and it rejoins as a follower', async () => {
+    const { record, nodes, leader } = await recordingCluster('p')
+    const others = nodes.filter(n => n !== leader)
+    const ids = await submitAcross(nodes)
+    await waitFor(() => executions(record).length >= 100 || undefined, 30_000, 'half of the tasks to finish')
+    leader.signal('SIGSTOP')
+    await new Promise(resolve => setTimeout(resolve, 5_000))
+    leader.signal('SIGCONT')
+    await expectAllSucceededAlike(ids, others)
+    const after = await waitFor(async () => await agreedLeader(nodes, 3), 10_000, 'three members again')
+    expect(after.id).not.toBe(leader.id)
+    await expectAllSucceededAlike(ids, [others[0]!, leader])
+    expect(new Set(executions(record).map(r => r.id))).toEqual(new Set(ids))
+  })
+
+  it('a worker (not the leader) SIGKILLed mid-load: the tasks it ran finish on the others', async () => {
+    const { record, nodes, leader } = await recordingCluster('w')
+    const worker = nodes.find(n => n !== leader)!
+    const survivors = nodes.filter(n => n !== worker)
+    // 75 tasks of 1 s on 6 slots: the worker is surely running some when it dies.
+    const ids = await submitAcross(nodes, 3, 1_000)
+    const onWorker = await waitFor(async () => {
+      const all = await Promise.all(ids.map(async id => await task(leader, id)))
+      const mine = all.filter(t => t.worker === worker.id && t.status === 'running')
+      return mine.length >= 2 ? mine.map(t => t.id) : undefined
+    }, 20_000, 'tasks running on the worker')
+    worker.signal('SIGKILL')
+    await expectAllSucceededAlike(ids, survivors)
+    // What was running on it when it died ran again on the others, to the end.
+    const ended = await Promise.all(onWorker.map(async id => await task(leader, id)))
+    for (const t of ended) {
+      expect(survivors.map(n => n.id), `${t.id} ended on ${t.worker ?? '-'}`).toContain(t.worker)
+      expect(t.attempts).toBe(2)
+    }
+  })
+
   it('the origin dies: its tasks still finish and stay readable on the other holder; restarted with its data directory, it catches up and runs nothing again', async () => {
     const { record, opts, nodes, leader } = await recordingCluster('r')
     const origin = nodes.find(n => n !== leader)!

@@ -87,7 +87,7 @@ describe('tasks on a three-node cluster of real nodes', () => {
       expect(done.result).toEqual(payloads.get(id))
       for (const n of nodes.slice(1)) expect(await task(n, id)).toEqual(done)
     }
-    const lines = readFileSync(record, 'utf8').trim().split('\n')
+    const lines = readFileSync(record, 'utf8').trim().split('\n').map(l => l.split(' ').slice(0, 2).join(' '))
     expect(lines.sort()).toEqual(ids.map(id => `${id} 1`).sort())
   })
 

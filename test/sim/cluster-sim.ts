@@ -9,17 +9,8 @@ import { ClusterCore } from '../../src/core/cluster-core.ts'
 import type { ClusterCoreConfig } from '../../src/core/cluster-core.ts'
 import type { CoreEvent, Heartbeat } from '../../src/core/types.ts'
 
-/** mulberry32: small, fast, good enough for schedules. */
-export function seededRng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seededRng } from '../../scripts/lib/rng.ts'
+export { seededRng }
 
 export const SIM_CONFIG: ClusterCoreConfig = {
   quorum: 0,

@@ -108,6 +108,20 @@ describe('ClusterCore: election by simulation', () => {
   })
 })
 
+describe('ClusterCore: a term granted to another leader', () => {
+  it('the leader claims a term above it, and the others follow the new term', () => {
+    const sim = startCluster(3, ['n1', 'n2', 'n3'], 5)
+    sim.runUntilAgreed(5_000)
+    const leader = sim.nodes.get('n1')!
+    const events = leader.core.claimNewTerm(7, sim.nowMs)
+    expect(events).toEqual([expect.objectContaining({ type: 'leader-changed', leader: expect.objectContaining({ id: 'n1', term: 8 }) })])
+    sim.run(5 * heartbeatIntervalMs)
+    expect(sim.agreedLeader()).toEqual({ id: 'n1', term: 8 })
+    // A follower has no term of its own to renew.
+    expect(sim.nodes.get('n2')!.core.claimNewTerm(9, sim.nowMs)).toEqual([])
+  })
+})
+
 describe('ClusterCore: quorum', () => {
   it('with quorum 3 of 5, the minority side of a partition has no leader and the majority side has one; healed, one leader', () => {
     const sim = new ClusterSim({ seed: 11, config: { ...SIM_CONFIG, quorum: 3 } })

@@ -78,14 +78,15 @@ describe('Scheduler', () => {
     expect(s.onResult('t', 'a', 1, { ok: true, result: 2 }, 2)).toEqual([])
   })
 
-  it('accepts a late success of an attempt it gave up on, ending the task and naming the newer attempt to abort', () => {
+  it('accepts a late success of an attempt it gave up on, recording that attempt and its worker, and naming the newer attempt to abort', () => {
     const s = new Scheduler(config)
     s.enqueue(spec('t', { timeoutMs: 100 }), 0, 0)
     assigned(s, [w('a')])
     s.tick(100 + 2 * config.resultGraceMs)
     s.tick(100 + 2 * config.resultGraceMs + config.retryBaseMs)
     expect(assigned(s, [w('b')], 3_000)).toEqual([['t', 'b', 2]])
-    expect(s.lateSuccess('t', 1, 'done', null, 3_100)).toEqual({ updates: [expect.objectContaining({ status: 'succeeded', attempts: 2, result: 'done' })], abortOn: 'b' })
+    // The same record the worker sends the holders itself: attempt 1, on a.
+    expect(s.lateSuccess('t', 'a', 1, 'done', null, 50, 3_100)).toEqual({ updates: [expect.objectContaining({ status: 'succeeded', attempts: 1, worker: 'a', startedAt: 50, result: 'done' })], abortOn: 'b' })
     expect(s.running('b')).toBe(0)
     expect(s.active).toBe(0)
   })
@@ -96,7 +97,7 @@ describe('Scheduler', () => {
     assigned(s, [w('a')])
     expect(s.tick(100 + 2 * config.resultGraceMs)).toEqual([expect.objectContaining({ status: 'retrying' })])
     expect(s.onResult('t', 'a', 1, { ok: true, result: 'late' }, 2_200)).toEqual([])
-    expect(s.lateSuccess('t', 1, 'late', null, 2_200)).toEqual({ updates: [expect.objectContaining({ status: 'succeeded', result: 'late' })], abortOn: null })
+    expect(s.lateSuccess('t', 'a', 1, 'late', null, 10, 2_200)).toEqual({ updates: [expect.objectContaining({ status: 'succeeded', attempts: 1, worker: 'a', result: 'late' })], abortOn: null })
     expect(s.waiting).toBe(0)
   })
 
@@ -206,10 +207,34 @@ describe('mergeUpdate', () => {
   const base: TaskProgress = { status: 'queued', attempts: 0, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null }
   const at = (status: TaskProgress['status'], attempts: number, extra: Partial<TaskProgress> = {}): TaskProgress => ({ ...base, status, attempts, ...extra })
 
-  it('keeps the first terminal record', () => {
-    const done = at('succeeded', 1, { result: 1 })
+  it('ends a task with its first terminal record; a later one replaces it only if it ranks first (a result over a failure, the earlier attempt)', () => {
+    const done = at('succeeded', 1, { result: 1, worker: 'a' })
     expect(mergeUpdate(done, at('failed', 2))).toBeNull()
+    expect(mergeUpdate(done, at('running', 3))).toBeNull()
     expect(mergeUpdate(at('running', 1), done)).toEqual(done)
+    expect(mergeUpdate(at('failed', 1, { error: 'lost' }), done)).toEqual(done)
+    expect(mergeUpdate(done, at('succeeded', 2, { result: 1, worker: 'b' }))).toBeNull()
+    expect(mergeUpdate(at('succeeded', 2, { result: 1, worker: 'b' }), done)).toEqual(done)
+    expect(mergeUpdate(done, { ...done })).toBeNull()
+  })
+
+  it('brings holders that saw different terminal records, in any order, to the same one', () => {
+    const terminal = fc.record({
+      status: fc.constantFrom('succeeded' as const, 'failed' as const, 'cancelled' as const),
+      attempts: fc.integer({ min: 1, max: 4 }),
+      worker: fc.option(fc.constantFrom('a', 'b', 'c'), { nil: null }),
+      progress: fc.constant(null),
+      result: fc.option(fc.integer({ min: 0, max: 3 }), { nil: null }),
+      error: fc.option(fc.constantFrom('x', 'y'), { nil: null }),
+      startedAt: fc.option(fc.integer({ min: 0, max: 3 }), { nil: null }),
+      finishedAt: fc.option(fc.integer({ min: 0, max: 3 }), { nil: null })
+    })
+    fc.assert(fc.property(fc.array(terminal, { minLength: 1, maxLength: 6 }), fc.integer(), (records, shift) => {
+      const fold = (list: TaskProgress[]): TaskProgress => list.reduce((rec, u) => mergeUpdate(rec, u) ?? rec, base)
+      const rotated = records.map((_, i) => records[(i + Math.abs(shift)) % records.length]!)
+      expect(fold(rotated)).toEqual(fold([...records].reverse()))
+      expect(fold(records)).toEqual(fold(rotated))
+    }))
   })
 
   it('orders by attempt then phase, whatever order updates arrive in', () => {

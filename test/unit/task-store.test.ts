@@ -31,15 +31,20 @@ describe('TaskStore (node:sqlite)', () => {
     s.close()
   })
 
-  it('applies only newer updates and never changes a terminal record', () => {
+  it('applies only newer updates; a terminal record yields only to one that ranks first, and names the endings it refused', () => {
     const s = new TaskStore(mkdtempSync(join(os.tmpdir(), 'taskmesh-store-')))
     s.insert([spec('t')])
     const run = { id: 't', status: 'running' as const, attempts: 1, worker: 'w', progress: null, result: null, error: null, startedAt: 5, finishedAt: null }
-    expect(s.applyUpdates([run])).toHaveLength(1)
-    expect(s.applyUpdates([{ ...run, status: 'assigned' }])).toEqual([])
-    expect(s.applyUpdates([{ ...run, status: 'cancelled', finishedAt: 6 }])).toHaveLength(1)
-    expect(s.applyUpdates([{ ...run, status: 'succeeded', attempts: 2 }])).toEqual([])
-    expect(s.get('t')?.status).toBe('cancelled')
+    expect(s.applyUpdates([run]).changed).toHaveLength(1)
+    expect(s.applyUpdates([{ ...run, status: 'assigned' }])).toEqual({ changed: [], refused: [] })
+    expect(s.applyUpdates([{ ...run, status: 'failed', error: 'x', finishedAt: 6 }]).changed).toHaveLength(1)
+    expect(s.applyUpdates([{ ...run, status: 'running', attempts: 2 }])).toEqual({ changed: [], refused: [] })
+    const success = { ...run, status: 'succeeded' as const, result: 42, finishedAt: 7 }
+    expect(s.applyUpdates([success]).changed).toHaveLength(1)
+    const later = s.applyUpdates([{ ...success, attempts: 2, worker: 'v' }])
+    expect(later.changed).toEqual([])
+    expect(later.refused.map(r => [r.status, r.attempts, r.worker])).toEqual([['succeeded', 1, 'w']])
+    expect(s.get('t')?.result).toBe(42)
     s.close()
   })
 })

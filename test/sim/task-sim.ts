@@ -1,0 +1,733 @@
+/**
+ * A seeded, deterministic simulation of the whole task system: the real
+ * ClusterRuntime and TaskRuntime of 3-9 nodes (membership, election,
+ * scheduler, origin/leader/worker code paths, the sqlite task store), wired
+ * through a simulated network and a simulated clock. Only the edges are
+ * simulated: the network (heartbeats and RPC frames, encoded and decoded as on
+ * the wire, delayed, reordered, dropped, partitioned), time, the disk that
+ * survives a crash (an in-memory database per node) and the handler pool.
+ *
+ * Every runtime timer is a simulated event; between two events every pending
+ * promise settles, so the same seed replays the same run exactly.
+ *
+ * Faults: crash (the node's events and timers vanish, peers' streams to it
+ * reset), pause (its events wait until it resumes, as in SIGSTOP), restart
+ * (a new incarnation on the same store and term), partitions (links cut,
+ * sometimes noticed as disconnects).
+ */
+import pino from 'pino'
+import { isTerminal } from '../../src/core/tasks.ts'
+import type { TaskRecord } from '../../src/core/tasks.ts'
+import type { Grant } from '../../src/core/grants.ts'
+import type { CoreEvent, Heartbeat } from '../../src/core/types.ts'
+import type { AttemptInput, AttemptOutcome, TaskExecutor } from '../../src/exec/handler-pool.ts'
+import { decodeHeartbeat, encodeHeartbeat } from '../../src/protocol/messages.ts'
+import { decodeReply, decodeRequest, encodeFrame } from '../../src/protocol/rpc.ts'
+import type { RpcReply, RpcRequest } from '../../src/protocol/rpc.ts'
+import type { Clock } from '../../src/runtime/clock.ts'
+import { ClusterRuntime } from '../../src/runtime/cluster-runtime.ts'
+import type { TermStore } from '../../src/runtime/cluster-runtime.ts'
+import { TaskRuntime } from '../../src/runtime/task-runtime.ts'
+import type { ClusterTransport } from '../../src/runtime/transport.ts'
+import { TaskStore } from '../../src/store/task-store.ts'
+import { seededRng } from './cluster-sim.ts'
+
+export interface TaskSimOptions {
+  seed: number
+  /** Nodes in the cluster (default: 3-9, from the seed). */
+  nodes?: number
+  /** 0: no quorum; otherwise the quorum each node is configured with (default: from the seed). */
+  quorum?: number
+  /** Simulated milliseconds of faults and load (default 12,000). */
+  faultMs?: number
+  /** Simulated milliseconds allowed, after faults stop, for every accepted task to end (default 60,000). */
+  settleMs?: number
+}
+
+interface Event { at: number, seq: number, node: SimNode | null, life: number, fn: () => void, cancelled: boolean }
+
+/** A binary heap of events ordered by (time, insertion). */
+class EventQueue {
+  readonly #heap: Event[] = []
+  get size (): number { return this.#heap.length }
+  peek (): Event | undefined { return this.#heap[0] }
+  push (e: Event): void {
+    const h = this.#heap
+    h.push(e)
+    let i = h.length - 1
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      if (!before(h[i]!, h[p]!)) break
+      ;[h[i], h[p]] = [h[p]!, h[i]!]
+      i = p
+    }
+  }
+
+  pop (): Event | undefined {
+    const h = this.#heap
+    const top = h[0]
+    const last = h.pop()
+    if (h.length > 0 && last !== undefined) {
+      h[0] = last
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < h.length && before(h[l]!, h[m]!)) m = l
+        if (r < h.length && before(h[r]!, h[m]!)) m = r
+        if (m === i) break
+        ;[h[i], h[m]] = [h[m]!, h[i]!]
+        i = m
+      }
+    }
+    return top
+  }
+}
+
+function before (a: Event, b: Event): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
+}
+
+type NodeState = 'up' | 'paused' | 'crashed'
+
+interface SimNode {
+  id: string
+  index: number
+  state: NodeState
+  /** Bumped on every crash: events of an earlier life never run. */
+  life: number
+  /** Events that came due while paused, run in order on resume. */
+  held: Event[]
+  /** The node's disk: survives crashes and restarts. */
+  store: TaskStore
+  savedTerm: number
+  savedGrant: Grant | null
+  cluster: ClusterRuntime | null
+  tasks: TaskRuntime | null
+  heartbeatHandler: ((hb: Heartbeat) => void) | null
+  disconnectHandler: ((id: string) => void) | null
+  requestHandler: ((msg: RpcRequest, from: string) => Promise<RpcReply>) | null
+  /** Attempts running in this node's simulated handler pool. */
+  running: Set<SimAttempt>
+  queued: SimAttempt[]
+  capacity: number
+}
+
+interface SimAttempt { input: AttemptInput, resolve: (o: AttemptOutcome) => void, assignTerm: number, assignLeader: string, cancelTimers: Array<() => void> }
+
+/** One execution of a handler that ran to its end (the sim's equivalent of a line in a recording handler's log). */
+export interface Execution { task: string, node: string, attempt: number, assignTerm: number, atMs: number }
+
+interface Accepted { id: string, type: 'echo' | 'fail', payload: unknown, cancelRequested: boolean, atMs: number }
+
+export interface Violation { kind: string, detail: string }
+
+export interface TaskSimReport {
+  seed: number
+  nodes: number
+  quorum: number
+  accepted: number
+  succeeded: number
+  failed: number
+  cancelled: number
+  executions: number
+  /** Tasks executed to the end more than once (allowed after faults; counted). */
+  duplicates: number
+  /** Tasks accepted while their origin saw no other live node (stored on one node, as documented). */
+  singleCopy: number
+  faults: number
+  leaders: number
+  settledAfterMs: number | null
+  violations: Violation[]
+  log: string[]
+}
+
+/** A task id whose every RPC is logged (debugging a seed). */
+const TRACE = process.env.TASKSIM_TRACE
+const HEARTBEAT_MS = 100
+const FAILURE_TIMEOUT_MS = 600
+const NET_MAX_DELAY_MS = 15
+
+export class TaskSim {
+  readonly seed: number
+  readonly rng: () => number
+  readonly nodes: SimNode[] = []
+  readonly log: string[] = []
+  readonly violations: Violation[] = []
+  readonly executions: Execution[] = []
+  readonly accepted = new Map<string, Accepted>()
+  /** Leaders that gathered and dispatched: term -> their ids. */
+  readonly dispatchers = new Map<number, Set<string>>()
+  /** Per worker: term -> the leaders whose assignments of that term it ran. */
+  readonly #ranFrom = new Map<string, Map<number, Set<string>>>()
+  readonly quorum: number
+  now = 1_700_000_000_000
+  readonly #queue = new EventQueue()
+  #seq = 0
+  #ids = 0
+  #faults = 0
+  readonly #group = new Map<string, number>()
+  /** RPCs not yet answered: a crash of the callee resets them. */
+  readonly #pending = new Set<{ from: SimNode, fromLife: number, to: SimNode, reject: (err: Error) => void }>()
+  readonly #silent = pino({ level: 'silent' })
+
+  readonly opts: TaskSimOptions
+
+  constructor (opts: TaskSimOptions) {
+    this.opts = opts
+    this.seed = opts.seed
+    this.rng = seededRng(opts.seed)
+    const n = opts.nodes ?? 3 + Math.floor(this.rng() * 7)
+    this.quorum = opts.quorum ?? (this.rng() < 0.5 ? 0 : Math.floor(n / 2) + 1)
+    for (let i = 0; i < n; i++) {
+      const id = `node${String(i).padStart(2, '0')}`
+      this.nodes.push({
+        id, index: i, state: 'crashed', life: 0, held: [], store: new TaskStore(null), savedTerm: 0, savedGrant: null,
+        cluster: null, tasks: null, heartbeatHandler: null, disconnectHandler: null, requestHandler: null,
+        running: new Set(), queued: [], capacity: 1 + Math.floor(this.rng() * 3)
+      })
+      this.#group.set(id, 0)
+    }
+  }
+
+  // ---- the event loop ------------------------------------------------------
+
+  /** Schedules `fn` at `at` on `node` (null: the simulator itself). */
+  schedule (at: number, node: SimNode | null, fn: () => void, life = node?.life ?? 0): Event {
+    const e: Event = { at: Math.max(at, this.now), seq: this.#seq++, node, life, fn, cancelled: false }
+    this.#queue.push(e)
+    return e
+  }
+
+  /** Runs events until simulated time `untilMs`, settling every promise between two events. */
+  async runUntil (untilMs: number, stop?: () => boolean): Promise<void> {
+    for (;;) {
+      const next = this.#queue.peek()
+      if (next === undefined || next.at > untilMs) break
+      this.#queue.pop()
+      this.now = next.at
+      if (next.cancelled) continue
+      const node = next.node
+      if (node !== null) {
+        if (node.life !== next.life || node.state === 'crashed') continue
+        if (node.state === 'paused') { node.held.push(next); continue }
+      }
+      next.fn()
+      // Every promise settles before simulated time moves on (events of one millisecond run back to back).
+      await settle()
+      if (stop?.() === true) return
+    }
+    this.now = Math.max(this.now, untilMs)
+  }
+
+  // ---- nodes ---------------------------------------------------------------
+
+  start (node: SimNode): void {
+    node.state = 'up'
+    node.held = []
+    const sim = this
+    const clock: Clock = {
+      now: () => sim.now,
+      after: (ms, fn) => {
+        const e = sim.schedule(sim.now + ms, node, fn)
+        return () => { e.cancelled = true }
+      },
+      every: (ms, fn) => {
+        let cancelled = false
+        let e: Event
+        const arm = (): void => {
+          e = sim.schedule(sim.now + ms, node, () => { if (!cancelled) { arm(); fn() } })
+        }
+        arm()
+        return () => { cancelled = true; e.cancelled = true }
+      }
+    }
+    const transport = this.#transport(node)
+    const terms: TermStore = {
+      read: async () => node.savedTerm,
+      save: async term => { node.savedTerm = Math.max(node.savedTerm, term) },
+      readGrant: async () => node.savedGrant,
+      saveGrant: async grant => { node.savedGrant = grant }
+    }
+    const executor = this.#executor(node)
+    let tasks: TaskRuntime | null = null
+    const cluster = new ClusterRuntime({
+      name: node.id,
+      http: `http://${node.id}`,
+      capacity: node.capacity,
+      types: executor.types(),
+      load: () => tasks?.load() ?? { running: 0, queued: 0 },
+      terms,
+      core: { quorum: this.quorum, heartbeatIntervalMs: HEARTBEAT_MS, failureTimeoutMs: FAILURE_TIMEOUT_MS, joinWindowMs: FAILURE_TIMEOUT_MS, deadRetentionMs: 30_000 },
+      transport,
+      clock,
+      log: this.#silent,
+      machineLoad: () => ({ cpu: 0, memory: 0 })
+    }, node.savedTerm, node.savedGrant)
+    tasks = new TaskRuntime({
+      store: node.store,
+      pool: executor,
+      transport,
+      cluster,
+      clock,
+      log: this.#silent,
+      capacity: node.capacity,
+      maxPayloadBytes: 64 * 1024,
+      maxFrameBytes: 8 * 1024 * 1024,
+      defaultTimeoutMs: 30_000,
+      defaultMaxAttempts: 3,
+      scheduler: { maxQueuedTasks: 100_000, retryBaseMs: 50, retryMaxMs: 1_000, resultGraceMs: 5_000, outstandingPerSlot: 2 },
+      newId: () => `task-${String(this.#ids++).padStart(5, '0')}`,
+      onDispatching: term => {
+        this.log.push(`${this.#t()} ${node.id} dispatches as leader of term ${term}`)
+        const set = this.dispatchers.get(term) ?? new Set()
+        set.add(node.id)
+        this.dispatchers.set(term, set)
+      }
+    })
+    node.cluster = cluster
+    node.tasks = tasks
+    cluster.onEvent(e => { this.#observe(node, cluster, e) })
+    cluster.start()
+    tasks.start()
+    this.log.push(`${this.#t()} start ${node.id} (term ${node.savedTerm})`)
+  }
+
+  #observe (node: SimNode, cluster: ClusterRuntime, e: CoreEvent): void {
+    if (e.type !== 'leader-changed') return
+    const l = e.leader
+    this.log.push(`${this.#t()} ${node.id} leader ${l === null ? 'none' : `${l.id} term ${l.term}`}`)
+    void cluster
+  }
+
+  crash (node: SimNode): void {
+    if (node.state === 'crashed') return
+    this.#fault(`crash ${node.id}${node.cluster?.core.isLeader() === true ? ' (leader)' : ''}`)
+    node.state = 'crashed'
+    this.#submitting -= this.#submitsOn.get(node) ?? 0
+    this.#submitsOn.delete(node)
+    node.life++
+    node.held = []
+    for (const a of node.running) for (const c of a.cancelTimers) c()
+    node.running.clear()
+    node.queued = []
+    node.cluster = null
+    node.tasks = null
+    node.heartbeatHandler = null
+    node.disconnectHandler = null
+    node.requestHandler = null
+    // Streams to it reset; peers connected to it see the connection close.
+    for (const p of [...this.#pending]) {
+      if (p.to !== node) continue
+      this.#pending.delete(p)
+      this.schedule(this.now + 1 + Math.floor(this.rng() * 10), p.from, () => { p.reject(new Error('stream reset: peer gone')) }, p.fromLife)
+    }
+    for (const other of this.nodes) {
+      if (other === node || other.state === 'crashed' || !this.#connected(node, other)) continue
+      this.schedule(this.now + 1 + Math.floor(this.rng() * 20), other, () => { other.disconnectHandler?.(node.id) })
+    }
+  }
+
+  pause (node: SimNode): void {
+    if (node.state !== 'up') return
+    this.#fault(`pause ${node.id}${node.cluster?.core.isLeader() === true ? ' (leader)' : ''}`)
+    node.state = 'paused'
+  }
+
+  resume (node: SimNode): void {
+    if (node.state !== 'paused') return
+    this.log.push(`${this.#t()} resume ${node.id}`)
+    node.state = 'up'
+    const held = node.held
+    node.held = []
+    for (const e of held) this.schedule(this.now, node, e.fn)
+  }
+
+  partition (groups: SimNode[][]): void {
+    this.#fault(`partition ${groups.map(g => g.map(n => n.id).join(',')).join(' | ')}`)
+    groups.forEach((g, i) => { for (const n of g) this.#group.set(n.id, i + 1) })
+    // Sometimes the cut is noticed as closed connections, sometimes only as silence.
+    if (this.rng() < 0.5) {
+      for (const a of this.nodes) {
+        for (const b of this.nodes) {
+          if (a !== b && !this.#connected(a, b) && a.state === 'up') this.schedule(this.now + 1 + Math.floor(this.rng() * 50), a, () => { a.disconnectHandler?.(b.id) })
+        }
+      }
+    }
+  }
+
+  heal (): void {
+    this.log.push(`${this.#t()} heal`)
+    for (const id of this.#group.keys()) this.#group.set(id, 0)
+  }
+
+  #connected (a: SimNode, b: SimNode): boolean {
+    return this.#group.get(a.id) === this.#group.get(b.id)
+  }
+
+  #fault (what: string): void {
+    this.#faults++
+    this.log.push(`${this.#t()} FAULT ${what}`)
+  }
+
+  #t (): string {
+    return `+${String(this.now - 1_700_000_000_000).padStart(6)}ms`
+  }
+
+  // ---- the network ---------------------------------------------------------
+
+  #delay (): number {
+    return 1 + Math.floor(this.rng() * NET_MAX_DELAY_MS)
+  }
+
+  #transport (node: SimNode): ClusterTransport {
+    const sim = this
+    const life = node.life
+    return {
+      id: node.id,
+      addresses: () => [],
+      publishHeartbeat: async hb => {
+        const bytes = encodeHeartbeat(hb)
+        for (const to of sim.nodes) {
+          if (to === node || to.state === 'crashed' || !sim.#connected(node, to)) continue
+          if (sim.rng() < 0.03) continue
+          sim.schedule(sim.now + sim.#delay(), to, () => {
+            if (sim.#connected(node, to)) to.heartbeatHandler?.(decodeHeartbeat(bytes))
+          })
+        }
+      },
+      onHeartbeat: h => { if (node.life === life) node.heartbeatHandler = h },
+      onPeerDisconnected: h => { if (node.life === life) node.disconnectHandler = h },
+      keepConnected: () => {},
+      onRequest: h => { if (node.life === life) node.requestHandler = h },
+      stop: async () => {},
+      request: async (toId, msg, timeoutMs) => await new Promise<RpcReply>((resolve, reject) => {
+        const to = sim.nodes.find(n => n.id === toId)
+        // Whatever comes back belongs to this life of the caller: after a crash it goes nowhere.
+        const toCaller = (fn: () => void): Event => sim.schedule(sim.now + sim.#delay(), node, fn, life)
+        let done = false
+        const pending = { from: node, fromLife: life, to: to ?? node, reject: (err: Error) => { finish(() => { reject(err) }) } }
+        const finish = (fn: () => void): void => {
+          if (done) return
+          done = true
+          timer.cancelled = true
+          sim.#pending.delete(pending)
+          fn()
+        }
+        const timer = sim.schedule(sim.now + timeoutMs, node, () => { finish(() => { reject(new Error(`request to ${toId} timed out`)) }) }, life)
+        if (to === undefined || to.state === 'crashed') {
+          toCaller(() => { finish(() => { reject(new Error(`cannot dial ${toId}`)) }) })
+          return
+        }
+        sim.#pending.add(pending)
+        if (!sim.#connected(node, to)) return // the stream hangs until the timeout
+        const roll = sim.rng()
+        if (roll < 0.01) { // reset before the request arrives
+          toCaller(() => { finish(() => { reject(new Error('stream reset')) }) })
+          return
+        }
+        const lostReply = roll < 0.02 // the callee handles it, the reply is lost
+        const bytes = encodeFrame(msg)
+        if (TRACE !== undefined && new TextDecoder().decode(bytes).includes(TRACE)) sim.log.push(`${sim.#t()} ${node.id} -> ${to.id} ${new TextDecoder().decode(bytes).slice(0, 300)}`)
+        const toLife = to.life
+        sim.schedule(sim.now + sim.#delay(), to, () => {
+          if (!sim.#connected(node, to) || to.requestHandler === null) return
+          const decoded = decodeRequest(bytes)
+          const termBefore = to.cluster?.core.term ?? 0
+          sim.#assigning = decoded.kind === 'assign' ? { term: decoded.term, leader: decoded.leader } : null
+          const handled = to.requestHandler(decoded, node.id)
+          sim.#assigning = null
+          handled.then(reply => {
+            if (to.life !== toLife || to.state === 'crashed') return
+            if (decoded.kind === 'assign' && reply.kind === 'ok' && decoded.term < termBefore) {
+              sim.violations.push({ kind: 'stale-assignment-accepted', detail: `${to.id} (term ${termBefore}) accepted an assignment of term ${decoded.term} from ${node.id}` })
+            }
+            const back = encodeFrame(reply)
+            if (TRACE !== undefined && new TextDecoder().decode(back).includes(TRACE)) sim.log.push(`${sim.#t()} ${to.id} => ${node.id} (reply to ${decoded.kind}) ${new TextDecoder().decode(back).slice(0, 300)}`)
+            if (lostReply) {
+              toCaller(() => { finish(() => { reject(new Error('stream reset after the request was handled')) }) })
+              return
+            }
+            toCaller(() => {
+              if (sim.#connected(node, to)) finish(() => { resolve(decodeReply(back)) })
+            })
+          }, (err: Error) => {
+            toCaller(() => { finish(() => { reject(err) }) })
+          })
+        })
+      })
+    }
+  }
+
+  /** The term of the assignment being accepted right now (set around a worker's synchronous handling of it). */
+  #assigning: { term: number, leader: string } | null = null
+
+  // ---- the handler pool ----------------------------------------------------
+
+  #executor (node: SimNode): TaskExecutor {
+    const sim = this
+    const life = node.life
+    const next = (): void => {
+      while (node.life === life && node.running.size < node.capacity && node.queued.length > 0) {
+        const a = node.queued.shift()!
+        node.running.add(a)
+        begin(a)
+      }
+    }
+    const end = (a: SimAttempt, outcome: AttemptOutcome): void => {
+      if (node.life !== life || !node.running.has(a)) return
+      node.running.delete(a)
+      for (const c of a.cancelTimers) c()
+      a.resolve(outcome)
+      next()
+    }
+    const begin = (a: SimAttempt): void => {
+      const { input } = a
+      input.onStarted?.()
+      const payload = input.payload as { ms: number }
+      const timeout = sim.schedule(sim.now + input.timeoutMs, node, () => { end(a, { ok: false, error: `timed out after ${input.timeoutMs} ms` }) })
+      const finish = sim.schedule(sim.now + payload.ms, node, () => {
+        sim.executions.push({ task: input.taskId, node: node.id, attempt: input.attempt, assignTerm: a.assignTerm, atMs: sim.now })
+        end(a, input.type === 'fail' ? { ok: false, error: 'failed on purpose' } : { ok: true, result: input.payload })
+      })
+      a.cancelTimers.push(() => { timeout.cancelled = true }, () => { finish.cancelled = true })
+    }
+    return {
+      types: () => ['echo', 'fail'],
+      supports: type => type === 'echo' || type === 'fail',
+      run: async input => await new Promise<AttemptOutcome>(resolve => {
+        // A leader's assignment to itself skips the network: it carries the leader's own term.
+        const self = node.cluster?.core.isLeader() === true ? { term: node.cluster.core.leader()?.term ?? -1, leader: node.id } : { term: -1, leader: '' }
+        const from = sim.#assigning ?? self
+        const a: SimAttempt = { input, resolve, assignTerm: from.term, assignLeader: from.leader, cancelTimers: [] }
+        const terms = sim.#ranFrom.get(node.id) ?? new Map<number, Set<string>>()
+        sim.#ranFrom.set(node.id, terms)
+        terms.set(from.term, (terms.get(from.term) ?? new Set()).add(from.leader))
+        const onAbort = (): void => {
+          const i = node.queued.indexOf(a)
+          if (i >= 0) { node.queued.splice(i, 1); resolve({ ok: false, error: 'cancelled by request', cancelled: true }); return }
+          sim.schedule(sim.now + 1, node, () => { end(a, { ok: false, error: 'cancelled by request', cancelled: true }) })
+        }
+        input.signal.addEventListener('abort', onAbort, { once: true })
+        node.queued.push(a)
+        sim.schedule(sim.now + Math.floor(sim.rng() * 3), node, next)
+      })
+    }
+  }
+
+  // ---- workload ------------------------------------------------------------
+
+  /** Submits tasks to a node as a client would (the HTTP route calls the same method); counts them once accepted. */
+  submit (node: SimNode, count: number): void {
+    const tasks = node.tasks
+    if (tasks === null) return
+    const inputs = Array.from({ length: count }, () => {
+      const fail = this.rng() < 0.1
+      return { type: fail ? 'fail' as const : 'echo' as const, payload: { ms: 5 + Math.floor(this.rng() * 300), n: Math.floor(this.rng() * 1e9) }, maxAttempts: fail ? 2 : 20 }
+    })
+    const at = this.now
+    const life = node.life
+    this.#submitting++
+    this.#submitsOn.set(node, (this.#submitsOn.get(node) ?? 0) + 1)
+    tasks.submit(inputs).then(ids => {
+      ids.forEach((id, i) => { this.accepted.set(id, { id, type: inputs[i]!.type, payload: inputs[i]!.payload, cancelRequested: false, atMs: at }) })
+    }, () => { /* refused (no leader, no second holder, ...): the client was told and nothing was accepted */ })
+      .finally(() => {
+        if (node.life !== life) return
+        this.#submitting--
+        this.#submitsOn.set(node, (this.#submitsOn.get(node) ?? 1) - 1)
+      })
+  }
+
+  cancel (node: SimNode, id: string): void {
+    const tasks = node.tasks
+    const acc = this.accepted.get(id)
+    if (tasks === null || acc === undefined) return
+    acc.cancelRequested = true
+    tasks.cancel(id).catch(() => {})
+  }
+
+  // ---- a whole run -----------------------------------------------------------
+
+  async run (): Promise<TaskSimReport> {
+    const faultMs = this.opts.faultMs ?? 12_000
+    const settleMs = this.opts.settleMs ?? 60_000
+    const t0 = this.now
+    // Nodes start within a second of each other.
+    for (const n of this.nodes) this.schedule(t0 + Math.floor(this.rng() * 1_000), null, () => { this.start(n) })
+    // Load: a submit every 20-120 ms to a random node, from 1.5 s on.
+    for (let t = t0 + 1_500; t < t0 + faultMs; t += 20 + Math.floor(this.rng() * 100)) {
+      const pick = this.rng()
+      const count = this.rng() < 0.2 ? 2 + Math.floor(this.rng() * 30) : 1
+      this.schedule(t, null, () => {
+        const up = this.nodes.filter(n => n.state === 'up')
+        const node = up[Math.floor(pick * up.length)]
+        if (node !== undefined) this.submit(node, count)
+        if (this.rng() < 0.03 && node !== undefined && this.accepted.size > 0) {
+          const ids = [...this.accepted.keys()]
+          this.cancel(node, ids[Math.floor(this.rng() * ids.length)]!)
+        }
+      })
+    }
+    // Faults: one every 0.4-2 s from 2.5 s on, each undone within a few seconds.
+    for (let t = t0 + 2_500; t < t0 + faultMs - 1_000; t += 400 + Math.floor(this.rng() * 1_600)) {
+      const kind = this.rng()
+      const pick = this.rng()
+      const lengthMs = 200 + Math.floor(this.rng() * 3_000)
+      const leaderBias = this.rng() < 0.5
+      this.schedule(t, null, () => {
+        const live = this.nodes.filter(n => n.state !== 'crashed')
+        const leader = live.find(n => n.cluster?.core.isLeader() === true)
+        const victim = leaderBias && leader !== undefined ? leader : live[Math.floor(pick * live.length)]
+        if (victim === undefined) return
+        if (kind < 0.35) {
+          if (this.nodes.filter(n => n.state === 'crashed').length >= Math.ceil(this.nodes.length / 2) - 1) return
+          this.crash(victim)
+          this.schedule(this.now + lengthMs, null, () => { if (victim.state === 'crashed') this.start(victim) })
+        } else if (kind < 0.65) {
+          this.pause(victim)
+          this.schedule(this.now + lengthMs, null, () => { this.resume(victim) })
+        } else {
+          const shuffled = [...this.nodes].sort(() => this.rng() - 0.5)
+          const cut = 1 + Math.floor(this.rng() * (this.nodes.length - 1))
+          this.partition([shuffled.slice(0, cut), shuffled.slice(cut)])
+          this.schedule(this.now + lengthMs, null, () => { this.heal() })
+        }
+      })
+    }
+    await this.runUntil(t0 + faultMs)
+    // Faults stop: heal, resume and restart everything, then wait for every accepted task to end.
+    this.heal()
+    for (const n of this.nodes) {
+      if (n.state === 'paused') this.resume(n)
+      if (n.state === 'crashed') this.start(n)
+    }
+    const settleStart = this.now
+    let settledAfterMs: number | null = null
+    const deadline = settleStart + settleMs
+    while (this.now < deadline) {
+      await this.runUntil(this.now + 250)
+      if (this.#allSettled()) { settledAfterMs = this.now - settleStart; break }
+    }
+    // Let final updates travel before checking every holder.
+    await this.runUntil(this.now + 2_000)
+    this.#check(settledAfterMs !== null)
+    const finals = [...this.accepted.keys()].map(id => this.#record(id)).filter((r): r is TaskRecord => r !== undefined)
+    const singleCopy = [...this.accepted.keys()].filter(id => this.#holdersOf(id).length === 1).length
+    // The runtimes are dropped with their pending events; only the stores hold resources.
+    for (const n of this.nodes) n.store.close()
+    const byTask = new Map<string, number>()
+    for (const e of this.executions) byTask.set(e.task, (byTask.get(e.task) ?? 0) + 1)
+    return {
+      seed: this.seed,
+      nodes: this.nodes.length,
+      quorum: this.quorum,
+      accepted: this.accepted.size,
+      succeeded: finals.filter(r => r.status === 'succeeded').length,
+      failed: finals.filter(r => r.status === 'failed').length,
+      cancelled: finals.filter(r => r.status === 'cancelled').length,
+      executions: this.executions.length,
+      duplicates: [...byTask.values()].filter(c => c > 1).length,
+      singleCopy,
+      faults: this.#faults,
+      leaders: this.dispatchers.size,
+      settledAfterMs,
+      violations: this.violations,
+      log: this.log
+    }
+  }
+
+  /** The record of a task on any node (the first terminal one found, else any). */
+  #record (id: string): TaskRecord | undefined {
+    let any: TaskRecord | undefined
+    for (const n of this.nodes) {
+      const r = n.store.get(id)
+      if (r === undefined) continue
+      if (isTerminal(r.status)) return r
+      any ??= r
+    }
+    return any
+  }
+
+  #holdersOf (id: string): Array<{ node: SimNode, rec: TaskRecord }> {
+    return this.nodes.flatMap(node => {
+      const rec = node.store.get(id)
+      return rec === undefined ? [] : [{ node, rec }]
+    })
+  }
+
+  /** Tasks found terminal and alike on every holder (checked again at the end). */
+  readonly #ended = new Set<string>()
+
+  /** Submits not yet answered (by a node that is still up). */
+  #submitting = 0
+  readonly #submitsOn = new Map<SimNode, number>()
+
+  #allSettled (): boolean {
+    if (this.#submitting > 0) return false
+    for (const id of this.accepted.keys()) {
+      if (this.#ended.has(id)) continue
+      const holders = this.#holdersOf(id)
+      if (holders.length === 0 || holders.some(h => !isTerminal(h.rec.status))) return false
+      // Holders that saw different endings converge by passing them on: settled once they agree.
+      const key = (r: TaskRecord): string => JSON.stringify([r.status, r.attempts, r.worker, r.result])
+      if (holders.some(h => key(h.rec) !== key(holders[0]!.rec))) return false
+      this.#ended.add(id)
+    }
+    return true
+  }
+
+  #check (settled: boolean): void {
+    const v = this.violations
+    for (const [term, ids] of this.dispatchers) {
+      if (ids.size > 1 && this.quorum > this.nodes.length / 2) v.push({ kind: 'two-leaders-one-term', detail: `term ${term} led (dispatched) by ${[...ids].join(', ')}` })
+    }
+    for (const [worker, terms] of this.#ranFrom) {
+      for (const [term, leaders] of terms) {
+        if (leaders.size > 1) v.push({ kind: 'one-term-two-leaders-on-a-worker', detail: `${worker} ran assignments of term ${term} from ${[...leaders].join(', ')}` })
+      }
+    }
+    const ranToEnd = new Map<string, Execution[]>()
+    for (const e of this.executions) ranToEnd.set(e.task, [...(ranToEnd.get(e.task) ?? []), e])
+    for (const e of this.executions) {
+      if (e.assignTerm < 0) v.push({ kind: 'execution-without-assignment', detail: `${e.task} ran on ${e.node} without an assignment` })
+    }
+    for (const acc of this.accepted.values()) {
+      const holders = this.#holdersOf(acc.id)
+      if (holders.length === 0) { v.push({ kind: 'lost', detail: `${acc.id} accepted at +${acc.atMs - 1_700_000_000_000}ms is held by no node` }); continue }
+      const unfinished = holders.filter(h => !isTerminal(h.rec.status))
+      if (unfinished.length > 0) {
+        v.push({ kind: settled ? 'holders-disagree' : 'not-terminal', detail: `${acc.id}: ${holders.map(h => `${h.node.id}=${h.rec.status}/${h.rec.attempts}`).join(' ')}` })
+        continue
+      }
+      const first = holders[0]!.rec
+      for (const h of holders.slice(1)) {
+        if (h.rec.status !== first.status || JSON.stringify(h.rec.result) !== JSON.stringify(first.result) || h.rec.attempts !== first.attempts || h.rec.worker !== first.worker) {
+          v.push({ kind: 'two-terminal-records', detail: `${acc.id}: ${holders.map(h => `${h.node.id}=${h.rec.status}/${h.rec.attempts}/${h.rec.worker ?? '-'}`).join(' ')}` })
+          break
+        }
+      }
+      const runs = ranToEnd.get(acc.id) ?? []
+      if (first.status === 'succeeded') {
+        if (acc.type !== 'echo') v.push({ kind: 'wrong-outcome', detail: `${acc.id} (${acc.type}) succeeded` })
+        else if (JSON.stringify(first.result) !== JSON.stringify(acc.payload)) v.push({ kind: 'wrong-result', detail: `${acc.id}: ${JSON.stringify(first.result)} != ${JSON.stringify(acc.payload)}` })
+        if (!runs.some(r => r.node === first.worker)) v.push({ kind: 'result-without-execution', detail: `${acc.id} succeeded on ${first.worker ?? '-'}, which never ran it to the end` })
+      } else if (first.status === 'cancelled') {
+        if (!acc.cancelRequested) v.push({ kind: 'wrong-outcome', detail: `${acc.id} cancelled without a request` })
+      } else if (acc.type === 'echo' && !acc.cancelRequested && !/lost with its worker|assignment not accepted|timed out/.test(first.error ?? '')) {
+        v.push({ kind: 'wrong-outcome', detail: `${acc.id} (echo) failed: ${first.error ?? ''}` })
+      }
+    }
+  }
+}
+
+/** Lets every pending promise (and what it triggers) settle: the runtime does no real I/O in the simulation. */
+async function settle (): Promise<void> {
+  await new Promise<void>(resolve => { setImmediate(resolve) })
+}
+
+/** Runs one seed. */
+export async function runTaskSim (opts: TaskSimOptions): Promise<TaskSimReport> {
+  return await new TaskSim(opts).run()
+}
