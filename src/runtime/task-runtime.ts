@@ -378,10 +378,16 @@ export class TaskRuntime {
   /** The task's record from this node or any live node; waits up to waitMs for it to end. */
   async get (id: string, waitMs = 0, opts: { everywhere?: boolean } = {}): Promise<TaskRecord> {
     const local = await this.#getLocal(id, waitMs)
-    if (local !== undefined && opts.everywhere !== true) return local
-    const others = this.#members().filter(m => m.id !== this.#id && m.status !== 'dead')
-    const replies = await Promise.allSettled(others.map(async m => {
-      const r = await this.#init.transport.request(m.id, { kind: 'get', id, waitMs }, waitMs + RPC_TIMEOUT_MS)
+    if (local !== undefined && opts.everywhere !== true && isTerminal(local.status)) return local
+    const live = this.#members().filter(m => m.id !== this.#id && m.status !== 'dead').map(m => m.id)
+    // An unfinished copy here may be a message or two behind the task's other holders: they answer too.
+    // Without a copy here, every live member is asked.
+    const ask = local !== undefined && opts.everywhere !== true
+      ? [...new Set([local.origin, ...local.replicas])].filter(h => live.includes(h))
+      : live
+    const askWaitMs = local !== undefined ? 0 : waitMs
+    const replies = await Promise.allSettled(ask.map(async m => {
+      const r = await this.#init.transport.request(m, { kind: 'get', id, waitMs: askWaitMs }, askWaitMs + (local !== undefined ? 2_000 : RPC_TIMEOUT_MS))
       return r.kind === 'task' ? r.task as TaskRecord | null : null
     }))
     // Holders may lag one another by a message: answer with the most advanced record.
