@@ -1,0 +1,369 @@
+/**
+ * The part of a chaos run that lives on the LAN, in the bridge namespace (as
+ * a client machine would): starts one node per host, runs the workload, polls
+ * who leads, injects the scheduled faults, lets the cluster settle, stops the
+ * nodes, then checks the invariants on what they stored and logged and writes
+ * the report. Started by scripts/chaos/cli.ts, which owns the LAN and cleans
+ * it up however this process ends.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { seededRng } from '../lib/rng.ts'
+import { heal, isolate, split } from '../lan/lan.ts'
+import type { Lan, LanHost } from '../lan/lan.ts'
+import { checkRun } from './check.ts'
+import type { Accepted, HostRecord, LeaderSample, ObservedFault, RunData } from './check.ts'
+import { writeReport } from './report.ts'
+import { faultSchedule } from './schedule.ts'
+import type { FaultKind, PlannedFault } from './schedule.ts'
+
+export interface InnerConfig {
+  lan: Lan
+  seed: number
+  durationMs: number
+  faults: FaultKind[]
+  rate: number
+  quorum: number
+  out: string
+  settleMs: number
+}
+
+const ROOT = resolve(import.meta.dirname, '../..')
+const CLI = join(ROOT, 'src/cli.ts')
+const HTTP_PORT = 7420
+const HEARTBEAT_MS = 250
+const FAILURE_TIMEOUT_MS = 1_500
+
+interface Host extends LanHost {
+  name: string
+  dir: string
+  url: string
+  proc: ChildProcess | null
+  state: 'up' | 'paused' | 'down'
+  starts: number
+}
+
+const cfg = JSON.parse(process.argv[2] ?? '{}') as InnerConfig
+const t0 = Date.now()
+const rel = (): number => Date.now() - t0
+const say = (msg: string): void => { console.log(`[chaos +${(rel() / 1000).toFixed(1)}s] ${msg}`) }
+
+const configFile = join(cfg.out, 'cluster.config.json')
+mkdirSync(cfg.out, { recursive: true })
+writeFileSync(configFile, JSON.stringify({
+  cluster: `chaos-${cfg.lan.prefix.replace(/-$/, '')}`,
+  heartbeatIntervalMs: HEARTBEAT_MS,
+  failureTimeoutMs: FAILURE_TIMEOUT_MS,
+  quorum: cfg.quorum,
+  capacity: 2,
+  retryBaseMs: 200,
+  retryMaxMs: 2_000,
+  handlers: { record: join(ROOT, 'scripts/chaos/record-handler.js') }
+}, null, 2))
+
+const hosts: Host[] = cfg.lan.hosts.map(h => ({
+  ...h,
+  name: `h${h.index}`,
+  dir: join(cfg.out, 'hosts', `h${h.index}`),
+  url: `http://${h.addr}:${HTTP_PORT}`,
+  proc: null,
+  state: 'down',
+  starts: 0
+}))
+
+function startNode (h: Host): void {
+  mkdirSync(h.dir, { recursive: true })
+  const log = openSync(join(h.dir, 'node.log'), 'a')
+  const proc = spawn('ip', ['netns', 'exec', h.ns, process.execPath, CLI, 'start', '--config', configFile, '--name', h.name,
+    '--listen', `/ip4/${h.addr}/tcp/4001`, '--http-host', h.addr, '--http-port', String(HTTP_PORT), '--data-dir', join(h.dir, 'data')], {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, TASKMESH_RECORD_FILE: join(h.dir, 'executions.jsonl'), TASKMESH_LOG_LEVEL: 'info' }
+  })
+  closeSync(log)
+  h.proc = proc
+  h.state = 'up'
+  h.starts++
+  proc.on('exit', () => { if (h.proc === proc) { h.proc = null; h.state = 'down' } })
+}
+
+async function http<T> (url: string, init: RequestInit = {}, timeoutMs = 3_000): Promise<{ status: number, body: T }> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
+  return { status: res.status, body: await res.json() as T }
+}
+
+interface ClusterView { leader: { id: string, name: string, term: number } | null, members: Array<{ name: string, status: string, queued: number }> }
+
+// ---- run -------------------------------------------------------------------
+
+const accepted: Accepted[] = []
+const leaderSamples: LeaderSample[] = []
+const observed: ObservedFault[] = []
+let refused = 0
+let stopLoad = false
+
+async function waitForAgreement (limitMs: number): Promise<boolean> {
+  const until = Date.now() + limitMs
+  while (Date.now() < until) {
+    const views = await Promise.all(hosts.filter(h => h.state === 'up').map(async h => await http<ClusterView>(`${h.url}/v1/cluster`).then(r => r.body, () => null)))
+    const leaders = new Set(views.map(v => v?.leader?.name ?? null))
+    if (views.length > 0 && views.every(v => v !== null && v.members.filter(m => m.status === 'alive').length === hosts.filter(h => h.state === 'up').length) && leaders.size === 1 && !leaders.has(null)) return true
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  return false
+}
+
+/** Who leads, as each reachable node says, every 250 ms; and the leader's queue depth. */
+async function pollLeaders (): Promise<void> {
+  while (!stopLoad) {
+    const at = rel()
+    await Promise.all(hosts.map(async h => {
+      if (h.state !== 'up') return
+      const v = await http<ClusterView>(`${h.url}/v1/cluster`, {}, 1_000).then(r => r.body, () => null)
+      if (v === null) return
+      const leaderMember = v.members.find(m => m.name === v.leader?.name)
+      leaderSamples.push({ atMs: at, host: h.name, leader: v.leader?.name ?? null, term: v.leader?.term ?? null, queued: leaderMember?.queued ?? null })
+    }))
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+}
+
+const rng = seededRng(cfg.seed ^ 0x5eed)
+const TYPES = ['echo', 'sleep', 'hash', 'fail', 'record'] as const
+
+function makeTask (n: number): { type: typeof TYPES[number], payload: unknown, maxAttempts: number } {
+  const type = TYPES[Math.floor(rng() * TYPES.length)]!
+  switch (type) {
+    case 'echo': return { type, payload: { n }, maxAttempts: 10 }
+    case 'sleep': return { type, payload: { ms: 50 + Math.floor(rng() * 400) }, maxAttempts: 10 }
+    case 'hash': return { type, payload: { data: `task-${n}`, rounds: 1 + Math.floor(rng() * 2_000) }, maxAttempts: 10 }
+    case 'fail': return { type, payload: { message: `planned failure ${n}` }, maxAttempts: 2 }
+    case 'record': return { type, payload: { ms: 20 + Math.floor(rng() * 300), n }, maxAttempts: 10 }
+  }
+}
+
+/** Submits batches of 1-8 tasks to random reachable nodes, two submits in flight (about 30 tasks/s). */
+async function workload (): Promise<void> {
+  let n = 0
+  const lane = async (): Promise<void> => {
+    while (!stopLoad) {
+      const up = hosts.filter(h => h.state === 'up')
+      const h = up[Math.floor(rng() * up.length)]
+      const size = 1 + Math.floor(rng() * 8)
+      const tasks = Array.from({ length: size }, () => makeTask(n++))
+      if (h === undefined) { await new Promise(resolve => setTimeout(resolve, 200)); continue }
+      const at = rel()
+      try {
+        const r = await http<{ ids?: string[] }>(`${h.url}/v1/tasks/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tasks }) }, 20_000)
+        if (r.status === 202 && r.body.ids !== undefined) {
+          r.body.ids.forEach((id, i) => { accepted.push({ id, type: tasks[i]!.type, payload: tasks[i]!.payload, origin: h.name, atMs: at }) })
+        } else {
+          refused += size
+        }
+      } catch {
+        refused += size // no answer: the client cannot know; counted as not accepted
+      }
+      await new Promise(resolve => setTimeout(resolve, 100 + Math.floor(rng() * 300)))
+    }
+  }
+  await Promise.all([lane(), lane()])
+}
+
+function pick (role: PlannedFault['role'], eligible: Host[]): Host | undefined {
+  const latest = new Map<string, LeaderSample>()
+  for (const s of leaderSamples) latest.set(s.host, s)
+  const votes = new Map<string, number>()
+  for (const s of latest.values()) if (s.leader !== null) votes.set(s.leader, (votes.get(s.leader) ?? 0) + 1)
+  const leaderName = [...votes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0]
+  const leader = eligible.find(h => h.name === leaderName)
+  if (role === 'leader' && leader !== undefined) return leader
+  if (role === 'origin') {
+    const recent = accepted.slice(-200).map(a => a.origin)
+    const origins = eligible.filter(h => recent.includes(h.name))
+    if (origins.length > 0) return origins[Math.floor(rng() * origins.length)]
+  }
+  const workers = eligible.filter(h => h !== leader)
+  return (workers.length > 0 ? workers : eligible)[Math.floor(rng() * (workers.length > 0 ? workers.length : eligible.length))]
+}
+
+const undo: Array<{ atMs: number, run: () => void }> = []
+
+function inject (f: PlannedFault): void {
+  const down = hosts.filter(h => h.state === 'down').length
+  const majority = Math.floor(hosts.length / 2) + 1
+  const eligible = hosts.filter(h => h.state === 'up')
+  const target = pick(f.role, eligible)
+  if (target === undefined) { say(`skip ${f.kind}: no eligible host`); return }
+  const record = (kind: ObservedFault['kind'], minority: string[] = []): void => {
+    observed.push({ atMs: rel(), kind, role: f.role, host: target.name, holdMs: f.holdMs, minority, endMs: null })
+    say(`FAULT ${kind} ${target.name} (${f.role})${minority.length > 0 ? ` minority ${minority.join(',')}` : ''} for ${(f.holdMs / 1000).toFixed(1)} s`)
+  }
+  const end = (o: ObservedFault | undefined): void => { if (o !== undefined) o.endMs = rel() }
+  switch (f.kind) {
+    case 'kill': {
+      // Never more than a minority down at once, so the cluster can go on.
+      if (hosts.length - down - 1 < majority) { say(`skip kill: ${down} already down`); return }
+      record('kill')
+      target.proc?.kill('SIGKILL')
+      break
+    }
+    case 'restart': {
+      record('restart')
+      const o = observed.at(-1)
+      target.proc?.kill('SIGKILL')
+      undo.push({ atMs: rel() + f.holdMs, run: () => { end(o); if (target.state === 'down') startNode(target) } })
+      break
+    }
+    case 'pause': {
+      record('pause')
+      const o = observed.at(-1)
+      target.proc?.kill('SIGSTOP')
+      target.state = 'paused'
+      undo.push({ atMs: rel() + f.holdMs, run: () => { end(o); if (target.state === 'paused') { target.proc?.kill('SIGCONT'); target.state = 'up' } } })
+      break
+    }
+    case 'partition': {
+      if (observed.some(o => o.kind === 'partition' && o.endMs === null)) { say('skip partition: one is in place'); return }
+      let minority: Host[]
+      if (f.shape === 'isolate') {
+        minority = [target]
+        isolate(cfg.lan, target)
+      } else {
+        const others = hosts.filter(h => h !== target)
+        const size = Math.max(1, Math.floor((hosts.length - 1) / 2))
+        minority = [target, ...others.sort(() => rng() - 0.5).slice(0, size - 1)]
+        split(cfg.lan, minority)
+      }
+      record('partition', minority.map(h => h.name))
+      const o = observed.at(-1)
+      undo.push({ atMs: rel() + f.holdMs, run: () => { end(o); heal(cfg.lan) } })
+      break
+    }
+  }
+}
+
+async function faults (schedule: PlannedFault[]): Promise<void> {
+  let next = 0
+  while (!stopLoad) {
+    const now = rel() - loadStartMs
+    while (next < schedule.length && schedule[next]!.atMs <= now) inject(schedule[next++]!)
+    for (const u of undo.filter(u => u.atMs <= rel())) { undo.splice(undo.indexOf(u), 1); u.run() }
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+async function progress (): Promise<void> {
+  while (!stopLoad) {
+    await new Promise(resolve => setTimeout(resolve, 5_000))
+    const last = leaderSamples.at(-1)
+    say(`${accepted.length} tasks accepted, ${refused} refused, ${observed.length} faults; leader ${last?.leader ?? '?'} (term ${last?.term ?? '?'}); hosts ${hosts.map(h => `${h.name}:${h.state}`).join(' ')}`)
+  }
+}
+
+// ---- main ------------------------------------------------------------------
+
+const schedule = faultSchedule({ seed: cfg.seed, durationMs: cfg.durationMs, faults: cfg.faults, rate: cfg.rate })
+writeFileSync(join(cfg.out, 'schedule.json'), JSON.stringify(schedule, null, 2))
+say(`seed ${cfg.seed}: ${hosts.length} hosts, ${schedule.length} faults planned over ${cfg.durationMs / 1000} s (${cfg.faults.join(', ')}), quorum ${cfg.quorum}`)
+for (const h of hosts) startNode(h)
+if (!await waitForAgreement(30_000)) {
+  say('the nodes did not agree on a leader within 30 s; see hosts/*/node.log')
+  for (const h of hosts) h.proc?.kill('SIGKILL')
+  process.exit(3)
+}
+say('cluster formed; load and faults begin')
+const loadStartMs = rel()
+const running = Promise.all([workload(), pollLeaders(), faults(schedule), progress()])
+await new Promise(resolve => setTimeout(resolve, cfg.durationMs))
+stopLoad = true
+await running
+const loadEndMs = rel()
+
+// Faults stop: everything undone, everyone back.
+say('faults stop: healing, resuming and restarting every node')
+for (const u of undo.splice(0)) u.run()
+heal(cfg.lan)
+for (const o of observed) if (o.endMs === null) o.endMs = rel()
+for (const h of hosts) {
+  if (h.state === 'paused') { h.proc?.kill('SIGCONT'); h.state = 'up' }
+  if (h.state === 'down') startNode(h)
+}
+await waitForAgreement(30_000)
+say(`settling: waiting for ${accepted.length} accepted tasks to end`)
+const settleStart = rel()
+let pending = accepted.map(a => a.id)
+while (pending.length > 0 && rel() - settleStart < cfg.settleMs) {
+  const still: string[] = []
+  for (let i = 0; i < pending.length; i += 50) {
+    const chunk = pending.slice(i, i + 50)
+    await Promise.all(chunk.map(async id => {
+      const h = hosts[Math.floor(rng() * hosts.length)]!
+      const r = await http<{ status?: string }>(`${h.url}/v1/tasks/${id}?wait=2000`, {}, 5_000).catch(() => null)
+      if (r === null || r.body.status === undefined || !['succeeded', 'failed', 'cancelled'].includes(r.body.status)) still.push(id)
+    }))
+  }
+  pending = still
+  if (pending.length > 0) say(`${pending.length} tasks not ended yet`)
+}
+const settledAfterMs = pending.length === 0 ? rel() - settleStart : null
+// Let the last endings travel between holders, then stop the nodes and read what they stored.
+await new Promise(resolve => setTimeout(resolve, 3_000))
+say('stopping the nodes')
+await Promise.all(hosts.map(async h => {
+  const p = h.proc
+  if (p === null) return
+  const exited = new Promise(resolve => p.once('exit', resolve))
+  p.kill('SIGTERM')
+  await Promise.race([exited, new Promise(resolve => setTimeout(resolve, 10_000))])
+  p.kill('SIGKILL')
+}))
+
+const records: HostRecord[] = hosts.map(h => ({
+  host: h.name,
+  dataDir: join(h.dir, 'data'),
+  log: readText(join(h.dir, 'node.log')),
+  executions: readText(join(h.dir, 'executions.jsonl'))
+}))
+const data: RunData = {
+  seed: cfg.seed,
+  hosts: hosts.map(h => h.name),
+  quorum: cfg.quorum,
+  failureTimeoutMs: FAILURE_TIMEOUT_MS,
+  startedAt: t0,
+  loadStartMs,
+  loadEndMs,
+  settledAfterMs,
+  schedule,
+  observed,
+  accepted,
+  refused,
+  leaderSamples,
+  records,
+  expected: a => expectedResult(a)
+}
+const result = checkRun(data)
+const paths = writeReport(cfg.out, data, result, { durationMs: cfg.durationMs, faults: cfg.faults, rate: cfg.rate })
+say(`report: ${paths.json} and ${paths.html}`)
+console.log(result.summary)
+process.exit(result.violations.length === 0 ? 0 : 1)
+
+function readText (path: string): string {
+  try { return readFileSync(path, 'utf8') } catch { return '' }
+}
+
+/** What a task of the workload must end with. */
+function expectedResult (a: Accepted): { status: 'succeeded' | 'failed', result?: unknown } {
+  const p = a.payload as Record<string, unknown>
+  switch (a.type) {
+    case 'echo': case 'record': return { status: 'succeeded', result: a.payload }
+    case 'sleep': return { status: 'succeeded', result: { sleptMs: p.ms } }
+    case 'hash': {
+      let digest = Buffer.from(p.data as string)
+      for (let i = 0; i < (p.rounds as number); i++) digest = createHash('sha256').update(digest).digest()
+      return { status: 'succeeded', result: { hex: digest.toString('hex') } }
+    }
+    default: return { status: 'failed' }
+  }
+}
