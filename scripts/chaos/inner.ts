@@ -6,14 +6,14 @@
  * the report. Started by scripts/chaos/cli.ts, which owns the LAN and cleans
  * it up however this process ends.
  */
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { seededRng } from '../lib/rng.ts'
+import { ROOT, http, lanNode, startNode as launch, stopNode, waitForAgreement as agreed } from '../lib/lan-nodes.ts'
+import type { ClusterView, LanNode } from '../lib/lan-nodes.ts'
 import { heal, isolate, split } from '../lan/lan.ts'
-import type { Lan, LanHost } from '../lan/lan.ts'
+import type { Lan } from '../lan/lan.ts'
 import { checkRun } from './check.ts'
 import type { Accepted, HostRecord, LeaderSample, ObservedFault, RunData } from './check.ts'
 import { writeReport } from './report.ts'
@@ -31,20 +31,10 @@ export interface InnerConfig {
   settleMs: number
 }
 
-const ROOT = resolve(import.meta.dirname, '../..')
-const CLI = join(ROOT, 'src/cli.ts')
-const HTTP_PORT = 7420
 const HEARTBEAT_MS = 250
 const FAILURE_TIMEOUT_MS = 1_500
 
-interface Host extends LanHost {
-  name: string
-  dir: string
-  url: string
-  proc: ChildProcess | null
-  state: 'up' | 'paused' | 'down'
-  starts: number
-}
+type Host = LanNode
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as InnerConfig
 const t0 = Date.now()
@@ -64,37 +54,11 @@ writeFileSync(configFile, JSON.stringify({
   handlers: { record: join(ROOT, 'scripts/chaos/record-handler.js') }
 }, null, 2))
 
-const hosts: Host[] = cfg.lan.hosts.map(h => ({
-  ...h,
-  name: `h${h.index}`,
-  dir: join(cfg.out, 'hosts', `h${h.index}`),
-  url: `http://${h.addr}:${HTTP_PORT}`,
-  proc: null,
-  state: 'down',
-  starts: 0
-}))
+const hosts: Host[] = cfg.lan.hosts.map(h => lanNode(h, join(cfg.out, 'hosts', `h${h.index}`)))
 
 function startNode (h: Host): void {
-  mkdirSync(h.dir, { recursive: true })
-  const log = openSync(join(h.dir, 'node.log'), 'a')
-  const proc = spawn('ip', ['netns', 'exec', h.ns, process.execPath, CLI, 'start', '--config', configFile, '--name', h.name,
-    '--listen', `/ip4/${h.addr}/tcp/4001`, '--http-host', h.addr, '--http-port', String(HTTP_PORT), '--data-dir', join(h.dir, 'data')], {
-    stdio: ['ignore', log, log],
-    env: { ...process.env, TASKMESH_RECORD_FILE: join(h.dir, 'executions.jsonl'), TASKMESH_LOG_LEVEL: 'info' }
-  })
-  closeSync(log)
-  h.proc = proc
-  h.state = 'up'
-  h.starts++
-  proc.on('exit', () => { if (h.proc === proc) { h.proc = null; h.state = 'down' } })
+  launch(h, { config: configFile, env: { TASKMESH_RECORD_FILE: join(h.dir, 'executions.jsonl') } })
 }
-
-async function http<T> (url: string, init: RequestInit = {}, timeoutMs = 3_000): Promise<{ status: number, body: T }> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
-  return { status: res.status, body: await res.json() as T }
-}
-
-interface ClusterView { leader: { id: string, name: string, term: number } | null, members: Array<{ name: string, status: string, queued: number }> }
 
 // ---- run -------------------------------------------------------------------
 
@@ -105,14 +69,7 @@ let refused = 0
 let stopLoad = false
 
 async function waitForAgreement (limitMs: number): Promise<boolean> {
-  const until = Date.now() + limitMs
-  while (Date.now() < until) {
-    const views = await Promise.all(hosts.filter(h => h.state === 'up').map(async h => await http<ClusterView>(`${h.url}/v1/cluster`).then(r => r.body, () => null)))
-    const leaders = new Set(views.map(v => v?.leader?.name ?? null))
-    if (views.length > 0 && views.every(v => v !== null && v.members.filter(m => m.status === 'alive').length === hosts.filter(h => h.state === 'up').length) && leaders.size === 1 && !leaders.has(null)) return true
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-  return false
+  return await agreed(hosts.filter(h => h.state === 'up'), limitMs, 200) !== null
 }
 
 /** Who leads, as each reachable node says, every 250 ms; and the leader's queue depth. */
@@ -229,12 +186,12 @@ function inject (f: PlannedFault): void {
       let minority: Host[]
       if (f.shape === 'isolate') {
         minority = [target]
-        isolate(cfg.lan, target)
+        isolate(cfg.lan, target.host)
       } else {
         const others = hosts.filter(h => h !== target)
         const size = Math.max(1, Math.floor((hosts.length - 1) / 2))
         minority = [target, ...others.sort(() => rng() - 0.5).slice(0, size - 1)]
-        split(cfg.lan, minority)
+        split(cfg.lan, minority.map(h => h.host))
       }
       record('partition', minority.map(h => h.name))
       const o = observed.at(-1)
@@ -311,14 +268,7 @@ const settledAfterMs = pending.length === 0 ? rel() - settleStart : null
 // Let the last endings travel between holders, then stop the nodes and read what they stored.
 await new Promise(resolve => setTimeout(resolve, 3_000))
 say('stopping the nodes')
-await Promise.all(hosts.map(async h => {
-  const p = h.proc
-  if (p === null) return
-  const exited = new Promise(resolve => p.once('exit', resolve))
-  p.kill('SIGTERM')
-  await Promise.race([exited, new Promise(resolve => setTimeout(resolve, 10_000))])
-  p.kill('SIGKILL')
-}))
+await Promise.all(hosts.map(async h => { await stopNode(h) }))
 
 const records: HostRecord[] = hosts.map(h => ({
   host: h.name,

@@ -1,7 +1,7 @@
 /** The task API: submit (single and batch), read (with long-poll), cancel, list. */
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { TASK_STATUSES } from '../core/tasks.ts'
+import { TASK_STATUSES, isTerminal } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import type { TaskRuntime } from '../runtime/task-runtime.ts'
 import { ErrorReply } from './schemas.ts'
@@ -59,10 +59,18 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
 
   app.post('/v1/tasks', {
     bodyLimit: limits.maxPayloadBytes + slack,
-    schema: { body: SubmitBody, response: { 202: Type.Object({ id: Type.String(), status: Status }), ...errors } }
+    schema: {
+      body: SubmitBody,
+      querystring: Type.Object({ wait: Type.Optional(Digits) }, { additionalProperties: false }),
+      response: { 200: TaskReply, 202: Type.Union([TaskReply, Type.Object({ id: Type.String(), status: Status })]), ...errors }
+    }
   }, async (req, reply) => {
     const [id] = await runtime().submit([req.body as never])
-    return await reply.code(202).send({ id, status: 'queued' })
+    const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
+    if (wait <= 0) return await reply.code(202).send({ id, status: 'queued' })
+    // Submit and wait in one request: 200 with the record once it ended, 202 with it if it has not yet.
+    const rec = await runtime().get(id!, wait)
+    return await reply.code(isTerminal(rec.status) ? 200 : 202).send(view(rec))
   })
 
   app.post('/v1/tasks/batch', {

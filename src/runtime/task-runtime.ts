@@ -221,6 +221,11 @@ export class TaskRuntime {
     }
   }
 
+  /** The records of these tasks held here that have ended. */
+  #endedOf (specs: readonly TaskSpec[]): TaskRecord[] {
+    return specs.map(s => this.#init.store.get(s.id)).filter((r): r is TaskRecord => r !== undefined && isTerminal(r.status))
+  }
+
   /** Ids of records stored here whose second copy is being made (not yet accepted). */
   readonly #storing = new Set<string>()
 
@@ -246,8 +251,8 @@ export class TaskRuntime {
         const duplicates = specs.filter(s => canonical.get(s.id) !== s.id).map(s => s.id)
         if (duplicates.length > 0) store.delete(duplicates)
         if (kind === 'replicate') this.#handOver(specs.filter(s => canonical.get(s.id) === s.id).map(s => s.id))
-        // An earlier target that seemed to fail had them after all, and they have already ended: tell the new holder.
-        if (tried.length > 1) this.#passOnEndings(specs.map(s => store.get(s.id)).filter((r): r is TaskRecord => r !== undefined && isTerminal(r.status)), target)
+        // An earlier target that seemed to fail had them after all, and they have already ended: tell every holder.
+        if (tried.length > 1) this.#passOnEndings(this.#endedOf(specs))
         return canonical
       } catch (err) {
         if (err instanceof QueueFullError) throw err
@@ -257,6 +262,7 @@ export class TaskRuntime {
     // A target whose reply was lost may have stored them all the same: if they have begun to run, it did.
     if (specs.some(s => { const r = store.get(s.id); return r !== undefined && (r.status !== 'queued' || r.attempts > 0) })) {
       this.#handOver(specs.map(s => s.id))
+      this.#passOnEndings(this.#endedOf(specs))
       return new Map(specs.map(s => [s.id, s.id]))
     }
     store.delete(specs.map(s => s.id))
@@ -874,16 +880,16 @@ export class TaskRuntime {
   }
 
   /**
-   * Holders pass on how a task ended (to `only`, or to every other holder):
+   * Holders pass on how a task ended to every other holder:
    * a sender that died may have reached only some of them, and two different
    * endings (after a fault) must settle on the same one everywhere. A holder
    * that already has it changes nothing and passes nothing on.
    */
-  #passOnEndings (ended: readonly TaskRecord[], only?: string): void {
+  #passOnEndings (ended: readonly TaskRecord[]): void {
     const byHolder = new Map<string, TaskUpdate[]>()
     for (const rec of ended) {
       for (const h of new Set([rec.origin, ...rec.replicas])) {
-        if (h === this.#id || (only !== undefined && h !== only)) continue
+        if (h === this.#id) continue
         const list = byHolder.get(h) ?? []
         list.push(progressOf(rec))
         byHolder.set(h, list)

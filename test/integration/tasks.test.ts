@@ -62,6 +62,13 @@ describe('tasks on a three-node cluster of real nodes', () => {
       expect(again).toEqual(t)
     }
     expect(workers).toEqual(new Set(nodes.map(n => n.id)))
+    // Submit and wait in one request: 200 with the ended task.
+    const waited = await post(`${nodes[1]!.url}/v1/tasks?wait=10000`, { type: 'echo', payload: { one: 'request' } })
+    expect(waited.status).toBe(200)
+    expect(waited.body).toMatchObject({ status: 'succeeded', result: { one: 'request' }, attempts: 1 })
+    const notYet = await post(`${nodes[1]!.url}/v1/tasks?wait=50`, { type: 'sleep', payload: { ms: 2_000 } })
+    expect(notYet.status).toBe(202)
+    expect(['queued', 'assigned', 'running']).toContain(notYet.body.status)
   })
 
   it('runs 1,000 tasks of a user handler module named in cluster.config.json exactly once each, readable from every node', async () => {
