@@ -5,10 +5,10 @@
  * there (inner.ts, inside the LAN's bridge namespace), prints a table and
  * writes bench/results/<date>.json and .md; removes the LAN however it ends.
  */
-import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 import { Command, CommanderError } from 'commander'
-import { LanError, checkCapabilities, lanDown, lanUp } from '../lan/lan.ts'
+import { LanError, checkCapabilities } from '../lan/lan.ts'
+import { cleanupLan, runOnLan } from '../lib/lan-run.ts'
 import type { BenchConfig } from './inner.ts'
 
 const SCENARIOS = ['latency', 'throughput', 'failover', 'convergence', 'scale', 'memory']
@@ -21,36 +21,20 @@ const program = new Command('bench')
   .showHelpAfterError()
   .exitOverride()
 
-let prefix: string | null = null
-let child: ReturnType<typeof spawn> | null = null
-function cleanup (): void {
-  if (prefix === null) return
-  const p = prefix
-  prefix = null
-  lanDown(p)
-}
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => { child?.kill('SIGKILL'); cleanup(); process.exit(130) })
-}
-process.on('exit', cleanup)
-
 try {
   program.parse(process.argv)
   const o = program.opts<{ quick?: boolean, only?: string, out: string }>()
   const only = o.only === undefined ? null : o.only.split(',').map(s => s.trim())
   for (const s of only ?? []) if (!SCENARIOS.includes(s)) throw new CommanderError(2, 'bench.only', `unknown scenario "${s}" (known: ${SCENARIOS.join(', ')})`)
   checkCapabilities()
-  const lan = lanUp(o.quick === true ? 10 : 25)
-  prefix = lan.prefix
-  console.log(`[bench] LAN ${lan.prefix}: ${lan.hosts.length} hosts`)
-  const cfg: BenchConfig = { lan, quick: o.quick === true, out: resolve(o.out), only }
-  child = spawn('ip', ['netns', 'exec', lan.bridgeNs, process.execPath, resolve(import.meta.dirname, 'inner.ts'), JSON.stringify(cfg)], { stdio: 'inherit' })
-  const code = await new Promise<number>(res => child!.on('exit', c => { res(c ?? 1) }))
-  cleanup()
+  const code = await runOnLan('bench', o.quick === true ? 10 : 25, resolve(import.meta.dirname, 'inner.ts'), lan => {
+    console.log(`[bench] LAN ${lan.prefix}: ${lan.hosts.length} hosts`)
+    return { lan, quick: o.quick === true, out: resolve(o.out), only } satisfies BenchConfig
+  })
   process.exit(code)
 } catch (err) {
   if (err instanceof CommanderError) { if (err.exitCode !== 0 && err.code === 'bench.only') console.error(err.message); process.exit(err.exitCode === 0 ? 0 : 2) }
-  if (err instanceof LanError) { console.error(`bench: ${err.message}`); cleanup(); process.exit(3) }
-  cleanup()
+  if (err instanceof LanError) { console.error(`bench: ${err.message}`); cleanupLan('bench'); process.exit(3) }
+  cleanupLan('bench')
   throw err
 }

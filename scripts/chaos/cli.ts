@@ -7,10 +7,10 @@
  * invariant held, 1 when one broke, 2 on bad options, 3 when the run could
  * not be carried out.
  */
-import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 import { Command, CommanderError, InvalidArgumentError } from 'commander'
-import { LanError, checkCapabilities, lanDown, lanUp } from '../lan/lan.ts'
+import { LanError, checkCapabilities } from '../lan/lan.ts'
+import { cleanupLan, runOnLan } from '../lib/lan-run.ts'
 import type { InnerConfig } from './inner.ts'
 import { FAULT_KINDS, faultSchedule, parseFaults } from './schedule.ts'
 
@@ -45,27 +45,6 @@ Needs Linux and root (network namespaces). Exit status 1 when an invariant broke
   .showHelpAfterError()
   .exitOverride()
 
-let prefix: string | null = null
-let child: ReturnType<typeof spawn> | null = null
-
-function cleanup (): void {
-  if (prefix === null) return
-  const p = prefix
-  prefix = null
-  const removed = lanDown(p)
-  if (removed.length > 0) console.log(`[chaos] removed the LAN (${removed.length} namespaces)`)
-}
-
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    console.log(`[chaos] ${sig}: stopping the run and removing the LAN`)
-    child?.kill('SIGKILL')
-    cleanup()
-    process.exit(130)
-  })
-}
-process.on('exit', cleanup)
-
 try {
   program.parse(process.argv)
   const o = program.opts<{ hosts: number, duration: number, faults: string, rate: number, seed: number, quorum: string, out?: string, settle: number, dryRun?: boolean }>()
@@ -78,18 +57,15 @@ try {
   }
   checkCapabilities()
   const out = resolve(o.out ?? `chaos-runs/${new Date().toISOString().replace(/[:.]/g, '-')}-seed${o.seed}`)
-  const lan = lanUp(o.hosts)
-  prefix = lan.prefix
-  console.log(`[chaos] LAN ${lan.prefix}: ${o.hosts} hosts on a bridge (${lan.hosts.map(h => h.addr).join(', ')}); output in ${out}`)
-  const cfg: InnerConfig = { lan, seed: o.seed, durationMs, faults, rate: o.rate, quorum, out, settleMs: o.settle * 1000 }
-  child = spawn('ip', ['netns', 'exec', lan.bridgeNs, process.execPath, resolve(import.meta.dirname, 'inner.ts'), JSON.stringify(cfg)], { stdio: 'inherit' })
-  const code = await new Promise<number>(res => child!.on('exit', (c, sig) => { res(c ?? (sig !== null ? 3 : 1)) }))
-  cleanup()
+  const code = await runOnLan('chaos', o.hosts, resolve(import.meta.dirname, 'inner.ts'), lan => {
+    console.log(`[chaos] LAN ${lan.prefix}: ${o.hosts} hosts on a bridge (${lan.hosts.map(h => h.addr).join(', ')}); output in ${out}`)
+    return { lan, seed: o.seed, durationMs, faults, rate: o.rate, quorum, out, settleMs: o.settle * 1000 } satisfies InnerConfig
+  })
   process.exit(code)
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2)
-  if (err instanceof LanError) { console.error(`chaos: ${err.message}`); cleanup(); process.exit(3) }
+  if (err instanceof LanError) { console.error(`chaos: ${err.message}`); cleanupLan('chaos'); process.exit(3) }
   if (err instanceof Error && err.message.startsWith('unknown fault')) { console.error(`chaos: ${err.message}`); process.exit(2) }
-  cleanup()
+  cleanupLan('chaos')
   throw err
 }
