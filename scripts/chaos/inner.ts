@@ -78,7 +78,7 @@ async function pollLeaders (): Promise<void> {
     const at = rel()
     await Promise.all(hosts.map(async h => {
       if (h.state !== 'up') return
-      const v = await http<ClusterView>(`${h.url}/v1/cluster`, {}, 1_000).then(r => r.body, () => null)
+      const v = await http<ClusterView>(`${h.url}/v1/cluster`, {}, 1_000).then(r => r.status === 200 ? r.body : null, () => null)
       if (v === null) return
       const leaderMember = v.members.find(m => m.name === v.leader?.name)
       leaderSamples.push({ atMs: at, host: h.name, leader: v.leader?.name ?? null, term: v.leader?.term ?? null, queued: leaderMember?.queued ?? null })

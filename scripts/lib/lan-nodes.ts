@@ -67,7 +67,8 @@ export interface ClusterView { leader: { id: string, name: string, term: number 
 export async function waitForAgreement (nodes: readonly LanNode[], limitMs: number, pollMs = 100): Promise<number | null> {
   const started = Date.now()
   while (Date.now() - started < limitMs) {
-    const views = await Promise.all(nodes.map(async n => await http<ClusterView>(`${n.url}/v1/cluster`, {}, 1_000).then(r => r.body, () => null)))
+    // A node still starting answers 503 with an error body: not a view yet.
+    const views = await Promise.all(nodes.map(async n => await http<ClusterView>(`${n.url}/v1/cluster`, {}, 1_000).then(r => r.status === 200 ? r.body : null, () => null)))
     const leaders = new Set(views.map(v => v?.leader?.name ?? null))
     if (views.every(v => v !== null && v.members.filter(m => m.status === 'alive').length === nodes.length) && leaders.size === 1 && !leaders.has(null)) return Date.now() - started
     await new Promise(resolve => setTimeout(resolve, pollMs))
