@@ -7,6 +7,8 @@
  * and one node-to-node libp2p request/response on top of it).
  */
 import { execFileSync } from 'node:child_process'
+import { isTerminal } from '../../src/core/tasks.ts'
+import type { TaskStatus } from '../../src/core/tasks.ts'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -84,7 +86,7 @@ async function waitAll (node: LanNode, ids: readonly string[], concurrency = 64)
       const i = next++
       for (;;) {
         const r = await http<{ status: string, attempts: number }>(`${node.url}/v1/tasks/${ids[i]!}?wait=30000`, {}, 40_000).catch(() => null)
-        if (r !== null && ['succeeded', 'failed', 'cancelled'].includes(r.body.status)) { out[i] = r.body; break }
+        if (r !== null && isTerminal(r.body.status as TaskStatus)) { out[i] = r.body; break }
       }
     }
   }))

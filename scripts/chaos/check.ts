@@ -11,6 +11,7 @@
  *   (with a quorum), once its failure detector had time to notice.
  * It also derives the figures of the report (failover times, throughput).
  */
+import { isTerminal } from '../../src/core/tasks.ts'
 import type { TaskRecord } from '../../src/core/tasks.ts'
 import { TaskStore } from '../../src/store/task-store.ts'
 import type { FaultKind, PlannedFault, Role } from './schedule.ts'
@@ -84,7 +85,7 @@ export function checkRun (d: RunData): CheckResult {
       return rec === undefined ? [] : [{ host: s.host, rec }]
     })
     if (copies.length === 0) { counts.lost++; violations.push({ kind: 'lost', detail: `${a.id} (${a.type}, accepted by ${a.origin} at ${fmt(a.atMs)}) is stored nowhere` }); continue }
-    const unfinished = copies.filter(c => !['succeeded', 'failed', 'cancelled'].includes(c.rec.status))
+    const unfinished = copies.filter(c => !isTerminal(c.rec.status))
     if (unfinished.length > 0) { violations.push({ kind: 'not-terminal', detail: `${a.id}: ${copies.map(c => `${c.host}=${c.rec.status}`).join(' ')}` }); continue }
     const key = (r: TaskRecord): string => JSON.stringify([r.status, r.attempts, r.worker, r.result, r.error])
     if (copies.some(c => key(c.rec) !== key(copies[0]!.rec))) {

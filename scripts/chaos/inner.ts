@@ -7,6 +7,8 @@
  * it up however this process ends.
  */
 import { createHash } from 'node:crypto'
+import { isTerminal } from '../../src/core/tasks.ts'
+import type { TaskStatus } from '../../src/core/tasks.ts'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { seededRng } from '../lib/rng.ts'
@@ -14,7 +16,7 @@ import { ROOT, http, lanNode, startNode as launch, stopNode, waitForAgreement as
 import type { ClusterView, LanNode } from '../lib/lan-nodes.ts'
 import { heal, isolate, split } from '../lan/lan.ts'
 import type { Lan } from '../lan/lan.ts'
-import { checkRun } from './check.ts'
+import { checkRun, leaderAt } from './check.ts'
 import type { Accepted, HostRecord, LeaderSample, ObservedFault, RunData } from './check.ts'
 import { writeReport } from './report.ts'
 import { faultSchedule } from './schedule.ts'
@@ -129,11 +131,7 @@ async function workload (): Promise<void> {
 }
 
 function pick (role: PlannedFault['role'], eligible: Host[]): Host | undefined {
-  const latest = new Map<string, LeaderSample>()
-  for (const s of leaderSamples) latest.set(s.host, s)
-  const votes = new Map<string, number>()
-  for (const s of latest.values()) if (s.leader !== null) votes.set(s.leader, (votes.get(s.leader) ?? 0) + 1)
-  const leaderName = [...votes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0]
+  const leaderName = leaderAt(leaderSamples, rel())
   const leader = eligible.find(h => h.name === leaderName)
   if (role === 'leader' && leader !== undefined) return leader
   if (role === 'origin') {
@@ -257,8 +255,8 @@ while (pending.length > 0 && rel() - settleStart < cfg.settleMs) {
     const chunk = pending.slice(i, i + 50)
     await Promise.all(chunk.map(async id => {
       const h = hosts[Math.floor(rng() * hosts.length)]!
-      const r = await http<{ status?: string }>(`${h.url}/v1/tasks/${id}?wait=2000`, {}, 5_000).catch(() => null)
-      if (r === null || r.body.status === undefined || !['succeeded', 'failed', 'cancelled'].includes(r.body.status)) still.push(id)
+      const r = await http<{ status?: TaskStatus }>(`${h.url}/v1/tasks/${id}?wait=2000`, {}, 5_000).catch(() => null)
+      if (r === null || r.body.status === undefined || !isTerminal(r.body.status)) still.push(id)
     }))
   }
   pending = still

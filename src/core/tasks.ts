@@ -86,8 +86,20 @@ export function mergeUpdate (rec: TaskProgress, update: TaskProgress): TaskProgr
 }
 
 /** Only the fields that change as a task runs (an update may be a whole record). */
-function progressOf (u: TaskProgress): TaskProgress {
+export function progressOf (u: TaskProgress): TaskProgress {
   return { status: u.status, attempts: u.attempts, worker: u.worker, progress: u.progress, result: u.result, error: u.error, startedAt: u.startedAt, finishedAt: u.finishedAt }
+}
+
+/** A record's current state as an update that holders can merge. */
+export function updateOf (r: { id: string } & TaskProgress): TaskUpdate {
+  return { id: r.id, ...progressOf(r) }
+}
+
+/** Of two updates of one task waiting to be sent, the one to keep: `u` merged over `prev` (see mergeUpdate). */
+export function newestUpdate (prev: TaskUpdate | undefined, u: TaskUpdate): TaskUpdate {
+  if (prev === undefined) return u
+  const merged = mergeUpdate(prev, u)
+  return merged === null ? prev : { ...merged, id: u.id }
 }
 
 const TERMINAL_RANK: Partial<Record<TaskStatus, number>> = { succeeded: 0, cancelled: 1, failed: 2 }

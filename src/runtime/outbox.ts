@@ -8,7 +8,7 @@
  * live member; a dead holder's lane is dropped (and its owner told, to
  * send what matters again when that member is back).
  */
-import { mergeUpdate } from '../core/tasks.ts'
+import { newestUpdate } from '../core/tasks.ts'
 import type { TaskUpdate } from '../core/tasks.ts'
 import { chunkBySize } from './chunks.ts'
 import type { Clock } from './clock.ts'
@@ -60,10 +60,7 @@ export class Outbox {
   }
 
   #merge (lane: Lane, u: TaskUpdate): void {
-    const prev = lane.pending.get(u.id)
-    if (prev === undefined) { lane.pending.set(u.id, u); return }
-    const merged = mergeUpdate(prev, u)
-    if (merged !== null) lane.pending.set(u.id, { ...merged, id: u.id })
+    lane.pending.set(u.id, newestUpdate(lane.pending.get(u.id), u))
   }
 
   #schedule (to: string, lane: Lane): void {

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import { Scheduler } from '../core/scheduler.ts'
 import type { Assignment, SchedulerConfig, WorkerSlots } from '../core/scheduler.ts'
-import { isTerminal, lostAttemptUpdate, mergeUpdate } from '../core/tasks.ts'
+import { isTerminal, lostAttemptUpdate, mergeUpdate, newestUpdate, updateOf } from '../core/tasks.ts'
 import type { TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
 import { QueueFullError, TaskFinishedError, TaskNotFoundError, UnavailableError, UnknownTaskTypeError, PayloadTooLargeError } from '../errors.ts'
 import type { TaskExecutor } from '../exec/handler-pool.ts'
@@ -103,9 +103,9 @@ export class TaskRuntime {
     }
     cluster.onEvent(e => {
       if (e.type === 'leader-changed') this.#onLeaderChanged()
-      if (e.type === 'member-status' && e.to === 'dead') this.#onMemberDead(e.id)
+      if (e.type === 'member-status' && e.to === 'dead') this.#onWorkerGone(e.id)
       // A new incarnation (a restart quicker than the failure detector) runs none of the old one's attempts.
-      if (e.type === 'member-joined') this.#onMemberDead(e.id)
+      if (e.type === 'member-joined') this.#onWorkerGone(e.id)
       if ((e.type === 'member-status' && e.to === 'alive') || e.type === 'member-joined') this.#unpark(e.id)
     })
     // Endings this node recorded just before it stopped may not have reached the other holders.
@@ -347,7 +347,7 @@ export class TaskRuntime {
         try {
           const r = await this.#init.transport.request(h, { kind: 'get', id, waitMs: 0 }, RPC_TIMEOUT_MS)
           answered = true
-          if (r.kind === 'task' && r.task !== null) this.#apply([{ ...progressOf(r.task as TaskRecord), id }])
+          if (r.kind === 'task' && r.task !== null) this.#apply([{ ...updateOf(r.task as TaskRecord), id }])
         } catch (err) {
           this.#init.log.debug({ id, holder: h, err: (err as Error).message }, 'holder did not answer reconcile')
         }
@@ -655,7 +655,8 @@ export class TaskRuntime {
     return { kind: 'ok' }
   }
 
-  #onMemberDead (id: string): void {
+  /** A member died, or came back as a new incarnation: the attempts it had are lost. */
+  #onWorkerGone (id: string): void {
     const scheduler = this.#scheduler
     if (scheduler === null) return
     this.#distribute(scheduler.onWorkerLost(id, this.#init.clock.now()))
@@ -845,9 +846,9 @@ export class TaskRuntime {
     const lane = this.#parked.get(peer) ?? new Map<string, TaskUpdate>()
     this.#parked.set(peer, lane)
     for (const u of ended) {
-      const prev = lane.get(u.id)
-      lane.delete(u.id)
-      lane.set(u.id, prev === undefined ? u : { ...(mergeUpdate(prev, u) ?? prev), id: u.id })
+      const kept = newestUpdate(lane.get(u.id), u)
+      lane.delete(u.id) // re-inserted last: the oldest parked endings go first when the lane is full
+      lane.set(u.id, kept)
     }
     for (const id of lane.keys()) {
       if (lane.size <= MAX_PARKED_PER_MEMBER) break
@@ -891,7 +892,7 @@ export class TaskRuntime {
       for (const h of new Set([rec.origin, ...rec.replicas])) {
         if (h === this.#id) continue
         const list = byHolder.get(h) ?? []
-        list.push(progressOf(rec))
+        list.push(updateOf(rec))
         byHolder.set(h, list)
       }
     }
@@ -974,10 +975,6 @@ export class TaskRuntime {
   #members (): Array<{ id: string, status: string, capacity: number, running: number, queued: number, types: string[] }> {
     return this.#init.cluster.snapshot().members
   }
-}
-
-function progressOf (r: TaskRecord): TaskUpdate {
-  return { id: r.id, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, startedAt: r.startedAt, finishedAt: r.finishedAt }
 }
 
 function specOf (r: TaskSpec): TaskSpec {
