@@ -18,9 +18,10 @@ import type { Libp2p, Message, PeerId, PrivateKey, PubSub, Stream } from '@libp2
 import { mdns } from '@libp2p/mdns'
 import { tcp } from '@libp2p/tcp'
 import { peerIdFromString } from '@libp2p/peer-id'
-import * as lp from 'it-length-prefixed'
-import { pipe } from 'it-pipe'
+import { lpStream } from 'it-length-prefixed-stream'
+import type { LengthPrefixedStream } from 'it-length-prefixed-stream'
 import { createLibp2p } from 'libp2p'
+import { multiaddr } from '@multiformats/multiaddr'
 import { decodeHeartbeat, encodeHeartbeat } from '../protocol/messages.ts'
 import type { Heartbeat } from '../core/types.ts'
 import { DecodeError } from '../protocol/messages.ts'
@@ -71,8 +72,25 @@ export async function loadOrCreateKey (dataDir: string): Promise<PrivateKey> {
   return key
 }
 
-/** Time a peer has to send its request frame after opening an RPC stream. */
+/** Time a peer has to send its first request frame after opening an RPC stream. */
 const REQUEST_READ_TIMEOUT_MS = 10_000
+/**
+ * RPC streams are kept open between requests (one request and its reply at a
+ * time on each): opening a stream costs a protocol negotiation round trip and
+ * a peer-store write, more than the request itself. A caller closes a stream
+ * idle for IDLE_LANE_MS and keeps at most MAX_IDLE_LANES idle per peer; the
+ * serving side closes one idle for much longer (a caller that vanished).
+ */
+const IDLE_LANE_MS = 30_000
+const MAX_IDLE_LANES = 16
+const SERVE_IDLE_MS = 4 * IDLE_LANE_MS
+
+/** An open RPC stream to one peer, idle or carrying one request. */
+interface Lane {
+  stream: Stream
+  frames: LengthPrefixedStream<Stream>
+  idleTimer?: NodeJS.Timeout
+}
 
 type Node = Libp2p<{ pubsub: PubSub<GossipsubEvents>, identify: unknown }>
 
@@ -158,6 +176,11 @@ export class Libp2pTransport implements ClusterTransport {
     return this.#node.peerId.toString()
   }
 
+  /** Connects to a peer at a full multiaddr (with /p2p/<id>), as bootstrap would. */
+  async dial (addr: string): Promise<void> {
+    await this.#node.dial(multiaddr(addr))
+  }
+
   addresses (): string[] {
     return this.#node.getMultiaddrs().map(a => a.toString())
   }
@@ -193,30 +216,62 @@ export class Libp2pTransport implements ClusterTransport {
     const signal = AbortSignal.timeout(timeoutMs)
     const frame = encodeFrame(msg)
     if (frame.byteLength > this.#init.maxFrameBytes) throw new Error(`rpc ${msg.kind} of ${frame.byteLength} bytes exceeds maxFrameBytes ${this.#init.maxFrameBytes}`)
-    const stream = await this.#node.dialProtocol(peerIdFromString(to), RPC_PROTOCOL, { signal })
-    const onAbort = (): void => { stream.abort(new Error(`rpc ${msg.kind} to ${to} timed out after ${timeoutMs} ms`)) }
-    if (signal.aborted) onAbort()
-    else signal.addEventListener('abort', onAbort, { once: true })
+    let lane: Lane | undefined
+    this.#stats.requests++
     try {
-      const reply = await pipe(
-        [frame],
-        src => lp.encode(src),
-        stream,
-        src => lp.decode(src, { maxDataLength: this.#init.maxFrameBytes }),
-        async src => {
-          for await (const chunk of src) return chunk.subarray()
-          return undefined
-        }
-      )
-      if (reply === undefined) throw new Error(`rpc ${msg.kind} to ${to}: stream closed without a reply`)
-      return decodeReply(reply)
+      lane = this.#idleLane(to) ?? await this.#openLane(to, signal)
+      await lane.frames.write(frame, { signal })
+      const reply = await lane.frames.read({ signal })
+      this.#release(to, lane)
+      return decodeReply(reply.subarray())
     } catch (err) {
-      stream.abort(err as Error)
+      lane?.stream.abort(err as Error)
       if (signal.aborted) throw new Error(`rpc ${msg.kind} to ${to} timed out after ${timeoutMs} ms`)
+      if ((err as Error).name === 'UnexpectedEOFError') throw new Error(`rpc ${msg.kind} to ${to}: stream closed without a reply`)
       throw err
-    } finally {
-      signal.removeEventListener('abort', onAbort)
     }
+  }
+
+  readonly #idle = new Map<string, Lane[]>()
+  readonly #stats = { requests: 0, streamsOpened: 0, served: 0 }
+
+  /** Requests sent, RPC streams opened for them, and requests served: streams are reused, so opened stays far below requests. */
+  rpcStats (): { requests: number, streamsOpened: number, served: number } {
+    return { ...this.#stats }
+  }
+
+  /** An idle stream to this peer that is still open both ways, if any. */
+  #idleLane (to: string): Lane | undefined {
+    const lanes = this.#idle.get(to)
+    while (lanes !== undefined && lanes.length > 0) {
+      const lane = lanes.pop()!
+      clearTimeout(lane.idleTimer)
+      if (lane.stream.status === 'open' && lane.stream.readStatus === 'ready' && (lane.stream.writeStatus === 'writing' || lane.stream.writeStatus === 'ready')) return lane
+      lane.stream.abort(new Error('stale idle rpc stream'))
+    }
+    return undefined
+  }
+
+  async #openLane (to: string, signal: AbortSignal): Promise<Lane> {
+    const stream = await this.#node.dialProtocol(peerIdFromString(to), RPC_PROTOCOL, { signal })
+    this.#stats.streamsOpened++
+    return { stream, frames: lpStream(stream, { maxDataLength: this.#init.maxFrameBytes }) }
+  }
+
+  #release (to: string, lane: Lane): void {
+    let lanes = this.#idle.get(to)
+    if (lanes === undefined) this.#idle.set(to, lanes = [])
+    if (lanes.length >= MAX_IDLE_LANES) {
+      lane.stream.close().catch(() => {})
+      return
+    }
+    lanes.push(lane)
+    lane.idleTimer = setTimeout(() => {
+      const i = lanes.indexOf(lane)
+      if (i >= 0) lanes.splice(i, 1)
+      lane.stream.close().catch(() => {})
+    }, IDLE_LANE_MS)
+    lane.idleTimer.unref()
   }
 
   onRequest (handler: (msg: RpcRequest, from: string) => Promise<RpcReply>): void {
@@ -225,43 +280,49 @@ export class Libp2pTransport implements ClusterTransport {
 
   #requestHandler: ((msg: RpcRequest, from: string) => Promise<RpcReply>) | undefined
 
+  /** Answers the requests on one stream, one at a time, until the caller closes it. */
   async #serve (stream: Stream, from: string): Promise<void> {
-    const handler = this.#requestHandler
-    const maxDataLength = this.#init.maxFrameBytes
-    // A peer gets a bounded time to send its request frame.
-    let received = false
-    const deadline = setTimeout(() => { if (!received) stream.abort(new Error('no request frame in time')) }, REQUEST_READ_TIMEOUT_MS)
+    const frames = lpStream(stream, { maxDataLength: this.#init.maxFrameBytes })
+    let served = 0
     try {
-      await pipe(
-        stream,
-        src => lp.decode(src, { maxDataLength }),
-        async function * (src) {
-          for await (const chunk of src) {
-            received = true
-            let reply: RpcReply
-            try {
-              const msg = decodeRequest(chunk.subarray())
-              reply = handler === undefined ? { kind: 'error', code: 'STARTING', message: 'node is starting' } : await handler(msg, from)
-            } catch (err) {
-              const code = err instanceof DecodeError ? 'BAD_FRAME' : ((err as { code?: string }).code ?? 'INTERNAL')
-              reply = { kind: 'error', code: code.slice(0, 64), message: (err as Error).message.slice(0, 4096) }
-            }
-            yield encodeFrame(reply)
+      for (;;) {
+        let chunk
+        try {
+          // A peer gets a bounded time to send its first request frame, and a longer one between requests.
+          chunk = await frames.read({ signal: AbortSignal.timeout(served === 0 ? REQUEST_READ_TIMEOUT_MS : SERVE_IDLE_MS) })
+        } catch (err) {
+          if ((err as Error).name === 'UnexpectedEOFError' && served > 0) {
+            await stream.close()
             return
           }
-        },
-        src => lp.encode(src),
-        stream
-      )
+          if ((err as Error).name === 'TimeoutError' && served > 0) {
+            stream.abort(new Error('rpc stream idle'))
+            return
+          }
+          throw err
+        }
+        const handler = this.#requestHandler
+        let reply: RpcReply
+        try {
+          const msg = decodeRequest(chunk.subarray())
+          reply = handler === undefined ? { kind: 'error', code: 'STARTING', message: 'node is starting' } : await handler(msg, from)
+        } catch (err) {
+          const code = err instanceof DecodeError ? 'BAD_FRAME' : ((err as { code?: string }).code ?? 'INTERNAL')
+          reply = { kind: 'error', code: code.slice(0, 64), message: (err as Error).message.slice(0, 4096) }
+        }
+        await frames.write(encodeFrame(reply))
+        served++
+        this.#stats.served++
+      }
     } catch (err) {
       this.#init.warn?.('rpc stream reset', { from, err: (err as Error).message })
       stream.abort(err as Error)
-    } finally {
-      clearTimeout(deadline)
     }
   }
 
   async stop (): Promise<void> {
+    for (const lanes of this.#idle.values()) for (const lane of lanes) clearTimeout(lane.idleTimer)
+    this.#idle.clear()
     await this.#node.stop()
   }
 }

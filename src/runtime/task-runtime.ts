@@ -218,6 +218,8 @@ export class TaskRuntime {
       return await this.#storeOnAnother(specs, targets, leaderId)
     } finally {
       for (const s of specs) this.#storing.delete(s.id)
+      // Handed over while still being stored: they can go now, not on the next tick.
+      this.#forward()
     }
   }
 
