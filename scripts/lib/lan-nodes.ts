@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path'
 import type { LanHost } from '../lan/lan.ts'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
-const CLI = join(ROOT, 'src/cli.ts')
+const CLI = join(ROOT, 'src/bin.ts')
 export const HTTP_PORT = 7420
 
 export interface LanNode {

@@ -8,6 +8,7 @@ import { MessageChannel } from 'node:worker_threads'
 import { resolve } from 'node:path'
 import { Piscina } from 'piscina'
 import { builtins } from './builtins.ts'
+import type { Handler } from './handler.ts'
 
 export type AttemptOutcome = { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean }
 
@@ -46,6 +47,15 @@ function asJson (value: unknown, maxBytes = Infinity): { ok: true, value: unknow
 /** Time a handler gets to honour ctx.signal before its thread is terminated. */
 export const ABORT_GRACE_MS = 2_000
 
+/**
+ * Built-ins that never block the event loop (they return at once, or wait on
+ * a timer that honours ctx.signal) run on it: a hop to a pool thread would
+ * cost several times what they do. User handlers and `hash` run on threads.
+ */
+const INLINE_BUILTINS = new Set(['echo', 'sleep', 'fail'])
+
+type Reason = { error: string, cancelled: boolean } | null
+
 export class HandlerPool implements TaskExecutor {
   readonly #pool: Piscina
   readonly #handlers: Map<string, string>
@@ -80,9 +90,57 @@ export class HandlerPool implements TaskExecutor {
   async run (input: AttemptInput): Promise<AttemptOutcome> {
     const handler = this.#handlers.get(input.type)
     if (handler === undefined) return { ok: false, error: `task type "${input.type}" is not supported on this node` }
+    return INLINE_BUILTINS.has(handler) ? await this.#runInline(builtins[handler]!, input) : await this.#runOnThread(handler, input)
+  }
+
+  /** The attempt's outcome from what its handler returned or threw, unless it was aborted first. */
+  #outcome (reason: Reason, settled: { result: unknown } | { err: unknown }): AttemptOutcome {
+    if (reason !== null) return { ok: false, ...reason }
+    if ('err' in settled) return { ok: false, error: settled.err instanceof Error ? settled.err.message : String(settled.err) }
+    const json = asJson(settled.result === undefined ? null : settled.result, this.#maxResultBytes)
+    if (!json.ok) return { ok: false, error: `the handler's result is refused: ${json.error}` }
+    return { ok: true, result: json.value }
+  }
+
+  #onProgress (input: AttemptInput, value: unknown): void {
+    const progress = asJson(value, this.#maxResultBytes)
+    if (progress.ok) input.onProgress(progress.value)
+  }
+
+  async #runInline (fn: Handler, input: AttemptInput): Promise<AttemptOutcome> {
+    const controller = new AbortController()
+    let reason: Reason = null
+    const abort = (error: string, cancelled: boolean): void => {
+      if (reason !== null) return
+      reason = { error, cancelled }
+      controller.abort(new Error(error))
+    }
+    const onCancel = (): void => { abort('cancelled by request', true) }
+    if (input.signal.aborted) onCancel()
+    else input.signal.addEventListener('abort', onCancel, { once: true })
+    input.onStarted?.()
+    const timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)
+    try {
+      if (reason !== null) return this.#outcome(reason, { result: null })
+      const result: unknown = await fn(input.payload, {
+        progress: value => { this.#onProgress(input, value) },
+        signal: controller.signal,
+        taskId: input.taskId,
+        attempt: input.attempt
+      })
+      return this.#outcome(reason, { result })
+    } catch (err) {
+      return this.#outcome(reason, { err })
+    } finally {
+      clearTimeout(timeout)
+      input.signal.removeEventListener('abort', onCancel)
+    }
+  }
+
+  async #runOnThread (handler: string, input: AttemptInput): Promise<AttemptOutcome> {
     const { port1, port2 } = new MessageChannel()
     const hard = new AbortController()
-    let reason: { error: string, cancelled: boolean } | null = null
+    let reason: Reason = null
     let started = false
     let graceTimer: NodeJS.Timeout | undefined
     let timeout: NodeJS.Timeout | undefined
@@ -99,8 +157,7 @@ export class HandlerPool implements TaskExecutor {
         timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)
         input.onStarted?.()
       } else if ('progress' in m) {
-        const progress = asJson(m.progress, this.#maxResultBytes)
-        if (progress.ok) input.onProgress(progress.value)
+        this.#onProgress(input, m.progress)
       }
     })
     const onCancel = (): void => { abort('cancelled by request', true) }
@@ -113,13 +170,9 @@ export class HandlerPool implements TaskExecutor {
       )
       // Progress posted just before the handler returned travels on its own port: let it land first.
       await new Promise(resolve => setImmediate(resolve))
-      if (reason !== null) return { ok: false, ...(reason as { error: string, cancelled: boolean }) }
-      const json = asJson(result, this.#maxResultBytes)
-      if (!json.ok) return { ok: false, error: `the handler's result is refused: ${json.error}` }
-      return { ok: true, result: json.value }
+      return this.#outcome(reason, { result })
     } catch (err) {
-      if (reason !== null) return { ok: false, ...(reason as { error: string, cancelled: boolean }) }
-      return { ok: false, error: err instanceof Error ? err.message : String(err) }
+      return this.#outcome(reason, { err })
     } finally {
       clearTimeout(timeout)
       clearTimeout(graceTimer)

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import { join, resolve } from 'node:path'
 
-const CLI = resolve(import.meta.dirname, '../../src/cli.ts')
+const CLI = resolve(import.meta.dirname, '../../src/bin.ts')
 
 export type { ClusterView } from '../../src/cli/table.ts'
 import type { ClusterView } from '../../src/cli/table.ts'

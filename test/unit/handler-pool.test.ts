@@ -44,6 +44,18 @@ describe('HandlerPool (worker threads)', () => {
     expect(progress).toEqual([])
   })
 
+  it('runs echo, sleep and fail on the event loop: they finish while every thread is busy, and keep their timeout', async () => {
+    const hangs = [attempt('hang', null, { timeoutMs: 1_500 }), attempt('hang', null, { timeoutMs: 1_500 })]
+    let threadsFree = false
+    void Promise.all(hangs).then(() => { threadsFree = true })
+    await new Promise(r => setTimeout(r, 200))
+    expect((await attempt('echo', { x: 1 })).outcome).toEqual({ ok: true, result: { x: 1 } })
+    expect((await attempt('fail', {})).outcome).toEqual({ ok: false, error: 'failed on purpose' })
+    expect((await attempt('sleep', { ms: 10_000 }, { timeoutMs: 150 })).outcome).toEqual({ ok: false, error: 'timed out after 150 ms', cancelled: false })
+    expect(threadsFree).toBe(false)
+    for (const h of await Promise.all(hangs)) expect(h.outcome).toEqual({ ok: false, error: 'timed out after 1500 ms', cancelled: false })
+  })
+
   it('fails an attempt of an unknown type or bad payload without throwing', async () => {
     expect((await attempt('nope', null)).outcome).toMatchObject({ ok: false })
     expect((await attempt('hash', { data: 5 })).outcome).toEqual({ ok: false, error: 'payload.data is missing or has the wrong type' })
