@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --only latency,throughput]
+ * npm run bench [-- --quick] [-- --only latency,throughput] [-- --profile]
  *
  * Builds a simulated LAN (scripts/lan), runs every scenario on real nodes
  * there (inner.ts, inside the LAN's bridge namespace), prints a table and
@@ -17,19 +17,20 @@ const program = new Command('bench')
   .option('--quick', 'fewer runs and smaller sizes (a few minutes)')
   .option('--only <list>', `scenarios to run, comma-separated (${SCENARIOS.join(', ')})`)
   .option('--out <dir>', 'where results go', 'bench/results')
-  .addHelpText('after', '\nExamples:\n  npm run bench -- --quick\n  npm run bench -- --only latency,throughput\nNeeds Linux and root (network namespaces). See bench/README.md for what each figure means.')
+  .option('--profile', 'the latency and throughput nodes write CPU profiles (node --cpu-prof) to <out>/profiles; the Markdown summary says where their time went (figures are slower while profiling)')
+  .addHelpText('after', '\nExamples:\n  npm run bench -- --quick\n  npm run bench -- --only latency,throughput\n  npm run bench -- --quick --only throughput --profile --out /tmp/prof\nNeeds Linux and root (network namespaces). See bench/README.md for what each figure means.')
   .showHelpAfterError()
   .exitOverride()
 
 try {
   program.parse(process.argv)
-  const o = program.opts<{ quick?: boolean, only?: string, out: string }>()
+  const o = program.opts<{ quick?: boolean, only?: string, out: string, profile?: boolean }>()
   const only = o.only === undefined ? null : o.only.split(',').map(s => s.trim())
   for (const s of only ?? []) if (!SCENARIOS.includes(s)) throw new CommanderError(2, 'bench.only', `unknown scenario "${s}" (known: ${SCENARIOS.join(', ')})`)
   checkCapabilities()
   const code = await runOnLan('bench', o.quick === true ? 10 : 25, resolve(import.meta.dirname, 'inner.ts'), lan => {
     console.log(`[bench] LAN ${lan.prefix}: ${lan.hosts.length} hosts`)
-    return { lan, quick: o.quick === true, out: resolve(o.out), only } satisfies BenchConfig
+    return { lan, quick: o.quick === true, out: resolve(o.out), only, profile: o.profile === true } satisfies BenchConfig
   })
   process.exit(code)
 } catch (err) {

@@ -15,8 +15,9 @@ import { join } from 'node:path'
 import { ROOT, cpuSeconds, http, lanNode, rssBytes, startNode, stopNode, waitForAgreement } from '../lib/lan-nodes.ts'
 import type { ClusterView, LanNode } from '../lib/lan-nodes.ts'
 import type { Lan } from '../lan/lan.ts'
+import { summarizeProfiles } from './profile.ts'
 
-export interface BenchConfig { lan: Lan, quick: boolean, out: string, only: string[] | null }
+export interface BenchConfig { lan: Lan, quick: boolean, out: string, only: string[] | null, profile: boolean }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as BenchConfig
 const work = join(os.tmpdir(), `taskmesh-bench-${process.pid}`)
@@ -26,6 +27,12 @@ const sleep = async (ms: number): Promise<void> => { await new Promise(resolve =
 interface Figure { name: string, value: number | null, unit: string, runs: number[], ratio?: { to: string, value: number | null }, target?: string }
 interface Scenario { name: string, config: Record<string, unknown>, figures: Figure[], notes: string[] }
 const scenarios: Scenario[] = []
+const profileDir = join(cfg.out, 'profiles')
+/** With --profile, the nodes of the latency and throughput scenarios write CPU profiles (figures are then slower). */
+function profiled (scenario: string): Record<string, string> {
+  return cfg.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, scenario)}` } : {}
+}
+const profiles: Array<[string, string]> = []
 
 function median (xs: readonly number[]): number | null {
   if (xs.length === 0) return null
@@ -97,7 +104,7 @@ async function waitAll (node: LanNode, ids: readonly string[], concurrency = 64)
 
 async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpcFloorMs: number | null }> {
   const n = cfg.quick ? 200 : 500
-  const c = await cluster(3, { capacity: 4 })
+  const c = await cluster(3, { capacity: 4 }, profiled('latency'))
   const [a] = c.nodes
   // Floor 1: a bare HTTP round trip to the same server.
   const httpRtt: number[] = []
@@ -142,6 +149,7 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
     phases.back.push(Date.now() - r.body.finishedAt)
   }
   await c.stop()
+  if (cfg.profile) profiles.push(['latency', summarizeProfiles(join(profileDir, 'latency'), c.formedMs ?? 0).markdown])
   const p50 = pct(lat, 50)
   scenarios.push({
     name: 'latency',
@@ -165,7 +173,7 @@ async function throughput (): Promise<void> {
   const rates: number[] = []
   const cpuPer1k: number[] = []
   for (let r = 0; r < runs; r++) {
-    const c = await cluster(3, { capacity: 4 })
+    const c = await cluster(3, { capacity: 4 }, r === 0 ? profiled('throughput') : {})
     const pids = c.nodes.map(n => n.proc!.pid!)
     const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
     const t = performance.now()
@@ -185,6 +193,7 @@ async function throughput (): Promise<void> {
     cpuPer1k.push(cpu / (total / 1000))
     say(`throughput run ${r + 1}/${runs}: ${Math.round(total / secs)} tasks/s, ${(cpu / (total / 1000)).toFixed(2)} CPU-s per 1,000`)
     await c.stop()
+    if (r === 0 && cfg.profile) profiles.push(['throughput (first run)', summarizeProfiles(join(profileDir, 'throughput'), c.formedMs ?? 0).markdown])
   }
   scenarios.push({
     name: 'throughput',
@@ -391,10 +400,10 @@ for (const [name, run] of all) {
 rmSync(work, { recursive: true, force: true })
 
 const machine = { cores: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? 'unknown', memoryGB: round(os.totalmem() / 2 ** 30, 1), node: process.version, platform: `${os.type()} ${os.release()}` }
-const result = { startedAt: startedAt.toISOString(), quick: cfg.quick, machine, scenarios }
+const result = { startedAt: startedAt.toISOString(), quick: cfg.quick, profiled: cfg.profile, machine, scenarios }
 mkdirSync(cfg.out, { recursive: true })
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
-const jsonPath = join(cfg.out, `${stamp}${cfg.quick ? '-quick' : ''}.json`)
+const jsonPath = join(cfg.out, `${stamp}${cfg.quick ? '-quick' : ''}${cfg.profile ? '-profiled' : ''}.json`)
 writeFileSync(jsonPath, JSON.stringify(result, null, 2))
 const lines = [`# taskmesh benchmarks, ${startedAt.toISOString()}${cfg.quick ? ' (quick)' : ''}`, '', `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGB} GB, Node ${machine.node}, ${machine.platform}.`, '', '| scenario | figure | median | runs | ratio | target |', '| --- | --- | --- | --- | --- | --- |']
 for (const s of scenarios) {
@@ -402,6 +411,7 @@ for (const s of scenarios) {
   for (const n of s.notes) lines.push(`| ${s.name} | note: ${n} | | | | |`)
 }
 lines.push('', 'Config per scenario:', '', ...scenarios.map(s => `- ${s.name}: \`${JSON.stringify(s.config)}\``))
+for (const [name, markdown] of profiles) lines.push('', `## CPU profile: ${name}`, '', markdown)
 const mdPath = jsonPath.replace(/\.json$/, '.md')
 writeFileSync(mdPath, lines.join('\n') + '\n')
 console.log('\n' + lines.slice(4).join('\n'))

@@ -87,8 +87,17 @@ function fromRow (r: Row): TaskRecord {
   }
 }
 
+/**
+ * Records kept in memory as well (most recently written or read last): the
+ * task path reads a record for every update it applies, and a row read and
+ * its JSON parse cost more than the update itself. Callers never mutate a
+ * record they are given.
+ */
+const CACHED_RECORDS = 10_000
+
 export class TaskStore {
   readonly #db: DatabaseSync
+  readonly #cache = new Map<string, TaskRecord>()
   readonly #get: StatementSync
   readonly #byKey: StatementSync
   readonly #insert: StatementSync
@@ -121,8 +130,19 @@ export class TaskStore {
   }
 
   get (id: string): TaskRecord | undefined {
+    const cached = this.#cache.get(id)
+    if (cached !== undefined) return cached
     const r = this.#get.get(id) as Row | undefined
-    return r === undefined ? undefined : fromRow(r)
+    if (r === undefined) return undefined
+    const rec = fromRow(r)
+    this.#remember(rec)
+    return rec
+  }
+
+  #remember (rec: TaskRecord): void {
+    this.#cache.delete(rec.id)
+    this.#cache.set(rec.id, rec)
+    if (this.#cache.size > CACHED_RECORDS) this.#cache.delete(this.#cache.keys().next().value!)
   }
 
   byIdempotencyKey (key: string): TaskRecord | undefined {
@@ -144,8 +164,9 @@ export class TaskStore {
           if (existing !== undefined && existing.id !== spec.id) { canonical.set(spec.id, existing.id); continue }
         }
         const r = newRecord(spec)
-        this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
+        const { changes } = this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
           r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq)
+        if (Number(changes) > 0) this.#remember(r)
         canonical.set(spec.id, spec.id)
       }
     })
@@ -171,7 +192,9 @@ export class TaskStore {
         }
         this.#update.run(merged.status, merged.attempts, merged.worker, json(merged.progress), json(merged.result), merged.error,
           merged.startedAt, merged.finishedAt, ++this.#seq, u.id)
-        changed.push({ ...rec, ...merged })
+        const next = { ...rec, ...merged }
+        this.#remember(next)
+        changed.push(next)
       }
     })
     return { changed, refused }
@@ -180,7 +203,13 @@ export class TaskStore {
   /** Replaces the list of other holders of these tasks. */
   setReplicas (ids: readonly string[], replicas: readonly string[]): void {
     const set = this.#db.prepare('UPDATE tasks SET replicas = ? WHERE id = ?')
-    this.#transaction(true, () => { for (const id of ids) set.run(JSON.stringify(replicas), id) })
+    this.#transaction(true, () => {
+      for (const id of ids) {
+        set.run(JSON.stringify(replicas), id)
+        const rec = this.#cache.get(id)
+        if (rec !== undefined) this.#remember({ ...rec, replicas: [...replicas] })
+      }
+    })
   }
 
   /** The sequence number of the last change (grows with every insert and update). */
@@ -203,7 +232,12 @@ export class TaskStore {
   /** Forgets tasks (only ones that were never acknowledged to a submitter). */
   delete (ids: readonly string[]): void {
     const del = this.#db.prepare('DELETE FROM tasks WHERE id = ?')
-    this.#transaction(true, () => { for (const id of ids) del.run(id) })
+    this.#transaction(true, () => {
+      for (const id of ids) {
+        del.run(id)
+        this.#cache.delete(id)
+      }
+    })
   }
 
   /** Tasks not yet terminal (for recovery and handover). */
@@ -232,6 +266,7 @@ export class TaskStore {
       this.#db.exec('COMMIT')
     } catch (err) {
       this.#db.exec('ROLLBACK')
+      this.#cache.clear() // it may hold writes that were rolled back
       throw err
     } finally {
       if (fsync) this.#db.exec('PRAGMA synchronous = NORMAL')

@@ -47,4 +47,20 @@ describe('TaskStore (node:sqlite)', () => {
     expect(s.get('t')?.result).toBe(42)
     s.close()
   })
+
+  it('answers from memory exactly what is on disk, through inserts, updates, replicas, deletes and more records than it keeps in memory', () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-store-'))
+    const s = new TaskStore(dir)
+    const ids = Array.from({ length: 12_000 }, (_, i) => `t${i}`)
+    s.insert(ids.map(id => spec(id)))
+    s.applyUpdates(ids.filter((_, i) => i % 3 === 0).map(id => ({ id, status: 'succeeded' as const, attempts: 1, worker: 'w', progress: 1, result: { id }, error: null, startedAt: 2, finishedAt: 3 })))
+    s.setReplicas(['t1', 't11999'], ['r', 'q'])
+    s.delete(['t2', 't11998'])
+    s.insert([spec('t1', { payload: 'changed?' })]) // a repeated id changes nothing
+    const disk = new TaskStore(dir)
+    for (const id of ['t0', 't1', 't2', 't3', 't5000', 't11997', 't11998', 't11999', 'nope']) expect(s.get(id)).toEqual(disk.get(id))
+    expect(s.get('t1')).toMatchObject({ replicas: ['r', 'q'], payload: { id: 't1' } })
+    disk.close()
+    s.close()
+  })
 })
