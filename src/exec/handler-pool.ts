@@ -71,7 +71,8 @@ export class HandlerPool implements TaskExecutor {
     for (const [type, path] of Object.entries(userHandlers)) this.#handlers.set(type, resolve(baseDir, path))
     this.#pool = new Piscina({
       filename: new URL('./worker-thread.ts', import.meta.url).href,
-      minThreads: Math.min(capacity, 2),
+      // No idle threads: the built-ins most tasks use run on the event loop; a thread starts on first use.
+      minThreads: 0,
       maxThreads: capacity,
       concurrentTasksPerWorker: 1,
       maxQueue: 'auto',
