@@ -45,3 +45,8 @@ export class UnavailableError extends TaskmeshError {
   override name = 'UnavailableError'
   constructor (message: string) { super(503, 'UNAVAILABLE', message, 1) }
 }
+
+export class TooManyWaitersError extends TaskmeshError {
+  override name = 'TooManyWaitersError'
+  constructor (limit: number) { super(429, 'TOO_MANY_LONG_POLLS', `${limit} requests are already waiting on this node (maxLongPolls); retry later, or without ?wait=`, 1) }
+}

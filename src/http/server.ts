@@ -7,6 +7,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { ClusterSnapshot } from '../core/cluster-core.ts'
 import { TaskmeshError } from '../errors.ts'
+import { requireToken } from './auth.ts'
 import { ClusterReply, ErrorReply, HealthReply } from './schemas.ts'
 
 export interface HttpDeps {
@@ -17,6 +18,8 @@ export interface HttpDeps {
   log: Logger
   /** Default body limit (routes may set their own). */
   bodyLimit: number
+  /** Bearer token every route but /healthz requires; null: none. */
+  token: string | null
 }
 
 export function buildHttpServer (deps: HttpDeps): FastifyInstance {
@@ -29,6 +32,9 @@ export function buildHttpServer (deps: HttpDeps): FastifyInstance {
     // Reject rather than silently fix: no type coercion, no dropping of unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } }
   })
+
+  // Before routing, body parsing and every route's own hooks: an unauthenticated request costs nothing more.
+  if (deps.token !== null) app.addHook('onRequest', requireToken(deps.token))
 
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` } })
