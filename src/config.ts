@@ -137,8 +137,30 @@ function describe (schema: TSchema): string {
   return [schema.type, ...bounds].join(' ')
 }
 
+/** Keys that could reach an object's prototype if merged anywhere: refused at any depth. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+
+/** The path of the first prototype key in `value`, searched without recursion, or undefined. */
+function prototypeKeyPath (value: unknown): string | undefined {
+  const stack: Array<[unknown, string]> = [[value, '']]
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!
+    if (v === null || typeof v !== 'object') continue
+    for (const key of Object.keys(v)) {
+      if (PROTOTYPE_KEYS.has(key)) return `${path}/${key}`
+      stack.push([(v as Record<string, unknown>)[key], `${path}/${key}`])
+    }
+  }
+  return undefined
+}
+
 /** Validates a partial config (from any source) and names the first bad field. */
 export function validateLayer (layer: Record<string, unknown>, source: string): Partial<Config> {
+  const proto = prototypeKeyPath(layer)
+  if (proto !== undefined) {
+    const field = proto.split('/')[1]!
+    throw new ConfigError(PROTOTYPE_KEYS.has(field) ? `${source}: unknown field "${field}"; known fields: ${fieldNames.join(', ')}` : `${source}: field "${field}" must not contain the key at ${proto} (__proto__, constructor and prototype are refused)`)
+  }
   for (const key of Object.keys(layer)) {
     if (!fieldNames.includes(key as keyof Config)) {
       throw new ConfigError(`${source}: unknown field "${key}"; known fields: ${fieldNames.join(', ')}`)
