@@ -301,7 +301,7 @@ export class Libp2pTransport implements ClusterTransport {
     } catch (err) {
       // A peer's garbage scores it down; a stream it aborted (a timeout on its side) does not.
       if (err instanceof DecodeError || FRAME_ERRORS.has((err as Error).name)) this.#faults.add(from)
-      this.#warnOnce('rpc stream reset', from, { from, err: (err as Error).message, score: this.#score(from) })
+      this.#warnOnce('rpc stream reset', from, { from, err: (err as Error).message, penalty: Math.round(this.#faults.penalty(from)), score: this.#score(from) })
       stream.abort(err as Error)
     } finally {
       clearTimeout(deadline)
