@@ -9,6 +9,7 @@ import type { GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
+import { TopicValidatorResult } from '@libp2p/interface'
 import type { Libp2p, PubSub } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { tcp } from '@libp2p/tcp'
@@ -39,7 +40,8 @@ export interface RoguePeer {
   stop: () => Promise<void>
 }
 
-export async function startRoguePeer (cluster: string): Promise<RoguePeer> {
+/** `relay: false` makes the peer pass on no one's messages but its own (so a test knows who delivered what). */
+export async function startRoguePeer (cluster: string, opts: { relay?: boolean } = {}): Promise<RoguePeer> {
   const node: Libp2p<{ pubsub: PubSub<GossipsubEvents>, identify: unknown }> = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
@@ -51,6 +53,9 @@ export async function startRoguePeer (cluster: string): Promise<RoguePeer> {
   node.addEventListener('peer:discovery', evt => { node.dial(evt.detail.id).catch(() => {}) })
   await node.start()
   const topic = heartbeatTopic(cluster)
+  if (opts.relay === false) {
+    node.services.pubsub.topicValidators.set(topic, (_from, msg) => msg.type === 'signed' && msg.from.equals(node.peerId) ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore)
+  }
   node.services.pubsub.subscribe(topic)
   return {
     id: node.peerId.toString(),
