@@ -41,7 +41,8 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   const clock = opts.clock ?? systemClock
   const baseLog = opts.log ?? createLogger(config.logLevel)
   await mkdir(config.dataDir, { recursive: true })
-  const netLog = baseLog.child({ component: 'net' })
+  // Renamed below once the node's name (which needs its peer id) is known.
+  let netLog = baseLog.child({ component: 'net' })
   const transport = await Libp2pTransport.create({
     cluster: config.cluster,
     listen: config.listen,
@@ -56,6 +57,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   })
   const name = config.name ?? `${os.hostname()}-${transport.id.slice(-6)}`
   const log = baseLog.child({ node: name })
+  netLog = log.child({ component: 'net' })
 
   warnAboutSecurity(config, log)
 

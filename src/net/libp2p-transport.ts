@@ -24,7 +24,7 @@ import { createLibp2p } from 'libp2p'
 import { privateNetwork } from './private-network.ts'
 import { LogThrottle, PeerRateLimiter } from './rate-limit.ts'
 import { RpcFaults, heartbeatScoring } from './scoring.ts'
-import { MAX_HEARTBEAT_BYTES, decodeHeartbeat, encodeHeartbeat } from '../protocol/messages.ts'
+import { decodeHeartbeat, encodeHeartbeat } from '../protocol/messages.ts'
 import type { Heartbeat } from '../core/types.ts'
 import { DecodeError } from '../protocol/messages.ts'
 import { RPC_PROTOCOL, decodeReply, decodeRequest, encodeFrame } from '../protocol/rpc.ts'
@@ -80,6 +80,13 @@ export async function loadOrCreateKey (dataDir: string): Promise<PrivateKey> {
 
 /** Time a peer has to send its request frame after opening an RPC stream. */
 const REQUEST_READ_TIMEOUT_MS = 10_000
+
+/**
+ * Largest gossipsub frame read from a peer (one frame may bundle many
+ * heartbeats and control messages; each heartbeat is still held to
+ * MAX_HEARTBEAT_BYTES by the topic validator).
+ */
+const MAX_GOSSIP_FRAME_BYTES = 1024 * 1024
 
 /** it-length-prefixed's errors for a frame that is too long, malformed or cut short. */
 const FRAME_ERRORS = new Set(['InvalidMessageLengthError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError', 'UnexpectedEOFError'])
@@ -137,7 +144,7 @@ export class Libp2pTransport implements ClusterTransport {
           emitSelf: false,
           floodPublish: true,
           allowedTopics: [topic],
-          maxInboundDataLength: MAX_HEARTBEAT_BYTES,
+          maxInboundDataLength: MAX_GOSSIP_FRAME_BYTES,
           ...heartbeatScoring(topic, faults)
         })
       }
