@@ -68,6 +68,12 @@ export const ConfigSchema = Type.Object({
   maxPayloadBytes: Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
   /** Tasks the cluster may hold waiting (queued or retrying) before submits get 429. */
   maxQueuedTasks: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
+  /**
+   * Tasks one node may hold accepted but not yet taken by a leader (while
+   * there is none, e.g. without a quorum, they all wait here) before its
+   * submits get 429.
+   */
+  maxQueuedTasksPerNode: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
   /** Per-attempt time limit of a task that sets none. */
   defaultTimeoutMs: Type.Integer({ minimum: 1, maximum: 86_400_000, default: 300_000 }),
   /** Attempts of a task that sets none (1 = no retry). */

@@ -120,6 +120,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     maxFrameBytes: config.maxRpcFrameBytes,
     defaultTimeoutMs: config.defaultTimeoutMs,
     defaultMaxAttempts: config.defaultMaxAttempts,
+    maxQueuedTasksPerNode: config.maxQueuedTasksPerNode,
     scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: 5_000, outstandingPerSlot: 2 }
   })
   runtime.start()

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { NodeSet, agreedLeader, waitFor } from '../support/nodes.ts'
+import { NodeSet, agreedLeader, getJson, waitFor } from '../support/nodes.ts'
 import type { TestNode } from '../support/nodes.ts'
 
 const CLI = resolve(import.meta.dirname, '../../src/cli.ts')
@@ -103,5 +103,28 @@ describe('strangers stay out', () => {
     expect((await call('GET', '/v1/tasks', `Bearer ${token}`)).body.tasks.map((t: { payload?: unknown, id: string }) => t.id).sort()).toEqual([ok.body.id, sleeper.body.id].sort())
     for (const w of await Promise.all(waits)) expect(w.body.status).toBe('succeeded')
     expect((await call('GET', `/v1/tasks/${sleeper.body.id}?wait=100`, `Bearer ${token}`)).status).toBe(200)
+  })
+
+  it('a node without a leader holds at most maxQueuedTasksPerNode accepted tasks; more submits get 429 and change nothing', async () => {
+    const node = await set.start({ name: 'lonely', env: { TASKMESH_QUORUM: '2', TASKMESH_MAX_QUEUED_TASKS_PER_NODE: '3' } })
+    const post = async (path: string, body: unknown): Promise<{ status: number, body: any, retryAfter: string | null }> => {
+      const res = await fetch(node.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      return { status: res.status, body: await res.json(), retryAfter: res.headers.get('retry-after') }
+    }
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const r = await post('/v1/tasks', { type: 'echo', payload: i })
+      expect(r.status).toBe(202)
+      ids.push(r.body.id)
+    }
+    expect((await node.cluster()).leader).toBeNull()
+    const one = await post('/v1/tasks', { type: 'echo', payload: 'one too many' })
+    expect(one.status).toBe(429)
+    expect(one.body.error).toMatchObject({ code: 'QUEUE_FULL', message: expect.stringMatching(/maxQueuedTasksPerNode/) })
+    expect(one.retryAfter).toBe('1')
+    expect((await post('/v1/tasks/batch', { tasks: [{ type: 'echo' }] })).status).toBe(429)
+    const listed = await getJson<{ tasks: Array<{ id: string, status: string }> }>(`${node.url}/v1/tasks`)
+    expect(listed.tasks.map(t => t.id).sort()).toEqual([...ids].sort())
+    expect(listed.tasks.every(t => t.status === 'queued')).toBe(true)
   })
 })
