@@ -24,7 +24,10 @@ export const SCORE_THRESHOLDS = {
   opportunisticGraftThreshold: 20
 }
 
-/** Score lost for the n-th invalid message is about 20 x n^2 (decaying by 10 % a second). */
+/**
+ * n recent invalid messages cost 20 x n^2 points; n decays by 1 % a second,
+ * so three put a peer below the graylist threshold for about 40 s.
+ */
 const INVALID_MESSAGE_WEIGHT = -20
 
 /**
@@ -89,7 +92,7 @@ export function heartbeatScoring (topic: string, faults: RpcFaults): Pick<Gossip
           meshFailurePenaltyWeight: 0,
           meshFailurePenaltyDecay: 0.5,
           invalidMessageDeliveriesWeight: INVALID_MESSAGE_WEIGHT,
-          invalidMessageDeliveriesDecay: 0.9
+          invalidMessageDeliveriesDecay: 0.99
         }
       }
     },
