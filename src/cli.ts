@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `taskmesh` command: start | status | demo.
+ * The `taskmesh` command: init | start | status | submit | task | demo.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -17,6 +17,7 @@ import type { ClusterView } from './cli/table.ts'
 import { CliError, api, waitForTask } from './cli/client.ts'
 import type { TaskView } from './cli/client.ts'
 import { formatTask, submitFile, submitOne } from './cli/submit.ts'
+import { initCluster } from './cli/init.ts'
 
 function integer (name: string) {
   return (raw: string): number => {
@@ -37,12 +38,33 @@ const program = new Command()
   .version('0.1.0')
   .showHelpAfterError()
 
+program.command('init')
+  .description('Write a cluster.config.json with a fresh cluster key (in a key file beside it, mode 0600).')
+  .option('-o, --out <file>', 'config file to write', 'cluster.config.json')
+  .option('--cluster <name>', 'cluster name to put in the config')
+  .option('--token', 'also generate an HTTP bearer token into the config (the file is then mode 0600)')
+  .option('--force', 'overwrite existing files')
+  .addHelpText('after', `
+Copy the config and its key file to every node of the cluster (e.g. with scp);
+only nodes holding the same key can connect to each other.
+
+Examples:
+  $ taskmesh init
+  $ taskmesh init --out /etc/taskmesh/cluster.config.json --cluster prod --token
+  $ taskmesh start --config /etc/taskmesh/cluster.config.json`)
+  .action((opts: { out: string, cluster?: string, token?: boolean, force?: boolean }) => {
+    const r = initCluster(opts)
+    process.stdout.write(`wrote ${r.configFile}\nwrote ${r.keyFile} (the cluster key, mode 0600: copy it to every node, never commit it)\n` +
+      (r.token === null ? '' : 'the config holds an HTTP bearer token (mode 0600); clients send it as TASKMESH_TOKEN\n') +
+      `start a node with: taskmesh start --config ${r.configFile}\n`)
+  })
+
 program.command('start')
   .description('Run one node in the foreground until SIGINT or SIGTERM.')
   .option('-c, --config <file>', 'config file (default: ./cluster.config.json when present)')
   .option('--cluster <name>', 'cluster name; only nodes with the same name see each other')
   .option('--name <name>', 'this node\'s name (default: <hostname>-<peer id suffix>)')
-  .option('--http-host <host>', 'HTTP API address (default 127.0.0.1)')
+  .option('--http-host <host>', 'HTTP API address (default 127.0.0.1; any other needs a token)')
   .option('--http-port <port>', 'HTTP API port (default 7420; 0 picks a free port)', integer('--http-port'))
   .option('--data-dir <dir>', 'folder for the identity key and state (default ./taskmesh-data)')
   .option('--listen <multiaddr>', 'libp2p listen address (repeatable)', collect)

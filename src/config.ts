@@ -4,7 +4,7 @@
  * < TASKMESH_* environment variables. Unknown or invalid fields fail at
  * start with a message naming the field and what was expected.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { Type } from '@sinclair/typebox'
@@ -18,8 +18,25 @@ export const ConfigSchema = Type.Object({
   name: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], { default: null }),
   /** libp2p listen multiaddrs. Port 0 picks a free port. */
   listen: Type.Array(Type.String({ minLength: 1 }), { default: ['/ip4/0.0.0.0/tcp/0'] }),
-  /** Address of the HTTP API. Loopback by default: the API is for this machine's scripts. */
+  /**
+   * Address of the HTTP API. Loopback by default: the API is for this
+   * machine's scripts. Any other address requires a `token`.
+   */
   httpHost: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  /**
+   * Bearer token every HTTP request but `GET /healthz` must carry
+   * (`Authorization: Bearer <token>`); null means no check, which is only
+   * allowed while the API listens on a loopback address. Prefer
+   * TASKMESH_TOKEN to keeping it in a file.
+   */
+  token: Type.Union([Type.String({ minLength: 16, maxLength: 1024, pattern: '^[\\x21-\\x7e]+$' }), Type.Null()], { default: null }),
+  /**
+   * File holding the cluster's pre-shared key (libp2p private network, the
+   * swarm.key format `taskmesh init` writes), relative to the config file's
+   * folder. Only nodes with the same key can connect at all. null means no
+   * key: any host on the LAN can join, and the node warns at start.
+   */
+  clusterKeyFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
   /** Port of the HTTP API (0 picks a free one). */
   httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 7420 }),
   /** Where the node keeps its identity key, term and (later) task records. */
@@ -51,6 +68,12 @@ export const ConfigSchema = Type.Object({
   maxPayloadBytes: Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
   /** Tasks the cluster may hold waiting (queued or retrying) before submits get 429. */
   maxQueuedTasks: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
+  /**
+   * Tasks one node may hold accepted but not yet taken by a leader (while
+   * there is none, e.g. without a quorum, they all wait here) before its
+   * submits get 429.
+   */
+  maxQueuedTasksPerNode: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
   /** Per-attempt time limit of a task that sets none. */
   defaultTimeoutMs: Type.Integer({ minimum: 1, maximum: 86_400_000, default: 300_000 }),
   /** Attempts of a task that sets none (1 = no retry). */
@@ -60,6 +83,15 @@ export const ConfigSchema = Type.Object({
   retryMaxMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 30_000 }),
   /** Largest frame on the node-to-node RPC protocol; a larger one resets the stream. */
   maxRpcFrameBytes: Type.Integer({ minimum: 64 * 1024, maximum: 1024 * 1024 * 1024, default: 64 * 1024 * 1024 }),
+  /** Largest number of tasks in one `POST /v1/tasks/batch`. */
+  maxBatchTasks: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+  /** Requests that may wait at once (`?wait=` on submit or GET); more get 429. */
+  maxLongPolls: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+  /**
+   * RPC frames one peer may send per second (a token bucket holding one
+   * second's worth); a frame over the rate resets its stream.
+   */
+  maxRpcFramesPerSecond: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10_000 }),
   /** Log level: fatal, error, warn, info, debug, trace or silent. */
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' })
 }, { additionalProperties: false })
@@ -69,6 +101,8 @@ export type Config = Static<typeof ConfigSchema>
 /** Values that are null in the file and filled in at start. */
 export interface ResolvedConfig extends Omit<Config, 'capacity'> {
   capacity: number
+  /** The cluster key file's content (swarm.key format), or null without a key. */
+  clusterKey: Uint8Array | null
   /** Folder that handler paths are relative to: the config file's, or the working directory. */
   baseDir: string
 }
@@ -109,8 +143,30 @@ function describe (schema: TSchema): string {
   return [schema.type, ...bounds].join(' ')
 }
 
+/** Keys that could reach an object's prototype if merged anywhere: refused at any depth. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+
+/** The path of the first prototype key in `value`, searched without recursion, or undefined. */
+function prototypeKeyPath (value: unknown): string | undefined {
+  const stack: Array<[unknown, string]> = [[value, '']]
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!
+    if (v === null || typeof v !== 'object') continue
+    for (const key of Object.keys(v)) {
+      if (PROTOTYPE_KEYS.has(key)) return `${path}/${key}`
+      stack.push([(v as Record<string, unknown>)[key], `${path}/${key}`])
+    }
+  }
+  return undefined
+}
+
 /** Validates a partial config (from any source) and names the first bad field. */
 export function validateLayer (layer: Record<string, unknown>, source: string): Partial<Config> {
+  const proto = prototypeKeyPath(layer)
+  if (proto !== undefined) {
+    const field = proto.split('/')[1]!
+    throw new ConfigError(PROTOTYPE_KEYS.has(field) ? `${source}: unknown field "${field}"; known fields: ${fieldNames.join(', ')}` : `${source}: field "${field}" must not contain the key at ${proto} (__proto__, constructor and prototype are refused)`)
+  }
   for (const key of Object.keys(layer)) {
     if (!fieldNames.includes(key as keyof Config)) {
       throw new ConfigError(`${source}: unknown field "${key}"; known fields: ${fieldNames.join(', ')}`)
@@ -200,7 +256,46 @@ export function loadConfig (opts: LoadOptions = {}): ResolvedConfig {
   if (merged.retryMaxMs < merged.retryBaseMs) {
     throw new ConfigError(`field "retryMaxMs" (${merged.retryMaxMs}) must be at least retryBaseMs (${merged.retryBaseMs})`)
   }
-  return { ...merged, capacity: merged.capacity ?? os.availableParallelism(), baseDir }
+  if (merged.token === null && !isLoopback(merged.httpHost)) {
+    throw new ConfigError(`field "httpHost" (${merged.httpHost}) is not a loopback address, so the API needs a bearer token: set "token" or TASKMESH_TOKEN (e.g. \`openssl rand -hex 32\`)`)
+  }
+  const clusterKey = merged.clusterKeyFile === null ? null : readClusterKey(resolve(baseDir, merged.clusterKeyFile))
+  return { ...merged, capacity: merged.capacity ?? os.availableParallelism(), baseDir, clusterKey }
+}
+
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopback (host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h)
+}
+
+/** The swarm.key format of libp2p private networks: a 32-byte key in hex. */
+export const CLUSTER_KEY_PATTERN = /^\/key\/swarm\/psk\/1\.0\.0\/\r?\n\/base16\/\r?\n[0-9a-fA-F]{64}\s*$/
+
+/** Formats a 32-byte key as a cluster key file. */
+export function formatClusterKey (key: Uint8Array): string {
+  if (key.byteLength !== 32) throw new Error('a cluster key is 32 bytes')
+  return `/key/swarm/psk/1.0.0/\n/base16/\n${Buffer.from(key).toString('hex')}\n`
+}
+
+function readClusterKey (path: string): Uint8Array {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`field "clusterKeyFile": cannot read ${path}: ${(err as Error).message}`)
+  }
+  if (!CLUSTER_KEY_PATTERN.test(text)) {
+    throw new ConfigError(`field "clusterKeyFile": ${path} is not a cluster key (expected "/key/swarm/psk/1.0.0/", "/base16/" and 64 hex digits on three lines, as \`taskmesh init\` writes)`)
+  }
+  const hex = text.trim().split(/\r?\n/)[2]!.toLowerCase()
+  return new TextEncoder().encode(formatClusterKey(Buffer.from(hex, 'hex')).trim())
+}
+
+/** True when a file can be read by users other than its owner (a key file should not be). */
+export function readableByOthers (path: string): boolean {
+  if (process.platform === 'win32') return false
+  return (statSync(path).mode & 0o077) !== 0
 }
 
 function stripUndefined (o: Record<string, unknown>): Record<string, unknown> {

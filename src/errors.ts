@@ -33,7 +33,11 @@ export class PayloadTooLargeError extends TaskmeshError {
 
 export class QueueFullError extends TaskmeshError {
   override name = 'QueueFullError'
-  constructor (limit: number) { super(429, 'QUEUE_FULL', `the cluster holds its maximum of ${limit} waiting tasks (maxQueuedTasks); retry later`, 1) }
+  constructor (limit: number, scope: 'cluster' | 'node' = 'cluster') {
+    super(429, 'QUEUE_FULL', scope === 'cluster'
+      ? `the cluster holds its maximum of ${limit} waiting tasks (maxQueuedTasks); retry later`
+      : `this node holds its maximum of ${limit} accepted tasks waiting for a leader (maxQueuedTasksPerNode); retry later`, 1)
+  }
 }
 
 export class TaskFinishedError extends TaskmeshError {
@@ -44,4 +48,9 @@ export class TaskFinishedError extends TaskmeshError {
 export class UnavailableError extends TaskmeshError {
   override name = 'UnavailableError'
   constructor (message: string) { super(503, 'UNAVAILABLE', message, 1) }
+}
+
+export class TooManyWaitersError extends TaskmeshError {
+  override name = 'TooManyWaitersError'
+  constructor (limit: number) { super(429, 'TOO_MANY_LONG_POLLS', `${limit} requests are already waiting on this node (maxLongPolls); retry later, or without ?wait=`, 1) }
 }

@@ -4,7 +4,8 @@
 import { mkdir } from 'node:fs/promises'
 import os from 'node:os'
 import type { Logger } from 'pino'
-import { coreTimings } from './config.ts'
+import { resolve } from 'node:path'
+import { coreTimings, readableByOthers } from './config.ts'
 import type { ResolvedConfig } from './config.ts'
 import { buildHttpServer } from './http/server.ts'
 import { createLogger } from './log.ts'
@@ -40,7 +41,8 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   const clock = opts.clock ?? systemClock
   const baseLog = opts.log ?? createLogger(config.logLevel)
   await mkdir(config.dataDir, { recursive: true })
-  const netLog = baseLog.child({ component: 'net' })
+  // Renamed below once the node's name (which needs its peer id) is known.
+  let netLog = baseLog.child({ component: 'net' })
   const transport = await Libp2pTransport.create({
     cluster: config.cluster,
     listen: config.listen,
@@ -48,11 +50,16 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     mdns: config.mdns,
     dataDir: config.dataDir,
     maxFrameBytes: config.maxRpcFrameBytes,
+    maxFramesPerSecond: config.maxRpcFramesPerSecond,
+    clusterKey: config.clusterKey,
     warn: (msg, detail) => { netLog.warn(detail ?? {}, msg) },
     debug: (msg, detail) => { netLog.debug(detail ?? {}, msg) }
   })
   const name = config.name ?? `${os.hostname()}-${transport.id.slice(-6)}`
   const log = baseLog.child({ node: name })
+  netLog = log.child({ component: 'net' })
+
+  warnAboutSecurity(config, log)
 
   const store = new TaskStore(config.dataDir)
   const pool = new HandlerPool(config.capacity, config.handlers, config.baseDir, config.maxPayloadBytes)
@@ -68,12 +75,13 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     startedMs,
     now: () => clock.now(),
     log,
-    bodyLimit: config.maxPayloadBytes + 64 * 1024
+    bodyLimit: config.maxPayloadBytes + 64 * 1024,
+    token: config.token
   })
   registerTaskRoutes(http, () => {
     if (tasks === undefined) throw new UnavailableError('node is starting')
     return tasks
-  }, { maxPayloadBytes: config.maxPayloadBytes, maxBatchBodyBytes: Math.floor(config.maxRpcFrameBytes / 2), maxWaitMs: 600_000 })
+  }, { maxPayloadBytes: config.maxPayloadBytes, maxBatchBodyBytes: Math.floor(config.maxRpcFrameBytes / 2), maxWaitMs: 600_000, maxBatchTasks: config.maxBatchTasks, maxLongPolls: config.maxLongPolls })
   try {
     await http.listen({ host: config.httpHost, port: config.httpPort })
   } catch (err) {
@@ -112,6 +120,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     maxFrameBytes: config.maxRpcFrameBytes,
     defaultTimeoutMs: config.defaultTimeoutMs,
     defaultMaxAttempts: config.defaultMaxAttempts,
+    maxQueuedTasksPerNode: config.maxQueuedTasksPerNode,
     scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: 5_000, outstandingPerSlot: 2 }
   })
   runtime.start()
@@ -142,4 +151,14 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
       return stopping
     }
   }
+}
+
+/** Start-up warnings about how exposed the node is. */
+function warnAboutSecurity (config: ResolvedConfig, log: Logger): void {
+  if (config.clusterKeyFile === null) {
+    log.warn('no cluster key (clusterKeyFile): any host on this LAN can join the cluster, run tasks on it and read them; create one with `taskmesh init`')
+  } else if (readableByOthers(resolve(config.baseDir, config.clusterKeyFile))) {
+    log.warn({ file: config.clusterKeyFile }, 'the cluster key file can be read by other users of this machine; chmod 600 it')
+  }
+  if (config.token === null) log.info({ httpHost: config.httpHost }, 'HTTP API without a token, on loopback only')
 }

@@ -5,6 +5,7 @@
  * LAN's bridge namespace, where every host's address is reachable.
  */
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
@@ -13,6 +14,12 @@ import type { LanHost } from '../lan/lan.ts'
 export const ROOT = resolve(import.meta.dirname, '../..')
 const CLI = join(ROOT, 'src/bin.ts')
 export const HTTP_PORT = 7420
+/**
+ * The nodes' HTTP API listens on their LAN addresses, so it needs a bearer
+ * token: one per run, given to every node this process starts and sent with
+ * every request `http()` makes.
+ */
+export const LAN_TOKEN = randomBytes(24).toString('hex')
 
 export interface LanNode {
   host: LanHost
@@ -34,7 +41,7 @@ export function startNode (n: LanNode, opts: { config: string, env?: Record<stri
   const proc = spawn('ip', ['netns', 'exec', n.host.ns, process.execPath, CLI, 'start', '--config', opts.config, '--name', n.name,
     '--listen', `/ip4/${n.host.addr}/tcp/4001`, '--http-host', n.host.addr, '--http-port', String(HTTP_PORT), '--data-dir', join(n.dir, 'data'), ...(opts.args ?? [])], {
     stdio: ['ignore', log, log],
-    env: { ...process.env, TASKMESH_LOG_LEVEL: 'info', ...opts.env }
+    env: { ...process.env, TASKMESH_LOG_LEVEL: 'info', TASKMESH_TOKEN: LAN_TOKEN, ...opts.env }
   })
   closeSync(log)
   n.proc = proc
@@ -54,7 +61,8 @@ export async function stopNode (n: LanNode, graceMs = 10_000): Promise<void> {
 }
 
 export async function http<T> (url: string, init: RequestInit = {}, timeoutMs = 3_000): Promise<{ status: number, body: T }> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) })
+  const headers = { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${LAN_TOKEN}` }
+  const res = await fetch(url, { ...init, headers, signal: AbortSignal.timeout(timeoutMs) })
   return { status: res.status, body: await res.json() as T }
 }
 

@@ -4,12 +4,18 @@ export class CliError extends Error {
   override name = 'CliError'
 }
 
+/** Adds `Authorization: Bearer $TASKMESH_TOKEN` when that variable is set (nodes whose API is not on loopback need it). */
+export function authHeaders (headers: Record<string, string>): Record<string, string> {
+  const token = process.env.TASKMESH_TOKEN
+  return token === undefined || token === '' ? headers : { ...headers, authorization: `Bearer ${token}` }
+}
+
 export async function api<T> (method: string, url: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
   let res: Response
   try {
     res = await fetch(url, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: authHeaders(body === undefined ? {} : { 'content-type': 'application/json' }),
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs)
     })

@@ -3,10 +3,12 @@
  * anything about the cluster; it reports what the core knows.
  */
 import Fastify, { LogController } from 'fastify'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import type { ClusterSnapshot } from '../core/cluster-core.ts'
 import { TaskmeshError } from '../errors.ts'
+import { requireToken } from './auth.ts'
+import { MAX_JSON_DEPTH, deeperThan } from './json-depth.ts'
 import { ClusterReply, ErrorReply, HealthReply } from './schemas.ts'
 
 export interface HttpDeps {
@@ -17,6 +19,8 @@ export interface HttpDeps {
   log: Logger
   /** Default body limit (routes may set their own). */
   bodyLimit: number
+  /** Bearer token every route but /healthz requires; null: none. */
+  token: string | null
 }
 
 export function buildHttpServer (deps: HttpDeps): FastifyInstance {
@@ -26,8 +30,25 @@ export function buildHttpServer (deps: HttpDeps): FastifyInstance {
     bodyLimit: deps.bodyLimit,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Longer than any id (128): a longer parameter is a 400 from the route's schema, one over this a 414.
+    routerOptions: { maxParamLength: 256 },
+    // Bad URLs and overlong parameters are refused before routing: in the API's error shape too.
+    frameworkErrors: (err, _req, reply) => {
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      void (reply as FastifyReply).code(tooLong ? 414 : 400).send({ error: { code: tooLong ? 'URI_TOO_LONG' : 'MALFORMED_REQUEST', message: tooLong ? 'a path parameter is longer than 256 characters' : err.message } })
+    },
     // Reject rather than silently fix: no type coercion, no dropping of unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } }
+  })
+
+  // Before routing, body parsing and every route's own hooks: an unauthenticated request costs nothing more.
+  if (deps.token !== null) app.addHook('onRequest', requireToken(deps.token))
+
+  // Deeply nested JSON parses fine but would overflow the stack wherever it is walked recursively later.
+  app.addHook('preValidation', async (req, reply) => {
+    if (req.body !== undefined && deeperThan(req.body, MAX_JSON_DEPTH)) {
+      await reply.code(400).send({ error: { code: 'INVALID_REQUEST', message: `the body nests deeper than ${MAX_JSON_DEPTH} levels` } })
+    }
   })
 
   app.setNotFoundHandler((req, reply) => {

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { TASK_STATUSES, isTerminal } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import type { TaskRuntime } from '../runtime/task-runtime.ts'
+import { TooManyWaitersError } from '../errors.ts'
 import { ErrorReply } from './schemas.ts'
 
 const SubmitBody = Type.Object({
@@ -15,11 +16,11 @@ const SubmitBody = Type.Object({
   idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 256 }))
 }, { additionalProperties: false })
 
-export const MAX_BATCH_TASKS = 1000
-
-const BatchBody = Type.Object({
-  tasks: Type.Array(SubmitBody, { minItems: 1, maxItems: MAX_BATCH_TASKS })
-}, { additionalProperties: false })
+function batchBody (maxTasks: number) {
+  return Type.Object({
+    tasks: Type.Array(SubmitBody, { minItems: 1, maxItems: maxTasks })
+  }, { additionalProperties: false })
+}
 
 const Status = Type.Union(TASK_STATUSES.map(s => Type.Literal(s)))
 const NullableInt = Type.Union([Type.Integer(), Type.Null()])
@@ -47,6 +48,10 @@ export interface TaskRouteLimits {
   maxBatchBodyBytes: number
   /** Longest `?wait=` honoured. */
   maxWaitMs: number
+  /** Most tasks in one batch. */
+  maxBatchTasks: number
+  /** Most requests waiting (`?wait=`) at once; more get 429. */
+  maxLongPolls: number
 }
 
 function view (r: TaskRecord): Record<string, unknown> {
@@ -56,6 +61,15 @@ function view (r: TaskRecord): Record<string, unknown> {
 /** `runtime` returns the task runtime, or throws while the node is starting. */
 export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRuntime, limits: TaskRouteLimits): void {
   const slack = 64 * 1024
+  // Long-polls in progress: each holds a socket and a waiter until it ends.
+  let waiting = 0
+  /** Runs a request that waits `waitMs` as one of at most maxLongPolls; refuses (changing nothing) beyond. */
+  async function asWaiter<T> (waitMs: number, handle: () => Promise<T>): Promise<T> {
+    if (waitMs <= 0) return await handle()
+    if (waiting >= limits.maxLongPolls) throw new TooManyWaitersError(limits.maxLongPolls)
+    waiting++
+    try { return await handle() } finally { waiting-- }
+  }
 
   app.post('/v1/tasks', {
     bodyLimit: limits.maxPayloadBytes + slack,
@@ -65,17 +79,19 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
       response: { 200: TaskReply, 202: Type.Union([TaskReply, Type.Object({ id: Type.String(), status: Status })]), ...errors }
     }
   }, async (req, reply) => {
-    const [id] = await runtime().submit([req.body as never])
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
-    if (wait <= 0) return await reply.code(202).send({ id, status: 'queued' })
-    // Submit and wait in one request: 200 with the record once it ended, 202 with it if it has not yet.
-    const rec = await runtime().get(id!, wait)
-    return await reply.code(isTerminal(rec.status) ? 200 : 202).send(view(rec))
+    return await asWaiter(wait, async () => {
+      const [id] = await runtime().submit([req.body as never])
+      if (wait <= 0) return await reply.code(202).send({ id, status: 'queued' })
+      // Submit and wait in one request: 200 with the record once it ended, 202 with it if it has not yet.
+      const rec = await runtime().get(id!, wait)
+      return await reply.code(isTerminal(rec.status) ? 200 : 202).send(view(rec))
+    })
   })
 
   app.post('/v1/tasks/batch', {
     bodyLimit: limits.maxBatchBodyBytes,
-    schema: { body: BatchBody, response: { 202: Type.Object({ ids: Type.Array(Type.String()) }), ...errors } }
+    schema: { body: batchBody(limits.maxBatchTasks), response: { 202: Type.Object({ ids: Type.Array(Type.String()) }), ...errors } }
   }, async (req, reply) => {
     const ids = await runtime().submit((req.body as { tasks: never[] }).tasks)
     return await reply.code(202).send({ ids })
@@ -86,7 +102,7 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   }, async req => {
     const { id } = req.params as { id: string }
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
-    return view(await runtime().get(id, wait))
+    return await asWaiter(wait, async () => view(await runtime().get(id, wait)))
   })
 
   app.delete('/v1/tasks/:id', {

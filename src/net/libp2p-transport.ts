@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gossipsub } from '@chainsafe/libp2p-gossipsub'
-import type { GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
+import type { GossipSub, GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
@@ -22,6 +22,9 @@ import { lpStream } from 'it-length-prefixed-stream'
 import type { LengthPrefixedStream } from 'it-length-prefixed-stream'
 import { createLibp2p } from 'libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
+import { privateNetwork } from './private-network.ts'
+import { LogThrottle, PeerRateLimiter } from './rate-limit.ts'
+import { RpcFaults, heartbeatScoring } from './scoring.ts'
 import { decodeHeartbeat, encodeHeartbeat } from '../protocol/messages.ts'
 import type { Heartbeat } from '../core/types.ts'
 import { DecodeError } from '../protocol/messages.ts'
@@ -38,6 +41,10 @@ export interface Libp2pTransportInit {
   dataDir: string
   /** Largest RPC frame accepted or sent; a larger one resets the stream. */
   maxFrameBytes: number
+  /** RPC frames one peer may send per second; one over the rate resets its stream. */
+  maxFramesPerSecond: number
+  /** The cluster key (swarm.key text): only nodes holding it can connect. null: anyone can. */
+  clusterKey: Uint8Array | null
   /** Told about rejected messages and dial failures. */
   warn?: (msg: string, detail?: Record<string, unknown>) => void
   debug?: (msg: string, detail?: Record<string, unknown>) => void
@@ -92,6 +99,16 @@ interface Lane {
   idleTimer?: NodeJS.Timeout
 }
 
+/**
+ * Largest gossipsub frame read from a peer (one frame may bundle many
+ * heartbeats and control messages; each heartbeat is still held to
+ * MAX_HEARTBEAT_BYTES by the topic validator).
+ */
+const MAX_GOSSIP_FRAME_BYTES = 1024 * 1024
+
+/** it-length-prefixed's errors for a frame that is too long, malformed or cut short. */
+const FRAME_ERRORS = new Set(['InvalidMessageLengthError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError', 'UnexpectedEOFError'])
+
 type Node = Libp2p<{ pubsub: PubSub<GossipsubEvents>, identify: unknown }>
 
 export class Libp2pTransport implements ClusterTransport {
@@ -100,11 +117,25 @@ export class Libp2pTransport implements ClusterTransport {
   readonly #validated = new WeakMap<Message, Heartbeat>()
   readonly #kept = new Set<string>()
   readonly #init: Libp2pTransportInit
+  readonly #frames: PeerRateLimiter
+  /** One warning per peer and fault every 10 s. */
+  readonly #warnings = new LogThrottle(10_000)
 
-  private constructor (node: Node, init: Libp2pTransportInit) {
+  /** Garbage each peer sent on the RPC protocol: scores it down. */
+  readonly #faults: RpcFaults
+
+  private constructor (node: Node, init: Libp2pTransportInit, faults: RpcFaults) {
     this.#node = node
+    this.#faults = faults
     this.#init = init
     this.#topic = heartbeatTopic(init.cluster)
+    this.#frames = new PeerRateLimiter(init.maxFramesPerSecond)
+  }
+
+  /** Warns about a peer's fault, at most once per peer and fault every 10 s. */
+  #warnOnce (msg: string, peer: string, detail: Record<string, unknown>): void {
+    const suppressed = this.#warnings.pass(`${msg}|${peer}`)
+    if (suppressed !== undefined) this.#init.warn?.(msg, suppressed > 0 ? { ...detail, suppressed } : detail)
   }
 
   static async create (init: Libp2pTransportInit): Promise<Libp2pTransport> {
@@ -112,8 +143,12 @@ export class Libp2pTransport implements ClusterTransport {
     const peerDiscovery = []
     if (init.mdns) peerDiscovery.push(mdns({ serviceTag: mdnsServiceTag(init.cluster), interval: 5_000 }))
     if (init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap }))
+    const topic = heartbeatTopic(init.cluster)
+    let refused: (remoteAddr: string, reason: string) => void = () => {}
+    const faults = new RpcFaults()
     const node: Node = await createLibp2p({
       privateKey,
+      ...(init.clusterKey === null ? {} : { connectionProtector: privateNetwork(init.clusterKey, c => { refused(c.remoteAddr, c.reason) }) }),
       addresses: { listen: init.listen },
       transports: [tcp()],
       connectionEncrypters: [noise()],
@@ -125,11 +160,18 @@ export class Libp2pTransport implements ClusterTransport {
           globalSignaturePolicy: 'StrictSign',
           allowPublishToZeroTopicPeers: true,
           emitSelf: false,
-          floodPublish: true
+          floodPublish: true,
+          allowedTopics: [topic],
+          maxInboundDataLength: MAX_GOSSIP_FRAME_BYTES,
+          ...heartbeatScoring(topic, faults)
         })
       }
     })
-    const transport = new Libp2pTransport(node, init)
+    const transport = new Libp2pTransport(node, init, faults)
+    refused = (remoteAddr, reason) => {
+      // The address without its port: a stranger redials from new ports.
+      transport.#warnOnce('refused a connection without the cluster key', remoteAddr.replace(/\/tcp\/\d+.*$/, ''), { remoteAddr, reason })
+    }
     transport.#wire()
     await node.start()
     node.services.pubsub.subscribe(transport.#topic)
@@ -153,23 +195,30 @@ export class Libp2pTransport implements ClusterTransport {
   }
 
   #validate (from: PeerId, msg: Message): TopicValidatorResult {
-    if (msg.type !== 'signed') {
-      this.#init.warn?.('rejected unsigned heartbeat', { from: from.toString() })
+    // A rejection also scores the sender down (gossipsub peer scoring, see scoring.ts).
+    const reject = (why: string, detail: Record<string, unknown>): TopicValidatorResult => {
+      const sender = from.toString()
+      this.#warnOnce(why, sender, { from: sender, score: this.#score(sender), ...detail })
       return TopicValidatorResult.Reject
     }
+    if (msg.type !== 'signed') return reject('rejected unsigned heartbeat', {})
     let hb: Heartbeat
     try {
       hb = decodeHeartbeat(msg.data)
     } catch (err) {
-      this.#init.warn?.('rejected malformed heartbeat', { from: from.toString(), author: msg.from.toString(), err: (err as Error).message })
-      return TopicValidatorResult.Reject
+      return reject('rejected malformed heartbeat', { author: msg.from.toString(), err: (err as Error).message })
     }
     if (hb.id !== msg.from.toString()) {
-      this.#init.warn?.('rejected heartbeat whose claimed id is not its signer', { claimed: hb.id, signer: msg.from.toString() })
-      return TopicValidatorResult.Reject
+      return reject('rejected heartbeat whose claimed id is not its signer', { claimed: hb.id, signer: msg.from.toString() })
     }
     this.#validated.set(msg, hb)
     return TopicValidatorResult.Accept
+  }
+
+  /** A peer's gossipsub score (negative after faults). */
+  #score (peer: string): number | undefined {
+    const pubsub = this.#node.services.pubsub as PubSub<GossipsubEvents> & Partial<Pick<GossipSub, 'getScore'>>
+    return pubsub.getScore?.(peer)
   }
 
   get id (): string {
@@ -283,6 +332,7 @@ export class Libp2pTransport implements ClusterTransport {
   /** Answers the requests on one stream, one at a time, until the caller closes it. */
   async #serve (stream: Stream, from: string): Promise<void> {
     const frames = lpStream(stream, { maxDataLength: this.#init.maxFrameBytes })
+    const limiter = this.#frames
     let served = 0
     try {
       for (;;) {
@@ -301,13 +351,15 @@ export class Libp2pTransport implements ClusterTransport {
           }
           throw err
         }
+        if (!limiter.take(from)) throw new DecodeError(`peer exceeds maxRpcFramesPerSecond (${limiter.rate})`)
+        // Garbage (a frame that is not a valid request) resets the stream and scores the peer down.
+        const msg = decodeRequest(chunk.subarray())
         const handler = this.#requestHandler
         let reply: RpcReply
         try {
-          const msg = decodeRequest(chunk.subarray())
           reply = handler === undefined ? { kind: 'error', code: 'STARTING', message: 'node is starting' } : await handler(msg, from)
         } catch (err) {
-          const code = err instanceof DecodeError ? 'BAD_FRAME' : ((err as { code?: string }).code ?? 'INTERNAL')
+          const code = (err as { code?: string }).code ?? 'INTERNAL'
           reply = { kind: 'error', code: code.slice(0, 64), message: (err as Error).message.slice(0, 4096) }
         }
         await frames.write(encodeFrame(reply))
@@ -315,7 +367,9 @@ export class Libp2pTransport implements ClusterTransport {
         this.#stats.served++
       }
     } catch (err) {
-      this.#init.warn?.('rpc stream reset', { from, err: (err as Error).message })
+      // A peer's garbage scores it down; a stream it aborted (a timeout on its side) does not.
+      if (err instanceof DecodeError || FRAME_ERRORS.has((err as Error).name)) this.#faults.add(from)
+      this.#warnOnce('rpc stream reset', from, { from, err: (err as Error).message, penalty: Math.round(this.#faults.penalty(from)), score: this.#score(from) })
       stream.abort(err as Error)
     }
   }

@@ -49,6 +49,8 @@ export interface TaskRuntimeInit {
   maxFrameBytes: number
   defaultTimeoutMs: number
   defaultMaxAttempts: number
+  /** Tasks accepted here that may wait for a leader to take them (default: no limit). */
+  maxQueuedTasksPerNode?: number
   scheduler: SchedulerConfig
   /** Called when this node, as leader of `term`, has gathered and begins to dispatch (tests and metrics). */
   onDispatching?: (term: number) => void
@@ -149,6 +151,9 @@ export class TaskRuntime {
     const leader = this.#init.cluster.core.leader()
     const waiting = leader === null ? 0 : leader.id === this.#id ? (this.#scheduler?.waiting ?? 0) : (this.#members().find(m => m.id === leader.id)?.queued ?? 0)
     if (waiting + inputs.length > this.#init.scheduler.maxQueuedTasks) throw new QueueFullError(this.#init.scheduler.maxQueuedTasks)
+    // Without a leader (or before it takes them) accepted tasks wait here: bounded too.
+    const perNode = this.#init.maxQueuedTasksPerNode ?? Infinity
+    if (this.#unforwarded.size + inputs.length > perNode) throw new QueueFullError(perNode, 'node')
 
     const ids: string[] = []
     const fresh: TaskSpec[] = []

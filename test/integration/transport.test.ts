@@ -21,7 +21,7 @@ afterEach(async () => {
 async function transport (dataDir?: string, listen = '/ip4/127.0.0.1/tcp/0'): Promise<{ t: Libp2pTransport, dir: string }> {
   const dir = dataDir ?? await mkdtemp(join(os.tmpdir(), 'taskmesh-transport-'))
   if (dataDir === undefined) dirs.push(dir)
-  const t = await Libp2pTransport.create({ cluster: `transport-${process.pid}`, listen: [listen], bootstrap: [], mdns: false, dataDir: dir, maxFrameBytes: 1024 * 1024 })
+  const t = await Libp2pTransport.create({ cluster: `transport-${process.pid}`, listen: [listen], bootstrap: [], mdns: false, dataDir: dir, maxFrameBytes: 1024 * 1024, maxFramesPerSecond: 10_000, clusterKey: null })
   started.push(t)
   // Answers a get with the id it was asked for, after a delay the id names (to hold a stream busy).
   t.onRequest(async (msg: RpcRequest): Promise<RpcReply> => {

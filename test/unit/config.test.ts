@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, defaults, envName, loadConfig } from '../../src/config.ts'
+import { ConfigError, defaults, envName, isLoopback, loadConfig } from '../../src/config.ts'
+import { initCluster, keyFileFor } from '../../src/cli/init.ts'
 
 function file (content: unknown): string {
   const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-config-'))
@@ -18,7 +19,7 @@ describe('config', () => {
     const c = loadConfig({ env: noEnv, cwd: os.tmpdir() })
     expect(c.httpHost).toBe('127.0.0.1')
     expect(c.capacity).toBe(os.availableParallelism())
-    expect(Object.keys(defaults()).sort()).toEqual(['bootstrap', 'capacity', 'cluster', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxPayloadBytes', 'maxQueuedTasks', 'maxRpcFrameBytes', 'mdns', 'name', 'quorum', 'retryBaseMs', 'retryMaxMs'])
+    expect(Object.keys(defaults()).sort()).toEqual(['bootstrap', 'capacity', 'cluster', 'clusterKeyFile', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxBatchTasks', 'maxLongPolls', 'maxPayloadBytes', 'maxQueuedTasks', 'maxQueuedTasksPerNode', 'maxRpcFrameBytes', 'maxRpcFramesPerSecond', 'mdns', 'name', 'quorum', 'retryBaseMs', 'retryMaxMs', 'token'])
   })
 
   it('layers file < flags < environment', () => {
@@ -59,5 +60,34 @@ describe('config', () => {
     const c = loadConfig({ file: join(import.meta.dirname, '../../cluster.config.json'), env: noEnv })
     expect(c.cluster).toBe(defaults().cluster)
     expect(c.failureTimeoutMs).toBe(defaults().failureTimeoutMs)
+  })
+
+  it('refuses an API on a non-loopback address without a token, and takes TASKMESH_TOKEN', () => {
+    const cwd = os.tmpdir()
+    expect(() => loadConfig({ flags: { httpHost: '0.0.0.0' }, env: noEnv, cwd })).toThrow(/"httpHost" \(0\.0\.0\.0\) is not a loopback address.*token/)
+    expect(loadConfig({ flags: { httpHost: '0.0.0.0' }, env: { TASKMESH_TOKEN: 'a-long-enough-secret' }, cwd }).token).toBe('a-long-enough-secret')
+    expect(() => loadConfig({ env: { TASKMESH_TOKEN: 'short' }, cwd })).toThrow(/field "token"/)
+    expect(() => loadConfig({ env: { TASKMESH_TOKEN: 'has spaces in it, which is bad' }, cwd })).toThrow(/field "token"/)
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost']) expect(isLoopback(h)).toBe(true)
+    for (const h of ['0.0.0.0', '::', '192.168.1.10', '128.0.0.1', 'example.com']) expect(isLoopback(h)).toBe(false)
+  })
+
+  it('reads the cluster key that taskmesh init writes (mode 0600), relative to the config, and rejects a bad key file', () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-init-'))
+    const a = initCluster({ out: join(dir, 'a.json'), cluster: 'prod' })
+    const b = initCluster({ out: join(dir, 'b.config.json'), token: true })
+    expect(keyFileFor('/x/cluster.config.json')).toBe('cluster.key')
+    expect(statSync(a.keyFile).mode & 0o777).toBe(0o600)
+    expect(statSync(b.configFile).mode & 0o777).toBe(0o600)
+    const ca = loadConfig({ file: a.configFile, env: noEnv })
+    const cb = loadConfig({ file: b.configFile, env: noEnv })
+    expect(ca.cluster).toBe('prod')
+    expect(new TextDecoder().decode(ca.clusterKey!)).toMatch(/^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/)
+    expect(Buffer.from(ca.clusterKey!).equals(Buffer.from(cb.clusterKey!))).toBe(false)
+    expect(cb.token).toMatch(/^[0-9a-f]{64}$/)
+    expect(() => initCluster({ out: a.configFile })).toThrow(/exists/)
+    writeFileSync(join(dir, 'bad.key'), 'not a key')
+    expect(() => loadConfig({ file: file({ clusterKeyFile: join(dir, 'bad.key') }), env: noEnv })).toThrow(/"clusterKeyFile".*is not a cluster key/)
+    expect(() => loadConfig({ file: file({ clusterKeyFile: join(dir, 'missing.key') }), env: noEnv })).toThrow(/"clusterKeyFile": cannot read/)
   })
 })

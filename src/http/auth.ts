@@ -1,0 +1,40 @@
+/**
+ * Bearer-token authentication of the HTTP API. One onRequest hook guards
+ * every route, including routes added later, except `GET /healthz`; an
+ * unknown route without the token is a 401 too, so routes cannot be probed.
+ * The comparison is constant-time over SHA-256 digests, so neither the
+ * token's content nor its length leaks through timing.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+/** Paths served without a token: liveness only, it reveals nothing. */
+const OPEN_PATHS = new Set(['/healthz'])
+
+function digest (s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest()
+}
+
+/** True when `presented` equals `expected`, in time independent of both. */
+export function tokenMatches (presented: string, expected: string): boolean {
+  return timingSafeEqual(digest(presented), digest(expected))
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+export function bearerOf (header: string | undefined): string | undefined {
+  const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
+  return m?.[1]
+}
+
+/** An onRequest hook answering 401 to any request without `token`, but those for OPEN_PATHS. */
+export function requireToken (token: string) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const path = req.url.split('?', 1)[0]!
+    if (OPEN_PATHS.has(path) && (req.method === 'GET' || req.method === 'HEAD')) return
+    const presented = bearerOf(req.headers.authorization)
+    if (presented !== undefined && tokenMatches(presented, token)) return
+    await reply.code(401).header('WWW-Authenticate', 'Bearer realm="taskmesh"').send({
+      error: { code: 'UNAUTHORIZED', message: presented === undefined ? 'this node requires "Authorization: Bearer <token>" (its token or TASKMESH_TOKEN)' : 'wrong token' }
+    })
+  }
+}
