@@ -60,6 +60,8 @@ export const ConfigSchema = Type.Object({
   retryMaxMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 30_000 }),
   /** Largest frame on the node-to-node RPC protocol; a larger one resets the stream. */
   maxRpcFrameBytes: Type.Integer({ minimum: 64 * 1024, maximum: 1024 * 1024 * 1024, default: 64 * 1024 * 1024 }),
+  /** Clients that may follow GET /v1/events at once; one more gets 503. Each client's backlog is bounded: a client that falls behind is dropped. */
+  maxEventStreams: Type.Integer({ minimum: 0, maximum: 10_000, default: 64 }),
   /** Log level: fatal, error, warn, info, debug, trace or silent. */
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' })
 }, { additionalProperties: false })

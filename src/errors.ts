@@ -45,3 +45,8 @@ export class UnavailableError extends TaskmeshError {
   override name = 'UnavailableError'
   constructor (message: string) { super(503, 'UNAVAILABLE', message, 1) }
 }
+
+export class TooManyStreamsError extends TaskmeshError {
+  override name = 'TooManyStreamsError'
+  constructor (limit: number) { super(503, 'TOO_MANY_STREAMS', `this node already serves its maximum of ${limit} event streams (maxEventStreams); retry later or use another node`, 5) }
+}

@@ -17,6 +17,10 @@ import { registerTaskRoutes } from './http/task-routes.ts'
 import { UnavailableError } from './errors.ts'
 import { TaskRuntime } from './runtime/task-runtime.ts'
 import { TaskStore } from './store/task-store.ts'
+import { NodeMetrics } from './metrics.ts'
+import { EventFeed } from './http/events.ts'
+import { registerDashboard } from './http/dashboard.ts'
+import { registerMetricsRoute } from './http/metrics-route.ts'
 
 export interface RunningNode {
   id: string
@@ -41,6 +45,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   const baseLog = opts.log ?? createLogger(config.logLevel)
   await mkdir(config.dataDir, { recursive: true })
   const netLog = baseLog.child({ component: 'net' })
+  let metrics: NodeMetrics | undefined
   const transport = await Libp2pTransport.create({
     cluster: config.cluster,
     listen: config.listen,
@@ -48,6 +53,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     mdns: config.mdns,
     dataDir: config.dataDir,
     maxFrameBytes: config.maxRpcFrameBytes,
+    onFrame: (direction, kind, bytes) => { metrics?.onFrame(direction, kind, bytes) },
     warn: (msg, detail) => { netLog.warn(detail ?? {}, msg) },
     debug: (msg, detail) => { netLog.debug(detail ?? {}, msg) }
   })
@@ -59,7 +65,24 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   let runtime: ClusterRuntime | undefined
   let tasks: TaskRuntime | undefined
   const startedMs = clock.now()
-  const http = buildHttpServer({
+  const events = new EventFeed({
+    maxStreams: config.maxEventStreams,
+    now: () => clock.now(),
+    snapshot: () => runtime?.snapshot(),
+    recentTasks: limit => store.list({ limit })
+  })
+  metrics = new NodeMetrics({
+    snapshot: () => runtime?.snapshot(),
+    load: () => tasks?.load() ?? { running: 0, queued: 0 },
+    taskCounts: () => store.countsByType(),
+    eventStreams: () => events.streams
+  })
+  const observed = metrics
+  store.observe(records => {
+    observed.onTasks(records)
+    events.onTasks(records)
+  })
+  const http = await buildHttpServer({
     snapshot: () => {
       if (runtime === undefined) throw new Error('node is starting')
       return runtime.snapshot()
@@ -74,6 +97,10 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     if (tasks === undefined) throw new UnavailableError('node is starting')
     return tasks
   }, { maxPayloadBytes: config.maxPayloadBytes, maxBatchBodyBytes: Math.floor(config.maxRpcFrameBytes / 2), maxWaitMs: 600_000 })
+  events.register(http)
+  registerMetricsRoute(http, observed)
+  registerDashboard(http)
+  http.addHook('preClose', async () => { events.stop() })
   try {
     await http.listen({ host: config.httpHost, port: config.httpPort })
   } catch (err) {
@@ -114,8 +141,13 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     defaultMaxAttempts: config.defaultMaxAttempts,
     scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: 5_000, outstandingPerSlot: 2 }
   })
+  runtime.onEvent(e => {
+    observed.onCoreEvent(e)
+    events.onCoreEvent(e)
+  })
   runtime.start()
   tasks.start()
+  events.start()
   const started = runtime
   const startedTasks = tasks
   log.info({ id: transport.id, http: httpUrl, cluster: config.cluster, addresses: transport.addresses(), capacity: config.capacity }, 'node started')

@@ -7,6 +7,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { ClusterSnapshot } from '../core/cluster-core.ts'
 import { TaskmeshError } from '../errors.ts'
+import { registerDocs } from './docs.ts'
 import { ClusterReply, ErrorReply, HealthReply } from './schemas.ts'
 
 export interface HttpDeps {
@@ -19,7 +20,7 @@ export interface HttpDeps {
   bodyLimit: number
 }
 
-export function buildHttpServer (deps: HttpDeps): FastifyInstance {
+export async function buildHttpServer (deps: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -29,6 +30,9 @@ export function buildHttpServer (deps: HttpDeps): FastifyInstance {
     // Reject rather than silently fix: no type coercion, no dropping of unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } }
   })
+
+  // First, so that the OpenAPI document sees every route registered after it.
+  await registerDocs(app, '0.1.0')
 
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` } })

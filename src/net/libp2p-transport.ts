@@ -37,6 +37,8 @@ export interface Libp2pTransportInit {
   dataDir: string
   /** Largest RPC frame accepted or sent; a larger one resets the stream. */
   maxFrameBytes: number
+  /** Told about every RPC frame sent or received (its message kind and size), for the metrics. */
+  onFrame?: (direction: 'sent' | 'received', kind: string, bytes: number) => void
   /** Told about rejected messages and dial failures. */
   warn?: (msg: string, detail?: Record<string, unknown>) => void
   debug?: (msg: string, detail?: Record<string, unknown>) => void
@@ -194,6 +196,7 @@ export class Libp2pTransport implements ClusterTransport {
     const frame = encodeFrame(msg)
     if (frame.byteLength > this.#init.maxFrameBytes) throw new Error(`rpc ${msg.kind} of ${frame.byteLength} bytes exceeds maxFrameBytes ${this.#init.maxFrameBytes}`)
     const stream = await this.#node.dialProtocol(peerIdFromString(to), RPC_PROTOCOL, { signal })
+    this.#init.onFrame?.('sent', msg.kind, frame.byteLength)
     const onAbort = (): void => { stream.abort(new Error(`rpc ${msg.kind} to ${to} timed out after ${timeoutMs} ms`)) }
     if (signal.aborted) onAbort()
     else signal.addEventListener('abort', onAbort, { once: true })
@@ -209,7 +212,9 @@ export class Libp2pTransport implements ClusterTransport {
         }
       )
       if (reply === undefined) throw new Error(`rpc ${msg.kind} to ${to}: stream closed without a reply`)
-      return decodeReply(reply)
+      const decoded = decodeReply(reply)
+      this.#init.onFrame?.('received', decoded.kind, reply.byteLength)
+      return decoded
     } catch (err) {
       stream.abort(err as Error)
       if (signal.aborted) throw new Error(`rpc ${msg.kind} to ${to} timed out after ${timeoutMs} ms`)
@@ -228,6 +233,7 @@ export class Libp2pTransport implements ClusterTransport {
   async #serve (stream: Stream, from: string): Promise<void> {
     const handler = this.#requestHandler
     const maxDataLength = this.#init.maxFrameBytes
+    const onFrame = this.#init.onFrame
     // A peer gets a bounded time to send its request frame.
     let received = false
     const deadline = setTimeout(() => { if (!received) stream.abort(new Error('no request frame in time')) }, REQUEST_READ_TIMEOUT_MS)
@@ -241,12 +247,15 @@ export class Libp2pTransport implements ClusterTransport {
             let reply: RpcReply
             try {
               const msg = decodeRequest(chunk.subarray())
+              onFrame?.('received', msg.kind, chunk.byteLength)
               reply = handler === undefined ? { kind: 'error', code: 'STARTING', message: 'node is starting' } : await handler(msg, from)
             } catch (err) {
               const code = err instanceof DecodeError ? 'BAD_FRAME' : ((err as { code?: string }).code ?? 'INTERNAL')
               reply = { kind: 'error', code: code.slice(0, 64), message: (err as Error).message.slice(0, 4096) }
             }
-            yield encodeFrame(reply)
+            const frame = encodeFrame(reply)
+            onFrame?.('sent', reply.kind, frame.byteLength)
+            yield frame
             return
           }
         },

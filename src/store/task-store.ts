@@ -94,6 +94,7 @@ export class TaskStore {
   readonly #insert: StatementSync
   readonly #update: StatementSync
   #seq: number
+  #observer: ((changed: readonly TaskRecord[]) => void) | undefined
 
   /** Opens (creating) `<dataDir>/tasks.db`; `null` keeps the records in memory (the simulation's disk). */
   constructor (dataDir: string | null) {
@@ -137,6 +138,7 @@ export class TaskStore {
    */
   insert (specs: readonly TaskSpec[]): Map<string, string> {
     const canonical = new Map<string, string>()
+    const added: TaskRecord[] = []
     this.#transaction(true, () => {
       for (const spec of specs) {
         if (spec.idempotencyKey !== null) {
@@ -147,8 +149,10 @@ export class TaskStore {
         this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
           r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq)
         canonical.set(spec.id, spec.id)
+        if (this.#observer !== undefined) added.push(r)
       }
     })
+    if (added.length > 0) this.#observer?.(added)
     return canonical
   }
 
@@ -174,7 +178,13 @@ export class TaskStore {
         changed.push({ ...rec, ...merged })
       }
     })
+    if (changed.length > 0) this.#observer?.(changed)
     return { changed, refused }
+  }
+
+  /** Told (after commit) about every record inserted or changed: the events feed and the metrics. One observer. */
+  observe (observer: (changed: readonly TaskRecord[]) => void): void {
+    this.#observer = observer
   }
 
   /** Replaces the list of other holders of these tasks. */
@@ -218,6 +228,11 @@ export class TaskStore {
       out[r.status] = r.n
     }
     return out
+  }
+
+  /** Records held here by status and type (for the metrics). */
+  countsByType (): Array<{ status: TaskStatus, type: string, n: number }> {
+    return this.#db.prepare('SELECT status, type, COUNT(*) AS n FROM tasks GROUP BY status, type').all() as Array<{ status: TaskStatus, type: string, n: number }>
   }
 
   close (): void {
