@@ -3,6 +3,7 @@
  */
 import { mkdir } from 'node:fs/promises'
 import os from 'node:os'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { coreTimings } from './config.ts'
 import type { ResolvedConfig } from './config.ts'
@@ -31,6 +32,8 @@ export interface RunningNode {
   addresses: string[]
   runtime: ClusterRuntime
   tasks: TaskRuntime
+  /** The HTTP server (its routes, for tests and docs). */
+  http: FastifyInstance
   log: Logger
   stop (): Promise<void>
 }
@@ -160,6 +163,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     addresses: transport.addresses(),
     runtime: started,
     tasks: startedTasks,
+    http,
     log,
     stop: async () => {
       stopping ??= (async () => {

@@ -145,7 +145,7 @@ function chartOpts (el, series) {
     cursor: { drag: { x: false, y: false } },
     axes: [{ stroke: '#8a96a3', grid: { stroke: '#26303b' } }, { stroke: '#8a96a3', grid: { stroke: '#26303b' } }],
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
-    series: [{}, ...series]
+    series: [{}, ...series.map(s => ({ points: { show: false }, ...s }))]
   }
 }
 
