@@ -1,43 +1,26 @@
-/** Follows GET /v1/events over fetch and parses the server-sent events. */
+/** Follows GET /v1/events in a test: collects the events and waits for one that matches. */
+import { openEventStream } from '../../src/cli/sse.ts'
 
-export interface ServerEvent { event: string, data: unknown, at: number }
+export interface ReceivedEvent { event: string, data: unknown, at: number }
 
 export interface EventStream {
   /** Every event received so far. */
-  readonly events: ServerEvent[]
+  readonly events: ReceivedEvent[]
   /** Resolves with the first event (already received or to come) that `match` accepts; rejects after `timeoutMs`. */
-  next (match: (e: ServerEvent) => boolean, timeoutMs: number, what: string): Promise<ServerEvent>
+  next (match: (e: ReceivedEvent) => boolean, timeoutMs: number, what: string): Promise<ReceivedEvent>
   close (): void
 }
 
 export async function openEvents (url: string): Promise<EventStream> {
   const abort = new AbortController()
-  const res = await fetch(url, { signal: abort.signal, headers: { accept: 'text/event-stream' } })
-  if (res.status !== 200 || res.body === null) {
-    abort.abort()
-    throw Object.assign(new Error(`${url}: ${res.status} ${await res.text().catch(() => '')}`), { status: res.status })
-  }
-  const events: ServerEvent[] = []
+  const stream = await openEventStream(url, abort.signal)
+  const events: ReceivedEvent[] = []
   const waiters = new Set<() => void>()
   void (async () => {
-    const decoder = new TextDecoder()
-    let buf = ''
     try {
-      for await (const chunk of res.body!) {
-        buf += decoder.decode(chunk, { stream: true })
-        let end: number
-        while ((end = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, end)
-          buf = buf.slice(end + 2)
-          let event = 'message'
-          const data: string[] = []
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event: ')) event = line.slice(7)
-            else if (line.startsWith('data: ')) data.push(line.slice(6))
-          }
-          if (data.length > 0) events.push({ event, data: JSON.parse(data.join('\n')), at: Date.now() })
-          for (const w of waiters) w()
-        }
+      for await (const e of stream) {
+        events.push({ event: e.event, data: e.data, at: Date.now() })
+        for (const w of waiters) w()
       }
     } catch { /* closed */ }
   })()
