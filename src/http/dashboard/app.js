@@ -1,6 +1,7 @@
 // The taskmesh dashboard: follows GET /v1/events (server-sent events) of the
-// node that served it, and redraws at most once per animation frame, so it
-// stays fast with many members and thousands of task events a second.
+// node that served it, and redraws at most five times a second (events only
+// update the state), so it stays fast with many members and thousands of
+// task events a second.
 /* global uPlot, EventSource */
 'use strict'
 
@@ -72,18 +73,22 @@ function addLog (kind, text) {
 
 // ---- rendering -------------------------------------------------------------
 
+// At most one redraw per animation frame and per RENDER_EVERY_MS, however fast events come.
+const RENDER_EVERY_MS = 200
 let queued = false
+let lastRender = 0
 function render () {
   if (queued) return
   queued = true
-  requestAnimationFrame(() => {
+  setTimeout(() => requestAnimationFrame(() => {
     queued = false
+    lastRender = performance.now()
     renderHeader()
     renderMembers()
     renderTasks()
     renderLog()
     renderCharts()
-  })
+  }), Math.max(0, lastRender + RENDER_EVERY_MS - performance.now()))
 }
 
 function renderHeader () {
@@ -121,7 +126,7 @@ function renderMembers () {
 
 function renderTasks () {
   const rows = [...state.tasks.values()].reverse().slice(0, 100)
-  $('task-count').textContent = `(${state.tasks.size} shown of the latest held by this node)`
+  $('task-count').textContent = `(the latest ${rows.length} held by this node)`
   $('tasks').innerHTML = rows.map(t => {
     const f = fraction(t.progress)
     const prog = f !== null ? `<span class="prog"><i style="width:${pct(f)}%"></i></span> ${pct(f)}%` : (t.progress === null ? '' : esc(JSON.stringify(t.progress)).slice(0, 40))
