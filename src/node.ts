@@ -81,9 +81,14 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     eventStreams: () => events.streams
   })
   const observed = metrics
+  // Observers never fail the store's caller: the records are already committed.
   store.observe(records => {
-    observed.onTasks(records)
-    events.onTasks(records)
+    try {
+      observed.onTasks(records)
+      events.onTasks(records)
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'task observers failed')
+    }
   })
   const http = await buildHttpServer({
     snapshot: () => {
