@@ -139,6 +139,9 @@ describe('one node in this process: OpenAPI and the event stream limit', () => {
     expect(actual.length).toBeGreaterThanOrEqual(7)
     for (const r of actual) expect(documented, r).toContain(r)
     expect(documented).toContain('GET /metrics')
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) expect((op as { summary?: string }).summary, `${method} ${path}`).toBeTruthy()
+    }
     const ui = await fetch(`${node.httpUrl}/docs`, { redirect: 'follow' })
     expect(ui.status).toBe(200)
     expect(await ui.text()).toMatch(/swagger/i)
