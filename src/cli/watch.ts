@@ -37,6 +37,7 @@ export class WatchState {
         this.samples.push(...(d.history as Sample[]).slice(-60))
         this.tasks.clear()
         for (const t of (d.tasks as TaskLine[]).reverse()) this.#task(t)
+        if (this.cluster?.leader != null) this.#log(`${at} leader is ${this.cluster.leader.name} (term ${this.cluster.leader.term})`)
         break
       }
       case 'cluster':
