@@ -18,6 +18,7 @@ import { CliError, api, waitForTask } from './cli/client.ts'
 import type { TaskView } from './cli/client.ts'
 import { formatTask, submitFile, submitOne } from './cli/submit.ts'
 import { initCluster } from './cli/init.ts'
+import { watch } from './cli/watch.ts'
 
 function integer (name: string) {
   return (raw: string): number => {
@@ -128,6 +129,22 @@ Examples:
       return
     }
     process.stdout.write(formatMemberTable(view, process.stdout.isTTY === true) + '\n')
+  })
+
+program.command('watch')
+  .description('Follow the cluster live (members, leader, throughput, task flow) from GET /v1/events; reconnects to another member when the node goes away.')
+  .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
+  .option('--task <id>', 'only this task\'s events; exits when every watched task has ended (repeatable)', collect)
+  .option('--json', 'print each event as one JSON line: {"event", "data"}')
+  .addHelpText('after', `
+On a terminal the screen is redrawn in place; piped, one line per event.
+
+Examples:
+  $ taskmesh watch
+  $ taskmesh watch --node http://127.0.0.1:7422
+  $ taskmesh watch --task 0f8c2a9e-... --json | jq .data.status`)
+  .action(async (opts: { node: string, task?: string[], json?: boolean }) => {
+    await watch(opts, process.stdout)
   })
 
 program.command('submit')

@@ -92,6 +92,8 @@ export const ConfigSchema = Type.Object({
    * second's worth); a frame over the rate resets its stream.
    */
   maxRpcFramesPerSecond: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10_000 }),
+  /** Clients that may follow GET /v1/events at once; one more gets 503. Each client's backlog is bounded: a client that falls behind is dropped. */
+  maxEventStreams: Type.Integer({ minimum: 0, maximum: 10_000, default: 64 }),
   /** Log level: fatal, error, warn, info, debug, trace or silent. */
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' })
 }, { additionalProperties: false })

@@ -54,3 +54,8 @@ export class TooManyWaitersError extends TaskmeshError {
   override name = 'TooManyWaitersError'
   constructor (limit: number) { super(429, 'TOO_MANY_LONG_POLLS', `${limit} requests are already waiting on this node (maxLongPolls); retry later, or without ?wait=`, 1) }
 }
+
+export class TooManyStreamsError extends TaskmeshError {
+  override name = 'TooManyStreamsError'
+  constructor (limit: number) { super(503, 'TOO_MANY_STREAMS', `this node already serves its maximum of ${limit} event streams (maxEventStreams); retry later or use another node`, 5) }
+}

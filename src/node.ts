@@ -3,6 +3,7 @@
  */
 import { mkdir } from 'node:fs/promises'
 import os from 'node:os'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { resolve } from 'node:path'
 import { coreTimings, readableByOthers } from './config.ts'
@@ -18,6 +19,10 @@ import { registerTaskRoutes } from './http/task-routes.ts'
 import { UnavailableError } from './errors.ts'
 import { TaskRuntime } from './runtime/task-runtime.ts'
 import { TaskStore } from './store/task-store.ts'
+import { NodeMetrics } from './metrics.ts'
+import { EventFeed } from './http/events.ts'
+import { registerDashboard } from './http/dashboard.ts'
+import { registerMetricsRoute } from './http/metrics-route.ts'
 
 export interface RunningNode {
   id: string
@@ -28,6 +33,8 @@ export interface RunningNode {
   addresses: string[]
   runtime: ClusterRuntime
   tasks: TaskRuntime
+  /** The HTTP server (its routes, for tests and docs). */
+  http: FastifyInstance
   log: Logger
   stop (): Promise<void>
 }
@@ -43,6 +50,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   await mkdir(config.dataDir, { recursive: true })
   // Renamed below once the node's name (which needs its peer id) is known.
   let netLog = baseLog.child({ component: 'net' })
+  let metrics: NodeMetrics | undefined
   const transport = await Libp2pTransport.create({
     cluster: config.cluster,
     listen: config.listen,
@@ -52,6 +60,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     maxFrameBytes: config.maxRpcFrameBytes,
     maxFramesPerSecond: config.maxRpcFramesPerSecond,
     clusterKey: config.clusterKey,
+    onFrame: (direction, kind, bytes) => { metrics?.onFrame(direction, kind, bytes) },
     warn: (msg, detail) => { netLog.warn(detail ?? {}, msg) },
     debug: (msg, detail) => { netLog.debug(detail ?? {}, msg) }
   })
@@ -66,7 +75,29 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   let runtime: ClusterRuntime | undefined
   let tasks: TaskRuntime | undefined
   const startedMs = clock.now()
-  const http = buildHttpServer({
+  const events = new EventFeed({
+    maxStreams: config.maxEventStreams,
+    now: () => clock.now(),
+    snapshot: () => runtime?.snapshot(),
+    recentTasks: limit => store.list({ limit })
+  })
+  metrics = new NodeMetrics({
+    snapshot: () => runtime?.snapshot(),
+    load: () => tasks?.load() ?? { running: 0, queued: 0 },
+    taskCounts: () => store.countsByType(),
+    eventStreams: () => events.streams
+  })
+  const observed = metrics
+  // Observers never fail the store's caller: the records are already committed.
+  store.observe(records => {
+    try {
+      observed.onTasks(records)
+      events.onTasks(records)
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'task observers failed')
+    }
+  })
+  const http = await buildHttpServer({
     snapshot: () => {
       if (runtime === undefined) throw new Error('node is starting')
       return runtime.snapshot()
@@ -82,6 +113,10 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     if (tasks === undefined) throw new UnavailableError('node is starting')
     return tasks
   }, { maxPayloadBytes: config.maxPayloadBytes, maxBatchBodyBytes: Math.floor(config.maxRpcFrameBytes / 2), maxWaitMs: 600_000, maxBatchTasks: config.maxBatchTasks, maxLongPolls: config.maxLongPolls })
+  events.register(http)
+  registerMetricsRoute(http, observed)
+  registerDashboard(http)
+  http.addHook('preClose', async () => { events.stop() })
   try {
     await http.listen({ host: config.httpHost, port: config.httpPort })
   } catch (err) {
@@ -123,8 +158,13 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     maxQueuedTasksPerNode: config.maxQueuedTasksPerNode,
     scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: 5_000, outstandingPerSlot: 2 }
   })
+  runtime.onEvent(e => {
+    observed.onCoreEvent(e)
+    events.onCoreEvent(e)
+  })
   runtime.start()
   tasks.start()
+  events.start()
   const started = runtime
   const startedTasks = tasks
   log.info({ id: transport.id, http: httpUrl, cluster: config.cluster, addresses: transport.addresses(), capacity: config.capacity }, 'node started')
@@ -137,6 +177,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     addresses: transport.addresses(),
     runtime: started,
     tasks: startedTasks,
+    http,
     log,
     stop: async () => {
       stopping ??= (async () => {

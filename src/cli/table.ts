@@ -31,5 +31,21 @@ export function formatMemberTable (view: ClusterView, colour: boolean): string {
     return colour && status in colours ? `${colours[status]}${text}${colours.reset}` : text
   })
   const leader = view.leader === null ? 'leader: none yet' : `leader: ${view.leader.name} (term ${view.leader.term})`
-  return [leader, line(header), ...body].join('\n')
+  return [leader, line(header), ...body, totalsLine(view)].join('\n')
+}
+
+/** Member counts by status, and slots and tasks across the live members. */
+export function totalsLine (view: ClusterView): string {
+  const n = { alive: 0, suspect: 0, dead: 0 } as Record<string, number>
+  let slots = 0
+  let running = 0
+  let queued = 0
+  for (const m of view.members) {
+    n[m.status] = (n[m.status] ?? 0) + 1
+    if (m.status === 'dead') continue
+    slots += m.capacity
+    running += m.running
+    queued += m.queued
+  }
+  return `members: ${n.alive} alive, ${n.suspect} suspect, ${n.dead} dead; tasks: ${running} running, ${queued} queued; slots: ${Math.max(0, slots - running)} of ${slots} free`
 }

@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { ClusterSnapshot } from '../core/cluster-core.ts'
 import { TaskmeshError } from '../errors.ts'
 import { requireToken } from './auth.ts'
+import { registerDocs } from './docs.ts'
 import { MAX_JSON_DEPTH, deeperThan } from './json-depth.ts'
 import { ClusterReply, ErrorReply, HealthReply } from './schemas.ts'
 
@@ -23,7 +24,7 @@ export interface HttpDeps {
   token: string | null
 }
 
-export function buildHttpServer (deps: HttpDeps): FastifyInstance {
+export async function buildHttpServer (deps: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -50,6 +51,9 @@ export function buildHttpServer (deps: HttpDeps): FastifyInstance {
       await reply.code(400).send({ error: { code: 'INVALID_REQUEST', message: `the body nests deeper than ${MAX_JSON_DEPTH} levels` } })
     }
   })
+
+  // Before any route, so that the OpenAPI document sees every route registered after it.
+  await registerDocs(app, '0.1.0')
 
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` } })

@@ -45,6 +45,8 @@ export interface Libp2pTransportInit {
   maxFramesPerSecond: number
   /** The cluster key (swarm.key text): only nodes holding it can connect. null: anyone can. */
   clusterKey: Uint8Array | null
+  /** Told about every RPC frame sent or received (its message kind and size), for the metrics. */
+  onFrame?: (direction: 'sent' | 'received', kind: string, bytes: number) => void
   /** Told about rejected messages and dial failures. */
   warn?: (msg: string, detail?: Record<string, unknown>) => void
   debug?: (msg: string, detail?: Record<string, unknown>) => void
@@ -270,9 +272,12 @@ export class Libp2pTransport implements ClusterTransport {
     try {
       lane = this.#idleLane(to) ?? await this.#openLane(to, signal)
       await lane.frames.write(frame, { signal })
+      this.#init.onFrame?.('sent', msg.kind, frame.byteLength)
       const reply = await lane.frames.read({ signal })
       this.#release(to, lane)
-      return decodeReply(reply.subarray())
+      const decoded = decodeReply(reply.subarray())
+      this.#init.onFrame?.('received', decoded.kind, reply.byteLength)
+      return decoded
     } catch (err) {
       lane?.stream.abort(err as Error)
       if (signal.aborted) throw new Error(`rpc ${msg.kind} to ${to} timed out after ${timeoutMs} ms`)
@@ -354,6 +359,7 @@ export class Libp2pTransport implements ClusterTransport {
         if (!limiter.take(from)) throw new DecodeError(`peer exceeds maxRpcFramesPerSecond (${limiter.rate})`)
         // Garbage (a frame that is not a valid request) resets the stream and scores the peer down.
         const msg = decodeRequest(chunk.subarray())
+        this.#init.onFrame?.('received', msg.kind, chunk.byteLength)
         const handler = this.#requestHandler
         let reply: RpcReply
         try {
@@ -362,7 +368,9 @@ export class Libp2pTransport implements ClusterTransport {
           const code = (err as { code?: string }).code ?? 'INTERNAL'
           reply = { kind: 'error', code: code.slice(0, 64), message: (err as Error).message.slice(0, 4096) }
         }
-        await frames.write(encodeFrame(reply))
+        const out = encodeFrame(reply)
+        this.#init.onFrame?.('sent', reply.kind, out.byteLength)
+        await frames.write(out)
         served++
         this.#stats.served++
       }

@@ -103,6 +103,7 @@ export class TaskStore {
   readonly #insert: StatementSync
   readonly #update: StatementSync
   #seq: number
+  #observer: ((changed: readonly TaskRecord[]) => void) | undefined
 
   /** Opens (creating) `<dataDir>/tasks.db`; `null` keeps the records in memory (the simulation's disk). */
   constructor (dataDir: string | null) {
@@ -157,6 +158,7 @@ export class TaskStore {
    */
   insert (specs: readonly TaskSpec[]): Map<string, string> {
     const canonical = new Map<string, string>()
+    const added: TaskRecord[] = []
     this.#transaction(true, () => {
       for (const spec of specs) {
         if (spec.idempotencyKey !== null) {
@@ -168,8 +170,10 @@ export class TaskStore {
           r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq)
         if (Number(changes) > 0) this.#remember(r)
         canonical.set(spec.id, spec.id)
+        if (this.#observer !== undefined) added.push(r)
       }
     })
+    if (added.length > 0) this.#observer?.(added)
     return canonical
   }
 
@@ -197,7 +201,13 @@ export class TaskStore {
         changed.push(next)
       }
     })
+    if (changed.length > 0) this.#observer?.(changed)
     return { changed, refused }
+  }
+
+  /** Told (after commit) about every record inserted or changed: the events feed and the metrics. One observer. */
+  observe (observer: (changed: readonly TaskRecord[]) => void): void {
+    this.#observer = observer
   }
 
   /** Replaces the list of other holders of these tasks. */
@@ -252,6 +262,11 @@ export class TaskStore {
       out[r.status] = r.n
     }
     return out
+  }
+
+  /** Records held here by status and type (for the metrics). */
+  countsByType (): Array<{ status: TaskStatus, type: string, n: number }> {
+    return this.#db.prepare('SELECT status, type, COUNT(*) AS n FROM tasks GROUP BY status, type').all() as Array<{ status: TaskStatus, type: string, n: number }>
   }
 
   close (): void {

@@ -79,6 +79,29 @@ describe('strangers stay out', () => {
         expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/)
       }
     }
+    // The dashboard, metrics, docs and event feed too; a browser signs in once with /?token= and then carries a cookie.
+    for (const path of ['/', '/metrics', '/docs/json', '/v1/events', '/?token=wrong', `/?token=${token}x`]) {
+      const res = await fetch(base + path, { redirect: 'manual', signal: AbortSignal.timeout(5_000) })
+      expect(res.status, path).toBe(401)
+      await res.body?.cancel()
+    }
+    const signIn = await fetch(`${base}/?token=${token}`, { redirect: 'manual' })
+    expect(signIn.status).toBe(303)
+    expect(signIn.headers.get('location')).toBe('/')
+    const cookie = signIn.headers.get('set-cookie')!
+    expect(cookie).toMatch(/^taskmesh_token=.*HttpOnly; SameSite=Strict; Path=\//)
+    const jar = { cookie: cookie.split(';')[0]! }
+    for (const path of ['/', '/metrics', '/docs/json', '/v1/cluster']) {
+      const res = await fetch(base + path, { headers: jar })
+      expect(res.status, `${path} with the cookie`).toBe(200)
+      await res.body?.cancel()
+    }
+    const events = new AbortController()
+    const feed = await fetch(`${base}/v1/events`, { headers: jar, signal: events.signal })
+    expect(feed.status).toBe(200)
+    expect(feed.headers.get('content-type')).toMatch(/text\/event-stream/)
+    events.abort()
+    expect((await fetch(`${base}/v1/cluster`, { headers: { cookie: 'taskmesh_token=wrong' } })).status).toBe(401)
     // Nothing was submitted by the refused requests.
     const list = await call('GET', '/v1/tasks', `Bearer ${token}`)
     expect(list.status).toBe(200)

@@ -19,7 +19,7 @@ describe('config', () => {
     const c = loadConfig({ env: noEnv, cwd: os.tmpdir() })
     expect(c.httpHost).toBe('127.0.0.1')
     expect(c.capacity).toBe(os.availableParallelism())
-    expect(Object.keys(defaults()).sort()).toEqual(['bootstrap', 'capacity', 'cluster', 'clusterKeyFile', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxBatchTasks', 'maxLongPolls', 'maxPayloadBytes', 'maxQueuedTasks', 'maxQueuedTasksPerNode', 'maxRpcFrameBytes', 'maxRpcFramesPerSecond', 'mdns', 'name', 'quorum', 'retryBaseMs', 'retryMaxMs', 'token'])
+    expect(Object.keys(defaults()).sort()).toEqual(['bootstrap', 'capacity', 'cluster', 'clusterKeyFile', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxBatchTasks', 'maxEventStreams', 'maxLongPolls', 'maxPayloadBytes', 'maxQueuedTasks', 'maxQueuedTasksPerNode', 'maxRpcFrameBytes', 'maxRpcFramesPerSecond', 'mdns', 'name', 'quorum', 'retryBaseMs', 'retryMaxMs', 'token'])
   })
 
   it('layers file < flags < environment', () => {
@@ -30,6 +30,12 @@ describe('config', () => {
     expect(c.heartbeatIntervalMs).toBe(100)
     expect(c.mdns).toBe(false)
     expect(c.bootstrap).toEqual(['/ip4/198.18.0.1/tcp/1/p2p/x', '/ip4/198.18.0.2/tcp/1/p2p/y'])
+  })
+
+  it('limits event streams to 64 by default, settable by environment, never negative', () => {
+    expect(loadConfig({ env: noEnv, cwd: os.tmpdir() }).maxEventStreams).toBe(64)
+    expect(loadConfig({ env: { TASKMESH_MAX_EVENT_STREAMS: '3' }, cwd: os.tmpdir() }).maxEventStreams).toBe(3)
+    expect(() => loadConfig({ env: { TASKMESH_MAX_EVENT_STREAMS: '-1' }, cwd: os.tmpdir() })).toThrow(/field "maxEventStreams"/)
   })
 
   it('names each environment variable after its field', () => {

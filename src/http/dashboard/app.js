@@ -1,0 +1,222 @@
+// The taskmesh dashboard: follows GET /v1/events (server-sent events) of the
+// node that served it, and redraws at most five times a second (events only
+// update the state), so it stays fast with many members and thousands of
+// task events a second.
+/* global uPlot, EventSource */
+'use strict'
+
+const MAX_TASKS = 200
+const MAX_LOG = 200
+const HISTORY = 600
+
+const state = {
+  self: null,
+  leader: null,
+  term: 0,
+  members: [],
+  tasks: new Map(),
+  log: [],
+  history: { t: [], succeeded: [], failed: [], queued: [], running: [] },
+  connected: false
+}
+
+const $ = id => document.getElementById(id)
+const esc = s => String(s).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]))
+const pct = x => Math.round(Math.max(0, Math.min(1, x)) * 100)
+const nameOf = id => state.members.find(m => m.id === id)?.name ?? (id === null ? '' : '…' + id.slice(-6))
+const clock = ms => new Date(ms).toLocaleTimeString()
+
+function age (ms) {
+  const s = Math.max(0, (Date.now() - ms) / 1000)
+  return s < 60 ? `${Math.round(s)} s` : s < 3600 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`
+}
+
+/** A progress value a handler reported, as a fraction 0..1 when it is one. */
+function fraction (p) {
+  if (typeof p === 'number' && p >= 0 && p <= 1) return p
+  if (p !== null && typeof p === 'object') {
+    for (const k of ['fraction', 'progress', 'ratio', 'done']) if (typeof p[k] === 'number' && p[k] >= 0 && p[k] <= 1) return p[k]
+  }
+  return null
+}
+
+// ---- state updates --------------------------------------------------------
+
+function setCluster (c) {
+  if (c === null) return
+  state.self = c.self
+  state.leader = c.leader
+  state.term = c.term
+  state.members = c.members
+}
+
+function pushSample (s) {
+  const h = state.history
+  h.t.push(s.t / 1000)
+  h.succeeded.push(s.succeeded)
+  h.failed.push(s.failed + s.cancelled)
+  h.queued.push(s.queued)
+  h.running.push(s.running)
+  if (h.t.length > HISTORY) for (const k of Object.keys(h)) h[k].shift()
+}
+
+function upsertTask (t) {
+  state.tasks.delete(t.id)
+  state.tasks.set(t.id, t)
+  if (state.tasks.size > MAX_TASKS) state.tasks.delete(state.tasks.keys().next().value)
+}
+
+function addLog (kind, text) {
+  state.log.unshift({ at: Date.now(), kind, text })
+  if (state.log.length > MAX_LOG) state.log.length = MAX_LOG
+}
+
+// ---- rendering -------------------------------------------------------------
+
+// At most one redraw per animation frame and per RENDER_EVERY_MS, however fast events come.
+const RENDER_EVERY_MS = 200
+let queued = false
+let lastRender = 0
+function render () {
+  if (queued) return
+  queued = true
+  setTimeout(() => requestAnimationFrame(() => {
+    queued = false
+    lastRender = performance.now()
+    renderHeader()
+    renderMembers()
+    renderTasks()
+    renderLog()
+    renderCharts()
+  }), Math.max(0, lastRender + RENDER_EVERY_MS - performance.now()))
+}
+
+function renderHeader () {
+  $('self').textContent = state.self?.name ?? '…'
+  $('leader').textContent = state.leader?.name ?? 'none'
+  $('term').textContent = state.leader?.term ?? state.term
+  const n = { alive: 0, suspect: 0, dead: 0 }
+  for (const m of state.members) n[m.status]++
+  $('counts').textContent = `${n.alive} alive` + (n.suspect ? `, ${n.suspect} suspect` : '') + (n.dead ? `, ${n.dead} dead` : '')
+  const conn = $('conn')
+  conn.textContent = state.connected ? 'live' : 'reconnecting'
+  conn.className = 'conn ' + (state.connected ? 'on' : 'off')
+}
+
+function bar (label, value, max, text) {
+  const f = max > 0 ? value / max : 0
+  const cls = f >= 1 ? 'full' : f >= 0.75 ? 'hot' : ''
+  return `<div class="bar"><span>${label}</span><span class="track"><span class="fill ${cls}" style="width:${pct(f)}%"></span></span><span class="val">${text}</span></div>`
+}
+
+function renderMembers () {
+  $('members').innerHTML = state.members.map(m => {
+    const lead = m.id === state.leader?.id
+    const free = Math.max(0, m.capacity - m.running)
+    return `<div class="member ${m.status}${lead ? ' leader' : ''}" data-member="${esc(m.name)}" data-status="${m.status}" data-leader="${lead}">
+      <div class="top"><span class="name" title="${esc(m.id)}">${esc(m.name)}${m.id === state.self?.id ? ' <small>(this node)</small>' : ''}</span>
+        ${lead ? '<span class="badge lead">LEADER</span>' : `<span class="badge ${m.status}">${m.status}</span>`}</div>
+      ${bar('cpu', m.load.cpu, 1, pct(m.load.cpu) + '%')}
+      ${bar('mem', m.load.memory, 1, pct(m.load.memory) + '%')}
+      ${bar('slots', m.running, m.capacity, `${free} free`)}
+      ${bar('queue', m.queued, Math.max(m.queued, 100), String(m.queued))}
+    </div>`
+  }).join('')
+}
+
+function renderTasks () {
+  const rows = [...state.tasks.values()].reverse().slice(0, 100)
+  $('task-count').textContent = `(the latest ${rows.length} held by this node)`
+  $('tasks').innerHTML = rows.map(t => {
+    const f = fraction(t.progress)
+    const prog = f !== null ? `<span class="prog"><i style="width:${pct(f)}%"></i></span> ${pct(f)}%` : (t.progress === null ? '' : esc(JSON.stringify(t.progress)).slice(0, 40))
+    return `<tr data-task-id="${esc(t.id)}" data-status="${t.status}"><td class="id" title="${esc(t.id)}">${esc(t.id.slice(0, 8))}</td><td>${esc(t.type)}</td>
+      <td><span class="st ${t.status}">${t.status}</span></td><td>${t.attempts}</td><td>${esc(nameOf(t.worker))}</td><td>${prog}</td><td>${age(t.createdAt)}</td></tr>`
+  }).join('')
+}
+
+function renderLog () {
+  $('log').innerHTML = state.log.map(e => `<li class="${e.kind}"><time>${clock(e.at)}</time>${esc(e.text)}</li>`).join('')
+}
+
+// ---- charts (uPlot) --------------------------------------------------------
+
+let charts = null
+function chartOpts (el, series) {
+  return {
+    width: Math.max(300, el.clientWidth - 4),
+    height: 200,
+    legend: { live: false },
+    cursor: { drag: { x: false, y: false } },
+    axes: [{ stroke: '#8a96a3', grid: { stroke: '#26303b' } }, { stroke: '#8a96a3', grid: { stroke: '#26303b' } }],
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+    series: [{}, ...series.map(s => ({ points: { show: false }, ...s }))]
+  }
+}
+
+function renderCharts () {
+  const h = state.history
+  if (charts === null) {
+    const a = $('throughput')
+    const b = $('queue')
+    charts = {
+      throughput: new uPlot(chartOpts(a, [
+        { label: 'succeeded/s', stroke: '#3fb950', fill: 'rgba(63,185,80,.15)', width: 2 },
+        { label: 'failed or cancelled/s', stroke: '#f85149', width: 2 }
+      ]), [h.t, h.succeeded, h.failed], a),
+      queue: new uPlot(chartOpts(b, [
+        { label: 'queued (leader)', stroke: '#d29922', fill: 'rgba(210,153,34,.15)', width: 2 },
+        { label: 'running (cluster)', stroke: '#58a6ff', width: 2 }
+      ]), [h.t, h.queued, h.running], b)
+    }
+    window.addEventListener('resize', () => {
+      charts.throughput.setSize({ width: Math.max(300, a.clientWidth - 4), height: 200 })
+      charts.queue.setSize({ width: Math.max(300, b.clientWidth - 4), height: 200 })
+    })
+    return
+  }
+  charts.throughput.setData([h.t, h.succeeded, h.failed])
+  charts.queue.setData([h.t, h.queued, h.running])
+}
+
+// ---- the event stream ------------------------------------------------------
+
+function connect () {
+  const es = new EventSource('/v1/events')
+  const on = (kind, fn) => es.addEventListener(kind, ev => { fn(JSON.parse(ev.data)); render() })
+  es.onopen = () => { state.connected = true; render() }
+  es.onerror = () => { state.connected = false; render() }
+  on('hello', d => {
+    setCluster(d.cluster)
+    for (const k of Object.keys(state.history)) state.history[k] = []
+    for (const s of d.history) pushSample(s)
+    state.tasks.clear()
+    for (const t of d.tasks.reverse()) upsertTask(t)
+    if (d.cluster?.leader) addLog('leader', `leader is ${d.cluster.leader.name} (term ${d.cluster.leader.term})`)
+  })
+  on('cluster', d => {
+    setCluster(d)
+    pushSample(d.sample)
+  })
+  on('leader', d => {
+    state.leader = d.leader
+    if (d.leader !== null) state.term = Math.max(state.term, d.leader.term)
+    addLog('leader', d.leader === null ? 'no leader' : `new leader ${d.leader.name} (term ${d.leader.term})`)
+  })
+  on('member', d => {
+    if (d.change === 'removed') {
+      state.members = state.members.filter(m => m.id !== d.id)
+      addLog('dead', `${d.name} forgotten`)
+      return
+    }
+    const m = state.members.find(x => x.id === d.id)
+    if (m !== undefined) m.status = d.status
+    if (d.change === 'joined') addLog('alive', `${d.name} joined`)
+    else addLog(d.status, `${d.name} is ${d.status}${d.reason ? ` (${d.reason})` : ''}`)
+  })
+  on('task', upsertTask)
+}
+
+connect()
+render()
+setInterval(render, 5_000) // ages in the task table

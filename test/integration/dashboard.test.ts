@@ -1,0 +1,101 @@
+/**
+ * The dashboard in a real browser: headless Chromium (Debian's `chromium`,
+ * driven by playwright-core) against three real nodes. Saves screenshots to
+ * test-results/ (git-ignored).
+ */
+import { existsSync, mkdirSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { NodeSet, agreedLeader, waitFor } from '../support/nodes.ts'
+
+const CHROMIUM = '/usr/bin/chromium'
+const RESULTS = resolve(import.meta.dirname, '../../test-results')
+
+describe('the dashboard in headless Chromium', () => {
+  const set = new NodeSet()
+  let browser: Browser | undefined
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') console.log(set.dump())
+    await browser?.close()
+    browser = undefined
+    await set.stopAll()
+  })
+
+  it('shows the three members, the leader and a submitted task live, keeps up with 2,000 tasks, and shows the new leader after the leader is killed', async () => {
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true)
+    const nodes = [await set.start({ name: 'dash1' }), await set.start({ name: 'dash2' }), await set.start({ name: 'dash3' })]
+    const first = await waitFor(async () => await agreedLeader(nodes, 3), 10_000, 'three nodes to agree')
+    const leader = nodes.find(n => n.id === first.id)!
+    const viewed = nodes.find(n => n !== leader)!
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync']
+    })
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } })
+    const errors: string[] = []
+    page.on('pageerror', err => { errors.push(err.message) })
+    await page.goto(viewed.url + '/')
+
+    // Three members, the leader marked on its card and in the header.
+    await page.locator('[data-member]').nth(2).waitFor({ timeout: 10_000 })
+    expect(await page.locator('[data-member]').count()).toBe(3)
+    for (const n of nodes) expect(await page.locator(`[data-member="${n.name}"]`).getAttribute('data-status')).toBe('alive')
+    await page.locator(`[data-member="${leader.name}"][data-leader="true"]`).waitFor({ timeout: 5_000 })
+    expect(await page.locator('[data-leader="true"]').count()).toBe(1)
+    expect(await page.locator('[data-testid="leader"]').textContent()).toBe(leader.name)
+
+    // A task submitted to the viewed node appears and runs to its end, live.
+    const res = await fetch(`${viewed.url}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'sleep', payload: { ms: 1_500 } }) })
+    expect(res.status).toBe(202)
+    const { id } = await res.json() as { id: string }
+    await page.locator(`[data-task-id="${id}"]`).waitFor({ timeout: 5_000 })
+    await page.locator(`[data-task-id="${id}"][data-status="succeeded"]`).waitFor({ timeout: 15_000 })
+    // 2,000 tasks through the viewed node: the page keeps up and stays responsive.
+    let flooding = true
+    const roundTrips: number[] = []
+    const probe = (async () => {
+      while (flooding) {
+        const t0 = Date.now()
+        await page.locator('[data-testid="leader"]').textContent()
+        roundTrips.push(Date.now() - t0)
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+    })()
+    for (let b = 0; b < 2; b++) {
+      const batch = await fetch(`${viewed.url}/v1/tasks/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tasks: Array.from({ length: 1_000 }, (_, i) => ({ type: 'echo', payload: { b, i } })) }) })
+      expect(batch.status).toBe(202)
+    }
+    await waitFor(async () => {
+      const text = await (await fetch(`${viewed.url}/metrics`)).text()
+      return Number(/^taskmesh_tasks\{state="succeeded",type="echo"\} (\d+)$/m.exec(text)?.[1] ?? 0) >= 2_000
+    }, 60_000, '2,000 echo tasks to succeed', 250)
+    await waitFor(async () => await page.locator('[data-task-id][data-status="succeeded"]').count() === 100, 5_000, 'the table to show 100 finished tasks')
+    flooding = false
+    await probe
+    expect(Math.max(...roundTrips), roundTrips.join(' ')).toBeLessThan(1_000)
+    // Give the charts a few one-second samples before the picture.
+    await waitFor(async () => await page.locator('.uplot').count() === 2, 5_000, 'two charts')
+    mkdirSync(RESULTS, { recursive: true })
+    const shot = resolve(RESULTS, 'dashboard.png')
+    await page.screenshot({ path: shot, fullPage: true })
+    console.log(`dashboard screenshot: ${shot}`)
+
+    // Kill the leader: the dashboard shows a new one (a survivor) without a reload.
+    leader.signal('SIGKILL')
+    const survivors = nodes.filter(n => n !== leader)
+    await waitFor(async () => survivors.map(n => n.name).includes(await page.locator('[data-testid="leader"]').textContent() ?? ''), 5_000, 'the dashboard to show a surviving leader', 20)
+    const next = await waitFor(async () => await agreedLeader(survivors, 2), 5_000, 'a new leader')
+    expect(next.term).toBeGreaterThan(first.term)
+    await page.locator(`[data-member="${survivors.find(n => n.id === next.id)!.name}"][data-leader="true"]`).waitFor({ timeout: 5_000 })
+    await page.locator(`[data-member="${leader.name}"][data-status="dead"]`).waitFor({ timeout: 5_000 })
+    expect(await page.locator('[data-testid="log"]').textContent()).toMatch(/new leader/)
+    const after = resolve(RESULTS, 'dashboard-after-failover.png')
+    await page.screenshot({ path: after, fullPage: true })
+    console.log(`dashboard screenshot after the failover: ${after}`)
+    expect(errors).toEqual([])
+  })
+})
