@@ -56,10 +56,40 @@ const INLINE_BUILTINS = new Set(['echo', 'sleep', 'fail'])
 
 type Reason = { error: string, cancelled: boolean } | null
 
+/** The node's task slots: at most `capacity` attempts run at once, on threads or on the event loop; the rest wait in order. */
+class Slots {
+  #free: number
+  readonly #waiting: Array<() => void> = []
+  constructor (capacity: number) { this.#free = capacity }
+
+  /** Resolves true once a slot is held, or false if `signal` aborts first (nothing is then held). */
+  async acquire (signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return false
+    if (this.#free > 0) { this.#free--; return true }
+    return await new Promise<boolean>(resolve => {
+      const grant = (): void => { signal.removeEventListener('abort', onAbort); resolve(true) }
+      const onAbort = (): void => {
+        const i = this.#waiting.indexOf(grant)
+        if (i >= 0) this.#waiting.splice(i, 1)
+        resolve(false)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.#waiting.push(grant)
+    })
+  }
+
+  release (): void {
+    const next = this.#waiting.shift()
+    if (next !== undefined) next()
+    else this.#free++
+  }
+}
+
 export class HandlerPool implements TaskExecutor {
   readonly #pool: Piscina
   readonly #handlers: Map<string, string>
   readonly #maxResultBytes: number
+  readonly #slots: Slots
 
   /**
    * `userHandlers` maps a task type to a module path (relative to `baseDir`).
@@ -67,6 +97,7 @@ export class HandlerPool implements TaskExecutor {
    */
   constructor (capacity: number, userHandlers: Record<string, string>, baseDir: string, maxResultBytes = Infinity) {
     this.#maxResultBytes = maxResultBytes
+    this.#slots = new Slots(capacity)
     this.#handlers = new Map(Object.keys(builtins).map(name => [name, name]))
     for (const [type, path] of Object.entries(userHandlers)) this.#handlers.set(type, resolve(baseDir, path))
     this.#pool = new Piscina({
@@ -91,7 +122,13 @@ export class HandlerPool implements TaskExecutor {
   async run (input: AttemptInput): Promise<AttemptOutcome> {
     const handler = this.#handlers.get(input.type)
     if (handler === undefined) return { ok: false, error: `task type "${input.type}" is not supported on this node` }
-    return INLINE_BUILTINS.has(handler) ? await this.#runInline(builtins[handler]!, input) : await this.#runOnThread(handler, input)
+    // Waiting for a slot counts as queued: no timeout yet, and a cancel just drops the attempt.
+    if (!await this.#slots.acquire(input.signal)) return { ok: false, error: 'cancelled by request', cancelled: true }
+    try {
+      return INLINE_BUILTINS.has(handler) ? await this.#runInline(builtins[handler]!, input) : await this.#runOnThread(handler, input)
+    } finally {
+      this.#slots.release()
+    }
   }
 
   /** The attempt's outcome from what its handler returned or threw, unless it was aborted first. */
@@ -180,6 +217,11 @@ export class HandlerPool implements TaskExecutor {
       input.signal.removeEventListener('abort', onCancel)
       port1.close()
     }
+  }
+
+  /** Pool threads alive now (they start on first use of a handler that runs on one). */
+  threadCount (): number {
+    return this.#pool.threads.length
   }
 
   async close (): Promise<void> {

@@ -168,8 +168,9 @@ export class TaskStore {
         const r = newRecord(spec)
         const { changes } = this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
           r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq)
-        if (Number(changes) > 0) this.#remember(r)
         canonical.set(spec.id, spec.id)
+        if (Number(changes) === 0) continue // already held: not new
+        this.#remember(r)
         if (this.#observer !== undefined) added.push(r)
       }
     })

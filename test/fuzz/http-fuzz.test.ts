@@ -16,6 +16,8 @@ const PER_RUN = 20
 const SEED = Number(process.env.TASKMESH_FUZZ_SEED ?? Date.now() % 2 ** 31)
 /** Every status the API documents; anything else (a 5xx above all) fails. */
 const DOCUMENTED = new Set([200, 202, 400, 404, 409, 413, 414, 415, 422, 429])
+/** Pages for people and tools (dashboard, docs, metrics): answered in their own formats, not the API's JSON. */
+const NOT_JSON = /^\/(?:$|\?|dashboard\/|docs(?:$|[/?])|metrics(?:$|\?))/
 const MAX_PAYLOAD = 64 * 1024
 
 interface FuzzRequest { method: string, path: string, contentType: string | undefined, body: string | undefined }
@@ -97,7 +99,7 @@ describe('HTTP API fuzzing', () => {
   it(`answers ${REQUESTS} random and malformed requests with documented statuses, keeps serving, and changes nothing it refused`, async () => {
     const node = await set.start({ name: 'fuzzed', args: ['--capacity', '2'], env: { TASKMESH_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD) } })
     await waitFor(async () => (await node.cluster()).leader !== null, 10_000, 'the node to lead')
-    const send = async (r: FuzzRequest): Promise<{ status: number, text: string }> => {
+    const send = async (r: FuzzRequest): Promise<{ status: number, text: string, type?: string }> => {
       try {
         const res = await fetch(node.url + r.path, {
           method: r.method,
@@ -105,7 +107,7 @@ describe('HTTP API fuzzing', () => {
           body: r.body,
           signal: AbortSignal.timeout(30_000)
         })
-        return { status: res.status, text: await res.text() }
+        return { status: res.status, text: await res.text(), type: res.headers.get('content-type') ?? undefined }
       } catch (err) {
         // A body over the limit is answered 413 and the connection closed at once: a client still
         // writing it may see the reset instead of the answer. Anything else is a failure.
@@ -134,6 +136,10 @@ describe('HTTP API fuzzing', () => {
         statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1)
         const what = `${r.method} ${r.path.slice(0, 200)} ${String(r.contentType)} ${String(r.body?.slice(0, 300))} -> ${a.status} ${a.text.slice(0, 300)}`
         expect(DOCUMENTED.has(a.status), what).toBe(true)
+        if (a.status < 400 && a.type?.startsWith('application/json') !== true) {
+          expect(NOT_JSON.test(r.path), what).toBe(true)
+          return
+        }
         const body = JSON.parse(a.text) as { error?: { code: unknown, message: unknown }, id?: string, ids?: string[] }
         if (a.status >= 400) {
           expect(typeof body.error?.code, what).toBe('string')

@@ -44,16 +44,37 @@ describe('HandlerPool (worker threads)', () => {
     expect(progress).toEqual([])
   })
 
-  it('runs echo, sleep and fail on the event loop: they finish while every thread is busy, and keep their timeout', async () => {
-    const hangs = [attempt('hang', null, { timeoutMs: 1_500 }), attempt('hang', null, { timeoutMs: 1_500 })]
-    let threadsFree = false
-    void Promise.all(hangs).then(() => { threadsFree = true })
-    await new Promise(r => setTimeout(r, 200))
-    expect((await attempt('echo', { x: 1 })).outcome).toEqual({ ok: true, result: { x: 1 } })
-    expect((await attempt('fail', {})).outcome).toEqual({ ok: false, error: 'failed on purpose' })
-    expect((await attempt('sleep', { ms: 10_000 }, { timeoutMs: 150 })).outcome).toEqual({ ok: false, error: 'timed out after 150 ms', cancelled: false })
-    expect(threadsFree).toBe(false)
-    for (const h of await Promise.all(hangs)) expect(h.outcome).toEqual({ ok: false, error: 'timed out after 1500 ms', cancelled: false })
+  it('runs echo, sleep and fail on the event loop, with their timeout, and no thread', async () => {
+    const own = new HandlerPool(2, {}, process.cwd())
+    try {
+      const run = (type: string, payload: unknown, timeoutMs = 10_000) => own.run({ taskId: 't', attempt: 1, type, payload, timeoutMs, signal: new AbortController().signal, onProgress: () => {} })
+      expect(await run('echo', { x: 1 })).toEqual({ ok: true, result: { x: 1 } })
+      expect(await run('fail', {})).toEqual({ ok: false, error: 'failed on purpose' })
+      expect(await run('sleep', { ms: 10_000 }, 150)).toEqual({ ok: false, error: 'timed out after 150 ms', cancelled: false })
+      expect(own.threadCount()).toBe(0)
+      expect(await run('hash', { data: 'abc', rounds: 1 })).toMatchObject({ ok: true })
+      expect(own.threadCount()).toBe(1)
+    } finally {
+      await own.close()
+    }
+  })
+
+  it('runs at most capacity attempts at once, on the event loop or on threads; the rest wait, and a cancel while waiting drops one', async () => {
+    const own = new HandlerPool(1, {}, process.cwd())
+    try {
+      const events: string[] = []
+      const run = (name: string, type: string, payload: unknown, signal = new AbortController().signal) => own.run({
+        taskId: name, attempt: 1, type, payload, timeoutMs: 10_000, signal, onProgress: () => {}, onStarted: () => { events.push(`start ${name}`) }
+      }).then(outcome => { events.push(`end ${name}`); return outcome })
+      const dropped = new AbortController()
+      const runs = [run('a', 'sleep', { ms: 200 }), run('b', 'hash', { data: 'x', rounds: 1 }), run('c', 'sleep', { ms: 100 }, dropped.signal), run('d', 'echo', 1)]
+      dropped.abort()
+      const outcomes = await Promise.all(runs)
+      expect(outcomes[2]).toEqual({ ok: false, error: 'cancelled by request', cancelled: true })
+      expect(events).toEqual(['start a', 'end c', 'end a', 'start b', 'end b', 'start d', 'end d'])
+    } finally {
+      await own.close()
+    }
   })
 
   it('fails an attempt of an unknown type or bad payload without throwing', async () => {
