@@ -133,7 +133,7 @@ export class TaskRuntime {
   /** Task types run by live members (this node included). */
   clusterTypes (): Set<string> {
     const types = new Set(this.#init.pool.types())
-    for (const m of this.#members()) for (const t of m.types) types.add(t)
+    for (const m of this.#members()) if (m.status !== 'dead') for (const t of m.types) types.add(t)
     return types
   }
 

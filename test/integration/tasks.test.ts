@@ -98,6 +98,34 @@ describe('tasks on a three-node cluster of real nodes', () => {
     expect(lines.sort()).toEqual(ids.map(id => `${id} 1`).sort())
   })
 
+  it('runs a task type only on the nodes whose own config names its handler', async () => {
+    const dir = await set.tempDir()
+    const record = join(dir, 'executions.log')
+    writeFileSync(record, '')
+    const config = join(dir, 'cluster.config.json')
+    writeFileSync(config, JSON.stringify({ handlers: { record: resolve(import.meta.dirname, '../fixtures/record-handler.js') } }))
+    const withHandler = await set.start({ name: 'h1', args: ['--config', config, '--capacity', '2'], env: { TASKMESH_RECORD_FILE: record } })
+    const without = [await set.start({ name: 'h2', args: ['--capacity', '2'] }), await set.start({ name: 'h3', args: ['--capacity', '2'] })]
+    const nodes = [withHandler, ...without]
+    await waitFor(async () => await agreedLeader(nodes, 3), 5_000, 'three nodes to agree')
+    // Submitted to the nodes that cannot run it: accepted (a member can), and run only on h1.
+    const ids: string[] = []
+    for (let i = 0; i < 30; i++) {
+      const r = await post(`${without[i % 2]!.url}/v1/tasks`, { type: 'record', payload: { i } })
+      expect(r.status).toBe(202)
+      ids.push(r.body.id)
+    }
+    for (const id of ids) expect(await task(without[0]!, id, 15_000)).toMatchObject({ status: 'succeeded', attempts: 1, worker: withHandler.id })
+    const pids = new Set(readFileSync(record, 'utf8').trim().split('\n').map(l => l.split(' ')[2]))
+    expect(pids).toEqual(new Set([String(withHandler.proc.pid)]))
+    // With h1 gone, nobody runs it: a new one is refused as an unknown type, nothing runs elsewhere.
+    withHandler.signal('SIGKILL')
+    await waitFor(async () => (await without[0]!.cluster()).members.find(m => m.name === 'h1')?.status === 'dead' ? true : undefined, 10_000, 'h1 to be declared dead')
+    const refused = await post(`${without[0]!.url}/v1/tasks`, { type: 'record', payload: {} })
+    expect(refused.status).toBe(422)
+    expect(refused.body.error.code).toBe('UNKNOWN_TASK_TYPE')
+  })
+
   it('ends a failing task as failed after maxAttempts attempts, and cancels queued and running tasks', async () => {
     const nodes = await cluster({ args: ['--capacity', '1'], env: { TASKMESH_RETRY_BASE_MS: '50' } })
     const failing = await post(`${nodes[1]!.url}/v1/tasks`, { type: 'fail', payload: { message: 'nope' }, maxAttempts: 3 })
