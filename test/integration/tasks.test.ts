@@ -32,6 +32,16 @@ describe('tasks on a three-node cluster of real nodes', () => {
     return nodes
   }
 
+  /** A config naming the recording handler, and the file it appends "<id> <attempt> <pid>" to. */
+  async function recordHandlerConfig (): Promise<{ record: string, config: string }> {
+    const dir = await set.tempDir()
+    const record = join(dir, 'executions.log')
+    writeFileSync(record, '')
+    const config = join(dir, 'cluster.config.json')
+    writeFileSync(config, JSON.stringify({ handlers: { record: resolve(import.meta.dirname, '../fixtures/record-handler.js') } }))
+    return { record, config }
+  }
+
   it('300 echo tasks submitted round-robin (single and batch) all succeed once, readable from every node, run on all three', async () => {
     const nodes = await cluster({ args: ['--capacity', '4'] })
     const submitted: Array<{ id: string, payload: unknown, origin: number }> = []
@@ -72,11 +82,7 @@ describe('tasks on a three-node cluster of real nodes', () => {
   })
 
   it('runs 1,000 tasks of a user handler module named in cluster.config.json exactly once each, readable from every node', async () => {
-    const dir = await set.tempDir()
-    const record = join(dir, 'executions.log')
-    writeFileSync(record, '')
-    const config = join(dir, 'cluster.config.json')
-    writeFileSync(config, JSON.stringify({ handlers: { record: resolve(import.meta.dirname, '../fixtures/record-handler.js') } }))
+    const { record, config } = await recordHandlerConfig()
     const nodes = await cluster({ args: ['--config', config], env: { TASKMESH_RECORD_FILE: record } })
     // 1,000 tasks, round-robin over the three nodes in batches of 100.
     const ids: string[] = []
@@ -99,11 +105,7 @@ describe('tasks on a three-node cluster of real nodes', () => {
   })
 
   it('runs a task type only on the nodes whose own config names its handler', async () => {
-    const dir = await set.tempDir()
-    const record = join(dir, 'executions.log')
-    writeFileSync(record, '')
-    const config = join(dir, 'cluster.config.json')
-    writeFileSync(config, JSON.stringify({ handlers: { record: resolve(import.meta.dirname, '../fixtures/record-handler.js') } }))
+    const { record, config } = await recordHandlerConfig()
     const withHandler = await set.start({ name: 'h1', args: ['--config', config, '--capacity', '2'], env: { TASKMESH_RECORD_FILE: record } })
     const without = [await set.start({ name: 'h2', args: ['--capacity', '2'] }), await set.start({ name: 'h3', args: ['--capacity', '2'] })]
     const nodes = [withHandler, ...without]
