@@ -7,9 +7,9 @@
  */
 import fc from 'fast-check'
 import * as lp from 'it-length-prefixed'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { decodeReply, decodeRequest } from '../../src/protocol/rpc.ts'
-import { NodeSet, agreedLeader, getJson, waitFor } from '../support/nodes.ts'
+import { nodesPerTest, agreedLeader, getJson, waitFor } from '../support/nodes.ts'
 import type { TestNode } from '../support/nodes.ts'
 import { startRoguePeer } from '../support/rogue-peer.ts'
 
@@ -105,11 +105,7 @@ async function submit (n: TestNode, payload: unknown): Promise<{ status: string,
 }
 
 describe('RPC protocol fuzzing', () => {
-  const set = new NodeSet()
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') console.log(set.dump())
-    await set.stopAll()
-  })
+  const set = nodesPerTest()
 
   it('random, malformed and truncated frames from a real peer reset their streams and change nothing; floods are cut at maxRpcFramesPerSecond', async () => {
     const a1 = await set.start({ name: 'r1', cluster: 'rpcfuzz' })

@@ -1,14 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { NodeSet, agreedLeader, waitFor } from '../support/nodes.ts'
+import { describe, expect, it } from 'vitest'
+import { nodesPerTest, agreedLeader, waitFor } from '../support/nodes.ts'
 
 const FAILURE_TIMEOUT_MS = 1500 // the default, see src/config.ts
 
 describe('a cluster of real nodes (libp2p, mDNS, gossipsub) in one network namespace', () => {
-  const set = new NodeSet()
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') console.log(set.dump())
-    await set.stopAll()
-  })
+  const set = nodesPerTest()
 
   async function threeNodes () {
     const a1 = await set.start({ name: 'a1' })

@@ -8,19 +8,17 @@ import { resolve } from 'node:path'
 import { chromium } from 'playwright-core'
 import type { Browser } from 'playwright-core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { NodeSet, agreedLeader, waitFor } from '../support/nodes.ts'
+import { nodesPerTest, agreedLeader, waitFor } from '../support/nodes.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const RESULTS = resolve(import.meta.dirname, '../../test-results')
 
 describe('the dashboard in headless Chromium', () => {
-  const set = new NodeSet()
+  const set = nodesPerTest()
   let browser: Browser | undefined
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') console.log(set.dump())
+  afterEach(async () => {
     await browser?.close()
     browser = undefined
-    await set.stopAll()
   })
 
   it('shows the three members, the leader and a submitted task live, keeps up with 2,000 tasks, and shows the new leader after the leader is killed', async () => {

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { NodeSet, agreedLeader, getJson, waitFor } from '../support/nodes.ts'
+import { describe, expect, it } from 'vitest'
+import { nodesPerTest, agreedLeader, getJson, waitFor } from '../support/nodes.ts'
 import type { TestNode } from '../support/nodes.ts'
 
 interface Task { id: string, status: string, attempts: number, worker: string | null, result: unknown }
@@ -12,11 +12,7 @@ async function task (node: TestNode, id: string, waitMs = 0): Promise<Task> {
 }
 
 describe('tasks across a leader crash (real nodes)', () => {
-  const set = new NodeSet()
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') console.log(set.dump())
-    await set.stopAll()
-  })
+  const set = nodesPerTest()
 
   /** Three nodes (2 slots each) running the `record` handler, which logs each finished execution to `record`. */
   async function recordingCluster (prefix: string) {

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { join, resolve } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { NodeSet, agreedLeader, getJson, waitFor } from '../support/nodes.ts'
+import { describe, expect, it } from 'vitest'
+import { nodesPerTest, agreedLeader, getJson, waitFor } from '../support/nodes.ts'
 import type { TestNode } from '../support/nodes.ts'
 
 const CLI = resolve(import.meta.dirname, '../../src/cli.ts')
@@ -16,11 +16,7 @@ async function names (n: TestNode): Promise<string[]> {
 }
 
 describe('strangers stay out', () => {
-  const set = new NodeSet()
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') console.log(set.dump())
-    await set.stopAll()
-  })
+  const set = nodesPerTest()
 
   it('a node with another cluster key, or none, never appears among the keyed members, and the keyed nodes log the refused connections', async () => {
     const dir = await set.tempDir()

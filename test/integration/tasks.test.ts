@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { NodeSet, agreedLeader, getJson, waitFor } from '../support/nodes.ts'
+import { describe, expect, it } from 'vitest'
+import { nodesPerTest, agreedLeader, getJson, waitFor } from '../support/nodes.ts'
 import type { TestNode } from '../support/nodes.ts'
 
 interface Task { id: string, type: string, status: string, attempts: number, worker: string | null, progress: unknown, result: unknown, error: string | null, createdAt: number, startedAt: number | null, finishedAt: number | null }
@@ -16,11 +16,7 @@ async function task (node: TestNode, id: string, waitMs = 0): Promise<Task> {
 }
 
 describe('tasks on a three-node cluster of real nodes', () => {
-  const set = new NodeSet()
-  afterEach(async (ctx) => {
-    if (ctx.task.result?.state === 'fail') console.log(set.dump())
-    await set.stopAll()
-  })
+  const set = nodesPerTest()
 
   async function cluster (opts: { args?: string[], env?: Record<string, string> } = {}): Promise<TestNode[]> {
     const nodes = [

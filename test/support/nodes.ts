@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import { join, resolve } from 'node:path'
+import { afterEach } from 'vitest'
 
 const CLI = resolve(import.meta.dirname, '../../src/bin.ts')
 
@@ -134,4 +135,17 @@ export async function agreedLeader (nodes: TestNode[], expectAlive: number): Pro
     if (v.members.filter(m => m.status === 'alive').length !== expectAlive) return undefined
   }
   return { id: first.id, term: first.term }
+}
+
+/**
+ * A NodeSet for a describe block: after each test its nodes are stopped, and
+ * after a failed one their election and membership log lines are printed.
+ */
+export function nodesPerTest (): NodeSet {
+  const set = new NodeSet()
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') console.log(set.dump())
+    await set.stopAll()
+  })
+  return set
 }
