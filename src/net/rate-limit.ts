@@ -8,6 +8,19 @@
 const MAX_KEYS = 10_000
 
 /**
+ * Makes room in a per-key map once it holds `max` keys: first the keys whose
+ * state `isIdle` (as good as forgotten), then the oldest inserted.
+ */
+export function makeRoom<K, V> (map: Map<K, V>, max: number, isIdle: (v: V) => boolean): void {
+  if (map.size < max) return
+  for (const [key, v] of map) if (isIdle(v)) map.delete(key)
+  for (const key of map.keys()) {
+    if (map.size < max) break
+    map.delete(key)
+  }
+}
+
+/**
  * A token bucket per key: `ratePerSecond` tokens a second, holding at most
  * one second's worth, so a burst of `ratePerSecond` passes at once.
  */
@@ -26,7 +39,8 @@ export class PeerRateLimiter {
     const now = this.#now()
     let b = this.#buckets.get(key)
     if (b === undefined) {
-      if (this.#buckets.size >= MAX_KEYS) this.#sweep(now)
+      // Keys whose bucket has refilled are as good as new.
+      makeRoom(this.#buckets, MAX_KEYS, old => old.tokens + (now - old.atMs) * this.rate / 1000 >= this.rate)
       b = { tokens: this.rate, atMs: now }
       this.#buckets.set(key, b)
     }
@@ -35,17 +49,6 @@ export class PeerRateLimiter {
     if (b.tokens < 1) return false
     b.tokens -= 1
     return true
-  }
-
-  /** Forgets keys whose bucket has refilled (they are as good as new); the oldest go if none has. */
-  #sweep (now: number): void {
-    for (const [key, b] of this.#buckets) {
-      if (b.tokens + (now - b.atMs) * this.rate / 1000 >= this.rate) this.#buckets.delete(key)
-    }
-    for (const key of this.#buckets.keys()) {
-      if (this.#buckets.size < MAX_KEYS) break
-      this.#buckets.delete(key)
-    }
   }
 }
 
@@ -68,10 +71,7 @@ export class LogThrottle {
       last.suppressed++
       return undefined
     }
-    if (last === undefined && this.#last.size >= MAX_KEYS) {
-      for (const [k, v] of this.#last) if (now - v.atMs >= this.#intervalMs) this.#last.delete(k)
-      for (const k of this.#last.keys()) { if (this.#last.size < MAX_KEYS) break; this.#last.delete(k) }
-    }
+    if (last === undefined) makeRoom(this.#last, MAX_KEYS, v => now - v.atMs >= this.#intervalMs)
     this.#last.delete(key)
     this.#last.set(key, { atMs: now, suppressed: 0 })
     return last?.suppressed ?? 0

@@ -11,6 +11,7 @@
  * (many test and demo nodes share one address) are off.
  */
 import type { GossipsubOpts } from '@chainsafe/libp2p-gossipsub'
+import { makeRoom } from './rate-limit.ts'
 
 /** Gossipsub's score thresholds, as configured below. */
 export const SCORE_THRESHOLDS = {
@@ -49,12 +50,9 @@ export class RpcFaults {
   add (peer: string): void {
     const value = this.penalty(peer) + RPC_FAULT_PENALTY
     this.#faults.delete(peer)
-    this.#faults.set(peer, { value, atMs: this.#now() })
     // Bounded: the oldest records go first.
-    for (const key of this.#faults.keys()) {
-      if (this.#faults.size <= 10_000) break
-      this.#faults.delete(key)
-    }
+    makeRoom(this.#faults, 10_000, () => false)
+    this.#faults.set(peer, { value, atMs: this.#now() })
   }
 
   /** The current (decayed) penalty of `peer`, >= 0. */
