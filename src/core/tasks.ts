@@ -15,7 +15,7 @@ export type TaskStatus = 'queued' | 'assigned' | 'running' | 'retrying' | 'succe
 
 export const TASK_STATUSES: readonly TaskStatus[] = ['queued', 'assigned', 'running', 'retrying', 'succeeded', 'failed', 'cancelled']
 
-export function isTerminal (s: TaskStatus): boolean {
+export function isTerminal (s: TaskStatus): s is 'succeeded' | 'failed' | 'cancelled' {
   return s === 'succeeded' || s === 'failed' || s === 'cancelled'
 }
 

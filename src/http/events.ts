@@ -18,6 +18,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import type { ClusterSnapshot } from '../core/cluster-core.ts'
+import { isTerminal } from '../core/tasks.ts'
 import type { TaskRecord } from '../core/tasks.ts'
 import type { CoreEvent } from '../core/types.ts'
 import { TooManyStreamsError } from '../errors.ts'
@@ -115,7 +116,7 @@ export class EventFeed {
 
   onTasks (records: readonly TaskRecord[]): void {
     for (const r of records) {
-      if (r.status === 'succeeded' || r.status === 'failed' || r.status === 'cancelled') this.#ended[r.status]++
+      if (isTerminal(r.status)) this.#ended[r.status]++
     }
     if (this.#clients.size === 0) return
     for (const r of records) this.#publish('task', taskEvent(r), r.id)

@@ -131,9 +131,9 @@ export class TaskRuntime {
   }
 
   /** Task types run by live members (this node included). */
-  clusterTypes (): Set<string> {
+  clusterTypes (members = this.#members()): Set<string> {
     const types = new Set(this.#init.pool.types())
-    for (const m of this.#members()) if (m.status !== 'dead') for (const t of m.types) types.add(t)
+    for (const m of members) if (m.status !== 'dead') for (const t of m.types) types.add(t)
     return types
   }
 
@@ -142,14 +142,15 @@ export class TaskRuntime {
   /** Validates, stores durably on two nodes (when there are two), hands over to the leader; returns ids in order. */
   async submit (inputs: readonly SubmitInput[]): Promise<string[]> {
     const { store, clock } = this.#init
-    const types = this.clusterTypes()
+    const members = this.#members()
+    const types = this.clusterTypes(members)
     inputs.forEach((t, i) => {
       if (!types.has(t.type)) throw new UnknownTaskTypeError(t.type, [...types].sort())
       const bytes = Buffer.byteLength(JSON.stringify(t.payload ?? null))
       if (bytes > this.#init.maxPayloadBytes) throw new PayloadTooLargeError(inputs.length > 1 ? `tasks[${i}].payload` : 'payload', bytes, this.#init.maxPayloadBytes)
     })
     const leader = this.#init.cluster.core.leader()
-    const waiting = leader === null ? 0 : leader.id === this.#id ? (this.#scheduler?.waiting ?? 0) : (this.#members().find(m => m.id === leader.id)?.queued ?? 0)
+    const waiting = leader === null ? 0 : leader.id === this.#id ? (this.#scheduler?.waiting ?? 0) : (members.find(m => m.id === leader.id)?.queued ?? 0)
     if (waiting + inputs.length > this.#init.scheduler.maxQueuedTasks) throw new QueueFullError(this.#init.scheduler.maxQueuedTasks)
     // Without a leader (or before it takes them) accepted tasks wait here: bounded too.
     const perNode = this.#init.maxQueuedTasksPerNode ?? Infinity
