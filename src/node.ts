@@ -138,7 +138,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     types: pool.types(),
     load: () => tasks?.load() ?? { running: 0, queued: 0 },
     terms,
-    core: coreTimings(config),
+    timings: coreTimings(config),
     transport,
     clock,
     log

@@ -19,6 +19,8 @@ export interface AttemptInput {
   payload: unknown
   timeoutMs: number
   signal: AbortSignal
+  /** The leader and term that assigned this attempt (for logs, and the simulator's checks). */
+  assignment?: { term: number, leader: string }
   /** The attempt left the pool's queue and began on a thread; its timeout counts from here. */
   onStarted?: () => void
   onProgress: (value: unknown) => void

@@ -29,6 +29,7 @@ import { decodeHeartbeat, encodeHeartbeat } from '../protocol/messages.ts'
 import type { Heartbeat } from '../core/types.ts'
 import { DecodeError } from '../protocol/messages.ts'
 import { RPC_PROTOCOL, decodeReply, decodeRequest, encodeFrame } from '../protocol/rpc.ts'
+import { refusal, replyOfError } from '../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
 import type { ClusterTransport } from '../runtime/transport.ts'
 
@@ -363,10 +364,9 @@ export class Libp2pTransport implements ClusterTransport {
         const handler = this.#requestHandler
         let reply: RpcReply
         try {
-          reply = handler === undefined ? { kind: 'error', code: 'STARTING', message: 'node is starting' } : await handler(msg, from)
+          reply = handler === undefined ? refusal('STARTING', 'node is starting') : await handler(msg, from)
         } catch (err) {
-          const code = (err as { code?: string }).code ?? 'INTERNAL'
-          reply = { kind: 'error', code: code.slice(0, 64), message: (err as Error).message.slice(0, 4096) }
+          reply = replyOfError(err)
         }
         const out = encodeFrame(reply)
         this.#init.onFrame?.('sent', reply.kind, out.byteLength)

@@ -1,7 +1,8 @@
 /**
  * The direct request/response protocol between nodes (`/taskmesh/rpc/1.0.0`):
- * one request frame and one reply frame per stream, each a length-prefixed
- * JSON document checked against the schemas below before use.
+ * requests and replies are length-prefixed JSON frames, checked against the
+ * schemas below before use. A stream carries one exchange at a time (a
+ * request, then its reply) and is kept open for the next one.
  */
 import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
@@ -51,6 +52,28 @@ const Outcome = Type.Union([
 ])
 
 const Tasks = Type.Array(TaskSpecSchema, { maxItems: 10_000 })
+
+/**
+ * Every code an error reply may carry: a closed set, so a receiver can act
+ * on each (see errorOfReply in rpc-errors.ts, the one place they map to errors).
+ */
+export const RPC_ERROR_CODES = [
+  /** The receiver does not lead (a submit, report or cancel meant for the leader). */
+  'NOT_LEADER',
+  /** The leader's queue is full (maxQueuedTasks). */
+  'QUEUE_FULL',
+  /** The receiver granted this term to another leader (a refused inventory request). */
+  'TERM_TAKEN',
+  /** The assignment's term is below one the receiver knows, or was granted to another leader. */
+  'STALE_TERM',
+  /** An assignment that names a leader other than its sender. */
+  'FORGED',
+  /** The receiver has not finished starting. */
+  'STARTING',
+  /** The receiver failed while handling the request. */
+  'INTERNAL'
+] as const
+export type RpcErrorCode = typeof RPC_ERROR_CODES[number]
 
 export const RpcRequestSchema = Type.Union([
   /** Origin -> leader: store these tasks (as a holder) and queue them. */
@@ -112,7 +135,7 @@ export const RpcReplySchema = Type.Union([
     /** Unfinished tasks this node holds, with the attempts they have used. */
     held: Type.Array(Type.Object({ spec: TaskSpecSchema, attempts: Attempt }, { additionalProperties: false }), { maxItems: 1_000_000 })
   }, { additionalProperties: false }),
-  Type.Object({ kind: Type.Literal('error'), code: Type.String({ maxLength: 64 }), message: Type.String({ maxLength: 4096 }) }, { additionalProperties: false })
+  Type.Object({ kind: Type.Literal('error'), code: Type.Union(RPC_ERROR_CODES.map(c => Type.Literal(c))), message: Type.String({ maxLength: 4096 }) }, { additionalProperties: false })
 ])
 
 export type RpcRequest = Static<typeof RpcRequestSchema>

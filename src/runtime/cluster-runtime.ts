@@ -8,11 +8,13 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { ClusterCore } from '../core/cluster-core.ts'
 import { TermGrants } from '../core/grants.ts'
-import type { Grant } from '../core/grants.ts'
+import type { Grant, GrantVerdict } from '../core/grants.ts'
 import type { ClusterCoreConfig, ClusterSnapshot } from '../core/cluster-core.ts'
-import type { CoreEvent, MemberInfo } from '../core/types.ts'
+import type { CoreEvent, LeaderView, MemberInfo } from '../core/types.ts'
 import type { Clock } from './clock.ts'
 import { machineLoad } from './load.ts'
+import { isHealthy, isReachable } from './membership-port.ts'
+import type { MembershipPort, TaskMember } from './membership-port.ts'
 import type { ClusterTransport } from './transport.ts'
 
 export interface ClusterRuntimeInit {
@@ -24,7 +26,8 @@ export interface ClusterRuntimeInit {
   load: () => { running: number, queued: number }
   /** Keeps the highest term across restarts (see fileTermStore). */
   terms: TermStore
-  core: ClusterCoreConfig
+  /** Failure detection, join window and quorum (see coreTimings in src/config.ts). */
+  timings: ClusterCoreConfig
   transport: ClusterTransport
   clock: Clock
   log: Logger
@@ -75,8 +78,8 @@ async function replaceFile (dir: string, name: string, text: string): Promise<vo
   await rename(join(dir, `${name}.tmp`), join(dir, name))
 }
 
-export class ClusterRuntime {
-  readonly core: ClusterCore
+export class ClusterRuntime implements MembershipPort {
+  readonly #core: ClusterCore
   readonly #init: ClusterRuntimeInit
   #stopTimer: (() => void) | undefined
   #lastPublishMs = 0
@@ -91,19 +94,47 @@ export class ClusterRuntime {
     this.#init = init
     this.#savedTerm = initialTerm
     this.#grants = new TermGrants(initialGrant)
-    this.core = new ClusterCore({ id: init.transport.id, name: init.name, info: this.#localInfo() }, init.core, init.clock.now(), initialTerm)
+    this.#core = new ClusterCore({ id: init.transport.id, name: init.name, info: this.#localInfo() }, init.timings, init.clock.now(), initialTerm)
+  }
+
+  // ---- the membership port (see membership-port.ts) ----------------------
+
+  get self (): string { return this.#core.id }
+  leader (): LeaderView | null { return this.#core.leader() }
+  isLeader (): boolean { return this.#core.isLeader() }
+  term (): number { return this.#core.term }
+  joining (): boolean { return this.#core.joining(this.#init.clock.now()) }
+
+  reachableMembers (): readonly TaskMember[] {
+    return this.#memberLists().reachable
+  }
+
+  healthyMembers (): readonly TaskMember[] {
+    return this.#memberLists().healthy
+  }
+
+  /** Bumped on every step of the core: the member lists are rebuilt only after one. */
+  #version = 0
+  #lists: { version: number, reachable: TaskMember[], healthy: TaskMember[] } | null = null
+
+  #memberLists (): { reachable: TaskMember[], healthy: TaskMember[] } {
+    if (this.#lists?.version !== this.#version) {
+      const members = this.snapshot().members
+      this.#lists = { version: this.#version, reachable: members.filter(m => isReachable(m.status)), healthy: members.filter(m => isHealthy(m.status)) }
+    }
+    return this.#lists
   }
 
   start (): void {
     const { transport, clock } = this.#init
     transport.onHeartbeat(hb => {
-      this.#apply(this.core.onHeartbeat(hb, clock.now()))
+      this.#apply(this.#core.onHeartbeat(hb, clock.now()))
     })
     transport.onPeerDisconnected(id => {
-      this.#apply(this.core.onPeerDisconnected(id, clock.now()))
+      this.#apply(this.#core.onPeerDisconnected(id, clock.now()))
     })
     // Tick faster than heartbeats so that failures are noticed close to their deadline.
-    const tickMs = Math.max(10, Math.min(100, Math.floor(this.#init.core.heartbeatIntervalMs / 2)))
+    const tickMs = Math.max(10, Math.min(100, Math.floor(this.#init.timings.heartbeatIntervalMs / 2)))
     this.#stopTimer = clock.every(tickMs, () => { this.#tick() })
     this.#tick()
   }
@@ -118,28 +149,28 @@ export class ClusterRuntime {
    * Grants `term` to `leader` (see TermGrants). The verdict is final at once;
    * `durable` resolves once a grant is on disk, and a vote must wait for it.
    */
-  grant (term: number, leader: string): { granted: boolean, durable: Promise<void> } {
+  grant (term: number, leader: string): { granted: boolean, verdict: GrantVerdict, durable: Promise<void> } {
     const v = this.#grants.grant(term, leader)
-    if (!v.granted) return { granted: false, durable: Promise.resolve() }
+    if (!v.granted) return { granted: false, verdict: v, durable: Promise.resolve() }
     if (v.changed) {
       const g = { term, leader }
       this.#savingGrant = this.#savingGrant.then(async () => { await this.#init.terms.saveGrant(g) })
         .catch((err: Error) => { this.#init.log.error({ err: err.message }, 'could not persist term grant') })
     }
-    return { granted: true, durable: this.#savingGrant }
+    return { granted: true, verdict: v, durable: this.#savingGrant }
   }
 
   /** This leader's term was granted to another: claim a newer one. */
   claimNewTerm (aboveTerm: number): void {
-    this.#apply(this.core.claimNewTerm(aboveTerm, this.#init.clock.now()))
+    this.#apply(this.#core.claimNewTerm(aboveTerm, this.#init.clock.now()))
   }
 
   /** Live members (this one included) a leader needs to dispatch; 0: none. */
-  get quorum (): number { return this.#init.core.quorum }
-  get heartbeatIntervalMs (): number { return this.#init.core.heartbeatIntervalMs }
+  get quorum (): number { return this.#init.timings.quorum }
+  get heartbeatIntervalMs (): number { return this.#init.timings.heartbeatIntervalMs }
 
   snapshot (): ClusterSnapshot {
-    return this.core.snapshot(this.#init.clock.now())
+    return this.#core.snapshot(this.#init.clock.now())
   }
 
   async stop (): Promise<void> {
@@ -151,11 +182,12 @@ export class ClusterRuntime {
 
   #tick (): void {
     const now = this.#init.clock.now()
-    this.#apply(this.core.onTick(now))
-    if (now - this.#lastPublishMs >= this.#init.core.heartbeatIntervalMs) {
+    this.#apply(this.#core.onTick(now))
+    if (now - this.#lastPublishMs >= this.#init.timings.heartbeatIntervalMs) {
       this.#lastPublishMs = now
-      this.core.setLocalInfo(this.#localInfo())
-      this.#init.transport.publishHeartbeat(this.core.nextHeartbeat(now)).catch((err: Error) => {
+      this.#core.setLocalInfo(this.#localInfo())
+      this.#version++
+      this.#init.transport.publishHeartbeat(this.#core.nextHeartbeat(now)).catch((err: Error) => {
         this.#init.log.warn({ err: err.message }, 'heartbeat publish failed')
       })
     }
@@ -172,6 +204,7 @@ export class ClusterRuntime {
   }
 
   #apply (events: CoreEvent[]): void {
+    this.#version++
     const log = this.#init.log
     for (const e of events) {
       switch (e.type) {
@@ -186,7 +219,7 @@ export class ClusterRuntime {
           log.info({ member: e.name, id: e.id }, 'member forgotten')
           break
         case 'leader-changed':
-          log.info({ leader: e.leader?.name ?? null, leaderId: e.leader?.id ?? null, term: e.leader?.term ?? null, self: e.leader?.id === this.core.id }, e.leader === null ? 'no leader' : 'leader changed')
+          log.info({ leader: e.leader?.name ?? null, leaderId: e.leader?.id ?? null, term: e.leader?.term ?? null, self: e.leader?.id === this.#core.id }, e.leader === null ? 'no leader' : 'leader changed')
           break
         case 'reincarnated':
           log.warn({ incarnation: e.incarnation, reason: e.reason }, 'began a new incarnation')
@@ -202,7 +235,7 @@ export class ClusterRuntime {
 
   /** Keeps the highest term on disk, so a restarted node never goes back in terms. */
   #persistTerm (): void {
-    const term = this.core.term
+    const term = this.#core.term
     if (term <= this.#savedTerm) return
     this.#savedTerm = term
     this.#saving = this.#saving.then(async () => { await this.#init.terms.save(term) }).catch((err: Error) => { this.#init.log.error({ err: err.message }, 'could not persist term') })

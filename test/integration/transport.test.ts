@@ -25,10 +25,10 @@ async function transport (dataDir?: string, listen = '/ip4/127.0.0.1/tcp/0'): Pr
   started.push(t)
   // Answers a get with the id it was asked for, after a delay the id names (to hold a stream busy).
   t.onRequest(async (msg: RpcRequest): Promise<RpcReply> => {
-    if (msg.kind !== 'get') return { kind: 'error', code: 'UNEXPECTED', message: msg.kind }
+    if (msg.kind !== 'get') throw new Error(`unexpected request ${msg.kind}`)
     const delay = Number(/^slow-(\d+)/.exec(msg.id)?.[1] ?? 0)
     if (delay > 0) await new Promise(r => setTimeout(r, delay))
-    return { kind: 'error', code: 'ECHO', message: msg.id }
+    return { kind: 'error', code: 'INTERNAL', message: msg.id } // an echo of the id asked for
   })
   return { t, dir }
 }

@@ -259,7 +259,7 @@ export class TaskSim {
       types: executor.types(),
       load: () => tasks?.load() ?? { running: 0, queued: 0 },
       terms,
-      core: { quorum: this.quorum, heartbeatIntervalMs: HEARTBEAT_MS, failureTimeoutMs: FAILURE_TIMEOUT_MS, joinWindowMs: FAILURE_TIMEOUT_MS, deadRetentionMs: 30_000 },
+      timings: { quorum: this.quorum, heartbeatIntervalMs: HEARTBEAT_MS, failureTimeoutMs: FAILURE_TIMEOUT_MS, joinWindowMs: FAILURE_TIMEOUT_MS, deadRetentionMs: 30_000 },
       transport,
       clock,
       log: this.#silent,
@@ -303,7 +303,7 @@ export class TaskSim {
 
   crash (node: SimNode): void {
     if (node.state === 'crashed') return
-    this.#fault(`crash ${node.id}${node.cluster?.core.isLeader() === true ? ' (leader)' : ''}`)
+    this.#fault(`crash ${node.id}${node.cluster?.isLeader() === true ? ' (leader)' : ''}`)
     node.state = 'crashed'
     this.#submitting -= this.#submitsOn.get(node) ?? 0
     this.#submitsOn.delete(node)
@@ -331,7 +331,7 @@ export class TaskSim {
 
   pause (node: SimNode): void {
     if (node.state !== 'up') return
-    this.#fault(`pause ${node.id}${node.cluster?.core.isLeader() === true ? ' (leader)' : ''}`)
+    this.#fault(`pause ${node.id}${node.cluster?.isLeader() === true ? ' (leader)' : ''}`)
     node.state = 'paused'
   }
 
@@ -434,10 +434,8 @@ export class TaskSim {
         sim.schedule(sim.now + sim.#delay(), to, () => {
           if (!sim.#connected(node, to) || to.requestHandler === null) return
           const decoded = decodeRequest(bytes)
-          const termBefore = to.cluster?.core.term ?? 0
-          sim.#assigning = decoded.kind === 'assign' ? { term: decoded.term, leader: decoded.leader } : null
+          const termBefore = to.cluster?.term() ?? 0
           const handled = to.requestHandler(decoded, node.id)
-          sim.#assigning = null
           handled.then(reply => {
             if (to.life !== toLife || to.state === 'crashed') return
             if (decoded.kind === 'assign' && reply.kind === 'ok' && decoded.term < termBefore) {
@@ -459,9 +457,6 @@ export class TaskSim {
       })
     }
   }
-
-  /** The term of the assignment being accepted right now (set around a worker's synchronous handling of it). */
-  #assigning: { term: number, leader: string } | null = null
 
   // ---- the handler pool ----------------------------------------------------
 
@@ -497,9 +492,8 @@ export class TaskSim {
       types: () => ['echo', 'fail'],
       supports: type => type === 'echo' || type === 'fail',
       run: async input => await new Promise<AttemptOutcome>(resolve => {
-        // A leader's assignment to itself skips the network: it carries the leader's own term.
-        const self = node.cluster?.core.isLeader() === true ? { term: node.cluster.core.leader()?.term ?? -1, leader: node.id } : { term: -1, leader: '' }
-        const from = sim.#assigning ?? self
+        // The worker passes on the term and leader of the assignment (a leader's to itself included).
+        const from = input.assignment ?? { term: -1, leader: '' }
         const a: SimAttempt = { input, resolve, assignTerm: from.term, assignLeader: from.leader, cancelTimers: [] }
         const terms = sim.#ranFrom.get(node.id) ?? new Map<number, Set<string>>()
         sim.#ranFrom.set(node.id, terms)
@@ -578,7 +572,7 @@ export class TaskSim {
       const leaderBias = this.rng() < 0.5
       this.schedule(t, null, () => {
         const live = this.nodes.filter(n => n.state !== 'crashed')
-        const leader = live.find(n => n.cluster?.core.isLeader() === true)
+        const leader = live.find(n => n.cluster?.isLeader() === true)
         const victim = leaderBias && leader !== undefined ? leader : live[Math.floor(pick * live.length)]
         if (victim === undefined) return
         if (kind < 0.35) {

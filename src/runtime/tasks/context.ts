@@ -1,0 +1,114 @@
+/**
+ * What every part of the task runtime shares: its settings, the node's
+ * store, executor, transport, clock and log, and the membership port. The
+ * parts (one file per role) reach one another through `TaskRoles`, wired
+ * once by the TaskRuntime facade.
+ */
+import type { Logger } from 'pino'
+import type { SchedulerConfig } from '../../core/scheduler.ts'
+import type { TaskExecutor } from '../../exec/handler-pool.ts'
+import type { TaskStore } from '../../store/task-store.ts'
+import type { Clock } from '../clock.ts'
+import type { MembershipPort } from '../membership-port.ts'
+import type { ClusterTransport } from '../transport.ts'
+import type { Dispatcher } from './dispatcher.ts'
+import type { HandOver } from './hand-over.ts'
+import type { HolderSync } from './holder-sync.ts'
+import type { Intake } from './intake.ts'
+import type { Reads } from './reads.ts'
+import type { Worker } from './worker.ts'
+
+export interface SubmitInput {
+  type: string
+  payload: unknown
+  priority?: number
+  timeoutMs?: number
+  maxAttempts?: number
+  idempotencyKey?: string
+}
+
+export interface TaskRuntimeInit {
+  store: TaskStore
+  pool: TaskExecutor
+  transport: ClusterTransport
+  cluster: MembershipPort
+  clock: Clock
+  log: Logger
+  capacity: number
+  maxPayloadBytes: number
+  /** Largest RPC frame; batches are split to stay well under it. */
+  maxFrameBytes: number
+  defaultTimeoutMs: number
+  defaultMaxAttempts: number
+  /** Tasks accepted here that may wait for a leader to take them (default: no limit). */
+  maxQueuedTasksPerNode?: number
+  scheduler: SchedulerConfig
+  /** Called when this node, as leader of `term`, has gathered and begins to dispatch (tests and metrics). */
+  onDispatching?: (term: number) => void
+  /** New task ids (default: random UUIDs). */
+  newId?: () => string
+}
+
+/**
+ * Protocol timings of the task path. Not user settings: they bound how long
+ * one exchange may take and how much a node keeps for others, and changing
+ * them changes no guarantee, only how fast a lost message is noticed.
+ */
+export const TASK_PATH = {
+  /** Time allowed for one RPC exchange on the task path. */
+  rpcTimeoutMs: 10_000,
+  /** Time a new leader waits for one member's inventory (and grant) before asking again. */
+  inventoryTimeoutMs: 3_000,
+  /** Extra time a read allows a holder that already has a copy here to compare with. */
+  holderReadTimeoutMs: 2_000,
+  /** How many ended tasks a leader remembers, to answer late hand-overs. */
+  endedMemory: 100_000,
+  /** Undeliverable endings kept for one member until it is back. */
+  maxParkedPerMember: 100_000,
+  /** Nodes an origin tries, one after another, to store a second copy on. */
+  maxStoreTargets: 4,
+  /** Progress of one task is sent to its holders at most this often. */
+  progressEveryMs: 200,
+  /** How often the runtime retries hand-overs, reports and leader timeouts. */
+  tickMs: 100,
+  /** How long a worker remembers an abort that came before its assignment. */
+  abortMemoryMs: 60_000,
+  /** Reports sent to the leader in one batch at most. */
+  maxReportBatch: 2_000
+} as const
+
+export interface TaskRoles {
+  intake: Intake
+  handOver: HandOver
+  reads: Reads
+  dispatcher: Dispatcher
+  worker: Worker
+  holders: HolderSync
+}
+
+export class TaskContext {
+  readonly init: TaskRuntimeInit
+  readonly self: string
+  readonly cluster: MembershipPort
+  readonly store: TaskStore
+  readonly transport: ClusterTransport
+  readonly clock: Clock
+  readonly log: Logger
+  /** Set once by the facade, before anything runs. */
+  roles!: TaskRoles
+
+  constructor (init: TaskRuntimeInit) {
+    this.init = init
+    this.self = init.transport.id
+    this.cluster = init.cluster
+    this.store = init.store
+    this.transport = init.transport
+    this.clock = init.clock
+    this.log = init.log
+  }
+
+  /** Batches stay at a quarter of the frame limit: room for the envelope and for growth. */
+  get batchBytes (): number {
+    return Math.floor(this.init.maxFrameBytes / 4)
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * The leader's part: on taking office it gathers the members' inventories
+ * (the vote of its term, tallied by src/core/gather.ts), then feeds the pure
+ * Scheduler, sends its assignments in batches per worker (each carrying the
+ * term), takes in hand-overs and reports, and sends every state change to
+ * the task's holders.
+ */
+import { leaderHasRoom } from '../../core/admission.ts'
+import { tallyGather } from '../../core/gather.ts'
+import type { GatherAnswer } from '../../core/gather.ts'
+import { EndedMemory, classifyHandOver, holdsCopy } from '../../core/hand-over.ts'
+import { Scheduler } from '../../core/scheduler.ts'
+import type { Assignment, WorkerSlots } from '../../core/scheduler.ts'
+import { isTerminal, lostAttemptUpdate } from '../../core/tasks.ts'
+import type { TaskSpec, TaskUpdate } from '../../core/tasks.ts'
+import { refusal, refusesTerm } from '../../protocol/rpc-errors.ts'
+import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
+import { chunkBySize } from '../chunks.ts'
+import { TASK_PATH } from './context.ts'
+import type { TaskContext } from './context.ts'
+import { specOf } from './hand-over.ts'
+
+type Report = Extract<RpcRequest, { kind: 'report' }>['reports'][number]
+type HandOverRequest = Extract<RpcRequest, { kind: 'submit' }>
+
+export class Dispatcher {
+  readonly #ctx: TaskContext
+  #scheduler: Scheduler | null = null
+  /** The term the current scheduler dispatches in. */
+  #schedulerTerm = 0
+  /** Holders of each task this leader tracks. */
+  readonly #holders = new Map<string, string[]>()
+  /** Tasks that ended under this leader (so a late hand-over does not run one again). */
+  readonly #ended = new EndedMemory(TASK_PATH.endedMemory)
+  #gathering: Promise<void> | null = null
+  #dispatchQueued = false
+
+  constructor (ctx: TaskContext) {
+    this.#ctx = ctx
+  }
+
+  /** Tasks waiting in this leader's queue (0 when it does not lead). */
+  get waiting (): number { return this.#scheduler?.waiting ?? 0 }
+  /** A new leader is gathering: it dispatches nothing and takes in no hand-over until done. */
+  get gathering (): boolean { return this.#gathering !== null }
+
+  /** A task handed over again to run again: it is no longer "ended under this leader". */
+  forgetEnded (id: string): void { this.#ended.forget(id) }
+
+  onLeaderChanged (): void {
+    const { cluster, log, roles } = this.#ctx
+    const leader = cluster.leader()
+    const leads = leader?.id === this.#ctx.self
+    const term = leader?.term ?? 0
+    if (this.#scheduler !== null && (!leads || this.#schedulerTerm !== term)) {
+      // No longer leader, or leader in a newer term: what this scheduler knew is gathered again.
+      this.#scheduler = null
+      this.#holders.clear()
+      this.#ended.clear()
+      log.info(leads ? { term } : {}, leads ? 'leading in a newer term: gathering again' : 'stopped dispatching: no longer leader')
+    }
+    if (leads && this.#scheduler === null) {
+      const scheduler = new Scheduler(this.#ctx.init.scheduler)
+      this.#scheduler = scheduler
+      this.#schedulerTerm = term
+      const gathering: Promise<void> = this.#gather(scheduler, term).finally(() => {
+        if (this.#gathering === gathering) this.#gathering = null
+      })
+      this.#gathering = gathering
+    }
+    // A new leader knows nothing yet: hand it every unfinished task held here.
+    if (leader !== null) roles.handOver.offerAll()
+  }
+
+  /**
+   * A new leader learns the state before it dispatches: every reachable
+   * member reports the attempts it runs (adopted as they are, never
+   * restarted) and the unfinished tasks it holds (queued unless some worker
+   * runs them).
+   */
+  async #gather (scheduler: Scheduler, term: number): Promise<void> {
+    const { cluster, clock, log, transport, roles } = this.#ctx
+    const startedMs = clock.now()
+    for (let round = 1; ; round++) {
+      const answers = await Promise.all(cluster.reachableMembers().map(async (m): Promise<GatherAnswer> => {
+        try {
+          const r = m.id === this.#ctx.self
+            ? await roles.worker.inventory(term, this.#ctx.self)
+            : await transport.request(m.id, { kind: 'inventory', term }, TASK_PATH.inventoryTimeoutMs)
+          if (r.kind === 'inventory') return { kind: 'granted', from: m.id, running: r.running, held: r.held }
+          return refusesTerm(r) ? { kind: 'refused', from: m.id } : { kind: 'silent', from: m.id }
+        } catch (err) {
+          log.warn({ member: m.id, err: (err as Error).message }, 'no inventory from member')
+          return { kind: 'silent', from: m.id }
+        }
+      }))
+      if (this.#scheduler !== scheduler) return
+      const verdict = tallyGather(answers, cluster.quorum)
+      if (verdict.kind === 'claim-newer-term') {
+        log.warn({ term }, 'this term was granted to another leader; claiming a newer one')
+        cluster.claimNewTerm(term)
+        return
+      }
+      if (verdict.kind === 'ask-again') {
+        // Not enough grants to be sure no other leader holds this term: nothing is dispatched yet.
+        log.warn({ term, granted: verdict.granted, quorum: verdict.quorum, round }, 'too few members granted this term; asking again')
+        await new Promise<void>(resolve => { clock.after(cluster.heartbeatIntervalMs, resolve) })
+        if (this.#scheduler !== scheduler) return
+        continue
+      }
+      const now = clock.now()
+      // A member declared dead while we gathered has lost its attempts: they are not adopted.
+      const reachable = new Set(cluster.reachableMembers().map(m => m.id))
+      const { taken, updates, adopted, queued } = scheduler.takeOver(verdict.inventories, reachable, now)
+      for (const spec of taken) this.#addHolders(spec)
+      this.#distribute(updates)
+      log.info({ term, adopted, queued, failed: updates.length, tookMs: now - startedMs }, 'dispatching as leader')
+      this.#ctx.init.onDispatching?.(term)
+      this.#scheduleDispatch()
+      return
+    }
+  }
+
+  /** A holder's hand-over (or an origin's submit to this leader): stored if this node holds them, and queued. */
+  async takeHandOver (msg: HandOverRequest): Promise<RpcReply> {
+    if (this.#gathering !== null) await this.#gathering
+    const scheduler = this.#scheduler
+    if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
+    const { store, init } = this.#ctx
+    const incoming = msg.tasks.filter(t => !scheduler.has(t.id)).length
+    if (!leaderHasRoom(scheduler.waiting, incoming, init.scheduler.maxQueuedTasks)) return refusal('QUEUE_FULL', 'queue full')
+    for (const id of msg.rerun ?? []) this.#ended.forget(id)
+    // Store only what this node holds: a hand-over of another holder's task is queued, not copied.
+    const canonical = store.insert(msg.tasks.filter(t => holdsCopy(this.#ctx.self, t)))
+    for (const t of msg.tasks) if (!canonical.has(t.id)) canonical.set(t.id, t.id)
+    const { queue, ended } = classifyHandOver(msg.tasks, msg.attempts, id => canonical.get(id) ?? id, id => store.get(id), id => this.#ended.has(id))
+    this.enqueue(queue)
+    return { kind: 'stored', canonical: [...canonical], ...(ended.length > 0 ? { ended } : {}) }
+  }
+
+  /** Queues tasks here (this node leads and has gathered). */
+  enqueue (records: ReadonlyArray<TaskSpec & { attempts?: number }>): void {
+    const scheduler = this.#scheduler
+    if (scheduler === null) return
+    const { store, clock, roles } = this.#ctx
+    const now = clock.now()
+    const lost: TaskUpdate[] = []
+    // Ended under this leader (a copy held here missed the ending): never run again; the copy catches up.
+    const ended = records.filter(r => this.#ended.has(r.id)).map(r => r.id)
+    if (ended.length > 0) void roles.handOver.catchUpEnded(ended.filter(id => store.get(id) !== undefined))
+    for (const r of records) {
+      if (this.#ended.has(r.id)) continue
+      this.#addHolders(r)
+      const result = scheduler.enqueue(specOf(r), r.attempts ?? 0, now)
+      if (result === 'exhausted') lost.push(lostAttemptUpdate(r.id, r.attempts ?? 0, now))
+      else if (result !== 'queued' && !scheduler.has(r.id)) this.#holders.delete(r.id)
+      // Already durable and acknowledged: never dropped, only delayed until the queue has room.
+      if (result === 'full' && store.get(r.id) !== undefined) roles.handOver.offerLater([r.id])
+    }
+    this.#distribute(lost)
+    this.#scheduleDispatch()
+  }
+
+  /** Attempt reports from a worker. */
+  async onReports (reports: readonly Report[], from: string): Promise<RpcReply> {
+    if (this.#gathering !== null) await this.#gathering
+    const scheduler = this.#scheduler
+    if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
+    const now = this.#ctx.clock.now()
+    const updates: TaskUpdate[] = []
+    for (const r of reports) {
+      if (r.event === 'started') updates.push(...scheduler.onStarted(r.id, from, r.attempt, r.atMs, now))
+      else if (r.outcome !== undefined) {
+        const ended = scheduler.onResult(r.id, from, r.attempt, r.outcome, r.atMs, r.progress ?? null, r.startedAt)
+        const late = ended.length === 0 && r.outcome.ok ? scheduler.lateSuccess(r.id, from, r.attempt, r.outcome.result, r.progress ?? null, r.startedAt ?? null, r.atMs) : null
+        updates.push(...ended, ...(late?.updates ?? []))
+        if (late?.abortOn != null) this.#abortOn(late.abortOn, [r.id])
+      }
+    }
+    this.#distribute(updates)
+    this.#scheduleDispatch()
+    return { kind: 'ok' }
+  }
+
+  /** Cancels a task this leader tracks. */
+  async cancel (id: string): Promise<RpcReply> {
+    if (this.#gathering !== null) await this.#gathering
+    const r = this.#scheduler?.cancel(id, this.#ctx.clock.now()) ?? null
+    if (r === null) return { kind: 'cancel', outcome: 'unknown' }
+    this.#distribute(r.updates)
+    if (r.abortOn !== null) {
+      this.#abortOn(r.abortOn, [id])
+      return { kind: 'cancel', outcome: 'aborting' }
+    }
+    return { kind: 'cancel', outcome: 'cancelled' }
+  }
+
+  /** A member died, or came back as a new incarnation: the attempts it had are lost. */
+  onWorkerGone (id: string): void {
+    const scheduler = this.#scheduler
+    if (scheduler === null) return
+    this.#distribute(scheduler.onWorkerLost(id, this.#ctx.clock.now()))
+    this.#scheduleDispatch()
+  }
+
+  /** Timeouts and retry delays of the tasks this leader tracks. */
+  tick (): void {
+    const scheduler = this.#scheduler
+    if (scheduler === null) return
+    const updates = scheduler.tick(this.#ctx.clock.now())
+    if (updates.length > 0) this.#distribute(updates)
+    if (scheduler.waiting > 0) this.#scheduleDispatch()
+  }
+
+  #abortOn (worker: string, ids: string[]): void {
+    if (worker === this.#ctx.self) {
+      this.#ctx.roles.worker.abort(ids)
+      return
+    }
+    void this.#ctx.transport.request(worker, { kind: 'abort', ids }, TASK_PATH.rpcTimeoutMs).catch((err: Error) => { this.#ctx.log.warn({ to: worker, err: err.message }, 'abort not delivered') })
+  }
+
+  /** Sends scheduler updates to each task's holders (applying them here when this node holds the task). */
+  #distribute (updates: readonly TaskUpdate[]): void {
+    const byHolder = new Map<string, TaskUpdate[]>()
+    for (const u of updates) {
+      for (const h of this.#holders.get(u.id) ?? []) {
+        const list = byHolder.get(h) ?? []
+        list.push(u)
+        byHolder.set(h, list)
+      }
+      if (isTerminal(u.status)) {
+        this.#holders.delete(u.id)
+        this.#ended.remember(u.id)
+      }
+    }
+    for (const [holder, list] of byHolder) this.#ctx.roles.holders.send(list, [holder])
+  }
+
+  /** Holders' copies may list different replicas (an origin that retried lists every node it tried): the leader keeps them all. */
+  #addHolders (spec: TaskSpec): void {
+    const known = this.#holders.get(spec.id) ?? []
+    this.#holders.set(spec.id, [...new Set([...known, spec.origin, ...spec.replicas])])
+  }
+
+  #scheduleDispatch (): void {
+    if (this.#dispatchQueued) return
+    this.#dispatchQueued = true
+    this.#ctx.clock.after(0, () => {
+      this.#dispatchQueued = false
+      this.#dispatch()
+    })
+  }
+
+  #dispatch (): void {
+    if (this.#gathering !== null) return // #gather dispatches when it is done
+    const scheduler = this.#scheduler
+    const { cluster, clock } = this.#ctx
+    const leader = cluster.leader()
+    if (scheduler === null || leader === null || leader.id !== this.#ctx.self) return
+    const workers: WorkerSlots[] = cluster.healthyMembers().map(m => ({ id: m.id, capacity: m.capacity, types: [...m.types] }))
+    const { updates, assignments } = scheduler.dispatch(workers, clock.now())
+    this.#distribute(updates)
+    for (const [worker, batch] of assignments) {
+      for (const part of chunkBySize(batch, this.#ctx.batchBytes)) this.#assign(worker, leader.term, part)
+    }
+  }
+
+  #assign (worker: string, term: number, batch: Assignment[]): void {
+    const msg: Extract<RpcRequest, { kind: 'assign' }> = { kind: 'assign', term, leader: this.#ctx.self, tasks: batch.map(a => ({ spec: a.spec, attempt: a.attempt })) }
+    const reply = worker === this.#ctx.self ? this.#ctx.roles.worker.accept(msg, this.#ctx.self) : this.#ctx.transport.request(worker, msg, TASK_PATH.rpcTimeoutMs)
+    reply.then(r => {
+      if (r.kind !== 'ok') this.#failAssignment(worker, batch, r.kind === 'error' ? `${r.code}: ${r.message}` : r.kind)
+    }, (err: Error) => { this.#failAssignment(worker, batch, err.message) })
+  }
+
+  #failAssignment (worker: string, batch: Assignment[], why: string): void {
+    const scheduler = this.#scheduler
+    if (scheduler === null) return
+    this.#ctx.log.warn({ worker, tasks: batch.length, why }, 'assignment not accepted')
+    const now = this.#ctx.clock.now()
+    const updates = batch.flatMap(a => scheduler.onResult(a.spec.id, worker, a.attempt, { ok: false, error: `assignment not accepted: ${why}` }, now))
+    this.#distribute(updates)
+    this.#scheduleDispatch()
+  }
+}

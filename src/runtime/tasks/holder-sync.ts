@@ -1,0 +1,114 @@
+/**
+ * Holder sync: keeps every holder's copy of a task converging. Updates go out
+ * through the outbox (batched per holder, retried while the holder is
+ * reachable); endings that cannot be delivered to a member declared dead are
+ * parked until it is back; a holder that records an ending passes it on to
+ * the task's other holders, so that two different endings after a fault
+ * settle on the same one everywhere.
+ */
+import { isTerminal, newestUpdate, updateOf } from '../../core/tasks.ts'
+import type { TaskRecord, TaskUpdate } from '../../core/tasks.ts'
+import { Outbox } from '../outbox.ts'
+import { TASK_PATH } from './context.ts'
+import type { TaskContext } from './context.ts'
+
+export class HolderSync {
+  readonly #ctx: TaskContext
+  readonly #outbox: Outbox
+  /** Endings not delivered to a member declared dead, per member (bounded). */
+  readonly #parked = new Map<string, Map<string, TaskUpdate>>()
+  /** Local updates of this turn of the event loop, stored in one transaction. */
+  #localUpdates: TaskUpdate[] = []
+
+  constructor (ctx: TaskContext) {
+    this.#ctx = ctx
+    this.#outbox = new Outbox(ctx.transport, ctx.clock, TASK_PATH.rpcTimeoutMs, ctx.batchBytes, (to, err, failures) => {
+      ctx.log[failures === 1 ? 'debug' : 'warn']({ to, failures, err: err.message }, 'task updates not delivered; retrying while the holder lives')
+    }, peer => ctx.cluster.reachableMembers().some(m => m.id === peer), (peer, dropped) => { this.#park(peer, dropped) })
+  }
+
+  async flush (): Promise<void> {
+    await this.#outbox.flush()
+  }
+
+  /** Sends updates to these holders (applying them here when this node is one). */
+  send (updates: TaskUpdate[], holders: readonly string[]): void {
+    for (const h of new Set(holders)) {
+      if (h === this.#ctx.self) this.#applySoon(updates)
+      else this.#outbox.push(h, updates)
+    }
+  }
+
+  /** Merges updates into the records held here, and tells those waiting on them. */
+  apply (updates: readonly TaskUpdate[]): void {
+    const ended: TaskRecord[] = []
+    const { changed, refused } = this.#ctx.store.applyUpdates(updates)
+    // A different ending that loses to ours: some holder has it, so ours goes to every other holder.
+    this.passOnEndings(refused)
+    for (const rec of changed) {
+      if (isTerminal(rec.status)) {
+        this.#ctx.roles.handOver.ended(rec.id)
+        ended.push(rec)
+      }
+      this.#ctx.roles.reads.changed(rec)
+    }
+    // The sender too, when it holds the task: a worker's own copy hears only from the others.
+    this.passOnEndings(ended)
+  }
+
+  /**
+   * Holders pass on how a task ended to every other holder: a sender that
+   * died may have reached only some of them. A holder that already has it
+   * changes nothing and passes nothing on.
+   */
+  passOnEndings (ended: readonly TaskRecord[]): void {
+    const byHolder = new Map<string, TaskUpdate[]>()
+    for (const rec of ended) {
+      for (const h of new Set([rec.origin, ...rec.replicas])) {
+        if (h === this.#ctx.self) continue
+        const list = byHolder.get(h) ?? []
+        list.push(updateOf(rec))
+        byHolder.set(h, list)
+      }
+    }
+    for (const [h, list] of byHolder) this.#outbox.push(h, list)
+  }
+
+  /** A member is back: the endings parked for it go out. */
+  unpark (peer: string): void {
+    const lane = this.#parked.get(peer)
+    if (lane === undefined) return
+    this.#parked.delete(peer)
+    this.#outbox.push(peer, [...lane.values()])
+  }
+
+  #park (peer: string, dropped: readonly TaskUpdate[]): void {
+    const ended = dropped.filter(u => isTerminal(u.status))
+    if (ended.length === 0) return
+    const lane = this.#parked.get(peer) ?? new Map<string, TaskUpdate>()
+    this.#parked.set(peer, lane)
+    for (const u of ended) {
+      const kept = newestUpdate(lane.get(u.id), u)
+      lane.delete(u.id) // re-inserted last: the oldest parked endings go first when the lane is full
+      lane.set(u.id, kept)
+    }
+    for (const id of lane.keys()) {
+      if (lane.size <= TASK_PATH.maxParkedPerMember) break
+      lane.delete(id)
+    }
+  }
+
+  #applySoon (updates: TaskUpdate[]): void {
+    this.#localUpdates.push(...updates)
+    if (this.#localUpdates.length > updates.length) return
+    this.#ctx.clock.after(0, () => {
+      const batch = this.#localUpdates
+      this.#localUpdates = []
+      try {
+        this.apply(batch)
+      } catch (err) {
+        this.#ctx.log.error({ err: (err as Error).message, updates: batch.length }, 'could not store task updates')
+      }
+    })
+  }
+}

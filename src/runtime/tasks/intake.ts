@@ -1,0 +1,170 @@
+/**
+ * Intake, the origin's part: a submit is judged (src/core/admission.ts),
+ * stored here and on a second live node (the leader first: that copy is
+ * also the hand-over), and only then accepted. Idempotency keys resolve to
+ * the first task stored under them, also while that one is being stored.
+ */
+import { randomUUID } from 'node:crypto'
+import { admit, replicaTargets } from '../../core/admission.ts'
+import { isTerminal } from '../../core/tasks.ts'
+import type { TaskRecord, TaskSpec } from '../../core/tasks.ts'
+import { PayloadTooLargeError, QueueFullError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
+import { errorOfReply } from '../../protocol/rpc-errors.ts'
+import { TASK_PATH } from './context.ts'
+import type { SubmitInput, TaskContext } from './context.ts'
+
+export class Intake {
+  readonly #ctx: TaskContext
+  /** Idempotency keys whose first task is being stored right now. */
+  readonly #pendingKeys = new Map<string, Promise<string>>()
+
+  constructor (ctx: TaskContext) {
+    this.#ctx = ctx
+  }
+
+  /** Task types run by reachable members (this node included). */
+  clusterTypes (): Set<string> {
+    const types = new Set(this.#ctx.init.pool.types())
+    for (const m of this.#ctx.cluster.reachableMembers()) for (const t of m.types) types.add(t)
+    return types
+  }
+
+  /** Validates, stores durably on two nodes (when there are two), hands over to the leader; returns ids in order. */
+  async submit (inputs: readonly SubmitInput[]): Promise<string[]> {
+    const { init, store, clock, cluster, roles } = this.#ctx
+    const leader = cluster.leader()
+    const leaderWaiting = leader === null
+      ? 0
+      : leader.id === this.#ctx.self ? roles.dispatcher.waiting : (cluster.reachableMembers().find(m => m.id === leader.id)?.queued ?? 0)
+    const verdict = admit({
+      types: this.clusterTypes(),
+      tasks: inputs.map(t => ({ type: t.type, payloadBytes: Buffer.byteLength(JSON.stringify(t.payload ?? null)) })),
+      maxPayloadBytes: init.maxPayloadBytes,
+      leaderWaiting,
+      maxQueuedTasks: init.scheduler.maxQueuedTasks,
+      heldForLeader: roles.handOver.waiting,
+      maxHeldForLeader: init.maxQueuedTasksPerNode ?? Infinity
+    })
+    if (!verdict.ok) {
+      switch (verdict.reason) {
+        case 'unknown-type': throw new UnknownTaskTypeError(verdict.type, verdict.known)
+        case 'payload-too-large': throw new PayloadTooLargeError(inputs.length > 1 ? `tasks[${verdict.index}].payload` : 'payload', verdict.bytes, verdict.limit)
+        case 'queue-full': throw new QueueFullError(verdict.limit, verdict.scope)
+      }
+    }
+
+    const ids: string[] = []
+    const fresh: TaskSpec[] = []
+    const pending: Array<[number, Promise<string>]> = []
+    const now = clock.now()
+    for (const t of inputs) {
+      const inFlight = t.idempotencyKey === undefined ? undefined : this.#pendingKeys.get(t.idempotencyKey)
+      if (inFlight !== undefined) { pending.push([ids.length, inFlight]); ids.push(''); continue }
+      const existing = t.idempotencyKey === undefined ? undefined : (store.byIdempotencyKey(t.idempotencyKey) ?? fresh.find(f => f.idempotencyKey === t.idempotencyKey))
+      if (existing !== undefined) { ids.push(existing.id); continue }
+      const spec: TaskSpec = {
+        id: (init.newId ?? randomUUID)(),
+        type: t.type,
+        payload: t.payload ?? null,
+        priority: t.priority ?? 0,
+        timeoutMs: t.timeoutMs ?? init.defaultTimeoutMs,
+        maxAttempts: t.maxAttempts ?? init.defaultMaxAttempts,
+        idempotencyKey: t.idempotencyKey ?? null,
+        createdAt: now,
+        origin: this.#ctx.self,
+        replicas: []
+      }
+      fresh.push(spec)
+      ids.push(spec.id)
+    }
+    // A key being stored by a concurrent submit resolves to that submit's id, once it is durable.
+    const mine = new Map<string, PromiseWithResolvers<string>>()
+    for (const spec of fresh) {
+      if (spec.idempotencyKey === null) continue
+      const d = Promise.withResolvers<string>()
+      d.promise.catch(() => {})
+      mine.set(spec.idempotencyKey, d)
+      this.#pendingKeys.set(spec.idempotencyKey, d.promise)
+    }
+    try {
+      const canonical = fresh.length === 0 ? new Map<string, string>() : await this.#storeDurably(fresh, leader?.id ?? null)
+      for (const spec of fresh) if (spec.idempotencyKey !== null) mine.get(spec.idempotencyKey)?.resolve(canonical.get(spec.id) ?? spec.id)
+      const out = ids.map(id => canonical.get(id) ?? id)
+      for (const [i, p] of pending) out[i] = await p
+      return out
+    } catch (err) {
+      for (const d of mine.values()) d.reject(err)
+      throw err
+    } finally {
+      for (const key of mine.keys()) this.#pendingKeys.delete(key)
+    }
+  }
+
+  async #storeDurably (specs: TaskSpec[], leaderId: string | null): Promise<Map<string, string>> {
+    const { store, cluster, roles } = this.#ctx
+    const targets = replicaTargets(cluster.healthyMembers(), this.#ctx.self, leaderId, TASK_PATH.maxStoreTargets)
+    if (targets.length === 0) {
+      const canonical = store.insert(specs)
+      roles.handOver.offer(specs.map(s => s.id))
+      return canonical
+    }
+    const ids = specs.map(s => s.id)
+    // Until a second node has them, these records are not accepted: never handed over, offered or run.
+    roles.handOver.beginStoring(ids)
+    try {
+      return await this.#storeOnAnother(specs, targets, leaderId)
+    } finally {
+      roles.handOver.endStoring(ids)
+      // Handed over while still being stored: they can go now, not on the next tick.
+      roles.handOver.forward()
+    }
+  }
+
+  /** The records of these tasks held here that have ended. */
+  #endedOf (specs: readonly TaskSpec[]): TaskRecord[] {
+    return specs.map(s => this.#ctx.store.get(s.id)).filter((r): r is TaskRecord => r !== undefined && isTerminal(r.status))
+  }
+
+  async #storeOnAnother (specs: TaskSpec[], targets: string[], leaderId: string | null): Promise<Map<string, string>> {
+    const { store, transport, roles, log, init } = this.#ctx
+    const ids = specs.map(s => s.id)
+    // A target that failed may still have stored them (a lost reply): it stays a holder, so that its copy
+    // hears how they end instead of lingering unfinished.
+    const tried: string[] = []
+    for (const target of targets) {
+      const kind = target === leaderId ? 'submit' : 'replicate'
+      tried.push(target)
+      const withReplica = specs.map(s => ({ ...s, replicas: [...tried] }))
+      if (tried.length === 1) store.insert(withReplica)
+      else store.setReplicas(ids, tried)
+      try {
+        const reply = await transport.request(target, { kind, tasks: withReplica }, TASK_PATH.rpcTimeoutMs)
+        if (reply.kind === 'error') {
+          const err = errorOfReply(reply, init.scheduler.maxQueuedTasks)
+          // A full queue is the cluster's answer, not this target's: nothing is accepted.
+          if (err instanceof QueueFullError) store.delete(ids)
+          throw err
+        }
+        if (reply.kind !== 'stored') throw new Error(`unexpected reply ${reply.kind}`)
+        const canonical = new Map(reply.canonical)
+        const duplicates = specs.filter(s => canonical.get(s.id) !== s.id).map(s => s.id)
+        if (duplicates.length > 0) store.delete(duplicates)
+        if (kind === 'replicate') roles.handOver.offer(specs.filter(s => canonical.get(s.id) === s.id).map(s => s.id))
+        // An earlier target that seemed to fail had them after all, and they have already ended: tell every holder.
+        if (tried.length > 1) roles.holders.passOnEndings(this.#endedOf(specs))
+        return canonical
+      } catch (err) {
+        if (err instanceof QueueFullError) throw err
+        log.warn({ target, kind, err: (err as Error).message }, 'could not store tasks on a second node; trying another')
+      }
+    }
+    // A target whose reply was lost may have stored them all the same: if they have begun to run, it did.
+    if (specs.some(s => { const r = store.get(s.id); return r !== undefined && (r.status !== 'queued' || r.attempts > 0) })) {
+      roles.handOver.offer(ids)
+      roles.holders.passOnEndings(this.#endedOf(specs))
+      return new Map(specs.map(s => [s.id, s.id]))
+    }
+    store.delete(ids)
+    throw new UnavailableError('no other live node could store the task durably; nothing was accepted, retry')
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Routes each request from another member to the part of the task runtime
+ * that serves it. Nothing is decided here.
+ */
+import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
+import type { TaskContext } from './context.ts'
+
+export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: string): Promise<RpcReply> {
+  const { roles, store } = ctx
+  switch (msg.kind) {
+    case 'submit':
+      return await roles.dispatcher.takeHandOver(msg)
+    case 'replicate':
+      return { kind: 'stored', canonical: [...store.insert(msg.tasks)] }
+    case 'assign':
+      return await roles.worker.accept(msg, from)
+    case 'report':
+      return await roles.dispatcher.onReports(msg.reports, from)
+    case 'updates':
+      roles.holders.apply(msg.updates)
+      return { kind: 'ok' }
+    case 'get':
+      return { kind: 'task', task: (await roles.reads.getLocal(msg.id, msg.waitMs)) ?? null }
+    case 'cancel':
+      return await roles.dispatcher.cancel(msg.id)
+    case 'abort':
+      roles.worker.abort(msg.ids)
+      return { kind: 'ok' }
+    case 'inventory':
+      return await roles.worker.inventory(msg.term, from)
+  }
+}

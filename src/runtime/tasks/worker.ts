@@ -1,0 +1,187 @@
+/**
+ * The worker's part: runs the attempts a leader assigns (after the fencing
+ * verdict of src/core/fencing.ts, and once the grant of that term is on
+ * disk), reports them to whoever leads, and sends progress and results
+ * straight to the task's holders. Also answers a new leader's inventory.
+ */
+import { fenceAssignment, fenceInventory } from '../../core/fencing.ts'
+import type { TaskSpec } from '../../core/tasks.ts'
+import { refusal } from '../../protocol/rpc-errors.ts'
+import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
+import { chunkBySize } from '../chunks.ts'
+import { TASK_PATH } from './context.ts'
+import type { TaskContext } from './context.ts'
+import { specOf } from './hand-over.ts'
+
+type Report = Extract<RpcRequest, { kind: 'report' }>['reports'][number]
+type Assign = Extract<RpcRequest, { kind: 'assign' }>
+
+/** An attempt assigned here: held in the pool's queue until `started`. */
+interface RunningAttempt { spec: TaskSpec, attempt: number, abort: AbortController, started: boolean, startedAt: number | null }
+
+export class Worker {
+  readonly #ctx: TaskContext
+  readonly #running = new Map<string, RunningAttempt>()
+  /** Aborts that arrived before their assignment (kept for a while). */
+  readonly #aborted = new Map<string, number>()
+  /** Attempt reports not yet acknowledged by a leader. */
+  #reports: Report[] = []
+  #reporting = false
+
+  constructor (ctx: TaskContext) {
+    this.#ctx = ctx
+  }
+
+  /** Attempts that have begun to run here. */
+  get running (): number {
+    let n = 0
+    for (const r of this.#running.values()) if (r.started) n++
+    return n
+  }
+
+  /** Stops every attempt running here. */
+  abortAll (): void {
+    for (const r of this.#running.values()) r.abort.abort()
+  }
+
+  async accept (msg: Assign, from: string): Promise<RpcReply> {
+    const { cluster, init, clock } = this.#ctx
+    let durable: Promise<void> = Promise.resolve()
+    const verdict = fenceAssignment(msg, from, cluster.term(), () => {
+      const g = cluster.grant(msg.term, msg.leader)
+      durable = g.durable
+      return g.verdict
+    })
+    if (!verdict.accept) return refusal(verdict.code, verdict.message)
+    // Persist, then act: the grant of this term is on disk before any of its attempts runs.
+    await durable
+    for (const { spec, attempt } of msg.tasks) {
+      if (!init.pool.supports(spec.type)) {
+        this.report({ id: spec.id, attempt, event: 'result', atMs: clock.now(), outcome: { ok: false, error: `task type "${spec.type}" is not allowed on this node` } })
+        continue
+      }
+      if (this.#aborted.has(spec.id)) {
+        // Cancelled before its assignment arrived.
+        this.report({ id: spec.id, attempt, event: 'result', atMs: clock.now(), outcome: { ok: false, error: 'cancelled by request', cancelled: true } })
+        continue
+      }
+      const current = this.#running.get(spec.id)
+      if (current !== undefined) {
+        // Already running here (for an attempt a leader gave up on, or one a new leader did not hear
+        // of): it continues under the number of the newest assignment, which the current leader tracks.
+        current.attempt = attempt
+        if (current.started) this.report({ id: spec.id, attempt, event: 'started', atMs: current.startedAt ?? clock.now() })
+        continue
+      }
+      void this.#run(spec, attempt, msg)
+    }
+    return { kind: 'ok' }
+  }
+
+  /** Aborts the attempts of these tasks running here (or remembers the abort, if it came first). */
+  abort (ids: readonly string[]): void {
+    const now = this.#ctx.clock.now()
+    for (const id of ids) {
+      const run = this.#running.get(id)
+      if (run !== undefined) {
+        run.abort.abort()
+        continue
+      }
+      this.#aborted.set(id, now)
+    }
+    for (const [old, at] of this.#aborted) if (now - at > TASK_PATH.abortMemoryMs) this.#aborted.delete(old)
+  }
+
+  /** Answers a leader's inventory request once this node has durably granted it the term. */
+  async inventory (term: number, leader: string): Promise<RpcReply> {
+    const g = this.#ctx.cluster.grant(term, leader)
+    const verdict = fenceInventory(term, g.verdict)
+    if (!verdict.accept) return refusal(verdict.code, verdict.message)
+    await g.durable
+    const { store, roles } = this.#ctx
+    const running = [...this.#running.values()].map(r => ({ spec: specOf(r.spec), attempt: r.attempt, startedAt: r.startedAt }))
+    // Records still waiting for their post-restart reconcile may have ended elsewhere: not offered.
+    const held = store.unfinished().filter(rec => !roles.handOver.isStale(rec.id) && !roles.handOver.isStoring(rec.id)).map(rec => ({ spec: specOf(rec), attempts: rec.attempts }))
+    // The reply must fit one frame; held tasks left out reach the new leader by the holders' hand-over.
+    return { kind: 'inventory', running, held: chunkBySize(held, this.#ctx.batchBytes)[0] ?? [] }
+  }
+
+  async #run (spec: TaskSpec, attempt: number, assignment: Assign): Promise<void> {
+    const { init, clock, roles } = this.#ctx
+    const abort = new AbortController()
+    const run: RunningAttempt = { spec, attempt, abort, started: false, startedAt: null }
+    this.#running.set(spec.id, run)
+    const holders = [spec.origin, ...spec.replicas]
+    let startedAt: number | null = null
+    let lastProgressMs = 0
+    let lastProgress: unknown = null
+    const outcome = await init.pool.run({
+      taskId: spec.id,
+      attempt,
+      type: spec.type,
+      payload: spec.payload,
+      timeoutMs: spec.timeoutMs,
+      signal: abort.signal,
+      assignment: { term: assignment.term, leader: assignment.leader },
+      onStarted: () => {
+        run.started = true
+        startedAt = clock.now()
+        run.startedAt = startedAt
+        this.report({ id: spec.id, attempt: run.attempt, event: 'started', atMs: startedAt })
+      },
+      onProgress: value => {
+        lastProgress = value
+        const now = clock.now()
+        if (now - lastProgressMs < TASK_PATH.progressEveryMs) return
+        lastProgressMs = now
+        roles.holders.send([{ id: spec.id, status: 'running', attempts: run.attempt, worker: this.#ctx.self, progress: value, result: null, error: null, startedAt, finishedAt: null }], holders)
+      }
+    })
+    this.#running.delete(spec.id)
+    const finishedAt = clock.now()
+    this.report({ id: spec.id, attempt: run.attempt, event: 'result', atMs: finishedAt, outcome, progress: lastProgress, startedAt })
+    if (outcome.ok) {
+      // The result goes straight to the holders too, so it is recorded even if the leader dies now.
+      roles.holders.send([{ id: spec.id, status: 'succeeded', attempts: run.attempt, worker: this.#ctx.self, progress: lastProgress, result: outcome.result, error: null, startedAt, finishedAt }], holders)
+    }
+  }
+
+  /** Queues a report for whoever leads; it goes after this turn of the event loop. */
+  report (r: Report): void {
+    this.#reports.push(r)
+    this.#ctx.clock.after(0, () => { void this.flushReports() })
+  }
+
+  /**
+   * Sends attempt reports to whoever leads when they are sent (a new leader
+   * has adopted the old one's attempts). Without a leader, or when the
+   * leader refuses or cannot be reached, they wait and go with the next
+   * tick or leader change: a report is never dropped.
+   */
+  async flushReports (): Promise<void> {
+    const { cluster, transport, roles, log } = this.#ctx
+    if (this.#reporting || this.#reports.length === 0) return
+    const leader = cluster.leader()
+    if (leader === null) return
+    const batch = chunkBySize(this.#reports.slice(0, TASK_PATH.maxReportBatch), this.#ctx.batchBytes)[0] ?? []
+    this.#reports.splice(0, batch.length)
+    this.#reporting = true
+    let delivered = false
+    try {
+      const reply = leader.id === this.#ctx.self
+        ? await roles.dispatcher.onReports(batch, this.#ctx.self)
+        : await transport.request(leader.id, { kind: 'report', reports: batch }, TASK_PATH.rpcTimeoutMs)
+      delivered = reply.kind === 'ok'
+      if (!delivered) log.debug({ leader: leader.name, reply: reply.kind === 'error' ? reply.code : reply.kind }, 'reports refused; will resend')
+    } catch (err) {
+      log.debug({ leader: leader.name, err: (err as Error).message }, 'reports not delivered; will resend')
+    } finally {
+      this.#reporting = false
+    }
+    if (!delivered) {
+      this.#reports.unshift(...batch)
+      return
+    }
+    if (this.#reports.length > 0) this.#ctx.clock.after(0, () => { void this.flushReports() })
+  }
+}
