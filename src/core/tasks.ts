@@ -136,3 +136,8 @@ export function retryDelayMs (attempt: number, baseMs: number, maxMs: number): n
 export function lostAttemptUpdate (id: string, attempts: number, nowMs: number): TaskUpdate {
   return { id, status: 'failed', attempts, worker: null, progress: null, result: null, error: `attempt ${attempts} was lost with its worker or leader, and no attempts remain`, startedAt: null, finishedAt: nowMs }
 }
+
+/** The spec part of a record: what travels in a hand-over, an inventory or an assignment. */
+export function specOf (r: TaskSpec): TaskSpec {
+  return { id: r.id, type: r.type, payload: r.payload, priority: r.priority, timeoutMs: r.timeoutMs, maxAttempts: r.maxAttempts, idempotencyKey: r.idempotencyKey, createdAt: r.createdAt, origin: r.origin, replicas: r.replicas }
+}

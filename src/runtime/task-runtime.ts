@@ -27,13 +27,14 @@ export type { SubmitInput, TaskRuntimeInit }
 
 export class TaskRuntime {
   readonly #ctx: TaskContext
+  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync }
   /** Where the endings this node may not have passed on before it (re)started begin. */
   readonly #startSeq: number
   #stopTimer: (() => void) | undefined
 
   constructor (init: TaskRuntimeInit) {
     const ctx = new TaskContext(init)
-    ctx.roles = {
+    this.#roles = {
       intake: new Intake(ctx),
       handOver: new HandOver(ctx),
       reads: new Reads(ctx),
@@ -41,12 +42,14 @@ export class TaskRuntime {
       worker: new Worker(ctx),
       holders: new HolderSync(ctx)
     }
+    ctx.roles = this.#roles
     this.#ctx = ctx
     this.#startSeq = Math.max(0, init.store.seq - 2_000)
   }
 
   start (): void {
-    const { cluster, transport, store, clock, roles } = this.#ctx
+    const { cluster, transport, store, clock } = this.#ctx
+    const roles = this.#roles
     roles.handOver.restarted(store.unfinished().map(r => r.id))
     cluster.onEvent(e => {
       if (e.type === 'leader-changed') roles.dispatcher.onLeaderChanged()
@@ -64,40 +67,40 @@ export class TaskRuntime {
 
   async stop (): Promise<void> {
     this.#stopTimer?.()
-    this.#ctx.roles.worker.abortAll()
-    await this.#ctx.roles.holders.flush()
+    this.#roles.worker.abortAll()
+    await this.#roles.holders.flush()
   }
 
   /** For heartbeats: attempts running here, and (as leader) tasks waiting. */
   load (): { running: number, queued: number } {
-    return { running: this.#ctx.roles.worker.running, queued: this.#ctx.roles.dispatcher.waiting }
+    return { running: this.#roles.worker.running, queued: this.#roles.dispatcher.waiting }
   }
 
   /** Task types run by live members (this node included). */
   clusterTypes (): Set<string> {
-    return this.#ctx.roles.intake.clusterTypes()
+    return this.#roles.intake.clusterTypes()
   }
 
   /** Validates, stores durably on two nodes (when there are two), hands over to the leader; returns ids in order. */
   async submit (inputs: readonly SubmitInput[]): Promise<string[]> {
-    return await this.#ctx.roles.intake.submit(inputs)
+    return await this.#roles.intake.submit(inputs)
   }
 
   /** The task's record from this node or any live node; waits up to waitMs for it to end. */
   async get (id: string, waitMs = 0, opts: { everywhere?: boolean } = {}): Promise<TaskRecord> {
-    return await this.#ctx.roles.reads.get(id, waitMs, opts)
+    return await this.#roles.reads.get(id, waitMs, opts)
   }
 
   list (filter: { status?: TaskStatus, limit: number }): TaskRecord[] {
-    return this.#ctx.roles.reads.list(filter)
+    return this.#roles.reads.list(filter)
   }
 
   async cancel (id: string): Promise<{ id: string, status: 'cancelled' | 'cancelling' }> {
-    return await this.#ctx.roles.reads.cancel(id)
+    return await this.#roles.reads.cancel(id)
   }
 
   #tick (): void {
-    const { handOver, worker, dispatcher } = this.#ctx.roles
+    const { handOver, worker, dispatcher } = this.#roles
     handOver.forward()
     void worker.flushReports()
     dispatcher.tick()

@@ -1,8 +1,8 @@
 /**
  * What every part of the task runtime shares: its settings, the node's
  * store, executor, transport, clock and log, and the membership port. The
- * parts (one file per role) reach one another through `TaskRoles`, wired
- * once by the TaskRuntime facade.
+ * parts (one file per role) reach one another only through what `TaskRoles`
+ * lists, wired once by the TaskRuntime facade.
  */
 import type { Logger } from 'pino'
 import type { SchedulerConfig } from '../../core/scheduler.ts'
@@ -11,12 +11,8 @@ import type { TaskStore } from '../../store/task-store.ts'
 import type { Clock } from '../clock.ts'
 import type { MembershipPort } from '../membership-port.ts'
 import type { ClusterTransport } from '../transport.ts'
-import type { Dispatcher } from './dispatcher.ts'
-import type { HandOver } from './hand-over.ts'
-import type { HolderSync } from './holder-sync.ts'
-import type { Intake } from './intake.ts'
-import type { Reads } from './reads.ts'
-import type { Worker } from './worker.ts'
+import type { TaskRecord, TaskSpec, TaskUpdate } from '../../core/tasks.ts'
+import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
 
 export interface SubmitInput {
   type: string
@@ -77,13 +73,44 @@ export const TASK_PATH = {
   maxReportBatch: 2_000
 } as const
 
+/** What each part offers the others (see the file of each for what it means). */
 export interface TaskRoles {
-  intake: Intake
-  handOver: HandOver
-  reads: Reads
-  dispatcher: Dispatcher
-  worker: Worker
-  holders: HolderSync
+  handOver: {
+    readonly waiting: number
+    offer (ids: Iterable<string>): void
+    offerLater (ids: Iterable<string>): void
+    offerAll (): void
+    ended (id: string): void
+    forward (): void
+    beginStoring (ids: readonly string[]): void
+    endStoring (ids: readonly string[]): void
+    isStoring (id: string): boolean
+    isStale (id: string): boolean
+    catchUpEnded (ids: readonly string[]): Promise<void>
+  }
+  dispatcher: {
+    readonly waiting: number
+    readonly gathering: boolean
+    forgetEnded (id: string): void
+    enqueue (records: ReadonlyArray<TaskSpec & { attempts?: number }>): void
+    takeHandOver (msg: Extract<RpcRequest, { kind: 'submit' }>): Promise<RpcReply>
+    onReports (reports: Extract<RpcRequest, { kind: 'report' }>['reports'], from: string): Promise<RpcReply>
+    cancel (id: string): Promise<RpcReply>
+  }
+  worker: {
+    accept (msg: Extract<RpcRequest, { kind: 'assign' }>, from: string): Promise<RpcReply>
+    abort (ids: readonly string[]): void
+    inventory (term: number, leader: string): Promise<RpcReply>
+  }
+  holders: {
+    send (updates: TaskUpdate[], holders: readonly string[]): void
+    apply (updates: readonly TaskUpdate[]): void
+    passOnEndings (ended: readonly TaskRecord[]): void
+  }
+  reads: {
+    changed (rec: TaskRecord): void
+    getLocal (id: string, waitMs: number): Promise<TaskRecord | undefined>
+  }
 }
 
 export class TaskContext {

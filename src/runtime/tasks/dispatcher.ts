@@ -11,14 +11,13 @@ import type { GatherAnswer } from '../../core/gather.ts'
 import { EndedMemory, classifyHandOver, holdsCopy } from '../../core/hand-over.ts'
 import { Scheduler } from '../../core/scheduler.ts'
 import type { Assignment, WorkerSlots } from '../../core/scheduler.ts'
-import { isTerminal, lostAttemptUpdate } from '../../core/tasks.ts'
+import { isTerminal, lostAttemptUpdate, specOf } from '../../core/tasks.ts'
 import type { TaskSpec, TaskUpdate } from '../../core/tasks.ts'
 import { refusal, refusesTerm } from '../../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
 import { chunkBySize } from '../chunks.ts'
 import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
-import { specOf } from './hand-over.ts'
 
 type Report = Extract<RpcRequest, { kind: 'report' }>['reports'][number]
 type HandOverRequest = Extract<RpcRequest, { kind: 'submit' }>

@@ -7,8 +7,8 @@
  */
 import { chunkBySize } from '../chunks.ts'
 import { HandOverQueue } from '../../core/hand-over.ts'
-import { isTerminal, updateOf } from '../../core/tasks.ts'
-import type { TaskRecord, TaskSpec } from '../../core/tasks.ts'
+import { isTerminal, specOf, updateOf } from '../../core/tasks.ts'
+import type { TaskRecord } from '../../core/tasks.ts'
 import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
 
@@ -141,7 +141,3 @@ export class HandOver {
   }
 }
 
-/** The spec part of a record (what travels in a hand-over or an assignment). */
-export function specOf (r: TaskSpec): TaskSpec {
-  return { id: r.id, type: r.type, payload: r.payload, priority: r.priority, timeoutMs: r.timeoutMs, maxAttempts: r.maxAttempts, idempotencyKey: r.idempotencyKey, createdAt: r.createdAt, origin: r.origin, replicas: r.replicas }
-}

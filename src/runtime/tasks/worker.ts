@@ -5,13 +5,13 @@
  * straight to the task's holders. Also answers a new leader's inventory.
  */
 import { fenceAssignment, fenceInventory } from '../../core/fencing.ts'
+import { specOf } from '../../core/tasks.ts'
 import type { TaskSpec } from '../../core/tasks.ts'
 import { refusal } from '../../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
 import { chunkBySize } from '../chunks.ts'
 import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
-import { specOf } from './hand-over.ts'
 
 type Report = Extract<RpcRequest, { kind: 'report' }>['reports'][number]
 type Assign = Extract<RpcRequest, { kind: 'assign' }>
