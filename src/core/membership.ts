@@ -1,4 +1,5 @@
 import type { CoreEvent, Heartbeat, Incarnation, Member, MemberInfo, MemberStatus } from './types.ts'
+import { MAX_DEAD_LISTED } from '../protocol/constants.ts'
 
 export interface FailureDetectorConfig {
   /** How often members publish heartbeats. */
@@ -22,9 +23,6 @@ export function suspectAfterMs (config: FailureDetectorConfig): number {
 export function hintConfirmMs (config: FailureDetectorConfig): number {
   return Math.min(2 * config.heartbeatIntervalMs + 100, config.failureTimeoutMs)
 }
-
-/** The most dead members a heartbeat carries (bounds its size). */
-export const MAX_DEAD_LISTED = 32
 
 /**
  * The members one node knows of and a failure detector over them.

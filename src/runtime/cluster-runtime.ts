@@ -13,6 +13,7 @@ import type { ClusterCoreConfig, ClusterSnapshot } from '../core/cluster-core.ts
 import type { CoreEvent, MemberInfo } from '../core/types.ts'
 import type { Clock } from './clock.ts'
 import { machineLoad } from './load.ts'
+import { tickIntervalMs } from '../config.ts'
 import type { ClusterTransport } from './transport.ts'
 
 export interface ClusterRuntimeInit {
@@ -103,7 +104,7 @@ export class ClusterRuntime {
       this.#apply(this.core.onPeerDisconnected(id, clock.now()))
     })
     // Tick faster than heartbeats so that failures are noticed close to their deadline.
-    const tickMs = Math.max(10, Math.min(100, Math.floor(this.#init.core.heartbeatIntervalMs / 2)))
+    const tickMs = tickIntervalMs(this.#init.core.heartbeatIntervalMs)
     this.#stopTimer = clock.every(tickMs, () => { this.#tick() })
     this.#tick()
   }
