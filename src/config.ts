@@ -70,7 +70,7 @@ export const ConfigSchema = Type.Object({
    */
   mdnsIntervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 5_000 }),
   /** User task handlers: task type -> module path (relative to the config file's folder), a default-exported async (payload, ctx) => result. */
-  handlers: Type.Record(Type.String({ pattern: `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_TYPE_LENGTH - 1}}$` }), Type.String({ minLength: 1 }), { default: {} }),
+  handlers: Type.Record(Type.String({ pattern: `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_TYPE_LENGTH - 1}}$` }), Type.String({ minLength: 1 }), { default: {}, additionalProperties: false }),
   /**
    * Time a handler gets to honour `ctx.signal` (after its timeout or a
    * cancel) before its worker thread is terminated. A handler that must
@@ -169,6 +169,7 @@ function describe (schema: TSchema): string {
   if (schema.maximum !== undefined) bounds.push(`<= ${schema.maximum}`)
   if (schema.pattern !== undefined) bounds.push(`matching ${schema.pattern}`)
   if (schema.type === 'array') return `an array of ${describe(schema.items as TSchema)}s`
+  if (schema.patternProperties !== undefined) return `an object whose keys match ${Object.keys(schema.patternProperties as object).join(' or ')}`
   return [schema.type, ...bounds].join(' ')
 }
 
