@@ -15,13 +15,16 @@ export function suspectAfterMs (config: FailureDetectorConfig): number {
   return Math.floor(config.failureTimeoutMs / 2)
 }
 
+/** Added to the two intervals a disconnect hint waits: room for a heartbeat's delivery. */
+const HINT_SLACK_MS = 100
+
 /**
  * How long a disconnect hint waits for a heartbeat before it is believed:
  * two heartbeat intervals, so one lost or late heartbeat does not kill a
  * member whose connection was merely pruned and re-dialled.
  */
 export function hintConfirmMs (config: FailureDetectorConfig): number {
-  return Math.min(2 * config.heartbeatIntervalMs + 100, config.failureTimeoutMs)
+  return Math.min(2 * config.heartbeatIntervalMs + HINT_SLACK_MS, config.failureTimeoutMs)
 }
 
 /**
