@@ -9,7 +9,8 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { ConfigError, loadConfig } from './config.ts'
+import { ConfigError, DEFAULTS, loadConfig } from './config.ts'
+import { MAX_PRIORITY } from './protocol/constants.ts'
 import type { Config } from './config.ts'
 import { startNode } from './node.ts'
 import { formatMemberTable } from './cli/table.ts'
@@ -31,7 +32,9 @@ function collect (value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value]
 }
 
-const DEFAULT_NODE = process.env.TASKMESH_NODE ?? 'http://127.0.0.1:7420'
+const DEFAULT_NODE = process.env.TASKMESH_NODE ?? `http://${DEFAULTS.httpHost}:${DEFAULTS.httpPort}`
+/** How long `--wait` waits for a task to end, unless told (`submit --wait-ms`). */
+const DEFAULT_WAIT_MS = 600_000
 
 const program = new Command()
   .name('taskmesh')
@@ -63,21 +66,22 @@ Examples:
 program.command('start')
   .description('Run one node in the foreground until SIGINT or SIGTERM.')
   .option('-c, --config <file>', 'config file (default: ./cluster.config.json when present)')
-  .option('--cluster <name>', 'cluster name; only nodes with the same name see each other')
+  .option('--cluster <name>', `cluster name; only nodes with the same name see each other (default ${DEFAULTS.cluster})`)
   .option('--name <name>', 'this node\'s name (default: <hostname>-<peer id suffix>)')
-  .option('--http-host <host>', 'HTTP API address (default 127.0.0.1; any other needs a token)')
-  .option('--http-port <port>', 'HTTP API port (default 7420; 0 picks a free port)', integer('--http-port'))
-  .option('--data-dir <dir>', 'folder for the identity key and state (default ./taskmesh-data)')
-  .option('--listen <multiaddr>', 'libp2p listen address (repeatable)', collect)
+  .option('--http-host <host>', `HTTP API address (default ${DEFAULTS.httpHost}; any other needs a token)`)
+  .option('--http-port <port>', `HTTP API port (default ${DEFAULTS.httpPort}; 0 picks a free port)`, integer('--http-port'))
+  .option('--data-dir <dir>', `folder for the identity key and state (default ${DEFAULTS.dataDir})`)
+  .option('--listen <multiaddr>', `libp2p listen address (repeatable; default ${DEFAULTS.listen.join(' ')})`, collect)
   .option('--bootstrap <multiaddr>', 'peer to dial at start, with /p2p/<id> (repeatable)', collect)
   .option('--capacity <n>', 'task slots (default: CPU cores)', integer('--capacity'))
-  .option('--heartbeat-interval-ms <ms>', 'heartbeat period', integer('--heartbeat-interval-ms'))
-  .option('--failure-timeout-ms <ms>', 'silence after which a member is dead', integer('--failure-timeout-ms'))
+  .option('--heartbeat-interval-ms <ms>', `heartbeat period (default ${DEFAULTS.heartbeatIntervalMs})`, integer('--heartbeat-interval-ms'))
+  .option('--failure-timeout-ms <ms>', `silence after which a member is dead (default ${DEFAULTS.failureTimeoutMs}; more than 3 heartbeat periods)`, integer('--failure-timeout-ms'))
   .option('--no-mdns', 'do not discover peers by mDNS')
-  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+  .addOption(new Option('--log-level <level>', `log level (default ${DEFAULTS.logLevel})`).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
   .addHelpText('after', `
 Precedence: defaults < config file < flags < TASKMESH_* environment variables
-(e.g. TASKMESH_HTTP_PORT=7421, TASKMESH_FAILURE_TIMEOUT_MS=3000).
+(e.g. TASKMESH_HTTP_PORT=7421, TASKMESH_FAILURE_TIMEOUT_MS=3000). Every setting,
+its default and its effect: src/config.ts.
 
 Examples:
   $ taskmesh start
@@ -154,10 +158,10 @@ program.command('submit')
   .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
   .option('-f, --file <tasks.jsonl>', 'one task per line: {"type", "payload", "priority"?, "timeoutMs"?, "maxAttempts"?, "idempotencyKey"?}')
   .option('-w, --wait', 'wait for the task(s) to end and print the result (exit 1 unless all succeeded)')
-  .option('--wait-ms <ms>', 'how long --wait waits', integer('--wait-ms'), 600_000)
-  .option('--priority <n>', 'higher runs first (-1000..1000)', (v: string) => Number.parseInt(v, 10))
-  .option('--timeout-ms <ms>', 'per-attempt time limit', integer('--timeout-ms'))
-  .option('--max-attempts <n>', 'attempts before the task fails', integer('--max-attempts'))
+  .option('--wait-ms <ms>', 'how long --wait waits', integer('--wait-ms'), DEFAULT_WAIT_MS)
+  .option('--priority <n>', `higher runs first (-${MAX_PRIORITY}..${MAX_PRIORITY}, default 0)`, (v: string) => Number.parseInt(v, 10))
+  .option('--timeout-ms <ms>', 'per-attempt time limit (default: the node\'s defaultTimeoutMs)', integer('--timeout-ms'))
+  .option('--max-attempts <n>', 'attempts before the task fails (default: the node\'s defaultMaxAttempts)', integer('--max-attempts'))
   .option('--idempotency-key <key>', 'resubmitting with the same key returns the same task')
   .option('--json', 'print JSON')
   .addHelpText('after', `
@@ -187,7 +191,7 @@ Examples:
   $ taskmesh task 0f8c2a9e-... --wait --json`)
   .action(async (id: string, opts: { node: string, wait?: boolean, json?: boolean }) => {
     const base = opts.node.replace(/\/$/, '')
-    const t = opts.wait === true ? await waitForTask(base, id, Date.now() + 600_000) : await api<TaskView>('GET', `${base}/v1/tasks/${encodeURIComponent(id)}`)
+    const t = opts.wait === true ? await waitForTask(base, id, Date.now() + DEFAULT_WAIT_MS) : await api<TaskView>('GET', `${base}/v1/tasks/${encodeURIComponent(id)}`)
     process.stdout.write((opts.json === true ? JSON.stringify(t, null, 2) : formatTask(t)) + '\n')
   })
 

@@ -10,12 +10,13 @@ import { dirname, resolve } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { MAX_ATTEMPTS, MAX_NODE_NAME_LENGTH, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from './protocol/constants.ts'
 
 export const ConfigSchema = Type.Object({
   /** Cluster name. Nodes only see members of the same cluster: it derives the mDNS service tag and the gossip topic. */
   cluster: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', default: 'taskmesh' }),
   /** Human-readable node name; null means `<hostname>-<last 6 chars of the peer id>`. */
-  name: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], { default: null }),
+  name: Type.Union([Type.String({ minLength: 1, maxLength: MAX_NODE_NAME_LENGTH }), Type.Null()], { default: null }),
   /** libp2p listen multiaddrs. Port 0 picks a free port. */
   listen: Type.Array(Type.String({ minLength: 1 }), { default: ['/ip4/0.0.0.0/tcp/0'] }),
   /**
@@ -62,8 +63,20 @@ export const ConfigSchema = Type.Object({
   bootstrap: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
   /** Discover peers on the local network with mDNS. */
   mdns: Type.Boolean({ default: true }),
+  /**
+   * How often mDNS asks the local network for members (with `mdns` on). A
+   * shorter interval finds a new node sooner, at the cost of more multicast
+   * queries; members already connected keep talking over gossip regardless.
+   */
+  mdnsIntervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 5_000 }),
   /** User task handlers: task type -> module path (relative to the config file's folder), a default-exported async (payload, ctx) => result. */
-  handlers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }), Type.String({ minLength: 1 }), { default: {} }),
+  handlers: Type.Record(Type.String({ pattern: `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_TYPE_LENGTH - 1}}$` }), Type.String({ minLength: 1 }), { default: {}, additionalProperties: false }),
+  /**
+   * Time a handler gets to honour `ctx.signal` (after its timeout or a
+   * cancel) before its worker thread is terminated. A handler that must
+   * clean up (close files, kill a child process) needs at least that long.
+   */
+  abortGraceMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 2_000 }),
   /** Largest task payload (JSON bytes) accepted; larger ones get 413. */
   maxPayloadBytes: Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
   /** Tasks the cluster may hold waiting (queued or retrying) before submits get 429. */
@@ -75,9 +88,23 @@ export const ConfigSchema = Type.Object({
    */
   maxQueuedTasksPerNode: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
   /** Per-attempt time limit of a task that sets none. */
-  defaultTimeoutMs: Type.Integer({ minimum: 1, maximum: 86_400_000, default: 300_000 }),
+  defaultTimeoutMs: Type.Integer({ minimum: 1, maximum: MAX_TASK_TIMEOUT_MS, default: 300_000 }),
   /** Attempts of a task that sets none (1 = no retry). */
-  defaultMaxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
+  defaultMaxAttempts: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS, default: 3 }),
+  /**
+   * Time past an attempt's timeout the leader waits for the worker's result
+   * before it counts the attempt as lost and retries the task. It covers the
+   * worker's abort grace and the result's trip; a worker that died is noticed
+   * sooner, by the failure detector.
+   */
+  resultGraceMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 5_000 }),
+  /**
+   * Attempts the leader keeps assigned per task slot of a worker. At 2 a
+   * worker already holds its next task while it runs the current one, so a
+   * slot never idles for a round trip to the leader; higher values queue more
+   * on workers (less fair when one is slow), 1 queues everything on the leader.
+   */
+  outstandingPerSlot: Type.Integer({ minimum: 1, maximum: 16, default: 2 }),
   /** Backoff before the second attempt; doubles for each later one, up to retryMaxMs. */
   retryBaseMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 500 }),
   retryMaxMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 30_000 }),
@@ -142,6 +169,7 @@ function describe (schema: TSchema): string {
   if (schema.maximum !== undefined) bounds.push(`<= ${schema.maximum}`)
   if (schema.pattern !== undefined) bounds.push(`matching ${schema.pattern}`)
   if (schema.type === 'array') return `an array of ${describe(schema.items as TSchema)}s`
+  if (schema.patternProperties !== undefined) return `an object whose keys match ${Object.keys(schema.patternProperties as object).join(' or ')}`
   return [schema.type, ...bounds].join(' ')
 }
 
@@ -226,6 +254,12 @@ export function defaults (): Config {
   return Value.Create(ConfigSchema)
 }
 
+/**
+ * The defaults, for code that states one (CLI help, the simulator, scripts)
+ * instead of restating its number.
+ */
+export const DEFAULTS: Readonly<Config> = Object.freeze(Object.fromEntries(Object.entries(defaults()).map(([k, v]) => [k, typeof v === 'object' && v !== null ? Object.freeze(v) : v])) as Config)
+
 /** Merges defaults, file, flags and environment, validates the result and the relations between fields. */
 export function loadConfig (opts: LoadOptions = {}): ResolvedConfig {
   const cwd = opts.cwd ?? process.cwd()
@@ -254,6 +288,9 @@ export function loadConfig (opts: LoadOptions = {}): ResolvedConfig {
   }
   if (merged.maxRpcFrameBytes < 4 * merged.maxPayloadBytes) {
     throw new ConfigError(`field "maxRpcFrameBytes" (${merged.maxRpcFrameBytes}) must be at least 4 x maxPayloadBytes (${4 * merged.maxPayloadBytes}): a result and its updates must fit one frame`)
+  }
+  if (merged.resultGraceMs < merged.abortGraceMs) {
+    throw new ConfigError(`field "resultGraceMs" (${merged.resultGraceMs}) must be at least abortGraceMs (${merged.abortGraceMs}): a worker may still be stopping a timed-out handler that long before it reports`)
   }
   if (merged.retryMaxMs < merged.retryBaseMs) {
     throw new ConfigError(`field "retryMaxMs" (${merged.retryMaxMs}) must be at least retryBaseMs (${merged.retryBaseMs})`)
@@ -302,6 +339,15 @@ export function readableByOthers (path: string): boolean {
 
 function stripUndefined (o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
+}
+
+/**
+ * How often a node steps its failure detector and election: twice per
+ * heartbeat interval (so a failure is noticed close to its deadline), but at
+ * least every 100 ms and at most every 10 ms.
+ */
+export function tickIntervalMs (heartbeatIntervalMs: number): number {
+  return Math.max(10, Math.min(100, Math.floor(heartbeatIntervalMs / 2)))
 }
 
 /**

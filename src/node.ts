@@ -15,7 +15,8 @@ import { systemClock } from './runtime/clock.ts'
 import type { Clock } from './runtime/clock.ts'
 import { ClusterRuntime, fileTermStore } from './runtime/cluster-runtime.ts'
 import { HandlerPool } from './exec/handler-pool.ts'
-import { registerTaskRoutes } from './http/task-routes.ts'
+import { BODY_SLACK_BYTES, registerTaskRoutes } from './http/task-routes.ts'
+import { MAX_WAIT_MS } from './protocol/constants.ts'
 import { UnavailableError } from './errors.ts'
 import { TaskRuntime } from './runtime/task-runtime.ts'
 import { TaskStore } from './store/task-store.ts'
@@ -56,6 +57,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     listen: config.listen,
     bootstrap: config.bootstrap,
     mdns: config.mdns,
+    mdnsIntervalMs: config.mdnsIntervalMs,
     dataDir: config.dataDir,
     maxFrameBytes: config.maxRpcFrameBytes,
     maxFramesPerSecond: config.maxRpcFramesPerSecond,
@@ -71,7 +73,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   warnAboutSecurity(config, log)
 
   const store = new TaskStore(config.dataDir)
-  const pool = new HandlerPool(config.capacity, config.handlers, config.baseDir, config.maxPayloadBytes)
+  const pool = new HandlerPool(config.capacity, config.handlers, config.baseDir, config.maxPayloadBytes, config.abortGraceMs)
   let runtime: ClusterRuntime | undefined
   let tasks: TaskRuntime | undefined
   const startedMs = clock.now()
@@ -106,13 +108,13 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     startedMs,
     now: () => clock.now(),
     log,
-    bodyLimit: config.maxPayloadBytes + 64 * 1024,
+    bodyLimit: config.maxPayloadBytes + BODY_SLACK_BYTES,
     token: config.token
   })
   registerTaskRoutes(http, () => {
     if (tasks === undefined) throw new UnavailableError('node is starting')
     return tasks
-  }, { maxPayloadBytes: config.maxPayloadBytes, maxBatchBodyBytes: Math.floor(config.maxRpcFrameBytes / 2), maxWaitMs: 600_000, maxBatchTasks: config.maxBatchTasks, maxLongPolls: config.maxLongPolls })
+  }, { maxPayloadBytes: config.maxPayloadBytes, maxBatchBodyBytes: Math.floor(config.maxRpcFrameBytes / 2), maxWaitMs: MAX_WAIT_MS, maxBatchTasks: config.maxBatchTasks, maxLongPolls: config.maxLongPolls })
   events.register(http)
   registerMetricsRoute(http, observed)
   registerDashboard(http)
@@ -156,7 +158,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     defaultTimeoutMs: config.defaultTimeoutMs,
     defaultMaxAttempts: config.defaultMaxAttempts,
     maxQueuedTasksPerNode: config.maxQueuedTasksPerNode,
-    scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: 5_000, outstandingPerSlot: 2 }
+    scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: config.resultGraceMs, outstandingPerSlot: config.outstandingPerSlot }
   })
   runtime.onEvent(e => {
     observed.onCoreEvent(e)

@@ -7,6 +7,7 @@
  * and one node-to-node libp2p request/response on top of it).
  */
 import { execFileSync } from 'node:child_process'
+import { DEFAULTS } from '../../src/config.ts'
 import { isTerminal } from '../../src/core/tasks.ts'
 import type { TaskStatus } from '../../src/core/tasks.ts'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -284,12 +285,12 @@ async function failover (): Promise<void> {
   const med = (xs: number[]): number => median(xs) ?? 0
   scenarios.push({
     name: 'failover',
-    config: { nodes: 3, capacity: 4, heartbeatIntervalMs: 250, failureTimeoutMs: 1500, load: '300 tasks of 50 ms in flight', repetitions: reps },
+    config: { nodes: 3, capacity: 4, heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs, failureTimeoutMs: DEFAULTS.failureTimeoutMs, load: '300 tasks of 50 ms in flight', repetitions: reps },
     figures: [
       fig('SIGKILL of the leader: survivors agree on a new leader', result.SIGKILL.agreed, 'ms'),
       fig('SIGKILL of the leader: new leader dispatching', result.SIGKILL.dispatched, 'ms', { target: '<= 1,000 ms' }),
       fig('SIGSTOP of the leader: survivors agree on a new leader', result.SIGSTOP.agreed, 'ms'),
-      fig('SIGSTOP of the leader: new leader dispatching', result.SIGSTOP.dispatched, 'ms', { target: '<= failureTimeoutMs + 500 = 2,000 ms' }),
+      fig('SIGSTOP of the leader: new leader dispatching', result.SIGSTOP.dispatched, 'ms', { target: `<= failureTimeoutMs + 500 = ${(DEFAULTS.failureTimeoutMs + 500).toLocaleString('en')} ms` }),
       fig('tasks lost (all repetitions, both signals)', [result.SIGKILL.lost + result.SIGSTOP.lost], 'tasks', { target: '0' }),
       fig('tasks executed twice (all repetitions, both signals)', [result.SIGKILL.twice + result.SIGSTOP.twice], 'tasks'),
       fig('worker SIGKILL, 200 x 200 ms in flight on 3 x 4 slots: kill to last result', kill, 'ms', { ratio: { to: 'the same run without the kill', value: round(med(kill) / Math.max(1, med(base))) }, target: 'within 1,500 ms of the run without the kill' }),
@@ -358,7 +359,7 @@ async function scale (): Promise<void> {
   }
   scenarios.push({
     name: 'scale',
-    config: { nodes: size, capacity: 2, heartbeatIntervalMs: 250 },
+    config: { nodes: size, capacity: 2, heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs },
     figures: [
       fig(`${size} nodes started together: all agree`, c.formedMs === null ? [] : [c.formedMs], 'ms', { target: size === 25 ? '<= 5,000 ms' : undefined }),
       fig('idle CPU per node (10 s, median of nodes)', cpuPct, '% of a core', { target: '< 2 %' }),

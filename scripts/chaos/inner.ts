@@ -7,6 +7,7 @@
  * it up however this process ends.
  */
 import { createHash } from 'node:crypto'
+import { DEFAULTS } from '../../src/config.ts'
 import { isTerminal } from '../../src/core/tasks.ts'
 import type { TaskStatus } from '../../src/core/tasks.ts'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -33,8 +34,9 @@ export interface InnerConfig {
   settleMs: number
 }
 
-const HEARTBEAT_MS = 250
-const FAILURE_TIMEOUT_MS = 1_500
+/** The default failure detection: chaos judges the settings users run. */
+const HEARTBEAT_MS = DEFAULTS.heartbeatIntervalMs
+const FAILURE_TIMEOUT_MS = DEFAULTS.failureTimeoutMs
 
 type Host = LanNode
 

@@ -10,10 +10,12 @@ import type { ChildProcess } from 'node:child_process'
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { LanHost } from '../lan/lan.ts'
+import { DEFAULTS } from '../../src/config.ts'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
 const CLI = join(ROOT, 'src/bin.ts')
-export const HTTP_PORT = 7420
+/** Each host has an address of its own, so every node can use the default port. */
+export const HTTP_PORT = DEFAULTS.httpPort
 /**
  * The nodes' HTTP API listens on their LAN addresses, so it needs a bearer
  * token: one per run, given to every node this process starts and sent with

@@ -1,4 +1,5 @@
 import type { CoreEvent, Heartbeat, Incarnation, Member, MemberInfo, MemberStatus } from './types.ts'
+import { MAX_DEAD_LISTED } from '../protocol/constants.ts'
 
 export interface FailureDetectorConfig {
   /** How often members publish heartbeats. */
@@ -14,17 +15,17 @@ export function suspectAfterMs (config: FailureDetectorConfig): number {
   return Math.floor(config.failureTimeoutMs / 2)
 }
 
+/** Added to the two intervals a disconnect hint waits: room for a heartbeat's delivery. */
+const HINT_SLACK_MS = 100
+
 /**
  * How long a disconnect hint waits for a heartbeat before it is believed:
  * two heartbeat intervals, so one lost or late heartbeat does not kill a
  * member whose connection was merely pruned and re-dialled.
  */
 export function hintConfirmMs (config: FailureDetectorConfig): number {
-  return Math.min(2 * config.heartbeatIntervalMs + 100, config.failureTimeoutMs)
+  return Math.min(2 * config.heartbeatIntervalMs + HINT_SLACK_MS, config.failureTimeoutMs)
 }
-
-/** The most dead members a heartbeat carries (bounds its size). */
-export const MAX_DEAD_LISTED = 32
 
 /**
  * The members one node knows of and a failure detector over them.

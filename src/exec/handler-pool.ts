@@ -8,6 +8,7 @@ import { MessageChannel } from 'node:worker_threads'
 import { resolve } from 'node:path'
 import { Piscina } from 'piscina'
 import { builtins } from './builtins.ts'
+import { DEFAULTS } from '../config.ts'
 import type { Handler } from './handler.ts'
 
 export type AttemptOutcome = { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean }
@@ -46,8 +47,8 @@ function asJson (value: unknown, maxBytes = Infinity): { ok: true, value: unknow
   }
 }
 
-/** Time a handler gets to honour ctx.signal before its thread is terminated. */
-export const ABORT_GRACE_MS = 2_000
+/** A pool thread idle this long exits (the next handler on a thread starts one again). */
+const IDLE_THREAD_MS = 60_000
 
 /**
  * Built-ins that never block the event loop (they return at once, or wait on
@@ -91,14 +92,17 @@ export class HandlerPool implements TaskExecutor {
   readonly #pool: Piscina
   readonly #handlers: Map<string, string>
   readonly #maxResultBytes: number
+  readonly #abortGraceMs: number
   readonly #slots: Slots
 
   /**
    * `userHandlers` maps a task type to a module path (relative to `baseDir`).
    * Results and progress values larger than `maxResultBytes` of JSON fail the attempt (or are dropped).
+   * A handler on a thread gets `abortGraceMs` to honour ctx.signal before its thread is terminated.
    */
-  constructor (capacity: number, userHandlers: Record<string, string>, baseDir: string, maxResultBytes = Infinity) {
+  constructor (capacity: number, userHandlers: Record<string, string>, baseDir: string, maxResultBytes = Infinity, abortGraceMs = DEFAULTS.abortGraceMs) {
     this.#maxResultBytes = maxResultBytes
+    this.#abortGraceMs = abortGraceMs
     this.#slots = new Slots(capacity)
     this.#handlers = new Map(Object.keys(builtins).map(name => [name, name]))
     for (const [type, path] of Object.entries(userHandlers)) this.#handlers.set(type, resolve(baseDir, path))
@@ -109,7 +113,7 @@ export class HandlerPool implements TaskExecutor {
       maxThreads: capacity,
       concurrentTasksPerWorker: 1,
       maxQueue: 'auto',
-      idleTimeout: 60_000
+      idleTimeout: IDLE_THREAD_MS
     })
   }
 
@@ -189,7 +193,7 @@ export class HandlerPool implements TaskExecutor {
       reason = { error, cancelled }
       if (!started) { hard.abort(new Error(error)); return } // still queued: just drop it
       port1.postMessage({ abort: error })
-      graceTimer = setTimeout(() => { hard.abort(new Error(error)) }, ABORT_GRACE_MS)
+      graceTimer = setTimeout(() => { hard.abort(new Error(error)) }, this.#abortGraceMs)
     }
     port1.on('message', (m: { progress?: unknown, started?: boolean }) => {
       if (m.started === true) {

@@ -7,13 +7,14 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
+import { DEFAULTS } from '../config.ts'
 
 /** One-line summaries of routes whose schemas (elsewhere) carry none. */
 const SUMMARIES: Record<string, string> = {
   'GET /healthz': 'Liveness: this node\'s id, name and uptime',
   'GET /v1/cluster': 'The members and the leader as this node sees them',
   'POST /v1/tasks': 'Submit a task: 202 once it is stored on two nodes; ?wait=MS answers 200 with the task if it ends within MS',
-  'POST /v1/tasks/batch': 'Submit up to 1000 tasks in one request',
+  'POST /v1/tasks/batch': `Submit up to maxBatchTasks (default ${DEFAULTS.maxBatchTasks}) tasks in one request`,
   'GET /v1/tasks': 'Tasks held by this node, most recently changed first',
   'GET /v1/tasks/{id}': 'One task, read from any node; ?wait=MS long-polls until it ends',
   'DELETE /v1/tasks/{id}': 'Cancel a task (its running handler gets its abort signal)'

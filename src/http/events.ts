@@ -23,6 +23,7 @@ import type { TaskRecord } from '../core/tasks.ts'
 import type { CoreEvent } from '../core/types.ts'
 import { TooManyStreamsError } from '../errors.ts'
 import { ErrorReply } from './schemas.ts'
+import { MAX_ID_LENGTH } from '../protocol/constants.ts'
 
 export const EVENT_KINDS = ['member', 'leader', 'task', 'cluster'] as const
 export type EventKind = typeof EVENT_KINDS[number]
@@ -67,9 +68,20 @@ function clusterEvent (s: ClusterSnapshot): Record<string, unknown> {
   return { self: s.self, leader: s.leader, term: s.term, members: s.members.map(m => ({ id: m.id, name: m.name, http: m.http, status: m.status, capacity: m.capacity, running: m.running, queued: m.queued, load: m.load, lastSeenMs: m.lastSeenMs, types: m.types })) }
 }
 
+/** The sampler's period: one `cluster` event and one history point per tick. */
+const SAMPLE_EVERY_MS = 1_000
+/** A comment line on every stream this often, so proxies and clients do not time an idle stream out. */
+const KEEP_ALIVE_MS = 15_000
+/** The SSE `retry:` a client waits before reconnecting. */
+const RECONNECT_AFTER_MS = 1_000
+/** The most recent tasks sent in `hello`. */
+const HELLO_TASKS = 100
+/** The most task ids one `?task=` filter may name. */
+const MAX_FILTER_TASKS = 100
+
 const EventsQuery = Type.Object({
   kinds: Type.Optional(Type.String({ pattern: `^(${EVENT_KINDS.join('|')})(,(${EVENT_KINDS.join('|')}))*$`, description: 'comma list of event kinds to receive (default: all)' })),
-  task: Type.Optional(Type.String({ pattern: '^[^,]{1,128}(,[^,]{1,128}){0,99}$', description: 'comma list of up to 100 task ids: task events of these tasks only' }))
+  task: Type.Optional(Type.String({ pattern: `^[^,]{1,${MAX_ID_LENGTH}}(,[^,]{1,${MAX_ID_LENGTH}}){0,${MAX_FILTER_TASKS - 1}}$`, description: `comma list of up to ${MAX_FILTER_TASKS} task ids: task events of these tasks only` }))
 }, { additionalProperties: false })
 
 export class EventFeed {
@@ -89,8 +101,8 @@ export class EventFeed {
 
   /** Starts the one-second sampler (history for the dashboard's charts, and `cluster` events). */
   start (): void {
-    this.#timer = setInterval(() => { this.#sample() }, 1_000)
-    this.#keepAlive = setInterval(() => { this.#write(': keep-alive\n\n', null, null) }, 15_000)
+    this.#timer = setInterval(() => { this.#sample() }, SAMPLE_EVERY_MS)
+    this.#keepAlive = setInterval(() => { this.#write(': keep-alive\n\n', null, null) }, KEEP_ALIVE_MS)
     this.#timer.unref()
     this.#keepAlive.unref()
   }
@@ -146,8 +158,8 @@ export class EventFeed {
       reply.raw.on('close', drop)
       reply.raw.on('error', drop)
       const s = this.#init.snapshot()
-      const recent = this.#init.recentTasks(100).filter(r => client.tasks === null || client.tasks.has(r.id)).map(taskEvent)
-      this.#send(client, `retry: 1000\nid: ${++this.#seq}\nevent: hello\ndata: ${JSON.stringify({ cluster: s === undefined ? null : clusterEvent(s), history: this.#history, tasks: recent })}\n\n`)
+      const recent = this.#init.recentTasks(HELLO_TASKS).filter(r => client.tasks === null || client.tasks.has(r.id)).map(taskEvent)
+      this.#send(client, `retry: ${RECONNECT_AFTER_MS}\nid: ${++this.#seq}\nevent: hello\ndata: ${JSON.stringify({ cluster: s === undefined ? null : clusterEvent(s), history: this.#history, tasks: recent })}\n\n`)
     })
   }
 

@@ -6,14 +6,15 @@ import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import type { TaskRuntime } from '../runtime/task-runtime.ts'
 import { TooManyWaitersError } from '../errors.ts'
 import { ErrorReply } from './schemas.ts'
+import { MAX_ATTEMPTS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 const SubmitBody = Type.Object({
-  type: Type.String({ minLength: 1, maxLength: 64 }),
+  type: Type.String({ minLength: 1, maxLength: MAX_TYPE_LENGTH }),
   payload: Type.Optional(Type.Unknown()),
-  priority: Type.Optional(Type.Integer({ minimum: -1000, maximum: 1000 })),
-  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000 })),
-  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
-  idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 256 }))
+  priority: Type.Optional(Type.Integer({ minimum: -MAX_PRIORITY, maximum: MAX_PRIORITY })),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TASK_TIMEOUT_MS })),
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })),
+  idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH }))
 }, { additionalProperties: false })
 
 function batchBody (maxTasks: number) {
@@ -40,8 +41,14 @@ export const TaskReply = Type.Object({
 })
 
 const Digits = Type.String({ pattern: '^[0-9]{1,9}$' })
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }) })
 const errors = { '4xx': ErrorReply, '5xx': ErrorReply }
+
+/** Room in a request body for the JSON around a payload of maxPayloadBytes (type, options, escaping). */
+export const BODY_SLACK_BYTES = 64 * 1024
+/** Tasks `GET /v1/tasks` lists without `limit`, and the most it lists with one. */
+const LIST_DEFAULT = 100
+const LIST_MAX = 1000
 
 export interface TaskRouteLimits {
   maxPayloadBytes: number
@@ -60,7 +67,6 @@ function view (r: TaskRecord): Record<string, unknown> {
 
 /** `runtime` returns the task runtime, or throws while the node is starting. */
 export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRuntime, limits: TaskRouteLimits): void {
-  const slack = 64 * 1024
   // Long-polls in progress: each holds a socket and a waiter until it ends.
   let waiting = 0
   /** Runs a request that waits `waitMs` as one of at most maxLongPolls; refuses (changing nothing) beyond. */
@@ -72,7 +78,7 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   }
 
   app.post('/v1/tasks', {
-    bodyLimit: limits.maxPayloadBytes + slack,
+    bodyLimit: limits.maxPayloadBytes + BODY_SLACK_BYTES,
     schema: {
       body: SubmitBody,
       querystring: Type.Object({ wait: Type.Optional(Digits) }, { additionalProperties: false }),
@@ -119,7 +125,7 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
     }
   }, async req => {
     const q = req.query as { status?: TaskStatus, limit?: string }
-    const limit = Math.max(1, Math.min(Number(q.limit ?? 100), 1000))
+    const limit = Math.max(1, Math.min(Number(q.limit ?? LIST_DEFAULT), LIST_MAX))
     return { tasks: runtime().list({ status: q.status, limit }).map(view) }
   })
 }

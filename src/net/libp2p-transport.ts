@@ -22,12 +22,14 @@ import { lpStream } from 'it-length-prefixed-stream'
 import type { LengthPrefixedStream } from 'it-length-prefixed-stream'
 import { createLibp2p } from 'libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
+import { DEFAULTS } from '../config.ts'
 import { privateNetwork } from './private-network.ts'
 import { LogThrottle, PeerRateLimiter } from './rate-limit.ts'
 import { RpcFaults, heartbeatScoring } from './scoring.ts'
 import { decodeHeartbeat, encodeHeartbeat } from '../protocol/messages.ts'
 import type { Heartbeat } from '../core/types.ts'
 import { DecodeError } from '../protocol/messages.ts'
+import { IDLE_LANE_MS, MAX_ERROR_MESSAGE_LENGTH, MAX_GOSSIP_FRAME_BYTES, MAX_IDLE_LANES, MAX_RPC_STREAMS, REQUEST_READ_TIMEOUT_MS, SERVE_IDLE_MS } from '../protocol/constants.ts'
 import { RPC_PROTOCOL, decodeReply, decodeRequest, encodeFrame } from '../protocol/rpc.ts'
 import { refusal, replyOfError } from '../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
@@ -38,6 +40,8 @@ export interface Libp2pTransportInit {
   listen: string[]
   bootstrap: string[]
   mdns: boolean
+  /** How often mDNS queries the local network (with `mdns` on); the config's default when absent. */
+  mdnsIntervalMs?: number
   /** Folder holding the node's identity key (created when missing). */
   dataDir: string
   /** Largest RPC frame accepted or sent; a larger one resets the stream. */
@@ -82,19 +86,6 @@ export async function loadOrCreateKey (dataDir: string): Promise<PrivateKey> {
   return key
 }
 
-/** Time a peer has to send its first request frame after opening an RPC stream. */
-const REQUEST_READ_TIMEOUT_MS = 10_000
-/**
- * RPC streams are kept open between requests (one request and its reply at a
- * time on each): opening a stream costs a protocol negotiation round trip and
- * a peer-store write, more than the request itself. A caller closes a stream
- * idle for IDLE_LANE_MS and keeps at most MAX_IDLE_LANES idle per peer; the
- * serving side closes one idle for much longer (a caller that vanished).
- */
-const IDLE_LANE_MS = 30_000
-const MAX_IDLE_LANES = 16
-const SERVE_IDLE_MS = 4 * IDLE_LANE_MS
-
 /** An open RPC stream to one peer, idle or carrying one request. */
 interface Lane {
   stream: Stream
@@ -102,12 +93,8 @@ interface Lane {
   idleTimer?: NodeJS.Timeout
 }
 
-/**
- * Largest gossipsub frame read from a peer (one frame may bundle many
- * heartbeats and control messages; each heartbeat is still held to
- * MAX_HEARTBEAT_BYTES by the topic validator).
- */
-const MAX_GOSSIP_FRAME_BYTES = 1024 * 1024
+/** Warnings about one peer's fault are logged at most once per this interval. */
+const WARN_EVERY_MS = 10_000
 
 /** it-length-prefixed's errors for a frame that is too long, malformed or cut short. */
 const FRAME_ERRORS = new Set(['InvalidMessageLengthError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError', 'UnexpectedEOFError'])
@@ -121,8 +108,8 @@ export class Libp2pTransport implements ClusterTransport {
   readonly #kept = new Set<string>()
   readonly #init: Libp2pTransportInit
   readonly #frames: PeerRateLimiter
-  /** One warning per peer and fault every 10 s. */
-  readonly #warnings = new LogThrottle(10_000)
+  /** One warning per peer and fault every WARN_EVERY_MS. */
+  readonly #warnings = new LogThrottle(WARN_EVERY_MS)
 
   /** Garbage each peer sent on the RPC protocol: scores it down. */
   readonly #faults: RpcFaults
@@ -135,7 +122,7 @@ export class Libp2pTransport implements ClusterTransport {
     this.#frames = new PeerRateLimiter(init.maxFramesPerSecond)
   }
 
-  /** Warns about a peer's fault, at most once per peer and fault every 10 s. */
+  /** Warns about a peer's fault, at most once per peer and fault every WARN_EVERY_MS. */
   #warnOnce (msg: string, peer: string, detail: Record<string, unknown>): void {
     const suppressed = this.#warnings.pass(`${msg}|${peer}`)
     if (suppressed !== undefined) this.#init.warn?.(msg, suppressed > 0 ? { ...detail, suppressed } : detail)
@@ -144,7 +131,7 @@ export class Libp2pTransport implements ClusterTransport {
   static async create (init: Libp2pTransportInit): Promise<Libp2pTransport> {
     const privateKey = await loadOrCreateKey(init.dataDir)
     const peerDiscovery = []
-    if (init.mdns) peerDiscovery.push(mdns({ serviceTag: mdnsServiceTag(init.cluster), interval: 5_000 }))
+    if (init.mdns) peerDiscovery.push(mdns({ serviceTag: mdnsServiceTag(init.cluster), interval: init.mdnsIntervalMs ?? DEFAULTS.mdnsIntervalMs }))
     if (init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap }))
     const topic = heartbeatTopic(init.cluster)
     let refused: (remoteAddr: string, reason: string) => void = () => {}
@@ -186,7 +173,7 @@ export class Libp2pTransport implements ClusterTransport {
     node.services.pubsub.topicValidators.set(this.#topic, (from: PeerId, msg: Message) => this.#validate(from, msg))
     void node.handle(RPC_PROTOCOL, ({ stream, connection }) => {
       void this.#serve(stream, connection.remotePeer.toString())
-    }, { maxInboundStreams: 512, maxOutboundStreams: 512, runOnLimitedConnection: false })
+    }, { maxInboundStreams: MAX_RPC_STREAMS, maxOutboundStreams: MAX_RPC_STREAMS, runOnLimitedConnection: false })
     node.addEventListener('peer:discovery', evt => {
       const peer = evt.detail
       this.#init.debug?.('peer discovered', { peer: peer.id.toString(), addresses: peer.multiaddrs.map(String) })

@@ -4,8 +4,8 @@
  * log. Both keep bounded memory: idle keys are forgotten.
  */
 
-/** Most keys tracked before idle ones are swept. */
-const MAX_KEYS = 10_000
+/** Most peers (or peer addresses) a per-peer map tracks before idle ones are swept. */
+export const MAX_TRACKED_PEERS = 10_000
 
 /**
  * Makes room in a per-key map once it holds `max` keys: first the keys whose
@@ -40,7 +40,7 @@ export class PeerRateLimiter {
     let b = this.#buckets.get(key)
     if (b === undefined) {
       // Keys whose bucket has refilled are as good as new.
-      makeRoom(this.#buckets, MAX_KEYS, old => old.tokens + (now - old.atMs) * this.rate / 1000 >= this.rate)
+      makeRoom(this.#buckets, MAX_TRACKED_PEERS, old => old.tokens + (now - old.atMs) * this.rate / 1000 >= this.rate)
       b = { tokens: this.rate, atMs: now }
       this.#buckets.set(key, b)
     }
@@ -71,7 +71,7 @@ export class LogThrottle {
       last.suppressed++
       return undefined
     }
-    if (last === undefined) makeRoom(this.#last, MAX_KEYS, v => now - v.atMs >= this.#intervalMs)
+    if (last === undefined) makeRoom(this.#last, MAX_TRACKED_PEERS, v => now - v.atMs >= this.#intervalMs)
     this.#last.delete(key)
     this.#last.set(key, { atMs: now, suppressed: 0 })
     return last?.suppressed ?? 0

@@ -11,7 +11,7 @@
  * (many test and demo nodes share one address) are off.
  */
 import type { GossipsubOpts } from '@chainsafe/libp2p-gossipsub'
-import { makeRoom } from './rate-limit.ts'
+import { MAX_TRACKED_PEERS, makeRoom } from './rate-limit.ts'
 
 /** Gossipsub's score thresholds, as configured below. */
 export const SCORE_THRESHOLDS = {
@@ -51,7 +51,7 @@ export class RpcFaults {
     const value = this.penalty(peer) + RPC_FAULT_PENALTY
     this.#faults.delete(peer)
     // Bounded: the oldest records go first.
-    makeRoom(this.#faults, 10_000, () => false)
+    makeRoom(this.#faults, MAX_TRACKED_PEERS, () => false)
     this.#faults.set(peer, { value, atMs: this.#now() })
   }
 

@@ -7,20 +7,18 @@ import { Type } from '@sinclair/typebox'
 import type { Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { Heartbeat } from '../core/types.ts'
+import { MAX_DEAD_ACCEPTED, MAX_HEARTBEAT_BYTES, MAX_ID_LENGTH, MAX_NODE_NAME_LENGTH, MAX_TYPE_LENGTH } from './constants.ts'
 
 export const PROTOCOL_VERSION = 1
 
-/** Upper bound of an encoded heartbeat; anything larger is rejected unread. */
-export const MAX_HEARTBEAT_BYTES = 16 * 1024
-
-const Id = Type.String({ minLength: 1, maxLength: 128 })
+const Id = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH })
 const Count = Type.Integer({ minimum: 0, maximum: 1_000_000_000 })
 const Fraction = Type.Number({ minimum: 0, maximum: 1024 })
 
 export const HeartbeatSchema = Type.Object({
   v: Type.Literal(PROTOCOL_VERSION),
   id: Id,
-  name: Type.String({ minLength: 1, maxLength: 64 }),
+  name: Type.String({ minLength: 1, maxLength: MAX_NODE_NAME_LENGTH }),
   incarnation: Type.Integer({ minimum: 0 }),
   seq: Type.Integer({ minimum: 0 }),
   http: Type.String({ maxLength: 256 }),
@@ -28,10 +26,10 @@ export const HeartbeatSchema = Type.Object({
   running: Count,
   queued: Count,
   load: Type.Object({ cpu: Fraction, memory: Fraction }, { additionalProperties: false }),
-  types: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 256 }),
+  types: Type.Array(Type.String({ minLength: 1, maxLength: MAX_TYPE_LENGTH }), { maxItems: 256 }),
   leader: Type.Union([Id, Type.Null()]),
   term: Count,
-  dead: Type.Array(Type.Object({ id: Id, incarnation: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }), { maxItems: 64 }),
+  dead: Type.Array(Type.Object({ id: Id, incarnation: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }), { maxItems: MAX_DEAD_ACCEPTED }),
   joining: Type.Boolean()
 }, { additionalProperties: false })
 

@@ -3,6 +3,7 @@
  * refusal code to what the requester's code catches.
  */
 import { QueueFullError } from '../errors.ts'
+import { MAX_ERROR_MESSAGE_LENGTH } from './constants.ts'
 import type { RpcErrorCode, RpcReply } from './rpc.ts'
 
 /** A request refused by its receiver, with the code it gave. */
@@ -17,7 +18,7 @@ export class RpcRefusedError extends Error {
 
 /** An error reply. */
 export function refusal (code: RpcErrorCode, message: string): Extract<RpcReply, { kind: 'error' }> {
-  return { kind: 'error', code, message: message.slice(0, 4096) }
+  return { kind: 'error', code, message: message.slice(0, MAX_ERROR_MESSAGE_LENGTH) }
 }
 
 /** The reply a handler's failure becomes: its own code when it refused on purpose, INTERNAL otherwise. */

@@ -9,24 +9,25 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { TASK_STATUSES } from '../core/tasks.ts'
 import { DecodeError } from './messages.ts'
+import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS } from './constants.ts'
 
 export const RPC_PROTOCOL = '/taskmesh/rpc/1.0.0'
 
-const Id = Type.String({ minLength: 1, maxLength: 128 })
+const Id = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH })
 /** Unix milliseconds (bounded: a stored value must stay a safe JavaScript number). */
 const Ms = Type.Integer({ minimum: 0, maximum: 2 ** 47 })
-const Attempt = Type.Integer({ minimum: 0, maximum: 100 })
+const Attempt = Type.Integer({ minimum: 0, maximum: MAX_ATTEMPTS })
 const Term = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 const NullableMs = Type.Union([Ms, Type.Null()])
 
 export const TaskSpecSchema = Type.Object({
   id: Id,
-  type: Type.String({ minLength: 1, maxLength: 64 }),
+  type: Type.String({ minLength: 1, maxLength: MAX_TYPE_LENGTH }),
   payload: Type.Unknown(),
-  priority: Type.Integer({ minimum: -1000, maximum: 1000 }),
-  timeoutMs: Type.Integer({ minimum: 1, maximum: 86_400_000 }),
-  maxAttempts: Type.Integer({ minimum: 1, maximum: 100 }),
-  idempotencyKey: Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Null()]),
+  priority: Type.Integer({ minimum: -MAX_PRIORITY, maximum: MAX_PRIORITY }),
+  timeoutMs: Type.Integer({ minimum: 1, maximum: MAX_TASK_TIMEOUT_MS }),
+  maxAttempts: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }),
+  idempotencyKey: Type.Union([Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH }), Type.Null()]),
   createdAt: Ms,
   origin: Id,
   replicas: Type.Array(Id, { maxItems: 8 })
@@ -51,7 +52,7 @@ const Outcome = Type.Union([
   Type.Object({ ok: Type.Literal(false), error: Type.String(), cancelled: Type.Optional(Type.Boolean()) }, { additionalProperties: false })
 ])
 
-const Tasks = Type.Array(TaskSpecSchema, { maxItems: 10_000 })
+const Tasks = Type.Array(TaskSpecSchema, { maxItems: MAX_TASKS_PER_MESSAGE })
 
 /**
  * Every code an error reply may carry: a closed set, so a receiver can act
@@ -81,9 +82,9 @@ export const RpcRequestSchema = Type.Union([
     kind: Type.Literal('submit'),
     tasks: Tasks,
     /** Attempts each task has used (a hand-over of unfinished tasks); 0 when absent. */
-    attempts: Type.Optional(Type.Array(Attempt, { maxItems: 10_000 })),
+    attempts: Type.Optional(Type.Array(Attempt, { maxItems: MAX_TASKS_PER_MESSAGE })),
     /** Tasks the leader said had ended, but whose every live holder still has unfinished: to run again. */
-    rerun: Type.Optional(Type.Array(Id, { maxItems: 10_000 }))
+    rerun: Type.Optional(Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE }))
   }, { additionalProperties: false }),
   /** Origin -> another node: store these tasks as a replica. */
   Type.Object({ kind: Type.Literal('replicate'), tasks: Tasks }, { additionalProperties: false }),
@@ -92,14 +93,14 @@ export const RpcRequestSchema = Type.Union([
     kind: Type.Literal('assign'),
     term: Term,
     leader: Id,
-    tasks: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1, maximum: 100 }) }, { additionalProperties: false }), { maxItems: 10_000 })
+    tasks: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }) }, { additionalProperties: false }), { maxItems: MAX_TASKS_PER_MESSAGE })
   }, { additionalProperties: false }),
   /** Worker -> leader: attempts started and ended. */
   Type.Object({
     kind: Type.Literal('report'),
     reports: Type.Array(Type.Object({
       id: Id,
-      attempt: Type.Integer({ minimum: 1, maximum: 100 }),
+      attempt: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }),
       event: Type.Union([Type.Literal('started'), Type.Literal('result')]),
       /** When it happened, on the worker's clock (so every holder records the same times). */
       atMs: Ms,
@@ -108,15 +109,15 @@ export const RpcRequestSchema = Type.Union([
       progress: Type.Optional(Type.Unknown()),
       /** When the attempt began on the worker's clock (null: it never began), with a result. */
       startedAt: Type.Optional(NullableMs)
-    }, { additionalProperties: false }), { maxItems: 10_000 })
+    }, { additionalProperties: false }), { maxItems: MAX_TASKS_PER_MESSAGE })
   }, { additionalProperties: false }),
   /** Leader or worker -> holders: newer task states to merge. */
-  Type.Object({ kind: Type.Literal('updates'), updates: Type.Array(TaskUpdateSchema, { maxItems: 10_000 }) }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('updates'), updates: Type.Array(TaskUpdateSchema, { maxItems: MAX_TASKS_PER_MESSAGE }) }, { additionalProperties: false }),
   /** Anyone -> a node: the task's record if held, waiting up to waitMs for it to end. */
-  Type.Object({ kind: Type.Literal('get'), id: Id, waitMs: Type.Integer({ minimum: 0, maximum: 600_000 }) }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('get'), id: Id, waitMs: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS }) }, { additionalProperties: false }),
   /** Anyone -> leader: cancel a task. Leader -> worker: abort the running attempts of these tasks. */
   Type.Object({ kind: Type.Literal('cancel'), id: Id }, { additionalProperties: false }),
-  Type.Object({ kind: Type.Literal('abort'), ids: Type.Array(Id, { maxItems: 10_000 }) }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('abort'), ids: Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE }) }, { additionalProperties: false }),
   /** New leader -> every member: what do you run, and what unfinished tasks do you hold? */
   Type.Object({ kind: Type.Literal('inventory'), term: Term }, { additionalProperties: false })
 ])
@@ -125,17 +126,17 @@ export const RpcReplySchema = Type.Union([
   Type.Object({ kind: Type.Literal('ok') }, { additionalProperties: false }),
   /** For submit/replicate: the id each task is stored under (another id when its idempotency key was taken). */
   /** `ended`: handed-over tasks the leader knows have ended (their holders have the record). */
-  Type.Object({ kind: Type.Literal('stored'), canonical: Type.Array(Type.Tuple([Id, Id]), { maxItems: 10_000 }), ended: Type.Optional(Type.Array(Id, { maxItems: 10_000 })) }, { additionalProperties: false }),
+  Type.Object({ kind: Type.Literal('stored'), canonical: Type.Array(Type.Tuple([Id, Id]), { maxItems: MAX_TASKS_PER_MESSAGE }), ended: Type.Optional(Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE })) }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('task'), task: Type.Union([TaskRecordSchema, Type.Null()]) }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('cancel'), outcome: Type.Union([Type.Literal('cancelled'), Type.Literal('aborting'), Type.Literal('unknown')]) }, { additionalProperties: false }),
   Type.Object({
     kind: Type.Literal('inventory'),
     /** Attempts assigned to this node and not yet ended. */
-    running: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1, maximum: 100 }), startedAt: Type.Union([Ms, Type.Null()]) }, { additionalProperties: false }), { maxItems: 100_000 }),
+    running: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }), startedAt: Type.Union([Ms, Type.Null()]) }, { additionalProperties: false }), { maxItems: 100_000 }),
     /** Unfinished tasks this node holds, with the attempts they have used. */
     held: Type.Array(Type.Object({ spec: TaskSpecSchema, attempts: Attempt }, { additionalProperties: false }), { maxItems: 1_000_000 })
   }, { additionalProperties: false }),
-  Type.Object({ kind: Type.Literal('error'), code: Type.Union(RPC_ERROR_CODES.map(c => Type.Literal(c))), message: Type.String({ maxLength: 4096 }) }, { additionalProperties: false })
+  Type.Object({ kind: Type.Literal('error'), code: Type.Union(RPC_ERROR_CODES.map(c => Type.Literal(c))), message: Type.String({ maxLength: MAX_ERROR_MESSAGE_LENGTH }) }, { additionalProperties: false })
 ])
 
 export type RpcRequest = Static<typeof RpcRequestSchema>

@@ -15,6 +15,7 @@ import type { Clock } from './clock.ts'
 import { machineLoad } from './load.ts'
 import { isHealthy, isReachable } from './membership-port.ts'
 import type { MembershipPort, TaskMember } from './membership-port.ts'
+import { tickIntervalMs } from '../config.ts'
 import type { ClusterTransport } from './transport.ts'
 
 export interface ClusterRuntimeInit {
@@ -134,7 +135,7 @@ export class ClusterRuntime implements MembershipPort {
       this.#apply(this.#core.onPeerDisconnected(id, clock.now()))
     })
     // Tick faster than heartbeats so that failures are noticed close to their deadline.
-    const tickMs = Math.max(10, Math.min(100, Math.floor(this.#init.timings.heartbeatIntervalMs / 2)))
+    const tickMs = tickIntervalMs(this.#init.timings.heartbeatIntervalMs)
     this.#stopTimer = clock.every(tickMs, () => { this.#tick() })
     this.#tick()
   }

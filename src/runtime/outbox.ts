@@ -13,10 +13,7 @@ import type { TaskUpdate } from '../core/tasks.ts'
 import { chunkBySize } from './chunks.ts'
 import type { Clock } from './clock.ts'
 import type { ClusterTransport } from './transport.ts'
-
-const MAX_BATCH = 2_000
-const RETRY_BASE_MS = 250
-const RETRY_MAX_MS = 5_000
+import { OUTBOX_MAX_BATCH, OUTBOX_RETRY_BASE_MS, OUTBOX_RETRY_MAX_MS } from '../protocol/constants.ts'
 
 interface Lane { pending: Map<string, TaskUpdate>, inFlight: Promise<void> | null, scheduled: boolean, failures: number }
 
@@ -74,7 +71,7 @@ export class Outbox {
 
   #send (to: string, lane: Lane): void {
     if (lane.pending.size === 0) { this.#lanes.delete(to); return }
-    const candidates = [...lane.pending.values()].slice(0, MAX_BATCH)
+    const candidates = [...lane.pending.values()].slice(0, OUTBOX_MAX_BATCH)
     const batch = chunkBySize(candidates, this.#maxBatchBytes)[0] ?? []
     for (const u of batch) lane.pending.delete(u.id)
     let retryInMs = 0
@@ -86,7 +83,7 @@ export class Outbox {
       this.#onError(to, err, lane.failures)
       if (this.#isLive(to)) {
         for (const u of batch) this.#merge(lane, u)
-        retryInMs = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (lane.failures - 1))
+        retryInMs = Math.min(OUTBOX_RETRY_MAX_MS, OUTBOX_RETRY_BASE_MS * 2 ** (lane.failures - 1))
       } else {
         const dropped = [...batch, ...lane.pending.values()]
         lane.pending.clear()

@@ -16,6 +16,7 @@
  * sometimes noticed as disconnects).
  */
 import pino from 'pino'
+import { DEFAULTS, coreTimings } from '../../src/config.ts'
 import { isTerminal } from '../../src/core/tasks.ts'
 import type { TaskRecord } from '../../src/core/tasks.ts'
 import type { Grant } from '../../src/core/grants.ts'
@@ -145,8 +146,12 @@ export interface TaskSimReport {
 
 /** A task id whose every RPC is logged (debugging a seed). */
 const TRACE = process.env.TASKSIM_TRACE
-const HEARTBEAT_MS = 100
-const FAILURE_TIMEOUT_MS = 600
+/**
+ * Settings the simulator sets on purpose (faster failure detection, shorter
+ * task timeouts and backoff, so that one seed covers more failovers and
+ * retries); every other setting is the default.
+ */
+const SIM_SETTINGS = { heartbeatIntervalMs: 100, failureTimeoutMs: 600, defaultTimeoutMs: 30_000, retryBaseMs: 50, retryMaxMs: 1_000, maxPayloadBytes: 64 * 1024, maxRpcFrameBytes: 8 * 1024 * 1024 }
 const NET_MAX_DELAY_MS = 15
 
 export class TaskSim {
@@ -259,7 +264,7 @@ export class TaskSim {
       types: executor.types(),
       load: () => tasks?.load() ?? { running: 0, queued: 0 },
       terms,
-      timings: { quorum: this.quorum, heartbeatIntervalMs: HEARTBEAT_MS, failureTimeoutMs: FAILURE_TIMEOUT_MS, joinWindowMs: FAILURE_TIMEOUT_MS, deadRetentionMs: 30_000 },
+      timings: coreTimings({ ...SIM_SETTINGS, quorum: this.quorum }),
       transport,
       clock,
       log: this.#silent,
@@ -273,11 +278,11 @@ export class TaskSim {
       clock,
       log: this.#silent,
       capacity: node.capacity,
-      maxPayloadBytes: 64 * 1024,
-      maxFrameBytes: 8 * 1024 * 1024,
-      defaultTimeoutMs: 30_000,
-      defaultMaxAttempts: 3,
-      scheduler: { maxQueuedTasks: 100_000, retryBaseMs: 50, retryMaxMs: 1_000, resultGraceMs: 5_000, outstandingPerSlot: 2 },
+      maxPayloadBytes: SIM_SETTINGS.maxPayloadBytes,
+      maxFrameBytes: SIM_SETTINGS.maxRpcFrameBytes,
+      defaultTimeoutMs: SIM_SETTINGS.defaultTimeoutMs,
+      defaultMaxAttempts: DEFAULTS.defaultMaxAttempts,
+      scheduler: { maxQueuedTasks: DEFAULTS.maxQueuedTasks, retryBaseMs: SIM_SETTINGS.retryBaseMs, retryMaxMs: SIM_SETTINGS.retryMaxMs, resultGraceMs: DEFAULTS.resultGraceMs, outstandingPerSlot: DEFAULTS.outstandingPerSlot },
       newId: () => `task-${String(this.#ids++).padStart(5, '0')}`,
       onDispatching: term => {
         this.log.push(`${this.#t()} ${node.id} dispatches as leader of term ${term}`)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { DecodeError, MAX_HEARTBEAT_BYTES, decodeHeartbeat, encodeHeartbeat } from '../../src/protocol/messages.ts'
+import { DecodeError, decodeHeartbeat, encodeHeartbeat } from '../../src/protocol/messages.ts'
+import { MAX_HEARTBEAT_BYTES } from '../../src/protocol/constants.ts'
 import type { Heartbeat } from '../../src/core/types.ts'
 
 const hb: Heartbeat = {

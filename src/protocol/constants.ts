@@ -1,0 +1,77 @@
+/**
+ * Fixed values of the protocol between nodes, each defined once here with
+ * its reason. They are not settings: every node of a cluster must use the
+ * same ones (a schema bound one node applies to what another sends), or they
+ * pace exchanges between nodes where no user choice would do better. The
+ * settings a user may change, and their defaults, are in src/config.ts.
+ *
+ * Pure data: no imports, so src/core may use it too.
+ */
+
+// ---- Bounds of a task, checked on the HTTP API and again on the wire ------
+
+/** Longest task id, node id, or origin id. */
+export const MAX_ID_LENGTH = 128
+/** Longest node name (a setting, carried in every heartbeat). */
+export const MAX_NODE_NAME_LENGTH = 64
+/** Longest task type name. */
+export const MAX_TYPE_LENGTH = 64
+/** Longest idempotency key. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 256
+/** Priorities run from -MAX_PRIORITY to MAX_PRIORITY (higher runs first). */
+export const MAX_PRIORITY = 1000
+/** Largest per-attempt time limit a task may set (one day). */
+export const MAX_TASK_TIMEOUT_MS = 86_400_000
+/** Most attempts a task may allow. */
+export const MAX_ATTEMPTS = 100
+/** Most tasks (or task ids) in one RPC message; larger sets travel in several. */
+export const MAX_TASKS_PER_MESSAGE = 10_000
+/**
+ * Longest wait a request may ask for (`?wait=` on the HTTP API, `waitMs` of
+ * an RPC `get`): a longer wait is cut to this.
+ */
+export const MAX_WAIT_MS = 600_000
+
+/** An RPC `error` reply's message is cut to this length before it is sent (its code is one of RPC_ERROR_CODES). */
+export const MAX_ERROR_MESSAGE_LENGTH = 4096
+
+// ---- Heartbeats -----------------------------------------------------------
+
+/** Upper bound of an encoded heartbeat; anything larger is rejected unread. */
+export const MAX_HEARTBEAT_BYTES = 16 * 1024
+/** The most dead members a heartbeat carries (bounds its size)... */
+export const MAX_DEAD_LISTED = 32
+/** ...and the most a received one may carry (room to spare, so a sender is never refused for its dead list). */
+export const MAX_DEAD_ACCEPTED = 2 * MAX_DEAD_LISTED
+/**
+ * Largest gossipsub frame read from a peer (one frame may bundle many
+ * heartbeats and control messages; each heartbeat is still held to
+ * MAX_HEARTBEAT_BYTES by the topic validator).
+ */
+export const MAX_GOSSIP_FRAME_BYTES = 1024 * 1024
+
+// ---- RPC streams ----------------------------------------------------------
+
+/** Time a peer has to send its first request frame after opening an RPC stream. */
+export const REQUEST_READ_TIMEOUT_MS = 10_000
+/**
+ * RPC streams are kept open between requests (one request and its reply at a
+ * time on each): opening a stream costs a protocol negotiation round trip and
+ * a peer-store write, more than the request itself. A caller closes a stream
+ * idle for IDLE_LANE_MS and keeps at most MAX_IDLE_LANES idle per peer; the
+ * serving side closes one idle for much longer (SERVE_IDLE_MS: a caller that
+ * vanished), so a caller never writes to a stream the server just closed.
+ */
+export const IDLE_LANE_MS = 30_000
+export const MAX_IDLE_LANES = 16
+export const SERVE_IDLE_MS = 4 * IDLE_LANE_MS
+/** RPC streams open at once on one connection, each way (libp2p's per-protocol stream limit). */
+export const MAX_RPC_STREAMS = 512
+
+// ---- Task updates sent to holders (the outbox) ----------------------------
+
+/** Most task updates in one `updates` RPC (a lane sends the rest in the next). */
+export const OUTBOX_MAX_BATCH = 2_000
+/** Backoff after a failed `updates` RPC to a live holder; doubles per failure up to OUTBOX_RETRY_MAX_MS. */
+export const OUTBOX_RETRY_BASE_MS = 250
+export const OUTBOX_RETRY_MAX_MS = 5_000
