@@ -84,6 +84,12 @@ describe('the dashboard in headless Chromium', () => {
     expect(next.term).toBeGreaterThan(first.term)
     await page.locator(`[data-member="${survivors.find(n => n.id === next.id)!.name}"][data-leader="true"]`).waitFor({ timeout: 5_000 })
     await page.locator(`[data-member="${leader.name}"][data-status="dead"]`).waitFor({ timeout: 5_000 })
+    // The dead member's card shows when it was last heard, not its last CPU bar and free slots as if live.
+    const dead = page.locator(`[data-member="${leader.name}"]`)
+    expect(await dead.locator('.bar').count()).toBe(0)
+    expect(await dead.textContent()).not.toMatch(/free|cpu|%/)
+    expect(await dead.locator('[data-testid="gone"]').textContent()).toMatch(/^no live figures: last heard \d+ s ago$/)
+    for (const n of survivors) expect(await page.locator(`[data-member="${n.name}"] .bar`).count()).toBe(4)
     expect(await page.locator('[data-testid="log"]').textContent()).toMatch(/new leader/)
     const after = resolve(RESULTS, 'dashboard-after-failover.png')
     await page.screenshot({ path: after, fullPage: true })
