@@ -13,9 +13,8 @@ import { ConfigError, loadConfig } from './config.ts'
 import type { Config } from './config.ts'
 import { startNode } from './node.ts'
 import { formatMemberTable } from './cli/table.ts'
-import type { ClusterView } from './cli/table.ts'
-import { CliError, api, waitForTask } from './cli/client.ts'
-import type { TaskView } from './cli/client.ts'
+import { TaskmeshApiError, TaskmeshClient } from './client/index.ts'
+import { CliError, clientFor } from './cli/common.ts'
 import { formatTask, submitFile, submitOne } from './cli/submit.ts'
 import { initCluster } from './cli/init.ts'
 import { watch } from './cli/watch.ts'
@@ -123,7 +122,7 @@ Examples:
   $ taskmesh status
   $ taskmesh status --node http://127.0.0.1:7421 --json`)
   .action(async (opts: { node: string, json?: boolean }) => {
-    const view = await getJson<ClusterView>(`${opts.node.replace(/\/$/, '')}/v1/cluster`)
+    const view = await clientFor(opts.node).cluster()
     if (opts.json === true) {
       process.stdout.write(JSON.stringify(view, null, 2) + '\n')
       return
@@ -186,8 +185,8 @@ Examples:
   $ taskmesh task 0f8c2a9e-...
   $ taskmesh task 0f8c2a9e-... --wait --json`)
   .action(async (id: string, opts: { node: string, wait?: boolean, json?: boolean }) => {
-    const base = opts.node.replace(/\/$/, '')
-    const t = opts.wait === true ? await waitForTask(base, id, Date.now() + 600_000) : await api<TaskView>('GET', `${base}/v1/tasks/${encodeURIComponent(id)}`)
+    const client = clientFor(opts.node)
+    const t = opts.wait === true ? await client.wait(id) : await client.get(id)
     process.stdout.write((opts.json === true ? JSON.stringify(t, null, 2) : formatTask(t)) + '\n')
   })
 
@@ -219,10 +218,11 @@ Examples:
     for (const c of children) {
       c.on('exit', () => { if (++exited === children.length) process.exit(0) })
     }
+    const first = new TaskmeshClient({ nodes: urls[0]!, timeoutMs: 5_000 })
     const deadline = Date.now() + 15_000
     while (Date.now() < deadline) {
       await new Promise(resolve => setTimeout(resolve, 300))
-      const view = await getJson<ClusterView>(`${urls[0]}/v1/cluster`).catch(() => undefined)
+      const view = await first.cluster().catch(() => undefined)
       if (view?.leader != null && view.members.filter(m => m.status === 'alive').length === opts.nodes) {
         process.stdout.write(formatMemberTable(view, process.stdout.isTTY === true) + '\nPress Ctrl-C to stop.\n')
         return
@@ -231,12 +231,8 @@ Examples:
     process.stdout.write('the nodes have not agreed on a leader within 15 s; see their logs above\n')
   })
 
-async function getJson<T> (url: string): Promise<T> {
-  return await api<T>('GET', url, undefined, 5_000)
-}
-
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof CliError || err instanceof InvalidArgumentError) {
+  if (err instanceof ConfigError || err instanceof CliError || err instanceof TaskmeshApiError || err instanceof InvalidArgumentError) {
     process.stderr.write(`taskmesh: ${err.message}\n`)
     process.exit(2)
   }
