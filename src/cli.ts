@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -210,25 +211,34 @@ Examples:
       children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] }))
     }
     const urls = children.map((_, i) => `http://127.0.0.1:${opts.basePort + i}`)
-    process.stdout.write(`started ${opts.nodes} nodes of cluster "${opts.cluster}" (data in ${dir}):\n${urls.map(u => `  ${u}`).join('\n')}\n`)
+    process.stdout.write(`started ${opts.nodes} nodes of cluster "${opts.cluster}" (data in ${dir}, removed when they stop):\n${urls.map((u, i) => `  demo-${i + 1}  ${u}  pid ${children[i]!.pid ?? '?'}`).join('\n')}\n`)
     const stopAll = (): void => { for (const c of children) c.kill('SIGTERM') }
     process.on('SIGINT', stopAll)
     process.on('SIGTERM', stopAll)
     let exited = 0
     for (const c of children) {
-      c.on('exit', () => { if (++exited === children.length) process.exit(0) })
+      c.on('exit', () => {
+        if (++exited < children.length) return
+        rmSync(dir, { recursive: true, force: true }) // a demo's data is thrown away with it
+        process.exit(0)
+      })
     }
-    const first = new TaskmeshClient({ nodes: urls[0]!, timeoutMs: 5_000 })
-    const deadline = Date.now() + 15_000
+    // Print the table once every node sees all N members alive and names the
+    // same leader (one node's view alone can be ahead of the others').
+    const clients = urls.map(u => new TaskmeshClient({ nodes: u, timeoutMs: 5_000 }))
+    const deadline = Date.now() + 30_000
     while (Date.now() < deadline) {
       await new Promise(resolve => setTimeout(resolve, 300))
-      const view = await first.cluster().catch(() => undefined)
-      if (view?.leader != null && view.members.filter(m => m.status === 'alive').length === opts.nodes) {
-        process.stdout.write(formatMemberTable(view, process.stdout.isTTY === true) + '\nPress Ctrl-C to stop.\n')
+      const views = await Promise.all(clients.map(async c => await c.cluster().catch(() => undefined)))
+      const leader = views[0]?.leader
+      const agreed = leader != null && views.every(v => v !== undefined && v.leader?.id === leader.id &&
+        v.members.filter(m => m.status === 'alive').length === opts.nodes)
+      if (agreed) {
+        process.stdout.write(formatMemberTable(views[0]!, process.stdout.isTTY === true) + '\nPress Ctrl-C to stop.\n')
         return
       }
     }
-    process.stdout.write('the nodes have not agreed on a leader within 15 s; see their logs above\n')
+    process.stdout.write('the nodes have not agreed on a leader within 30 s; see their logs above\n')
   })
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -1,7 +1,9 @@
 /**
  * The direct request/response protocol between nodes (`/taskmesh/rpc/1.0.0`):
- * one request frame and one reply frame per stream, each a length-prefixed
- * JSON document checked against the schemas below before use.
+ * a request frame and its reply frame, each a length-prefixed JSON document
+ * checked against the schemas below before use. Streams are persistent: each
+ * carries one request and its reply at a time, then the next request
+ * (src/net/libp2p-transport.ts keeps idle streams per peer for reuse).
  */
 import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
