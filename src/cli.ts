@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -14,9 +15,8 @@ import { MAX_PRIORITY } from './protocol/constants.ts'
 import type { Config } from './config.ts'
 import { startNode } from './node.ts'
 import { formatMemberTable } from './cli/table.ts'
-import type { ClusterView } from './cli/table.ts'
-import { CliError, api, waitForTask } from './cli/client.ts'
-import type { TaskView } from './cli/client.ts'
+import { TaskmeshApiError, TaskmeshClient } from './client/index.ts'
+import { CliError, clientFor } from './cli/common.ts'
 import { formatTask, submitFile, submitOne } from './cli/submit.ts'
 import { initCluster } from './cli/init.ts'
 import { watch } from './cli/watch.ts'
@@ -127,7 +127,7 @@ Examples:
   $ taskmesh status
   $ taskmesh status --node http://127.0.0.1:7421 --json`)
   .action(async (opts: { node: string, json?: boolean }) => {
-    const view = await getJson<ClusterView>(`${opts.node.replace(/\/$/, '')}/v1/cluster`)
+    const view = await clientFor(opts.node).cluster()
     if (opts.json === true) {
       process.stdout.write(JSON.stringify(view, null, 2) + '\n')
       return
@@ -190,8 +190,8 @@ Examples:
   $ taskmesh task 0f8c2a9e-...
   $ taskmesh task 0f8c2a9e-... --wait --json`)
   .action(async (id: string, opts: { node: string, wait?: boolean, json?: boolean }) => {
-    const base = opts.node.replace(/\/$/, '')
-    const t = opts.wait === true ? await waitForTask(base, id, Date.now() + DEFAULT_WAIT_MS) : await api<TaskView>('GET', `${base}/v1/tasks/${encodeURIComponent(id)}`)
+    const client = clientFor(opts.node)
+    const t = opts.wait === true ? await client.wait(id) : await client.get(id)
     process.stdout.write((opts.json === true ? JSON.stringify(t, null, 2) : formatTask(t)) + '\n')
   })
 
@@ -215,32 +215,38 @@ Examples:
       children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] }))
     }
     const urls = children.map((_, i) => `http://127.0.0.1:${opts.basePort + i}`)
-    process.stdout.write(`started ${opts.nodes} nodes of cluster "${opts.cluster}" (data in ${dir}):\n${urls.map(u => `  ${u}`).join('\n')}\n`)
+    process.stdout.write(`started ${opts.nodes} nodes of cluster "${opts.cluster}" (data in ${dir}, removed when they stop):\n${urls.map((u, i) => `  demo-${i + 1}  ${u}  pid ${children[i]!.pid ?? '?'}`).join('\n')}\n`)
     const stopAll = (): void => { for (const c of children) c.kill('SIGTERM') }
     process.on('SIGINT', stopAll)
     process.on('SIGTERM', stopAll)
     let exited = 0
     for (const c of children) {
-      c.on('exit', () => { if (++exited === children.length) process.exit(0) })
+      c.on('exit', () => {
+        if (++exited < children.length) return
+        rmSync(dir, { recursive: true, force: true }) // a demo's data is thrown away with it
+        process.exit(0)
+      })
     }
-    const deadline = Date.now() + 15_000
+    // Print the table once every node sees all N members alive and names the
+    // same leader (one node's view alone can be ahead of the others').
+    const clients = urls.map(u => new TaskmeshClient({ nodes: u, timeoutMs: 5_000 }))
+    const deadline = Date.now() + 30_000
     while (Date.now() < deadline) {
       await new Promise(resolve => setTimeout(resolve, 300))
-      const view = await getJson<ClusterView>(`${urls[0]}/v1/cluster`).catch(() => undefined)
-      if (view?.leader != null && view.members.filter(m => m.status === 'alive').length === opts.nodes) {
-        process.stdout.write(formatMemberTable(view, process.stdout.isTTY === true) + '\nPress Ctrl-C to stop.\n')
+      const views = await Promise.all(clients.map(async c => await c.cluster().catch(() => undefined)))
+      const leader = views[0]?.leader
+      const agreed = leader != null && views.every(v => v !== undefined && v.leader?.id === leader.id &&
+        v.members.filter(m => m.status === 'alive').length === opts.nodes)
+      if (agreed) {
+        process.stdout.write(formatMemberTable(views[0]!, process.stdout.isTTY === true) + '\nPress Ctrl-C to stop.\n')
         return
       }
     }
-    process.stdout.write('the nodes have not agreed on a leader within 15 s; see their logs above\n')
+    process.stdout.write('the nodes have not agreed on a leader within 30 s; see their logs above\n')
   })
 
-async function getJson<T> (url: string): Promise<T> {
-  return await api<T>('GET', url, undefined, 5_000)
-}
-
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof CliError || err instanceof InvalidArgumentError) {
+  if (err instanceof ConfigError || err instanceof CliError || err instanceof TaskmeshApiError || err instanceof InvalidArgumentError) {
     process.stderr.write(`taskmesh: ${err.message}\n`)
     process.exit(2)
   }

@@ -38,6 +38,11 @@ export class NodeMetrics {
   constructor (sources: MetricsSources) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
+    // prom-client also adds gauges named nodejs_active_{handles,requests,resources}_total:
+    // a gauge with a counter's suffix, which `promtool check metrics` rejects.
+    // The same figures stay as the by-type gauges without the suffix
+    // (sum(nodejs_active_handles) is the total).
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name)
     this.#transitions = new Counter({ name: 'taskmesh_task_transitions_total', help: 'Task records held here that entered each state, by task type', labelNames: ['state', 'type'], registers })
     this.#runSeconds = new Histogram({ name: 'taskmesh_task_run_seconds', help: 'Run time of the last attempt of tasks that ended (started to finished), recorded by their holders', labelNames: ['type', 'state'], buckets: DURATION_BUCKETS, registers })
     this.#latencySeconds = new Histogram({ name: 'taskmesh_task_latency_seconds', help: 'End-to-end latency of tasks that ended (submitted to finished), recorded by their holders', labelNames: ['type', 'state'], buckets: DURATION_BUCKETS, registers })

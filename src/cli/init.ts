@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { formatClusterKey, validateLayer } from '../config.ts'
-import { CliError } from './client.ts'
+import { CliError } from './common.ts'
 
 export interface InitOptions {
   out: string

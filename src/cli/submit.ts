@@ -2,8 +2,9 @@
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { SingleBar } from 'cli-progress'
-import { CliError, api, waitForTask } from './client.ts'
-import type { TaskView } from './client.ts'
+import { PartialSubmitError } from '../client/index.ts'
+import type { Task, TaskSubmission } from '../client/index.ts'
+import { CliError, clientFor } from './common.ts'
 
 export interface SubmitOptions {
   node: string
@@ -17,8 +18,6 @@ export interface SubmitOptions {
   json?: boolean
 }
 
-const CHUNK = 1000
-
 function parsePayload (raw: string | undefined): unknown {
   if (raw === undefined) return null
   try {
@@ -29,21 +28,21 @@ function parsePayload (raw: string | undefined): unknown {
 }
 
 export async function submitOne (type: string, rawPayload: string | undefined, opts: SubmitOptions, out: NodeJS.WritableStream): Promise<void> {
-  const base = opts.node.replace(/\/$/, '')
-  const body = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey }
-  const { id } = await api<{ id: string }>('POST', `${base}/v1/tasks`, body)
+  const client = clientFor(opts.node)
+  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey }
+  const { id } = await client.submit(body)
   if (opts.wait !== true) {
     out.write(opts.json === true ? JSON.stringify({ id, status: 'queued' }) + '\n' : `${id}\n`)
     return
   }
-  const t = await waitForTask(base, id, Date.now() + opts.waitMs)
+  const t = await client.wait(id, { timeoutMs: opts.waitMs })
   out.write(opts.json === true ? JSON.stringify(t) + '\n' : formatTask(t) + '\n')
   if (t.status !== 'succeeded') process.exitCode = 1
 }
 
 export async function submitFile (opts: SubmitOptions & { file: string }, out: NodeJS.WritableStream): Promise<void> {
-  const base = opts.node.replace(/\/$/, '')
-  const tasks: unknown[] = []
+  const client = clientFor(opts.node)
+  const tasks: TaskSubmission[] = []
   const lines = createInterface({ input: createReadStream(opts.file), crlfDelay: Infinity })
   let n = 0
   try {
@@ -51,7 +50,7 @@ export async function submitFile (opts: SubmitOptions & { file: string }, out: N
       n++
       if (line.trim() === '') continue
       try {
-        tasks.push(JSON.parse(line))
+        tasks.push(JSON.parse(line) as TaskSubmission)
       } catch (err) {
         throw new CliError(`${opts.file}:${n}: not JSON: ${(err as Error).message}`)
       }
@@ -63,18 +62,17 @@ export async function submitFile (opts: SubmitOptions & { file: string }, out: N
   const tty = process.stderr.isTTY === true && opts.json !== true
   const bar = tty ? new SingleBar({ format: '{phase} [{bar}] {value}/{total} tasks | {eta_formatted} left', stream: process.stderr, hideCursor: true }) : null
   bar?.start(tasks.length, 0, { phase: 'submitting' })
-  const ids: string[] = []
-  for (let i = 0; i < tasks.length; i += CHUNK) {
-    const chunk = tasks.slice(i, i + CHUNK)
-    try {
-      const r = await api<{ ids: string[] }>('POST', `${base}/v1/tasks/batch`, { tasks: chunk })
-      ids.push(...r.ids)
-    } catch (err) {
-      bar?.stop()
-      throw new CliError(`tasks ${i + 1}-${i + chunk.length} of ${opts.file} were not accepted (${ids.length} before them were): ${(err as Error).message}`)
-    }
-    bar?.update(ids.length)
-    if (!tty && opts.json !== true) process.stderr.write(`submitted ${ids.length}/${tasks.length}\n`)
+  let ids: string[]
+  try {
+    ids = await client.submitMany(tasks, accepted => {
+      bar?.update(accepted.length)
+      if (!tty && opts.json !== true) process.stderr.write(`submitted ${accepted.length}/${tasks.length}\n`)
+    })
+  } catch (err) {
+    bar?.stop()
+    if (!(err instanceof PartialSubmitError)) throw err
+    const accepted = err.accepted.length
+    throw new CliError(`tasks ${accepted + 1}-${Math.min(tasks.length, accepted + 1000)} of ${opts.file} were not accepted (${accepted} before them were): ${(err as Error).message}`)
   }
   bar?.stop()
   if (opts.wait !== true) {
@@ -82,16 +80,8 @@ export async function submitFile (opts: SubmitOptions & { file: string }, out: N
     return
   }
   bar?.start(ids.length, 0, { phase: 'running   ' })
-  const deadline = Date.now() + opts.waitMs
-  const results: TaskView[] = []
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(16, ids.length) }, async () => {
-    while (next < ids.length) {
-      const id = ids[next++]!
-      results.push(await waitForTask(base, id, deadline))
-      bar?.update(results.length)
-    }
-  }))
+  let done = 0
+  const results = await client.waitMany(ids, { timeoutMs: opts.waitMs, onTask: () => { bar?.update(++done) } })
   bar?.stop()
   const counts: Record<string, number> = {}
   for (const t of results) counts[t.status] = (counts[t.status] ?? 0) + 1
@@ -100,7 +90,7 @@ export async function submitFile (opts: SubmitOptions & { file: string }, out: N
   if ((counts.succeeded ?? 0) !== ids.length) process.exitCode = 1
 }
 
-export function formatTask (t: TaskView): string {
+export function formatTask (t: Task): string {
   const took = t.startedAt !== null && t.finishedAt !== null ? `${t.finishedAt - t.startedAt} ms` : '-'
   return [
     `id:        ${t.id}`,

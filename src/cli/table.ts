@@ -10,19 +10,23 @@ const colours = { alive: '\x1b[32m', suspect: '\x1b[33m', dead: '\x1b[31m', rese
 
 export function formatMemberTable (view: ClusterView, colour: boolean): string {
   const header = ['', 'NAME', 'ID', 'STATUS', 'SLOTS', 'RUNNING', 'QUEUED', 'CPU', 'MEM', 'LAST SEEN', 'HTTP']
-  const rows = view.members.map(m => [
-    m.id === view.leader?.id ? '*' : '',
-    m.name + (m.id === view.self.id ? ' (self)' : ''),
-    '…' + m.id.slice(-8),
-    m.status,
-    String(m.capacity),
-    String(m.running),
-    String(m.queued),
-    `${Math.round(m.load.cpu * 100)}%`,
-    `${Math.round(m.load.memory * 100)}%`,
-    m.id === view.self.id ? '-' : `${m.lastSeenMs} ms`,
-    m.http
-  ])
+  const rows = view.members.map(m => {
+    // A dead member's last load and task counts are history: shown as '-', not as if live.
+    const live = m.status !== 'dead'
+    return [
+      m.id === view.leader?.id ? '*' : '',
+      m.name + (m.id === view.self.id ? ' (self)' : ''),
+      '…' + m.id.slice(-8),
+      m.status,
+      String(m.capacity),
+      live ? String(m.running) : '-',
+      live ? String(m.queued) : '-',
+      live ? `${Math.round(m.load.cpu * 100)}%` : '-',
+      live ? `${Math.round(m.load.memory * 100)}%` : '-',
+      m.id === view.self.id ? '-' : `${m.lastSeenMs} ms`,
+      m.http
+    ]
+  })
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i]!.length)))
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()
   const body = rows.map((r, i) => {

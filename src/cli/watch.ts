@@ -7,9 +7,12 @@
  */
 import { formatMemberTable } from './table.ts'
 import type { ClusterView } from './table.ts'
-import { openEventStream } from './sse.ts'
-import type { ServerEvent } from './sse.ts'
-import { CliError, TERMINAL, api } from './client.ts'
+import { TaskmeshApiError, isTerminalStatus } from '../client/index.ts'
+import type { TaskStatus } from '../client/index.ts'
+import { CliError, clientFor } from './common.ts'
+
+/** An event as the screen reads it (the client's TaskmeshEvent, loosely typed). */
+export interface ServerEvent { event: string, data: unknown }
 
 export interface WatchOptions {
   node: string
@@ -17,7 +20,7 @@ export interface WatchOptions {
   json?: boolean
 }
 
-interface TaskLine { id: string, type: string, status: string, attempts: number, worker: string | null, progress: unknown }
+interface TaskLine { id: string, type: string, status: TaskStatus, attempts: number, worker: string | null, progress: unknown }
 interface Sample { succeeded: number, failed: number, cancelled: number, running: number, queued: number }
 
 /** What the screen shows, folded from the events. */
@@ -136,9 +139,9 @@ export async function watch (opts: WatchOptions, out: NodeJS.WriteStream): Promi
   const abort = new AbortController()
   const watched = new Set(opts.task ?? [])
   process.once('SIGINT', () => { abort.abort() })
-  let candidates = [opts.node.replace(/\/$/, '')]
+  const client = clientFor(opts.node)
   // An unknown id is an error, not an endless wait.
-  for (const id of watched) await api('GET', `${candidates[0]!}/v1/tasks/${encodeURIComponent(id)}`, undefined, 10_000)
+  for (const id of watched) await client.get(id)
   let drawQueued = false
   const draw = (): void => {
     if (drawQueued) return
@@ -148,31 +151,23 @@ export async function watch (opts: WatchOptions, out: NodeJS.WriteStream): Promi
       out.write('\x1b[H\x1b[2J' + renderScreen(state, true, out.rows ?? 40) + '\n')
     }, 250)
   }
+  const lost = (node: string, err: Error): void => {
+    const why = `${new Date().toISOString()} lost ${node} (${err.message}); reconnecting`
+    if (tty) out.write('\x1b[H\x1b[2J' + why + '\n')
+    else if (opts.json !== true) out.write(why + '\n')
+  }
   if (tty) out.write('\x1b[?25l')
   try {
-    for (let attempt = 0; !abort.signal.aborted; attempt++) {
-      const base = candidates[attempt % candidates.length]!
-      const query = watched.size > 0 ? `?task=${[...watched].map(encodeURIComponent).join(',')}` : ''
-      try {
-        for await (const e of await openEventStream(`${base}/v1/events${query}`, abort.signal)) {
-          state.apply(e, Date.now())
-          if (state.cluster !== null) candidates = [base, ...state.cluster.members.filter(m => m.status !== 'dead' && m.http !== base).map(m => m.http)]
-          if (opts.json === true) out.write(JSON.stringify({ event: e.event, data: e.data }) + '\n')
-          else if (tty) draw()
-          else { const line = eventLine(e, state, Date.now()); if (line !== null) out.write(line + '\n') }
-          if (watched.size > 0 && [...watched].every(id => TERMINAL.has(state.tasks.get(id)?.status ?? ''))) return
-        }
-      } catch (err) {
-        if (abort.signal.aborted) return
-        const status = (err as { status?: number }).status
-        if (status !== undefined && status < 500) throw new CliError((err as Error).message)
-        const why = `${new Date().toISOString()} lost ${base} (${(err as Error).message}); reconnecting`
-        if (tty) out.write('\x1b[H\x1b[2J' + why + '\n')
-        else if (opts.json !== true) out.write(why + '\n')
-      }
-      if (abort.signal.aborted) return
-      await new Promise(resolve => setTimeout(resolve, 1_000))
+    for await (const e of client.events({ tasks: [...watched], signal: abort.signal, onDisconnect: lost })) {
+      state.apply(e, Date.now())
+      if (opts.json === true) out.write(JSON.stringify({ event: e.event, data: e.data }) + '\n')
+      else if (tty) draw()
+      else { const line = eventLine(e, state, Date.now()); if (line !== null) out.write(line + '\n') }
+      if (watched.size > 0 && [...watched].every(id => isTerminalStatus(state.tasks.get(id)?.status ?? 'queued'))) return
     }
+  } catch (err) {
+    if (err instanceof TaskmeshApiError) throw new CliError(err.message)
+    throw err
   } finally {
     if (tty) out.write('\x1b[?25h\n')
   }

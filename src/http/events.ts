@@ -15,6 +15,7 @@
  * client never holds unbounded memory.
  */
 import { Type } from '@sinclair/typebox'
+import type { Static } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import type { ClusterSnapshot } from '../core/cluster-core.ts'
@@ -24,22 +25,13 @@ import type { CoreEvent } from '../core/types.ts'
 import { TooManyStreamsError } from '../errors.ts'
 import { ErrorReply } from './schemas.ts'
 import { MAX_ID_LENGTH } from '../protocol/constants.ts'
+import type { ClusterEventData, ClusterEventView, HelloEventData, LeaderEventData, MemberEventData, SampleData, TaskEventData } from './schemas.ts'
 
 export const EVENT_KINDS = ['member', 'leader', 'task', 'cluster'] as const
 export type EventKind = typeof EVENT_KINDS[number]
 
-/** One second of this node's history. */
-export interface Sample {
-  /** Unix ms at the end of the second. */
-  t: number
-  /** Tasks held here that ended in this second, by outcome. */
-  succeeded: number
-  failed: number
-  cancelled: number
-  /** Attempts running across the live members, and tasks waiting in the leader's queue. */
-  running: number
-  queued: number
-}
+/** One second of this node's history (fields: src/http/schemas.ts). */
+export type Sample = Static<typeof SampleData>
 
 export interface EventFeedInit {
   maxStreams: number
@@ -60,11 +52,11 @@ interface Client {
 }
 
 /** What a task event carries: the record without payload and result. */
-export function taskEvent (r: TaskRecord): Record<string, unknown> {
+export function taskEvent (r: TaskRecord): Static<typeof TaskEventData> {
   return { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, error: r.error, origin: r.origin, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt }
 }
 
-function clusterEvent (s: ClusterSnapshot): Record<string, unknown> {
+function clusterEvent (s: ClusterSnapshot): Static<typeof ClusterEventView> {
   return { self: s.self, leader: s.leader, term: s.term, members: s.members.map(m => ({ id: m.id, name: m.name, http: m.http, status: m.status, capacity: m.capacity, running: m.running, queued: m.queued, load: m.load, lastSeenMs: m.lastSeenMs, types: m.types })) }
 }
 
@@ -118,10 +110,10 @@ export class EventFeed {
   onCoreEvent (e: CoreEvent): void {
     if (this.#clients.size === 0) return
     switch (e.type) {
-      case 'member-joined': this.#publish('member', { change: 'joined', id: e.id, name: e.name, status: 'alive' }); break
-      case 'member-status': this.#publish('member', { change: 'status', id: e.id, name: e.name, from: e.from, status: e.to, reason: e.reason }); break
-      case 'member-removed': this.#publish('member', { change: 'removed', id: e.id, name: e.name }); break
-      case 'leader-changed': this.#publish('leader', { leader: e.leader, previous: e.previous, term: e.leader?.term ?? null }); break
+      case 'member-joined': this.#publish('member', { change: 'joined', id: e.id, name: e.name, status: 'alive' } satisfies Static<typeof MemberEventData>); break
+      case 'member-status': this.#publish('member', { change: 'status', id: e.id, name: e.name, from: e.from, status: e.to, reason: e.reason } satisfies Static<typeof MemberEventData>); break
+      case 'member-removed': this.#publish('member', { change: 'removed', id: e.id, name: e.name } satisfies Static<typeof MemberEventData>); break
+      case 'leader-changed': this.#publish('leader', { leader: e.leader, previous: e.previous, term: e.leader?.term ?? null } satisfies Static<typeof LeaderEventData>); break
       default: break
     }
   }
@@ -159,7 +151,7 @@ export class EventFeed {
       reply.raw.on('error', drop)
       const s = this.#init.snapshot()
       const recent = this.#init.recentTasks(HELLO_TASKS).filter(r => client.tasks === null || client.tasks.has(r.id)).map(taskEvent)
-      this.#send(client, `retry: ${RECONNECT_AFTER_MS}\nid: ${++this.#seq}\nevent: hello\ndata: ${JSON.stringify({ cluster: s === undefined ? null : clusterEvent(s), history: this.#history, tasks: recent })}\n\n`)
+      this.#send(client, `retry: ${RECONNECT_AFTER_MS}\nid: ${++this.#seq}\nevent: hello\ndata: ${JSON.stringify({ cluster: s === undefined ? null : clusterEvent(s), history: this.#history, tasks: recent } satisfies Static<typeof HelloEventData>)}\n\n`)
     })
   }
 
@@ -176,7 +168,7 @@ export class EventFeed {
     this.#ended = { succeeded: 0, failed: 0, cancelled: 0 }
     this.#history.push(sample)
     if (this.#history.length > this.#init.historySeconds) this.#history.shift()
-    if (this.#clients.size > 0 && s !== undefined) this.#publish('cluster', { ...clusterEvent(s), sample })
+    if (this.#clients.size > 0 && s !== undefined) this.#publish('cluster', { ...clusterEvent(s), sample } satisfies Static<typeof ClusterEventData>)
   }
 
   #publish (kind: EventKind, data: unknown, taskId: string | null = null): void {

@@ -1,15 +1,26 @@
-/** Response schemas of the HTTP API: they validate, document and serialize (unknown fields are dropped). */
+/**
+ * The HTTP API's shapes, once: the routes validate, document and serialize
+ * with these schemas (unknown fields are dropped), the event feed types what
+ * it sends with them, and the client library (src/client) takes its types
+ * from them (`Static<typeof ...>`). Imports nothing but TypeBox and the pure
+ * task states, so the client can ship it.
+ */
 import { Type } from '@sinclair/typebox'
+import { TASK_STATUSES } from '../core/tasks.ts'
+import { MAX_ATTEMPTS, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 export const ErrorReply = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() })
 })
 
+const MemberStatus = Type.Union([Type.Literal('alive'), Type.Literal('suspect'), Type.Literal('dead')])
+const Leader = Type.Object({ id: Type.String(), name: Type.String(), term: Type.Integer() })
+
 export const MemberReply = Type.Object({
   id: Type.String(),
   name: Type.String(),
   http: Type.String(),
-  status: Type.Union([Type.Literal('alive'), Type.Literal('suspect'), Type.Literal('dead')]),
+  status: MemberStatus,
   capacity: Type.Integer(),
   running: Type.Integer(),
   queued: Type.Integer(),
@@ -19,7 +30,7 @@ export const MemberReply = Type.Object({
 
 export const ClusterReply = Type.Object({
   self: Type.Object({ id: Type.String(), name: Type.String() }),
-  leader: Type.Union([Type.Object({ id: Type.String(), name: Type.String(), term: Type.Integer() }), Type.Null()]),
+  leader: Type.Union([Leader, Type.Null()]),
   members: Type.Array(MemberReply)
 })
 
@@ -28,4 +39,104 @@ export const HealthReply = Type.Object({
   id: Type.String(),
   name: Type.String(),
   uptimeMs: Type.Integer()
+})
+
+// ---- tasks ------------------------------------------------------------------
+
+/** One task as submitted (POST /v1/tasks, and each item of a batch). */
+export const SubmitBody = Type.Object({
+  type: Type.String({ minLength: 1, maxLength: MAX_TYPE_LENGTH }),
+  payload: Type.Optional(Type.Unknown()),
+  priority: Type.Optional(Type.Integer({ minimum: -MAX_PRIORITY, maximum: MAX_PRIORITY })),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TASK_TIMEOUT_MS })),
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })),
+  idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH }))
+}, { additionalProperties: false })
+
+export const TaskStatusSchema = Type.Union(TASK_STATUSES.map(s => Type.Literal(s)))
+const NullableInt = Type.Union([Type.Integer(), Type.Null()])
+
+/** A task record as GET /v1/tasks/:id answers it (never the payload). */
+export const TaskReply = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  status: TaskStatusSchema,
+  attempts: Type.Integer(),
+  worker: Type.Union([Type.String(), Type.Null()]),
+  progress: Type.Unknown(),
+  result: Type.Unknown(),
+  error: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.Integer(),
+  startedAt: NullableInt,
+  finishedAt: NullableInt
+})
+
+/** POST /v1/tasks without `?wait=`. */
+export const SubmittedReply = Type.Object({ id: Type.String(), status: TaskStatusSchema })
+export const BatchReply = Type.Object({ ids: Type.Array(Type.String()) })
+export const CancelReply = Type.Object({ id: Type.String(), status: Type.Union([Type.Literal('cancelled'), Type.Literal('cancelling')]) })
+export const TaskListReply = Type.Object({ tasks: Type.Array(TaskReply) })
+
+// ---- server-sent events (GET /v1/events) --------------------------------------
+
+/** `task`: a record held by the node changed (no payload, no result). */
+export const TaskEventData = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  status: TaskStatusSchema,
+  attempts: Type.Integer(),
+  worker: Type.Union([Type.String(), Type.Null()]),
+  progress: Type.Unknown(),
+  error: Type.Union([Type.String(), Type.Null()]),
+  /** Member id of the node that accepted the task. */
+  origin: Type.String(),
+  createdAt: Type.Integer(),
+  startedAt: NullableInt,
+  finishedAt: NullableInt
+})
+
+/** The member table as events carry it (GET /v1/cluster's, plus term and each member's task types). */
+export const ClusterEventView = Type.Object({
+  self: Type.Object({ id: Type.String(), name: Type.String() }),
+  leader: Type.Union([Leader, Type.Null()]),
+  term: Type.Integer(),
+  members: Type.Array(Type.Composite([MemberReply, Type.Object({ types: Type.Array(Type.String()) })]))
+})
+
+/** One second of a node's history. */
+export const SampleData = Type.Object({
+  /** Unix ms at the end of the second. */
+  t: Type.Integer(),
+  /** Tasks held there that ended in this second, by outcome. */
+  succeeded: Type.Integer(),
+  failed: Type.Integer(),
+  cancelled: Type.Integer(),
+  /** Attempts running across the live members, and tasks waiting in the leader's queue. */
+  running: Type.Integer(),
+  queued: Type.Integer()
+})
+
+/** `hello`: first on every stream. */
+export const HelloEventData = Type.Object({
+  cluster: Type.Union([ClusterEventView, Type.Null()]),
+  history: Type.Array(SampleData),
+  tasks: Type.Array(TaskEventData)
+})
+
+/** `cluster`: every second. */
+export const ClusterEventData = Type.Composite([ClusterEventView, Type.Object({ sample: SampleData })])
+
+/** `member`: joined, changed status, or forgotten. */
+export const MemberEventData = Type.Union([
+  Type.Object({ change: Type.Literal('joined'), id: Type.String(), name: Type.String(), status: Type.Literal('alive') }),
+  Type.Object({ change: Type.Literal('status'), id: Type.String(), name: Type.String(), from: MemberStatus, status: MemberStatus, reason: Type.String() }),
+  Type.Object({ change: Type.Literal('removed'), id: Type.String(), name: Type.String() })
+])
+
+/** `leader`: a new leader, or none. */
+export const LeaderEventData = Type.Object({
+  leader: Type.Union([Leader, Type.Null()]),
+  /** Member id of the leader before, if any. */
+  previous: Type.Union([Type.String(), Type.Null()]),
+  term: Type.Union([Type.Integer(), Type.Null()])
 })

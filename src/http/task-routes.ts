@@ -1,44 +1,18 @@
 /** The task API: submit (single and batch), read (with long-poll), cancel, list. */
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { TASK_STATUSES, isTerminal } from '../core/tasks.ts'
+import { isTerminal } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import type { TaskRuntime } from '../runtime/task-runtime.ts'
 import { TooManyWaitersError } from '../errors.ts'
-import { ErrorReply } from './schemas.ts'
-import { MAX_ATTEMPTS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
-
-const SubmitBody = Type.Object({
-  type: Type.String({ minLength: 1, maxLength: MAX_TYPE_LENGTH }),
-  payload: Type.Optional(Type.Unknown()),
-  priority: Type.Optional(Type.Integer({ minimum: -MAX_PRIORITY, maximum: MAX_PRIORITY })),
-  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TASK_TIMEOUT_MS })),
-  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })),
-  idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH }))
-}, { additionalProperties: false })
+import { BatchReply, CancelReply, ErrorReply, SubmitBody, SubmittedReply, TaskListReply, TaskReply, TaskStatusSchema as Status } from './schemas.ts'
+import { MAX_ID_LENGTH } from '../protocol/constants.ts'
 
 function batchBody (maxTasks: number) {
   return Type.Object({
     tasks: Type.Array(SubmitBody, { minItems: 1, maxItems: maxTasks })
   }, { additionalProperties: false })
 }
-
-const Status = Type.Union(TASK_STATUSES.map(s => Type.Literal(s)))
-const NullableInt = Type.Union([Type.Integer(), Type.Null()])
-
-export const TaskReply = Type.Object({
-  id: Type.String(),
-  type: Type.String(),
-  status: Status,
-  attempts: Type.Integer(),
-  worker: Type.Union([Type.String(), Type.Null()]),
-  progress: Type.Unknown(),
-  result: Type.Unknown(),
-  error: Type.Union([Type.String(), Type.Null()]),
-  createdAt: Type.Integer(),
-  startedAt: NullableInt,
-  finishedAt: NullableInt
-})
 
 const Digits = Type.String({ pattern: '^[0-9]{1,9}$' })
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }) })
@@ -82,7 +56,7 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
     schema: {
       body: SubmitBody,
       querystring: Type.Object({ wait: Type.Optional(Digits) }, { additionalProperties: false }),
-      response: { 200: TaskReply, 202: Type.Union([TaskReply, Type.Object({ id: Type.String(), status: Status })]), ...errors }
+      response: { 200: TaskReply, 202: Type.Union([TaskReply, SubmittedReply]), ...errors }
     }
   }, async (req, reply) => {
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
@@ -97,7 +71,7 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
 
   app.post('/v1/tasks/batch', {
     bodyLimit: limits.maxBatchBodyBytes,
-    schema: { body: batchBody(limits.maxBatchTasks), response: { 202: Type.Object({ ids: Type.Array(Type.String()) }), ...errors } }
+    schema: { body: batchBody(limits.maxBatchTasks), response: { 202: BatchReply, ...errors } }
   }, async (req, reply) => {
     const ids = await runtime().submit((req.body as { tasks: never[] }).tasks)
     return await reply.code(202).send({ ids })
@@ -112,7 +86,7 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   })
 
   app.delete('/v1/tasks/:id', {
-    schema: { params: IdParams, response: { 202: Type.Object({ id: Type.String(), status: Type.Union([Type.Literal('cancelled'), Type.Literal('cancelling')]) }), ...errors } }
+    schema: { params: IdParams, response: { 202: CancelReply, ...errors } }
   }, async (req, reply) => {
     const { id } = req.params as { id: string }
     return await reply.code(202).send(await runtime().cancel(id))
@@ -121,7 +95,7 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   app.get('/v1/tasks', {
     schema: {
       querystring: Type.Object({ status: Type.Optional(Status), limit: Type.Optional(Digits) }, { additionalProperties: false }),
-      response: { 200: Type.Object({ tasks: Type.Array(TaskReply) }), ...errors }
+      response: { 200: TaskListReply, ...errors }
     }
   }, async req => {
     const q = req.query as { status?: TaskStatus, limit?: string }

@@ -1,8 +1,9 @@
 /**
  * The direct request/response protocol between nodes (`/taskmesh/rpc/1.0.0`):
- * requests and replies are length-prefixed JSON frames, checked against the
- * schemas below before use. A stream carries one exchange at a time (a
- * request, then its reply) and is kept open for the next one.
+ * a request frame and its reply frame, each a length-prefixed JSON document
+ * checked against the schemas below before use. Streams are persistent: each
+ * carries one request and its reply at a time, then the next request
+ * (src/net/libp2p-transport.ts keeps idle streams per peer for reuse).
  */
 import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'

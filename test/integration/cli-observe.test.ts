@@ -28,6 +28,24 @@ describe('taskmesh status, watch and --help against real nodes', () => {
     }
   })
 
+  it('demo --nodes 3 prints the table once all three members are alive and agree, with each node\'s pid; Ctrl-C stops them all', async () => {
+    const demo = spawn(process.execPath, [CLI, 'demo', '--nodes', '3', '--base-port', '7461', '--cluster', 'demo-test'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    demo.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    demo.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    const exited = new Promise<number | null>(res => demo.on('exit', code => { res(code) }))
+    try {
+      await waitFor(() => out.includes('Press Ctrl-C to stop.'), 40_000, 'the demo table')
+      for (let i = 1; i <= 3; i++) expect(out).toMatch(new RegExp(`demo-${i}  http://127\\.0\\.0\\.1:${7460 + i}  pid \\d+`))
+      expect(out).toMatch(/^\* +demo-\d/m)
+      expect(out.match(/^[* ] +demo-\d.* alive /gm)).toHaveLength(3)
+      expect(out).toContain('members: 3 alive, 0 suspect, 0 dead')
+    } finally {
+      demo.kill('SIGINT')
+    }
+    expect(await exited).toBe(0)
+  })
+
   it('status prints the member table with the leader and totals, without colours when piped, and --json the raw view', async () => {
     const nodes = [await set.start({ name: 'st1', args: ['--capacity', '2'] }), await set.start({ name: 'st2', args: ['--capacity', '2'] })]
     const leader = await waitFor(async () => await agreedLeader(nodes, 2), 10_000, 'two nodes to agree')

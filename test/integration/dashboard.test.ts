@@ -1,39 +1,33 @@
 /**
- * The dashboard in a real browser: headless Chromium (Debian's `chromium`,
- * driven by playwright-core) against three real nodes. Saves screenshots to
+ * The dashboard in a real browser: headless Chromium (from the npm package
+ * @sparticuz/chromium, see test/support/chromium.ts; driven by
+ * playwright-core) against three real nodes. Saves screenshots to
  * test-results/ (git-ignored).
  */
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { chromium } from 'playwright-core'
-import type { Browser } from 'playwright-core'
 import { afterEach, describe, expect, it } from 'vitest'
+import { launchChromium } from '../support/chromium.ts'
 import { nodesPerTest, agreedLeader, waitFor } from '../support/nodes.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
 const RESULTS = resolve(import.meta.dirname, '../../test-results')
 
 describe('the dashboard in headless Chromium', () => {
   const set = nodesPerTest()
-  let browser: Browser | undefined
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined
   afterEach(async () => {
     await browser?.close()
     browser = undefined
   })
 
   it('shows the three members, the leader and a submitted task live, keeps up with 2,000 tasks, and shows the new leader after the leader is killed', async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true)
     const nodes = [await set.start({ name: 'dash1' }), await set.start({ name: 'dash2' }), await set.start({ name: 'dash3' })]
     const first = await waitFor(async () => await agreedLeader(nodes, 3), 10_000, 'three nodes to agree')
     const leader = nodes.find(n => n.id === first.id)!
     const viewed = nodes.find(n => n !== leader)!
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync']
-    })
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } })
+    browser = await launchChromium({ width: 1400, height: 900 })
+    const page = await browser.context.newPage()
     const errors: string[] = []
     page.on('pageerror', err => { errors.push(err.message) })
     await page.goto(viewed.url + '/')
@@ -90,6 +84,12 @@ describe('the dashboard in headless Chromium', () => {
     expect(next.term).toBeGreaterThan(first.term)
     await page.locator(`[data-member="${survivors.find(n => n.id === next.id)!.name}"][data-leader="true"]`).waitFor({ timeout: 5_000 })
     await page.locator(`[data-member="${leader.name}"][data-status="dead"]`).waitFor({ timeout: 5_000 })
+    // The dead member's card shows when it was last heard, not its last CPU bar and free slots as if live.
+    const dead = page.locator(`[data-member="${leader.name}"]`)
+    expect(await dead.locator('.bar').count()).toBe(0)
+    expect(await dead.textContent()).not.toMatch(/free|cpu|%/)
+    expect(await dead.locator('[data-testid="gone"]').textContent()).toMatch(/^no live figures: last heard \d+ s ago$/)
+    for (const n of survivors) expect(await page.locator(`[data-member="${n.name}"] .bar`).count()).toBe(4)
     expect(await page.locator('[data-testid="log"]').textContent()).toMatch(/new leader/)
     const after = resolve(RESULTS, 'dashboard-after-failover.png')
     await page.screenshot({ path: after, fullPage: true })

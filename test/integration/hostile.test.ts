@@ -56,7 +56,7 @@ describe('bad input at start and on the wire', () => {
 
       // Scored down: the garbage put the rogue below gossipsub's graylist threshold, so even a valid
       // heartbeat of its own is now ignored; the same heartbeat from a peer with a clean record is heard
-      // (without a cluster key anyone on the LAN can join: see the README's security section). The clean
+      // (without a cluster key anyone on the LAN can join: see docs/security.md). The clean
       // peer relays nothing of the rogue's, so the rogue's heartbeat can only reach the nodes directly.
       // Gossipsub recomputes a score at most once per its heartbeat (1 s): the penalty applies from then on.
       await new Promise(r => setTimeout(r, 1_500))

@@ -12,6 +12,7 @@ import type { RunningNode } from '../../src/node.ts'
 import { openEvents } from '../support/events.ts'
 import { NodeSet, agreedLeader, waitFor } from '../support/nodes.ts'
 import type { TestNode } from '../support/nodes.ts'
+import { promtoolCheckMetrics } from '../support/promtool.ts'
 
 /** Prometheus text -> sample values by their full name with labels. */
 function samples (text: string): Map<string, number> {
@@ -68,7 +69,7 @@ describe('events and metrics on three real nodes', () => {
     }
   })
 
-  it('serves taskmesh_ counters and histograms with non-zero values after tasks ran, and Node process metrics', async () => {
+  it('serves taskmesh_ counters and histograms with non-zero values after tasks ran, and Node process metrics, which promtool check metrics passes', async () => {
     const ids = await Promise.all(Array.from({ length: 20 }, async (_, i) => await submit(nodes[i % 3]!, { type: 'echo', payload: i })))
     for (const id of ids) {
       const t = await (await fetch(`${leader.url}/v1/tasks/${id}?wait=10000`)).json() as { status: string }
@@ -95,6 +96,8 @@ describe('events and metrics on three real nodes', () => {
     expect(m.get('process_cpu_user_seconds_total')).toBeGreaterThan(0)
     expect(m.get('nodejs_heap_size_total_bytes')).toBeGreaterThan(0)
     expect(text).toMatch(/# TYPE taskmesh_task_run_seconds histogram/)
+    // Prometheus's own linter finds nothing to say about the scrape.
+    expect(promtoolCheckMetrics(text)).toEqual({ status: 0, output: '' })
   })
 
   it('streams a leader-change event within 2 s of SIGKILL of the leader', async () => {

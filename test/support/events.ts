@@ -1,5 +1,5 @@
 /** Follows GET /v1/events in a test: collects the events and waits for one that matches. */
-import { openEventStream } from '../../src/cli/sse.ts'
+import { openEventStream } from '../../src/client/sse.ts'
 
 export interface ReceivedEvent { event: string, data: unknown, at: number }
 

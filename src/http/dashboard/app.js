@@ -95,9 +95,9 @@ function renderHeader () {
   $('self').textContent = state.self?.name ?? '…'
   $('leader').textContent = state.leader?.name ?? 'none'
   $('term').textContent = state.leader?.term ?? state.term
-  const n = { alive: 0, suspect: 0, dead: 0 }
-  for (const m of state.members) n[m.status]++
-  $('counts').textContent = `${n.alive} alive` + (n.suspect ? `, ${n.suspect} suspect` : '') + (n.dead ? `, ${n.dead} dead` : '')
+  const n = { alive: 0 }
+  for (const m of state.members) n[m.status] = (n[m.status] ?? 0) + 1
+  $('counts').textContent = Object.entries(n).filter(([k, v]) => k === 'alive' || v > 0).map(([k, v]) => `${v} ${k}`).join(', ')
   const conn = $('conn')
   conn.textContent = state.connected ? 'live' : 'reconnecting'
   conn.className = 'conn ' + (state.connected ? 'on' : 'off')
@@ -109,17 +109,27 @@ function bar (label, value, max, text) {
   return `<div class="bar"><span>${label}</span><span class="track"><span class="fill ${cls}" style="width:${pct(f)}%"></span></span><span class="val">${text}</span></div>`
 }
 
+// Figures from a member's heartbeats: only while it may still be running. A
+// dead (or departed) member's last CPU, memory and free slots are history,
+// so its card says when it was last heard instead of showing them as live.
+function figures (m) {
+  if (m.status !== 'alive' && m.status !== 'suspect') {
+    return `<div class="gone" data-testid="gone">no live figures: last heard ${esc(age(Date.now() - m.lastSeenMs))} ago</div>`
+  }
+  const free = Math.max(0, m.capacity - m.running)
+  return bar('cpu', m.load.cpu, 1, pct(m.load.cpu) + '%') +
+    bar('mem', m.load.memory, 1, pct(m.load.memory) + '%') +
+    bar('slots', m.running, m.capacity, `${free} free`) +
+    bar('queue', m.queued, Math.max(m.queued, 100), String(m.queued))
+}
+
 function renderMembers () {
   $('members').innerHTML = state.members.map(m => {
     const lead = m.id === state.leader?.id
-    const free = Math.max(0, m.capacity - m.running)
-    return `<div class="member ${m.status}${lead ? ' leader' : ''}" data-member="${esc(m.name)}" data-status="${m.status}" data-leader="${lead}">
+    return `<div class="member ${esc(m.status)}${lead ? ' leader' : ''}" data-member="${esc(m.name)}" data-status="${esc(m.status)}" data-leader="${lead}">
       <div class="top"><span class="name" title="${esc(m.id)}">${esc(m.name)}${m.id === state.self?.id ? ' <small>(this node)</small>' : ''}</span>
-        ${lead ? '<span class="badge lead">LEADER</span>' : `<span class="badge ${m.status}">${m.status}</span>`}</div>
-      ${bar('cpu', m.load.cpu, 1, pct(m.load.cpu) + '%')}
-      ${bar('mem', m.load.memory, 1, pct(m.load.memory) + '%')}
-      ${bar('slots', m.running, m.capacity, `${free} free`)}
-      ${bar('queue', m.queued, Math.max(m.queued, 100), String(m.queued))}
+        ${lead ? '<span class="badge lead">LEADER</span>' : `<span class="badge ${esc(m.status)}">${esc(m.status)}</span>`}</div>
+      ${figures(m)}
     </div>`
   }).join('')
 }

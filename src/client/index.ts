@@ -1,0 +1,275 @@
+/**
+ * The taskmesh client library: `import { TaskmeshClient } from 'taskmesh/client'`.
+ *
+ *   const client = new TaskmeshClient({ nodes: ['http://127.0.0.1:7421', 'http://127.0.0.1:7422'] })
+ *   const { id } = await client.submit({ type: 'echo', payload: { hello: 'world' } })
+ *   const task = await client.wait(id)                  // long-polls until it ends
+ *   for await (const e of client.events({ kinds: ['leader'] })) console.log(e.data.leader?.name)
+ *
+ * Every node serves the whole API, so the client talks to one node and moves
+ * to another it knows of (those given, then the members it learns from
+ * `cluster()` and the event feed) when that one cannot be reached. A request
+ * that reached a node and may have been acted on is not sent again elsewhere
+ * (a submit is re-sent only when the connection was refused, or when it
+ * carries an idempotencyKey). Answers other than 2xx throw TaskmeshApiError.
+ * The types come from the server's own schemas (src/http/schemas.ts).
+ * The taskmesh CLI uses this client for everything it asks a node.
+ */
+import { TaskmeshApiError, answerError, openEventStream } from './sse.ts'
+import { isTerminalStatus } from './types.ts'
+import type { BatchSubmitted, Cancelled, Cluster, EventKind, Health, Submitted, Task, TaskStatus, TaskSubmission, TaskmeshEvent } from './types.ts'
+
+export { TaskmeshApiError } from './sse.ts'
+export { isTerminalStatus } from './types.ts'
+export type * from './types.ts'
+
+export interface TaskmeshClientOptions {
+  /** HTTP URL of one node, or of several (tried in order). Default http://127.0.0.1:7420. */
+  nodes?: string | string[]
+  /** Bearer token (the nodes' `httpToken`), sent on every request. */
+  token?: string
+  /** Time limit of one request that does not wait, in ms. Default 30 s. */
+  timeoutMs?: number
+}
+
+export interface WaitOptions {
+  /** Give up after this long and return the record as it stands. Default 10 minutes. */
+  timeoutMs?: number
+}
+
+export interface EventsOptions {
+  /** Only these kinds (`hello` always comes first on every connection). Default: all. */
+  kinds?: EventKind[]
+  /** Only these tasks' task events (at most 100). */
+  tasks?: string[]
+  /** Ends the iteration. */
+  signal?: AbortSignal
+  /** Called when the stream from `node` broke; the iterator then connects to another member and goes on with its `hello`. */
+  onDisconnect?: (node: string, error: Error) => void
+  /** Pause after every known member has been tried once. Default 1 s. */
+  retryDelayMs?: number
+}
+
+/** submitMany stopped at a batch the node refused: `accepted` holds the ids of the tasks accepted before it. */
+export class PartialSubmitError extends TaskmeshApiError {
+  override name = 'PartialSubmitError'
+  readonly accepted: string[]
+  constructor (cause: TaskmeshApiError, accepted: string[]) {
+    super(`${cause.message} (${accepted.length} tasks before that batch were accepted)`, cause.status, cause.code)
+    this.accepted = accepted
+  }
+}
+
+/** Longest single long-poll; the server caps `?wait=` at its maxWaitMs too. */
+const LONG_POLL_MS = 30_000
+/** Tasks per POST /v1/tasks/batch (the server's default maxBatchTasks). */
+const BATCH = 1000
+
+type Failover = 'reads' | 'refused'
+
+export class TaskmeshClient {
+  #nodes: string[]
+  readonly #token: string | undefined
+  readonly #timeoutMs: number
+
+  constructor (options: TaskmeshClientOptions = {}) {
+    const given = options.nodes === undefined ? ['http://127.0.0.1:7420'] : typeof options.nodes === 'string' ? [options.nodes] : options.nodes
+    if (given.length === 0) throw new TypeError('TaskmeshClient: give at least one node URL')
+    this.#nodes = [...new Set(given.map(u => u.replace(/\/+$/, '')))]
+    this.#token = options.token === '' ? undefined : options.token
+    this.#timeoutMs = options.timeoutMs ?? 30_000
+  }
+
+  /** The node requests go to now (the first that answered). */
+  get node (): string { return this.#nodes[0]! }
+
+  /** Every node URL the client knows of, the current one first. */
+  get nodes (): readonly string[] { return this.#nodes }
+
+  /** Submits one task; resolves once a node accepted it (it is then held by two members, see the guarantees). */
+  async submit (task: TaskSubmission): Promise<Submitted> {
+    return await this.#request<Submitted>('POST', '/v1/tasks', task, { failover: task.idempotencyKey === undefined ? 'refused' : 'reads' })
+  }
+
+  /** Submits many tasks in batches of 1,000; resolves with their ids in order. `onBatch` sees the ids accepted so far. */
+  async submitMany (tasks: TaskSubmission[], onBatch?: (accepted: readonly string[]) => void): Promise<string[]> {
+    const ids: string[] = []
+    for (let i = 0; i < tasks.length; i += BATCH) {
+      const chunk = tasks.slice(i, i + BATCH)
+      try {
+        const r = await this.#request<BatchSubmitted>('POST', '/v1/tasks/batch', { tasks: chunk }, { failover: chunk.every(t => t.idempotencyKey !== undefined) ? 'reads' : 'refused' })
+        ids.push(...r.ids)
+      } catch (err) {
+        if (err instanceof TaskmeshApiError) throw new PartialSubmitError(err, ids)
+        throw err
+      }
+      onBatch?.(ids)
+    }
+    return ids
+  }
+
+  /** The task as it stands; with `waitMs`, the node holds the request until the task ends or that time passes. */
+  async get (id: string, options: { waitMs?: number } = {}): Promise<Task> {
+    const wait = Math.max(0, Math.floor(options.waitMs ?? 0))
+    return await this.#request<Task>('GET', `/v1/tasks/${encodeURIComponent(id)}${wait > 0 ? `?wait=${wait}` : ''}`, undefined, { failover: 'reads', timeoutMs: this.#timeoutMs + wait })
+  }
+
+  /** Resolves once the task ended (succeeded, failed or cancelled), or with the record as it stands when `timeoutMs` passes. */
+  async wait (id: string, options: WaitOptions = {}): Promise<Task> {
+    const deadline = Date.now() + (options.timeoutMs ?? 600_000)
+    for (;;) {
+      const left = deadline - Date.now()
+      const t = await this.get(id, { waitMs: Math.max(0, Math.min(left, LONG_POLL_MS)) })
+      if (isTerminalStatus(t.status) || Date.now() >= deadline) return t
+    }
+  }
+
+  /**
+   * wait() for many tasks: resolves with their records in the order of `ids`.
+   * Today one long-poll per task, `concurrency` at a time; a bulk wait can
+   * replace that behind this method. `onTask` sees each record as it ends.
+   */
+  async waitMany (ids: readonly string[], options: WaitOptions & { concurrency?: number, onTask?: (task: Task) => void } = {}): Promise<Task[]> {
+    const deadline = Date.now() + (options.timeoutMs ?? 600_000)
+    const out = new Array<Task>(ids.length)
+    let next = 0
+    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 16, ids.length) }, async () => {
+      while (next < ids.length) {
+        const i = next++
+        out[i] = await this.wait(ids[i]!, { timeoutMs: Math.max(0, deadline - Date.now()) })
+        options.onTask?.(out[i])
+      }
+    }))
+    return out
+  }
+
+  /** Cancels a task: `cancelled` at once if it was waiting, `cancelling` while its running attempt is told to stop. */
+  async cancel (id: string): Promise<Cancelled> {
+    return await this.#request<Cancelled>('DELETE', `/v1/tasks/${encodeURIComponent(id)}`, undefined, { failover: 'reads' })
+  }
+
+  /** Tasks held by the current node, newest first. */
+  async list (options: { status?: TaskStatus, limit?: number } = {}): Promise<Task[]> {
+    const q = new URLSearchParams()
+    if (options.status !== undefined) q.set('status', options.status)
+    if (options.limit !== undefined) q.set('limit', String(options.limit))
+    const qs = q.toString()
+    return (await this.#request<{ tasks: Task[] }>('GET', `/v1/tasks${qs === '' ? '' : `?${qs}`}`, undefined, { failover: 'reads' })).tasks
+  }
+
+  /** The members and the leader as the current node sees them; also teaches the client the members' URLs. */
+  async cluster (): Promise<Cluster> {
+    const c = await this.#request<Cluster>('GET', '/v1/cluster', undefined, { failover: 'reads' })
+    this.#learn(c.members)
+    return c
+  }
+
+  /** GET /healthz of the current node (needs no token). */
+  async health (): Promise<Health> {
+    return await this.#request<Health>('GET', '/healthz', undefined, { failover: 'reads' })
+  }
+
+  /**
+   * The event feed (GET /v1/events) as an async iterator. When the node goes
+   * away the iterator connects to another member it knows of (learned from
+   * the events themselves) and goes on: each connection starts with `hello`.
+   * A refusal (4xx, e.g. a wrong token) ends it with TaskmeshApiError.
+   * Breaking out of the loop, or `signal`, closes the stream.
+   */
+  async * events (options: EventsOptions = {}): AsyncGenerator<TaskmeshEvent, void, undefined> {
+    const abort = new AbortController()
+    const outer = options.signal
+    const onAbort = (): void => { abort.abort() }
+    outer?.addEventListener('abort', onAbort, { once: true })
+    const q = new URLSearchParams()
+    if (options.kinds !== undefined) q.set('kinds', options.kinds.join(','))
+    if (options.tasks !== undefined && options.tasks.length > 0) q.set('task', options.tasks.join(','))
+    const qs = q.toString() === '' ? '' : `?${q.toString()}`
+    try {
+      let failedInRow = 0
+      while (!abort.signal.aborted && outer?.aborted !== true) {
+        const node = this.node
+        try {
+          for await (const e of await openEventStream(`${node}/v1/events${qs}`, abort.signal, this.#headers({}))) {
+            failedInRow = 0
+            const ev = { event: e.event, id: e.id, node, data: e.data } as TaskmeshEvent
+            if (ev.event === 'hello' && ev.data.cluster !== null) this.#learn(ev.data.cluster.members)
+            else if (ev.event === 'cluster') this.#learn(ev.data.members)
+            yield ev
+          }
+          throw new Error('the stream ended')
+        } catch (err) {
+          if (abort.signal.aborted) return
+          if (err instanceof TaskmeshApiError && err.status !== undefined && err.status < 500) throw err
+          options.onDisconnect?.(node, err as Error)
+          this.#rotate()
+          if (++failedInRow >= this.#nodes.length) {
+            failedInRow = 0
+            await delay(options.retryDelayMs ?? 1_000, abort.signal)
+          }
+        }
+      }
+    } finally {
+      outer?.removeEventListener('abort', onAbort)
+      abort.abort()
+    }
+  }
+
+  #headers (headers: Record<string, string>): Record<string, string> {
+    return this.#token === undefined ? headers : { ...headers, authorization: `Bearer ${this.#token}` }
+  }
+
+  /** Members not known dead become failover targets, after the current node. */
+  #learn (members: ReadonlyArray<{ http: string, status: string }>): void {
+    const live = members.filter(m => m.status !== 'dead' && m.http !== '').map(m => m.http.replace(/\/+$/, ''))
+    this.#nodes = [...new Set([this.node, ...live, ...this.#nodes])]
+  }
+
+  #rotate (): void {
+    if (this.#nodes.length > 1) this.#nodes.push(this.#nodes.shift()!)
+  }
+
+  /**
+   * One request to the current node; when it cannot be reached, to the next
+   * known node (for 'refused' only when the connection was refused, so the
+   * request surely did nothing), until each was tried once.
+   */
+  async #request<T> (method: string, path: string, body: unknown, options: { failover: Failover, timeoutMs?: number }): Promise<T> {
+    let last: TaskmeshApiError | undefined
+    for (let tried = 0; tried < this.#nodes.length; tried++) {
+      const url = `${this.node}${path}`
+      let res: Response
+      try {
+        res = await fetch(url, {
+          method,
+          headers: this.#headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs)
+        })
+      } catch (err) {
+        const cause = (err as Error).cause as (Error & { code?: string }) | undefined
+        last = new TaskmeshApiError(`cannot reach ${url}: ${cause instanceof Error ? cause.message : (err as Error).message}`)
+        if (options.failover === 'reads' || cause?.code === 'ECONNREFUSED') {
+          this.#rotate()
+          continue
+        }
+        throw last
+      }
+      if (!res.ok) throw await answerError(method, url, res)
+      return await res.json() as T
+    }
+    throw last!
+  }
+}
+
+async function delay (ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>(resolve => {
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+    function done (): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+  })
+}

@@ -1,0 +1,39 @@
+/**
+ * The client's types, taken from the schemas the server validates and
+ * serializes with (src/http/schemas.ts), so the two cannot drift apart.
+ */
+import type { Static } from '@sinclair/typebox'
+import type {
+  BatchReply, CancelReply, ClusterEventData, ClusterReply, HealthReply, HelloEventData, LeaderEventData, MemberEventData,
+  MemberReply, SampleData, SubmitBody, SubmittedReply, TaskEventData, TaskReply, TaskStatusSchema
+} from '../http/schemas.ts'
+
+/** A task to submit: `type` and `payload`, and optionally priority, per-attempt timeout, attempts, idempotency key. */
+export type TaskSubmission = Static<typeof SubmitBody>
+/** queued | assigned | running | retrying | succeeded | failed | cancelled */
+export type TaskStatus = Static<typeof TaskStatusSchema>
+/** A task record (GET /v1/tasks/:id): status, attempts, worker, progress, result, error, times. */
+export type Task = Static<typeof TaskReply>
+export type Submitted = Static<typeof SubmittedReply>
+export type BatchSubmitted = Static<typeof BatchReply>
+export type Cancelled = Static<typeof CancelReply>
+/** GET /v1/cluster: this node, the leader, the members. */
+export type Cluster = Static<typeof ClusterReply>
+export type Member = Static<typeof MemberReply>
+export type Health = Static<typeof HealthReply>
+export type Sample = Static<typeof SampleData>
+
+/** One event of GET /v1/events, by kind. */
+export type TaskmeshEvent =
+  | { event: 'hello', id: string | null, node: string, data: Static<typeof HelloEventData> }
+  | { event: 'member', id: string | null, node: string, data: Static<typeof MemberEventData> }
+  | { event: 'leader', id: string | null, node: string, data: Static<typeof LeaderEventData> }
+  | { event: 'task', id: string | null, node: string, data: Static<typeof TaskEventData> }
+  | { event: 'cluster', id: string | null, node: string, data: Static<typeof ClusterEventData> }
+
+export type EventKind = Exclude<TaskmeshEvent['event'], 'hello'>
+
+/** A task that ended. */
+export function isTerminalStatus (s: TaskStatus): s is 'succeeded' | 'failed' | 'cancelled' {
+  return s === 'succeeded' || s === 'failed' || s === 'cancelled'
+}
