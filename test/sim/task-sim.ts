@@ -5,7 +5,8 @@
  * through a simulated network and a simulated clock. Only the edges are
  * simulated: the network (heartbeats and RPC frames, encoded and decoded as on
  * the wire, delayed, reordered, dropped, partitioned), time, the disk that
- * survives a crash (an in-memory database per node) and the handler pool.
+ * survives a crash (an in-memory database per node, and the term and grant
+ * as durable values, see SimNode.savedTerm) and the handler pool.
  *
  * Every runtime timer is a simulated event; between two events every pending
  * promise settles, so the same seed replays the same run exactly.
@@ -13,7 +14,13 @@
  * Faults: crash (the node's events and timers vanish, peers' streams to it
  * reset), pause (its events wait until it resumes, as in SIGSTOP), restart
  * (a new incarnation on the same store and term), partitions (links cut,
- * sometimes noticed as disconnects).
+ * sometimes noticed as disconnects), and a disk that refuses a grant write
+ * now and then (an I/O error: the grant must then be refused, not revealed).
+ *
+ * Persist, then send: every heartbeat, inventory request and assignment is
+ * checked to carry no term above its sender's durable term, and every grant
+ * (an inventory or an accepted assignment) to be on the granter's disk when
+ * its reply leaves.
  */
 import pino from 'pino'
 import { isTerminal } from '../../src/core/tasks.ts'
@@ -101,6 +108,14 @@ interface SimNode {
   held: Event[]
   /** The node's disk: survives crashes and restarts. */
   store: TaskStore
+  /**
+   * The term and grant on this node's disk. The real TermStore writes them
+   * synchronously and durably (fsync of file and folder before it returns),
+   * so a write is either refused (it throws, the old value stays) or
+   * complete; none is ever pending, and a crash, which the simulator can
+   * only inject between two events, loses none. This is exactly what the
+   * real one can lose.
+   */
   savedTerm: number
   savedGrant: Grant | null
   cluster: ClusterRuntime | null
@@ -148,6 +163,8 @@ const TRACE = process.env.TASKSIM_TRACE
 const HEARTBEAT_MS = 100
 const FAILURE_TIMEOUT_MS = 600
 const NET_MAX_DELAY_MS = 15
+/** Probability that one grant write fails while faults are injected. */
+const GRANT_WRITE_FAILURE_RATE = 0.1
 
 export class TaskSim {
   readonly seed: number
@@ -173,6 +190,8 @@ export class TaskSim {
   readonly #silent = pino({ level: 'silent' })
 
   readonly opts: TaskSimOptions
+  /** True while faults are injected (disk errors too). */
+  #faulting = true
 
   constructor (opts: TaskSimOptions) {
     this.opts = opts
@@ -246,9 +265,16 @@ export class TaskSim {
     const transport = this.#transport(node)
     const terms: TermStore = {
       read: async () => node.savedTerm,
-      save: async term => { node.savedTerm = Math.max(node.savedTerm, term) },
       readGrant: async () => node.savedGrant,
-      saveGrant: async grant => { node.savedGrant = grant }
+      writeTermSync: term => { node.savedTerm = term },
+      writeGrantSync: grant => {
+        // While faults are injected, the disk sometimes refuses a write (an I/O error).
+        if (this.#faulting && this.rng() < GRANT_WRITE_FAILURE_RATE) {
+          this.log.push(`${this.#t()} ${node.id} disk refused grant ${grant.term} -> ${grant.leader}`)
+          throw new Error('EIO: simulated write error')
+        }
+        node.savedGrant = { ...grant }
+      }
     }
     const executor = this.#executor(node)
     let tasks: TaskRuntime | null = null
@@ -388,6 +414,7 @@ export class TaskSim {
       id: node.id,
       addresses: () => [],
       publishHeartbeat: async hb => {
+        sim.#checkDurableTerm(node, 'heartbeat', hb.term)
         const bytes = encodeHeartbeat(hb)
         for (const to of sim.nodes) {
           if (to === node || to.state === 'crashed' || !sim.#connected(node, to)) continue
@@ -403,6 +430,7 @@ export class TaskSim {
       onRequest: h => { if (node.life === life) node.requestHandler = h },
       stop: async () => {},
       request: async (toId, msg, timeoutMs) => await new Promise<RpcReply>((resolve, reject) => {
+        if (msg.kind === 'inventory' || msg.kind === 'assign') sim.#checkDurableTerm(node, msg.kind, msg.term)
         const to = sim.nodes.find(n => n.id === toId)
         // Whatever comes back belongs to this life of the caller: after a crash it goes nowhere.
         const toCaller = (fn: () => void): Event => sim.schedule(sim.now + sim.#delay(), node, fn, life)
@@ -443,6 +471,13 @@ export class TaskSim {
             if (decoded.kind === 'assign' && reply.kind === 'ok' && decoded.term < termBefore) {
               sim.violations.push({ kind: 'stale-assignment-accepted', detail: `${to.id} (term ${termBefore}) accepted an assignment of term ${decoded.term} from ${node.id}` })
             }
+            if ((decoded.kind === 'assign' && reply.kind === 'ok') || (decoded.kind === 'inventory' && reply.kind === 'inventory')) {
+              // The reply reveals a grant of the term to the caller: it must be on the granter's disk (or superseded by a newer one).
+              const g = to.savedGrant
+              if (g === null || g.term < decoded.term || (g.term === decoded.term && g.leader !== node.id)) {
+                sim.violations.push({ kind: 'grant-revealed-before-durable', detail: `${to.id} answered ${decoded.kind} of term ${decoded.term} from ${node.id} with its disk holding grant ${JSON.stringify(g)}` })
+              }
+            }
             const back = encodeFrame(reply)
             if (TRACE !== undefined && new TextDecoder().decode(back).includes(TRACE)) sim.log.push(`${sim.#t()} ${to.id} => ${node.id} (reply to ${decoded.kind}) ${new TextDecoder().decode(back).slice(0, 300)}`)
             if (lostReply) {
@@ -458,6 +493,11 @@ export class TaskSim {
         })
       })
     }
+  }
+
+  /** A message carrying `term` leaves `node`: the term must already be on its disk. */
+  #checkDurableTerm (node: SimNode, what: string, term: number): void {
+    if (term > node.savedTerm) this.violations.push({ kind: 'term-revealed-before-durable', detail: `${node.id} sent a ${what} of term ${term} with term ${node.savedTerm} on disk` })
   }
 
   /** The term of the assignment being accepted right now (set around a worker's synchronous handling of it). */
@@ -598,6 +638,7 @@ export class TaskSim {
     }
     await this.runUntil(t0 + faultMs)
     // Faults stop: heal, resume and restart everything, then wait for every accepted task to end.
+    this.#faulting = false
     this.heal()
     for (const n of this.nodes) {
       if (n.state === 'paused') this.resume(n)
