@@ -49,6 +49,12 @@ export interface TaskSimOptions {
   faultMs?: number
   /** Simulated milliseconds allowed, after faults stop, for every accepted task to end (default 60,000). */
   settleMs?: number
+  /**
+   * 'faulty' (default): delays of 1-15 ms, dropped heartbeats, reset streams
+   * and lost replies, on top of what the real transport does. 'perfect': none
+   * of those (the transport contract suite runs on it).
+   */
+  network?: 'faulty' | 'perfect'
 }
 
 interface Event { at: number, seq: number, node: SimNode | null, life: number, fn: () => void, cancelled: boolean }
@@ -190,11 +196,13 @@ export class TaskSim {
   readonly #silent = pino({ level: 'silent' })
 
   readonly opts: TaskSimOptions
+  readonly #faultyNetwork: boolean
   /** True while faults are injected (disk errors too). */
   #faulting = true
 
   constructor (opts: TaskSimOptions) {
     this.opts = opts
+    this.#faultyNetwork = (opts.network ?? 'faulty') === 'faulty'
     this.seed = opts.seed
     this.rng = seededRng(opts.seed)
     const n = opts.nodes ?? 3 + Math.floor(this.rng() * 7)
@@ -330,20 +338,28 @@ export class TaskSim {
   crash (node: SimNode): void {
     if (node.state === 'crashed') return
     this.#fault(`crash ${node.id}${node.cluster?.core.isLeader() === true ? ' (leader)' : ''}`)
-    node.state = 'crashed'
     this.#submitting -= this.#submitsOn.get(node) ?? 0
     this.#submitsOn.delete(node)
-    node.life++
-    node.held = []
     for (const a of node.running) for (const c of a.cancelTimers) c()
     node.running.clear()
     node.queued = []
     node.cluster = null
     node.tasks = null
+    this.#leaveNetwork(node)
+  }
+
+  /**
+   * The node's process is gone (crashed, or its transport stopped): its events
+   * and timers vanish, streams to it reset, and peers connected to it see the
+   * connection close.
+   */
+  #leaveNetwork (node: SimNode): void {
+    node.state = 'crashed'
+    node.life++
+    node.held = []
     node.heartbeatHandler = null
     node.disconnectHandler = null
     node.requestHandler = null
-    // Streams to it reset; peers connected to it see the connection close.
     for (const p of [...this.#pending]) {
       if (p.to !== node) continue
       this.#pending.delete(p)
@@ -404,7 +420,16 @@ export class TaskSim {
   // ---- the network ---------------------------------------------------------
 
   #delay (): number {
-    return 1 + Math.floor(this.rng() * NET_MAX_DELAY_MS)
+    return this.#faultyNetwork ? 1 + Math.floor(this.rng() * NET_MAX_DELAY_MS) : 0
+  }
+
+  /**
+   * Brings a node up on the network alone (no runtimes) and returns its
+   * transport: for the transport contract suite, which drives it in real time.
+   */
+  attachTransport (node: SimNode): ClusterTransport {
+    node.state = 'up'
+    return this.#transport(node)
   }
 
   #transport (node: SimNode): ClusterTransport {
@@ -418,7 +443,7 @@ export class TaskSim {
         const bytes = encodeHeartbeat(hb)
         for (const to of sim.nodes) {
           if (to === node || to.state === 'crashed' || !sim.#connected(node, to)) continue
-          if (sim.rng() < 0.03) continue
+          if (sim.#faultyNetwork && sim.rng() < 0.03) continue
           sim.schedule(sim.now + sim.#delay(), to, () => {
             if (sim.#connected(node, to)) to.heartbeatHandler?.(decodeHeartbeat(bytes))
           })
@@ -428,7 +453,8 @@ export class TaskSim {
       onPeerDisconnected: h => { if (node.life === life) node.disconnectHandler = h },
       keepConnected: () => {},
       onRequest: h => { if (node.life === life) node.requestHandler = h },
-      stop: async () => {},
+      // As a stopped libp2p node: no more requests or heartbeats; peers see its connections close.
+      stop: async () => { if (node.life === life && node.state !== 'crashed') sim.#leaveNetwork(node) },
       request: async (toId, msg, timeoutMs) => await new Promise<RpcReply>((resolve, reject) => {
         if (msg.kind === 'inventory' || msg.kind === 'assign') sim.#checkDurableTerm(node, msg.kind, msg.term)
         const to = sim.nodes.find(n => n.id === toId)
@@ -444,13 +470,18 @@ export class TaskSim {
           fn()
         }
         const timer = sim.schedule(sim.now + timeoutMs, node, () => { finish(() => { reject(new Error(`request to ${toId} timed out`)) }) }, life)
+        if (to === node) {
+          // libp2p refuses to dial itself.
+          toCaller(() => { finish(() => { reject(new Error('cannot dial self')) }) })
+          return
+        }
         if (to === undefined || to.state === 'crashed') {
           toCaller(() => { finish(() => { reject(new Error(`cannot dial ${toId}`)) }) })
           return
         }
         sim.#pending.add(pending)
         if (!sim.#connected(node, to)) return // the stream hangs until the timeout
-        const roll = sim.rng()
+        const roll = sim.#faultyNetwork ? sim.rng() : 1
         if (roll < 0.01) { // reset before the request arrives
           toCaller(() => { finish(() => { reject(new Error('stream reset')) }) })
           return
@@ -460,13 +491,13 @@ export class TaskSim {
         if (TRACE !== undefined && new TextDecoder().decode(bytes).includes(TRACE)) sim.log.push(`${sim.#t()} ${node.id} -> ${to.id} ${new TextDecoder().decode(bytes).slice(0, 300)}`)
         const toLife = to.life
         sim.schedule(sim.now + sim.#delay(), to, () => {
-          if (!sim.#connected(node, to) || to.requestHandler === null) return
+          if (!sim.#connected(node, to)) return
           const decoded = decodeRequest(bytes)
           const termBefore = to.cluster?.core.term ?? 0
           sim.#assigning = decoded.kind === 'assign' ? { term: decoded.term, leader: decoded.leader } : null
-          const handled = to.requestHandler(decoded, node.id)
+          const handled = serve(to.requestHandler, decoded, node.id)
           sim.#assigning = null
-          handled.then(reply => {
+          void handled.then(reply => {
             if (to.life !== toLife || to.state === 'crashed') return
             if (decoded.kind === 'assign' && reply.kind === 'ok' && decoded.term < termBefore) {
               sim.violations.push({ kind: 'stale-assignment-accepted', detail: `${to.id} (term ${termBefore}) accepted an assignment of term ${decoded.term} from ${node.id}` })
@@ -487,8 +518,6 @@ export class TaskSim {
             toCaller(() => {
               if (sim.#connected(node, to)) finish(() => { resolve(decodeReply(back)) })
             })
-          }, (err: Error) => {
-            toCaller(() => { finish(() => { reject(err) }) })
           })
         })
       })
@@ -761,6 +790,23 @@ export class TaskSim {
       }
     }
   }
+}
+
+/**
+ * Runs a request handler as the real transport's serving side does: no
+ * handler yet answers STARTING, and a handler's error goes back as an error
+ * reply (its code, or INTERNAL) instead of failing the caller's request.
+ */
+async function serve (handler: ((msg: RpcRequest, from: string) => Promise<RpcReply>) | null, msg: RpcRequest, from: string): Promise<RpcReply> {
+  const asReply = (err: unknown): RpcReply => ({ kind: 'error', code: ((err as { code?: string }).code ?? 'INTERNAL').slice(0, 64), message: (err as Error).message.slice(0, 4096) })
+  if (handler === null) return { kind: 'error', code: 'STARTING', message: 'node is starting' }
+  let handled: Promise<RpcReply>
+  try {
+    handled = handler(msg, from) // called synchronously (the worker's term check relies on it)
+  } catch (err) {
+    return asReply(err)
+  }
+  return await handled.catch(asReply)
 }
 
 /** Lets every pending promise (and what it triggers) settle: the runtime does no real I/O in the simulation. */
