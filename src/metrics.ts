@@ -20,6 +20,8 @@ export interface MetricsSources {
   taskCounts: () => Array<{ status: TaskStatus, type: string, n: number }>
   /** Clients following GET /v1/events. */
   eventStreams: () => number
+  /** Requests waiting (`?wait=`) on this node now. */
+  longPolls: () => number
 }
 
 /** Seconds: from 1 ms to 10 minutes. */
@@ -82,6 +84,7 @@ export class NodeMetrics {
       }
     })
     new Gauge({ name: 'taskmesh_event_streams', help: 'Clients following GET /v1/events', registers, collect () { this.set(sources.eventStreams()) } })
+    new Gauge({ name: 'taskmesh_long_polls', help: 'Requests waiting (?wait=) on this node, at most maxLongPolls', registers, collect () { this.set(sources.longPolls()) } })
   }
 
   /** Records inserted or changed in the store. */

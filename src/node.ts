@@ -83,11 +83,14 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     snapshot: () => runtime?.snapshot(),
     recentTasks: limit => store.list({ limit })
   })
+  // Set once the task routes are registered (below).
+  let longPolls = (): number => 0
   metrics = new NodeMetrics({
     snapshot: () => runtime?.snapshot(),
     load: () => tasks?.load() ?? { running: 0, queued: 0 },
     taskCounts: () => store.countsByType(),
-    eventStreams: () => events.streams
+    eventStreams: () => events.streams,
+    longPolls: () => longPolls()
   })
   const observed = metrics
   // Observers never fail the store's caller: the records are already committed.
@@ -111,10 +114,11 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     bodyLimit: config.maxPayloadBytes + BODY_SLACK_BYTES,
     token: config.token
   })
-  registerTaskRoutes(http, () => {
+  const routes = registerTaskRoutes(http, () => {
     if (tasks === undefined) throw new UnavailableError('node is starting')
     return tasks
   }, { maxPayloadBytes: config.maxPayloadBytes, maxBatchBodyBytes: Math.floor(config.maxRpcFrameBytes / 2), maxWaitMs: MAX_WAIT_MS, maxBatchTasks: config.maxBatchTasks, maxLongPolls: config.maxLongPolls })
+  longPolls = routes.longPolls
   events.register(http)
   registerMetricsRoute(http, observed)
   registerDashboard(http)

@@ -40,7 +40,9 @@ function view (r: TaskRecord): Record<string, unknown> {
 }
 
 /** `runtime` returns the task runtime, or throws while the node is starting. */
-export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRuntime, limits: TaskRouteLimits): void {
+/** Returns the number of long-polls waiting now (a metric). */
+export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRuntime, limits: TaskRouteLimits): { longPolls: () => number } {
+  const slack = 64 * 1024
   // Long-polls in progress: each holds a socket and a waiter until it ends.
   let waiting = 0
   /** Runs a request that waits `waitMs` as one of at most maxLongPolls; refuses (changing nothing) beyond. */
@@ -102,4 +104,5 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
     const limit = Math.max(1, Math.min(Number(q.limit ?? LIST_DEFAULT), LIST_MAX))
     return { tasks: runtime().list({ status: q.status, limit }).map(view) }
   })
+  return { longPolls: () => waiting }
 }

@@ -3,7 +3,8 @@
  * heartbeats, disconnects and ticks into ClusterCore, and carries out what it
  * decides (publish, keep connections, persist the term, log).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { ClusterCore } from '../core/cluster-core.ts'
@@ -36,16 +37,27 @@ export interface ClusterRuntimeInit {
   machineLoad?: () => { cpu: number, memory: number }
 }
 
-/** Where a node keeps the highest term it knew, so that a restarted node never goes back in terms. */
+/**
+ * Where a node keeps the highest term it knew and its last grant, so that a
+ * restarted node never goes back in terms nor grants a term twice.
+ *
+ * The writes are synchronous and durable on return (raft's "persist, then
+ * send"): when `writeTermSync` or `writeGrantSync` returns, the value survives
+ * a crash of the process or the machine; when it throws, the old value is
+ * still the durable one. Nothing is ever pending, so a crash loses nothing a
+ * caller was told was written (the simulator's disk models exactly this).
+ */
 export interface TermStore {
   read (): Promise<number>
-  save (term: number): Promise<void>
   /** The last term this node granted, and to whom (see TermGrants). */
   readGrant (): Promise<Grant | null>
-  saveGrant (grant: Grant): Promise<void>
+  /** Durable on return; throws when the disk refuses (the old term stays). */
+  writeTermSync (term: number): void
+  /** Durable on return; throws when the disk refuses (the old grant stays). */
+  writeGrantSync (grant: Grant): void
 }
 
-/** The term in `<dataDir>/term`, replaced atomically. */
+/** The term in `<dataDir>/term` and the grant in `<dataDir>/grant`, each replaced atomically and fsynced. */
 export function fileTermStore (dataDir: string): TermStore {
   return {
     async read () {
@@ -56,9 +68,6 @@ export function fileTermStore (dataDir: string): TermStore {
         return 0
       }
     },
-    async save (term) {
-      await replaceFile(dataDir, 'term', String(term))
-    },
     async readGrant () {
       try {
         const g = JSON.parse(await readFile(join(dataDir, 'grant'), 'utf8')) as Partial<Grant>
@@ -67,16 +76,56 @@ export function fileTermStore (dataDir: string): TermStore {
         return null
       }
     },
-    async saveGrant (grant) {
-      await replaceFile(dataDir, 'grant', JSON.stringify(grant))
+    writeTermSync (term) {
+      replaceFileSync(dataDir, 'term', String(term))
+    },
+    writeGrantSync (grant) {
+      replaceFileSync(dataDir, 'grant', JSON.stringify(grant))
     }
   }
 }
 
-async function replaceFile (dir: string, name: string, text: string): Promise<void> {
-  await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, `${name}.tmp`), text)
-  await rename(join(dir, `${name}.tmp`), join(dir, name))
+/**
+ * Replaces `dir/name` with `text` so that a crash leaves either the old or
+ * the new content, and the new one survives once this returns: the data is
+ * written to a temporary file and fsynced, renamed over the old one, and the
+ * folder fsynced (the rename is durable only once the folder is).
+ * Synchronous on purpose: an fsync costs a fraction of a millisecond on an
+ * SSD, terms and grants change only at leader changes, and a synchronous
+ * write lets the runtime persist inside the very call that decided, before
+ * any listener or message can see the value (no window to gate).
+ */
+function replaceFileSync (dir: string, name: string, text: string): void {
+  mkdirSync(dir, { recursive: true })
+  const tmp = join(dir, `${name}.tmp`)
+  const fd = openSync(tmp, 'w', 0o600)
+  try {
+    writeFileSync(fd, text)
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, join(dir, name))
+  const dirFd = openSync(dir, 'r')
+  try {
+    fsyncSync(dirFd)
+  } finally {
+    closeSync(dirFd)
+  }
+}
+
+/**
+ * The term a node adopted could not be made durable. The runtime throws it
+ * out of the call that adopted the term, before any listener or heartbeat
+ * sees it; uncaught (as it is in a node) it stops the process, as raft
+ * panics when its storage fails: a node must not go on with a term a
+ * restart would forget.
+ */
+export class TermNotDurableError extends Error {
+  override name = 'TermNotDurableError'
+  constructor (term: number, cause: unknown) {
+    super(`could not persist term ${term}: ${(cause as Error).message}`, { cause })
+  }
 }
 
 export class ClusterRuntime implements MembershipPort {
@@ -84,17 +133,19 @@ export class ClusterRuntime implements MembershipPort {
   readonly #init: ClusterRuntimeInit
   #stopTimer: (() => void) | undefined
   #lastPublishMs = 0
+  /** The term on disk (durable). */
   #savedTerm: number
-  #saving: Promise<void> = Promise.resolve()
   readonly #listeners = new Set<(e: CoreEvent) => void>()
 
   readonly #grants: TermGrants
-  #savingGrant: Promise<void> = Promise.resolve()
+  /** The grant on disk (durable). */
+  #savedGrant: Grant | null
 
   constructor (init: ClusterRuntimeInit, initialTerm: number, initialGrant: Grant | null = null) {
     this.#init = init
     this.#savedTerm = initialTerm
     this.#grants = new TermGrants(initialGrant)
+    this.#savedGrant = initialGrant
     this.#core = new ClusterCore({ id: init.transport.id, name: init.name, info: this.#localInfo() }, init.timings, init.clock.now(), initialTerm)
   }
 
@@ -147,18 +198,27 @@ export class ClusterRuntime implements MembershipPort {
   }
 
   /**
-   * Grants `term` to `leader` (see TermGrants). The verdict is final at once;
-   * `durable` resolves once a grant is on disk, and a vote must wait for it.
+   * Grants `term` to `leader` (see TermGrants). A grant is on disk (fsynced)
+   * before this returns, so `durable` is already resolved; it stays in the
+   * contract for callers that await it. A grant the disk refused is answered
+   * as a refusal: nothing reveals it, the leader claims a newer term, and the
+   * next request retries the write (the grant held in memory only makes this
+   * node stricter, never laxer, until then).
    */
-  grant (term: number, leader: string): { granted: boolean, verdict: GrantVerdict, durable: Promise<void> } {
+  grant (term: number, leader: string): { granted: boolean, durable: Promise<void> } {
     const v = this.#grants.grant(term, leader)
-    if (!v.granted) return { granted: false, verdict: v, durable: Promise.resolve() }
-    if (v.changed) {
-      const g = { term, leader }
-      this.#savingGrant = this.#savingGrant.then(async () => { await this.#init.terms.saveGrant(g) })
-        .catch((err: Error) => { this.#init.log.error({ err: err.message }, 'could not persist term grant') })
+    if (!v.granted) return { granted: false, durable: Promise.resolve() }
+    const g = this.#grants.current!
+    if (this.#savedGrant === null || this.#savedGrant.term !== g.term || this.#savedGrant.leader !== g.leader) {
+      try {
+        this.#init.terms.writeGrantSync(g)
+        this.#savedGrant = { ...g }
+      } catch (err) {
+        this.#init.log.error({ err: (err as Error).message, term, leader }, 'could not persist term grant; refusing it')
+        return { granted: false, durable: Promise.resolve() }
+      }
     }
-    return { granted: true, verdict: v, durable: this.#savingGrant }
+    return { granted: true, durable: Promise.resolve() }
   }
 
   /** This leader's term was granted to another: claim a newer one. */
@@ -174,11 +234,10 @@ export class ClusterRuntime implements MembershipPort {
     return this.#core.snapshot(this.#init.clock.now())
   }
 
+  /** Stops the timers. Terms and grants are written synchronously, so nothing is left to wait for. */
   async stop (): Promise<void> {
     this.#stopTimer?.()
     this.#stopTimer = undefined
-    await this.#saving
-    await this.#savingGrant
   }
 
   #tick (): void {
@@ -206,6 +265,9 @@ export class ClusterRuntime implements MembershipPort {
 
   #apply (events: CoreEvent[]): void {
     this.#version++
+    // Persist, then send: a term the core just adopted is on disk before any
+    // listener (a new leader's inventory requests carry it) or heartbeat sees it.
+    this.#persistTerm()
     const log = this.#init.log
     for (const e of events) {
       switch (e.type) {
@@ -231,14 +293,23 @@ export class ClusterRuntime implements MembershipPort {
       }
       for (const l of this.#listeners) l(e)
     }
-    this.#persistTerm()
   }
 
-  /** Keeps the highest term on disk, so a restarted node never goes back in terms. */
+  /**
+   * Keeps the highest term on disk, so a restarted node never goes back in
+   * terms. Called right after every core step (the only calls that change the
+   * term), before anything else runs; throws TermNotDurableError when the
+   * disk refuses, and every later step tries again (and throws again).
+   */
   #persistTerm (): void {
     const term = this.#core.term
     if (term <= this.#savedTerm) return
+    try {
+      this.#init.terms.writeTermSync(term)
+    } catch (err) {
+      this.#init.log.fatal({ err: (err as Error).message, term }, 'could not persist term; stopping')
+      throw new TermNotDurableError(term, err)
+    }
     this.#savedTerm = term
-    this.#saving = this.#saving.then(async () => { await this.#init.terms.save(term) }).catch((err: Error) => { this.#init.log.error({ err: err.message }, 'could not persist term') })
   }
 }

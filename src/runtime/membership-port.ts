@@ -12,7 +12,7 @@
  *   tasks and assignments go only to healthy members, so that a member that
  *   has gone quiet is not handed what it may never run.
  */
-import type { Grant, GrantVerdict } from '../core/grants.ts'
+import type { Grant } from '../core/grants.ts'
 import type { CoreEvent, LeaderView, MemberStatus } from '../core/types.ts'
 
 /** A member as the task side sees it (from its latest heartbeat). */
@@ -47,7 +47,7 @@ export interface MembershipPort {
    * assignments). The verdict is final at once; `durable` resolves once the
    * grant is on disk, and nothing that relies on it may be sent or run before.
    */
-  grant (term: number, leader: string): { granted: boolean, verdict: GrantVerdict, durable: Promise<void> }
+  grant (term: number, leader: string): { granted: boolean, durable: Promise<void> }
   /** This node leads, but its term was granted to another: claim a newer one. */
   claimNewTerm (aboveTerm: number): void
   /** Membership and leader changes. */

@@ -3,15 +3,16 @@
  * config every field of which satisfies the schema, or throws a ConfigError
  * naming what is wrong. Never another error, never a partial config.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { Value } from '@sinclair/typebox/value'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { ConfigError, ConfigSchema, defaults, envName, loadConfig } from '../../src/config.ts'
 
 const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-config-fuzz-'))
+afterAll(() => { rmSync(dir, { recursive: true, force: true }) })
 const fields = Object.keys(defaults())
 
 /** A value of roughly the right shape for a field, or anything at all. */

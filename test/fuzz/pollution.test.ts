@@ -4,7 +4,7 @@
  * through every route, query string and config source. Each is refused and
  * nothing, anywhere, gains a `polluted` property.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -33,10 +33,14 @@ function polluted (): boolean {
 
 describe('prototype pollution', () => {
   let node: RunningNode | undefined
-  afterAll(async () => { await node?.stop() })
+  let dir: string | undefined
+  afterAll(async () => {
+    await node?.stop()
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  })
 
   it('a body, query or config with __proto__ or constructor.prototype keys is refused and pollutes nothing', async () => {
-    const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-pollution-'))
+    dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-pollution-'))
     const config = loadConfig({ flags: { cluster: 'pollution', httpPort: 0, dataDir: join(dir, 'data'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, logLevel: 'silent' }, env: {}, cwd: dir })
     node = await startNode(config, { log: createLogger('silent', { pretty: false }) })
     const url = node.httpUrl

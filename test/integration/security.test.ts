@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { nodesPerTest, agreedLeader, getJson, waitFor } from '../support/nodes.ts'
+import { nodesPerTest, agreedLeader, getJson, holdsFor, waitFor } from '../support/nodes.ts'
 import type { TestNode } from '../support/nodes.ts'
 
 const CLI = resolve(import.meta.dirname, '../../src/cli.ts')
@@ -40,14 +40,13 @@ describe('strangers stay out', () => {
     const refused = k1.output().split('\n').find(l => l.includes('refused a connection without the cluster key'))!
     expect(JSON.parse(refused)).toMatchObject({ level: 40, remoteAddr: expect.stringMatching(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+/) })
     // Keep looking for a few heartbeat rounds and mDNS intervals: the strangers stay out of both views, and alone in theirs.
-    const until = Date.now() + 6_000
-    while (Date.now() < until) {
+    // 6 s: more than one mDNS interval (5 s), so every node has queried again and redialled, and 24 heartbeats.
+    await holdsFor(async () => {
       expect(await names(k1)).toEqual(['k1', 'k2'])
       expect(await names(k2)).toEqual(['k1', 'k2'])
       expect(await names(other)).toEqual(['other-key'])
       expect(await names(none)).toEqual(['no-key'])
-      await new Promise(r => setTimeout(r, 500))
-    }
+    }, 6_000, 500)
   })
 
   it('refuses to start with the API off loopback without a token; with one, every route but /healthz needs it', async () => {
@@ -114,7 +113,10 @@ describe('strangers stay out', () => {
     // At most maxLongPolls (2) requests wait at once; the third is refused with 429 and changes nothing.
     const sleeper = await call('POST', '/v1/tasks', `Bearer ${token}`, { type: 'sleep', payload: { ms: 1_500 } })
     const waits = [call('GET', `/v1/tasks/${sleeper.body.id}?wait=10000`, `Bearer ${token}`), call('GET', `/v1/tasks/${sleeper.body.id}?wait=10000`, `Bearer ${token}`)]
-    await new Promise(r => setTimeout(r, 300))
+    await waitFor(async () => {
+      const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+      return /^taskmesh_long_polls 2$/m.test(await res.text())
+    }, 5_000, 'both long-polls to be waiting')
     const third = await call('POST', '/v1/tasks?wait=5000', `Bearer ${token}`, { type: 'echo', payload: 'third' })
     expect(third.status).toBe(429)
     expect(third.body.error.code).toBe('TOO_MANY_LONG_POLLS')

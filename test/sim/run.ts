@@ -21,7 +21,8 @@ crashes, pauses, restarts and partitions drawn from each seed, and checks the in
 at most one leader dispatching per term (with a majority quorum) and no worker running one term's
 assignments from two leaders; no accepted task lost; every holder of a task ends with the same
 terminal record; every accepted task terminal once faults stop; no stale-term assignment accepted;
-results equal to what the handler returned. The same seed replays exactly.
+results equal to what the handler returned; no term or grant sent before it is on disk.
+The same seed replays exactly.
 
   --seeds N    how many seeds (default 200), from --from (default 1)
   --jobs J     worker threads (default: the number of cores)

@@ -5,7 +5,8 @@
  * through a simulated network and a simulated clock. Only the edges are
  * simulated: the network (heartbeats and RPC frames, encoded and decoded as on
  * the wire, delayed, reordered, dropped, partitioned), time, the disk that
- * survives a crash (an in-memory database per node) and the handler pool.
+ * survives a crash (an in-memory database per node, and the term and grant
+ * as durable values, see SimNode.savedTerm) and the handler pool.
  *
  * Every runtime timer is a simulated event; between two events every pending
  * promise settles, so the same seed replays the same run exactly.
@@ -13,7 +14,13 @@
  * Faults: crash (the node's events and timers vanish, peers' streams to it
  * reset), pause (its events wait until it resumes, as in SIGSTOP), restart
  * (a new incarnation on the same store and term), partitions (links cut,
- * sometimes noticed as disconnects).
+ * sometimes noticed as disconnects), and a disk that refuses a grant write
+ * now and then (an I/O error: the grant must then be refused, not revealed).
+ *
+ * Persist, then send: every heartbeat, inventory request and assignment is
+ * checked to carry no term above its sender's durable term, and every grant
+ * (an inventory or an accepted assignment) to be on the granter's disk when
+ * its reply leaves.
  */
 import pino from 'pino'
 import { DEFAULTS, coreTimings } from '../../src/config.ts'
@@ -24,6 +31,7 @@ import type { CoreEvent, Heartbeat } from '../../src/core/types.ts'
 import type { AttemptInput, AttemptOutcome, TaskExecutor } from '../../src/exec/handler-pool.ts'
 import { decodeHeartbeat, encodeHeartbeat } from '../../src/protocol/messages.ts'
 import { decodeReply, decodeRequest, encodeFrame } from '../../src/protocol/rpc.ts'
+import { refusal, replyOfError } from '../../src/protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../../src/protocol/rpc.ts'
 import type { Clock } from '../../src/runtime/clock.ts'
 import { ClusterRuntime } from '../../src/runtime/cluster-runtime.ts'
@@ -43,6 +51,12 @@ export interface TaskSimOptions {
   faultMs?: number
   /** Simulated milliseconds allowed, after faults stop, for every accepted task to end (default 60,000). */
   settleMs?: number
+  /**
+   * 'faulty' (default): delays of 1-15 ms, dropped heartbeats, reset streams
+   * and lost replies, on top of what the real transport does. 'perfect': none
+   * of those (the transport contract suite runs on it).
+   */
+  network?: 'faulty' | 'perfect'
 }
 
 interface Event { at: number, seq: number, node: SimNode | null, life: number, fn: () => void, cancelled: boolean }
@@ -102,6 +116,14 @@ interface SimNode {
   held: Event[]
   /** The node's disk: survives crashes and restarts. */
   store: TaskStore
+  /**
+   * The term and grant on this node's disk. The real TermStore writes them
+   * synchronously and durably (fsync of file and folder before it returns),
+   * so a write is either refused (it throws, the old value stays) or
+   * complete; none is ever pending, and a crash, which the simulator can
+   * only inject between two events, loses none. This is exactly what the
+   * real one can lose.
+   */
   savedTerm: number
   savedGrant: Grant | null
   cluster: ClusterRuntime | null
@@ -153,6 +175,8 @@ const TRACE = process.env.TASKSIM_TRACE
  */
 const SIM_SETTINGS = { heartbeatIntervalMs: 100, failureTimeoutMs: 600, defaultTimeoutMs: 30_000, retryBaseMs: 50, retryMaxMs: 1_000, maxPayloadBytes: 64 * 1024, maxRpcFrameBytes: 8 * 1024 * 1024 }
 const NET_MAX_DELAY_MS = 15
+/** Probability that one grant write fails while faults are injected. */
+const GRANT_WRITE_FAILURE_RATE = 0.1
 
 export class TaskSim {
   readonly seed: number
@@ -178,9 +202,13 @@ export class TaskSim {
   readonly #silent = pino({ level: 'silent' })
 
   readonly opts: TaskSimOptions
+  readonly #faultyNetwork: boolean
+  /** True while faults are injected (disk errors too). */
+  #faulting = true
 
   constructor (opts: TaskSimOptions) {
     this.opts = opts
+    this.#faultyNetwork = (opts.network ?? 'faulty') === 'faulty'
     this.seed = opts.seed
     this.rng = seededRng(opts.seed)
     const n = opts.nodes ?? 3 + Math.floor(this.rng() * 7)
@@ -251,9 +279,16 @@ export class TaskSim {
     const transport = this.#transport(node)
     const terms: TermStore = {
       read: async () => node.savedTerm,
-      save: async term => { node.savedTerm = Math.max(node.savedTerm, term) },
       readGrant: async () => node.savedGrant,
-      saveGrant: async grant => { node.savedGrant = grant }
+      writeTermSync: term => { node.savedTerm = term },
+      writeGrantSync: grant => {
+        // While faults are injected, the disk sometimes refuses a write (an I/O error).
+        if (this.#faulting && this.rng() < GRANT_WRITE_FAILURE_RATE) {
+          this.log.push(`${this.#t()} ${node.id} disk refused grant ${grant.term} -> ${grant.leader}`)
+          throw new Error('EIO: simulated write error')
+        }
+        node.savedGrant = { ...grant }
+      }
     }
     const executor = this.#executor(node)
     let tasks: TaskRuntime | null = null
@@ -309,20 +344,28 @@ export class TaskSim {
   crash (node: SimNode): void {
     if (node.state === 'crashed') return
     this.#fault(`crash ${node.id}${node.cluster?.isLeader() === true ? ' (leader)' : ''}`)
-    node.state = 'crashed'
     this.#submitting -= this.#submitsOn.get(node) ?? 0
     this.#submitsOn.delete(node)
-    node.life++
-    node.held = []
     for (const a of node.running) for (const c of a.cancelTimers) c()
     node.running.clear()
     node.queued = []
     node.cluster = null
     node.tasks = null
+    this.#leaveNetwork(node)
+  }
+
+  /**
+   * The node's process is gone (crashed, or its transport stopped): its events
+   * and timers vanish, streams to it reset, and peers connected to it see the
+   * connection close.
+   */
+  #leaveNetwork (node: SimNode): void {
+    node.state = 'crashed'
+    node.life++
+    node.held = []
     node.heartbeatHandler = null
     node.disconnectHandler = null
     node.requestHandler = null
-    // Streams to it reset; peers connected to it see the connection close.
     for (const p of [...this.#pending]) {
       if (p.to !== node) continue
       this.#pending.delete(p)
@@ -383,7 +426,16 @@ export class TaskSim {
   // ---- the network ---------------------------------------------------------
 
   #delay (): number {
-    return 1 + Math.floor(this.rng() * NET_MAX_DELAY_MS)
+    return this.#faultyNetwork ? 1 + Math.floor(this.rng() * NET_MAX_DELAY_MS) : 0
+  }
+
+  /**
+   * Brings a node up on the network alone (no runtimes) and returns its
+   * transport: for the transport contract suite, which drives it in real time.
+   */
+  attachTransport (node: SimNode): ClusterTransport {
+    node.state = 'up'
+    return this.#transport(node)
   }
 
   #transport (node: SimNode): ClusterTransport {
@@ -393,10 +445,11 @@ export class TaskSim {
       id: node.id,
       addresses: () => [],
       publishHeartbeat: async hb => {
+        sim.#checkDurableTerm(node, 'heartbeat', hb.term)
         const bytes = encodeHeartbeat(hb)
         for (const to of sim.nodes) {
           if (to === node || to.state === 'crashed' || !sim.#connected(node, to)) continue
-          if (sim.rng() < 0.03) continue
+          if (sim.#faultyNetwork && sim.rng() < 0.03) continue
           sim.schedule(sim.now + sim.#delay(), to, () => {
             if (sim.#connected(node, to)) to.heartbeatHandler?.(decodeHeartbeat(bytes))
           })
@@ -406,8 +459,10 @@ export class TaskSim {
       onPeerDisconnected: h => { if (node.life === life) node.disconnectHandler = h },
       keepConnected: () => {},
       onRequest: h => { if (node.life === life) node.requestHandler = h },
-      stop: async () => {},
+      // As a stopped libp2p node: no more requests or heartbeats; peers see its connections close.
+      stop: async () => { if (node.life === life && node.state !== 'crashed') sim.#leaveNetwork(node) },
       request: async (toId, msg, timeoutMs) => await new Promise<RpcReply>((resolve, reject) => {
+        if (msg.kind === 'inventory' || msg.kind === 'assign') sim.#checkDurableTerm(node, msg.kind, msg.term)
         const to = sim.nodes.find(n => n.id === toId)
         // Whatever comes back belongs to this life of the caller: after a crash it goes nowhere.
         const toCaller = (fn: () => void): Event => sim.schedule(sim.now + sim.#delay(), node, fn, life)
@@ -421,13 +476,18 @@ export class TaskSim {
           fn()
         }
         const timer = sim.schedule(sim.now + timeoutMs, node, () => { finish(() => { reject(new Error(`request to ${toId} timed out`)) }) }, life)
+        if (to === node) {
+          // libp2p refuses to dial itself.
+          toCaller(() => { finish(() => { reject(new Error('cannot dial self')) }) })
+          return
+        }
         if (to === undefined || to.state === 'crashed') {
           toCaller(() => { finish(() => { reject(new Error(`cannot dial ${toId}`)) }) })
           return
         }
         sim.#pending.add(pending)
         if (!sim.#connected(node, to)) return // the stream hangs until the timeout
-        const roll = sim.rng()
+        const roll = sim.#faultyNetwork ? sim.rng() : 1
         if (roll < 0.01) { // reset before the request arrives
           toCaller(() => { finish(() => { reject(new Error('stream reset')) }) })
           return
@@ -437,14 +497,21 @@ export class TaskSim {
         if (TRACE !== undefined && new TextDecoder().decode(bytes).includes(TRACE)) sim.log.push(`${sim.#t()} ${node.id} -> ${to.id} ${new TextDecoder().decode(bytes).slice(0, 300)}`)
         const toLife = to.life
         sim.schedule(sim.now + sim.#delay(), to, () => {
-          if (!sim.#connected(node, to) || to.requestHandler === null) return
+          if (!sim.#connected(node, to)) return
           const decoded = decodeRequest(bytes)
           const termBefore = to.cluster?.term() ?? 0
-          const handled = to.requestHandler(decoded, node.id)
-          handled.then(reply => {
+          const handled = serve(to.requestHandler, decoded, node.id)
+          void handled.then(reply => {
             if (to.life !== toLife || to.state === 'crashed') return
             if (decoded.kind === 'assign' && reply.kind === 'ok' && decoded.term < termBefore) {
               sim.violations.push({ kind: 'stale-assignment-accepted', detail: `${to.id} (term ${termBefore}) accepted an assignment of term ${decoded.term} from ${node.id}` })
+            }
+            if ((decoded.kind === 'assign' && reply.kind === 'ok') || (decoded.kind === 'inventory' && reply.kind === 'inventory')) {
+              // The reply reveals a grant of the term to the caller: it must be on the granter's disk (or superseded by a newer one).
+              const g = to.savedGrant
+              if (g === null || g.term < decoded.term || (g.term === decoded.term && g.leader !== node.id)) {
+                sim.violations.push({ kind: 'grant-revealed-before-durable', detail: `${to.id} answered ${decoded.kind} of term ${decoded.term} from ${node.id} with its disk holding grant ${JSON.stringify(g)}` })
+              }
             }
             const back = encodeFrame(reply)
             if (TRACE !== undefined && new TextDecoder().decode(back).includes(TRACE)) sim.log.push(`${sim.#t()} ${to.id} => ${node.id} (reply to ${decoded.kind}) ${new TextDecoder().decode(back).slice(0, 300)}`)
@@ -455,12 +522,15 @@ export class TaskSim {
             toCaller(() => {
               if (sim.#connected(node, to)) finish(() => { resolve(decodeReply(back)) })
             })
-          }, (err: Error) => {
-            toCaller(() => { finish(() => { reject(err) }) })
           })
         })
       })
     }
+  }
+
+  /** A message carrying `term` leaves `node`: the term must already be on its disk. */
+  #checkDurableTerm (node: SimNode, what: string, term: number): void {
+    if (term > node.savedTerm) this.violations.push({ kind: 'term-revealed-before-durable', detail: `${node.id} sent a ${what} of term ${term} with term ${node.savedTerm} on disk` })
   }
 
   // ---- the handler pool ----------------------------------------------------
@@ -597,6 +667,7 @@ export class TaskSim {
     }
     await this.runUntil(t0 + faultMs)
     // Faults stop: heal, resume and restart everything, then wait for every accepted task to end.
+    this.#faulting = false
     this.heal()
     for (const n of this.nodes) {
       if (n.state === 'paused') this.resume(n)
@@ -719,6 +790,23 @@ export class TaskSim {
       }
     }
   }
+}
+
+/**
+ * Runs a request handler as the real transport's serving side does: no
+ * handler yet answers STARTING, and a handler's error goes back as an error
+ * reply (a refusal's own code, or INTERNAL) instead of failing the caller's request.
+ */
+async function serve (handler: ((msg: RpcRequest, from: string) => Promise<RpcReply>) | null, msg: RpcRequest, from: string): Promise<RpcReply> {
+  const asReply = (err: unknown): RpcReply => replyOfError(err)
+  if (handler === null) return refusal('STARTING', 'node is starting')
+  let handled: Promise<RpcReply>
+  try {
+    handled = handler(msg, from)
+  } catch (err) {
+    return asReply(err)
+  }
+  return await handled.catch(asReply)
 }
 
 /** Lets every pending promise (and what it triggers) settle: the runtime does no real I/O in the simulation. */

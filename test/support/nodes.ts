@@ -123,6 +123,22 @@ export async function waitFor<T> (check: () => Promise<T | undefined | false> | 
 }
 
 /**
+ * A negative assertion over time: runs `check` (which throws or fails an
+ * expect when the thing that must not happen did) every `intervalMs` for
+ * `boundMs`, failing at the first violation. The caller says in a comment why
+ * `boundMs` is long enough for the thing to have shown if it were going to.
+ */
+export async function holdsFor (check: () => Promise<void> | void, boundMs: number, intervalMs = 100): Promise<void> {
+  const until = Date.now() + boundMs
+  for (;;) {
+    await check()
+    const left = until - Date.now()
+    if (left <= 0) return
+    await new Promise(r => setTimeout(r, Math.min(intervalMs, left)))
+  }
+}
+
+/**
  * The leader all given nodes agree on (one of them, claiming the same term),
  * with `expectAlive` alive members in each view; undefined otherwise.
  */

@@ -1,12 +1,22 @@
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, defaults, envName, isLoopback, loadConfig } from '../../src/config.ts'
 import { initCluster, keyFileFor } from '../../src/cli/init.ts'
 
+const dirs: string[] = []
+afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }) })
+
+/** A temporary folder, removed after the test. */
+function tempDir (prefix: string): string {
+  const dir = mkdtempSync(join(os.tmpdir(), prefix))
+  dirs.push(dir)
+  return dir
+}
+
 function file (content: unknown): string {
-  const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-config-'))
+  const dir = tempDir('taskmesh-config-')
   const path = join(dir, 'cluster.config.json')
   writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content))
   return path
@@ -79,7 +89,7 @@ describe('config', () => {
   })
 
   it('reads the cluster key that taskmesh init writes (mode 0600), relative to the config, and rejects a bad key file', () => {
-    const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-init-'))
+    const dir = tempDir('taskmesh-init-')
     const a = initCluster({ out: join(dir, 'a.json'), cluster: 'prod' })
     const b = initCluster({ out: join(dir, 'b.config.json'), token: true })
     expect(keyFileFor('/x/cluster.config.json')).toBe('cluster.key')

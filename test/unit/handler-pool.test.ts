@@ -4,9 +4,9 @@ import { HandlerPool } from '../../src/exec/handler-pool.ts'
 const pool = new HandlerPool(2, { hang: './test/fixtures/hang-handler.js', crash: './test/fixtures/crash-handler.js', bad: './test/fixtures/bad-result-handler.js' }, process.cwd())
 afterAll(async () => { await pool.close() })
 
-function attempt (type: string, payload: unknown, opts: { timeoutMs?: number, signal?: AbortSignal } = {}) {
+function attempt (type: string, payload: unknown, opts: { timeoutMs?: number, signal?: AbortSignal, onProgress?: (p: unknown) => void } = {}) {
   const progress: unknown[] = []
-  return pool.run({ taskId: 't', attempt: 1, type, payload, timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal ?? new AbortController().signal, onProgress: p => progress.push(p) })
+  return pool.run({ taskId: 't', attempt: 1, type, payload, timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal ?? new AbortController().signal, onProgress: p => { progress.push(p); opts.onProgress?.(p) } })
     .then(outcome => ({ outcome, progress }))
 }
 
@@ -22,8 +22,8 @@ describe('HandlerPool (worker threads)', () => {
 
   it('cancels a running task through its signal', async () => {
     const ac = new AbortController()
-    setTimeout(() => { ac.abort() }, 100)
-    expect((await attempt('sleep', { ms: 10_000 }, { signal: ac.signal })).outcome).toEqual({ ok: false, error: 'cancelled by request', cancelled: true })
+    // Cancelled once it shows it runs (its first progress report, after 200 ms of its 2 s).
+    expect((await attempt('sleep', { ms: 2_000 }, { signal: ac.signal, onProgress: () => { ac.abort() } })).outcome).toEqual({ ok: false, error: 'cancelled by request', cancelled: true })
   })
 
   it('times out a handler that ignores its signal by terminating its thread, and keeps working', async () => {

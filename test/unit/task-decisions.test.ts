@@ -77,27 +77,27 @@ describe('replicaTargets', () => {
 describe('fenceAssignment', () => {
   it('refuses an assignment below the highest term this node knows, and grants nothing', () => {
     const grants = new TermGrants()
-    expect(fenceAssignment({ term: 3, leader: 'L' }, 'L', 4, () => grants.grant(3, 'L'))).toMatchObject({ accept: false, code: 'STALE_TERM' })
+    expect(fenceAssignment({ term: 3, leader: 'L' }, 'L', 4, () => grants.grant(3, 'L').granted)).toMatchObject({ accept: false, code: 'STALE_TERM' })
     expect(grants.current).toBeNull()
   })
 
   it('refuses an assignment whose sender is not the leader it names', () => {
     const grants = new TermGrants()
-    expect(fenceAssignment({ term: 3, leader: 'L' }, 'X', 3, () => grants.grant(3, 'L'))).toMatchObject({ accept: false, code: 'FORGED' })
+    expect(fenceAssignment({ term: 3, leader: 'L' }, 'X', 3, () => grants.grant(3, 'L').granted)).toMatchObject({ accept: false, code: 'FORGED' })
     expect(grants.current).toBeNull()
   })
 
   it('never lets a worker run one term\'s assignments from two leaders', () => {
     const grants = new TermGrants()
-    expect(fenceAssignment({ term: 5, leader: 'A' }, 'A', 5, () => grants.grant(5, 'A'))).toEqual({ accept: true })
-    expect(fenceAssignment({ term: 5, leader: 'B' }, 'B', 5, () => grants.grant(5, 'B'))).toMatchObject({ accept: false, code: 'STALE_TERM' })
-    expect(fenceAssignment({ term: 5, leader: 'A' }, 'A', 5, () => grants.grant(5, 'A'))).toEqual({ accept: true })
+    expect(fenceAssignment({ term: 5, leader: 'A' }, 'A', 5, () => grants.grant(5, 'A').granted)).toEqual({ accept: true })
+    expect(fenceAssignment({ term: 5, leader: 'B' }, 'B', 5, () => grants.grant(5, 'B').granted)).toMatchObject({ accept: false, code: 'STALE_TERM' })
+    expect(fenceAssignment({ term: 5, leader: 'A' }, 'A', 5, () => grants.grant(5, 'A').granted)).toEqual({ accept: true })
   })
 
   it('answers an inventory request of a term granted to another leader with TERM_TAKEN', () => {
     const grants = new TermGrants({ term: 2, leader: 'A' })
-    expect(fenceInventory(2, grants.grant(2, 'B'))).toMatchObject({ accept: false, code: 'TERM_TAKEN' })
-    expect(fenceInventory(3, grants.grant(3, 'B'))).toEqual({ accept: true })
+    expect(fenceInventory(2, grants.grant(2, 'B').granted)).toMatchObject({ accept: false, code: 'TERM_TAKEN' })
+    expect(fenceInventory(3, grants.grant(3, 'B').granted)).toEqual({ accept: true })
   })
 })
 

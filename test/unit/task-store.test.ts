@@ -1,9 +1,19 @@
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import type { TaskSpec } from '../../src/core/tasks.ts'
 import { TaskStore } from '../../src/store/task-store.ts'
+
+const dirs: string[] = []
+afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }) })
+
+/** A temporary data directory, removed after the test (its stores are closed by then). */
+function tempDir (): string {
+  const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-store-'))
+  dirs.push(dir)
+  return dir
+}
 
 function spec (id: string, over: Partial<TaskSpec> = {}): TaskSpec {
   return { id, type: 'echo', payload: { id }, priority: 0, timeoutMs: 1000, maxAttempts: 3, idempotencyKey: null, createdAt: 1, origin: 'o', replicas: ['r'], ...over }
@@ -11,7 +21,7 @@ function spec (id: string, over: Partial<TaskSpec> = {}): TaskSpec {
 
 describe('TaskStore (node:sqlite)', () => {
   it('keeps records across a reopen of the data directory', () => {
-    const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-store-'))
+    const dir = tempDir()
     const a = new TaskStore(dir)
     a.insert([spec('t1'), spec('t2')])
     a.applyUpdates([{ id: 't1', status: 'succeeded', attempts: 1, worker: 'w', progress: 1, result: { ok: true }, error: null, startedAt: 2, finishedAt: 3 }])
@@ -24,7 +34,7 @@ describe('TaskStore (node:sqlite)', () => {
   })
 
   it('maps a second task with a taken idempotency key to the first id, and ignores a repeated id', () => {
-    const s = new TaskStore(mkdtempSync(join(os.tmpdir(), 'taskmesh-store-')))
+    const s = new TaskStore(tempDir())
     expect([...s.insert([spec('a', { idempotencyKey: 'k' })])]).toEqual([['a', 'a']])
     expect([...s.insert([spec('b', { idempotencyKey: 'k' }), spec('a', { idempotencyKey: 'k' })])]).toEqual([['b', 'a'], ['a', 'a']])
     expect(s.get('b')).toBeUndefined()
@@ -32,7 +42,7 @@ describe('TaskStore (node:sqlite)', () => {
   })
 
   it('applies only newer updates; a terminal record yields only to one that ranks first, and names the endings it refused', () => {
-    const s = new TaskStore(mkdtempSync(join(os.tmpdir(), 'taskmesh-store-')))
+    const s = new TaskStore(tempDir())
     s.insert([spec('t')])
     const run = { id: 't', status: 'running' as const, attempts: 1, worker: 'w', progress: null, result: null, error: null, startedAt: 5, finishedAt: null }
     expect(s.applyUpdates([run]).changed).toHaveLength(1)
@@ -49,7 +59,7 @@ describe('TaskStore (node:sqlite)', () => {
   })
 
   it('answers from memory exactly what is on disk, through inserts, updates, replicas, deletes and more records than it keeps in memory', () => {
-    const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-store-'))
+    const dir = tempDir()
     const s = new TaskStore(dir)
     const ids = Array.from({ length: 12_000 }, (_, i) => `t${i}`)
     s.insert(ids.map(id => spec(id)))

@@ -50,7 +50,7 @@ export class Worker {
     const verdict = fenceAssignment(msg, from, cluster.term(), () => {
       const g = cluster.grant(msg.term, msg.leader)
       durable = g.durable
-      return g.verdict
+      return g.granted
     })
     if (!verdict.accept) return refusal(verdict.code, verdict.message)
     // Persist, then act: the grant of this term is on disk before any of its attempts runs.
@@ -95,7 +95,7 @@ export class Worker {
   /** Answers a leader's inventory request once this node has durably granted it the term. */
   async inventory (term: number, leader: string): Promise<RpcReply> {
     const g = this.#ctx.cluster.grant(term, leader)
-    const verdict = fenceInventory(term, g.verdict)
+    const verdict = fenceInventory(term, g.granted)
     if (!verdict.accept) return refusal(verdict.code, verdict.message)
     await g.durable
     const { store, roles } = this.#ctx
