@@ -133,6 +133,10 @@ export class Dispatcher {
     const canonical = store.insert(msg.tasks.filter(t => holdsCopy(this.#ctx.self, t)))
     for (const t of msg.tasks) if (!canonical.has(t.id)) canonical.set(t.id, t.id)
     const { queue, ended } = classifyHandOver(msg.tasks, msg.attempts, id => canonical.get(id) ?? id, id => store.get(id), id => this.#ended.has(id))
+    // A copy this node holds of a task that ended under it, but without the ending (it was stored
+    // just now, after the ending went out): it catches up from the other holders.
+    const behind = ended.filter(id => { const r = store.get(id); return r !== undefined && !isTerminal(r.status) })
+    if (behind.length > 0) void this.#ctx.roles.handOver.catchUpEnded(behind)
     this.enqueue(queue)
     return { kind: 'stored', canonical: [...canonical], ...(ended.length > 0 ? { ended } : {}) }
   }
