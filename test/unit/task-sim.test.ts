@@ -15,6 +15,17 @@ describe('the task system under seeded faults (real runtimes, simulated network 
     }
   }, 600_000)
 
+  it('keeps every invariant on the seeds that once broke one (each names what it caught)', async () => {
+    const regressions: Array<[number, string]> = [
+      [1092, 'a leader storing a handed-over copy of a task that had ended under it kept that copy unfinished']
+    ]
+    for (const [seed, caught] of regressions) {
+      const r = await runTaskSim({ seed })
+      expect(r.violations, `seed ${seed} (${caught}); replay: npm run sim -- --seed ${seed} --verbose`).toEqual([])
+      expect(r.settledAfterMs, `seed ${seed}: every task ended`).not.toBeNull()
+    }
+  }, 60_000)
+
   it('replays a seed exactly', async () => {
     const a = await runTaskSim({ seed: 4242 })
     const b = await runTaskSim({ seed: 4242 })
