@@ -67,7 +67,7 @@ export class TaskRuntime {
 
   async stop (): Promise<void> {
     this.#stopTimer?.()
-    this.#roles.worker.abortAll()
+    this.#roles.worker.stopAll()
     await this.#roles.holders.flush()
   }
 

@@ -27,6 +27,8 @@ export class Worker {
   /** Attempt reports not yet acknowledged by a leader. */
   #reports: Report[] = []
   #reporting = false
+  /** The node is stopping: its aborted attempts are not reported (they run again elsewhere). */
+  #stopping = false
 
   constructor (ctx: TaskContext) {
     this.#ctx = ctx
@@ -39,8 +41,13 @@ export class Worker {
     return n
   }
 
-  /** Stops every attempt running here. */
-  abortAll (): void {
+  /**
+   * The node stops: every attempt running here is stopped and reported to
+   * no one, so it runs again elsewhere as after a crash. (Reported, its
+   * abort would read as a user's cancel and end the task as cancelled.)
+   */
+  stopAll (): void {
+    this.#stopping = true
     for (const r of this.#running.values()) r.abort.abort()
   }
 
@@ -138,6 +145,8 @@ export class Worker {
       }
     })
     this.#running.delete(spec.id)
+    // Stopped with the node: not an ending (a success that beat the stop is still reported).
+    if (this.#stopping && !outcome.ok) return
     const finishedAt = clock.now()
     this.report({ id: spec.id, attempt: run.attempt, event: 'result', atMs: finishedAt, outcome, progress: lastProgress, startedAt })
     if (outcome.ok) {
