@@ -10,6 +10,7 @@ import { dirname, resolve } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { BOOTSTRAP_FORMS, parseBootstrapEntry } from './bootstrap-entry.ts'
 import { MAX_ATTEMPTS, MAX_NODE_NAME_LENGTH, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from './protocol/constants.ts'
 
 export const ConfigSchema = Type.Object({
@@ -59,8 +60,14 @@ export const ConfigSchema = Type.Object({
   quorum: Type.Integer({ minimum: 0, maximum: 1000, default: 0 }),
   /** Task slots this node offers; null means one per CPU core. */
   capacity: Type.Union([Type.Integer({ minimum: 1, maximum: 1024 }), Type.Null()], { default: null }),
-  /** Multiaddrs (with /p2p/<id>) to dial at start, for networks without multicast. */
-  bootstrap: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  /**
+   * Peers to dial at start, for networks without multicast: `host:port` (a
+   * DNS name or IP, no peer id; every address a name resolves to is dialled)
+   * or a full multiaddr ending /p2p/<peer id>.
+   */
+  bootstrap: Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), { default: [], maxItems: 256 }),
+  /** How often `host:port` bootstrap entries are resolved and dialled again while no member is connected. */
+  bootstrapRetryMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 5_000 }),
   /** Discover peers on the local network with mDNS. */
   mdns: Type.Boolean({ default: true }),
   /**
@@ -208,6 +215,10 @@ export function validateLayer (layer: Record<string, unknown>, source: string): 
     if (!Value.Check(schema, layer[key])) {
       throw new ConfigError(`${source}: field "${key}" must be ${describe(schema)}, got ${JSON.stringify(layer[key])}`)
     }
+  }
+  const bad = (layer.bootstrap as string[] | undefined)?.findIndex(e => parseBootstrapEntry(e) === null) ?? -1
+  if (bad >= 0) {
+    throw new ConfigError(`${source}: field "bootstrap" entry ${bad + 1} (${JSON.stringify((layer.bootstrap as string[])[bad])}) must be ${BOOTSTRAP_FORMS}`)
   }
   return layer as Partial<Config>
 }

@@ -56,6 +56,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     cluster: config.cluster,
     listen: config.listen,
     bootstrap: config.bootstrap,
+    bootstrapRetryMs: config.bootstrapRetryMs,
     mdns: config.mdns,
     mdnsIntervalMs: config.mdnsIntervalMs,
     dataDir: config.dataDir,

@@ -1,5 +1,6 @@
 /**
- * The libp2p side of a node: TCP, Noise, Yamux, identify, mDNS, bootstrap and
+ * The libp2p side of a node: TCP, Noise, Yamux, identify, mDNS, bootstrap (and
+ * direct dials of members, see member-dialer.ts) and
  * gossipsub with strict signing. This folder is the only one that imports
  * libp2p, so a move to another libp2p major stays contained here.
  */
@@ -13,7 +14,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
-import { KEEP_ALIVE, TopicValidatorResult } from '@libp2p/interface'
+import { TopicValidatorResult } from '@libp2p/interface'
 import type { Libp2p, Message, PeerId, PrivateKey, PubSub, Stream } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { tcp } from '@libp2p/tcp'
@@ -26,7 +27,9 @@ import { DEFAULTS } from '../config.ts'
 import { privateNetwork } from './private-network.ts'
 import { LogThrottle, PeerRateLimiter } from './rate-limit.ts'
 import { RpcFaults, heartbeatScoring } from './scoring.ts'
-import { decodeHeartbeat, encodeHeartbeat } from '../protocol/messages.ts'
+import { decodeHeartbeatFrame, encodeHeartbeat } from '../protocol/messages.ts'
+import { parseBootstrapEntry } from '../bootstrap-entry.ts'
+import { MemberDialer } from './member-dialer.ts'
 import type { Heartbeat } from '../core/types.ts'
 import { DecodeError } from '../protocol/messages.ts'
 import { IDLE_LANE_MS, MAX_ERROR_MESSAGE_LENGTH, MAX_GOSSIP_FRAME_BYTES, MAX_IDLE_LANES, MAX_RPC_STREAMS, REQUEST_READ_TIMEOUT_MS, SERVE_IDLE_MS } from '../protocol/constants.ts'
@@ -38,7 +41,10 @@ import type { ClusterTransport } from '../runtime/transport.ts'
 export interface Libp2pTransportInit {
   cluster: string
   listen: string[]
+  /** `host:port` entries and multiaddrs with /p2p/<id> (see src/bootstrap-entry.ts). */
   bootstrap: string[]
+  /** How often `host:port` entries are resolved and dialled again while no member is connected; the config's default when absent. */
+  bootstrapRetryMs?: number
   mdns: boolean
   /** How often mDNS queries the local network (with `mdns` on); the config's default when absent. */
   mdnsIntervalMs?: number
@@ -105,7 +111,7 @@ export class Libp2pTransport implements ClusterTransport {
   readonly #node: Node
   readonly #topic: string
   readonly #validated = new WeakMap<Message, Heartbeat>()
-  readonly #kept = new Set<string>()
+  readonly #dialer: MemberDialer
   readonly #init: Libp2pTransportInit
   readonly #frames: PeerRateLimiter
   /** One warning per peer and fault every WARN_EVERY_MS. */
@@ -114,8 +120,9 @@ export class Libp2pTransport implements ClusterTransport {
   /** Garbage each peer sent on the RPC protocol: scores it down. */
   readonly #faults: RpcFaults
 
-  private constructor (node: Node, init: Libp2pTransportInit, faults: RpcFaults) {
+  private constructor (node: Node, init: Libp2pTransportInit, faults: RpcFaults, hosts: Array<{ host: string, port: number }>) {
     this.#node = node
+    this.#dialer = new MemberDialer(node, { hosts, retryMs: init.bootstrapRetryMs ?? DEFAULTS.bootstrapRetryMs, debug: init.debug })
     this.#faults = faults
     this.#init = init
     this.#topic = heartbeatTopic(init.cluster)
@@ -132,7 +139,14 @@ export class Libp2pTransport implements ClusterTransport {
     const privateKey = await loadOrCreateKey(init.dataDir)
     const peerDiscovery = []
     if (init.mdns) peerDiscovery.push(mdns({ serviceTag: mdnsServiceTag(init.cluster), interval: init.mdnsIntervalMs ?? DEFAULTS.mdnsIntervalMs }))
-    if (init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap }))
+    const entries = init.bootstrap.map(e => {
+      const parsed = parseBootstrapEntry(e)
+      if (parsed === null) throw new Error(`bootstrap entry ${JSON.stringify(e)} is neither host:port nor a multiaddr with /p2p/<id>`)
+      return parsed
+    })
+    const list = entries.flatMap(e => e.kind === 'multiaddr' ? [e.addr] : [])
+    const hosts = entries.flatMap(e => e.kind === 'host' ? [{ host: e.host, port: e.port }] : [])
+    if (list.length > 0) peerDiscovery.push(bootstrap({ list }))
     const topic = heartbeatTopic(init.cluster)
     let refused: (remoteAddr: string, reason: string) => void = () => {}
     const faults = new RpcFaults()
@@ -157,7 +171,7 @@ export class Libp2pTransport implements ClusterTransport {
         })
       }
     })
-    const transport = new Libp2pTransport(node, init, faults)
+    const transport = new Libp2pTransport(node, init, faults, hosts)
     refused = (remoteAddr, reason) => {
       // The address without its port: a stranger redials from new ports.
       transport.#warnOnce('refused a connection without the cluster key', remoteAddr.replace(/\/tcp\/\d+.*$/, ''), { remoteAddr, reason })
@@ -165,6 +179,7 @@ export class Libp2pTransport implements ClusterTransport {
     transport.#wire()
     await node.start()
     node.services.pubsub.subscribe(transport.#topic)
+    transport.#dialer.start()
     return transport
   }
 
@@ -193,8 +208,9 @@ export class Libp2pTransport implements ClusterTransport {
     }
     if (msg.type !== 'signed') return reject('rejected unsigned heartbeat', {})
     let hb: Heartbeat
+    let addrs: string[]
     try {
-      hb = decodeHeartbeat(msg.data)
+      ({ hb, addrs } = decodeHeartbeatFrame(msg.data))
     } catch (err) {
       return reject('rejected malformed heartbeat', { author: msg.from.toString(), err: (err as Error).message })
     }
@@ -202,6 +218,7 @@ export class Libp2pTransport implements ClusterTransport {
       return reject('rejected heartbeat whose claimed id is not its signer', { claimed: hb.id, signer: msg.from.toString() })
     }
     this.#validated.set(msg, hb)
+    this.#dialer.learn(hb.id, addrs)
     return TopicValidatorResult.Accept
   }
 
@@ -225,7 +242,10 @@ export class Libp2pTransport implements ClusterTransport {
   }
 
   async publishHeartbeat (hb: Heartbeat): Promise<void> {
-    await this.#node.services.pubsub.publish(this.#topic, encodeHeartbeat(hb))
+    // Our listen addresses ride along, loopback last, so members heard through a third node can dial us.
+    const loopback = (a: string): boolean => /^\/(ip4\/127\.|ip6\/::1\/)/.test(a)
+    const addrs = this.addresses()
+    await this.#node.services.pubsub.publish(this.#topic, encodeHeartbeat(hb, [...addrs.filter(a => !loopback(a)), ...addrs.filter(loopback)]))
   }
 
   onHeartbeat (handler: (hb: Heartbeat) => void): void {
@@ -242,13 +262,7 @@ export class Libp2pTransport implements ClusterTransport {
   }
 
   keepConnected (id: string): void {
-    if (this.#kept.has(id)) return
-    this.#kept.add(id)
-    const peer = this.#node.getPeers().find(p => p.toString() === id)
-    if (peer === undefined) return
-    this.#node.peerStore.merge(peer, { tags: { [KEEP_ALIVE]: { value: 1 } } }).catch((err: Error) => {
-      this.#init.debug?.('could not tag member keep-alive', { peer: id, err: err.message })
-    })
+    this.#dialer.keep(id)
   }
 
   async request (to: string, msg: RpcRequest, timeoutMs: number): Promise<RpcReply> {
@@ -372,6 +386,7 @@ export class Libp2pTransport implements ClusterTransport {
   async stop (): Promise<void> {
     for (const lanes of this.#idle.values()) for (const lane of lanes) clearTimeout(lane.idleTimer)
     this.#idle.clear()
+    this.#dialer.stop()
     await this.#node.stop()
   }
 }

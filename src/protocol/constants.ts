@@ -12,6 +12,9 @@
 
 /** Longest task id, node id, or origin id. */
 export const MAX_ID_LENGTH = 128
+/** Listen addresses a heartbeat may carry, and the longest one (a multiaddr string). */
+export const MAX_HEARTBEAT_ADDRS = 8
+export const MAX_ADDR_LENGTH = 256
 /** Longest node name (a setting, carried in every heartbeat). */
 export const MAX_NODE_NAME_LENGTH = 64
 /** Longest task type name. */

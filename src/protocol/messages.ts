@@ -7,7 +7,7 @@ import { Type } from '@sinclair/typebox'
 import type { Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { Heartbeat } from '../core/types.ts'
-import { MAX_DEAD_ACCEPTED, MAX_HEARTBEAT_BYTES, MAX_ID_LENGTH, MAX_NODE_NAME_LENGTH, MAX_TYPE_LENGTH } from './constants.ts'
+import { MAX_ADDR_LENGTH, MAX_DEAD_ACCEPTED, MAX_HEARTBEAT_ADDRS, MAX_HEARTBEAT_BYTES, MAX_ID_LENGTH, MAX_NODE_NAME_LENGTH, MAX_TYPE_LENGTH } from './constants.ts'
 
 export const PROTOCOL_VERSION = 1
 
@@ -30,7 +30,13 @@ export const HeartbeatSchema = Type.Object({
   leader: Type.Union([Id, Type.Null()]),
   term: Count,
   dead: Type.Array(Type.Object({ id: Id, incarnation: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }), { maxItems: MAX_DEAD_ACCEPTED }),
-  joining: Type.Boolean()
+  joining: Type.Boolean(),
+  /**
+   * The sender's dialable listen multiaddrs, so that members heard through a
+   * third node are dialled directly. Wire-only: the transport keeps them, the
+   * core never sees them.
+   */
+  addrs: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: MAX_ADDR_LENGTH }), { maxItems: MAX_HEARTBEAT_ADDRS }))
 }, { additionalProperties: false })
 
 export type HeartbeatMessage = Static<typeof HeartbeatSchema>
@@ -42,13 +48,20 @@ export class DecodeError extends Error {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
-export function encodeHeartbeat (hb: Heartbeat): Uint8Array {
-  const msg: HeartbeatMessage = { v: PROTOCOL_VERSION, ...hb }
+/** Encodes a heartbeat with the sender's listen addresses (at most MAX_HEARTBEAT_ADDRS, longer ones left out). */
+export function encodeHeartbeat (hb: Heartbeat, addrs: readonly string[] = []): Uint8Array {
+  const fit = addrs.filter(a => a.length > 0 && a.length <= MAX_ADDR_LENGTH).slice(0, MAX_HEARTBEAT_ADDRS)
+  const msg: HeartbeatMessage = { v: PROTOCOL_VERSION, ...hb, ...(fit.length > 0 ? { addrs: fit } : {}) }
   return encoder.encode(JSON.stringify(msg))
 }
 
 /** Decodes and validates a heartbeat; throws DecodeError naming what is wrong. */
 export function decodeHeartbeat (bytes: Uint8Array): Heartbeat {
+  return decodeHeartbeatFrame(bytes).hb
+}
+
+/** Decodes and validates a heartbeat and the listen addresses it carries. */
+export function decodeHeartbeatFrame (bytes: Uint8Array): { hb: Heartbeat, addrs: string[] } {
   if (bytes.byteLength > MAX_HEARTBEAT_BYTES) throw new DecodeError(`heartbeat of ${bytes.byteLength} bytes exceeds ${MAX_HEARTBEAT_BYTES}`)
   let parsed: unknown
   try {
@@ -60,6 +73,6 @@ export function decodeHeartbeat (bytes: Uint8Array): Heartbeat {
     const first = Value.Errors(HeartbeatSchema, parsed).First()
     throw new DecodeError(`heartbeat invalid at ${first?.path === '' ? '/' : first?.path}: ${first?.message ?? 'schema mismatch'}`)
   }
-  const { v: _v, ...hb } = parsed
-  return hb
+  const { v: _v, addrs, ...hb } = parsed
+  return { hb, addrs: addrs ?? [] }
 }

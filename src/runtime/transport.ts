@@ -16,7 +16,7 @@ export interface ClusterTransport {
   onHeartbeat (handler: (hb: Heartbeat) => void): void
   /** Called when the last connection to a peer closes (a hint, not proof, of its death). */
   onPeerDisconnected (handler: (id: string) => void): void
-  /** Marks a peer as a cluster member: its connection is kept and re-dialled. */
+  /** Marks a peer as a cluster member: its connection is kept, and it is dialled directly (at the addresses its heartbeats carry) whenever there is none. */
   keepConnected (id: string): void
   /** Sends one request to a member over a direct stream and waits for its reply (rejects on timeout or a bad reply). */
   request (to: string, msg: RpcRequest, timeoutMs: number): Promise<RpcReply>

@@ -43,6 +43,27 @@ describe('a cluster of real nodes (libp2p, mDNS, gossipsub) in one network names
     expect(Date.now() - killedAt).toBeLessThan(2_000 + 500)
   })
 
+  it('with mDNS off, two nodes bootstrapped to the first (one by /p2p/ multiaddr, one by host:port): after SIGKILL of the first, the other two agree on a new leader within 2 s', async () => {
+    const noMdns = { env: { TASKMESH_MDNS: 'false' } }
+    const b1 = await set.start({ name: 'b1', ...noMdns })
+    const started = JSON.parse(b1.output().split('\n').find(l => l.includes('"node started"'))!) as { addresses: string[] }
+    const full = started.addresses.find(a => a.startsWith('/ip4/127.0.0.1/tcp/'))!
+    const port = /\/tcp\/(\d+)\//.exec(full)![1]!
+    const b2 = await set.start({ name: 'b2', ...noMdns, args: ['--bootstrap', full] })
+    // A name, not an address: the resolver gives localhost's addresses (127.0.0.1, and ::1 where listed).
+    const b3 = await set.start({ name: 'b3', ...noMdns, args: ['--bootstrap', `localhost:${port}`] })
+    const nodes = [b1, b2, b3]
+    const leader = await waitFor(async () => await agreedLeader(nodes, 3), 5_000, 'three nodes to agree on a leader')
+    expect(leader.id).toBe(b1.id)
+    b1.signal('SIGKILL')
+    const killedAt = Date.now()
+    // b2 and b3 only heard of each other through b1: unless they dialled each other directly, each sees the other die.
+    const next = await waitFor(async () => await agreedLeader([b2, b3], 2), 2_000, 'b2 and b3 to agree on a new leader after SIGKILL of b1')
+    expect(next.term).toBeGreaterThan(leader.term)
+    expect(Date.now() - killedAt).toBeLessThan(2_000 + 500)
+    for (const n of [b2, b3]) expect((await n.cluster()).members.find(m => m.id === b1.id)?.status).toBe('dead')
+  })
+
   it('after SIGSTOP of the leader a new leader is agreed within failureTimeoutMs + 1 s; resumed, the old leader follows', async () => {
     const { nodes, leader } = await threeNodes()
     const [old, ...rest] = nodes

@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -46,6 +46,44 @@ describe('the simulated LAN (network namespaces on a bridge)', () => {
     lanDown(prefix)
     lan = null
     expect(lanNamespaces(prefix)).toEqual([])
+  })
+
+  it('with no multicast route and mDNS off, two hosts find each other through one bootstrap name (a hosts file gives it both addresses)', async () => {
+    lan = lanUp(2)
+    const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-lan-'))
+    dirs.push(dir)
+    const name = 'seeds.taskmesh.test'
+    const hostsFile = join(dir, 'hosts')
+    writeFileSync(hostsFile, `127.0.0.1 localhost\n${lan.hosts.map(h => `${h.addr} ${name}`).join('\n')}\n`)
+    const port = 7001
+    // The flags say it all: no bootstrap or mDNS setting from the caller's environment overrides them.
+    const { TASKMESH_BOOTSTRAP: _b, TASKMESH_MDNS: _m, ...inherited } = process.env
+    const outputs = lan.hosts.map(h => {
+      // No multicast: mDNS could not cross the bridge even if it were on.
+      execFileSync('ip', ['-n', h.ns, 'route', 'del', '224.0.0.0/4'])
+      expect(execFileSync('ip', ['-n', h.ns, 'route', 'show'], { encoding: 'utf8' })).not.toMatch(/224\./)
+      const dataDir = join(dir, `h${h.index}`)
+      // A mount namespace of its own in which the hosts file covers /etc/hosts: the system resolver (getaddrinfo) reads it.
+      const proc = spawn('ip', ['netns', 'exec', h.ns, 'unshare', '--mount', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hostsFile,
+        process.execPath, CLI, 'start', '--name', `h${h.index}`, '--cluster', 'lan-dns', '--no-mdns', '--bootstrap', `${name}:${port}`,
+        '--listen', `/ip4/${h.addr}/tcp/${port}`, '--http-port', '0', '--data-dir', dataDir],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...inherited, TASKMESH_BOOTSTRAP_RETRY_MS: '500', TASKMESH_LOG_LEVEL: 'debug' } })
+      procs.push(proc)
+      let out = ''
+      proc.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+      proc.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+      return () => out
+    })
+    const joined = (i: number, other: string): boolean => outputs[i]!().split('\n').some(l => l.includes('"member joined"') && l.includes(`"member":"${other}"`))
+    await waitFor(() => joined(0, 'h2') && joined(1, 'h1'), 20_000, 'each host to see the other join')
+    // Found through the name, at the other host's address on the bridge, with no peer id given.
+    const lines = outputs.flatMap(o => o().split('\n'))
+    const answered = lines.filter(l => l.includes('"bootstrap address answered"')).map(l => JSON.parse(l) as { host: string, addr: string })
+    expect(answered.length, outputs.map(o => o()).join('\n')).toBeGreaterThan(0)
+    for (const a of answered) {
+      expect(a.host).toBe(name)
+      expect(lan.hosts.map(h => `/ip4/${h.addr}/tcp/${port}`)).toContain(a.addr)
+    }
   })
 
   it('a chaos seed always gives the same fault schedule', () => {

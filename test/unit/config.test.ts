@@ -29,7 +29,7 @@ describe('config', () => {
     const c = loadConfig({ env: noEnv, cwd: os.tmpdir() })
     expect(c.httpHost).toBe('127.0.0.1')
     expect(c.capacity).toBe(os.availableParallelism())
-    expect(Object.keys(defaults()).sort()).toEqual(['abortGraceMs', 'bootstrap', 'capacity', 'cluster', 'clusterKeyFile', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxBatchTasks', 'maxEventStreams', 'maxLongPolls', 'maxPayloadBytes', 'maxQueuedTasks', 'maxQueuedTasksPerNode', 'maxRpcFrameBytes', 'maxRpcFramesPerSecond', 'mdns', 'mdnsIntervalMs', 'name', 'outstandingPerSlot', 'quorum', 'resultGraceMs', 'retryBaseMs', 'retryMaxMs', 'token'])
+    expect(Object.keys(defaults()).sort()).toEqual(['abortGraceMs', 'bootstrap', 'bootstrapRetryMs', 'capacity', 'cluster', 'clusterKeyFile', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxBatchTasks', 'maxEventStreams', 'maxLongPolls', 'maxPayloadBytes', 'maxQueuedTasks', 'maxQueuedTasksPerNode', 'maxRpcFrameBytes', 'maxRpcFramesPerSecond', 'mdns', 'mdnsIntervalMs', 'name', 'outstandingPerSlot', 'quorum', 'resultGraceMs', 'retryBaseMs', 'retryMaxMs', 'token'])
   })
 
   it('layers file < flags < environment', () => {
@@ -61,6 +61,18 @@ describe('config', () => {
     expect(() => loadConfig({ file: file({ httpPort: 'eighty' }), env: noEnv })).toThrow(ConfigError)
     expect(() => loadConfig({ file: file({ httpPort: 'eighty' }), env: noEnv })).toThrow(/field "httpPort" must be integer >= 0 <= 65535, got "eighty"/)
     expect(() => loadConfig({ env: { TASKMESH_HEARTBEAT_INTERVAL_MS: 'fast' }, cwd: os.tmpdir() })).toThrow(/environment: field "heartbeatIntervalMs"/)
+  })
+
+  it('takes bootstrap entries as host:port (DNS name, IPv4 or [IPv6]) or as multiaddrs with /p2p/<id>, and rejects others naming the field and the entry', () => {
+    const good = ['seeds.taskmesh.internal:7000', 'localhost:1', '198.18.0.1:65535', '[fd00::1]:7000', 'seeds.example.:7000', '/ip4/198.18.0.1/tcp/1/p2p/12D3KooWx', '/dns4/seeds.example/tcp/7000/p2p/12D3KooWx']
+    expect(loadConfig({ env: { TASKMESH_BOOTSTRAP: good.join(',') }, cwd: os.tmpdir() }).bootstrap).toEqual(good)
+    expect(loadConfig({ env: noEnv, cwd: os.tmpdir() }).bootstrapRetryMs).toBe(5_000)
+    const bad = ['seeds.example', 'seeds.example:0', 'seeds.example:65536', 'seeds.example:70000', '/ip4/198.18.0.1/tcp/1', 'http://seeds.example:7000', '-bad.example:1', 'fd00::1:7000', '[seeds.example]:1', 'a_b.example:1', '1.2.3:7000', '300.1.1.1:7000', ' seeds.example:1']
+    for (const entry of bad) {
+      expect(() => loadConfig({ file: file({ bootstrap: ['ok.example:1', entry] }), env: noEnv }), entry).toThrow(`field "bootstrap" entry 2 (${JSON.stringify(entry)}) must be host:port`)
+    }
+    expect(() => loadConfig({ flags: { bootstrap: ['nope'] }, env: noEnv, cwd: os.tmpdir() })).toThrow(/^command line: field "bootstrap" entry 1/)
+    expect(() => loadConfig({ env: { TASKMESH_BOOTSTRAP_RETRY_MS: '99' }, cwd: os.tmpdir() })).toThrow(/field "bootstrapRetryMs"/)
   })
 
   it('rejects malformed JSON and a non-object', () => {

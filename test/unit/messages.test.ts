@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { DecodeError, decodeHeartbeat, encodeHeartbeat } from '../../src/protocol/messages.ts'
-import { MAX_HEARTBEAT_BYTES } from '../../src/protocol/constants.ts'
+import { DecodeError, decodeHeartbeat, decodeHeartbeatFrame, encodeHeartbeat } from '../../src/protocol/messages.ts'
+import { MAX_ADDR_LENGTH, MAX_HEARTBEAT_ADDRS, MAX_HEARTBEAT_BYTES } from '../../src/protocol/constants.ts'
 import type { Heartbeat } from '../../src/core/types.ts'
 
 const hb: Heartbeat = {
@@ -12,6 +12,21 @@ const hb: Heartbeat = {
 describe('heartbeat wire format', () => {
   it('round-trips', () => {
     expect(decodeHeartbeat(encodeHeartbeat(hb))).toEqual(hb)
+  })
+
+  it('carries the sender\'s listen addresses on the wire only, bounded in count and length', () => {
+    const addrs = ['/ip4/198.18.0.11/tcp/7001/p2p/12D3KooWtest', '/ip4/127.0.0.1/tcp/7001/p2p/12D3KooWtest']
+    expect(decodeHeartbeatFrame(encodeHeartbeat(hb, addrs))).toEqual({ hb, addrs })
+    expect(decodeHeartbeat(encodeHeartbeat(hb, addrs))).toEqual(hb)
+    expect(decodeHeartbeatFrame(encodeHeartbeat(hb))).toEqual({ hb, addrs: [] })
+    // The encoder keeps what fits: the first MAX_HEARTBEAT_ADDRS, none longer than MAX_ADDR_LENGTH.
+    const many = Array.from({ length: MAX_HEARTBEAT_ADDRS + 3 }, (_, i) => `/ip4/198.18.0.${i + 1}/tcp/1`)
+    expect(decodeHeartbeatFrame(encodeHeartbeat(hb, ['/' + 'x'.repeat(MAX_ADDR_LENGTH), ...many])).addrs).toEqual(many.slice(0, MAX_HEARTBEAT_ADDRS))
+    // The decoder refuses a sender that does not.
+    const enc = (o: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(o))
+    expect(() => decodeHeartbeat(enc({ v: 1, ...hb, addrs: many }))).toThrow(/heartbeat invalid at \/addrs/)
+    expect(() => decodeHeartbeat(enc({ v: 1, ...hb, addrs: ['/' + 'x'.repeat(MAX_ADDR_LENGTH)] }))).toThrow(/\/addrs\/0/)
+    expect(() => decodeHeartbeat(enc({ v: 1, ...hb, addrs: [''] }))).toThrow(/\/addrs\/0/)
   })
 
   it('rejects garbage, wrong versions, extra fields and oversized messages with a DecodeError', () => {
