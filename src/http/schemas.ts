@@ -107,7 +107,7 @@ export const TaskListReply = Type.Object({ tasks: Type.Array(TaskReply) })
 
 // ---- server-sent events (GET /v1/events) --------------------------------------
 
-/** `task`: a record held by the node changed (no payload, no result). */
+/** `task`: a record held by the node changed (no payload; the result only on an ending sent to a stream filtered with ?task=). */
 export const TaskEventData = Type.Object({
   id: Type.String(),
   type: Type.String(),
@@ -120,7 +120,9 @@ export const TaskEventData = Type.Object({
   origin: Type.String(),
   createdAt: Type.Integer(),
   startedAt: NullableInt,
-  finishedAt: NullableInt
+  finishedAt: NullableInt,
+  /** The task's result: on a stream filtered with `?task=`, in the events of an ended task only. */
+  result: Type.Optional(Type.Unknown())
 })
 
 /** The member table as events carry it (GET /v1/cluster's, plus term and each member's task types). */
