@@ -98,6 +98,8 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   })
 
   app.post('/v1/tasks/wait', {
+    // maxBatchTasks ids, each escaped at worst to four bytes a character.
+    bodyLimit: limits.maxBatchTasks * (4 * MAX_ID_LENGTH + 3) + BODY_SLACK_BYTES,
     schema: { body: bulkWaitBody(limits.maxBatchTasks), response: { 200: BulkWaitReply, ...errors } }
   }, async req => {
     const body = req.body as { ids: string[], waitMs?: number }

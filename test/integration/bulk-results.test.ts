@@ -145,6 +145,12 @@ describe('results in bulk on real nodes', () => {
     const none = await post(`${a.url}/v1/tasks/wait`, { ids: [] })
     expect(none.status).toBe(400)
     expect((await post(`${a.url}/v1/tasks/wait`, { ids: ['x'], waitMs: -1 })).status).toBe(400)
+    // The OpenAPI document has the bulk wait's body (with this node's bound) and answer, and batch?wait's answers.
+    const doc = await (await fetch(`${a.url}/docs/json`)).json() as { paths: Record<string, Record<string, any>> }
+    const bulk = doc.paths['/v1/tasks/wait']!.post
+    expect(bulk.requestBody.content['application/json'].schema.properties.ids.maxItems).toBe(10)
+    expect(Object.keys(bulk.responses['200'].content['application/json'].schema.properties).sort()).toEqual(['missing', 'pending', 'tasks'])
+    expect(Object.keys(doc.paths['/v1/tasks/batch']!.post.responses)).toEqual(expect.arrayContaining(['200', '202']))
 
     const known = (await post(`${b.url}/v1/tasks?wait=10000`, { type: 'echo', payload: 'known' })).body as Task
     expect(known.status).toBe('succeeded')

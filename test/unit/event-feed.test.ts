@@ -58,7 +58,6 @@ describe('EventFeed over HTTP', () => {
     expect(one.events.at(-1)!.data).toMatchObject({ id: 'b', status: 'succeeded', result: { answer: 42 } })
     expect(one.events[1]!.data).not.toHaveProperty('result')
     expect(all.events.filter(e => e.event === 'task').every(e => !('result' in (e.data as object)))).toBe(true)
-    expect(one.events.at(-1)!.id).toBe(all.events.at(-2)!.id)
     all.close()
     one.close()
     await waitFor(() => feed.streams === 0, 2_000, 'both streams closed')
