@@ -25,7 +25,7 @@ async function drive<T> (sim: TaskSim, p: Promise<T>, maxMs: number): Promise<{ 
 }
 
 /** Three nodes that agree on a leader, tasks of the given lengths submitted to the first, then a fourth node that holds none of them. */
-async function setUp (lengthsMs: number[]): Promise<{ sim: TaskSim, ids: string[], t0: number }> {
+async function setUp (lengthsMs: number[], pad = ''): Promise<{ sim: TaskSim, ids: string[], t0: number }> {
   const sim = new TaskSim({ seed: 11, nodes: 4, quorum: 0, network: 'perfect' })
   sims.push(sim)
   const [a, b, c, d] = sim.nodes
@@ -33,7 +33,7 @@ async function setUp (lengthsMs: number[]): Promise<{ sim: TaskSim, ids: string[
   await sim.runUntil(sim.now + 5_000)
   expect([a!, b!, c!].every(n => n.cluster?.leader() !== null)).toBe(true)
   const t0 = sim.now
-  const { value: ids } = await drive(sim, a!.tasks!.submit(lengthsMs.map(ms => ({ type: 'echo', payload: { ms } }))), 2_000)
+  const { value: ids } = await drive(sim, a!.tasks!.submit(lengthsMs.map(ms => ({ type: 'echo', payload: pad === '' ? { ms } : { ms, pad } }))), 2_000)
   sim.start(d!)
   await sim.runUntil(sim.now + 3_000)
   expect(d!.cluster?.leader()?.id).toBe(a!.cluster?.leader()?.id)
@@ -84,5 +84,20 @@ describe('bulk waits across nodes (simulated network and clock)', () => {
     expect(r.value.ended.every(x => x.status === 'succeeded')).toBe(true)
     expect(r.atMs - t0).toBeGreaterThanOrEqual(9_000)
     expect(r.atMs - t0).toBeLessThan(10_000)
+  }, 60_000)
+
+  it('a member answers with as many ended records as fit a quarter of a frame and lists the rest as held; the asker reports them pending, then gets them', async () => {
+    // 24 records of ~120 KB (a 60 KB payload, echoed as the result): ~2.9 MB, over the simulator's 2 MB quarter frame.
+    const { sim, ids } = await setUp(Array.from({ length: 24 }, () => 50), 'x'.repeat(60_000))
+    const d = sim.nodes[3]!
+    const first = await drive(sim, d.tasks!.waitAny(ids, 10_000), 10_000)
+    expect(first.value.missing).toEqual([])
+    expect(first.value.ended.length).toBeGreaterThan(0)
+    expect(first.value.ended.length).toBeLessThan(24)
+    expect(first.value.ended.every(r => r.status === 'succeeded')).toBe(true)
+    expect([...first.value.ended.map(r => r.id), ...first.value.pending].sort()).toEqual([...ids].sort())
+    const second = await drive(sim, d.tasks!.waitAny(first.value.pending, 10_000), 10_000)
+    expect(second.value.ended.map(r => r.id)).toEqual(first.value.pending)
+    expect(second.value.pending).toEqual([])
   }, 60_000)
 })
