@@ -4,7 +4,8 @@
  * - per task: a long-poll per task (`GET /v1/tasks/:id?wait=`), `concurrency`
  *   at a time: one request per task at least;
  * - in bulk: `POST /v1/tasks/wait` with the ids still open, answered as soon
- *   as one of them ended with every one that has: one request per round.
+ *   as one of them ended with every one that has: one request per round,
+ *   rounds starting at most every ROUND_MS (as the client library's waitMany).
  * Both return the ended records (in the order of `ids`) and the number of
  * HTTP requests they made.
  */
@@ -18,6 +19,8 @@ export interface Waited { ended: Ended[], requests: number }
 
 /** Longest wait of one request. */
 const WAIT_MS = 30_000
+/** Least time between the starts of two bulk rounds (the client library's default). */
+const ROUND_MS = 50
 
 export async function waitEach (node: LanNode, ids: readonly string[], concurrency = 64): Promise<Waited> {
   const ended: Ended[] = new Array(ids.length)
@@ -40,7 +43,11 @@ export async function waitBulk (node: LanNode, ids: readonly string[]): Promise<
   const found = new Map<string, Ended>()
   let open = [...ids]
   let requests = 0
+  let roundAt = 0
   while (open.length > 0) {
+    const pause = roundAt + ROUND_MS - Date.now()
+    if (pause > 0) await new Promise(resolve => setTimeout(resolve, pause))
+    roundAt = Date.now()
     requests++
     const r = await http<{ tasks: Ended[], pending: string[], missing: string[] }>(`${node.url}/v1/tasks/wait`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ids: open, waitMs: WAIT_MS })

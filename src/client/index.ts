@@ -55,6 +55,13 @@ export interface EventsOptions {
 export interface WaitManyOptions extends WaitOptions {
   /** Sees each record once it ended. */
   onTask?: (task: Task) => void
+  /**
+   * Least time between the starts of two rounds of one group of ids, in ms
+   * (default 50): a round answers as soon as one task ended, so while tasks end
+   * often, the endings in between are collected by the next round together
+   * instead of a request each. 0: ask again at once.
+   */
+  roundMs?: number
 }
 
 export interface SubmitManyOptions {
@@ -76,6 +83,8 @@ export class PartialSubmitError extends TaskmeshApiError {
 
 /** Longest single long-poll; the server caps `?wait=` at its maxWaitMs too. */
 const LONG_POLL_MS = 30_000
+/** Least time between the starts of two rounds of one waitMany group (see WaitManyOptions.roundMs). */
+const ROUND_MS = 50
 /** Tasks per POST /v1/tasks/batch (the server's default maxBatchTasks). */
 const BATCH = 1000
 
@@ -172,7 +181,8 @@ export class TaskmeshClient {
    * once all ended, or with the records as they stand when `timeoutMs` passes.
    * Bulk waits, not one long-poll per task: the ids go in groups of 1,000,
    * and each group's loop asks for its remaining ids in one request per round
-   * (a round ends as soon as one of them has ended). `onTask` sees each record
+   * (a round ends as soon as one of them has ended; rounds start at most every
+   * `roundMs`, default 50 ms, so frequent endings come in batches). `onTask` sees each record
    * as it ends. An id no live node knows fails it with TASK_NOT_FOUND (404).
    */
   async waitMany (ids: readonly string[], options: WaitManyOptions = {}): Promise<Task[]> {
@@ -181,9 +191,14 @@ export class TaskmeshClient {
     const unique = [...new Set(ids)]
     const groups: string[][] = []
     for (let i = 0; i < unique.length; i += BATCH) groups.push(unique.slice(i, i + BATCH))
+    const roundMs = Math.max(0, options.roundMs ?? ROUND_MS)
     await Promise.all(groups.map(async group => {
       let remaining = group
+      let roundAt = 0
       while (remaining.length > 0) {
+        const pause = roundAt + roundMs - Date.now()
+        if (pause > 0 && Date.now() + pause < deadline) await new Promise(resolve => setTimeout(resolve, pause))
+        roundAt = Date.now()
         const r = await this.waitAny(remaining, { timeoutMs: Math.max(0, Math.min(deadline - Date.now(), LONG_POLL_MS)) })
         if (r.missing.length > 0) throw new TaskmeshApiError(`no task with id ${r.missing.slice(0, 5).map(id => `"${id}"`).join(', ')}${r.missing.length > 5 ? ` (and ${r.missing.length - 5} more)` : ''} on any live node`, 404, 'TASK_NOT_FOUND')
         for (const t of r.tasks) {

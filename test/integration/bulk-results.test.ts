@@ -94,22 +94,27 @@ describe('results in bulk on real nodes', () => {
     expect(await sentRpc(c, 'wait')).toBeGreaterThan(waitsBefore)
   })
 
-  it('200 tasks from one node waited for in bulk through another, with the client: one request per round, few wait RPCs', async () => {
+  it('200 tasks from one node waited for in bulk through another, with the client: one request per round, wait RPCs per round and member, never per task', async () => {
     const { origin: a, reader: c } = await three('bc')
     const ids = await new TaskmeshClient({ nodes: a.url }).submitMany(Array.from({ length: 200 }, (_, i) => ({ type: 'sleep', payload: { ms: 200 + (i % 5) * 300 } })))
     expect(await heldBy(c, ids)).toEqual([])
     const waitsBefore = await sentRpc(c, 'wait')
+    const getsBefore = await sentRpc(c, 'get')
     const seen: string[] = []
+    const started = Date.now()
     const tasks = await new TaskmeshClient({ nodes: c.url }).waitMany(ids, { timeoutMs: 60_000, onTask: t => { seen.push(t.id) } })
     expect(tasks.map(t => t.id)).toEqual(ids)
     expect(tasks.every(t => t.status === 'succeeded')).toBe(true)
+    const elapsedMs = Date.now() - started
     expect(seen.sort()).toEqual([...ids].sort())
     const rounds = await bulkWaits(c)
     expect(rounds).toBeGreaterThan(0)
     expect(rounds).toBeLessThan(200)
     expect(await taskLongPolls(c)).toBe(0)
-    // Per round: one locating request and at most a few waiting slices to each of the two members.
-    expect(await sentRpc(c, 'wait') - waitsBefore).toBeLessThan(200)
+    // Never a request per task: per round one locating request to each of the two members, and one
+    // waiting request to each per slice of at most 1 s (a round of t ms has at most ceil(t / 1000) slices).
+    expect(await sentRpc(c, 'get')).toBe(getsBefore)
+    expect(await sentRpc(c, 'wait') - waitsBefore).toBeLessThanOrEqual(2 * rounds + 2 * (rounds + Math.ceil(elapsedMs / 1000)))
   })
 
   it('batch?wait submits and waits in one request: 200 with every task once all ended, 202 with those that did when the wait expired', async () => {
