@@ -117,9 +117,9 @@ export const ConfigSchema = Type.Object({
   retryMaxMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 30_000 }),
   /** Largest frame on the node-to-node RPC protocol; a larger one resets the stream. */
   maxRpcFrameBytes: Type.Integer({ minimum: 64 * 1024, maximum: 1024 * 1024 * 1024, default: 64 * 1024 * 1024 }),
-  /** Largest number of tasks in one `POST /v1/tasks/batch`. */
+  /** Largest number of tasks in one `POST /v1/tasks/batch`, and of ids in one bulk wait (`POST /v1/tasks/wait`). */
   maxBatchTasks: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
-  /** Requests that may wait at once (`?wait=` on submit or GET); more get 429. */
+  /** Requests that may wait at once (`?wait=` on submit, batch or GET, and bulk waits: one each, however many ids); more get 429. */
   maxLongPolls: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
   /**
    * RPC frames one peer may send per second (a token bucket holding one

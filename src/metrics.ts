@@ -22,6 +22,8 @@ export interface MetricsSources {
   eventStreams: () => number
   /** Requests waiting (`?wait=`) on this node now. */
   longPolls: () => number
+  /** Requests that waited on this node so far, by route (task, submit, batch, wait). */
+  longPollsBegun: () => Record<string, number>
 }
 
 /** Seconds: from 1 ms to 10 minutes. */
@@ -85,6 +87,13 @@ export class NodeMetrics {
     })
     new Gauge({ name: 'taskmesh_event_streams', help: 'Clients following GET /v1/events', registers, collect () { this.set(sources.eventStreams()) } })
     new Gauge({ name: 'taskmesh_long_polls', help: 'Requests waiting (?wait=) on this node, at most maxLongPolls', registers, collect () { this.set(sources.longPolls()) } })
+    new Counter({
+      name: 'taskmesh_long_poll_requests_total', help: 'Requests that waited on this node, by route: task (GET /v1/tasks/:id?wait=), submit (POST /v1/tasks?wait=), batch (POST /v1/tasks/batch?wait=), wait (POST /v1/tasks/wait, one however many ids)', labelNames: ['route'], registers,
+      collect () {
+        this.reset()
+        for (const [route, n] of Object.entries(sources.longPollsBegun())) this.inc({ route }, n)
+      }
+    })
   }
 
   /** Records inserted or changed in the store. */

@@ -86,12 +86,14 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   })
   // Set once the task routes are registered (below).
   let longPolls = (): number => 0
+  let longPollsBegun = (): Record<string, number> => ({})
   metrics = new NodeMetrics({
     snapshot: () => runtime?.snapshot(),
     load: () => tasks?.load() ?? { running: 0, queued: 0 },
     taskCounts: () => store.countsByType(),
     eventStreams: () => events.streams,
-    longPolls: () => longPolls()
+    longPolls: () => longPolls(),
+    longPollsBegun: () => longPollsBegun()
   })
   const observed = metrics
   // Observers never fail the store's caller: the records are already committed.
@@ -120,6 +122,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     return tasks
   }, { maxPayloadBytes: config.maxPayloadBytes, maxBatchBodyBytes: Math.floor(config.maxRpcFrameBytes / 2), maxWaitMs: MAX_WAIT_MS, maxBatchTasks: config.maxBatchTasks, maxLongPolls: config.maxLongPolls })
   longPolls = routes.longPolls
+  longPollsBegun = routes.longPollsBegun
   events.register(http)
   registerMetricsRoute(http, observed)
   registerDashboard(http)

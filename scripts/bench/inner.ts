@@ -8,15 +8,17 @@
  */
 import { execFileSync } from 'node:child_process'
 import { DEFAULTS } from '../../src/config.ts'
-import { isTerminal } from '../../src/core/tasks.ts'
-import type { TaskStatus } from '../../src/core/tasks.ts'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { ROOT, cpuSeconds, http, lanNode, rssBytes, startNode, stopNode, waitForAgreement } from '../lib/lan-nodes.ts'
 import type { ClusterView, LanNode } from '../lib/lan-nodes.ts'
 import type { Lan } from '../lan/lan.ts'
+import { fig, median, pct, round, writeResults } from './figures.ts'
+import type { Figure, Scenario } from './figures.ts'
 import { summarizeProfiles } from './profile.ts'
+import { waitBulk, waitEach } from './result-clients.ts'
+import type { Ended } from './result-clients.ts'
 
 export interface BenchConfig { lan: Lan, quick: boolean, out: string, only: string[] | null, profile: boolean }
 
@@ -25,8 +27,6 @@ const work = join(os.tmpdir(), `taskmesh-bench-${process.pid}`)
 const say = (msg: string): void => { console.log(`[bench] ${msg}`) }
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-interface Figure { name: string, value: number | null, unit: string, runs: number[], ratio?: { to: string, value: number | null }, target?: string }
-interface Scenario { name: string, config: Record<string, unknown>, figures: Figure[], notes: string[] }
 const scenarios: Scenario[] = []
 const profileDir = join(cfg.out, 'profiles')
 /** With --profile, the nodes of the latency and throughput scenarios write CPU profiles (figures are then slower). */
@@ -34,20 +34,6 @@ function profiled (scenario: string): Record<string, string> {
   return cfg.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, scenario)}` } : {}
 }
 const profiles: Array<[string, string]> = []
-
-function median (xs: readonly number[]): number | null {
-  if (xs.length === 0) return null
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
-function pct (xs: readonly number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]!
-}
-const round = (x: number | null, d = 2): number | null => x === null ? null : Math.round(x * 10 ** d) / 10 ** d
-function fig (name: string, runs: number[], unit: string, extra: Partial<Figure> = {}): Figure {
-  return { name, value: round(median(runs)), unit, runs: runs.map(r => round(r)!), ...extra }
-}
 
 let clusterSeq = 0
 /** Starts `count` nodes on the LAN's hosts from `firstHost` on with `config`, and waits until they agree. */
@@ -102,19 +88,8 @@ async function post<T> (url: string, body: unknown, timeoutMs = 30_000): Promise
 }
 
 /** Waits for every id to end (long-polls, `concurrency` at a time); returns when the last one ended. */
-async function waitAll (node: LanNode, ids: readonly string[], concurrency = 64): Promise<Array<{ status: string, attempts: number }>> {
-  const out: Array<{ status: string, attempts: number }> = new Array(ids.length)
-  let next = 0
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < ids.length) {
-      const i = next++
-      for (;;) {
-        const r = await http<{ status: string, attempts: number }>(`${node.url}/v1/tasks/${ids[i]!}?wait=30000`, {}, 40_000).catch(() => null)
-        if (r !== null && isTerminal(r.body.status as TaskStatus)) { out[i] = r.body; break }
-      }
-    }
-  }))
-  return out
+async function waitAll (node: LanNode, ids: readonly string[], concurrency = 64): Promise<Ended[]> {
+  return (await waitEach(node, ids, concurrency)).ended
 }
 
 // ---- scenarios -------------------------------------------------------------
@@ -184,38 +159,55 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
   return { httpFloorMs: httpFloor, rpcFloorMs: rpcFloor }
 }
 
+/**
+ * The same load twice, each on a fresh cluster: results learnt with a
+ * long-poll per task, then with bulk waits (one request per round per batch).
+ */
 async function throughput (): Promise<void> {
   const total = cfg.quick ? 3_000 : 10_000
   const runs = cfg.quick ? 1 : 3
-  const rates: number[] = []
-  const cpuPer1k: number[] = []
+  const clients = { 'per-task': { rates: [] as number[], cpu: [] as number[], requests: [] as number[] }, bulk: { rates: [] as number[], cpu: [] as number[], requests: [] as number[] } }
   for (let r = 0; r < runs; r++) {
-    const c = await cluster(3, { capacity: 4 }, r === 0 ? profiled('throughput') : {})
-    const pids = c.nodes.map(n => n.proc!.pid!)
-    const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
-    const t = performance.now()
-    const batches: Array<Promise<Array<{ status: string }>>> = []
-    for (let b = 0; b < total / 1000; b++) {
-      const origin = c.nodes[b % 3]!
-      const res = await post<{ ids: string[] }>(`${origin.url}/v1/tasks/batch`, { tasks: Array.from({ length: 1000 }, (_, i) => ({ type: 'echo', payload: { b, i } })) })
-      if (res.status !== 202) throw new Error(`throughput: batch refused with ${res.status}`)
-      // The submitter learns each result from the node it submitted to (a holder: no fan-out).
-      batches.push(waitAll(origin, res.body.ids, 32))
+    for (const client of ['per-task', 'bulk'] as const) {
+      const profile = r === 0 && client === 'per-task'
+      const c = await cluster(3, { capacity: 4 }, profile ? profiled('throughput') : {})
+      const pids = c.nodes.map(n => n.proc!.pid!)
+      const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
+      const t = performance.now()
+      const batches: Array<Promise<{ ended: Ended[], requests: number }>> = []
+      for (let b = 0; b < total / 1000; b++) {
+        const origin = c.nodes[b % 3]!
+        const res = await post<{ ids: string[] }>(`${origin.url}/v1/tasks/batch`, { tasks: Array.from({ length: 1000 }, (_, i) => ({ type: 'echo', payload: { b, i } })) })
+        if (res.status !== 202) throw new Error(`throughput: batch refused with ${res.status}`)
+        // The submitter learns each result from the node it submitted to (a holder: no fan-out).
+        batches.push(client === 'bulk' ? waitBulk(origin, res.body.ids) : waitEach(origin, res.body.ids, 32))
+      }
+      const waited = await Promise.all(batches)
+      const secs = (performance.now() - t) / 1000
+      const cpu = pids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0
+      if (waited.some(w => w.ended.some(e => e.status !== 'succeeded'))) throw new Error(`throughput (${client}): a task did not succeed`)
+      const requests = waited.reduce((n, w) => n + w.requests, 0)
+      clients[client].rates.push(total / secs)
+      clients[client].cpu.push(cpu / (total / 1000))
+      clients[client].requests.push(requests)
+      say(`throughput run ${r + 1}/${runs}, ${client} results: ${Math.round(total / secs)} tasks/s, ${(cpu / (total / 1000)).toFixed(2)} CPU-s per 1,000, ${requests} result requests`)
+      await c.stop()
+      if (profile && cfg.profile) profiles.push(['throughput (first run, per-task results)', summarizeProfiles(join(profileDir, 'throughput'), c.formedMs ?? 0).markdown])
     }
-    const ended = (await Promise.all(batches)).flat()
-    const secs = (performance.now() - t) / 1000
-    const cpu = pids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0
-    if (ended.some(e => e.status !== 'succeeded')) throw new Error('throughput: a task did not succeed')
-    rates.push(total / secs)
-    cpuPer1k.push(cpu / (total / 1000))
-    say(`throughput run ${r + 1}/${runs}: ${Math.round(total / secs)} tasks/s, ${(cpu / (total / 1000)).toFixed(2)} CPU-s per 1,000`)
-    await c.stop()
-    if (r === 0 && cfg.profile) profiles.push(['throughput (first run)', summarizeProfiles(join(profileDir, 'throughput'), c.formedMs ?? 0).markdown])
   }
+  const each = clients['per-task']
+  const bulk = clients.bulk
   scenarios.push({
     name: 'throughput',
-    config: { nodes: 3, capacity: 4, tasks: total, submit: 'POST /v1/tasks/batch, 1,000 per request, round-robin; results long-polled by the submitter' },
-    figures: [fig('tasks/s, first submit to last result known', rates, 'tasks/s', { target: '>= 8,000' }), fig('CPU-seconds per 1,000 tasks (all nodes)', cpuPer1k, 'CPU-s')],
+    config: { nodes: 3, capacity: 4, tasks: total, submit: 'POST /v1/tasks/batch, 1,000 per request, round-robin', results: 'learnt from the node submitted to: per-task long-polls (GET /v1/tasks/:id?wait=, 32 at a time per batch), then on a fresh cluster bulk waits (POST /v1/tasks/wait, one loop per batch)' },
+    figures: [
+      fig('tasks/s, first submit to last result known (per-task long-polls)', each.rates, 'tasks/s', { target: '>= 8,000' }),
+      fig('CPU-seconds per 1,000 tasks, all nodes (per-task long-polls)', each.cpu, 'CPU-s'),
+      fig('HTTP requests for the results (per-task long-polls)', each.requests, 'requests'),
+      fig('tasks/s, first submit to last result known (bulk waits)', bulk.rates, 'tasks/s', { ratio: { to: 'per-task long-polls', value: round((median(bulk.rates) ?? 0) / Math.max(1, median(each.rates) ?? 0)) }, target: '>= 8,000' }),
+      fig('CPU-seconds per 1,000 tasks, all nodes (bulk waits)', bulk.cpu, 'CPU-s'),
+      fig('HTTP requests for the results (bulk waits)', bulk.requests, 'requests')
+    ],
     notes: []
   })
 }
@@ -422,21 +414,7 @@ for (const [name, run] of all) {
 }
 rmSync(work, { recursive: true, force: true })
 
-const machine = { cores: os.availableParallelism(), cpu: os.cpus()[0]?.model ?? 'unknown', memoryGB: round(os.totalmem() / 2 ** 30, 1), node: process.version, platform: `${os.type()} ${os.release()}` }
-const result = { startedAt: startedAt.toISOString(), quick: cfg.quick, profiled: cfg.profile, machine, scenarios }
-mkdirSync(cfg.out, { recursive: true })
-const stamp = startedAt.toISOString().replace(/[:.]/g, '-')
-const jsonPath = join(cfg.out, `${stamp}${cfg.quick ? '-quick' : ''}${cfg.profile ? '-profiled' : ''}.json`)
-writeFileSync(jsonPath, JSON.stringify(result, null, 2))
-const lines = [`# taskmesh benchmarks, ${startedAt.toISOString()}${cfg.quick ? ' (quick)' : ''}`, '', `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGB} GB, Node ${machine.node}, ${machine.platform}.`, '', '| scenario | figure | median | runs | ratio | target |', '| --- | --- | --- | --- | --- | --- |']
-for (const s of scenarios) {
-  for (const f of s.figures) lines.push(`| ${s.name} | ${f.name} | ${f.value ?? '-'} ${f.unit} | ${f.runs.join(', ')} | ${f.ratio === undefined ? '' : `${f.ratio.value ?? '-'}x ${f.ratio.to}`} | ${f.target ?? ''} |`)
-  for (const n of s.notes) lines.push(`| ${s.name} | note: ${n} | | | | |`)
-}
-lines.push('', 'Config per scenario:', '', ...scenarios.map(s => `- ${s.name}: \`${JSON.stringify(s.config)}\``))
-for (const [name, markdown] of profiles) lines.push('', `## CPU profile: ${name}`, '', markdown)
-const mdPath = jsonPath.replace(/\.json$/, '.md')
-writeFileSync(mdPath, lines.join('\n') + '\n')
-console.log('\n' + lines.slice(4).join('\n'))
+const { jsonPath, mdPath, table } = writeResults({ out: cfg.out, startedAt, quick: cfg.quick, profiled: cfg.profile, scenarios, profiles })
+console.log('\n' + table)
 say(`results: ${jsonPath} and ${mdPath}`)
 process.exit(scenarios.some(s => s.notes.some(n => n.startsWith('FAILED'))) ? 1 : 0)

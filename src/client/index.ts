@@ -4,6 +4,8 @@
  *   const client = new TaskmeshClient({ nodes: ['http://127.0.0.1:7421', 'http://127.0.0.1:7422'] })
  *   const { id } = await client.submit({ type: 'echo', payload: { hello: 'world' } })
  *   const task = await client.wait(id)                  // long-polls until it ends
+ *   const ids = await client.submitMany(tasks)          // batches of 1,000
+ *   const done = await client.waitMany(ids)             // one bulk wait per 1,000 ids per round
  *   for await (const e of client.events({ kinds: ['leader'] })) console.log(e.data.leader?.name)
  *
  * Every node serves the whole API, so the client talks to one node and moves
@@ -17,7 +19,7 @@
  */
 import { TaskmeshApiError, answerError, openEventStream } from './sse.ts'
 import { isTerminalStatus } from './types.ts'
-import type { BatchSubmitted, Cancelled, Cluster, EventKind, Health, Submitted, Task, TaskStatus, TaskSubmission, TaskmeshEvent } from './types.ts'
+import type { BatchSubmitted, BatchWaited, BulkWaited, Cancelled, Cluster, EventKind, Health, Submitted, Task, TaskStatus, TaskSubmission, TaskmeshEvent } from './types.ts'
 
 export { TaskmeshApiError } from './sse.ts'
 export { isTerminalStatus } from './types.ts'
@@ -50,6 +52,25 @@ export interface EventsOptions {
   retryDelayMs?: number
 }
 
+export interface WaitManyOptions extends WaitOptions {
+  /** Sees each record once it ended. */
+  onTask?: (task: Task) => void
+  /**
+   * Least time between the starts of two rounds of one group of ids, in ms
+   * (default 50): a round answers as soon as one task ended, so while tasks end
+   * often, the endings in between are collected by the next round together
+   * instead of a request each. 0: ask again at once.
+   */
+  roundMs?: number
+}
+
+export interface SubmitManyOptions {
+  /** Sees the ids accepted so far, after each batch. */
+  onBatch?: (accepted: readonly string[]) => void
+  /** Also wait for the tasks to end (see waitMany): resolves with their records instead of their ids. */
+  wait?: true | WaitManyOptions
+}
+
 /** submitMany stopped at a batch the node refused: `accepted` holds the ids of the tasks accepted before it. */
 export class PartialSubmitError extends TaskmeshApiError {
   override name = 'PartialSubmitError'
@@ -62,6 +83,8 @@ export class PartialSubmitError extends TaskmeshApiError {
 
 /** Longest single long-poll; the server caps `?wait=` at its maxWaitMs too. */
 const LONG_POLL_MS = 30_000
+/** Least time between the starts of two rounds of one waitMany group (see WaitManyOptions.roundMs). */
+const ROUND_MS = 50
 /** Tasks per POST /v1/tasks/batch (the server's default maxBatchTasks). */
 const BATCH = 1000
 
@@ -91,21 +114,39 @@ export class TaskmeshClient {
     return await this.#request<Submitted>('POST', '/v1/tasks', task, { failover: task.idempotencyKey === undefined ? 'refused' : 'reads' })
   }
 
-  /** Submits many tasks in batches of 1,000; resolves with their ids in order. `onBatch` sees the ids accepted so far. */
-  async submitMany (tasks: TaskSubmission[], onBatch?: (accepted: readonly string[]) => void): Promise<string[]> {
+  /**
+   * Submits many tasks in batches of 1,000; resolves with their ids in order.
+   * `onBatch` sees the ids accepted so far. With `{ wait }` it also waits for
+   * them to end and resolves with their records in order: up to 1,000 tasks
+   * go in one request that also waits (POST /v1/tasks/batch?wait=), more are
+   * waited for with waitMany.
+   */
+  async submitMany (tasks: TaskSubmission[], options?: ((accepted: readonly string[]) => void) | (SubmitManyOptions & { wait?: undefined })): Promise<string[]>
+  async submitMany (tasks: TaskSubmission[], options: SubmitManyOptions & { wait: true | WaitManyOptions }): Promise<Task[]>
+  async submitMany (tasks: TaskSubmission[], options: ((accepted: readonly string[]) => void) | SubmitManyOptions = {}): Promise<string[] | Task[]> {
+    const opts: SubmitManyOptions = typeof options === 'function' ? { onBatch: options } : options
+    const wait: WaitManyOptions | undefined = opts.wait === true ? {} : opts.wait
+    const deadline = Date.now() + (wait?.timeoutMs ?? 600_000)
     const ids: string[] = []
+    const ended = new Map<string, Task>()
     for (let i = 0; i < tasks.length; i += BATCH) {
       const chunk = tasks.slice(i, i + BATCH)
+      // One batch and a wait: submit and wait in the same request.
+      const waitMs = wait !== undefined && tasks.length <= BATCH ? Math.max(0, Math.min(deadline - Date.now(), LONG_POLL_MS)) : 0
       try {
-        const r = await this.#request<BatchSubmitted>('POST', '/v1/tasks/batch', { tasks: chunk }, { failover: chunk.every(t => t.idempotencyKey !== undefined) ? 'reads' : 'refused' })
+        const r = await this.#request<BatchWaited | BatchSubmitted>('POST', `/v1/tasks/batch${waitMs > 0 ? `?wait=${waitMs}` : ''}`, { tasks: chunk }, { failover: chunk.every(t => t.idempotencyKey !== undefined) ? 'reads' : 'refused', timeoutMs: this.#timeoutMs + waitMs })
         ids.push(...r.ids)
+        for (const t of 'tasks' in r ? r.tasks : []) { ended.set(t.id, t); wait?.onTask?.(t) }
       } catch (err) {
         if (err instanceof TaskmeshApiError) throw new PartialSubmitError(err, ids)
         throw err
       }
-      onBatch?.(ids)
+      opts.onBatch?.(ids)
     }
-    return ids
+    if (wait === undefined) return ids
+    const rest = await this.waitMany(ids.filter(id => !ended.has(id)), { ...wait, timeoutMs: Math.max(0, deadline - Date.now()) })
+    for (const t of rest) ended.set(t.id, t)
+    return ids.map(id => ended.get(id)!)
   }
 
   /** The task as it stands; with `waitMs`, the node holds the request until the task ends or that time passes. */
@@ -125,22 +166,52 @@ export class TaskmeshClient {
   }
 
   /**
-   * wait() for many tasks: resolves with their records in the order of `ids`.
-   * Today one long-poll per task, `concurrency` at a time; a bulk wait can
-   * replace that behind this method. `onTask` sees each record as it ends.
+   * Waits up to `timeoutMs` for one of the tasks to end, in one request to
+   * any node (POST /v1/tasks/wait, at most the server's maxBatchTasks ids):
+   * the tasks that have ended by then, the ids still pending, and the ids no
+   * live node knows (`missing`).
    */
-  async waitMany (ids: readonly string[], options: WaitOptions & { concurrency?: number, onTask?: (task: Task) => void } = {}): Promise<Task[]> {
+  async waitAny (ids: readonly string[], options: WaitOptions = {}): Promise<BulkWaited> {
+    const wait = Math.max(0, Math.floor(options.timeoutMs ?? LONG_POLL_MS))
+    return await this.#request<BulkWaited>('POST', '/v1/tasks/wait', { ids, waitMs: wait }, { failover: 'reads', timeoutMs: this.#timeoutMs + wait })
+  }
+
+  /**
+   * wait() for many tasks: resolves with their records in the order of `ids`
+   * once all ended, or with the records as they stand when `timeoutMs` passes.
+   * Bulk waits, not one long-poll per task: the ids go in groups of 1,000,
+   * and each group's loop asks for its remaining ids in one request per round
+   * (a round ends as soon as one of them has ended; rounds start at most every
+   * `roundMs`, default 50 ms, so frequent endings come in batches). `onTask` sees each record
+   * as it ends. An id no live node knows fails it with TASK_NOT_FOUND (404).
+   */
+  async waitMany (ids: readonly string[], options: WaitManyOptions = {}): Promise<Task[]> {
     const deadline = Date.now() + (options.timeoutMs ?? 600_000)
-    const out = new Array<Task>(ids.length)
-    let next = 0
-    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 16, ids.length) }, async () => {
-      while (next < ids.length) {
-        const i = next++
-        out[i] = await this.wait(ids[i]!, { timeoutMs: Math.max(0, deadline - Date.now()) })
-        options.onTask?.(out[i])
+    const found = new Map<string, Task>()
+    const unique = [...new Set(ids)]
+    const groups: string[][] = []
+    for (let i = 0; i < unique.length; i += BATCH) groups.push(unique.slice(i, i + BATCH))
+    const roundMs = Math.max(0, options.roundMs ?? ROUND_MS)
+    await Promise.all(groups.map(async group => {
+      let remaining = group
+      let roundAt = 0
+      while (remaining.length > 0) {
+        const pause = roundAt + roundMs - Date.now()
+        if (pause > 0 && Date.now() + pause < deadline) await new Promise(resolve => setTimeout(resolve, pause))
+        roundAt = Date.now()
+        const r = await this.waitAny(remaining, { timeoutMs: Math.max(0, Math.min(deadline - Date.now(), LONG_POLL_MS)) })
+        if (r.missing.length > 0) throw new TaskmeshApiError(`no task with id ${r.missing.slice(0, 5).map(id => `"${id}"`).join(', ')}${r.missing.length > 5 ? ` (and ${r.missing.length - 5} more)` : ''} on any live node`, 404, 'TASK_NOT_FOUND')
+        for (const t of r.tasks) {
+          found.set(t.id, t)
+          options.onTask?.(t)
+        }
+        remaining = r.pending
+        if (Date.now() >= deadline) break
       }
+      // The wait expired: the others as they stand.
+      for (const id of remaining) found.set(id, await this.get(id))
     }))
-    return out
+    return ids.map(id => found.get(id)!)
   }
 
   /** Cancels a task: `cancelled` at once if it was waiting, `cancelling` while its running attempt is told to stop. */

@@ -4,7 +4,7 @@
  */
 import type { Static } from '@sinclair/typebox'
 import type {
-  BatchReply, CancelReply, ClusterEventData, ClusterReply, HealthReply, HelloEventData, LeaderEventData, MemberEventData,
+  BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ClusterEventData, ClusterReply, HealthReply, HelloEventData, LeaderEventData, MemberEventData,
   MemberReply, SampleData, SubmitBody, SubmittedReply, TaskEventData, TaskReply, TaskStatusSchema
 } from '../http/schemas.ts'
 
@@ -17,6 +17,10 @@ export type Task = Static<typeof TaskReply>
 export type Submitted = Static<typeof SubmittedReply>
 export type BatchSubmitted = Static<typeof BatchReply>
 export type Cancelled = Static<typeof CancelReply>
+/** POST /v1/tasks/batch?wait=MS: every id, the tasks that ended, the ids still pending. */
+export type BatchWaited = Static<typeof BatchWaitedReply>
+/** POST /v1/tasks/wait: the asked tasks that ended, the ids still pending, the ids no live node knows. */
+export type BulkWaited = Static<typeof BulkWaitReply>
 /** GET /v1/cluster: this node, the leader, the members. */
 export type Cluster = Static<typeof ClusterReply>
 export type Member = Static<typeof MemberReply>

@@ -51,9 +51,10 @@ interface Client {
   tasks: Set<string> | null
 }
 
-/** What a task event carries: the record without payload and result. */
-export function taskEvent (r: TaskRecord): Static<typeof TaskEventData> {
-  return { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, error: r.error, origin: r.origin, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt }
+/** What a task event carries: the record without payload and result (with the result too when `withResult` and the task ended). */
+export function taskEvent (r: TaskRecord, withResult = false): Static<typeof TaskEventData> {
+  const e = { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, error: r.error, origin: r.origin, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt }
+  return withResult && isTerminal(r.status) ? { ...e, result: r.result } : e
 }
 
 function clusterEvent (s: ClusterSnapshot): Static<typeof ClusterEventView> {
@@ -123,14 +124,25 @@ export class EventFeed {
       if (isTerminal(r.status)) this.#ended[r.status]++
     }
     if (this.#clients.size === 0) return
-    for (const r of records) this.#publish('task', taskEvent(r), r.id)
+    for (const r of records) {
+      // A stream that named this task (?task=) gets its result with the ending; the others never do.
+      const named = isTerminal(r.status) && [...this.#clients].some(c => c.tasks?.has(r.id) === true)
+      if (!named) { this.#publish('task', taskEvent(r), r.id); continue }
+      const seq = ++this.#seq
+      const plain = `id: ${seq}\nevent: task\ndata: ${JSON.stringify(taskEvent(r))}\n\n`
+      const full = `id: ${seq}\nevent: task\ndata: ${JSON.stringify(taskEvent(r, true))}\n\n`
+      for (const c of this.#clients) {
+        if (!c.kinds.has('task') || (c.tasks !== null && !c.tasks.has(r.id))) continue
+        this.#send(c, c.tasks === null ? plain : full)
+      }
+    }
   }
 
   register (app: FastifyInstance): void {
     app.get('/v1/events', {
       schema: {
         summary: 'Server-sent events: membership, leader and task changes (text/event-stream)',
-        description: 'Event kinds: hello (first: cluster, history, recent tasks), member, leader, task, cluster (every second). `kinds` selects kinds; `task` keeps only these tasks\' events. 503 TOO_MANY_STREAMS beyond maxEventStreams.',
+        description: 'Event kinds: hello (first: cluster, history, recent tasks), member, leader, task, cluster (every second). `kinds` selects kinds; `task` keeps only these tasks\' events, and their endings then carry the result. Task events come from the nodes holding the task. 503 TOO_MANY_STREAMS beyond maxEventStreams.',
         querystring: EventsQuery,
         response: { 200: { description: 'a text/event-stream that stays open', type: 'string' }, '4xx': ErrorReply, '5xx': ErrorReply }
       }
@@ -150,7 +162,7 @@ export class EventFeed {
       reply.raw.on('close', drop)
       reply.raw.on('error', drop)
       const s = this.#init.snapshot()
-      const recent = this.#init.recentTasks(HELLO_TASKS).filter(r => client.tasks === null || client.tasks.has(r.id)).map(taskEvent)
+      const recent = this.#init.recentTasks(HELLO_TASKS).filter(r => client.tasks === null || client.tasks.has(r.id)).map(r => taskEvent(r, client.tasks !== null))
       this.#send(client, `retry: ${RECONNECT_AFTER_MS}\nid: ${++this.#seq}\nevent: hello\ndata: ${JSON.stringify({ cluster: s === undefined ? null : clusterEvent(s), history: this.#history, tasks: recent } satisfies Static<typeof HelloEventData>)}\n\n`)
     })
   }

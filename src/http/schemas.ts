@@ -7,7 +7,7 @@
  */
 import { Type } from '@sinclair/typebox'
 import { TASK_STATUSES } from '../core/tasks.ts'
-import { MAX_ATTEMPTS, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
+import { MAX_ATTEMPTS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 export const ErrorReply = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() })
@@ -74,12 +74,40 @@ export const TaskReply = Type.Object({
 /** POST /v1/tasks without `?wait=`. */
 export const SubmittedReply = Type.Object({ id: Type.String(), status: TaskStatusSchema })
 export const BatchReply = Type.Object({ ids: Type.Array(Type.String()) })
+/** POST /v1/tasks/batch?wait=MS: 200 once all ended, 202 when the wait expired first. */
+export const BatchWaitedReply = Type.Object({
+  /** Every task's id, in the order submitted. */
+  ids: Type.Array(Type.String()),
+  /** The tasks that ended, in the order submitted (with their results). */
+  tasks: Type.Array(TaskReply),
+  /** Ids of the tasks that had not ended when the wait expired. */
+  pending: Type.Array(Type.String())
+})
+
+/** POST /v1/tasks/wait: the tasks to wait for (ids bounded by maxBatchTasks). */
+export function bulkWaitBody (maxIds: number) {
+  return Type.Object({
+    ids: Type.Array(Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }), { minItems: 1, maxItems: maxIds, description: `task ids, at most maxBatchTasks (${maxIds} here)` }),
+    waitMs: Type.Optional(Type.Integer({ minimum: 0, description: 'longest wait for one of them to end (cut to the server\'s longest wait); 0 or absent: answer at once' }))
+  }, { additionalProperties: false })
+}
+
+/** POST /v1/tasks/wait: answered once one asked task has ended (or the wait expired). */
+export const BulkWaitReply = Type.Object({
+  /** Asked tasks that have ended, in the order asked (with their results). */
+  tasks: Type.Array(TaskReply),
+  /** Asked ids held by a live node that have not ended yet: ask again for these. */
+  pending: Type.Array(Type.String()),
+  /** Asked ids no live node knows (never submitted, expired, or every holder gone). */
+  missing: Type.Array(Type.String())
+})
+
 export const CancelReply = Type.Object({ id: Type.String(), status: Type.Union([Type.Literal('cancelled'), Type.Literal('cancelling')]) })
 export const TaskListReply = Type.Object({ tasks: Type.Array(TaskReply) })
 
 // ---- server-sent events (GET /v1/events) --------------------------------------
 
-/** `task`: a record held by the node changed (no payload, no result). */
+/** `task`: a record held by the node changed (no payload; the result only on an ending sent to a stream filtered with ?task=). */
 export const TaskEventData = Type.Object({
   id: Type.String(),
   type: Type.String(),
@@ -92,7 +120,9 @@ export const TaskEventData = Type.Object({
   origin: Type.String(),
   createdAt: Type.Integer(),
   startedAt: NullableInt,
-  finishedAt: NullableInt
+  finishedAt: NullableInt,
+  /** The task's result: on a stream filtered with `?task=`, in the events of an ended task only. */
+  result: Type.Optional(Type.Unknown())
 })
 
 /** The member table as events carry it (GET /v1/cluster's, plus term and each member's task types). */

@@ -1,11 +1,11 @@
-/** The task API: submit (single and batch), read (with long-poll), cancel, list. */
+/** The task API: submit (single and batch), read (with long-poll), wait for many, cancel, list. */
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import { isTerminal } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import type { TaskRuntime } from '../runtime/task-runtime.ts'
 import { TooManyWaitersError } from '../errors.ts'
-import { BatchReply, CancelReply, ErrorReply, SubmitBody, SubmittedReply, TaskListReply, TaskReply, TaskStatusSchema as Status } from './schemas.ts'
+import { BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ErrorReply, SubmitBody, SubmittedReply, TaskListReply, TaskReply, TaskStatusSchema as Status, bulkWaitBody } from './schemas.ts'
 import { MAX_ID_LENGTH } from '../protocol/constants.ts'
 
 function batchBody (maxTasks: number) {
@@ -39,16 +39,22 @@ function view (r: TaskRecord): Record<string, unknown> {
   return { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt }
 }
 
-/** `runtime` returns the task runtime, or throws while the node is starting. */
-/** Returns the number of long-polls waiting now (a metric). */
-export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRuntime, limits: TaskRouteLimits): { longPolls: () => number } {
-  const slack = 64 * 1024
-  // Long-polls in progress: each holds a socket and a waiter until it ends.
+/** The routes that may wait (a label of the long-poll counter). */
+export type LongPollRoute = 'task' | 'submit' | 'batch' | 'wait'
+
+/**
+ * `runtime` returns the task runtime, or throws while the node is starting.
+ * Returns the number of long-polls waiting now, and those begun so far by route (metrics).
+ */
+export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRuntime, limits: TaskRouteLimits): { longPolls: () => number, longPollsBegun: () => Record<LongPollRoute, number> } {
+  // Long-polls in progress: each holds a socket and a waiter until it ends (a bulk wait is one, however many ids it names).
   let waiting = 0
+  const begun: Record<LongPollRoute, number> = { task: 0, submit: 0, batch: 0, wait: 0 }
   /** Runs a request that waits `waitMs` as one of at most maxLongPolls; refuses (changing nothing) beyond. */
-  async function asWaiter<T> (waitMs: number, handle: () => Promise<T>): Promise<T> {
+  async function asWaiter<T> (route: LongPollRoute, waitMs: number, handle: () => Promise<T>): Promise<T> {
     if (waitMs <= 0) return await handle()
     if (waiting >= limits.maxLongPolls) throw new TooManyWaitersError(limits.maxLongPolls)
+    begun[route]++
     waiting++
     try { return await handle() } finally { waiting-- }
   }
@@ -62,7 +68,7 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
     }
   }, async (req, reply) => {
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
-    return await asWaiter(wait, async () => {
+    return await asWaiter('submit', wait, async () => {
       const [id] = await runtime().submit([req.body as never])
       if (wait <= 0) return await reply.code(202).send({ id, status: 'queued' })
       // Submit and wait in one request: 200 with the record once it ended, 202 with it if it has not yet.
@@ -73,10 +79,36 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
 
   app.post('/v1/tasks/batch', {
     bodyLimit: limits.maxBatchBodyBytes,
-    schema: { body: batchBody(limits.maxBatchTasks), response: { 202: BatchReply, ...errors } }
+    schema: {
+      body: batchBody(limits.maxBatchTasks),
+      querystring: Type.Object({ wait: Type.Optional(Digits) }, { additionalProperties: false }),
+      // BatchWaitedReply first: a plain { ids } answer does not match it.
+      response: { 200: BatchWaitedReply, 202: Type.Union([BatchWaitedReply, BatchReply]), ...errors }
+    }
   }, async (req, reply) => {
-    const ids = await runtime().submit((req.body as { tasks: never[] }).tasks)
-    return await reply.code(202).send({ ids })
+    const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
+    return await asWaiter('batch', wait, async () => {
+      const ids = await runtime().submit((req.body as { tasks: never[] }).tasks)
+      if (wait <= 0) return await reply.code(202).send({ ids })
+      // Submit and wait in one request: 200 once every task ended, 202 with those that did when the wait expired.
+      const r = await runtime().waitAll(ids, wait)
+      const pending = [...r.pending, ...r.missing]
+      return await reply.code(pending.length === 0 ? 200 : 202).send({ ids, tasks: r.ended.map(view), pending })
+    })
+  })
+
+  app.post('/v1/tasks/wait', {
+    // maxBatchTasks ids, each escaped at worst to four bytes a character.
+    bodyLimit: limits.maxBatchTasks * (4 * MAX_ID_LENGTH + 3) + BODY_SLACK_BYTES,
+    schema: { body: bulkWaitBody(limits.maxBatchTasks), response: { 200: BulkWaitReply, ...errors } }
+  }, async req => {
+    const body = req.body as { ids: string[], waitMs?: number }
+    const wait = Math.min(body.waitMs ?? 0, limits.maxWaitMs)
+    // One long-poll however many ids it names.
+    return await asWaiter('wait', wait, async () => {
+      const r = await runtime().waitAny(body.ids, wait)
+      return { tasks: r.ended.map(view), pending: r.pending, missing: r.missing }
+    })
   })
 
   app.get('/v1/tasks/:id', {
@@ -84,7 +116,7 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   }, async req => {
     const { id } = req.params as { id: string }
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
-    return await asWaiter(wait, async () => view(await runtime().get(id, wait)))
+    return await asWaiter('task', wait, async () => view(await runtime().get(id, wait)))
   })
 
   app.delete('/v1/tasks/:id', {
@@ -104,5 +136,5 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
     const limit = Math.max(1, Math.min(Number(q.limit ?? LIST_DEFAULT), LIST_MAX))
     return { tasks: runtime().list({ status: q.status, limit }).map(view) }
   })
-  return { longPolls: () => waiting }
+  return { longPolls: () => waiting, longPollsBegun: () => ({ ...begun }) }
 }

@@ -116,6 +116,12 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ kind: Type.Literal('updates'), updates: Type.Array(TaskUpdateSchema, { maxItems: MAX_TASKS_PER_MESSAGE }) }, { additionalProperties: false }),
   /** Anyone -> a node: the task's record if held, waiting up to waitMs for it to end. */
   Type.Object({ kind: Type.Literal('get'), id: Id, waitMs: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS }) }, { additionalProperties: false }),
+  /**
+   * Anyone -> a node: of these tasks, the records held here that have ended,
+   * waiting up to waitMs for one of them to end (a bulk wait; answered at once
+   * when one already has, or when none is held here). Reply: `tasks`.
+   */
+  Type.Object({ kind: Type.Literal('wait'), ids: Type.Array(Id, { minItems: 1, maxItems: MAX_TASKS_PER_MESSAGE }), waitMs: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS }) }, { additionalProperties: false }),
   /** Anyone -> leader: cancel a task. Leader -> worker: abort the running attempts of these tasks. */
   Type.Object({ kind: Type.Literal('cancel'), id: Id }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('abort'), ids: Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE }) }, { additionalProperties: false }),
@@ -129,6 +135,16 @@ export const RpcReplySchema = Type.Union([
   /** `ended`: handed-over tasks the leader knows have ended (their holders have the record). */
   Type.Object({ kind: Type.Literal('stored'), canonical: Type.Array(Type.Tuple([Id, Id]), { maxItems: MAX_TASKS_PER_MESSAGE }), ended: Type.Optional(Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE })) }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('task'), task: Type.Union([TaskRecordSchema, Type.Null()]) }, { additionalProperties: false }),
+  /**
+   * For wait: `ended`, records held here that have ended; `held`, the other
+   * asked ids held here (unfinished, or ended but left out to keep the
+   * reply within a quarter of the frame limit: the asker asks again).
+   */
+  Type.Object({
+    kind: Type.Literal('tasks'),
+    ended: Type.Array(TaskRecordSchema, { maxItems: MAX_TASKS_PER_MESSAGE }),
+    held: Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE })
+  }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('cancel'), outcome: Type.Union([Type.Literal('cancelled'), Type.Literal('aborting'), Type.Literal('unknown')]) }, { additionalProperties: false }),
   Type.Object({
     kind: Type.Literal('inventory'),

@@ -8,11 +8,14 @@
  * - worker.ts: runs fenced assignments, reports, answers inventories;
  * - holder-sync.ts: every holder's copy converges (outbox, passed-on endings);
  * - reads.ts: reads, long-polls and cancels from any node;
+ * - bulk-reads.ts: waits on many tasks in one request, from any node;
  * - rpc-router.ts: requests from other members to the part that serves them.
  * Decisions live in src/core (admission, fencing, gather, hand-over,
  * Scheduler, tasks); these files move data, persist, and call the core.
  */
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
+import { BulkReads } from './tasks/bulk-reads.ts'
+import type { BulkWaitResult } from './tasks/bulk-reads.ts'
 import { TaskContext, TASK_PATH } from './tasks/context.ts'
 import type { SubmitInput, TaskRuntimeInit } from './tasks/context.ts'
 import { Dispatcher } from './tasks/dispatcher.ts'
@@ -23,11 +26,12 @@ import { Reads } from './tasks/reads.ts'
 import { routeRequest } from './tasks/rpc-router.ts'
 import { Worker } from './tasks/worker.ts'
 
-export type { SubmitInput, TaskRuntimeInit }
+export type { BulkWaitResult, SubmitInput, TaskRuntimeInit }
 
 export class TaskRuntime {
   readonly #ctx: TaskContext
   readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync }
+  readonly #bulk: BulkReads
   /** Where the endings this node may not have passed on before it (re)started begin. */
   readonly #startSeq: number
   #stopTimer: (() => void) | undefined
@@ -43,6 +47,7 @@ export class TaskRuntime {
       holders: new HolderSync(ctx)
     }
     ctx.roles = this.#roles
+    this.#bulk = new BulkReads(ctx)
     this.#ctx = ctx
     this.#startSeq = Math.max(0, init.store.seq - 2_000)
   }
@@ -89,6 +94,16 @@ export class TaskRuntime {
   /** The task's record from this node or any live node; waits up to waitMs for it to end. */
   async get (id: string, waitMs = 0, opts: { everywhere?: boolean } = {}): Promise<TaskRecord> {
     return await this.#roles.reads.get(id, waitMs, opts)
+  }
+
+  /** Waits up to waitMs for one of the tasks to end; answers with every one of them that has ended by then. */
+  async waitAny (ids: readonly string[], waitMs: number): Promise<BulkWaitResult> {
+    return await this.#bulk.waitAny(ids, waitMs)
+  }
+
+  /** Waits up to waitMs for all of the tasks to end. */
+  async waitAll (ids: readonly string[], waitMs: number): Promise<BulkWaitResult> {
+    return await this.#bulk.waitAll(ids, waitMs)
   }
 
   list (filter: { status?: TaskStatus, limit: number }): TaskRecord[] {

@@ -26,6 +26,7 @@ const TEMPLATES: Array<Record<string, unknown>> = [
   { kind: 'report', reports: [{ id: 'a', attempt: 1, event: 'result', atMs: 1, outcome: { ok: true, result: 1 } }] },
   { kind: 'updates', updates: [update] },
   { kind: 'get', id: 'a', waitMs: 0 },
+  { kind: 'wait', ids: ['a', 'b'], waitMs: 0 },
   { kind: 'cancel', id: 'a' },
   { kind: 'abort', ids: ['a'] },
   { kind: 'inventory', term: 1 }

@@ -61,7 +61,7 @@ describe('events and metrics on three real nodes', () => {
       const taskEvents = stream.events.filter(e => e.event === 'task').map(e => e.data as { id: string, status: string, progress: unknown, worker: string | null })
       expect(new Set(taskEvents.map(t => t.id))).toEqual(new Set([watched]))
       expect(taskEvents.some(t => t.status === 'running' && typeof t.progress === 'number' && t.progress > 0 && t.progress < 1)).toBe(true)
-      expect(taskEvents.at(-1)).toMatchObject({ status: 'succeeded', progress: 1 })
+      expect(taskEvents.at(-1)).toMatchObject({ status: 'succeeded', progress: 1, result: { sleptMs: 1_200 } })
       expect(stream.events.every(e => e.event === 'hello' || e.event === 'task')).toBe(true)
       expect(JSON.stringify(stream.events)).not.toContain(other)
     } finally {

@@ -51,6 +51,13 @@ describe('EventFeed over HTTP', () => {
     expect(one.events[1]!.data).toMatchObject({ id: 'b', status: 'running', progress: 0.5 })
     expect((one.events[0]!.data as { tasks: unknown[] }).tasks).toEqual([])
     expect(JSON.stringify(all.events)).not.toContain('xxxx') // never the payload
+    // The ending of a task the stream named carries its result; an unfiltered stream never gets results.
+    feed.onTasks([{ ...record('b', 'succeeded', 1), result: { answer: 42 } }, { ...record('a', 'succeeded', 1), result: { answer: 'a' } }])
+    await one.next(e => e.event === 'task' && (e.data as { status: string }).status === 'succeeded', 1_000, 'task b ended')
+    await all.next(e => e.event === 'task' && (e.data as { id: string, status: string }).id === 'a' && (e.data as { status: string }).status === 'succeeded', 1_000, 'task a ended')
+    expect(one.events.at(-1)!.data).toMatchObject({ id: 'b', status: 'succeeded', result: { answer: 42 } })
+    expect(one.events[1]!.data).not.toHaveProperty('result')
+    expect(all.events.filter(e => e.event === 'task').every(e => !('result' in (e.data as object)))).toBe(true)
     all.close()
     one.close()
     await waitFor(() => feed.streams === 0, 2_000, 'both streams closed')

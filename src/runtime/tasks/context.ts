@@ -70,7 +70,13 @@ export const TASK_PATH = {
   /** How long a worker remembers an abort that came before its assignment. */
   abortMemoryMs: 60_000,
   /** Reports sent to the leader in one batch at most. */
-  maxReportBatch: 2_000
+  maxReportBatch: 2_000,
+  /**
+   * A bulk wait asks the members holding its tasks to wait at most this long
+   * per request, then asks again: a request left behind when the wait
+   * answered for another reason holds a waiter there no longer than this.
+   */
+  bulkWaitSliceMs: 1_000
 } as const
 
 /** What each part offers the others (see the file of each for what it means). */
@@ -110,6 +116,8 @@ export interface TaskRoles {
   reads: {
     changed (rec: TaskRecord): void
     getLocal (id: string, waitMs: number): Promise<TaskRecord | undefined>
+    watchHeld (ids: readonly string[], waitMs: number, mode: 'any' | 'all'): { done: Promise<void>, cancel: () => void }
+    serveWait (ids: readonly string[], waitMs: number): Promise<Extract<RpcReply, { kind: 'tasks' }>>
   }
 }
 

@@ -9,6 +9,7 @@ import type { TaskRecord, TaskStatus, TaskUpdate } from '../../core/tasks.ts'
 import { TaskFinishedError, TaskNotFoundError, UnavailableError } from '../../errors.ts'
 import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
+import type { RpcReply } from '../../protocol/rpc.ts'
 
 export class Reads {
   readonly #ctx: TaskContext
@@ -49,30 +50,84 @@ export class Reads {
 
   /** This node's copy; when unfinished, waits up to waitMs for it to end. */
   async getLocal (id: string, waitMs: number): Promise<TaskRecord | undefined> {
-    const rec = this.#ctx.store.get(id)
-    if (rec === undefined || waitMs <= 0 || isTerminal(rec.status)) return rec
-    return await new Promise(resolve => {
-      const set = this.#waiters.get(id) ?? new Set()
-      this.#waiters.set(id, set)
-      const done = (r: TaskRecord): void => {
+    await this.watchHeld([id], waitMs, 'any').done
+    return this.#ctx.store.get(id)
+  }
+
+  /**
+   * Of `ids`, those held here: `done` resolves once one of them has ended
+   * (mode 'any': at once if one already has) or all have ('all'), or after
+   * waitMs, or at once when none is held here unfinished; `cancel` ends the
+   * wait early. Each id's waiters are released either way.
+   */
+  watchHeld (ids: readonly string[], waitMs: number, mode: 'any' | 'all'): { done: Promise<void>, cancel: () => void } {
+    const { store, clock } = this.#ctx
+    const open = new Set<string>()
+    let ended = false
+    for (const id of ids) {
+      const rec = store.get(id)
+      if (rec === undefined) continue
+      if (isTerminal(rec.status)) ended = true
+      else open.add(id)
+    }
+    if (waitMs <= 0 || open.size === 0 || (ended && mode === 'any')) return { done: Promise.resolve(), cancel: () => {} }
+    let finish!: () => void
+    const done = new Promise<void>(resolve => {
+      const watched = [...open]
+      const onChange = (r: TaskRecord): void => {
         if (!isTerminal(r.status)) return
-        cancelTimer()
-        set.delete(done)
-        if (set.size === 0) this.#waiters.delete(id)
-        resolve(r)
+        open.delete(r.id)
+        if (mode === 'any' || open.size === 0) finish()
       }
-      const cancelTimer = this.#ctx.clock.after(waitMs, () => {
-        set.delete(done)
-        if (set.size === 0) this.#waiters.delete(id)
-        resolve(this.#ctx.store.get(id))
-      })
-      set.add(done)
+      const cancelTimer = clock.after(waitMs, () => { finish() })
+      finish = () => {
+        cancelTimer()
+        for (const id of watched) {
+          const set = this.#waiters.get(id)
+          set?.delete(onChange)
+          if (set?.size === 0) this.#waiters.delete(id)
+        }
+        resolve()
+      }
+      for (const id of watched) {
+        const set = this.#waiters.get(id) ?? new Set()
+        this.#waiters.set(id, set)
+        set.add(onChange)
+      }
     })
+    return { done, cancel: () => { finish() } }
+  }
+
+  /**
+   * Serves a bulk wait from another member (RPC `wait`): waits up to waitMs
+   * for one of the asked tasks held here to end, then answers with those
+   * held here that have ended (as many as fit a quarter of a frame; the rest
+   * are listed as held, and the asker asks again) and the other held ids.
+   */
+  async serveWait (ids: readonly string[], waitMs: number): Promise<Extract<RpcReply, { kind: 'tasks' }>> {
+    const { store } = this.#ctx
+    const unique = [...new Set(ids)]
+    await this.watchHeld(unique, waitMs, 'any').done
+    const ended: TaskRecord[] = []
+    const held: string[] = []
+    let bytes = 0
+    for (const id of unique) {
+      const rec = store.get(id)
+      if (rec === undefined) continue
+      const size = isTerminal(rec.status) ? Buffer.byteLength(JSON.stringify(rec)) : 0
+      if (size > 0 && (ended.length === 0 || bytes + size <= this.#ctx.batchBytes)) {
+        ended.push(rec)
+        bytes += size
+      } else {
+        held.push(id)
+      }
+    }
+    return { kind: 'tasks', ended, held }
   }
 
   /** A record held here changed: long-polls on it may answer. */
   changed (rec: TaskRecord): void {
-    for (const w of this.#waiters.get(rec.id) ?? []) w(rec)
+    for (const w of [...this.#waiters.get(rec.id) ?? []]) w(rec)
   }
 
   async cancel (id: string): Promise<{ id: string, status: 'cancelled' | 'cancelling' }> {

@@ -21,6 +21,8 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
       return { kind: 'ok' }
     case 'get':
       return { kind: 'task', task: (await roles.reads.getLocal(msg.id, msg.waitMs)) ?? null }
+    case 'wait':
+      return await roles.reads.serveWait(msg.ids, msg.waitMs)
     case 'cancel':
       return await roles.dispatcher.cancel(msg.id)
     case 'abort':
