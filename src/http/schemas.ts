@@ -108,22 +108,15 @@ export const TaskListReply = Type.Object({ tasks: Type.Array(TaskReply) })
 // ---- server-sent events (GET /v1/events) --------------------------------------
 
 /** `task`: a record held by the node changed (no payload; the result only on an ending sent to a stream filtered with ?task=). */
-export const TaskEventData = Type.Object({
-  id: Type.String(),
-  type: Type.String(),
-  status: TaskStatusSchema,
-  attempts: Type.Integer(),
-  worker: Type.Union([Type.String(), Type.Null()]),
-  progress: Type.Unknown(),
-  error: Type.Union([Type.String(), Type.Null()]),
-  /** Member id of the node that accepted the task. */
-  origin: Type.String(),
-  createdAt: Type.Integer(),
-  startedAt: NullableInt,
-  finishedAt: NullableInt,
-  /** The task's result: on a stream filtered with `?task=`, in the events of an ended task only. */
-  result: Type.Optional(Type.Unknown())
-})
+export const TaskEventData = Type.Composite([
+  Type.Omit(TaskReply, ['result']),
+  Type.Object({
+    /** Member id of the node that accepted the task. */
+    origin: Type.String(),
+    /** The task's result: on a stream filtered with `?task=`, in the events of an ended task only. */
+    result: Type.Optional(Type.Unknown())
+  })
+])
 
 /** The member table as events carry it (GET /v1/cluster's, plus term and each member's task types). */
 export const ClusterEventView = Type.Object({

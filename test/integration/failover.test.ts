@@ -87,6 +87,27 @@ describe('tasks across a leader crash (real nodes)', () => {
     return times.filter(t => t >= sinceMs).sort((a, b) => a - b)[0]
   }
 
+  /**
+   * Two or more of `ids` running on `worker` that began less than `freshMs` ago (as `leader` sees them):
+   * one with most of its time still to run, so that it cannot end before a signal sent now lands.
+   */
+  async function freshlyRunningOn (leader: TestNode, worker: TestNode, ids: string[], freshMs: number): Promise<string[]> {
+    return await waitFor(async () => {
+      const all = await Promise.all(ids.map(async id => await task(leader, id)))
+      const mine = all.filter(t => t.worker === worker.id && t.status === 'running' && t.startedAt !== null && Date.now() - t.startedAt < freshMs)
+      return mine.length >= 2 ? mine.map(t => t.id) : undefined
+    }, 20_000, 'tasks running on the worker')
+  }
+
+  /** Each of `ids` ended on one of `survivors`, as its second attempt. */
+  async function expectRanAgainOn (leader: TestNode, survivors: TestNode[], ids: string[]): Promise<void> {
+    const ended = await Promise.all(ids.map(async id => await task(leader, id)))
+    for (const t of ended) {
+      expect(survivors.map(n => n.id), `${t.id} ended on ${t.worker ?? '-'}`).toContain(t.worker)
+      expect(t.attempts).toBe(2)
+    }
+  }
+
   it('200 record tasks of 100 ms across the nodes, leader SIGKILLed half-way: all succeed once, only tasks on the killed node ran twice, a new leader dispatches within 1.5 s', async () => {
     const { record, nodes, leader } = await recordingCluster('k')
     const survivors = nodes.filter(n => n !== leader)
@@ -126,20 +147,12 @@ describe('tasks across a leader crash (real nodes)', () => {
     const survivors = nodes.filter(n => n !== worker)
     // 75 tasks of 1 s on 6 slots: the worker is surely running some when it dies.
     const ids = await submitAcross(nodes, 3, 1_000)
-    const onWorker = await waitFor(async () => {
-      const all = await Promise.all(ids.map(async id => await task(leader, id)))
-      // Only attempts with most of their 1 s still to run: one about to end could finish before the kill lands.
-      const mine = all.filter(t => t.worker === worker.id && t.status === 'running' && t.startedAt !== null && Date.now() - t.startedAt < 500)
-      return mine.length >= 2 ? mine.map(t => t.id) : undefined
-    }, 20_000, 'tasks running on the worker')
+    // Only attempts with most of their 1 s still to run: one about to end could finish before the kill lands.
+    const onWorker = await freshlyRunningOn(leader, worker, ids, 500)
     worker.signal('SIGKILL')
     await expectAllSucceededAlike(ids, survivors)
     // What was running on it when it died ran again on the others, to the end.
-    const ended = await Promise.all(onWorker.map(async id => await task(leader, id)))
-    for (const t of ended) {
-      expect(survivors.map(n => n.id), `${t.id} ended on ${t.worker ?? '-'}`).toContain(t.worker)
-      expect(t.attempts).toBe(2)
-    }
+    await expectRanAgainOn(leader, survivors, onWorker)
   })
 
   it('a worker stopped with SIGTERM mid-load: none of its tasks ends cancelled; what it ran finishes on the others', async () => {
@@ -154,21 +167,13 @@ describe('tasks across a leader crash (real nodes)', () => {
       expect(res.status).toBe(202)
       ids.push(...(await res.json() as { ids: string[] }).ids)
     }
-    const onWorker = await waitFor(async () => {
-      const all = await Promise.all(ids.map(async id => await task(leader, id)))
-      const mine = all.filter(t => t.worker === worker.id && t.status === 'running' && t.startedAt !== null && Date.now() - t.startedAt < 700)
-      return mine.length >= 2 ? mine.map(t => t.id) : undefined
-    }, 20_000, 'tasks running on the worker')
+    const onWorker = await freshlyRunningOn(leader, worker, ids, 700)
     worker.signal('SIGTERM')
     expect(await worker.exited).toBe(0)
     // A stop is not a cancel: the attempts it stopped run again elsewhere, as after a crash.
     const done = await Promise.all(ids.map(async id => await task(survivors[0]!, id, 60_000)))
     for (const t of done) expect(t.status, JSON.stringify(t)).toBe('succeeded')
-    const ended = await Promise.all(onWorker.map(async id => await task(leader, id)))
-    for (const t of ended) {
-      expect(survivors.map(n => n.id), `${t.id} ended on ${t.worker ?? '-'}`).toContain(t.worker)
-      expect(t.attempts).toBe(2)
-    }
+    await expectRanAgainOn(leader, survivors, onWorker)
   })
 
   it('the origin dies: its tasks still finish and stay readable on the other holder; restarted with its data directory, it catches up and runs nothing again', async () => {

@@ -11,10 +11,23 @@ import { waitFor } from '../support/nodes.ts'
 
 const CLI = resolve(import.meta.dirname, '../../src/cli.ts')
 
+/** True once a node's log (as `out` reads it) says member `other` joined. */
+function joined (out: () => string, other: string): boolean {
+  return out().split('\n').some(l => l.includes('"member joined"') && l.includes(`"member":"${other}"`))
+}
+
 describe('the simulated LAN (network namespaces on a bridge)', () => {
   let lan: Lan | null = null
   const procs: ChildProcess[] = []
   const dirs: string[] = []
+  /** Keeps the node process to be killed after the test, and reads everything it printed. */
+  const captured = (proc: ChildProcess): (() => string) => {
+    procs.push(proc)
+    let out = ''
+    proc.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+    proc.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+    return () => out
+  }
   afterEach(() => {
     for (const p of procs.splice(0)) p.kill('SIGKILL')
     if (lan !== null) lanDown(lan.prefix)
@@ -30,14 +43,9 @@ describe('the simulated LAN (network namespaces on a bridge)', () => {
       dirs.push(dir)
       const proc = spawn('ip', ['netns', 'exec', h.ns, process.execPath, CLI, 'start', '--name', `h${h.index}`, '--cluster', 'lan-test',
         '--listen', `/ip4/${h.addr}/tcp/0`, '--http-port', '0', '--data-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TASKMESH_BOOTSTRAP: '', TASKMESH_MDNS: 'true', TASKMESH_LOG_LEVEL: 'debug' } })
-      procs.push(proc)
-      let out = ''
-      proc.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-      proc.stderr!.on('data', (d: Buffer) => { out += d.toString() })
-      return () => out
+      return captured(proc)
     })
-    const joined = (i: number, other: string): boolean => outputs[i]!().split('\n').some(l => l.includes('"member joined"') && l.includes(`"member":"${other}"`))
-    await waitFor(() => joined(0, 'h2') && joined(1, 'h1'), 20_000, 'each host to see the other join')
+    await waitFor(() => joined(outputs[0]!, 'h2') && joined(outputs[1]!, 'h1'), 20_000, 'each host to see the other join')
     // Found by mDNS (the only discovery configured), at its address on the bridge.
     const discovered = outputs[0]!().split('\n').find(l => l.includes('"peer discovered"') && l.includes('/ip4/198.18.0.12/'))
     expect(discovered, outputs[0]!()).toBeDefined()
@@ -68,14 +76,9 @@ describe('the simulated LAN (network namespaces on a bridge)', () => {
         process.execPath, CLI, 'start', '--name', `h${h.index}`, '--cluster', 'lan-dns', '--no-mdns', '--bootstrap', `${name}:${port}`,
         '--listen', `/ip4/${h.addr}/tcp/${port}`, '--http-port', '0', '--data-dir', dataDir],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...inherited, TASKMESH_BOOTSTRAP_RETRY_MS: '500', TASKMESH_LOG_LEVEL: 'debug' } })
-      procs.push(proc)
-      let out = ''
-      proc.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-      proc.stderr!.on('data', (d: Buffer) => { out += d.toString() })
-      return () => out
+      return captured(proc)
     })
-    const joined = (i: number, other: string): boolean => outputs[i]!().split('\n').some(l => l.includes('"member joined"') && l.includes(`"member":"${other}"`))
-    await waitFor(() => joined(0, 'h2') && joined(1, 'h1'), 20_000, 'each host to see the other join')
+    await waitFor(() => joined(outputs[0]!, 'h2') && joined(outputs[1]!, 'h1'), 20_000, 'each host to see the other join')
     // Found through the name, at the other host's address on the bridge, with no peer id given.
     const lines = outputs.flatMap(o => o().split('\n'))
     const answered = lines.filter(l => l.includes('"bootstrap address answered"')).map(l => JSON.parse(l) as { host: string, addr: string })
