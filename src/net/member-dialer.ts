@@ -44,6 +44,8 @@ export class MemberDialer {
   readonly #init: MemberDialerInit
   /** Each peer's advertised TCP addresses (without /p2p/), as last heard in its heartbeat. */
   readonly #known = new Map<string, string[]>()
+  /** Each peer's addresses exactly as its last heartbeat carried them. */
+  readonly #raw = new Map<string, string>()
   readonly #kept = new Set<string>()
   readonly #lastDialMs = new Map<string, number>()
   #timer: NodeJS.Timeout | undefined
@@ -109,6 +111,15 @@ export class MemberDialer {
    * without a connection.
    */
   learn (id: string, addrs: readonly string[]): void {
+    // Called for every heartbeat: unchanged addresses are not parsed again.
+    const raw = addrs.join(' ')
+    if (this.#raw.get(id) === raw) {
+      if (this.#kept.has(id) && this.#known.has(id)) this.#reach(id, false)
+      return
+    }
+    this.#raw.delete(id)
+    if (this.#raw.size >= MAX_KNOWN_PEERS) this.#raw.delete(this.#raw.keys().next().value!)
+    this.#raw.set(id, raw)
     const usable: string[] = []
     for (const a of addrs) {
       try {
