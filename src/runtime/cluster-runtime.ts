@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { ClusterCore } from '../core/cluster-core.ts'
 import { TermGrants } from '../core/grants.ts'
-import type { Grant, GrantVerdict } from '../core/grants.ts'
+import type { Grant } from '../core/grants.ts'
 import type { ClusterCoreConfig, ClusterSnapshot } from '../core/cluster-core.ts'
 import type { CoreEvent, LeaderView, MemberInfo } from '../core/types.ts'
 import type { Clock } from './clock.ts'
@@ -199,15 +199,14 @@ export class ClusterRuntime implements MembershipPort {
 
   /**
    * Grants `term` to `leader` (see TermGrants). A grant is on disk (fsynced)
-   * before this returns, so `durable` is already resolved; it stays in the
-   * contract for callers that await it. A grant the disk refused is answered
+   * before this returns true, so the caller may reveal it at once. A grant the disk refused is answered
    * as a refusal: nothing reveals it, the leader claims a newer term, and the
    * next request retries the write (the grant held in memory only makes this
    * node stricter, never laxer, until then).
    */
-  grant (term: number, leader: string): { granted: boolean, durable: Promise<void> } {
+  grant (term: number, leader: string): boolean {
     const v = this.#grants.grant(term, leader)
-    if (!v.granted) return { granted: false, durable: Promise.resolve() }
+    if (!v.granted) return false
     const g = this.#grants.current!
     if (this.#savedGrant === null || this.#savedGrant.term !== g.term || this.#savedGrant.leader !== g.leader) {
       try {
@@ -215,10 +214,10 @@ export class ClusterRuntime implements MembershipPort {
         this.#savedGrant = { ...g }
       } catch (err) {
         this.#init.log.error({ err: (err as Error).message, term, leader }, 'could not persist term grant; refusing it')
-        return { granted: false, durable: Promise.resolve() }
+        return false
       }
     }
-    return { granted: true, durable: Promise.resolve() }
+    return true
   }
 
   /** This leader's term was granted to another: claim a newer one. */

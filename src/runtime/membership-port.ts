@@ -44,10 +44,10 @@ export interface MembershipPort {
   readonly heartbeatIntervalMs: number
   /**
    * Grants `term` to `leader` (the vote carried by inventory requests and
-   * assignments). The verdict is final at once; `durable` resolves once the
-   * grant is on disk, and nothing that relies on it may be sent or run before.
+   * assignments). True only once the grant is on disk: the caller may act on
+   * it and reveal it at once (persist, then send).
    */
-  grant (term: number, leader: string): { granted: boolean, durable: Promise<void> }
+  grant (term: number, leader: string): boolean
   /** This node leads, but its term was granted to another: claim a newer one. */
   claimNewTerm (aboveTerm: number): void
   /** Membership and leader changes. */

@@ -104,9 +104,9 @@ export interface TaskRoles {
     cancel (id: string): Promise<RpcReply>
   }
   worker: {
-    accept (msg: Extract<RpcRequest, { kind: 'assign' }>, from: string): Promise<RpcReply>
+    accept (msg: Extract<RpcRequest, { kind: 'assign' }>, from: string): RpcReply
     abort (ids: readonly string[]): void
-    inventory (term: number, leader: string): Promise<RpcReply>
+    inventory (term: number, leader: string): RpcReply
   }
   holders: {
     send (updates: TaskUpdate[], holders: readonly string[]): void

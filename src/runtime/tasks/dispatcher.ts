@@ -10,7 +10,7 @@ import { tallyGather } from '../../core/gather.ts'
 import type { GatherAnswer } from '../../core/gather.ts'
 import { EndedMemory, classifyHandOver, holdsCopy } from '../../core/hand-over.ts'
 import { Scheduler } from '../../core/scheduler.ts'
-import type { Assignment, WorkerSlots } from '../../core/scheduler.ts'
+import type { Assignment } from '../../core/scheduler.ts'
 import { isTerminal, lostAttemptUpdate, specOf } from '../../core/tasks.ts'
 import type { TaskSpec, TaskUpdate } from '../../core/tasks.ts'
 import { refusal, refusesTerm } from '../../protocol/rpc-errors.ts'
@@ -84,7 +84,7 @@ export class Dispatcher {
       const answers = await Promise.all(cluster.reachableMembers().map(async (m): Promise<GatherAnswer> => {
         try {
           const r = m.id === this.#ctx.self
-            ? await roles.worker.inventory(term, this.#ctx.self)
+            ? roles.worker.inventory(term, this.#ctx.self)
             : await transport.request(m.id, { kind: 'inventory', term }, TASK_PATH.inventoryTimeoutMs)
           if (r.kind === 'inventory') return { kind: 'granted', from: m.id, running: r.running, held: r.held }
           return refusesTerm(r) ? { kind: 'refused', from: m.id } : { kind: 'silent', from: m.id }
@@ -261,8 +261,8 @@ export class Dispatcher {
     const { cluster, clock } = this.#ctx
     const leader = cluster.leader()
     if (scheduler === null || leader === null || leader.id !== this.#ctx.self) return
-    const workers: WorkerSlots[] = cluster.healthyMembers().map(m => ({ id: m.id, capacity: m.capacity, types: [...m.types] }))
-    const { updates, assignments } = scheduler.dispatch(workers, clock.now())
+    // Healthy members are the workers (a TaskMember is a WorkerSlots: id, capacity, types).
+    const { updates, assignments } = scheduler.dispatch(cluster.healthyMembers(), clock.now())
     this.#distribute(updates)
     for (const [worker, batch] of assignments) {
       for (const part of chunkBySize(batch, this.#ctx.batchBytes)) this.#assign(worker, leader.term, part)
@@ -271,7 +271,7 @@ export class Dispatcher {
 
   #assign (worker: string, term: number, batch: Assignment[]): void {
     const msg: Extract<RpcRequest, { kind: 'assign' }> = { kind: 'assign', term, leader: this.#ctx.self, tasks: batch.map(a => ({ spec: a.spec, attempt: a.attempt })) }
-    const reply = worker === this.#ctx.self ? this.#ctx.roles.worker.accept(msg, this.#ctx.self) : this.#ctx.transport.request(worker, msg, TASK_PATH.rpcTimeoutMs)
+    const reply = worker === this.#ctx.self ? Promise.resolve(this.#ctx.roles.worker.accept(msg, this.#ctx.self)) : this.#ctx.transport.request(worker, msg, TASK_PATH.rpcTimeoutMs)
     reply.then(r => {
       if (r.kind !== 'ok') this.#failAssignment(worker, batch, r.kind === 'error' ? `${r.code}: ${r.message}` : r.kind)
     }, (err: Error) => { this.#failAssignment(worker, batch, err.message) })

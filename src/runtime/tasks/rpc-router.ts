@@ -13,7 +13,7 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
     case 'replicate':
       return { kind: 'stored', canonical: [...store.insert(msg.tasks)] }
     case 'assign':
-      return await roles.worker.accept(msg, from)
+      return roles.worker.accept(msg, from)
     case 'report':
       return await roles.dispatcher.onReports(msg.reports, from)
     case 'updates':
@@ -29,6 +29,6 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
       roles.worker.abort(msg.ids)
       return { kind: 'ok' }
     case 'inventory':
-      return await roles.worker.inventory(msg.term, from)
+      return roles.worker.inventory(msg.term, from)
   }
 }

@@ -51,17 +51,11 @@ export class Worker {
     for (const r of this.#running.values()) r.abort.abort()
   }
 
-  async accept (msg: Assign, from: string): Promise<RpcReply> {
+  accept (msg: Assign, from: string): RpcReply {
     const { cluster, init, clock } = this.#ctx
-    let durable: Promise<void> = Promise.resolve()
-    const verdict = fenceAssignment(msg, from, cluster.term(), () => {
-      const g = cluster.grant(msg.term, msg.leader)
-      durable = g.durable
-      return g.granted
-    })
+    // Persist, then act: a granted term is on disk before any of its attempts runs.
+    const verdict = fenceAssignment(msg, from, cluster.term(), () => cluster.grant(msg.term, msg.leader))
     if (!verdict.accept) return refusal(verdict.code, verdict.message)
-    // Persist, then act: the grant of this term is on disk before any of its attempts runs.
-    await durable
     for (const { spec, attempt } of msg.tasks) {
       if (!init.pool.supports(spec.type)) {
         this.report({ id: spec.id, attempt, event: 'result', atMs: clock.now(), outcome: { ok: false, error: `task type "${spec.type}" is not allowed on this node` } })
@@ -100,11 +94,9 @@ export class Worker {
   }
 
   /** Answers a leader's inventory request once this node has durably granted it the term. */
-  async inventory (term: number, leader: string): Promise<RpcReply> {
-    const g = this.#ctx.cluster.grant(term, leader)
-    const verdict = fenceInventory(term, g.granted)
+  inventory (term: number, leader: string): RpcReply {
+    const verdict = fenceInventory(term, this.#ctx.cluster.grant(term, leader))
     if (!verdict.accept) return refusal(verdict.code, verdict.message)
-    await g.durable
     const { store, roles } = this.#ctx
     const running = [...this.#running.values()].map(r => ({ spec: specOf(r.spec), attempt: r.attempt, startedAt: r.startedAt }))
     // Records still waiting for their post-restart reconcile may have ended elsewhere: not offered.
