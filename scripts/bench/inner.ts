@@ -16,6 +16,7 @@ import type { ClusterView, LanNode } from '../lib/lan-nodes.ts'
 import type { Lan } from '../lan/lan.ts'
 import { fig, median, pct, round, writeResults } from './figures.ts'
 import type { Figure, Scenario } from './figures.ts'
+import { clusterFramesSent, framesPerTask, peakRssBytes } from './node-stats.ts'
 import { summarizeProfiles } from './profile.ts'
 import { waitBulk, waitEach } from './result-clients.ts'
 import type { Ended } from './result-clients.ts'
@@ -34,6 +35,10 @@ function profiled (scenario: string): Record<string, string> {
   return cfg.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, scenario)}` } : {}
 }
 const profiles: Array<[string, string]> = []
+/** A user handler module (runs on a pool thread, as every user task does), beside the built-in `echo` (runs on the event loop). */
+const USER_HANDLER = { 'user-echo': join(ROOT, 'scripts/bench/user-echo-handler.js') }
+/** The task-path scenarios' cluster: 3 nodes, 4 slots each, the user handler configured. */
+const TASK_PATH_CONFIG = { capacity: 4, handlers: USER_HANDLER }
 
 let clusterSeq = 0
 /** Starts `count` nodes on the LAN's hosts from `firstHost` on with `config`, and waits until they agree. */
@@ -92,11 +97,30 @@ async function waitAll (node: LanNode, ids: readonly string[], concurrency = 64)
   return (await waitEach(node, ids, concurrency)).ended
 }
 
+/** `n` tasks of `type` submitted and waited for one after another (POST /v1/tasks?wait=) on `node`: latencies, phases, RPC frames per task. */
+async function sequential (node: LanNode, type: string, n: number, all: readonly LanNode[]): Promise<{ lat: number[], phases: { queued: number[], run: number[], back: number[] }, frames: ReturnType<typeof framesPerTask> }> {
+  const lat: number[] = []
+  const phases = { queued: [] as number[], run: [] as number[], back: [] as number[] }
+  const frames0 = await clusterFramesSent(all)
+  for (let i = 0; i < n; i++) {
+    const t = performance.now()
+    const tWall = Date.now()
+    const r = await post<{ status: string, createdAt: number, startedAt: number, finishedAt: number }>(`${node.url}/v1/tasks?wait=10000`, { type, payload: { i } })
+    const ms = performance.now() - t
+    if (r.status !== 200 || r.body.status !== 'succeeded') throw new Error(`latency (${type}): task did not succeed within 10 s (${r.status} ${r.body.status})`)
+    lat.push(ms)
+    phases.queued.push(r.body.startedAt - Math.max(r.body.createdAt, tWall))
+    phases.run.push(r.body.finishedAt - r.body.startedAt)
+    phases.back.push(Date.now() - r.body.finishedAt)
+  }
+  return { lat, phases, frames: framesPerTask(frames0, await clusterFramesSent(all), n) }
+}
+
 // ---- scenarios -------------------------------------------------------------
 
 async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpcFloorMs: number | null }> {
   const n = cfg.quick ? 200 : 500
-  const c = await cluster(3, { capacity: 4 }, profiled('latency'))
+  const c = await cluster(3, TASK_PATH_CONFIG, profiled('latency'))
   const [a] = c.nodes
   // Floor 1: a bare HTTP round trip to the same server.
   const httpRtt: number[] = []
@@ -126,89 +150,104 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
     ],
     notes: ['runs of the first figure: [p50, p99]']
   })
-  // Sequential latency: submit and wait in one request, n times.
-  const lat: number[] = []
-  const phases = { queued: [] as number[], run: [] as number[], back: [] as number[] }
-  for (let i = 0; i < n; i++) {
-    const t = performance.now()
-    const tWall = Date.now()
-    const r = await post<{ status: string, createdAt: number, startedAt: number, finishedAt: number }>(`${a!.url}/v1/tasks?wait=10000`, { type: 'echo', payload: { i } })
-    const ms = performance.now() - t
-    if (r.status !== 200) throw new Error(`latency: task did not end within 10 s (${r.status})`)
-    lat.push(ms)
-    phases.queued.push(r.body.startedAt - Math.max(r.body.createdAt, tWall))
-    phases.run.push(r.body.finishedAt - r.body.startedAt)
-    phases.back.push(Date.now() - r.body.finishedAt)
-  }
+  // Sequential latency: submit and wait in one request, n times, with the built-in and with a user handler.
+  const echo = await sequential(a!, 'echo', n, c.nodes)
+  const user = await sequential(a!, 'user-echo', n, c.nodes)
   await c.stop()
   if (cfg.profile) profiles.push(['latency', summarizeProfiles(join(profileDir, 'latency'), c.formedMs ?? 0).markdown])
-  const p50 = pct(lat, 50)
+  const p50 = pct(echo.lat, 50)
+  const userP50 = pct(user.lat, 50)
   scenarios.push({
     name: 'latency',
-    config: { nodes: 3, capacity: 4, tasks: n, request: 'POST /v1/tasks?wait=10000 (echo), one after another, to one node' },
+    config: { nodes: 3, capacity: 4, tasks: n, request: 'POST /v1/tasks?wait=10000, one after another, to one node: the built-in echo (event loop), then a user handler module (pool thread)' },
     figures: [
-      fig('p50', [p50], 'ms', { ratio: { to: 'bare HTTP round trip', value: round(p50 / httpFloor!) }, target: '<= 1.5 ms' }),
-      fig('p90', [pct(lat, 90)], 'ms'),
-      fig('p99', [pct(lat, 99)], 'ms', { target: '<= 5 ms' }),
-      fig('accepted to started (store on 2 nodes, hand-over, dispatch) p50', [pct(phases.queued, 50)], 'ms'),
-      fig('run in the worker thread p50', [pct(phases.run, 50)], 'ms'),
-      fig('ended to reply (result to the origin, reply) p50', [pct(phases.back, 50)], 'ms')
+      fig('p50 (built-in echo)', [p50], 'ms', { ratio: { to: 'bare HTTP round trip', value: round(p50 / httpFloor!) }, target: '<= 1.0 ms' }),
+      fig('p90 (built-in echo)', [pct(echo.lat, 90)], 'ms'),
+      fig('p99 (built-in echo)', [pct(echo.lat, 99)], 'ms', { target: '<= 3 ms' }),
+      fig('p50 (user handler)', [userP50], 'ms', { ratio: { to: 'bare HTTP round trip', value: round(userP50 / httpFloor!) }, target: '<= 1.0 ms' }),
+      fig('p99 (user handler)', [pct(user.lat, 99)], 'ms', { target: '<= 3 ms' }),
+      fig('accepted to started (store on 2 nodes, hand-over, dispatch) p50 (built-in echo)', [pct(echo.phases.queued, 50)], 'ms'),
+      fig('run p50 (built-in echo)', [pct(echo.phases.run, 50)], 'ms'),
+      fig('ended to reply (result to the origin, reply) p50 (built-in echo)', [pct(echo.phases.back, 50)], 'ms'),
+      fig('RPC frames sent per task, all nodes (built-in echo)', [echo.frames.total], 'frames'),
+      fig('RPC frames sent per task, all nodes (user handler)', [user.frames.total], 'frames')
     ],
-    notes: ['phase times use the nodes\' millisecond clocks (one machine), so they are coarse']
+    notes: [
+      'phase times use the nodes\' millisecond clocks (one machine), so they are coarse',
+      `frames per task by kind (built-in echo; requests and replies): ${JSON.stringify(echo.frames.byKind)}`
+    ]
   })
   return { httpFloorMs: httpFloor, rpcFloorMs: rpcFloor }
 }
 
 /**
- * The same load twice, each on a fresh cluster: results learnt with a
- * long-poll per task, then with bulk waits (one request per round per batch).
+ * The same load three times, each on a fresh cluster: the built-in `echo`
+ * with results learnt by a long-poll per task, then by bulk waits (one
+ * request per round per batch), then a user handler module with bulk waits.
  */
 async function throughput (): Promise<void> {
   const total = cfg.quick ? 3_000 : 10_000
   const runs = cfg.quick ? 1 : 3
-  const clients = { 'per-task': { rates: [] as number[], cpu: [] as number[], requests: [] as number[] }, bulk: { rates: [] as number[], cpu: [] as number[], requests: [] as number[] } }
+  const variants = [
+    { key: 'echo, per-task long-polls', type: 'echo', client: 'per-task' },
+    { key: 'echo, bulk waits', type: 'echo', client: 'bulk' },
+    { key: 'user handler, bulk waits', type: 'user-echo', client: 'bulk' }
+  ] as const
+  type Runs = { rates: number[], cpu: number[], requests: number[], peakRss: number[], frames: number[], byKind: Record<string, number> }
+  const got = new Map<string, Runs>(variants.map(v => [v.key, { rates: [], cpu: [], requests: [], peakRss: [], frames: [], byKind: {} }]))
   for (let r = 0; r < runs; r++) {
-    for (const client of ['per-task', 'bulk'] as const) {
-      const profile = r === 0 && client === 'per-task'
-      const c = await cluster(3, { capacity: 4 }, profile ? profiled('throughput') : {})
+    for (const v of variants) {
+      const profile = r === 0
+      const dir = `throughput-${v.type}-${v.client}`
+      const c = await cluster(3, TASK_PATH_CONFIG, profile ? profiled(dir) : {})
       const pids = c.nodes.map(n => n.proc!.pid!)
       const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
+      const frames0 = await clusterFramesSent(c.nodes)
       const t = performance.now()
       const batches: Array<Promise<{ ended: Ended[], requests: number }>> = []
       for (let b = 0; b < total / 1000; b++) {
         const origin = c.nodes[b % 3]!
-        const res = await post<{ ids: string[] }>(`${origin.url}/v1/tasks/batch`, { tasks: Array.from({ length: 1000 }, (_, i) => ({ type: 'echo', payload: { b, i } })) })
+        const res = await post<{ ids: string[] }>(`${origin.url}/v1/tasks/batch`, { tasks: Array.from({ length: 1000 }, (_, i) => ({ type: v.type, payload: { b, i } })) })
         if (res.status !== 202) throw new Error(`throughput: batch refused with ${res.status}`)
         // The submitter learns each result from the node it submitted to (a holder: no fan-out).
-        batches.push(client === 'bulk' ? waitBulk(origin, res.body.ids) : waitEach(origin, res.body.ids, 32))
+        batches.push(v.client === 'bulk' ? waitBulk(origin, res.body.ids) : waitEach(origin, res.body.ids, 32))
       }
       const waited = await Promise.all(batches)
       const secs = (performance.now() - t) / 1000
       const cpu = pids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0
-      if (waited.some(w => w.ended.some(e => e.status !== 'succeeded'))) throw new Error(`throughput (${client}): a task did not succeed`)
+      if (waited.some(w => w.ended.some(e => e.status !== 'succeeded'))) throw new Error(`throughput (${v.key}): a task did not succeed`)
+      const frames = framesPerTask(frames0, await clusterFramesSent(c.nodes), total)
       const requests = waited.reduce((n, w) => n + w.requests, 0)
-      clients[client].rates.push(total / secs)
-      clients[client].cpu.push(cpu / (total / 1000))
-      clients[client].requests.push(requests)
-      say(`throughput run ${r + 1}/${runs}, ${client} results: ${Math.round(total / secs)} tasks/s, ${(cpu / (total / 1000)).toFixed(2)} CPU-s per 1,000, ${requests} result requests`)
+      const peak = Math.max(...pids.map(peakRssBytes)) / 2 ** 20
+      const runsOf = got.get(v.key)!
+      runsOf.rates.push(total / secs)
+      runsOf.cpu.push(cpu / (total / 1000))
+      runsOf.requests.push(requests)
+      runsOf.peakRss.push(peak)
+      runsOf.frames.push(frames.total)
+      runsOf.byKind = frames.byKind
+      say(`throughput run ${r + 1}/${runs}, ${v.key}: ${Math.round(total / secs)} tasks/s, ${(cpu / (total / 1000)).toFixed(2)} CPU-s per 1,000, ${requests} result requests, peak RSS ${peak.toFixed(0)} MB, ${frames.total.toFixed(2)} RPC frames per task`)
       await c.stop()
-      if (profile && cfg.profile) profiles.push(['throughput (first run, per-task results)', summarizeProfiles(join(profileDir, 'throughput'), c.formedMs ?? 0).markdown])
+      if (profile && cfg.profile) profiles.push([`throughput (first run, ${v.key})`, summarizeProfiles(join(profileDir, dir), c.formedMs ?? 0).markdown])
     }
   }
-  const each = clients['per-task']
-  const bulk = clients.bulk
+  const perTask = median(got.get('echo, per-task long-polls')!.rates) ?? 0
+  const figures: Figure[] = []
+  for (const v of variants) {
+    const x = got.get(v.key)!
+    figures.push(
+      fig(`tasks/s, first submit to last result known (${v.key})`, x.rates, 'tasks/s', { ...(v.key === 'echo, per-task long-polls' ? {} : { ratio: { to: 'echo, per-task long-polls', value: round((median(x.rates) ?? 0) / Math.max(1, perTask)) } }), target: v.type === 'user-echo' ? '>= 13,000' : undefined }),
+      fig(`CPU-seconds per 1,000 tasks, all nodes (${v.key})`, x.cpu, 'CPU-s', { target: v.type === 'user-echo' ? '<= 0.14' : undefined }),
+      fig(`HTTP requests for the results (${v.key})`, x.requests, 'requests'),
+      fig(`peak RSS of the largest node (VmHWM) (${v.key})`, x.peakRss, 'MB', { target: '<= 150 MB' }),
+      fig(`RPC frames sent per task, all nodes (${v.key})`, x.frames, 'frames')
+    )
+  }
   scenarios.push({
     name: 'throughput',
-    config: { nodes: 3, capacity: 4, tasks: total, submit: 'POST /v1/tasks/batch, 1,000 per request, round-robin', results: 'learnt from the node submitted to: per-task long-polls (GET /v1/tasks/:id?wait=, 32 at a time per batch), then on a fresh cluster bulk waits (POST /v1/tasks/wait, one loop per batch)' },
-    figures: [
-      fig('tasks/s, first submit to last result known (per-task long-polls)', each.rates, 'tasks/s', { target: '>= 8,000' }),
-      fig('CPU-seconds per 1,000 tasks, all nodes (per-task long-polls)', each.cpu, 'CPU-s'),
-      fig('HTTP requests for the results (per-task long-polls)', each.requests, 'requests'),
-      fig('tasks/s, first submit to last result known (bulk waits)', bulk.rates, 'tasks/s', { ratio: { to: 'per-task long-polls', value: round((median(bulk.rates) ?? 0) / Math.max(1, median(each.rates) ?? 0)) }, target: '>= 8,000' }),
-      fig('CPU-seconds per 1,000 tasks, all nodes (bulk waits)', bulk.cpu, 'CPU-s'),
-      fig('HTTP requests for the results (bulk waits)', bulk.requests, 'requests')
-    ],
-    notes: []
+    config: { nodes: 3, capacity: 4, handlers: 'built-in echo (event loop); user-echo, a user module (pool thread)', tasks: total, submit: 'POST /v1/tasks/batch, 1,000 per request, round-robin', results: 'learnt from the node submitted to: per-task long-polls (GET /v1/tasks/:id?wait=, 32 at a time per batch), or bulk waits (POST /v1/tasks/wait, one loop per batch); each variant on a fresh cluster' },
+    figures,
+    notes: variants.map(v => `frames per task by kind (${v.key}, last run; requests and replies): ${JSON.stringify(got.get(v.key)!.byKind)}`)
   })
 }
 

@@ -4,10 +4,10 @@
  * handler that ignores it is stopped by terminating its thread after a grace
  * period. A throw, a hang or a crashed thread fails that attempt only.
  */
-import { MessageChannel } from 'node:worker_threads'
 import { resolve } from 'node:path'
 import { Piscina } from 'piscina'
 import { builtins } from './builtins.ts'
+import { ThreadLanes } from './thread-lanes.ts'
 import { DEFAULTS } from '../config.ts'
 import type { Handler } from './handler.ts'
 
@@ -94,6 +94,7 @@ export class HandlerPool implements TaskExecutor {
   readonly #maxResultBytes: number
   readonly #abortGraceMs: number
   readonly #slots: Slots
+  readonly #lanes: ThreadLanes
 
   /**
    * `userHandlers` maps a task type to a module path (relative to `baseDir`).
@@ -115,6 +116,7 @@ export class HandlerPool implements TaskExecutor {
       maxQueue: 'auto',
       idleTimeout: IDLE_THREAD_MS
     })
+    this.#lanes = new ThreadLanes(this.#pool)
   }
 
   types (): string[] {
@@ -182,46 +184,36 @@ export class HandlerPool implements TaskExecutor {
   }
 
   async #runOnThread (handler: string, input: AttemptInput): Promise<AttemptOutcome> {
-    const { port1, port2 } = new MessageChannel()
-    const hard = new AbortController()
+    const lane = this.#lanes.take()
     let reason: Reason = null
-    let started = false
     let graceTimer: NodeJS.Timeout | undefined
     let timeout: NodeJS.Timeout | undefined
     const abort = (error: string, cancelled: boolean): void => {
       if (reason !== null) return
       reason = { error, cancelled }
-      if (!started) { hard.abort(new Error(error)); return } // still queued: just drop it
-      port1.postMessage({ abort: error })
-      graceTimer = setTimeout(() => { hard.abort(new Error(error)) }, this.#abortGraceMs)
+      if (lane.drop(new Error(error))) return // not on its thread yet: just dropped
+      lane.abort(error)
+      graceTimer = setTimeout(() => { lane.kill(new Error(error)) }, this.#abortGraceMs)
     }
-    port1.on('message', (m: { progress?: unknown, started?: boolean }) => {
-      if (m.started === true) {
-        started = true
-        timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)
-        input.onStarted?.()
-      } else if ('progress' in m) {
-        this.#onProgress(input, m.progress)
-      }
-    })
     const onCancel = (): void => { abort('cancelled by request', true) }
-    if (input.signal.aborted) onCancel()
-    else input.signal.addEventListener('abort', onCancel, { once: true })
     try {
-      const result: unknown = await this.#pool.run(
-        { handler, payload: input.payload, taskId: input.taskId, attempt: input.attempt, port: port2 },
-        { transferList: [port2], signal: hard.signal }
-      )
-      // Progress posted just before the handler returned travels on its own port: let it land first.
-      await new Promise(resolve => setImmediate(resolve))
-      return this.#outcome(reason, { result })
-    } catch (err) {
-      return this.#outcome(reason, { err })
+      // The lane holds the attempt once run() returns (its promise): an abort from then on reaches it.
+      const running = lane.run({ handler, payload: input.payload, taskId: input.taskId, attempt: input.attempt }, {
+        onStarted: () => {
+          timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)
+          input.onStarted?.()
+        },
+        onProgress: value => { this.#onProgress(input, value) }
+      })
+      if (input.signal.aborted) onCancel()
+      else input.signal.addEventListener('abort', onCancel, { once: true })
+      const settled = await running
+      return this.#outcome(reason, settled)
     } finally {
       clearTimeout(timeout)
       clearTimeout(graceTimer)
       input.signal.removeEventListener('abort', onCancel)
-      port1.close()
+      this.#lanes.give(lane)
     }
   }
 
@@ -231,6 +223,7 @@ export class HandlerPool implements TaskExecutor {
   }
 
   async close (): Promise<void> {
+    this.#lanes.close()
     await this.#pool.destroy()
   }
 }
