@@ -7,7 +7,8 @@
 import { resolve } from 'node:path'
 import { Piscina } from 'piscina'
 import { builtins } from './builtins.ts'
-import { ThreadLanes } from './thread-lanes.ts'
+import { LANE_TIMINGS, ThreadLanes } from './thread-lanes.ts'
+import type { Lane, LaneTimings } from './thread-lanes.ts'
 import { DEFAULTS } from '../config.ts'
 import type { Handler } from './handler.ts'
 
@@ -59,52 +60,37 @@ const INLINE_BUILTINS = new Set(['echo', 'sleep', 'fail'])
 
 type Reason = { error: string, cancelled: boolean } | null
 
-/** The node's task slots: at most `capacity` attempts run at once, on threads or on the event loop; the rest wait in order. */
-class Slots {
-  #free: number
-  readonly #waiting: Array<() => void> = []
-  constructor (capacity: number) { this.#free = capacity }
-
-  /** Resolves true once a slot is held, or false if `signal` aborts first (nothing is then held). */
-  async acquire (signal: AbortSignal): Promise<boolean> {
-    if (signal.aborted) return false
-    if (this.#free > 0) { this.#free--; return true }
-    return await new Promise<boolean>(resolve => {
-      const grant = (): void => { signal.removeEventListener('abort', onAbort); resolve(true) }
-      const onAbort = (): void => {
-        const i = this.#waiting.indexOf(grant)
-        if (i >= 0) this.#waiting.splice(i, 1)
-        resolve(false)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.#waiting.push(grant)
-    })
-  }
-
-  release (): void {
-    const next = this.#waiting.shift()
-    if (next !== undefined) next()
-    else this.#free++
-  }
-}
+/** An attempt waiting for a slot (or for a lane to take it ahead). */
+interface Pending { input: AttemptInput, handler: string, resolve: (o: AttemptOutcome) => void, onCancel: () => void, listening: boolean }
 
 export class HandlerPool implements TaskExecutor {
   readonly #pool: Piscina
   readonly #handlers: Map<string, string>
   readonly #maxResultBytes: number
   readonly #abortGraceMs: number
-  readonly #slots: Slots
   readonly #lanes: ThreadLanes
+  /**
+   * The node's task slots: at most `capacity` attempts run at once, on
+   * threads or on the event loop; the rest wait in order. A slot is held by
+   * an attempt on the event loop, or by a lane while it has attempts.
+   */
+  readonly #capacity: number
+  #busy = 0
+  readonly #waiting: Pending[] = []
+  readonly #laneSlots = new Set<Lane>()
+  /** Attempts sent to a lane ahead of the one it ran (for tests and tuning). */
+  #takenAhead = 0
 
   /**
    * `userHandlers` maps a task type to a module path (relative to `baseDir`).
    * Results and progress values larger than `maxResultBytes` of JSON fail the attempt (or are dropped).
    * A handler on a thread gets `abortGraceMs` to honour ctx.signal before its thread is terminated.
+   * `lanes`: when attempts are sent to a thread ahead (see thread-lanes.ts; tests pin them).
    */
-  constructor (capacity: number, userHandlers: Record<string, string>, baseDir: string, maxResultBytes = Infinity, abortGraceMs = DEFAULTS.abortGraceMs) {
+  constructor (capacity: number, userHandlers: Record<string, string>, baseDir: string, maxResultBytes = Infinity, abortGraceMs = DEFAULTS.abortGraceMs, lanes: LaneTimings = LANE_TIMINGS) {
     this.#maxResultBytes = maxResultBytes
     this.#abortGraceMs = abortGraceMs
-    this.#slots = new Slots(capacity)
+    this.#capacity = capacity
     this.#handlers = new Map(Object.keys(builtins).map(name => [name, name]))
     for (const [type, path] of Object.entries(userHandlers)) this.#handlers.set(type, resolve(baseDir, path))
     this.#pool = new Piscina({
@@ -116,7 +102,7 @@ export class HandlerPool implements TaskExecutor {
       maxQueue: 'auto',
       idleTimeout: IDLE_THREAD_MS
     })
-    this.#lanes = new ThreadLanes(this.#pool)
+    this.#lanes = new ThreadLanes(this.#pool, lanes)
   }
 
   types (): string[] {
@@ -127,15 +113,72 @@ export class HandlerPool implements TaskExecutor {
     return this.#handlers.has(type)
   }
 
-  async run (input: AttemptInput): Promise<AttemptOutcome> {
+  run (input: AttemptInput): Promise<AttemptOutcome> {
     const handler = this.#handlers.get(input.type)
-    if (handler === undefined) return { ok: false, error: `task type "${input.type}" is not supported on this node` }
-    // Waiting for a slot counts as queued: no timeout yet, and a cancel just drops the attempt.
-    if (!await this.#slots.acquire(input.signal)) return { ok: false, error: 'cancelled by request', cancelled: true }
-    try {
-      return INLINE_BUILTINS.has(handler) ? await this.#runInline(builtins[handler]!, input) : await this.#runOnThread(handler, input)
-    } finally {
-      this.#slots.release()
+    if (handler === undefined) return Promise.resolve({ ok: false, error: `task type "${input.type}" is not supported on this node` })
+    if (input.signal.aborted) return Promise.resolve({ ok: false, error: 'cancelled by request', cancelled: true })
+    return this.#queue(input, handler)
+  }
+
+  /** The attempt's outcome once it has waited for a slot and run (resolved before its slot goes to the next one). */
+  #queue (input: AttemptInput, handler: string): Promise<AttemptOutcome> {
+    return new Promise<AttemptOutcome>(resolve => {
+      // Waiting for a slot counts as queued: no timeout yet, and a cancel just drops the attempt.
+      const pending: Pending = {
+        input,
+        handler,
+        resolve,
+        onCancel: () => {
+          const i = this.#waiting.indexOf(pending)
+          if (i < 0) return
+          this.#waiting.splice(i, 1)
+          resolve({ ok: false, error: 'cancelled by request', cancelled: true })
+        },
+        listening: false
+      }
+      this.#waiting.push(pending)
+      this.#pump()
+      this.#listen(pending)
+    })
+  }
+
+  /** A pending attempt that still waits (not started by the pump) is dropped by a cancel. */
+  #listen (pending: Pending): void {
+    if (pending.listening || this.#waiting.at(-1) !== pending && !this.#waiting.includes(pending)) return
+    pending.listening = true
+    pending.input.signal.addEventListener('abort', pending.onCancel, { once: true })
+  }
+
+  /** Starts waiting attempts while slots are free, and sends short ones ahead to lanes that take one (see thread-lanes.ts). */
+  #pump (): void {
+    while (this.#waiting.length > 0) {
+      const next = this.#waiting[0]!
+      const inline = INLINE_BUILTINS.has(next.handler)
+      let lane: Lane | undefined
+      if (this.#busy < this.#capacity) {
+        this.#busy++
+        if (!inline) {
+          lane = this.#lanes.take()
+          this.#laneSlots.add(lane)
+        }
+      } else {
+        lane = inline ? undefined : this.#lanes.prefetchTarget()
+        if (lane === undefined) return
+        this.#takenAhead++
+      }
+      this.#waiting.shift()
+      if (next.listening) {
+        next.listening = false
+        next.input.signal.removeEventListener('abort', next.onCancel)
+      }
+      if (lane !== undefined) {
+        this.#onLane(lane, next)
+      } else {
+        void this.#runInline(builtins[next.handler]!, next.input).then(next.resolve).finally(() => {
+          this.#busy--
+          this.#pump()
+        })
+      }
     }
   }
 
@@ -183,38 +226,56 @@ export class HandlerPool implements TaskExecutor {
     }
   }
 
-  async #runOnThread (handler: string, input: AttemptInput): Promise<AttemptOutcome> {
-    const lane = this.#lanes.take()
+  /** Runs a pending attempt on a lane (as its current one, or one ahead). */
+  #onLane (lane: Lane, pending: Pending): void {
+    const { input, handler } = pending
     let reason: Reason = null
+    let started = false
     let graceTimer: NodeJS.Timeout | undefined
     let timeout: NodeJS.Timeout | undefined
+    let seq = 0
+    const kill = (error: string): void => { graceTimer = setTimeout(() => { lane.kill(new Error(error)) }, this.#abortGraceMs) }
     const abort = (error: string, cancelled: boolean): void => {
       if (reason !== null) return
       reason = { error, cancelled }
-      if (lane.drop(new Error(error))) return // not on its thread yet: just dropped
-      lane.abort(error)
-      graceTimer = setTimeout(() => { lane.kill(new Error(error)) }, this.#abortGraceMs)
+      lane.abort(seq, error)
+      if (started) kill(error)
     }
     const onCancel = (): void => { abort('cancelled by request', true) }
-    try {
-      // The lane holds the attempt once run() returns (its promise): an abort from then on reaches it.
-      const running = lane.run({ handler, payload: input.payload, taskId: input.taskId, attempt: input.attempt }, {
-        onStarted: () => {
-          timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)
-          input.onStarted?.()
-        },
-        onProgress: value => { this.#onProgress(input, value) }
-      })
-      if (input.signal.aborted) onCancel()
-      else input.signal.addEventListener('abort', onCancel, { once: true })
-      const settled = await running
-      return this.#outcome(reason, settled)
-    } finally {
-      clearTimeout(timeout)
-      clearTimeout(graceTimer)
-      input.signal.removeEventListener('abort', onCancel)
-      this.#lanes.give(lane)
-    }
+    input.signal.addEventListener('abort', onCancel, { once: true })
+    seq = lane.send({
+      attempt: { handler, payload: input.payload, taskId: input.taskId, attempt: input.attempt },
+      onStarted: () => {
+        started = true
+        timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)
+        input.onStarted?.()
+        if (reason !== null) kill(reason.error) // aborted while it waited on the thread
+      },
+      onProgress: value => { this.#onProgress(input, value) },
+      onSettled: settled => {
+        clearTimeout(timeout)
+        clearTimeout(graceTimer)
+        input.signal.removeEventListener('abort', onCancel)
+        if ('unstarted' in settled && reason === null) {
+          // Its lane ended before it began: it waits again, first in line.
+          this.#waiting.unshift(pending)
+          this.#listen(pending)
+        } else if ('unstarted' in settled || 'skipped' in settled) {
+          pending.resolve({ ok: false, ...(reason ?? { error: 'cancelled by request', cancelled: true }) })
+        } else {
+          pending.resolve(this.#outcome(reason, settled))
+        }
+        if (lane.size === 0 && this.#laneSlots.delete(lane)) this.#busy--
+        // After the outcome's own callbacks: an attempt is seen to end before its slot starts another.
+        queueMicrotask(() => { this.#pump() })
+      }
+    })
+    if (input.signal.aborted) onCancel()
+  }
+
+  /** Attempts that were sent to a thread ahead, behind a short one still running there. */
+  get takenAhead (): number {
+    return this.#takenAhead
   }
 
   /** Pool threads alive now (they start on first use of a handler that runs on one). */

@@ -1,9 +1,11 @@
 /**
  * Runs inside a pool thread: one lane (see thread-lanes.ts). It loads each
  * handler once (a built-in, or a user module named in the config) and runs
- * the attempts the node sends it one after another, relaying progress and
- * aborts over the lane's MessagePort, until the node closes the lane. A hang
- * or crash here never blocks the node's event loop.
+ * the attempts the node sends it one after another, in the order sent (the
+ * next one begins as soon as the last has ended, so the node may send one
+ * ahead), relaying progress and aborts over the lane's MessagePort, until
+ * the node closes the lane. A hang or crash here never blocks the node's
+ * event loop.
  */
 import type { MessagePort } from 'node:worker_threads'
 import { pathToFileURL } from 'node:url'
@@ -18,10 +20,18 @@ export interface ThreadAttempt {
   attempt: number
 }
 
-/** Node -> lane: run an attempt, abort the running one, or end the lane. */
-export type LaneRequest = { run: number, attempt: ThreadAttempt } | { abort: number, reason: string } | { close: true }
-/** Lane -> node: ready for attempts; progress, result or error of attempt `seq`. */
-export type LaneReply = { ready: true } | { seq: number, progress: unknown } | { seq: number, result: unknown } | { seq: number, error: string }
+/**
+ * Node -> lane: run an attempt; abort one (running, or waiting: then it is
+ * skipped); recall one that waits (skipped; a running one goes on); or end the lane.
+ */
+export type LaneRequest = { run: number, attempt: ThreadAttempt, ahead: boolean } | { abort: number, reason: string } | { recall: number } | { close: true }
+/**
+ * Lane -> node: ready for attempts; `began`, an attempt sent ahead (behind
+ * another) has begun (one sent to an idle lane begins unannounced); progress,
+ * result or error of attempt `seq`; or `skipped`, an attempt aborted or
+ * recalled while it waited here (it never began).
+ */
+export type LaneReply = { ready: true } | { seq: number, began: true } | { seq: number, progress: unknown } | { seq: number, result: unknown } | { seq: number, error: string } | { seq: number, skipped: true }
 
 const modules = new Map<string, Handler>()
 
@@ -65,17 +75,36 @@ async function runOne (port: MessagePort, seq: number, task: ThreadAttempt, cont
 export default async function lane (task: { port: MessagePort }): Promise<null> {
   const { port } = task
   let running: { seq: number, controller: AbortController } | null = null
+  const waiting: Array<{ seq: number, attempt: ThreadAttempt, ahead: boolean }> = []
+  const start = (seq: number, attempt: ThreadAttempt, ahead: boolean): void => {
+    if (ahead) port.postMessage({ seq, began: true } satisfies LaneReply)
+    const current = { seq, controller: new AbortController() }
+    running = current
+    void runOne(port, seq, attempt, current.controller).finally(() => {
+      // The next waiting one begins after the messages that came meanwhile (an abort or recall of it).
+      setImmediate(() => {
+        if (running === current) running = null
+        const head = waiting.shift()
+        if (head !== undefined) start(head.seq, head.attempt, head.ahead)
+      })
+    })
+  }
   return await new Promise<null>(resolve => {
     port.on('message', (m: LaneRequest) => {
       if ('close' in m) {
         port.close()
         resolve(null)
-      } else if ('abort' in m) {
-        if (running?.seq === m.abort) running.controller.abort(new Error(m.reason))
+      } else if ('abort' in m || 'recall' in m) {
+        const seq = 'abort' in m ? m.abort : m.recall
+        if ('abort' in m && running?.seq === seq) { running.controller.abort(new Error(m.reason)); return }
+        const i = waiting.findIndex(w => w.seq === seq)
+        if (i >= 0) {
+          waiting.splice(i, 1)
+          port.postMessage({ seq, skipped: true } satisfies LaneReply)
+        }
       } else {
-        const current = { seq: m.run, controller: new AbortController() }
-        running = current
-        void runOne(port, m.run, m.attempt, current.controller).finally(() => { if (running === current) running = null })
+        if (running === null) start(m.run, m.attempt, m.ahead)
+        else waiting.push({ seq: m.run, attempt: m.attempt, ahead: m.ahead })
       }
     })
     port.postMessage({ ready: true } satisfies LaneReply)

@@ -81,4 +81,82 @@ describe('HandlerPool (worker threads)', () => {
     expect((await attempt('nope', null)).outcome).toMatchObject({ ok: false })
     expect((await attempt('hash', { data: 5 })).outcome).toEqual({ ok: false, error: 'payload.data is missing or has the wrong type' })
   })
+
+  describe('lanes: a thread runs attempt after attempt, and takes a short one ahead', () => {
+    // Runs count as short however long the machine takes to answer (it is shared), so a lane always takes one ahead; recalled after 100 ms.
+    const lanePool = (capacity: number, abortGraceMs = 100): HandlerPool => new HandlerPool(capacity, { hang: './test/fixtures/hang-handler.js', user: './test/fixtures/echo-handler.js', wait: './test/fixtures/wait-handler.js' }, process.cwd(), Infinity, abortGraceMs, { shortRunMs: 60_000, recallMs: 100 })
+    const run = (p: HandlerPool, type: string, payload: unknown, opts: { timeoutMs?: number, signal?: AbortSignal, onStarted?: () => void } = {}) =>
+      p.run({ taskId: 't', attempt: 1, type, payload, timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal ?? new AbortController().signal, onProgress: () => {}, onStarted: opts.onStarted })
+
+    it('gives every attempt its own outcome when many short ones run back to back', async () => {
+      const p = lanePool(2)
+      try {
+        let started = 0
+        const outcomes = await Promise.all(Array.from({ length: 2_000 }, async (_, i) => await run(p, 'user', { i }, { onStarted: () => { started++ } })))
+        expect(outcomes).toEqual(Array.from({ length: 2_000 }, (_, i) => ({ ok: true, result: { i } })))
+        expect(started).toBe(2_000)
+        expect(p.threadCount()).toBeLessThanOrEqual(2)
+        expect(p.takenAhead).toBeGreaterThan(0)
+      } finally {
+        await p.close()
+      }
+    })
+
+    it('runs an attempt taken ahead of a hung one on another thread, once the hung one is stopped', async () => {
+      const p = lanePool(1)
+      try {
+        // A run first: the lane has shown how long its attempts run, so it takes one ahead.
+        for (let i = 0; i < 3; i++) expect(await run(p, 'user', 0)).toEqual({ ok: true, result: 0 })
+        const starts: string[] = []
+        const ahead0 = p.takenAhead
+        const hung = run(p, 'hang', null, { timeoutMs: 200, onStarted: () => { starts.push('hang') } })
+        const behind = run(p, 'user', 1, { onStarted: () => { starts.push('behind') } })
+        expect(await hung).toEqual({ ok: false, error: 'timed out after 200 ms', cancelled: false })
+        expect(await behind).toEqual({ ok: true, result: 1 })
+        expect(starts).toEqual(['hang', 'behind'])
+        expect(p.takenAhead).toBe(ahead0 + 1)
+      } finally {
+        await p.close()
+      }
+    })
+
+    it('drops an attempt taken ahead that is cancelled before it begins: its handler never runs', async () => {
+      const p = lanePool(1)
+      try {
+        for (let i = 0; i < 3; i++) expect(await run(p, 'user', 0)).toEqual({ ok: true, result: 0 })
+        const ac = new AbortController()
+        let began = false
+        const ahead0 = p.takenAhead
+        const first = run(p, 'hash', { data: 'x', rounds: 100_000 })
+        const ahead = run(p, 'user', 1, { signal: ac.signal, onStarted: () => { began = true } })
+        ac.abort()
+        expect(await ahead).toEqual({ ok: false, error: 'cancelled by request', cancelled: true })
+        expect((await first).ok).toBe(true)
+        expect(began).toBe(false)
+        expect(p.takenAhead).toBe(ahead0 + 1)
+      } finally {
+        await p.close()
+      }
+    })
+  
+    // (A handler that blocks its thread cannot be asked for one back: what it was sent ahead waits for it, or runs elsewhere once it is stopped.)
+    it('recalls an attempt taken ahead of one that turns out long, and runs it on the lane that frees first', async () => {
+      const p = lanePool(2)
+      try {
+        // Both lanes warm and short.
+        for (let i = 0; i < 3; i++) await Promise.all([run(p, 'user', 0), run(p, 'user', 0)])
+        const ahead0 = p.takenAhead
+        const ends: string[] = []
+        const long = run(p, 'wait', { ms: 500 }).then(o => { ends.push('long'); return o })
+        const short = run(p, 'user', 'short').then(o => { ends.push('short'); return o })
+        const behind = run(p, 'user', 'behind').then(o => { ends.push('behind'); return o })
+        expect(await Promise.all([long, short, behind])).toEqual([{ ok: true, result: expect.anything() }, { ok: true, result: 'short' }, { ok: true, result: 'behind' }])
+        // It was taken ahead behind the long one, then ran on the other lane before the long one ended.
+        expect(p.takenAhead).toBe(ahead0 + 1)
+        expect(ends).toEqual(['short', 'behind', 'long'])
+      } finally {
+        await p.close()
+      }
+    })
+  })
 })
