@@ -147,6 +147,18 @@ export class Worker {
     }
   }
 
+  /**
+   * An attempt that ended before its start was sent: the start is not sent
+   * (the result carries the start time, and a leader takes a result for an
+   * attempt it has as assigned), so the leader and the holders hear of it
+   * once, not as running and then as ended.
+   */
+  #dropStartsOfEnded (): void {
+    const ended = new Set<string>()
+    for (const r of this.#reports) if (r.event === 'result') ended.add(`${r.attempt}:${r.id}`)
+    if (ended.size > 0) this.#reports = this.#reports.filter(r => r.event !== 'started' || !ended.has(`${r.attempt}:${r.id}`))
+  }
+
   /** Queues a report for whoever leads; it goes after this turn of the event loop. */
   report (r: Report): void {
     this.#reports.push(r)
@@ -164,6 +176,7 @@ export class Worker {
     if (this.#reporting || this.#reports.length === 0) return
     const leader = cluster.leader()
     if (leader === null) return
+    this.#dropStartsOfEnded()
     const batch = chunkBySize(this.#reports.slice(0, TASK_PATH.maxReportBatch), this.#ctx.batchBytes)[0] ?? []
     this.#reports.splice(0, batch.length)
     this.#reporting = true
