@@ -6,6 +6,7 @@
  * persist and send to the task's holders) and assignments (to send to
  * workers, batched per worker). It never touches the network or a clock.
  */
+import { RunTimes, WIDE_WINDOW } from './run-times.ts'
 import { isTerminal, lostAttemptUpdate, retryDelayMs } from './tasks.ts'
 import type { TaskSpec, TaskStatus, TaskUpdate } from './tasks.ts'
 
@@ -99,6 +100,7 @@ export class Scheduler {
   #waiting = 0
   readonly #load = new Map<string, number>()
   #cursor = 0
+  readonly #runTimes = new RunTimes()
 
   constructor (config: SchedulerConfig) {
     this.#config = config
@@ -140,8 +142,9 @@ export class Scheduler {
       attempts: attempt,
       worker,
       startedAt,
-      // The watchdog runs on this leader's clock; the worker's startedAt is only recorded.
-      deadlineMs: nowMs + (running ? 1 : this.#config.outstandingPerSlot) * spec.timeoutMs + this.#config.resultGraceMs
+      // The watchdog runs on this leader's clock; the worker's startedAt is only recorded. An attempt
+      // held but not begun may wait behind a whole window (a wide one, for all this leader knows).
+      deadlineMs: nowMs + (running ? 1 : Math.max(this.#config.outstandingPerSlot, WIDE_WINDOW)) * spec.timeoutMs + this.#config.resultGraceMs
     })
     this.#load.set(worker, this.running(worker) + 1)
     return true
@@ -235,6 +238,7 @@ export class Scheduler {
     this.#release(worker)
     // The worker's own start time: the record is then the same as the one the worker sends the holders.
     if (startedAt !== undefined) e.startedAt = startedAt
+    if (e.startedAt !== null) this.#runTimes.observe(e.spec.type, atMs - e.startedAt)
     if (outcome.ok) return [this.#finish(e, 'succeeded', { result: outcome.result, error: null, progress }, atMs)]
     if (outcome.cancelled === true) return [this.#finish(e, 'cancelled', { error: outcome.error, progress }, atMs)]
     return [this.#failAttempt(e, outcome.error, atMs)]
@@ -290,7 +294,8 @@ export class Scheduler {
     const decisions: Decisions = { updates: [], assignments: new Map() }
     if (workers.length === 0 || this.#waiting === 0) return decisions
     const ordered = [...workers].sort((a, b) => (a.id < b.id ? -1 : 1))
-    let free = ordered.reduce((n, w) => n + Math.max(0, this.#limit(w) - this.running(w.id)), 0)
+    const widest = this.#runTimes.widest(this.#config.outstandingPerSlot)
+    let free = ordered.reduce((n, w) => n + Math.max(0, w.capacity * widest - this.running(w.id)), 0)
     for (const priority of this.#priorities) {
       const queue = this.#queues.get(priority)
       if (queue === undefined) continue
@@ -308,8 +313,8 @@ export class Scheduler {
         e.worker = worker.id
         e.attempts += 1
         e.startedAt = null
-        // Not started yet: it may wait behind the worker's current attempt of the same slot.
-        e.deadlineMs = nowMs + this.#config.outstandingPerSlot * e.spec.timeoutMs + this.#config.resultGraceMs
+        // Not started yet: it may wait behind the worker's other attempts of the same slot.
+        e.deadlineMs = nowMs + this.#window(e.spec.type) * e.spec.timeoutMs + this.#config.resultGraceMs
         decisions.updates.push(this.#update(e, {}))
         const batch = decisions.assignments.get(worker.id) ?? []
         batch.push({ spec: e.spec, attempt: e.attempts })
@@ -330,7 +335,7 @@ export class Scheduler {
       const w = workers[(this.#cursor + k) % n]!
       if (!w.types.includes(type)) continue
       const used = this.running(w.id)
-      if (used >= this.#limit(w)) continue
+      if (used >= w.capacity * this.#window(type)) continue
       const load = used / w.capacity
       if (load < bestLoad) { best = w; bestLoad = load }
     }
@@ -339,8 +344,9 @@ export class Scheduler {
     return best
   }
 
-  #limit (w: WorkerSlots): number {
-    return w.capacity * this.#config.outstandingPerSlot
+  /** Attempts per slot a worker may hold of this type (see run-times.ts). */
+  #window (type: string): number {
+    return this.#runTimes.window(type, this.#config.outstandingPerSlot)
   }
 
   #push (spec: TaskSpec): void {

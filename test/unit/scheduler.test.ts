@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
+import { RunTimes, SHORT_RUN_MS, WIDE_WINDOW } from '../../src/core/run-times.ts'
 import { Scheduler } from '../../src/core/scheduler.ts'
 import type { WorkerSlots } from '../../src/core/scheduler.ts'
 import { mergeUpdate, retryDelayMs } from '../../src/core/tasks.ts'
@@ -154,6 +155,45 @@ describe('Scheduler', () => {
     s.onStarted('t2', 'a', 1, 250, 250)
     expect(s.tick(250 + 100 + config.resultGraceMs - 1).filter(u => u.id === 't2')).toEqual([])
     expect(s.tick(250 + 100 + config.resultGraceMs).filter(u => u.id === 't2')).toHaveLength(1)
+  })
+
+  it('widens the window of a type whose attempts run short, and keeps a long type at outstandingPerSlot', () => {
+    const s = new Scheduler({ ...config, outstandingPerSlot: 2 })
+    const workers = [w('a', 2, ['echo', 'hash'])]
+    // One short echo (5 ms on the worker's clock) and one long hash (5 s) have run.
+    s.enqueue(spec('e0'), 0, 0)
+    s.enqueue(spec('h0', { type: 'hash' }), 0, 0)
+    assigned(s, workers)
+    s.onResult('e0', 'a', 1, { ok: true, result: null }, 105, null, 100)
+    s.onResult('h0', 'a', 1, { ok: true, result: null }, 5_100, null, 100)
+    // Long tasks: 2 per slot, as configured.
+    for (let i = 1; i <= 6; i++) s.enqueue(spec(`h${i}`, { type: 'hash' }), 0, 0)
+    expect(assigned(s, workers, 6_000)).toHaveLength(4)
+    // Short tasks: up to WIDE_WINDOW (8) per slot, counting what the worker already holds.
+    for (let i = 1; i <= 20; i++) s.enqueue(spec(`e${i}`), 0, 0)
+    expect(assigned(s, workers, 6_000)).toHaveLength(2 * WIDE_WINDOW - 4)
+    expect(s.running('a')).toBe(2 * WIDE_WINDOW)
+    // A held short attempt's watchdog allows for the whole window ahead of it.
+    expect(s.tick(6_000 + WIDE_WINDOW * 5_000 + config.resultGraceMs - 1).filter(u => u.id.startsWith('e'))).toEqual([])
+  })
+
+  it('RunTimes: a moving mean per type; the wide window only below SHORT_RUN_MS', () => {
+    const r = new RunTimes()
+    expect(r.window('x', 2)).toBe(2)
+    expect(r.widest(2)).toBe(2)
+    r.observe('x', 1)
+    expect(r.window('x', 2)).toBe(WIDE_WINDOW)
+    expect(r.widest(2)).toBe(WIDE_WINDOW)
+    // A type that becomes slow narrows again as its mean passes SHORT_RUN_MS.
+    for (let i = 0; i < 10; i++) r.observe('x', 10 * SHORT_RUN_MS)
+    expect(r.window('x', 2)).toBe(2)
+    // A configured window wider than the wide one is kept.
+    r.observe('y', 0)
+    expect(r.window('y', 12)).toBe(12)
+    // Clock skew between workers can give a negative or absurd time: ignored.
+    r.observe('z', -5)
+    r.observe('z', Number.NaN)
+    expect(r.window('z', 2)).toBe(2)
   })
 
   it('cancels a waiting task at once, and names the worker of a running one', () => {
