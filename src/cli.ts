@@ -20,6 +20,8 @@ import { CliError, clientFor } from './cli/common.ts'
 import { formatTask, submitFile, submitOne } from './cli/submit.ts'
 import { initCluster } from './cli/init.ts'
 import { watch } from './cli/watch.ts'
+import { listTasks } from './cli/list.ts'
+import type { ListOptions } from './cli/list.ts'
 
 function integer (name: string) {
   return (raw: string): number => {
@@ -193,6 +195,23 @@ Examples:
     const client = clientFor(opts.node)
     const t = opts.wait === true ? await client.wait(id) : await client.get(id)
     process.stdout.write((opts.json === true ? JSON.stringify(t, null, 2) : formatTask(t)) + '\n')
+  })
+
+program.command('list')
+  .description('List every task in the cluster (from any node), newest submit first.')
+  .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
+  .option('--status <status>', 'only tasks in this state (queued, assigned, running, retrying, succeeded, failed, cancelled)')
+  .option('--type <type>', 'only tasks of this type')
+  .option('--limit <n>', 'tasks per page (1-1000)', integer('--limit'), 100)
+  .option('--all', 'follow the pages to the end')
+  .option('--json', 'print one JSON object per task')
+  .addHelpText('after', `
+Examples:
+  $ taskmesh list
+  $ taskmesh list --status failed --all
+  $ taskmesh list --type hash --json | jq -r .id`)
+  .action(async (opts: ListOptions) => {
+    await listTasks(opts, process.stdout, process.stderr)
   })
 
 program.command('demo')

@@ -16,6 +16,12 @@ export class TaskmeshError extends Error {
   }
 }
 
+/** A request that passed the schema but asks for something that cannot be: 400 INVALID_REQUEST, as a schema failure. */
+export class InvalidRequestError extends TaskmeshError {
+  override name = 'InvalidRequestError'
+  constructor (message: string) { super(400, 'INVALID_REQUEST', message) }
+}
+
 export class TaskNotFoundError extends TaskmeshError {
   override name = 'TaskNotFoundError'
   constructor (id: string) { super(404, 'TASK_NOT_FOUND', `no task with id "${id}" on any live node`) }

@@ -228,6 +228,21 @@ export class TaskmeshClient {
     return (await this.#request<{ tasks: Task[] }>('GET', `/v1/tasks${qs === '' ? '' : `?${qs}`}`, undefined, { failover: 'reads' })).tasks
   }
 
+  /**
+   * One page of every task in the cluster (any node answers), newest submit
+   * first; pass the page's `cursor` back for the next one (null: no more).
+   * `partial`: a member did not answer, so tasks held only there may be missing.
+   */
+  async listCluster (options: { status?: TaskStatus, type?: string, limit?: number, cursor?: string } = {}): Promise<{ tasks: Task[], cursor: string | null, partial: boolean }> {
+    const q = new URLSearchParams({ scope: 'cluster' })
+    if (options.status !== undefined) q.set('status', options.status)
+    if (options.type !== undefined) q.set('type', options.type)
+    if (options.limit !== undefined) q.set('limit', String(options.limit))
+    if (options.cursor !== undefined) q.set('cursor', options.cursor)
+    const page = await this.#request<{ tasks: Task[], cursor?: string | null, partial?: boolean }>('GET', `/v1/tasks?${q.toString()}`, undefined, { failover: 'reads' })
+    return { tasks: page.tasks, cursor: page.cursor ?? null, partial: page.partial === true }
+  }
+
   /** The members and the leader as the current node sees them; also teaches the client the members' URLs. */
   async cluster (): Promise<Cluster> {
     const c = await this.#request<Cluster>('GET', '/v1/cluster', undefined, { failover: 'reads' })

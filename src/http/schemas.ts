@@ -103,7 +103,11 @@ export const BulkWaitReply = Type.Object({
 })
 
 export const CancelReply = Type.Object({ id: Type.String(), status: Type.Union([Type.Literal('cancelled'), Type.Literal('cancelling')]) })
-export const TaskListReply = Type.Object({ tasks: Type.Array(TaskReply) })
+export const TaskListReply = Type.Object({
+  tasks: Type.Array(TaskReply),
+  cursor: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'scope=cluster: pass as ?cursor= for the next page; null when the listing is complete' })),
+  partial: Type.Optional(Type.Boolean({ description: 'scope=cluster: a reachable member did not answer; tasks held only there may be missing from this page' }))
+})
 
 // ---- server-sent events (GET /v1/events) --------------------------------------
 

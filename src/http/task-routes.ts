@@ -4,9 +4,10 @@ import type { FastifyInstance } from 'fastify'
 import { isTerminal } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import type { TaskRuntime } from '../runtime/task-runtime.ts'
-import { TooManyWaitersError } from '../errors.ts'
+import { InvalidRequestError, TooManyWaitersError } from '../errors.ts'
+import type { PageKey } from '../core/listing.ts'
 import { BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ErrorReply, SubmitBody, SubmittedReply, TaskListReply, TaskReply, TaskStatusSchema as Status, bulkWaitBody } from './schemas.ts'
-import { MAX_ID_LENGTH } from '../protocol/constants.ts'
+import { MAX_ID_LENGTH, MAX_LIST_PAGE, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 function batchBody (maxTasks: number) {
   return Type.Object({
@@ -22,7 +23,19 @@ const errors = { '4xx': ErrorReply, '5xx': ErrorReply }
 export const BODY_SLACK_BYTES = 64 * 1024
 /** Tasks `GET /v1/tasks` lists without `limit`, and the most it lists with one. */
 const LIST_DEFAULT = 100
-const LIST_MAX = 1000
+
+/** A listing cursor is the last record's key, as base64url JSON: opaque to clients, checked when it comes back. */
+function encodeCursor (k: PageKey): string {
+  return Buffer.from(JSON.stringify([k.createdAt, k.id])).toString('base64url')
+}
+
+function decodeCursor (text: string): PageKey {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[]
+    if (typeof createdAt === 'number' && Number.isSafeInteger(createdAt) && createdAt >= 0 && typeof id === 'string' && id.length > 0 && id.length <= MAX_ID_LENGTH) return { createdAt, id }
+  } catch {}
+  throw new InvalidRequestError('cursor is not one this API gave out')
+}
 
 export interface TaskRouteLimits {
   maxPayloadBytes: number
@@ -128,13 +141,25 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
 
   app.get('/v1/tasks', {
     schema: {
-      querystring: Type.Object({ status: Type.Optional(Status), limit: Type.Optional(Digits) }, { additionalProperties: false }),
+      querystring: Type.Object({
+        status: Type.Optional(Status),
+        type: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_TYPE_LENGTH })),
+        limit: Type.Optional(Digits),
+        scope: Type.Optional(Type.Union([Type.Literal('node'), Type.Literal('cluster')], { description: 'node (default): the tasks this node holds, most recently changed first; cluster: every task in the cluster, newest submit first, a page at a time' })),
+        cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,512}$', description: 'scope=cluster: the cursor of the previous page' }))
+      }, { additionalProperties: false }),
       response: { 200: TaskListReply, ...errors }
     }
   }, async req => {
-    const q = req.query as { status?: TaskStatus, limit?: string }
-    const limit = Math.max(1, Math.min(Number(q.limit ?? LIST_DEFAULT), LIST_MAX))
-    return { tasks: runtime().list({ status: q.status, limit }).map(view) }
+    const q = req.query as { status?: TaskStatus, type?: string, limit?: string, scope?: 'node' | 'cluster', cursor?: string }
+    const limit = Math.max(1, Math.min(Number(q.limit ?? LIST_DEFAULT), MAX_LIST_PAGE))
+    if (q.scope !== 'cluster') {
+      if (q.cursor !== undefined) throw new InvalidRequestError('cursor is for scope=cluster')
+      const tasks = runtime().list({ status: q.status, limit: q.type === undefined ? limit : MAX_LIST_PAGE })
+      return { tasks: tasks.filter(t => q.type === undefined || t.type === q.type).slice(0, limit).map(view) }
+    }
+    const page = await runtime().listCluster({ status: q.status, type: q.type, limit, ...(q.cursor === undefined ? {} : { before: decodeCursor(q.cursor) }) })
+    return { tasks: page.tasks.map(view), cursor: page.next === null ? null : encodeCursor(page.next), ...(page.partial ? { partial: true } : {}) }
   })
   return { longPolls: () => waiting, longPollsBegun: () => ({ ...begun }) }
 }

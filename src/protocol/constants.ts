@@ -29,6 +29,8 @@ export const MAX_TASK_TIMEOUT_MS = 86_400_000
 export const MAX_ATTEMPTS = 100
 /** Most tasks (or task ids) in one RPC message; larger sets travel in several. */
 export const MAX_TASKS_PER_MESSAGE = 10_000
+/** Most records one page of a listing may carry (`limit` of GET /v1/tasks, and of an RPC `list`). */
+export const MAX_LIST_PAGE = 1000
 /**
  * Longest wait a request may ask for (`?wait=` on the HTTP API, `waitMs` of
  * an RPC `get`): a longer wait is cut to this.

@@ -10,7 +10,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { TASK_STATUSES } from '../core/tasks.ts'
 import { DecodeError } from './messages.ts'
-import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS } from './constants.ts'
+import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LIST_PAGE, MAX_PRIORITY, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS } from './constants.ts'
 
 export const RPC_PROTOCOL = '/taskmesh/rpc/1.0.0'
 
@@ -126,7 +126,15 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ kind: Type.Literal('cancel'), id: Id }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('abort'), ids: Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE }) }, { additionalProperties: false }),
   /** New leader -> every member: what do you run, and what unfinished tasks do you hold? */
-  Type.Object({ kind: Type.Literal('inventory'), term: Term }, { additionalProperties: false })
+  Type.Object({ kind: Type.Literal('inventory'), term: Term }, { additionalProperties: false }),
+  /** Anyone -> a node: one page of the records it holds, newest submit first, after `before` (a cluster-wide listing). Reply: `page`. */
+  Type.Object({
+    kind: Type.Literal('list'),
+    status: Type.Optional(Type.Union(TASK_STATUSES.map(s => Type.Literal(s)))),
+    type: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_TYPE_LENGTH })),
+    before: Type.Optional(Type.Object({ createdAt: Ms, id: Id }, { additionalProperties: false })),
+    limit: Type.Integer({ minimum: 1, maximum: MAX_LIST_PAGE })
+  }, { additionalProperties: false })
 ])
 
 export const RpcReplySchema = Type.Union([
@@ -145,6 +153,8 @@ export const RpcReplySchema = Type.Union([
     ended: Type.Array(TaskRecordSchema, { maxItems: MAX_TASKS_PER_MESSAGE }),
     held: Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE })
   }, { additionalProperties: false }),
+  /** For list: records in the asked order; `more`: this node holds more after the last one (or left some out to fit one frame). */
+  Type.Object({ kind: Type.Literal('page'), tasks: Type.Array(TaskRecordSchema, { maxItems: MAX_LIST_PAGE }), more: Type.Boolean() }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('cancel'), outcome: Type.Union([Type.Literal('cancelled'), Type.Literal('aborting'), Type.Literal('unknown')]) }, { additionalProperties: false }),
   Type.Object({
     kind: Type.Literal('inventory'),

@@ -22,6 +22,9 @@ import { Dispatcher } from './tasks/dispatcher.ts'
 import { HandOver } from './tasks/hand-over.ts'
 import { HolderSync } from './tasks/holder-sync.ts'
 import { Intake } from './tasks/intake.ts'
+import { listCluster } from './tasks/listing.ts'
+import type { ListFilter } from './tasks/listing.ts'
+import type { PageKey } from '../core/listing.ts'
 import { Reads } from './tasks/reads.ts'
 import { routeRequest } from './tasks/rpc-router.ts'
 import { Worker } from './tasks/worker.ts'
@@ -108,6 +111,11 @@ export class TaskRuntime {
 
   list (filter: { status?: TaskStatus, limit: number }): TaskRecord[] {
     return this.#roles.reads.list(filter)
+  }
+
+  /** One page of the cluster's tasks, newest submit first, after `before` (see tasks/listing.ts). */
+  async listCluster (filter: ListFilter): Promise<{ tasks: TaskRecord[], next: PageKey | null, partial: boolean }> {
+    return await listCluster(this.#ctx, filter)
   }
 
   async cancel (id: string): Promise<{ id: string, status: 'cancelled' | 'cancelling' }> {

@@ -12,6 +12,7 @@ import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { isTerminal, mergeUpdate, newRecord, terminalBeats } from '../core/tasks.ts'
 import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
+import type { PageKey } from '../core/listing.ts'
 
 const MIGRATIONS = [
   `CREATE TABLE tasks (
@@ -237,6 +238,19 @@ export class TaskStore {
     const rows = filter.status === undefined
       ? this.#db.prepare('SELECT * FROM tasks ORDER BY seq DESC LIMIT ?').all(filter.limit)
       : this.#db.prepare('SELECT * FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT ?').all(filter.status, filter.limit)
+    return (rows as unknown as Row[]).map(fromRow)
+  }
+
+  /**
+   * One page of the records held here in a stable order, newest submit
+   * first (created_at, then id, both descending): the ones after `before`
+   * (a previous page's last key), of `status` and `type` when given.
+   */
+  page (filter: { status?: TaskStatus, type?: string, before?: PageKey, limit: number }): TaskRecord[] {
+    const b = filter.before ?? { createdAt: Number.MAX_SAFE_INTEGER, id: '' }
+    const rows = this.#db.prepare(`SELECT * FROM tasks WHERE (created_at < ? OR (created_at = ? AND id < ?))
+      AND (? IS NULL OR status = ?) AND (? IS NULL OR type = ?) ORDER BY created_at DESC, id DESC LIMIT ?`)
+      .all(b.createdAt, b.createdAt, b.id, filter.status ?? null, filter.status ?? null, filter.type ?? null, filter.type ?? null, filter.limit)
     return (rows as unknown as Row[]).map(fromRow)
   }
 

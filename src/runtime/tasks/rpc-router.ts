@@ -4,6 +4,7 @@
  */
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
 import type { TaskContext } from './context.ts'
+import { pageHere } from './listing.ts'
 
 export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: string): Promise<RpcReply> {
   const { roles, store } = ctx
@@ -30,5 +31,7 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
       return { kind: 'ok' }
     case 'inventory':
       return roles.worker.inventory(msg.term, from)
+    case 'list':
+      return pageHere(ctx, msg)
   }
 }
