@@ -53,6 +53,8 @@ export interface CheckResult {
   leaderChanges: Array<{ atMs: number, host: string, leader: string | null, term: number | null }>
   /** Tasks ended per second of the run. */
   throughput: Array<{ second: number, ended: number }>
+  /** Each accepted task's final record (as its holders agree on it). */
+  finals: Map<string, TaskRecord>
   summary: string
 }
 
@@ -194,7 +196,7 @@ export function checkRun (d: RunData): CheckResult {
     `settled ${d.settledAfterMs === null ? 'NEVER' : `${(d.settledAfterMs / 1000).toFixed(1)} s`} after the faults stopped; ${byTerm.size} terms dispatched`,
     violations.length === 0 ? 'invariants: all hold' : `INVARIANTS BROKEN: ${violations.length}\n${violations.slice(0, 20).map(v => `  ${v.kind}: ${v.detail}`).join('\n')}`
   ].join('\n')
-  return { violations, counts, duplicates, failovers, dispatches, leaderChanges, throughput, summary }
+  return { violations, counts, duplicates, failovers, dispatches, leaderChanges, throughput, finals, summary }
 }
 
 /** The leader most reachable nodes named at or just before `atMs`. */

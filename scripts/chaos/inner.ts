@@ -17,6 +17,8 @@ import { ROOT, http, lanNode, startNode as launch, stopNode, waitForAgreement as
 import type { ClusterView, LanNode } from '../lib/lan-nodes.ts'
 import { heal, isolate, split } from '../lan/lan.ts'
 import type { Lan } from '../lan/lan.ts'
+import { availability } from './availability.ts'
+import type { ClientRequest } from './availability.ts'
 import { checkRun, leaderAt } from './check.ts'
 import type { Accepted, HostRecord, LeaderSample, ObservedFault, RunData } from './check.ts'
 import { writeReport } from './report.ts'
@@ -105,31 +107,61 @@ function makeTask (n: number): { type: typeof TYPES[number], payload: unknown, m
   }
 }
 
-/** Submits batches of 1-8 tasks to random reachable nodes, two submits in flight (about 30 tasks/s). */
+/** Client lanes: two per host, so that no one unreachable host can stop the load. */
+const LANES = 2 * hosts.length
+/** A submit gets this long to answer; then it is retried on another host (same idempotency keys). */
+const REQUEST_TIMEOUT_MS = 2_000
+/** Tries of one batch, the first included. */
+const MAX_TRIES = 3
+
+const requests: ClientRequest[] = []
+
+/**
+ * Submits batches of 1-8 tasks to random reachable nodes from LANES client
+ * lanes (about 30 tasks/s in all, as with two lanes before). Every task has
+ * an idempotency key; a submit that gets no answer within REQUEST_TIMEOUT_MS
+ * (or a 5xx) is retried on another host with the same keys, up to MAX_TRIES
+ * tries. Every request is recorded: host, latency, outcome.
+ */
 async function workload (): Promise<void> {
   let n = 0
+  const pauseScale = LANES / 2
   const lane = async (): Promise<void> => {
     while (!stopLoad) {
-      const up = hosts.filter(h => h.state === 'up')
-      const h = up[Math.floor(rng() * up.length)]
       const size = 1 + Math.floor(rng() * 8)
-      const tasks = Array.from({ length: size }, () => makeTask(n++))
-      if (h === undefined) { await new Promise(resolve => setTimeout(resolve, 200)); continue }
-      const at = rel()
-      try {
-        const r = await http<{ ids?: string[] }>(`${h.url}/v1/tasks/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tasks }) }, 20_000)
-        if (r.status === 202 && r.body.ids !== undefined) {
-          r.body.ids.forEach((id, i) => { accepted.push({ id, type: tasks[i]!.type, payload: tasks[i]!.payload, origin: h.name, atMs: at }) })
-        } else {
-          refused += size
+      const tasks = Array.from({ length: size }, () => { const i = n++; return { ...makeTask(i), idempotencyKey: `chaos-${cfg.seed}-${i}` } })
+      const tried = new Set<string>()
+      let batchAccepted = false
+      for (let attempt = 0; attempt < MAX_TRIES && !stopLoad; attempt++) {
+        const up = hosts.filter(h => h.state === 'up' && !tried.has(h.name))
+        const h = up[Math.floor(rng() * up.length)]
+        if (h === undefined) break
+        tried.add(h.name)
+        const at = rel()
+        const t = performance.now()
+        let outcome: ClientRequest['outcome'] = 'no-answer'
+        let retryable = true
+        try {
+          const r = await http<{ ids?: string[] }>(`${h.url}/v1/tasks/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tasks }) }, REQUEST_TIMEOUT_MS)
+          if (r.status === 202 && r.body.ids !== undefined) {
+            outcome = 'accepted'
+            r.body.ids.forEach((id, i) => { accepted.push({ id, type: tasks[i]!.type, payload: tasks[i]!.payload, origin: h.name, atMs: at }) })
+          } else {
+            outcome = 'refused'
+            retryable = r.status >= 500
+          }
+        } catch {
+          // No answer: the client cannot know whether it was accepted; the same keys go to another host.
         }
-      } catch {
-        refused += size // no answer: the client cannot know; counted as not accepted
+        requests.push({ atMs: at, host: h.name, latencyMs: performance.now() - t, outcome, tasks: size, retry: attempt })
+        batchAccepted = outcome === 'accepted'
+        if (batchAccepted || !retryable) break
       }
-      await new Promise(resolve => setTimeout(resolve, 100 + Math.floor(rng() * 300)))
+      if (!batchAccepted) refused += size // on no host (or no answer: the client cannot know)
+      await new Promise(resolve => setTimeout(resolve, (100 + Math.floor(rng() * 300)) * pauseScale))
     }
   }
-  await Promise.all([lane(), lane()])
+  await Promise.all(Array.from({ length: LANES }, async () => { await lane() }))
 }
 
 function pick (role: PlannedFault['role'], eligible: Host[]): Host | undefined {
@@ -231,6 +263,12 @@ if (!await waitForAgreement(30_000)) {
   process.exit(3)
 }
 say('cluster formed; load and faults begin')
+// Member ids (in task records) to host names (in the report).
+const names = new Map<string, string>()
+for (const h of hosts) {
+  const v = await http<{ members: Array<{ id: string, name: string }> }>(`${h.url}/v1/cluster`, {}, 2_000).catch(() => null)
+  for (const m of v?.body.members ?? []) names.set(m.id, m.name)
+}
 const loadStartMs = rel()
 const running = Promise.all([workload(), pollLeaders(), faults(schedule), progress()])
 await new Promise(resolve => setTimeout(resolve, cfg.durationMs))
@@ -294,10 +332,24 @@ const data: RunData = {
   expected: a => expectedResult(a)
 }
 const result = checkRun(data)
-const paths = writeReport(cfg.out, data, result, { durationMs: cfg.durationMs, faults: cfg.faults, rate: cfg.rate })
+const seen = availability({ requests, accepted, finals: result.finals, observed, leaderSamples, check: result, hostOfId: id => id === null ? null : names.get(id) ?? null, startedAt: t0, loadStartMs, loadEndMs })
+const paths = writeReport(cfg.out, data, result, seen, { durationMs: cfg.durationMs, faults: cfg.faults, rate: cfg.rate, lanes: LANES, requestTimeoutMs: REQUEST_TIMEOUT_MS })
 say(`report: ${paths.json} and ${paths.html}`)
 console.log(result.summary)
+console.log(clientSummary(seen))
 process.exit(result.violations.length === 0 ? 0 : 1)
+
+/** What a client saw, in a few lines (the report has all of it). */
+function clientSummary (a: ReturnType<typeof availability>): string {
+  const p = (x: { p50: number | null, p99: number | null, count: number }): string => `p50 ${x.p50 ?? '-'} ms, p99 ${x.p99 ?? '-'} ms (${x.count})`
+  const gap = a.longestMajorityGap
+  return [
+    `client: ${a.requests.total} submit requests from ${LANES} lanes, ${a.requests.accepted} accepted (${a.requests.acceptedOnRetry} on a retry), ${a.requests.refused} refused, ${a.requests.noAnswer} unanswered within ${REQUEST_TIMEOUT_MS} ms`,
+    `accepted submit latency: during faults ${p(a.latency.duringFaults)}; outside faults ${p(a.latency.outsideFaults)}`,
+    `longest majority-side gap (no submit accepted, no task begun, work waiting): ${gap === null ? 'none' : `${gap.ms} ms from +${(gap.fromMs / 1000).toFixed(1)}s${gap.during === null ? '' : ` (during ${gap.during})`}`}`,
+    `faults that touched the leader: ${a.leaderFaults.length}; leader changes caused by a heal: ${a.healChanges.length}`
+  ].join('\n')
+}
 
 function readText (path: string): string {
   try { return readFileSync(path, 'utf8') } catch { return '' }

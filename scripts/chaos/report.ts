@@ -7,12 +7,13 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
+import type { Availability } from './availability.ts'
 import type { CheckResult, RunData } from './check.ts'
 import type { FaultKind } from './schedule.ts'
 
 const require = createRequire(import.meta.url)
 
-export function writeReport (dir: string, d: RunData, r: CheckResult, options: { durationMs: number, faults: FaultKind[], rate: number }): { json: string, html: string } {
+export function writeReport (dir: string, d: RunData, r: CheckResult, seen: Availability, options: { durationMs: number, faults: FaultKind[], rate: number, lanes: number, requestTimeoutMs: number }): { json: string, html: string } {
   const report = {
     seed: d.seed,
     options: { hosts: d.hosts.length, ...options, quorum: d.quorum },
@@ -28,6 +29,7 @@ export function writeReport (dir: string, d: RunData, r: CheckResult, options: {
     leaderChanges: r.leaderChanges,
     throughput: r.throughput,
     queueDepth: queueDepth(d),
+    client: seen,
     loadStartMs: d.loadStartMs,
     loadEndMs: d.loadEndMs,
     summary: r.summary
@@ -72,6 +74,10 @@ table { border-collapse: collapse } td, th { border: 1px solid #ddd; padding: 3p
 <pre>${escape(report.summary)}</pre>
 <h2>Who led, on each host (from the nodes' own logs); faults as red lines</h2><div id="leaders"></div>
 <h2>Tasks ended per second, and the leader's queue depth</h2><div id="flow"></div>
+<h2>What a client saw: submits accepted and tasks ended per second, by side of a partition (minority: the hosts cut off)</h2><div id="avail"></div>
+<table id="client"></table>
+<h2>Faults that touched the leader (as target, or inside a partition's minority)</h2><table id="leaderFaults"><tr><th>at</th><th>fault</th><th>how</th><th>others noticed after</th><th>a leader dispatching again after (majority side)</th></tr></table>
+<h2>Leader changes caused by a heal (within 5 s of it, no other fault in between)</h2><table id="healChanges"><tr><th>healed at</th><th>leader before</th><th>leader after</th><th>after</th></tr></table>
 <h2>Faults</h2><table id="faults"><tr><th>at</th><th>fault</th><th>host</th><th>role</th><th>undone at</th><th>minority</th></tr></table>
 <h2>Failovers (faults that hit the leader)</h2><table id="failovers"><tr><th>at</th><th>fault</th><th>detected after</th><th>new leader dispatching after</th></tr></table>
 <script>${uplotJs}</script>
@@ -104,7 +110,24 @@ new uPlot({ width: Math.min(1100, innerWidth - 60), height: 260, plugins: [fault
   axes: [{ label: 'seconds' }, { label: 'tasks' }],
   series: [{}, { label: 'ended / s', stroke: '#1570ef', width: 2 }, { label: 'queue depth', stroke: '#f79009', width: 2 }] },
   [secs, ended, depth], document.getElementById('flow'));
+const av = report.client.perSecond;
+const col = k => secs.map(s => av.find(x => x.second === s)?.[k] ?? 0);
+new uPlot({ width: Math.min(1100, innerWidth - 60), height: 260, plugins: [faultLines], scales: { x: { time: false } },
+  axes: [{ label: 'seconds' }, { label: 'per second' }],
+  series: [{}, { label: 'accepted, majority side', stroke: '#12b76a', width: 2 }, { label: 'accepted, minority', stroke: '#f79009', width: 2 },
+    { label: 'ended, majority side', stroke: '#1570ef', width: 2 }, { label: 'ended, minority', stroke: '#b42318', width: 2 }] },
+  [secs, col('acceptedMajority'), col('acceptedMinority'), col('endedMajority'), col('endedMinority')], document.getElementById('avail'));
 const cell = v => '<td>' + String(v).replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]) + '</td>';
+const c = report.client, g = c.longestMajorityGap, pc = x => 'p50 ' + (x.p50 ?? '-') + ' ms, p90 ' + (x.p90 ?? '-') + ' ms, p99 ' + (x.p99 ?? '-') + ' ms, max ' + (x.max ?? '-') + ' ms (' + x.count + ' requests)';
+for (const [k, v] of [
+  ['submit requests', c.requests.total + ' from ' + report.options.lanes + ' lanes (timeout ' + report.options.requestTimeoutMs + ' ms, retried on another host with the same idempotency keys)'],
+  ['accepted / refused / unanswered', c.requests.accepted + ' (' + c.requests.acceptedOnRetry + ' on a retry) / ' + c.requests.refused + ' / ' + c.requests.noAnswer],
+  ['accepted submit latency during faults', pc(c.latency.duringFaults)],
+  ['accepted submit latency outside faults', pc(c.latency.outsideFaults)],
+  ['longest majority-side gap: no submit accepted, no task begun, work waiting', g === null ? 'none' : g.ms + ' ms, from +' + (g.fromMs / 1000).toFixed(1) + 's' + (g.during === null ? '' : ' (during ' + g.during + ')')]
+]) document.getElementById('client').insertAdjacentHTML('beforeend', '<tr><th>' + k + '</th>' + cell(v) + '</tr>');
+for (const f of c.leaderFaults) document.getElementById('leaderFaults').insertAdjacentHTML('beforeend', '<tr>' + cell('+' + (f.atMs / 1000).toFixed(1) + 's') + cell(f.fault) + cell(f.how) + cell(f.detectionMs === null ? '-' : f.detectionMs + ' ms') + cell(f.recoveryMs === null ? '-' : f.recoveryMs + ' ms') + '</tr>');
+for (const h of c.healChanges) document.getElementById('healChanges').insertAdjacentHTML('beforeend', '<tr>' + cell('+' + (h.healedAtMs / 1000).toFixed(1) + 's') + cell(h.fromLeader ?? '-') + cell(h.toLeader ?? '-') + cell(h.afterMs + ' ms') + '</tr>');
 for (const f of report.faults) document.getElementById('faults').insertAdjacentHTML('beforeend', '<tr>' + cell('+' + (f.atMs / 1000).toFixed(1) + 's') + cell(f.kind) + cell(f.host) + cell(f.role) + cell(f.endMs === null ? '-' : '+' + (f.endMs / 1000).toFixed(1) + 's') + cell(f.minority.join(', ')) + '</tr>');
 for (const f of report.failovers) document.getElementById('failovers').insertAdjacentHTML('beforeend', '<tr>' + cell('+' + (f.atMs / 1000).toFixed(1) + 's') + cell(f.fault) + cell(f.detectionMs === null ? '-' : f.detectionMs + ' ms') + cell(f.recoveryMs === null ? '-' : f.recoveryMs + ' ms') + '</tr>');
 </script></body></html>

@@ -1,0 +1,173 @@
+/**
+ * What a client saw during a chaos run, from the workload's own request log
+ * and what the nodes stored: accepted submits and ended tasks per second on
+ * each side of a partition, the longest window in which the majority side
+ * accepted no submit and began no task while work was waiting, submit
+ * latency during faults and outside them, and every fault that touched the
+ * leader (as target, or inside a partition's minority) with the time until
+ * the others noticed and until a leader dispatched again; and whether a
+ * healed partition changed the leader.
+ */
+import type { TaskRecord } from '../../src/core/tasks.ts'
+import { leaderAt } from './check.ts'
+import type { CheckResult, LeaderSample, ObservedFault } from './check.ts'
+
+/** One submit request of the workload (a retry is a request of its own). */
+export interface ClientRequest {
+  atMs: number
+  host: string
+  /** Time to the answer, or to giving up (no answer). */
+  latencyMs: number
+  outcome: 'accepted' | 'refused' | 'no-answer'
+  tasks: number
+  /** 0 for a first try; n for the n-th retry of the same batch (same idempotency keys) on another host. */
+  retry: number
+}
+
+export interface Availability {
+  perSecond: Array<{ second: number, acceptedMajority: number, acceptedMinority: number, endedMajority: number, endedMinority: number }>
+  longestMajorityGap: { fromMs: number, toMs: number, ms: number, during: string | null } | null
+  latency: { duringFaults: Percentiles, outsideFaults: Percentiles }
+  requests: { total: number, accepted: number, refused: number, noAnswer: number, retries: number, acceptedOnRetry: number }
+  leaderFaults: Array<{ fault: string, atMs: number, how: string, detectionMs: number | null, recoveryMs: number | null }>
+  /** Leader changes (as most nodes named it) within HEAL_WINDOW_MS of a partition's heal, with no other fault in between. */
+  healChanges: Array<{ healedAtMs: number, fromLeader: string | null, toLeader: string | null, afterMs: number }>
+}
+
+export interface Percentiles { count: number, p50: number | null, p90: number | null, p99: number | null, max: number | null }
+
+/** A leader change this soon after a heal, with no other fault in between, is counted as caused by the heal. */
+const HEAL_WINDOW_MS = 5_000
+
+function percentiles (xs: number[]): Percentiles {
+  const s = [...xs].sort((a, b) => a - b)
+  const at = (p: number): number | null => s.length === 0 ? null : Math.round(s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]!)
+  return { count: s.length, p50: at(50), p90: at(90), p99: at(99), max: s.length === 0 ? null : Math.round(s.at(-1)!) }
+}
+
+const endOf = (f: ObservedFault, loadEndMs: number): number => f.endMs ?? (f.kind === 'kill' ? f.atMs : Math.min(loadEndMs, f.atMs + f.holdMs))
+
+/** The minority of the partition in place at `atMs` (empty: none, or every host on one side). */
+function minorityAt (faults: readonly ObservedFault[], atMs: number, loadEndMs: number): string[] {
+  const p = faults.find(f => f.kind === 'partition' && f.atMs <= atMs && atMs < endOf(f, loadEndMs))
+  return p?.minority ?? []
+}
+
+export function availability (input: {
+  requests: readonly ClientRequest[]
+  accepted: ReadonlyArray<{ id: string, atMs: number, origin: string }>
+  finals: ReadonlyMap<string, TaskRecord>
+  observed: readonly ObservedFault[]
+  leaderSamples: readonly LeaderSample[]
+  check: Pick<CheckResult, 'dispatches' | 'leaderChanges'>
+  hostOfId: (memberId: string | null) => string | null
+  startedAt: number
+  loadStartMs: number
+  loadEndMs: number
+}): Availability {
+  const { requests, observed, loadEndMs } = input
+  const rel = (epochMs: number): number => epochMs - input.startedAt
+  const side = (host: string | null, atMs: number): 'majority' | 'minority' => host !== null && minorityAt(observed, atMs, loadEndMs).includes(host) ? 'minority' : 'majority'
+
+  const perSecond = new Map<number, Availability['perSecond'][number]>()
+  const bucket = (ms: number): Availability['perSecond'][number] => {
+    const second = Math.floor(ms / 1000)
+    let b = perSecond.get(second)
+    if (b === undefined) perSecond.set(second, b = { second, acceptedMajority: 0, acceptedMinority: 0, endedMajority: 0, endedMinority: 0 })
+    return b
+  }
+  for (const a of input.accepted) {
+    const b = bucket(a.atMs)
+    if (side(a.origin, a.atMs) === 'majority') b.acceptedMajority++
+    else b.acceptedMinority++
+  }
+  // Progress on the majority side: a submit accepted there, or a task begun there.
+  const progress: number[] = []
+  const starts: number[] = []
+  for (const a of input.accepted) if (side(a.origin, a.atMs) === 'majority') progress.push(a.atMs)
+  for (const rec of input.finals.values()) {
+    const host = input.hostOfId(rec.worker)
+    if (rec.finishedAt !== null) {
+      const at = rel(rec.finishedAt)
+      const b = bucket(at)
+      if (side(host, at) === 'majority') b.endedMajority++
+      else b.endedMinority++
+    }
+    if (rec.startedAt !== null) {
+      const at = rel(rec.startedAt)
+      starts.push(at)
+      if (side(host, at) === 'majority') progress.push(at)
+    }
+  }
+  progress.sort((a, b) => a - b)
+  // Work waits at t when a task accepted by then has not begun by then (its last attempt's start).
+  const acceptedAt = input.accepted.map(a => a.atMs).sort((a, b) => a - b)
+  const startsSorted = starts.sort((a, b) => a - b)
+  const waitingAt = (t: number): boolean => count(acceptedAt, t) > count(startsSorted, t)
+  let longest: Availability['longestMajorityGap'] = null
+  let prev = input.loadStartMs
+  for (const t of [...progress.filter(x => x >= input.loadStartMs && x <= loadEndMs), loadEndMs]) {
+    if (t - prev > (longest?.ms ?? 0) && waitingAt(prev + 1)) {
+      const during = observed.filter(f => f.atMs <= t && endOf(f, loadEndMs) >= prev).map(f => `${f.kind} ${f.host}`)
+      longest = { fromMs: prev, toMs: t, ms: t - prev, during: during.length === 0 ? null : during.join(', ') }
+    }
+    prev = Math.max(prev, t)
+  }
+
+  const inFault = (atMs: number): boolean => observed.some(f => f.atMs <= atMs && atMs <= endOf(f, loadEndMs))
+  const answered = requests.filter(r => r.outcome === 'accepted')
+  const latency = {
+    duringFaults: percentiles(answered.filter(r => inFault(r.atMs)).map(r => r.latencyMs)),
+    outsideFaults: percentiles(answered.filter(r => !inFault(r.atMs)).map(r => r.latencyMs))
+  }
+
+  const leaderFaults: Availability['leaderFaults'] = []
+  for (const f of observed) {
+    const leader = leaderAt(input.leaderSamples, f.atMs)
+    if (leader === null) continue
+    const how = f.host === leader ? `${f.kind} of the leader` : f.kind === 'partition' && f.minority.includes(leader) ? 'partition with the leader in the minority' : null
+    if (how === null) continue
+    const cutOff = f.kind === 'partition' ? f.minority : [f.host]
+    const noticed = input.check.leaderChanges.find(c => !cutOff.includes(c.host) && c.atMs >= f.atMs && c.leader !== leader)
+    const dispatched = input.check.dispatches.find(x => x.atMs > f.atMs && !cutOff.includes(x.host))
+    leaderFaults.push({ fault: `${f.kind} ${f.host}`, atMs: f.atMs, how, detectionMs: noticed === undefined ? null : noticed.atMs - f.atMs, recoveryMs: dispatched === undefined ? null : dispatched.atMs - f.atMs })
+  }
+
+  const healChanges: Availability['healChanges'] = []
+  for (const p of observed.filter(f => f.kind === 'partition' && f.endMs !== null)) {
+    const healed = p.endMs!
+    const nextFault = observed.filter(f => f.atMs > healed).map(f => f.atMs).sort((a, b) => a - b)[0] ?? Infinity
+    const until = Math.min(healed + HEAL_WINDOW_MS, nextFault, loadEndMs)
+    const before = leaderAt(input.leaderSamples, healed)
+    const change = input.leaderSamples.filter(s => s.atMs > healed && s.atMs <= until).map(s => s.atMs).find(t => leaderAt(input.leaderSamples, t) !== before)
+    if (change !== undefined) healChanges.push({ healedAtMs: healed, fromLeader: before, toLeader: leaderAt(input.leaderSamples, change), afterMs: change - healed })
+  }
+
+  return {
+    perSecond: [...perSecond.values()].sort((a, b) => a.second - b.second),
+    longestMajorityGap: longest,
+    latency,
+    requests: {
+      total: requests.length,
+      accepted: answered.length,
+      refused: requests.filter(r => r.outcome === 'refused').length,
+      noAnswer: requests.filter(r => r.outcome === 'no-answer').length,
+      retries: requests.filter(r => r.retry > 0).length,
+      acceptedOnRetry: answered.filter(r => r.retry > 0).length
+    },
+    leaderFaults,
+    healChanges
+  }
+}
+
+/** How many of the sorted values are at most t. */
+function count (sorted: readonly number[], t: number): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (sorted[mid]! <= t) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
