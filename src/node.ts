@@ -212,11 +212,18 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   }
   const drain = new Drain({ cluster: started, tasks: startedTasks, stopNode: stop, drainTimeoutMs: config.drainTimeoutMs, clock, log })
   let drained!: (outcome: DrainOutcome) => void
-  const drainedPromise = new Promise<DrainOutcome>(resolve => { drained = resolve })
+  let drainFailed!: (err: unknown) => void
+  const drainedPromise = new Promise<DrainOutcome>((resolve, reject) => { drained = resolve; drainFailed = reject })
+  drainedPromise.catch(() => {}) // a caller that never looks at it is not an unhandled rejection
   const runDrain = async (): Promise<DrainOutcome> => {
-    const outcome = await drain.begin()
-    drained(outcome)
-    return outcome
+    try {
+      const outcome = await drain.begin()
+      drained(outcome)
+      return outcome
+    } catch (err) {
+      drainFailed(err)
+      throw err
+    }
   }
   beginDrain = () => {
     runDrain().catch((err: Error) => { log.error({ err: err.message }, 'drain failed') })

@@ -240,7 +240,7 @@ export class ClusterRuntime implements MembershipPort {
   beginDrain (): void {
     const now = this.#init.clock.now()
     this.#apply(this.#core.beginDrain(now))
-    this.#publishNow(now)
+    void this.#publishNow(now)
   }
 
   /**

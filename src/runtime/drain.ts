@@ -34,6 +34,13 @@ export interface DrainParts {
 
 /** How often the drain checks whether the node's attempts have finished. */
 const DRAIN_POLL_MS = 50
+/**
+ * Longest wait, after the drain, for the last updates to reach the tasks'
+ * other holders. They are a second path only (the leader sends every ending
+ * to the holders too), so a holder that does not answer does not hold up the
+ * stop: the node leaves within the drain time plus about this.
+ */
+const HAND_OFF_MS = 1_000
 
 export class Drain {
   readonly #parts: DrainParts
@@ -79,7 +86,9 @@ export class Drain {
     if (outcome === 'drained') log.info('drained: every attempt finished')
     else log.warn({ attempts: tasks.busy, why: outcome }, 'drain cut short: the attempts still running stop here and run again elsewhere')
     // Stops what still runs (unreported) and passes the last updates on to the holders.
-    await tasks.stop()
+    let cancelWait = (): void => {}
+    await Promise.race([tasks.stop(), new Promise<void>(resolve => { cancelWait = clock.after(HAND_OFF_MS, resolve) })])
+    cancelWait()
     await cluster.announceLeft()
     log.info('left the cluster')
     await this.#parts.stopNode()
