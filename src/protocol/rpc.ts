@@ -72,6 +72,8 @@ export const RPC_ERROR_CODES = [
   'FORGED',
   /** The receiver has not finished starting. */
   'STARTING',
+  /** The receiver is draining before it stops: it keeps no new copy (a replicate meant for a member that stays). */
+  'DRAINING',
   /** The receiver failed while handling the request. */
   'INTERNAL'
 ] as const
