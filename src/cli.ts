@@ -66,7 +66,7 @@ Examples:
   })
 
 program.command('start')
-  .description('Run one node in the foreground until SIGINT or SIGTERM.')
+  .description('Run one node in the foreground until SIGINT or SIGTERM (the first drains the node, a second stops it at once).')
   .option('-c, --config <file>', 'config file (default: ./cluster.config.json when present)')
   .option('--cluster <name>', `cluster name; only nodes with the same name see each other (default ${DEFAULTS.cluster})`)
   .option('--name <name>', 'this node\'s name (default: <hostname>-<peer id suffix>)')
@@ -77,6 +77,7 @@ program.command('start')
   .option('--bootstrap <host:port|multiaddr>', 'peer to dial at start: host:port (DNS name or IP; every address it resolves to) or a multiaddr with /p2p/<id> (repeatable)', collect)
   .option('--capacity <n>', 'task slots (default: CPU cores)', integer('--capacity'))
   .option('--heartbeat-interval-ms <ms>', `heartbeat period (default ${DEFAULTS.heartbeatIntervalMs})`, integer('--heartbeat-interval-ms'))
+  .option('--drain-timeout-ms <ms>', `time running attempts get to finish on SIGTERM (default ${DEFAULTS.drainTimeoutMs})`, integer('--drain-timeout-ms'))
   .option('--failure-timeout-ms <ms>', `silence after which a member is dead (default ${DEFAULTS.failureTimeoutMs}; more than 3 heartbeat periods)`, integer('--failure-timeout-ms'))
   .option('--no-mdns', 'do not discover peers by mDNS')
   .addOption(new Option('--log-level <level>', `log level (default ${DEFAULTS.logLevel})`).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
@@ -101,20 +102,29 @@ Examples:
       capacity: opts.capacity as number | undefined,
       heartbeatIntervalMs: opts.heartbeatIntervalMs as number | undefined,
       failureTimeoutMs: opts.failureTimeoutMs as number | undefined,
+      drainTimeoutMs: opts.drainTimeoutMs as number | undefined,
       mdns: opts.mdns === false ? false : undefined,
       logLevel: opts.logLevel as Config['logLevel'] | undefined
     }
     const config = loadConfig({ file: opts.config as string | undefined, flags })
     const node = await startNode(config)
+    // A drain (first signal, or POST /v1/drain) ends with the node stopped: exit 0.
+    node.drained.then(() => process.exit(0), (err: Error) => {
+      node.log.error({ err: err.message }, 'unclean stop')
+      process.exit(1)
+    })
     let signals = 0
     const shutdown = (signal: string): void => {
       signals++
-      if (signals > 1) process.exit(130)
-      node.log.info({ signal }, 'stopping')
-      node.stop().then(() => process.exit(0), (err: Error) => {
-        node.log.error({ err: err.message }, 'unclean stop')
-        process.exit(1)
-      })
+      if (signals === 1) {
+        node.log.info({ signal }, 'stopping: draining first (a second signal stops at once)')
+        void node.drain()
+      } else if (signals === 2) {
+        node.log.warn({ signal }, 'second signal: stopping at once; running attempts will run again elsewhere')
+        node.interruptDrain()
+      } else {
+        process.exit(130)
+      }
     }
     process.on('SIGINT', () => { shutdown('SIGINT') })
     process.on('SIGTERM', () => { shutdown('SIGTERM') })
@@ -135,6 +145,19 @@ Examples:
       return
     }
     process.stdout.write(formatMemberTable(view, process.stdout.isTTY === true) + '\n')
+  })
+
+program.command('drain')
+  .description('Drain a node, then stop it (as SIGTERM does): it takes no new work, finishes its running attempts within its drainTimeoutMs, hands leadership over and leaves.')
+  .option('--node <url>', 'HTTP URL of the node to drain', DEFAULT_NODE)
+  .option('--json', 'print the raw JSON of POST /v1/drain')
+  .addHelpText('after', `
+Examples:
+  $ taskmesh drain
+  $ taskmesh drain --node http://127.0.0.1:7422`)
+  .action(async (opts: { node: string, json?: boolean }) => {
+    const r = await clientFor(opts.node).drain()
+    process.stdout.write(opts.json === true ? JSON.stringify(r, null, 2) + '\n' : `${r.name} is draining: it stops within ${r.drainTimeoutMs} ms (follow it with taskmesh status)\n`)
   })
 
 program.command('watch')

@@ -84,6 +84,14 @@ export const ConfigSchema = Type.Object({
    * clean up (close files, kill a child process) needs at least that long.
    */
   abortGraceMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 2_000 }),
+  /**
+   * Time a stopping node (SIGTERM, `POST /v1/drain`) gives the attempts it
+   * runs to finish; past it they stop and run again elsewhere, and the node
+   * leaves within about a second. Kubernetes sends SIGKILL 30 s after
+   * SIGTERM by default: give the pod a terminationGracePeriodSeconds a few
+   * seconds above this. 0 stops at once (nothing waits).
+   */
+  drainTimeoutMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 30_000 }),
   /** Largest task payload (JSON bytes) accepted; larger ones get 413. */
   maxPayloadBytes: Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
   /** Tasks the cluster may hold waiting (queued or retrying) before submits get 429. */

@@ -56,6 +56,12 @@ export class UnavailableError extends TaskmeshError {
   constructor (message: string) { super(503, 'UNAVAILABLE', message, 1) }
 }
 
+/** The node is draining (it stops soon): it takes no new tasks; another node does. */
+export class DrainingError extends TaskmeshError {
+  override name = 'DrainingError'
+  constructor () { super(503, 'DRAINING', 'this node is draining before it stops and takes no new tasks; submit to another node', 1) }
+}
+
 export class TooManyWaitersError extends TaskmeshError {
   override name = 'TooManyWaitersError'
   constructor (limit: number) { super(429, 'TOO_MANY_LONG_POLLS', `${limit} requests are already waiting on this node (maxLongPolls); retry later, or without ?wait=`, 1) }

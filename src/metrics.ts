@@ -67,7 +67,7 @@ export class NodeMetrics {
     new Gauge({
       name: 'taskmesh_members', help: 'Members of the cluster as this node sees them, by status', labelNames: ['status'], registers,
       collect () {
-        const counts = { alive: 0, suspect: 0, dead: 0 }
+        const counts = { alive: 0, suspect: 0, draining: 0, left: 0, dead: 0 }
         for (const m of sources.snapshot()?.members ?? []) counts[m.status]++
         for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
       }
@@ -82,7 +82,7 @@ export class NodeMetrics {
       collect () {
         this.reset()
         const s = sources.snapshot()
-        for (const m of s?.members ?? []) if (m.id !== s?.self.id && m.status !== 'dead') this.set({ member: m.name }, m.lastSeenMs / 1000)
+        for (const m of s?.members ?? []) if (m.id !== s?.self.id && m.status !== 'dead' && m.status !== 'left') this.set({ member: m.name }, m.lastSeenMs / 1000)
       }
     })
     new Gauge({ name: 'taskmesh_event_streams', help: 'Clients following GET /v1/events', registers, collect () { this.set(sources.eventStreams()) } })

@@ -24,6 +24,11 @@ import { NodeMetrics } from './metrics.ts'
 import { EventFeed } from './http/events.ts'
 import { registerDashboard } from './http/dashboard.ts'
 import { registerMetricsRoute } from './http/metrics-route.ts'
+import { registerDrainRoute } from './http/drain-route.ts'
+import { Drain } from './runtime/drain.ts'
+import type { DrainOutcome } from './runtime/drain.ts'
+
+export type { DrainOutcome }
 
 export interface RunningNode {
   id: string
@@ -37,7 +42,17 @@ export interface RunningNode {
   /** The HTTP server (its routes, for tests and docs). */
   http: FastifyInstance
   log: Logger
+  /** Stops at once: running attempts are stopped unreported (they run again elsewhere after the failure timeout). */
   stop (): Promise<void>
+  /**
+   * Drains (see src/runtime/drain.ts), then stops; resolves with how the
+   * drain ended. Called again (or by `POST /v1/drain`), it joins the drain under way.
+   */
+  drain (): Promise<DrainOutcome>
+  /** Cuts a drain under way short (a second signal): running attempts stop and run again elsewhere at once. */
+  interruptDrain (): void
+  /** Resolves once a drain (begun here or by `POST /v1/drain`) has ended and the node has stopped. */
+  readonly drained: Promise<DrainOutcome>
 }
 
 export interface StartOptions {
@@ -126,6 +141,9 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   events.register(http)
   registerMetricsRoute(http, observed)
   registerDashboard(http)
+  // Set below, once the runtimes exist; the route only answers after the node has started.
+  let beginDrain = (): void => { throw new UnavailableError('node is starting') }
+  registerDrainRoute(http, { self: { id: transport.id, name }, drainTimeoutMs: config.drainTimeoutMs, begin: () => { beginDrain() } })
   http.addHook('preClose', async () => { events.stop() })
   try {
     await http.listen({ host: config.httpHost, port: config.httpPort })
@@ -180,6 +198,36 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   log.info({ id: transport.id, http: httpUrl, cluster: config.cluster, addresses: transport.addresses(), capacity: config.capacity }, 'node started')
 
   let stopping: Promise<void> | undefined
+  const stop = async (): Promise<void> => {
+    stopping ??= (async () => {
+      await http.close()
+      await startedTasks.stop()
+      await started.stop()
+      await transport.stop()
+      await pool.close()
+      store.close()
+      log.info('node stopped')
+    })()
+    return stopping
+  }
+  const drain = new Drain({ cluster: started, tasks: startedTasks, stopNode: stop, drainTimeoutMs: config.drainTimeoutMs, clock, log })
+  let drained!: (outcome: DrainOutcome) => void
+  let drainFailed!: (err: unknown) => void
+  const drainedPromise = new Promise<DrainOutcome>((resolve, reject) => { drained = resolve; drainFailed = reject })
+  drainedPromise.catch(() => {}) // a caller that never looks at it is not an unhandled rejection
+  const runDrain = async (): Promise<DrainOutcome> => {
+    try {
+      const outcome = await drain.begin()
+      drained(outcome)
+      return outcome
+    } catch (err) {
+      drainFailed(err)
+      throw err
+    }
+  }
+  beginDrain = () => {
+    runDrain().catch((err: Error) => { log.error({ err: err.message }, 'drain failed') })
+  }
   return {
     id: transport.id,
     name,
@@ -189,18 +237,10 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     tasks: startedTasks,
     http,
     log,
-    stop: async () => {
-      stopping ??= (async () => {
-        await http.close()
-        await startedTasks.stop()
-        await started.stop()
-        await transport.stop()
-        await pool.close()
-        store.close()
-        log.info('node stopped')
-      })()
-      return stopping
-    }
+    stop,
+    drain: runDrain,
+    interruptDrain: () => { drain.interrupt() },
+    drained: drainedPromise
   }
 }
 

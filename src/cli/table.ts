@@ -6,13 +6,18 @@ export interface ClusterView {
   members: Array<{ id: string, name: string, http: string, status: string, capacity: number, running: number, queued: number, load: { cpu: number, memory: number }, lastSeenMs: number }>
 }
 
-const colours = { alive: '\x1b[32m', suspect: '\x1b[33m', dead: '\x1b[31m', reset: '\x1b[0m' } as const
+const colours = { alive: '\x1b[32m', suspect: '\x1b[33m', draining: '\x1b[36m', left: '\x1b[2m', dead: '\x1b[31m', reset: '\x1b[0m' } as const
+
+/** Dead or left: the member's last load and task counts are history. */
+function gone (status: string): boolean {
+  return status === 'dead' || status === 'left'
+}
 
 export function formatMemberTable (view: ClusterView, colour: boolean): string {
   const header = ['', 'NAME', 'ID', 'STATUS', 'SLOTS', 'RUNNING', 'QUEUED', 'CPU', 'MEM', 'LAST SEEN', 'HTTP']
   const rows = view.members.map(m => {
-    // A dead member's last load and task counts are history: shown as '-', not as if live.
-    const live = m.status !== 'dead'
+    // A dead or departed member's last load and task counts are history: shown as '-', not as if live.
+    const live = !gone(m.status)
     return [
       m.id === view.leader?.id ? '*' : '',
       m.name + (m.id === view.self.id ? ' (self)' : ''),
@@ -40,16 +45,17 @@ export function formatMemberTable (view: ClusterView, colour: boolean): string {
 
 /** Member counts by status, and slots and tasks across the live members. */
 export function totalsLine (view: ClusterView): string {
-  const n = { alive: 0, suspect: 0, dead: 0 } as Record<string, number>
+  const n = { alive: 0, suspect: 0, draining: 0, left: 0, dead: 0 } as Record<string, number>
   let slots = 0
   let running = 0
   let queued = 0
   for (const m of view.members) {
     n[m.status] = (n[m.status] ?? 0) + 1
-    if (m.status === 'dead') continue
+    if (gone(m.status)) continue
     slots += m.capacity
     running += m.running
     queued += m.queued
   }
-  return `members: ${n.alive} alive, ${n.suspect} suspect, ${n.dead} dead; tasks: ${running} running, ${queued} queued; slots: ${Math.max(0, slots - running)} of ${slots} free`
+  const leaving = (n.draining ?? 0) + (n.left ?? 0) > 0 ? `, ${n.draining} draining, ${n.left} left` : ''
+  return `members: ${n.alive} alive, ${n.suspect} suspect${leaving}, ${n.dead} dead; tasks: ${running} running, ${queued} queued; slots: ${Math.max(0, slots - running)} of ${slots} free`
 }

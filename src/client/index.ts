@@ -19,7 +19,7 @@
  */
 import { TaskmeshApiError, answerError, openEventStream } from './sse.ts'
 import { isTerminalStatus } from './types.ts'
-import type { BatchSubmitted, BatchWaited, BulkWaited, Cancelled, Cluster, EventKind, Health, Submitted, Task, TaskStatus, TaskSubmission, TaskmeshEvent } from './types.ts'
+import type { BatchSubmitted, BatchWaited, BulkWaited, Cancelled, Cluster, Draining, EventKind, Health, Submitted, Task, TaskStatus, TaskSubmission, TaskmeshEvent } from './types.ts'
 
 export { TaskmeshApiError } from './sse.ts'
 export { isTerminalStatus } from './types.ts'
@@ -88,7 +88,8 @@ const ROUND_MS = 50
 /** Tasks per POST /v1/tasks/batch (the server's default maxBatchTasks). */
 const BATCH = 1000
 
-type Failover = 'reads' | 'refused'
+/** `none`: only the current node (a request about that node itself). */
+type Failover = 'reads' | 'refused' | 'none'
 
 export class TaskmeshClient {
   #nodes: string[]
@@ -250,6 +251,11 @@ export class TaskmeshClient {
     return c
   }
 
+  /** POST /v1/drain: the current node (never another) drains, leaves the cluster and stops. */
+  async drain (): Promise<Draining> {
+    return await this.#request<Draining>('POST', '/v1/drain', undefined, { failover: 'none' })
+  }
+
   /** GET /healthz of the current node (needs no token). */
   async health (): Promise<Health> {
     return await this.#request<Health>('GET', '/healthz', undefined, { failover: 'reads' })
@@ -305,9 +311,9 @@ export class TaskmeshClient {
     return this.#token === undefined ? headers : { ...headers, authorization: `Bearer ${this.#token}` }
   }
 
-  /** Members not known dead become failover targets, after the current node. */
+  /** Members not known gone (dead, left) or leaving become failover targets, after the current node. */
   #learn (members: ReadonlyArray<{ http: string, status: string }>): void {
-    const live = members.filter(m => m.status !== 'dead' && m.http !== '').map(m => m.http.replace(/\/+$/, ''))
+    const live = members.filter(m => m.status !== 'dead' && m.status !== 'left' && m.status !== 'draining' && m.http !== '').map(m => m.http.replace(/\/+$/, ''))
     this.#nodes = [...new Set([this.node, ...live, ...this.#nodes])]
   }
 
@@ -335,13 +341,20 @@ export class TaskmeshClient {
       } catch (err) {
         const cause = (err as Error).cause as (Error & { code?: string }) | undefined
         last = new TaskmeshApiError(`cannot reach ${url}: ${cause instanceof Error ? cause.message : (err as Error).message}`)
-        if (options.failover === 'reads' || cause?.code === 'ECONNREFUSED') {
+        if (options.failover === 'reads' || (options.failover === 'refused' && cause?.code === 'ECONNREFUSED')) {
           this.#rotate()
           continue
         }
         throw last
       }
-      if (!res.ok) throw await answerError(method, url, res)
+      if (!res.ok) {
+        const err = await answerError(method, url, res)
+        // A draining node refuses before it does anything: the next node can take the request.
+        if (err.code !== 'DRAINING' || options.failover === 'none') throw err
+        last = err
+        this.#rotate()
+        continue
+      }
       return await res.json() as T
     }
     throw last!

@@ -4,7 +4,7 @@
  */
 import type { Static } from '@sinclair/typebox'
 import type {
-  BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ClusterEventData, ClusterReply, HealthReply, HelloEventData, LeaderEventData, MemberEventData,
+  BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ClusterEventData, ClusterReply, DrainReply, HealthReply, HelloEventData, LeaderEventData, MemberEventData,
   MemberReply, SampleData, SubmitBody, SubmittedReply, TaskEventData, TaskReply, TaskStatusSchema
 } from '../http/schemas.ts'
 
@@ -25,6 +25,8 @@ export type BulkWaited = Static<typeof BulkWaitReply>
 export type Cluster = Static<typeof ClusterReply>
 export type Member = Static<typeof MemberReply>
 export type Health = Static<typeof HealthReply>
+/** POST /v1/drain: the node that drains, and how long its running attempts get. */
+export type Draining = Static<typeof DrainReply>
 export type Sample = Static<typeof SampleData>
 
 /** One event of GET /v1/events, by kind. */

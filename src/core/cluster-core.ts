@@ -2,7 +2,7 @@ import { claimBeats, electLeader, isOlder } from './election.ts'
 import type { Candidate } from './election.ts'
 import { MembershipView, suspectAfterMs } from './membership.ts'
 import type { FailureDetectorConfig } from './membership.ts'
-import type { CoreEvent, Heartbeat, LeaderView, MemberInfo, MemberStatus } from './types.ts'
+import type { CoreEvent, Heartbeat, LeaderView, Leaving, MemberInfo, MemberStatus } from './types.ts'
 
 export interface ClusterCoreConfig extends FailureDetectorConfig {
   /**
@@ -64,6 +64,10 @@ export interface ClusterSnapshot {
  * - A node that notices it was itself stalled (a paused process) forgives the
  *   silence it could not hear, and if the stall exceeded the failure timeout
  *   it begins a new incarnation, since the others have declared it dead.
+ * - A leaving node says so (as memberlist's Leave): while `draining` it is no
+ *   leader candidate (a draining leader hands over at its next step, and the
+ *   others elect without it as soon as they hear it), and once it announces
+ *   `left` the others count it gone at once, without the failure timeout.
  */
 export class ClusterCore {
   readonly #config: ClusterCoreConfig
@@ -79,6 +83,8 @@ export class ClusterCore {
   #reported: LeaderView | null = null
   #info: MemberInfo
   #lastTickMs: number
+  /** This node is leaving (see beginDrain and leave); null while it is an ordinary member. */
+  #leaving: Leaving | null = null
 
   constructor (self: { id: string, name: string, info: MemberInfo }, config: ClusterCoreConfig, nowMs: number, initialTerm = 0) {
     this.#config = config
@@ -112,6 +118,27 @@ export class ClusterCore {
     this.#info = info
   }
 
+  /** This node is draining or has left; null while it is an ordinary member. */
+  get leaving (): Leaving | null { return this.#leaving }
+
+  /**
+   * This node begins to drain: from now on its heartbeats say `draining` and
+   * it is no leader candidate, so a leader steps down here and now (the
+   * others elect the next oldest member when they hear it).
+   */
+  beginDrain (nowMs: number): CoreEvent[] {
+    if (this.#leaving !== null) return []
+    this.#leaving = 'draining'
+    return this.#recompute(nowMs)
+  }
+
+  /** This node has finished draining (or gave up): its heartbeats now say `left`. */
+  leave (nowMs: number): CoreEvent[] {
+    if (this.#leaving === 'left') return []
+    this.#leaving = 'left'
+    return this.#recompute(nowMs)
+  }
+
   /** The heartbeat to publish now; each call advances the sequence number. */
   nextHeartbeat (nowMs: number): Heartbeat {
     this.#seq += 1
@@ -124,7 +151,8 @@ export class ClusterCore {
       leader: this.#leader?.id ?? null,
       term: this.#term,
       dead: this.#view.deadList(),
-      joining: this.joining(nowMs)
+      joining: this.joining(nowMs),
+      ...(this.#leaving === null ? {} : { leaving: this.#leaving })
     }
   }
 
@@ -187,7 +215,7 @@ export class ClusterCore {
     const self: MemberSnapshot = {
       id: this.#id,
       name: this.#name,
-      status: 'alive',
+      status: this.#leaving ?? 'alive',
       ...this.#info,
       lastSeenMs: 0,
       incarnation: this.#incarnation
@@ -219,9 +247,10 @@ export class ClusterCore {
     return this.#recompute(nowMs)
   }
 
+  /** Live members that may lead: not draining (this node included unless it is leaving). */
   #candidates (): Candidate[] {
-    const out: Candidate[] = this.#view.live().map(m => ({ id: m.id, incarnation: m.incarnation }))
-    out.push({ id: this.#id, incarnation: this.#incarnation })
+    const out: Candidate[] = this.#view.live().filter(m => m.status !== 'draining').map(m => ({ id: m.id, incarnation: m.incarnation }))
+    if (this.#leaving === null) out.push({ id: this.#id, incarnation: this.#incarnation })
     return out
   }
 

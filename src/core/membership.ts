@@ -1,5 +1,12 @@
-import type { CoreEvent, Heartbeat, Incarnation, Member, MemberInfo, MemberStatus } from './types.ts'
+import type { CoreEvent, Heartbeat, Incarnation, Leaving, Member, MemberInfo, MemberStatus } from './types.ts'
 import { MAX_DEAD_LISTED } from '../protocol/constants.ts'
+
+/** A member that is no longer part of the cluster: declared dead, or announced it left. */
+export function isGone (status: MemberStatus): boolean {
+  return status === 'dead' || status === 'left'
+}
+
+const LEAVING_REASON: Record<Leaving, string> = { draining: 'draining: finishing its work before it leaves', left: 'left the cluster' }
 
 export interface FailureDetectorConfig {
   /** How often members publish heartbeats. */
@@ -48,9 +55,9 @@ export class MembershipView {
     return [...this.#members.values()]
   }
 
-  /** Members that count for election and placement: alive or suspect. */
+  /** Members that may still answer: alive, suspect or draining (not dead, not left). */
   live (): Member[] {
-    return this.all().filter(m => m.status !== 'dead')
+    return this.all().filter(m => !isGone(m.status))
   }
 
   deadList (): Incarnation[] {
@@ -73,21 +80,26 @@ export class MembershipView {
       types: hb.types
     }
     const events: CoreEvent[] = []
-    if (existing === undefined || existing.incarnation !== hb.incarnation) {
+    const sameLife = existing !== undefined && existing.incarnation === hb.incarnation
+    // A member that left stays gone for the rest of its incarnation (a restart is a new one).
+    if (sameLife && existing.status === 'left') return events
+    const status: MemberStatus = hb.leaving ?? 'alive'
+    if (!sameLife) {
       events.push({ type: 'member-joined', id: hb.id, name: hb.name, incarnation: hb.incarnation })
-    } else if (existing.status !== 'alive') {
-      events.push({ type: 'member-status', id: hb.id, name: hb.name, from: existing.status, to: 'alive', reason: 'heartbeat' })
+      if (status !== 'alive') events.push({ type: 'member-status', id: hb.id, name: hb.name, from: 'alive', to: status, reason: LEAVING_REASON[status] })
+    } else if (existing.status !== status) {
+      events.push({ type: 'member-status', id: hb.id, name: hb.name, from: existing.status, to: status, reason: hb.leaving === undefined ? 'heartbeat' : LEAVING_REASON[hb.leaving] })
     }
-    const statusUnchanged = existing?.status === 'alive' && existing.incarnation === hb.incarnation
+    const statusUnchanged = sameLife && existing.status === status
     this.#members.set(hb.id, {
       id: hb.id,
       name: hb.name,
       incarnation: hb.incarnation,
       seq: hb.seq,
-      status: 'alive',
+      status,
       info,
       lastHeardMs: nowMs,
-      statusSinceMs: statusUnchanged ? existing.statusSinceMs : nowMs,
+      statusSinceMs: statusUnchanged ? existing!.statusSinceMs : nowMs,
       confirmByMs: null,
       claim: { leader: hb.leader, term: hb.term },
       joining: hb.joining
@@ -115,9 +127,10 @@ export class MembershipView {
    */
   hintDisconnected (id: string, nowMs: number): CoreEvent[] {
     const m = this.#members.get(id)
-    if (m === undefined || m.status === 'dead' || m.confirmByMs !== null) return []
+    if (m === undefined || isGone(m.status) || m.confirmByMs !== null) return []
     m.confirmByMs = nowMs + hintConfirmMs(this.#config)
-    return this.#setStatus(m, 'suspect', nowMs, 'connection closed')
+    // A draining member stays draining (never a candidate) while the hint is confirmed.
+    return m.status === 'draining' ? [] : this.#setStatus(m, 'suspect', nowMs, 'connection closed')
   }
 
   /** Applies the passage of time: suspect, dead and removal by silence. */
@@ -126,7 +139,7 @@ export class MembershipView {
     const suspectMs = suspectAfterMs(this.#config)
     for (const m of this.#members.values()) {
       const silentMs = nowMs - m.lastHeardMs
-      if (m.status === 'dead') {
+      if (isGone(m.status)) {
         if (nowMs - m.statusSinceMs >= this.#config.deadRetentionMs) {
           this.#members.delete(m.id)
           events.push({ type: 'member-removed', id: m.id, name: m.name })
@@ -151,7 +164,7 @@ export class MembershipView {
    */
   forgiveSilence (nowMs: number): void {
     for (const m of this.#members.values()) {
-      if (m.status === 'dead') continue
+      if (isGone(m.status)) continue
       m.lastHeardMs = nowMs
       if (m.confirmByMs !== null) m.confirmByMs = nowMs + hintConfirmMs(this.#config)
     }

@@ -9,6 +9,7 @@
 import { RunTimes, WIDE_WINDOW } from './run-times.ts'
 import { isTerminal, lostAttemptUpdate, retryDelayMs } from './tasks.ts'
 import type { TaskSpec, TaskStatus, TaskUpdate } from './tasks.ts'
+import { Fifo } from './fifo.ts'
 
 export interface SchedulerConfig {
   /** Tasks the cluster may hold waiting (queued or retrying) before submits are refused. */
@@ -71,24 +72,6 @@ interface Entry {
   deadlineMs: number
   /** A cancel reached it while an attempt ran: a failed attempt ends it as cancelled, not retried. */
   cancelRequested?: boolean
-}
-
-/** A FIFO with O(1) push and shift. */
-class Fifo<T> {
-  #items: Array<T | undefined> = []
-  #head = 0
-  get size (): number { return this.#items.length - this.#head }
-  push (x: T): void { this.#items.push(x) }
-  shift (): T | undefined {
-    if (this.#head >= this.#items.length) return undefined
-    const x = this.#items[this.#head]
-    this.#items[this.#head++] = undefined
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head)
-      this.#head = 0
-    }
-    return x
-  }
 }
 
 export class Scheduler {
@@ -257,6 +240,22 @@ export class Scheduler {
     }
     this.#waiting--
     return { updates: [this.#finish(e, 'cancelled', { error: 'cancelled by request' }, nowMs)], abortOn: null }
+  }
+
+  /**
+   * A draining worker gave back an attempt it never began: the task waits
+   * again, first in line, as if that attempt had not been assigned (it costs
+   * no attempt). One a user cancelled meanwhile ends as cancelled.
+   */
+  giveBack (id: string, worker: string, attempt: number, nowMs: number): TaskUpdate[] {
+    const e = this.#tasks.get(id)
+    if (e === undefined || e.worker !== worker || e.attempts !== attempt || (e.status !== 'assigned' && e.status !== 'running')) return []
+    this.#release(worker)
+    if (e.cancelRequested === true) return [this.#finish(e, 'cancelled', { error: 'cancelled by request' }, nowMs)]
+    Object.assign(e, { status: 'queued', attempts: attempt - 1, worker: null, startedAt: null })
+    if (!this.#queues.has(e.spec.priority)) this.#push(e.spec)
+    else { this.#waiting++; this.#requeueFront(e.spec.priority, [id]) }
+    return []
   }
 
   /** A worker died: its attempts failed; they retry if attempts remain. */

@@ -41,9 +41,22 @@ export interface Heartbeat extends MemberInfo {
   dead: Incarnation[]
   /** The sender is still in its join window (not yet a leader candidate). */
   joining: boolean
+  /**
+   * The sender is leaving: `draining` (it finishes what it runs, takes no new
+   * work and is no leader candidate) or `left` (gone for good: no failure
+   * timeout to wait for). Absent while it is an ordinary member.
+   */
+  leaving?: Leaving
 }
 
-export type MemberStatus = 'alive' | 'suspect' | 'dead'
+export type Leaving = 'draining' | 'left'
+
+/**
+ * `alive` and `suspect` (silent for a while) members are live; `draining`
+ * members are live but take no new work and never lead; `left` members said
+ * they are gone, `dead` members were declared gone by the failure detector.
+ */
+export type MemberStatus = 'alive' | 'suspect' | 'draining' | 'left' | 'dead'
 
 export interface Member {
   id: string

@@ -13,7 +13,8 @@ export const ErrorReply = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() })
 })
 
-const MemberStatus = Type.Union([Type.Literal('alive'), Type.Literal('suspect'), Type.Literal('dead')])
+/** `draining`: finishing its work before it leaves (no new work, never leader); `left`: announced it is gone. */
+const MemberStatus = Type.Union([Type.Literal('alive'), Type.Literal('suspect'), Type.Literal('draining'), Type.Literal('left'), Type.Literal('dead')])
 const Leader = Type.Object({ id: Type.String(), name: Type.String(), term: Type.Integer() })
 
 export const MemberReply = Type.Object({
@@ -33,6 +34,9 @@ export const ClusterReply = Type.Object({
   leader: Type.Union([Leader, Type.Null()]),
   members: Type.Array(MemberReply)
 })
+
+/** POST /v1/drain: the node drains (then leaves and stops); the drain ends within drainTimeoutMs. */
+export const DrainReply = Type.Object({ id: Type.String(), name: Type.String(), status: Type.Literal('draining'), drainTimeoutMs: Type.Integer() })
 
 export const HealthReply = Type.Object({
   status: Type.Literal('ok'),

@@ -31,6 +31,8 @@ export const HeartbeatSchema = Type.Object({
   term: Count,
   dead: Type.Array(Type.Object({ id: Id, incarnation: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }), { maxItems: MAX_DEAD_ACCEPTED }),
   joining: Type.Boolean(),
+  /** The sender is leaving: `draining` (finishing its work) or `left` (gone; no failure timeout to wait for). */
+  leaving: Type.Optional(Type.Union([Type.Literal('draining'), Type.Literal('left')])),
   /**
    * The sender's dialable listen multiaddrs, so that members heard through a
    * third node are dialled directly. Wire-only: the transport keeps them, the

@@ -72,6 +72,8 @@ export const RPC_ERROR_CODES = [
   'FORGED',
   /** The receiver has not finished starting. */
   'STARTING',
+  /** The receiver is draining before it stops: it keeps no new copy (a replicate meant for a member that stays). */
+  'DRAINING',
   /** The receiver failed while handling the request. */
   'INTERNAL'
 ] as const
@@ -96,13 +98,13 @@ export const RpcRequestSchema = Type.Union([
     leader: Id,
     tasks: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }) }, { additionalProperties: false }), { maxItems: MAX_TASKS_PER_MESSAGE })
   }, { additionalProperties: false }),
-  /** Worker -> leader: attempts started and ended. */
+  /** Worker -> leader: attempts started and ended, and (`returned`) attempts a draining worker gives back unbegun. */
   Type.Object({
     kind: Type.Literal('report'),
     reports: Type.Array(Type.Object({
       id: Id,
       attempt: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }),
-      event: Type.Union([Type.Literal('started'), Type.Literal('result')]),
+      event: Type.Union([Type.Literal('started'), Type.Literal('result'), Type.Literal('returned')]),
       /** When it happened, on the worker's clock (so every holder records the same times). */
       atMs: Ms,
       outcome: Type.Optional(Outcome),

@@ -233,6 +233,27 @@ export class ClusterRuntime implements MembershipPort {
     return this.#core.snapshot(this.#init.clock.now())
   }
 
+  /**
+   * This node begins to drain: it stops leading (if it did) and tells the
+   * others at once, with a heartbeat sent now rather than at the next period.
+   */
+  beginDrain (): void {
+    const now = this.#init.clock.now()
+    this.#apply(this.#core.beginDrain(now))
+    void this.#publishNow(now)
+  }
+
+  /**
+   * This node leaves: a heartbeat saying `left` goes out now, so the others
+   * count it gone without waiting for the failure detector. Resolves once
+   * the heartbeat is handed to the transport (or could not be).
+   */
+  async announceLeft (): Promise<void> {
+    const now = this.#init.clock.now()
+    this.#apply(this.#core.leave(now))
+    await this.#publishNow(now)
+  }
+
   /** Stops the timers. Terms and grants are written synchronously, so nothing is left to wait for. */
   async stop (): Promise<void> {
     this.#stopTimer?.()
@@ -242,14 +263,16 @@ export class ClusterRuntime implements MembershipPort {
   #tick (): void {
     const now = this.#init.clock.now()
     this.#apply(this.#core.onTick(now))
-    if (now - this.#lastPublishMs >= this.#init.timings.heartbeatIntervalMs) {
-      this.#lastPublishMs = now
-      this.#core.setLocalInfo(this.#localInfo())
-      this.#version++
-      this.#init.transport.publishHeartbeat(this.#core.nextHeartbeat(now)).catch((err: Error) => {
-        this.#init.log.warn({ err: err.message }, 'heartbeat publish failed')
-      })
-    }
+    if (now - this.#lastPublishMs >= this.#init.timings.heartbeatIntervalMs) void this.#publishNow(now)
+  }
+
+  async #publishNow (now: number): Promise<void> {
+    this.#lastPublishMs = now
+    this.#core.setLocalInfo(this.#localInfo())
+    this.#version++
+    await this.#init.transport.publishHeartbeat(this.#core.nextHeartbeat(now)).catch((err: Error) => {
+      this.#init.log.warn({ err: err.message }, 'heartbeat publish failed')
+    })
   }
 
   #localInfo (): MemberInfo {
@@ -275,7 +298,7 @@ export class ClusterRuntime implements MembershipPort {
           log.info({ member: e.name, id: e.id, incarnation: e.incarnation }, 'member joined')
           break
         case 'member-status':
-          log[e.to === 'alive' ? 'info' : 'warn']({ member: e.name, id: e.id, from: e.from, to: e.to, reason: e.reason }, `member ${e.to}`)
+          log[e.to === 'alive' || e.to === 'draining' || e.to === 'left' ? 'info' : 'warn']({ member: e.name, id: e.id, from: e.from, to: e.to, reason: e.reason }, `member ${e.to}`)
           break
         case 'member-removed':
           log.info({ member: e.name, id: e.id }, 'member forgotten')

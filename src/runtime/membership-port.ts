@@ -4,7 +4,7 @@
  * the simulator drives the same ClusterRuntime.
  *
  * Two meanings of "live", each used for one purpose:
- * - `reachable` (status alive or suspect): a member that may still answer.
+ * - `reachable` (status alive, suspect or draining): a member that may still answer.
  *   Reads, reconcile, the new leader's gathering, and the outbox's retries
  *   go to every reachable member; a suspect member's copy of a task still
  *   counts, and dropping its lane early would lose updates it may yet take.
@@ -35,9 +35,9 @@ export interface MembershipPort {
   term (): number
   /** This node is still in its join window: its view may not list every member yet. */
   joining (): boolean
-  /** Every member (this one included) not declared dead: alive or suspect. */
+  /** Every member (this one included) not dead and not left: alive, suspect or draining. */
   reachableMembers (): readonly TaskMember[]
-  /** Members (this one included) currently alive: the ones given new work. */
+  /** Members (this one included) currently alive: the ones given new work (not draining ones). */
   healthyMembers (): readonly TaskMember[]
   /** Live members a leader needs before it dispatches (0: no quorum rule). */
   readonly quorum: number
@@ -58,7 +58,7 @@ export type { Grant }
 
 /** True for a member that may still answer (see the header). */
 export function isReachable (status: MemberStatus): boolean {
-  return status !== 'dead'
+  return status !== 'dead' && status !== 'left'
 }
 
 /** True for a member that is given new work (see the header). */

@@ -61,7 +61,8 @@ export class TaskRuntime {
     roles.handOver.restarted(store.unfinished().map(r => r.id))
     cluster.onEvent(e => {
       if (e.type === 'leader-changed') roles.dispatcher.onLeaderChanged()
-      if (e.type === 'member-status' && e.to === 'dead') roles.dispatcher.onWorkerGone(e.id)
+      // Dead, or announced it left: the attempts it still had are lost at once (a drained node has none).
+      if (e.type === 'member-status' && (e.to === 'dead' || e.to === 'left')) roles.dispatcher.onWorkerGone(e.id)
       // A new incarnation (a restart quicker than the failure detector) runs none of the old one's attempts.
       if (e.type === 'member-joined') roles.dispatcher.onWorkerGone(e.id)
       if ((e.type === 'member-status' && e.to === 'alive') || e.type === 'member-joined') roles.holders.unpark(e.id)
@@ -71,6 +72,17 @@ export class TaskRuntime {
     transport.onRequest(async (msg, from) => await routeRequest(this.#ctx, msg, from))
     this.#stopTimer = clock.every(TASK_PATH.tickMs, () => { this.#tick() })
     roles.dispatcher.onLeaderChanged()
+  }
+
+  /** The node drains: it accepts no submit and begins no attempt; attempts not begun go back to the leader. */
+  beginDrain (): void {
+    this.#ctx.draining = true
+    this.#roles.worker.beginDrain()
+  }
+
+  /** Attempts held here and reports not yet delivered (0: drained). */
+  get busy (): number {
+    return this.#roles.worker.busy
   }
 
   async stop (): Promise<void> {

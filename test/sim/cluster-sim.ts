@@ -20,7 +20,8 @@ export const SIM_CONFIG: ClusterCoreConfig = {
   joinWindowMs: 600
 }
 
-type NodeState = 'up' | 'paused' | 'crashed'
+/** `left`: the node drained, announced that it left, and stopped (as `crashed`, but it said so). */
+type NodeState = 'up' | 'paused' | 'crashed' | 'left'
 
 interface SimNode {
   id: string
@@ -101,6 +102,33 @@ export class ClusterSim {
     }
   }
 
+  /** The node begins to drain: it says so in a heartbeat sent now (as the runtime does). */
+  drain (id: string): void {
+    const n = this.#must(id)
+    this.log.push(`${this.nowMs} drain ${id}`)
+    this.#observe(n, n.core.beginDrain(this.#clock(n)))
+    this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
+  }
+
+  /**
+   * The node leaves: a heartbeat saying `left` goes out now, then the node
+   * stops and its connections close behind that heartbeat (TCP order).
+   */
+  leave (id: string): void {
+    const n = this.#must(id)
+    this.log.push(`${this.nowMs} leave ${id}`)
+    this.#observe(n, n.core.leave(this.#clock(n)))
+    this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
+    n.state = 'left'
+    this.#endLeadership(n)
+    for (const other of this.nodes.values()) {
+      if (other.id !== id && other.state !== 'crashed' && other.state !== 'left' && this.#connected(id, other.id)) {
+        const lastSent = Math.max(this.nowMs, ...this.#inFlight.filter(m => m.from === id && m.to === other.id).map(m => m.atMs))
+        this.#hint(other, id, lastSent + 1 + Math.floor(this.rng() * 20))
+      }
+    }
+  }
+
   restart (id: string): void {
     this.log.push(`${this.nowMs} restart ${id}`)
     this.addNode(id, this.#must(id).clockOffsetMs)
@@ -163,7 +191,7 @@ export class ClusterSim {
 
   #publish (from: SimNode, hb: Heartbeat): void {
     for (const to of this.nodes.values()) {
-      if (to.id === from.id || to.state === 'crashed') continue
+      if (to.id === from.id || to.state === 'crashed' || to.state === 'left') continue
       if (!this.#connected(from.id, to.id)) continue
       if (this.rng() < this.#dropRate) continue
       const delay = 1 + Math.floor(this.rng() * this.#maxDelayMs)
@@ -176,7 +204,7 @@ export class ClusterSim {
     if (due.length > 0) this.#inFlight = this.#inFlight.filter(m => m.atMs > this.nowMs)
     for (const m of due) {
       const to = this.nodes.get(m.to)
-      if (to === undefined || to.state === 'crashed' || !this.#connected(m.from, m.to)) continue
+      if (to === undefined || to.state === 'crashed' || to.state === 'left' || !this.#connected(m.from, m.to)) continue
       if (to.state === 'paused') { to.held.push(m.hb); continue }
       this.#observe(to, to.core.onHeartbeat(m.hb, this.#clock(to)))
     }

@@ -17,7 +17,7 @@ type Message = { kind: 'done', report: Omit<TaskSimReport, 'log'> & { log: strin
 const USAGE = `usage: npm run sim -- [--seeds N] [--from S] [--jobs J] [--seed S --verbose] [--nodes N] [--quorum Q]
 
 Runs the real cluster and task runtimes of 3-9 nodes over a simulated network and clock, with
-crashes, pauses, restarts and partitions drawn from each seed, and checks the invariants:
+crashes, graceful stops (drains that finish or time out), pauses, restarts and partitions drawn from each seed, and checks the invariants:
 at most one leader dispatching per term (with a majority quorum) and no worker running one term's
 assignments from two leaders; no accepted task lost; every holder of a task ends with the same
 terminal record; every accepted task terminal once faults stop; no stale-term assignment accepted;

@@ -35,6 +35,7 @@ import { refusal, replyOfError } from '../../src/protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../../src/protocol/rpc.ts'
 import type { Clock } from '../../src/runtime/clock.ts'
 import { ClusterRuntime } from '../../src/runtime/cluster-runtime.ts'
+import { Drain } from '../../src/runtime/drain.ts'
 import type { TermStore } from '../../src/runtime/cluster-runtime.ts'
 import { TaskRuntime } from '../../src/runtime/task-runtime.ts'
 import type { ClusterTransport } from '../../src/runtime/transport.ts'
@@ -128,6 +129,8 @@ interface SimNode {
   savedGrant: Grant | null
   cluster: ClusterRuntime | null
   tasks: TaskRuntime | null
+  /** The running process's clock (null while it is down). */
+  clock: Clock | null
   heartbeatHandler: ((hb: Heartbeat) => void) | null
   disconnectHandler: ((id: string) => void) | null
   requestHandler: ((msg: RpcRequest, from: string) => Promise<RpcReply>) | null
@@ -217,7 +220,7 @@ export class TaskSim {
       const id = `node${String(i).padStart(2, '0')}`
       this.nodes.push({
         id, index: i, state: 'crashed', life: 0, held: [], store: new TaskStore(null), savedTerm: 0, savedGrant: null,
-        cluster: null, tasks: null, heartbeatHandler: null, disconnectHandler: null, requestHandler: null,
+        cluster: null, tasks: null, clock: null, heartbeatHandler: null, disconnectHandler: null, requestHandler: null,
         running: new Set(), queued: [], capacity: 1 + Math.floor(this.rng() * 3)
       })
       this.#group.set(id, 0)
@@ -328,6 +331,7 @@ export class TaskSim {
     })
     node.cluster = cluster
     node.tasks = tasks
+    node.clock = clock
     cluster.onEvent(e => { this.#observe(node, cluster, e) })
     cluster.start()
     tasks.start()
@@ -344,6 +348,34 @@ export class TaskSim {
   crash (node: SimNode): void {
     if (node.state === 'crashed') return
     this.#fault(`crash ${node.id}${node.cluster?.isLeader() === true ? ' (leader)' : ''}`)
+    this.#halt(node)
+  }
+
+  /**
+   * A graceful stop (SIGTERM): the node drains as the real one does (the
+   * runtime's Drain, on this node's clock), announces that it left, and its
+   * process ends; `then` runs once it has.
+   */
+  drain (node: SimNode, drainTimeoutMs: number, then: () => void): void {
+    if (node.state !== 'up' || node.cluster === null || node.tasks === null || node.clock === null) return
+    this.#fault(`drain ${node.id}${node.cluster.isLeader() ? ' (leader)' : ''} within ${drainTimeoutMs} ms`)
+    const life = node.life
+    const drain = new Drain({
+      cluster: node.cluster,
+      tasks: node.tasks,
+      drainTimeoutMs,
+      clock: node.clock,
+      log: this.#silent,
+      stopNode: async () => { if (node.life === life && node.state !== 'crashed') this.#halt(node) }
+    })
+    void drain.begin().then(outcome => {
+      this.log.push(`${this.#t()} ${node.id} left (${outcome})`)
+      then()
+    })
+  }
+
+  /** The node's process ends: what it ran and held in memory is gone. */
+  #halt (node: SimNode): void {
     this.#submitting -= this.#submitsOn.get(node) ?? 0
     this.#submitsOn.delete(node)
     for (const a of node.running) for (const c of a.cancelTimers) c()
@@ -351,6 +383,7 @@ export class TaskSim {
     node.queued = []
     node.cluster = null
     node.tasks = null
+    node.clock = null
     this.#leaveNetwork(node)
   }
 
@@ -650,10 +683,14 @@ export class TaskSim {
         const leader = live.find(n => n.cluster?.isLeader() === true)
         const victim = leaderBias && leader !== undefined ? leader : live[Math.floor(pick * live.length)]
         if (victim === undefined) return
-        if (kind < 0.35) {
+        if (kind < 0.45) {
           if (this.nodes.filter(n => n.state === 'crashed').length >= Math.ceil(this.nodes.length / 2) - 1) return
-          this.crash(victim)
-          this.schedule(this.now + lengthMs, null, () => { if (victim.state === 'crashed') this.start(victim) })
+          const restart = (): void => { this.schedule(this.now + lengthMs, null, () => { if (victim.state === 'crashed') this.start(victim) }) }
+          // A third of the stops are graceful: some drains finish in time, some time out.
+          if (kind < 0.3) {
+            this.crash(victim)
+            restart()
+          } else this.drain(victim, lengthMs, restart)
         } else if (kind < 0.65) {
           this.pause(victim)
           this.schedule(this.now + lengthMs, null, () => { this.resume(victim) })

@@ -28,12 +28,19 @@ describe('config: tunables that were literals in the code', () => {
     expect([c.resultGraceMs, c.outstandingPerSlot, c.mdnsIntervalMs, c.abortGraceMs]).toEqual([9_000, 1, 1_000, 500])
   })
 
+  it('gives a stopping node 30 s to drain by default, from TASKMESH_DRAIN_TIMEOUT_MS or a flag otherwise', () => {
+    expect(withEnv({}).drainTimeoutMs).toBe(30_000)
+    expect(withEnv({ TASKMESH_DRAIN_TIMEOUT_MS: '0' }).drainTimeoutMs).toBe(0)
+    expect(withFlags({ drainTimeoutMs: 5_000 }).drainTimeoutMs).toBe(5_000)
+  })
+
   it('rejects each of them out of bounds, naming the field', () => {
     const bad: Array<[string, string]> = [
       ['TASKMESH_RESULT_GRACE_MS', '-1'], ['TASKMESH_RESULT_GRACE_MS', '3600001'],
       ['TASKMESH_OUTSTANDING_PER_SLOT', '0'], ['TASKMESH_OUTSTANDING_PER_SLOT', '17'],
       ['TASKMESH_MDNS_INTERVAL_MS', '99'], ['TASKMESH_MDNS_INTERVAL_MS', 'often'],
-      ['TASKMESH_ABORT_GRACE_MS', '-1'], ['TASKMESH_ABORT_GRACE_MS', '600001']
+      ['TASKMESH_ABORT_GRACE_MS', '-1'], ['TASKMESH_ABORT_GRACE_MS', '600001'],
+      ['TASKMESH_DRAIN_TIMEOUT_MS', '-1'], ['TASKMESH_DRAIN_TIMEOUT_MS', '86400001'], ['TASKMESH_DRAIN_TIMEOUT_MS', '30s']
     ]
     for (const [name, value] of bad) {
       const field = name.replace('TASKMESH_', '').toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())

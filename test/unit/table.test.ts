@@ -15,4 +15,12 @@ describe('the member table', () => {
     expect(lines[3]).toMatch(/^ +dead1 +…\S+ +dead +2 +- +- +- +- +50 ms +http/)
     expect(lines[4]).toBe('members: 1 alive, 0 suspect, 1 dead; tasks: 1 running, 7 queued; slots: 1 of 2 free')
   })
+
+  it('shows a draining member\'s live figures, a member that left like a dead one, and counts both in the totals', () => {
+    const view: ClusterView = { self: { id: member('a1', 'alive').id, name: 'a1' }, leader: null, members: [member('a1', 'alive'), member('dr1', 'draining'), member('gone1', 'left')] }
+    const lines = formatMemberTable(view, false).split('\n')
+    expect(lines[3]).toMatch(/^ +dr1 +…\S+ +draining +2 +1 +7 +42% +6% +50 ms +http/)
+    expect(lines[4]).toMatch(/^ +gone1 +…\S+ +left +2 +- +- +- +- +50 ms +http/)
+    expect(lines[5]).toBe('members: 1 alive, 0 suspect, 1 draining, 1 left, 0 dead; tasks: 2 running, 14 queued; slots: 2 of 4 free')
+  })
 })

@@ -113,7 +113,7 @@ function bar (label, value, max, text) {
 // dead (or departed) member's last CPU, memory and free slots are history,
 // so its card says when it was last heard instead of showing them as live.
 function figures (m) {
-  if (m.status !== 'alive' && m.status !== 'suspect') {
+  if (m.status !== 'alive' && m.status !== 'suspect' && m.status !== 'draining') {
     return `<div class="gone" data-testid="gone">no live figures: last heard ${esc(age(Date.now() - m.lastSeenMs))} ago</div>`
   }
   const free = Math.max(0, m.capacity - m.running)

@@ -131,6 +131,8 @@ export class TaskContext {
   readonly log: Logger
   /** Set once by the facade, before anything runs. */
   roles!: TaskRoles
+  /** The node is draining: no new submits here, no new attempts begin (see Worker.beginDrain). */
+  draining = false
 
   constructor (init: TaskRuntimeInit) {
     this.init = init

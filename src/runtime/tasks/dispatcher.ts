@@ -173,6 +173,7 @@ export class Dispatcher {
     const updates: TaskUpdate[] = []
     for (const r of reports) {
       if (r.event === 'started') updates.push(...scheduler.onStarted(r.id, from, r.attempt, r.atMs, now))
+      else if (r.event === 'returned') updates.push(...scheduler.giveBack(r.id, from, r.attempt, now))
       else if (r.outcome !== undefined) {
         const ended = scheduler.onResult(r.id, from, r.attempt, r.outcome, r.atMs, r.progress ?? null, r.startedAt)
         const late = ended.length === 0 && r.outcome.ok ? scheduler.lateSuccess(r.id, from, r.attempt, r.outcome.result, r.progress ?? null, r.startedAt ?? null, r.atMs) : null

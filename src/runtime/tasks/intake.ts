@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { admit, replicaTargets } from '../../core/admission.ts'
 import { isTerminal } from '../../core/tasks.ts'
 import type { TaskRecord, TaskSpec } from '../../core/tasks.ts'
-import { PayloadTooLargeError, QueueFullError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
+import { DrainingError, PayloadTooLargeError, QueueFullError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
 import { errorOfReply } from '../../protocol/rpc-errors.ts'
 import { TASK_PATH } from './context.ts'
 import type { SubmitInput, TaskContext } from './context.ts'
@@ -32,6 +32,8 @@ export class Intake {
   /** Validates, stores durably on two nodes (when there are two), hands over to the leader; returns ids in order. */
   async submit (inputs: readonly SubmitInput[]): Promise<string[]> {
     const { init, store, clock, cluster, roles } = this.#ctx
+    // A node about to leave keeps no new copy: the task would be left with one.
+    if (this.#ctx.draining) throw new DrainingError()
     const leader = cluster.leader()
     const leaderWaiting = leader === null
       ? 0

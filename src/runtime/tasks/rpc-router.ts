@@ -2,6 +2,7 @@
  * Routes each request from another member to the part of the task runtime
  * that serves it. Nothing is decided here.
  */
+import { refusal } from '../../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
 import type { TaskContext } from './context.ts'
 import { pageHere } from './listing.ts'
@@ -12,6 +13,8 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
     case 'submit':
       return await roles.dispatcher.takeHandOver(msg)
     case 'replicate':
+      // A node about to leave keeps no new copy: the origin stores it on another member.
+      if (ctx.draining) return refusal('DRAINING', 'this node is draining before it stops')
       return { kind: 'stored', canonical: [...store.insert(msg.tasks)] }
     case 'assign':
       return roles.worker.accept(msg, from)

@@ -16,8 +16,8 @@ import type { TaskContext } from './context.ts'
 type Report = Extract<RpcRequest, { kind: 'report' }>['reports'][number]
 type Assign = Extract<RpcRequest, { kind: 'assign' }>
 
-/** An attempt assigned here: held in the pool's queue until `started`. */
-interface RunningAttempt { spec: TaskSpec, attempt: number, abort: AbortController, started: boolean, startedAt: number | null }
+/** An attempt assigned here: held in the pool's queue until `started` (or given back unbegun by a drain). */
+interface RunningAttempt { spec: TaskSpec, attempt: number, abort: AbortController, started: boolean, startedAt: number | null, givenBack: boolean }
 
 export class Worker {
   readonly #ctx: TaskContext
@@ -29,6 +29,8 @@ export class Worker {
   #reporting = false
   /** The node is stopping: its aborted attempts are not reported (they run again elsewhere). */
   #stopping = false
+  /** The node is draining: it begins no attempt, and gives back every one it has not begun. */
+  #draining = false
 
   constructor (ctx: TaskContext) {
     this.#ctx = ctx
@@ -39,6 +41,32 @@ export class Worker {
     let n = 0
     for (const r of this.#running.values()) if (r.started) n++
     return n
+  }
+
+  /** Attempts held here (begun or not), and reports not yet delivered: a drain is done when both are 0. */
+  get busy (): number {
+    const { cluster, self } = this.#ctx
+    // Reports wait for a leader; a node with no other member left has none to wait for (its endings are on disk).
+    const alone = cluster.reachableMembers().every(m => m.id === self)
+    return this.#running.size + (alone ? 0 : this.#reports.length + (this.#reporting ? 1 : 0))
+  }
+
+  /**
+   * The node drains: attempts that have begun here run to their end; every
+   * one still waiting in the pool's queue is dropped and given back to the
+   * leader (a `returned` report), which places it elsewhere at once without
+   * counting an attempt. Assignments that arrive later are given back too.
+   */
+  beginDrain (): void {
+    this.#draining = true
+    for (const run of [...this.#running.values()]) if (!run.started) this.#giveBack(run)
+  }
+
+  #giveBack (run: RunningAttempt): void {
+    run.givenBack = true
+    if (this.#running.get(run.spec.id) === run) this.#running.delete(run.spec.id)
+    run.abort.abort()
+    this.report({ id: run.spec.id, attempt: run.attempt, event: 'returned', atMs: this.#ctx.clock.now() })
   }
 
   /**
@@ -72,6 +100,10 @@ export class Worker {
         // of): it continues under the number of the newest assignment, which the current leader tracks.
         current.attempt = attempt
         if (current.started) this.report({ id: spec.id, attempt, event: 'started', atMs: current.startedAt ?? clock.now() })
+        continue
+      }
+      if (this.#draining) {
+        this.report({ id: spec.id, attempt, event: 'returned', atMs: clock.now() })
         continue
       }
       void this.#run(spec, attempt, msg)
@@ -108,7 +140,7 @@ export class Worker {
   async #run (spec: TaskSpec, attempt: number, assignment: Assign): Promise<void> {
     const { init, clock, roles } = this.#ctx
     const abort = new AbortController()
-    const run: RunningAttempt = { spec, attempt, abort, started: false, startedAt: null }
+    const run: RunningAttempt = { spec, attempt, abort, started: false, startedAt: null, givenBack: false }
     this.#running.set(spec.id, run)
     const holders = [spec.origin, ...spec.replicas]
     let startedAt: number | null = null
@@ -123,6 +155,7 @@ export class Worker {
       signal: abort.signal,
       assignment: { term: assignment.term, leader: assignment.leader },
       onStarted: () => {
+        if (run.givenBack) return // dropped by a drain before it began; the pool aborts it
         run.started = true
         startedAt = clock.now()
         run.startedAt = startedAt
@@ -136,7 +169,8 @@ export class Worker {
         roles.holders.send([{ id: spec.id, status: 'running', attempts: run.attempt, worker: this.#ctx.self, progress: value, result: null, error: null, startedAt, finishedAt: null }], holders)
       }
     })
-    this.#running.delete(spec.id)
+    if (run.givenBack) return // given back to the leader unbegun: not an ending
+    if (this.#running.get(spec.id) === run) this.#running.delete(spec.id)
     // Stopped with the node: not an ending (a success that beat the stop is still reported).
     if (this.#stopping && !outcome.ok) return
     const finishedAt = clock.now()
