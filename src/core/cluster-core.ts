@@ -16,6 +16,16 @@ export interface ClusterCoreConfig extends FailureDetectorConfig {
    * which it orders itself after every established member it hears.
    */
   joinWindowMs: number
+  /**
+   * The heartbeats per second that all followers of the cluster publish
+   * together, at most: a follower publishes every max(heartbeatIntervalMs,
+   * live others / budget seconds), so what each node receives stays flat as
+   * the cluster grows. The leader and joining nodes always publish every
+   * heartbeatIntervalMs; any node publishes at once when its claim, term,
+   * dead list or joining state changes. Absent or 0: no budget (every member
+   * publishes every heartbeatIntervalMs).
+   */
+  followerHeartbeatsPerSecond?: number
 }
 
 export interface MemberSnapshot {
@@ -79,6 +89,9 @@ export class ClusterCore {
   #reported: LeaderView | null = null
   #info: MemberInfo
   #lastTickMs: number
+  #lastPublishMs: number | null = null
+  /** What the last published heartbeat said about membership (see #digest). */
+  #publishedDigest = ''
 
   constructor (self: { id: string, name: string, info: MemberInfo }, config: ClusterCoreConfig, nowMs: number, initialTerm = 0) {
     this.#config = config
@@ -112,9 +125,40 @@ export class ClusterCore {
     this.#info = info
   }
 
+  /**
+   * How often this node publishes now: every heartbeatIntervalMs as leader,
+   * while joining, or in a small cluster; as a follower of a large one, so
+   * often that all followers together publish followerHeartbeatsPerSecond.
+   */
+  publishIntervalMs (nowMs: number): number {
+    const base = this.#config.heartbeatIntervalMs
+    const budget = this.#config.followerHeartbeatsPerSecond ?? 0
+    if (budget <= 0 || this.isLeader() || this.joining(nowMs)) return base
+    return Math.max(base, Math.ceil(this.#view.live().length * 1000 / budget))
+  }
+
+  /**
+   * True when a heartbeat is due: its interval has passed, or what it says
+   * about membership (claim, term, incarnation, dead list, joining) changed
+   * since the last one and half an interval has passed (so that a change
+   * spreads at once without a burst of heartbeats).
+   */
+  heartbeatDue (nowMs: number): boolean {
+    if (this.#lastPublishMs === null) return true
+    const sinceMs = nowMs - this.#lastPublishMs
+    if (sinceMs >= this.publishIntervalMs(nowMs)) return true
+    return sinceMs >= this.#config.heartbeatIntervalMs / 2 && this.#digest(nowMs) !== this.#publishedDigest
+  }
+
   /** The heartbeat to publish now; each call advances the sequence number. */
   nextHeartbeat (nowMs: number): Heartbeat {
     this.#seq += 1
+    this.#lastPublishMs = nowMs
+    this.#publishedDigest = this.#digest(nowMs)
+    return this.#heartbeat(nowMs)
+  }
+
+  #heartbeat (nowMs: number): Heartbeat {
     return {
       id: this.#id,
       name: this.#name,
@@ -124,8 +168,34 @@ export class ClusterCore {
       leader: this.#leader?.id ?? null,
       term: this.#term,
       dead: this.#view.deadList(),
-      joining: this.joining(nowMs)
+      joining: this.joining(nowMs),
+      intervalMs: this.publishIntervalMs(nowMs)
     }
+  }
+
+  #digest (nowMs: number): string {
+    return `${this.#leader?.id ?? ''}|${this.#term}|${this.#incarnation}|${this.joining(nowMs) ? 1 : 0}|${this.#view.deadList().map(d => `${d.id}:${d.incarnation}`).join(',')}`
+  }
+
+  /**
+   * The state sync a joining node asks for (one round trip instead of
+   * waiting to hear every member): this node's current heartbeat (its
+   * sequence number not advanced) and, as heartbeats, the last word of every
+   * member it holds alive. Suspect and dead members are left out: the joiner
+   * learns of them from heartbeats, as every other member does.
+   */
+  syncView (nowMs: number): Heartbeat[] {
+    const out: Heartbeat[] = [this.#heartbeat(nowMs)]
+    for (const m of this.#view.all()) {
+      if (m.status !== 'alive') continue
+      out.push({ id: m.id, name: m.name, incarnation: m.incarnation, seq: m.seq, ...m.info, leader: m.claim.leader, term: m.claim.term, dead: [], joining: m.joining, intervalMs: m.intervalMs })
+    }
+    return out
+  }
+
+  /** Applies a state sync (see syncView): each entry as a heartbeat heard now. */
+  onSync (view: readonly Heartbeat[], nowMs: number): CoreEvent[] {
+    return view.flatMap(hb => this.onHeartbeat(hb, nowMs))
   }
 
   onHeartbeat (hb: Heartbeat, nowMs: number): CoreEvent[] {
@@ -161,9 +231,25 @@ export class ClusterCore {
     return events
   }
 
-  /** A connection to `id` closed: a hint, confirmed by silence before it is believed. */
+  /**
+   * A connection to `id` closed: a hint, confirmed by silence (or by a
+   * failed direct probe, see onProbeResult) before it is believed. The
+   * runtime probes every member whose connection closed.
+   */
   onPeerDisconnected (id: string, nowMs: number): CoreEvent[] {
     return this.#view.hintDisconnected(id, nowMs)
+  }
+
+  /**
+   * The outcome of a direct probe sent after a disconnect hint: answered
+   * withdraws the hint; failed (the connection was refused, as after a
+   * crash) confirms it at once. A probe that times out says nothing: the
+   * hint's own deadline decides.
+   */
+  onProbeResult (id: string, answered: boolean, nowMs: number): CoreEvent[] {
+    const events = answered ? this.#view.probeAnswered(id, nowMs) : this.#view.probeFailed(id, nowMs)
+    if (events.length === 0) return events
+    return [...events, ...this.#recompute(nowMs)]
   }
 
   onTick (nowMs: number): CoreEvent[] {

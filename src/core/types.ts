@@ -41,6 +41,12 @@ export interface Heartbeat extends MemberInfo {
   dead: Incarnation[]
   /** The sender is still in its join window (not yet a leader candidate). */
   joining: boolean
+  /**
+   * How often the sender publishes now (a follower of a large cluster
+   * publishes less often than the leader, see ClusterCore.publishIntervalMs);
+   * receivers scale its silence timeout by it. Absent: heartbeatIntervalMs.
+   */
+  intervalMs?: number
 }
 
 export type MemberStatus = 'alive' | 'suspect' | 'dead'
@@ -62,6 +68,8 @@ export interface Member {
   claim: { leader: string | null, term: number }
   /** The member was in its join window at its last heartbeat. */
   joining: boolean
+  /** How often it said it publishes (its silence timeout scales with it). */
+  intervalMs: number
 }
 
 export interface LeaderView {
