@@ -138,10 +138,14 @@ export class ClusterCore {
   }
 
   /**
-   * True when a heartbeat is due: its interval has passed, or what it says
-   * about membership (claim, term, incarnation, dead list, joining) changed
-   * since the last one and half an interval has passed (so that a change
-   * spreads at once without a burst of heartbeats).
+   * True when a heartbeat is due: its interval has passed, or what this node
+   * says about itself changed since the last one (it took or left office, a
+   * new incarnation, the end of its join window) and half an interval has
+   * passed. A follower's changed view of others (a new leader, a member it
+   * declared dead) waits for its next heartbeat: the new leader's own claim
+   * spreads the change, and an accused live member hears the accusation from
+   * the first of the many members that make it; so an event anywhere does
+   * not make every member publish at once.
    */
   heartbeatDue (nowMs: number): boolean {
     if (this.#lastPublishMs === null) return true
@@ -174,7 +178,7 @@ export class ClusterCore {
   }
 
   #digest (nowMs: number): string {
-    return `${this.#leader?.id ?? ''}|${this.#term}|${this.#incarnation}|${this.joining(nowMs) ? 1 : 0}|${this.#view.deadList().map(d => `${d.id}:${d.incarnation}`).join(',')}`
+    return `${this.isLeader() ? `leads in ${this.#term}` : 'follows'}|${this.#incarnation}|${this.joining(nowMs) ? 'joining' : ''}`
   }
 
   /**
@@ -193,12 +197,17 @@ export class ClusterCore {
     return out
   }
 
-  /** Applies a state sync (see syncView): each entry as a heartbeat heard now. */
+  /** Applies a state sync (see syncView): each entry as a heartbeat heard now, then one verdict. */
   onSync (view: readonly Heartbeat[], nowMs: number): CoreEvent[] {
-    return view.flatMap(hb => this.onHeartbeat(hb, nowMs))
+    const events = view.flatMap(hb => this.#receive(hb, nowMs, false))
+    return [...events, ...this.#recompute(nowMs)]
   }
 
   onHeartbeat (hb: Heartbeat, nowMs: number): CoreEvent[] {
+    return this.#receive(hb, nowMs, true)
+  }
+
+  #receive (hb: Heartbeat, nowMs: number, verdict: boolean): CoreEvent[] {
     if (hb.id === this.#id) return []
     const events: CoreEvent[] = []
     const termBefore = this.#term
@@ -227,7 +236,7 @@ export class ClusterCore {
       return events
     }
     events.push(...this.#view.admit(hb, nowMs))
-    events.push(...this.#recompute(nowMs))
+    if (verdict) events.push(...this.#recompute(nowMs))
     return events
   }
 
