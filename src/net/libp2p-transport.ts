@@ -117,6 +117,16 @@ function fastHeartbeatId (msg: { from?: Uint8Array, seqno?: Uint8Array, data?: U
   return Buffer.from(msg.from).toString('base64') + Buffer.from(msg.seqno).toString('base64')
 }
 
+/**
+ * A small gossipsub mesh: each node relays a heartbeat to D = 3 peers (not
+ * 6, growing to 12, as by default), so it receives each heartbeat about 3
+ * times, not up to 12. Heartbeats are small and on a LAN one hop is well
+ * under a millisecond; lost ones are repaired by gossip (IHAVE/IWANT) and the
+ * failure detector tolerates several in a row. Dout < Dlo and Dout <= D / 2,
+ * Dscore <= D, as gossipsub requires.
+ */
+const HEARTBEAT_MESH = { D: 3, Dlo: 2, Dhi: 5, Dout: 1, Dscore: 1, Dlazy: 3 }
+
 type Node = Libp2p<{ pubsub: PubSub<GossipsubEvents>, identify: unknown }>
 
 export class Libp2pTransport implements ClusterTransport {
@@ -191,6 +201,7 @@ export class Libp2pTransport implements ClusterTransport {
           // Heartbeats are small: an IDONTWANT per received heartbeat to each
           // mesh peer would cost more packets than the duplicates it saves.
           idontwantMinDataSize: MAX_HEARTBEAT_BYTES + 1,
+          ...HEARTBEAT_MESH,
           allowedTopics: [topic],
           maxInboundDataLength: MAX_GOSSIP_FRAME_BYTES,
           ...heartbeatScoring(topic, faults)
