@@ -121,6 +121,11 @@ export class ClusterCore {
     return { id: this.#leader.id, name, term: this.#leader.term }
   }
 
+  /** The status this node holds for member `id` (undefined: not known). */
+  statusOf (id: string): MemberStatus | undefined {
+    return id === this.#id ? 'alive' : this.#view.get(id)?.status
+  }
+
   setLocalInfo (info: MemberInfo): void {
     this.#info = info
   }

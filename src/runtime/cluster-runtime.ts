@@ -193,7 +193,7 @@ export class ClusterRuntime implements MembershipPort {
     if (members !== undefined) {
       members.onMembersRequest(hb => {
         this.#apply(this.#core.onHeartbeat(hb, clock.now()))
-        return this.#core.syncView(clock.now())
+        return this.#core.syncView(clock.now()).filter(m => m.id !== hb.id)
       })
       members.onPeerConnected(id => { this.#syncWith(id) })
     }

@@ -36,7 +36,7 @@ function runSize (n: number): Row {
   const followerIntervalMs = follower.core.publishIntervalMs(sim.nowMs)
 
   const joiner = sim.join()
-  const joinMs = sim.runUntil(() => sim.allSee(joiner, 'alive') && sim.nodes.get(joiner)!.core.snapshot(sim.nowMs).members.filter(m => m.status === 'alive').length === sim.upNodes().length, 30_000)
+  const joinMs = sim.runUntil(() => sim.allSee(joiner, 'alive') && sim.upNodes().every(x => sim.nodes.get(joiner)!.core.statusOf(x.id) === 'alive'), 30_000)
 
   const ups = sim.upNodes().filter(x => x.id !== joiner && !x.core.isLeader())
   const victim = ups[Math.floor(sim.rng() * ups.length)]!.id

@@ -130,8 +130,8 @@ export class MembersSim {
   allSee (id: string, status: 'alive' | 'dead'): boolean {
     for (const n of this.nodes.values()) {
       if (!n.up || n.id === id) continue
-      const m = n.core.snapshot(this.nowMs).members.find(x => x.id === id)
-      if (status === 'alive' ? m?.status !== 'alive' : (m !== undefined && m.status !== 'dead')) return false
+      const s = n.core.statusOf(id)
+      if (status === 'alive' ? s !== 'alive' : (s !== undefined && s !== 'dead')) return false
     }
     return true
   }
