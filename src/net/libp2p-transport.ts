@@ -152,7 +152,9 @@ export class Libp2pTransport implements ClusterTransport {
     this.#frames = new PeerRateLimiter(init.maxFramesPerSecond)
     this.#members = new MemberProtocol(node, init.cluster, {
       fault: peer => { faults.add(peer) },
-      warn: (msg, peer, detail) => { this.#warnOnce(msg, peer, detail) }
+      warn: (msg, peer, detail) => { this.#warnOnce(msg, peer, detail) },
+      addressesOf: id => id === node.peerId.toString() ? this.#dialable() : this.#dialer.addressesOf(id),
+      learn: (id, addrs) => { this.#dialer.learn(id, addrs) }
     })
   }
 
@@ -281,9 +283,14 @@ export class Libp2pTransport implements ClusterTransport {
 
   async publishHeartbeat (hb: Heartbeat): Promise<void> {
     // Our listen addresses ride along, loopback last, so members heard through a third node can dial us.
+    await this.#node.services.pubsub.publish(this.#topic, encodeHeartbeat(hb, this.#dialable()))
+  }
+
+  /** This node's listen addresses, loopback last. */
+  #dialable (): string[] {
     const loopback = (a: string): boolean => /^\/(ip4\/127\.|ip6\/::1\/)/.test(a)
     const addrs = this.addresses()
-    await this.#node.services.pubsub.publish(this.#topic, encodeHeartbeat(hb, [...addrs.filter(a => !loopback(a)), ...addrs.filter(loopback)]))
+    return [...addrs.filter(a => !loopback(a)), ...addrs.filter(loopback)]
   }
 
   onHeartbeat (handler: (hb: Heartbeat) => void): void {

