@@ -25,7 +25,9 @@ function runSize (n: number): Row {
   const wall = performance.now()
   const sim = new MembersSim({ seed: seed * 100_003 + n, loss })
   sim.seed(n)
+  const leaders0 = new Set(sim.upNodes().map(x => x.core.leader()?.id ?? null))
   sim.run(5_000)
+  console.error(`[sim:members] N=${n}: seeded (leaders named: ${leaders0.size}), warmed up in ${((performance.now() - wall) / 1000).toFixed(1)} s`)
   const c0 = { ...sim.counters }
   sim.run(IDLE_MS)
   const secs = IDLE_MS / 1000
@@ -35,6 +37,7 @@ function runSize (n: number): Row {
   const follower = sim.upNodes().find(x => !x.core.isLeader())!
   const followerIntervalMs = follower.core.publishIntervalMs(sim.nowMs)
 
+  console.error(`[sim:members] N=${n}: idle window done at ${((performance.now() - wall) / 1000).toFixed(1)} s`)
   const joiner = sim.join()
   const joinMs = sim.runUntil(() => sim.allSee(joiner, 'alive') && sim.upNodes().every(x => sim.nodes.get(joiner)!.core.statusOf(x.id) === 'alive'), 30_000)
 

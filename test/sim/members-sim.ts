@@ -68,25 +68,33 @@ export class MembersSim {
   }
 
   /**
-   * Starts `n` nodes that have been members for a while (past their join
-   * window, each knowing every other from a state sync), the oldest leading.
+   * Starts `n` nodes that have been members for a while: each learned the
+   * others from a state sync, its clock ticked through its join window (often
+   * enough not to look stalled), the oldest leads, and each follower last
+   * published at a random moment within its interval (as in a cluster that
+   * formed over time, not all in step).
    */
   seed (n: number): void {
     const ids = Array.from({ length: n }, () => this.nextId())
-    const startMs = this.nowMs - this.config.joinWindowMs - 1
+    const budget = this.config.followerHeartbeatsPerSecond ?? 0
+    const intervalMs = budget > 0 ? Math.max(this.config.heartbeatIntervalMs, Math.ceil((n - 1) * 1000 / budget)) : this.config.heartbeatIntervalMs
+    const startMs = this.nowMs - this.config.joinWindowMs - intervalMs - n - 1
     const cores = ids.map((id, i) => new ClusterCore({ id, name: id, info: this.#info(id) }, this.config, startMs + i))
-    const view = cores.map(c => c.syncView(this.nowMs)[0]!)
+    // Each node learned every other from a state sync while joining; its clock ticks through the join
+    // window (often enough not to look stalled); the oldest leads. A second sync just before the start
+    // stands for the heartbeats heard since (each member last heard a moment ago).
+    const view = cores.map(c => ({ ...c.syncView(startMs + n)[0]!, intervalMs }))
+    for (const core of cores) core.onSync(view, startMs + n)
+    for (let t = startMs + n + 900; t < this.nowMs - 1; t += 900) for (const core of cores) core.onTick(t)
+    const recent = cores.map(c => ({ ...c.syncView(this.nowMs - 1)[0]!, seq: 1, joining: false, intervalMs: c.isLeader() ? this.config.heartbeatIntervalMs : intervalMs }))
+    for (const core of cores) core.onSync(recent, this.nowMs - 1)
     cores.forEach((core, i) => {
-      core.onSync(view, this.nowMs)
       core.onTick(this.nowMs)
       this.nodes.set(ids[i]!, { id: ids[i]!, core, up: true, nextTickMs: this.nowMs + Math.floor(this.rng() * this.#tickMs) })
+      // The leader's claim goes out now, so that all agree on it; a follower published last some time ago.
+      if (core.isLeader()) this.#publish(this.nodes.get(ids[i]!)!, core.nextHeartbeat(this.nowMs))
+      else core.nextHeartbeat(this.nowMs - Math.floor(this.rng() * core.publishIntervalMs(this.nowMs)))
     })
-    // Each node's last heartbeat was published before the start (they are members already);
-    // the leader's claim goes out now, so that all agree on it.
-    for (const node of this.nodes.values()) {
-      const hb = node.core.nextHeartbeat(this.nowMs)
-      if (node.core.isLeader()) this.#publish(node, hb)
-    }
   }
 
   /** Starts a new node; it asks one random up member for the state sync, as the runtime does on its first connection. */
