@@ -17,20 +17,23 @@ const program = new Command('bench')
   .option('--quick', 'fewer runs and smaller sizes (a few minutes)')
   .option('--only <list>', `scenarios to run, comma-separated (${SCENARIOS.join(', ')})`)
   .option('--out <dir>', 'where results go', 'bench/results')
+  .option('--scale-nodes <n>', 'nodes in the scale scenario (default 25; quick: 10)')
   .option('--profile', 'the latency and throughput nodes write CPU profiles (node --cpu-prof) to <out>/profiles; the Markdown summary says where their time went (figures are slower while profiling)')
-  .addHelpText('after', '\nExamples:\n  npm run bench -- --quick\n  npm run bench -- --only latency,throughput\n  npm run bench -- --quick --only throughput --profile --out /tmp/prof\nNeeds Linux and root (network namespaces). See bench/README.md for what each figure means.')
+  .addHelpText('after', '\nExamples:\n  npm run bench -- --quick\n  npm run bench -- --only latency,throughput\n  npm run bench -- --only scale --scale-nodes 50\n  npm run bench -- --quick --only throughput --profile --out /tmp/prof\nNeeds Linux and root (network namespaces). See bench/README.md for what each figure means.')
   .showHelpAfterError()
   .exitOverride()
 
 try {
   program.parse(process.argv)
-  const o = program.opts<{ quick?: boolean, only?: string, out: string, profile?: boolean }>()
+  const o = program.opts<{ quick?: boolean, only?: string, out: string, profile?: boolean, scaleNodes?: string }>()
+  const scaleNodes = o.scaleNodes === undefined ? (o.quick === true ? 10 : 25) : Number(o.scaleNodes)
+  if (!Number.isInteger(scaleNodes) || scaleNodes < 3 || scaleNodes > 200) throw new CommanderError(2, 'bench.only', `--scale-nodes must be an integer 3-200, got ${o.scaleNodes ?? ''}`)
   const only = o.only === undefined ? null : o.only.split(',').map(s => s.trim())
   for (const s of only ?? []) if (!SCENARIOS.includes(s)) throw new CommanderError(2, 'bench.only', `unknown scenario "${s}" (known: ${SCENARIOS.join(', ')})`)
   checkCapabilities()
-  const code = await runOnLan('bench', o.quick === true ? 10 : 25, resolve(import.meta.dirname, 'inner.ts'), lan => {
+  const code = await runOnLan('bench', Math.max(o.quick === true ? 10 : 25, only === null || only.includes('scale') ? scaleNodes : 0), resolve(import.meta.dirname, 'inner.ts'), lan => {
     console.log(`[bench] LAN ${lan.prefix}: ${lan.hosts.length} hosts`)
-    return { lan, quick: o.quick === true, out: resolve(o.out), only, profile: o.profile === true } satisfies BenchConfig
+    return { lan, quick: o.quick === true, out: resolve(o.out), only, profile: o.profile === true, scaleNodes } satisfies BenchConfig
   })
   process.exit(code)
 } catch (err) {

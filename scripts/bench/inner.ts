@@ -21,7 +21,7 @@ import { summarizeProfiles } from './profile.ts'
 import { waitBulk, waitEach } from './result-clients.ts'
 import type { Ended } from './result-clients.ts'
 
-export interface BenchConfig { lan: Lan, quick: boolean, out: string, only: string[] | null, profile: boolean }
+export interface BenchConfig { lan: Lan, quick: boolean, out: string, only: string[] | null, profile: boolean, scaleNodes: number }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as BenchConfig
 const work = join(os.tmpdir(), `taskmesh-bench-${process.pid}`)
@@ -363,8 +363,12 @@ function bridgePackets (): Map<string, number> {
 }
 
 async function scale (): Promise<void> {
-  const size = Math.min(cfg.quick ? 10 : 25, cfg.lan.hosts.length)
+  const size = Math.min(cfg.scaleNodes, cfg.lan.hosts.length)
   const c = await cluster(size, { capacity: 2 })
+  if (c.formedMs === null) {
+    const views = await Promise.all(c.nodes.map(async n => await http<ClusterView>(`${n.url}/v1/cluster`, {}, 2_000).then(v => v.body, () => null)))
+    say(`scale: ${size} nodes did not agree within 60 s; alive counts ${views.map(v => v?.members.filter(m => m.status === 'alive').length ?? '-').join(' ')}; leaders ${[...new Set(views.map(v => v?.leader?.name ?? '-'))].join(' ')}`)
+  }
   await sleep(3_000)
   const pids = c.nodes.map(n => n.proc!.pid!)
   const cpu0 = pids.map(cpuSeconds)
@@ -378,6 +382,7 @@ async function scale (): Promise<void> {
   const rss = pids.map(rssBytes).map(b => b / 1024 / 1024)
   const workers = new Set<string>()
   const notes = ['runs list every node\'s value']
+  if (c.formedMs === null) notes.push(`the ${size} nodes did not all agree within 60 s; the idle figures are of the cluster as it was`)
   try {
     const res = await post<{ ids: string[] }>(`${c.nodes[0]!.url}/v1/tasks/batch`, { tasks: Array.from({ length: 1000 }, (_, i) => ({ type: 'sleep', payload: { ms: 100 + (i % 3) } })) })
     await waitAll(c.nodes[0]!, res.body.ids)
@@ -388,15 +393,60 @@ async function scale (): Promise<void> {
   } catch (err) {
     notes.push(`the 1,000-task batch did not complete: ${(err as Error).message}`)
   }
+  // Leader SIGKILL at this size, with 200 sleep tasks of 50 ms in flight:
+  // time until every survivor names one new leader, until it logs that it
+  // dispatches, and tasks that did not succeed. Successive kills on the same
+  // cluster (each leaves one node fewer).
+  const agreed: number[] = []
+  const dispatched: number[] = []
+  let lost = 0
+  let kills = 0
+  let alive = c.nodes.slice()
+  for (let k = 0; k < (cfg.quick ? 1 : 3); k++) {
+    try {
+      const leader = await leaderOf(alive)
+      const others = alive.filter(n => n !== leader)
+      const origin = others[0]!
+      const res = await post<{ ids: string[] }>(`${origin.url}/v1/tasks/batch`, { tasks: Array.from({ length: 200 }, (_, i) => ({ type: 'sleep', payload: { ms: 50 + (i % 3) } })) })
+      if (res.status !== 202) throw new Error(`batch refused with ${res.status}`)
+      await sleep(300)
+      const at = Date.now()
+      leader.proc!.kill('SIGKILL')
+      let agreedAt: number | null = null
+      while (Date.now() - at < 15_000) {
+        const views = await Promise.all(others.map(async n => await http<ClusterView>(`${n.url}/v1/cluster`, {}, 1_000).then(v => v.body, () => null)))
+        const names = new Set(views.map(v => v?.leader?.name ?? null))
+        if (names.size === 1 && !names.has(null) && !names.has(leader.name)) { agreedAt = Date.now(); break }
+        await sleep(20)
+      }
+      const ended = await waitAll(origin, res.body.ids)
+      lost += ended.filter(e => e.status !== 'succeeded').length
+      kills++
+      const logs = others.map(n => readFileSync(join(n.dir, 'node.log'), 'utf8')).join('\n')
+      const dispatchedAt = logs.split('\n').filter(l => l.includes('"dispatching as leader"')).map(l => (JSON.parse(l) as { time: number }).time).filter(x => x >= at).sort((a, b) => a - b)[0]
+      if (agreedAt !== null) agreed.push(agreedAt - at)
+      if (dispatchedAt !== undefined) dispatched.push(dispatchedAt - at)
+      say(`scale: leader kill ${k + 1}: all ${others.length} survivors agreed after ${agreedAt === null ? '-' : agreedAt - at} ms, dispatching after ${dispatchedAt === undefined ? '-' : dispatchedAt - at} ms`)
+      alive = others
+    } catch (err) {
+      notes.push(`leader kill ${k + 1} failed: ${(err as Error).message}`)
+      break
+    }
+  }
   scenarios.push({
     name: 'scale',
-    config: { nodes: size, capacity: 2, heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs },
+    config: { nodes: size, capacity: 2, heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs, failureTimeoutMs: DEFAULTS.failureTimeoutMs },
     figures: [
       fig(`${size} nodes started together: all agree`, c.formedMs === null ? [] : [c.formedMs], 'ms', { target: size === 25 ? '<= 5,000 ms' : undefined }),
-      fig('idle CPU per node (10 s, median of nodes)', cpuPct, '% of a core', { target: '< 2 %' }),
+      fig(`${size} nodes: process start-up (spawn to "node started", slowest node)`, c.slowestStartMs === null ? [] : [c.slowestStartMs], 'ms'),
+      fig(`${size} nodes: agreement after the last node had started`, c.afterLastStartMs === null ? [] : [c.afterLastStartMs], 'ms', { target: size === 25 ? '<= 2,000 ms' : size === 50 ? '<= 3,000 ms' : undefined }),
+      fig('idle CPU per node (10 s, median of nodes)', cpuPct, '% of a core', { target: size >= 25 ? '<= 1 %' : '< 2 %' }),
       fig('idle packets per node (sent + received on its link, median of nodes)', pps, 'packets/s'),
       fig('idle RSS per node (median of nodes)', rss, 'MB', { target: '< 120 MB' }),
-      fig('1,000 sleep tasks submitted to one node: distinct workers that ran them', workers.size === 0 ? [] : [workers.size], 'nodes')
+      fig('1,000 sleep tasks submitted to one node: distinct workers that ran them', workers.size === 0 ? [] : [workers.size], 'nodes'),
+      fig('leader SIGKILL: every survivor names one new leader', agreed, 'ms'),
+      fig('leader SIGKILL: new leader dispatching', dispatched, 'ms', { target: '<= 1,000 ms' }),
+      fig('leader SIGKILL: tasks lost (200 in flight per kill)', kills === 0 ? [] : [lost], 'tasks', { target: '0' })
     ],
     notes
   })

@@ -16,6 +16,16 @@ export interface ClusterCoreConfig extends FailureDetectorConfig {
    * which it orders itself after every established member it hears.
    */
   joinWindowMs: number
+  /**
+   * The heartbeats per second that all followers of the cluster publish
+   * together, at most: a follower publishes every max(heartbeatIntervalMs,
+   * live others / budget seconds), so what each node receives stays flat as
+   * the cluster grows. The leader and joining nodes always publish every
+   * heartbeatIntervalMs; any node publishes at once when its claim, term,
+   * dead list or joining state changes. Absent or 0: no budget (every member
+   * publishes every heartbeatIntervalMs).
+   */
+  followerHeartbeatsPerSecond?: number
 }
 
 export interface MemberSnapshot {
@@ -85,6 +95,9 @@ export class ClusterCore {
   #lastTickMs: number
   /** This node is leaving (see beginDrain and leave); null while it is an ordinary member. */
   #leaving: Leaving | null = null
+  #lastPublishMs: number | null = null
+  /** What the last published heartbeat said about membership (see #digest). */
+  #publishedDigest = ''
 
   constructor (self: { id: string, name: string, info: MemberInfo }, config: ClusterCoreConfig, nowMs: number, initialTerm = 0) {
     this.#config = config
@@ -114,6 +127,11 @@ export class ClusterCore {
     return { id: this.#leader.id, name, term: this.#leader.term }
   }
 
+  /** The status this node holds for member `id` (undefined: not known). */
+  statusOf (id: string): MemberStatus | undefined {
+    return id === this.#id ? 'alive' : this.#view.get(id)?.status
+  }
+
   setLocalInfo (info: MemberInfo): void {
     this.#info = info
   }
@@ -139,9 +157,44 @@ export class ClusterCore {
     return this.#recompute(nowMs)
   }
 
+  /**
+   * How often this node publishes now: every heartbeatIntervalMs as leader,
+   * while joining, or in a small cluster; as a follower of a large one, so
+   * often that all followers together publish followerHeartbeatsPerSecond.
+   */
+  publishIntervalMs (nowMs: number): number {
+    const base = this.#config.heartbeatIntervalMs
+    const budget = this.#config.followerHeartbeatsPerSecond ?? 0
+    if (budget <= 0 || this.isLeader() || this.joining(nowMs)) return base
+    return Math.max(base, Math.ceil(this.#view.live().length * 1000 / budget))
+  }
+
+  /**
+   * True when a heartbeat is due: its interval has passed, or what this node
+   * says about itself changed since the last one (it took or left office, a
+   * new incarnation, the end of its join window) and half an interval has
+   * passed. A follower's changed view of others (a new leader, a member it
+   * declared dead) waits for its next heartbeat: the new leader's own claim
+   * spreads the change, and an accused live member hears the accusation from
+   * the first of the many members that make it; so an event anywhere does
+   * not make every member publish at once.
+   */
+  heartbeatDue (nowMs: number): boolean {
+    if (this.#lastPublishMs === null) return true
+    const sinceMs = nowMs - this.#lastPublishMs
+    if (sinceMs >= this.publishIntervalMs(nowMs)) return true
+    return sinceMs >= this.#config.heartbeatIntervalMs / 2 && this.#digest(nowMs) !== this.#publishedDigest
+  }
+
   /** The heartbeat to publish now; each call advances the sequence number. */
   nextHeartbeat (nowMs: number): Heartbeat {
     this.#seq += 1
+    this.#lastPublishMs = nowMs
+    this.#publishedDigest = this.#digest(nowMs)
+    return this.#heartbeat(nowMs)
+  }
+
+  #heartbeat (nowMs: number): Heartbeat {
     return {
       id: this.#id,
       name: this.#name,
@@ -152,11 +205,42 @@ export class ClusterCore {
       term: this.#term,
       dead: this.#view.deadList(),
       joining: this.joining(nowMs),
-      ...(this.#leaving === null ? {} : { leaving: this.#leaving })
+      ...(this.#leaving === null ? {} : { leaving: this.#leaving }),
+      intervalMs: this.publishIntervalMs(nowMs)
     }
   }
 
+  #digest (nowMs: number): string {
+    return `${this.isLeader() ? `leads in ${this.#term}` : 'follows'}|${this.#incarnation}|${this.joining(nowMs) ? 'joining' : ''}|${this.#leaving ?? ''}`
+  }
+
+  /**
+   * The state sync a joining node asks for (one round trip instead of
+   * waiting to hear every member): this node's current heartbeat (its
+   * sequence number not advanced) and, as heartbeats, the last word of every
+   * member it holds alive. Suspect and dead members are left out: the joiner
+   * learns of them from heartbeats, as every other member does.
+   */
+  syncView (nowMs: number): Heartbeat[] {
+    const out: Heartbeat[] = [this.#heartbeat(nowMs)]
+    for (const m of this.#view.all()) {
+      if (m.status !== 'alive') continue
+      out.push({ id: m.id, name: m.name, incarnation: m.incarnation, seq: m.seq, ...m.info, leader: m.claim.leader, term: m.claim.term, dead: [], joining: m.joining, intervalMs: m.intervalMs })
+    }
+    return out
+  }
+
+  /** Applies a state sync (see syncView): each entry as a heartbeat heard now, then one verdict. */
+  onSync (view: readonly Heartbeat[], nowMs: number): CoreEvent[] {
+    const events = view.flatMap(hb => this.#receive(hb, nowMs, false))
+    return [...events, ...this.#recompute(nowMs)]
+  }
+
   onHeartbeat (hb: Heartbeat, nowMs: number): CoreEvent[] {
+    return this.#receive(hb, nowMs, true)
+  }
+
+  #receive (hb: Heartbeat, nowMs: number, verdict: boolean): CoreEvent[] {
     if (hb.id === this.#id) return []
     const events: CoreEvent[] = []
     const termBefore = this.#term
@@ -185,13 +269,29 @@ export class ClusterCore {
       return events
     }
     events.push(...this.#view.admit(hb, nowMs))
-    events.push(...this.#recompute(nowMs))
+    if (verdict) events.push(...this.#recompute(nowMs))
     return events
   }
 
-  /** A connection to `id` closed: a hint, confirmed by silence before it is believed. */
+  /**
+   * A connection to `id` closed: a hint, confirmed by silence (or by a
+   * failed direct probe, see onProbeResult) before it is believed. The
+   * runtime probes every member whose connection closed.
+   */
   onPeerDisconnected (id: string, nowMs: number): CoreEvent[] {
     return this.#view.hintDisconnected(id, nowMs)
+  }
+
+  /**
+   * The outcome of a direct probe sent after a disconnect hint: answered
+   * withdraws the hint; failed (the connection was refused, as after a
+   * crash) confirms it at once. A probe that times out says nothing: the
+   * hint's own deadline decides.
+   */
+  onProbeResult (id: string, answered: boolean, nowMs: number): CoreEvent[] {
+    const events = answered ? this.#view.probeAnswered(id, nowMs) : this.#view.probeFailed(id, nowMs)
+    if (events.length === 0) return events
+    return [...events, ...this.#recompute(nowMs)]
   }
 
   onTick (nowMs: number): CoreEvent[] {

@@ -22,6 +22,20 @@ export function suspectAfterMs (config: FailureDetectorConfig): number {
   return Math.floor(config.failureTimeoutMs / 2)
 }
 
+/**
+ * The silence limits of a member that publishes every `intervalMs`: the
+ * failure timeout is given for members that publish every
+ * heartbeatIntervalMs (the leader, joining nodes, small clusters), and a
+ * member that announced a slower cadence (a follower of a large cluster)
+ * gets as many of its own intervals: dead after failureTimeoutMs x
+ * intervalMs / heartbeatIntervalMs of silence, suspect after half of that.
+ */
+export function silenceLimitsMs (config: FailureDetectorConfig, intervalMs: number): { suspectMs: number, deadMs: number } {
+  const scale = Math.max(1, intervalMs / config.heartbeatIntervalMs)
+  const deadMs = Math.round(config.failureTimeoutMs * scale)
+  return { suspectMs: Math.floor(deadMs / 2), deadMs }
+}
+
 /** Added to the two intervals a disconnect hint waits: room for a heartbeat's delivery. */
 const HINT_SLACK_MS = 100
 
@@ -91,6 +105,7 @@ export class MembershipView {
       events.push({ type: 'member-status', id: hb.id, name: hb.name, from: existing.status, to: status, reason: hb.leaving === undefined ? 'heartbeat' : LEAVING_REASON[hb.leaving] })
     }
     const statusUnchanged = sameLife && existing.status === status
+    const intervalMs = Math.max(this.#config.heartbeatIntervalMs, hb.intervalMs ?? this.#config.heartbeatIntervalMs)
     this.#members.set(hb.id, {
       id: hb.id,
       name: hb.name,
@@ -102,7 +117,8 @@ export class MembershipView {
       statusSinceMs: statusUnchanged ? existing!.statusSinceMs : nowMs,
       confirmByMs: null,
       claim: { leader: hb.leader, term: hb.term },
-      joining: hb.joining
+      joining: hb.joining,
+      intervalMs
     })
     return events
   }
@@ -133,11 +149,34 @@ export class MembershipView {
     return m.status === 'draining' ? [] : this.#setStatus(m, 'suspect', nowMs, 'connection closed')
   }
 
+  /**
+   * The member answered a direct probe sent after a disconnect hint (its
+   * connection was only pruned, or re-dialled): the hint is withdrawn.
+   */
+  probeAnswered (id: string, nowMs: number): CoreEvent[] {
+    const m = this.#members.get(id)
+    if (m === undefined || m.status === 'dead') return []
+    m.lastHeardMs = Math.max(m.lastHeardMs, nowMs)
+    m.confirmByMs = null
+    return this.#setStatus(m, 'alive', nowMs, 'answered a probe')
+  }
+
+  /**
+   * A direct probe sent after a disconnect hint failed (the connection was
+   * refused, as after a crash): the hint is confirmed at once. A failed probe
+   * without a pending hint proves nothing (the hint was already withdrawn).
+   */
+  probeFailed (id: string, nowMs: number): CoreEvent[] {
+    const m = this.#members.get(id)
+    if (m === undefined || m.status === 'dead' || m.confirmByMs === null) return []
+    return this.#setStatus(m, 'dead', nowMs, 'connection closed and a probe failed')
+  }
+
   /** Applies the passage of time: suspect, dead and removal by silence. */
   tick (nowMs: number): CoreEvent[] {
     const events: CoreEvent[] = []
-    const suspectMs = suspectAfterMs(this.#config)
     for (const m of this.#members.values()) {
+      const { suspectMs, deadMs } = silenceLimitsMs(this.#config, m.intervalMs)
       const silentMs = nowMs - m.lastHeardMs
       if (isGone(m.status)) {
         if (nowMs - m.statusSinceMs >= this.#config.deadRetentionMs) {
@@ -146,7 +185,7 @@ export class MembershipView {
         }
         continue
       }
-      if (silentMs >= this.#config.failureTimeoutMs) {
+      if (silentMs >= deadMs) {
         events.push(...this.#setStatus(m, 'dead', nowMs, `silent for ${silentMs} ms`))
       } else if (m.confirmByMs !== null && nowMs >= m.confirmByMs) {
         events.push(...this.#setStatus(m, 'dead', nowMs, 'connection closed and no heartbeat since'))

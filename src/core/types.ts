@@ -47,6 +47,12 @@ export interface Heartbeat extends MemberInfo {
    * timeout to wait for). Absent while it is an ordinary member.
    */
   leaving?: Leaving
+  /**
+   * How often the sender publishes now (a follower of a large cluster
+   * publishes less often than the leader, see ClusterCore.publishIntervalMs);
+   * receivers scale its silence timeout by it. Absent: heartbeatIntervalMs.
+   */
+  intervalMs?: number
 }
 
 export type Leaving = 'draining' | 'left'
@@ -75,6 +81,8 @@ export interface Member {
   claim: { leader: string | null, term: number }
   /** The member was in its join window at its last heartbeat. */
   joining: boolean
+  /** How often it said it publishes (its silence timeout scales with it). */
+  intervalMs: number
 }
 
 export interface LeaderView {

@@ -32,11 +32,12 @@ import { parseBootstrapEntry } from '../bootstrap-entry.ts'
 import { MemberDialer } from './member-dialer.ts'
 import type { Heartbeat } from '../core/types.ts'
 import { DecodeError } from '../protocol/messages.ts'
-import { IDLE_LANE_MS, MAX_ERROR_MESSAGE_LENGTH, MAX_GOSSIP_FRAME_BYTES, MAX_IDLE_LANES, MAX_RPC_STREAMS, REQUEST_READ_TIMEOUT_MS, SERVE_IDLE_MS } from '../protocol/constants.ts'
+import { IDLE_LANE_MS, MAX_ERROR_MESSAGE_LENGTH, MAX_GOSSIP_FRAME_BYTES, MAX_HEARTBEAT_BYTES, MAX_IDLE_LANES, MAX_RPC_STREAMS, REQUEST_READ_TIMEOUT_MS, SERVE_IDLE_MS } from '../protocol/constants.ts'
 import { RPC_PROTOCOL, decodeReply, decodeRequest, encodeFrame } from '../protocol/rpc.ts'
 import { refusal, replyOfError } from '../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
-import type { ClusterTransport } from '../runtime/transport.ts'
+import type { ClusterTransport, MembershipTransport } from '../runtime/transport.ts'
+import { MemberProtocol } from './member-protocol.ts'
 
 export interface Libp2pTransportInit {
   cluster: string
@@ -105,6 +106,27 @@ const WARN_EVERY_MS = 10_000
 /** it-length-prefixed's errors for a frame that is too long, malformed or cut short. */
 const FRAME_ERRORS = new Set(['InvalidMessageLengthError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError', 'UnexpectedEOFError'])
 
+/**
+ * Gossipsub's fast message id: the author and sequence number as they
+ * arrive (the default message id under StrictSign, without decoding or
+ * verifying the message first). Gossipsub caches it only after the message
+ * validated, so a forged copy cannot shadow the real one.
+ */
+function fastHeartbeatId (msg: { from?: Uint8Array, seqno?: Uint8Array, data?: Uint8Array }): string {
+  if (msg.from === undefined || msg.seqno === undefined) return createHash('sha256').update(msg.data ?? new Uint8Array()).digest('base64')
+  return Buffer.from(msg.from).toString('base64') + Buffer.from(msg.seqno).toString('base64')
+}
+
+/**
+ * A small gossipsub mesh: each node relays a heartbeat to D = 3 peers (not
+ * 6, growing to 12, as by default), so it receives each heartbeat about 3
+ * times, not up to 12. Heartbeats are small and on a LAN one hop is well
+ * under a millisecond; lost ones are repaired by gossip (IHAVE/IWANT) and the
+ * failure detector tolerates several in a row. Dout < Dlo and Dout <= D / 2,
+ * Dscore <= D, as gossipsub requires.
+ */
+const HEARTBEAT_MESH = { D: 3, Dlo: 2, Dhi: 5, Dout: 1, Dscore: 1, Dlazy: 3 }
+
 type Node = Libp2p<{ pubsub: PubSub<GossipsubEvents>, identify: unknown }>
 
 export class Libp2pTransport implements ClusterTransport {
@@ -112,6 +134,7 @@ export class Libp2pTransport implements ClusterTransport {
   readonly #topic: string
   readonly #validated = new WeakMap<Message, Heartbeat>()
   readonly #dialer: MemberDialer
+  readonly #members: MemberProtocol
   readonly #init: Libp2pTransportInit
   readonly #frames: PeerRateLimiter
   /** One warning per peer and fault every WARN_EVERY_MS. */
@@ -127,6 +150,12 @@ export class Libp2pTransport implements ClusterTransport {
     this.#init = init
     this.#topic = heartbeatTopic(init.cluster)
     this.#frames = new PeerRateLimiter(init.maxFramesPerSecond)
+    this.#members = new MemberProtocol(node, init.cluster, {
+      fault: peer => { faults.add(peer) },
+      warn: (msg, peer, detail) => { this.#warnOnce(msg, peer, detail) },
+      addressesOf: id => id === node.peerId.toString() ? this.#dialable() : this.#dialer.addressesOf(id),
+      learn: (id, addrs) => { this.#dialer.learn(id, addrs) }
+    })
   }
 
   /** Warns about a peer's fault, at most once per peer and fault every WARN_EVERY_MS. */
@@ -162,9 +191,19 @@ export class Libp2pTransport implements ClusterTransport {
         identify: identify(),
         pubsub: gossipsub({
           globalSignaturePolicy: 'StrictSign',
+          // Duplicates (every member relays each heartbeat) are recognised by
+          // author and sequence number before their signature is checked, so
+          // each heartbeat is verified once, not once per relaying peer.
+          fastMsgIdFn: fastHeartbeatId,
           allowPublishToZeroTopicPeers: true,
           emitSelf: false,
-          floodPublish: true,
+          // Published to the mesh (D peers), not to every member: a
+          // publish costs the same at 5 members and at 500.
+          floodPublish: false,
+          // Heartbeats are small: an IDONTWANT per received heartbeat to each
+          // mesh peer would cost more packets than the duplicates it saves.
+          idontwantMinDataSize: MAX_HEARTBEAT_BYTES + 1,
+          ...HEARTBEAT_MESH,
           allowedTopics: [topic],
           maxInboundDataLength: MAX_GOSSIP_FRAME_BYTES,
           ...heartbeatScoring(topic, faults)
@@ -177,6 +216,7 @@ export class Libp2pTransport implements ClusterTransport {
       transport.#warnOnce('refused a connection without the cluster key', remoteAddr.replace(/\/tcp\/\d+.*$/, ''), { remoteAddr, reason })
     }
     transport.#wire()
+    await transport.#members.start()
     await node.start()
     node.services.pubsub.subscribe(transport.#topic)
     transport.#dialer.start()
@@ -243,9 +283,14 @@ export class Libp2pTransport implements ClusterTransport {
 
   async publishHeartbeat (hb: Heartbeat): Promise<void> {
     // Our listen addresses ride along, loopback last, so members heard through a third node can dial us.
+    await this.#node.services.pubsub.publish(this.#topic, encodeHeartbeat(hb, this.#dialable()))
+  }
+
+  /** This node's listen addresses, loopback last. */
+  #dialable (): string[] {
     const loopback = (a: string): boolean => /^\/(ip4\/127\.|ip6\/::1\/)/.test(a)
     const addrs = this.addresses()
-    await this.#node.services.pubsub.publish(this.#topic, encodeHeartbeat(hb, [...addrs.filter(a => !loopback(a)), ...addrs.filter(loopback)]))
+    return [...addrs.filter(a => !loopback(a)), ...addrs.filter(loopback)]
   }
 
   onHeartbeat (handler: (hb: Heartbeat) => void): void {
@@ -382,6 +427,9 @@ export class Libp2pTransport implements ClusterTransport {
       stream.abort(err as Error)
     }
   }
+
+  /** Direct probes and the joining state sync (see member-protocol.ts). */
+  get membership (): MembershipTransport { return this.#members }
 
   async stop (): Promise<void> {
     for (const lanes of this.#idle.values()) for (const lane of lanes) clearTimeout(lane.idleTimer)

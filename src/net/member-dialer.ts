@@ -137,6 +137,11 @@ export class MemberDialer {
     if (this.#kept.has(id)) this.#reach(id, changed)
   }
 
+  /** A member's advertised TCP addresses, as last learned (empty when none). */
+  addressesOf (id: string): string[] {
+    return this.#known.get(id) ?? []
+  }
+
   /** Marks a member: tagged keep-alive (libp2p redials it), and dialled now at its advertised addresses if not connected. */
   keep (id: string): void {
     if (this.#kept.has(id)) return

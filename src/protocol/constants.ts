@@ -44,6 +44,16 @@ export const MAX_ERROR_MESSAGE_LENGTH = 4096
 
 /** Upper bound of an encoded heartbeat; anything larger is rejected unread. */
 export const MAX_HEARTBEAT_BYTES = 16 * 1024
+/**
+ * The slowest cadence a heartbeat may announce (a follower of a very large
+ * cluster); its silence timeout scales with it (see silenceLimitsMs).
+ */
+export const MAX_HEARTBEAT_INTERVAL_MS = 600_000
+/** The most members a state-sync reply carries (see src/protocol/member-sync.ts), and its largest frame. */
+export const MAX_SYNC_MEMBERS = 4096
+export const MAX_SYNC_FRAME_BYTES = 8 * 1024 * 1024
+/** How long a joining node waits for a state-sync reply before it asks another member. */
+export const SYNC_TIMEOUT_MS = 2_000
 /** The most dead members a heartbeat carries (bounds its size)... */
 export const MAX_DEAD_LISTED = 32
 /** ...and the most a received one may carry (room to spare, so a sender is never refused for its dead list). */

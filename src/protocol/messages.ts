@@ -7,7 +7,7 @@ import { Type } from '@sinclair/typebox'
 import type { Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { Heartbeat } from '../core/types.ts'
-import { MAX_ADDR_LENGTH, MAX_DEAD_ACCEPTED, MAX_HEARTBEAT_ADDRS, MAX_HEARTBEAT_BYTES, MAX_ID_LENGTH, MAX_NODE_NAME_LENGTH, MAX_TYPE_LENGTH } from './constants.ts'
+import { MAX_ADDR_LENGTH, MAX_DEAD_ACCEPTED, MAX_HEARTBEAT_ADDRS, MAX_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_BYTES, MAX_ID_LENGTH, MAX_NODE_NAME_LENGTH, MAX_TYPE_LENGTH } from './constants.ts'
 
 export const PROTOCOL_VERSION = 1
 
@@ -33,6 +33,8 @@ export const HeartbeatSchema = Type.Object({
   joining: Type.Boolean(),
   /** The sender is leaving: `draining` (finishing its work) or `left` (gone; no failure timeout to wait for). */
   leaving: Type.Optional(Type.Union([Type.Literal('draining'), Type.Literal('left')])),
+  /** How often the sender publishes now (see Heartbeat.intervalMs). */
+  intervalMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HEARTBEAT_INTERVAL_MS })),
   /**
    * The sender's dialable listen multiaddrs, so that members heard through a
    * third node are dialled directly. Wire-only: the transport keeps them, the

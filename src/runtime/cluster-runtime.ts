@@ -17,6 +17,8 @@ import { machineLoad } from './load.ts'
 import { isHealthy, isReachable } from './membership-port.ts'
 import type { MembershipPort, TaskMember } from './membership-port.ts'
 import { tickIntervalMs } from '../config.ts'
+import { hintConfirmMs } from '../core/membership.ts'
+import { SYNC_TIMEOUT_MS } from '../protocol/constants.ts'
 import type { ClusterTransport } from './transport.ts'
 
 export interface ClusterRuntimeInit {
@@ -132,7 +134,6 @@ export class ClusterRuntime implements MembershipPort {
   readonly #core: ClusterCore
   readonly #init: ClusterRuntimeInit
   #stopTimer: (() => void) | undefined
-  #lastPublishMs = 0
   /** The term on disk (durable). */
   #savedTerm: number
   readonly #listeners = new Set<(e: CoreEvent) => void>()
@@ -183,12 +184,57 @@ export class ClusterRuntime implements MembershipPort {
       this.#apply(this.#core.onHeartbeat(hb, clock.now()))
     })
     transport.onPeerDisconnected(id => {
-      this.#apply(this.#core.onPeerDisconnected(id, clock.now()))
+      const events = this.#core.onPeerDisconnected(id, clock.now())
+      this.#apply(events)
+      // A member's connection closed: probe it directly (a refused dial confirms a crash at once).
+      if (events.length > 0) this.#probe(id)
     })
+    const members = transport.membership
+    if (members !== undefined) {
+      members.onMembersRequest(hb => {
+        this.#apply(this.#core.onHeartbeat(hb, clock.now()))
+        return this.#core.syncView(clock.now()).filter(m => m.id !== hb.id)
+      })
+      members.onPeerConnected(id => { this.#syncWith(id) })
+    }
     // Tick faster than heartbeats so that failures are noticed close to their deadline.
     const tickMs = tickIntervalMs(this.#init.timings.heartbeatIntervalMs)
     this.#stopTimer = clock.every(tickMs, () => { this.#tick() })
     this.#tick()
+    for (const id of members?.connectedPeers() ?? []) this.#syncWith(id)
+  }
+
+  #probe (id: string): void {
+    const members = this.#init.transport.membership
+    if (members === undefined) return
+    members.probe(id, hintConfirmMs(this.#init.timings)).then(result => {
+      if (result !== 'timeout') this.#apply(this.#core.onProbeResult(id, result === 'answered', this.#init.clock.now()))
+    }, () => {})
+  }
+
+  /** The joining state sync: done once, with the first member that answers. */
+  #synced = false
+  readonly #syncTried = new Set<string>()
+  #syncing = 0
+
+  #syncWith (id: string): void {
+    const members = this.#init.transport.membership
+    if (members === undefined || this.#synced || this.#syncing > 0 || this.#syncTried.has(id) || this.#stopTimer === undefined) return
+    this.#syncTried.add(id)
+    this.#syncing++
+    const clock = this.#init.clock
+    const startedMs = clock.now()
+    members.requestMembers(id, this.#core.syncView(startedMs)[0]!, SYNC_TIMEOUT_MS).then(view => {
+      this.#synced = true
+      this.#apply(this.#core.onSync(view, clock.now()))
+      this.#init.log.info({ from: id, members: view.length, ms: clock.now() - startedMs }, 'membership synced')
+    }, (err: Error) => {
+      this.#init.log.debug({ peer: id, err: err.message }, 'member sync failed; trying the next peer')
+    }).finally(() => {
+      this.#syncing--
+      if (this.#synced) return
+      for (const next of members.connectedPeers()) this.#syncWith(next)
+    })
   }
 
   /** Subscribes to the core's events (membership and leader changes). */
@@ -263,11 +309,10 @@ export class ClusterRuntime implements MembershipPort {
   #tick (): void {
     const now = this.#init.clock.now()
     this.#apply(this.#core.onTick(now))
-    if (now - this.#lastPublishMs >= this.#init.timings.heartbeatIntervalMs) void this.#publishNow(now)
+    if (this.#core.heartbeatDue(now)) void this.#publishNow(now)
   }
 
   async #publishNow (now: number): Promise<void> {
-    this.#lastPublishMs = now
     this.#core.setLocalInfo(this.#localInfo())
     this.#version++
     await this.#init.transport.publishHeartbeat(this.#core.nextHeartbeat(now)).catch((err: Error) => {

@@ -23,4 +23,28 @@ export interface ClusterTransport {
   /** Serves requests from other members; the handler's reply (or error) goes back on the same stream. */
   onRequest (handler: (msg: RpcRequest, from: string) => Promise<RpcReply>): void
   stop (): Promise<void>
+  /** Direct probes and the joining state sync; a transport without them leaves membership to heartbeats alone. */
+  readonly membership?: MembershipTransport
+}
+
+/**
+ * What membership needs beyond heartbeats (src/net implements it with
+ * libp2p dials and the `/taskmesh/members/1.0.0` protocol).
+ */
+export interface MembershipTransport {
+  /**
+   * Dials the member directly: 'answered' when a connection is (or already
+   * was) open, 'refused' when every address refused it (the process is
+   * gone), 'timeout' when nothing answered in time (paused or cut off:
+   * proves nothing).
+   */
+  probe (id: string, timeoutMs: number): Promise<'answered' | 'refused' | 'timeout'>
+  /** Peers connected now. */
+  connectedPeers (): string[]
+  /** Called when a first connection to a peer opens. */
+  onPeerConnected (handler: (id: string) => void): void
+  /** Sends this node's heartbeat to a member and returns that member's view (see src/protocol/member-sync.ts). */
+  requestMembers (to: string, self: Heartbeat, timeoutMs: number): Promise<Heartbeat[]>
+  /** Answers state-sync requests: `self` is the asker's heartbeat, its id already checked against the connection. */
+  onMembersRequest (handler: (self: Heartbeat, from: string) => Heartbeat[]): void
 }

@@ -183,7 +183,7 @@ export class ClusterSim {
             n.held = []
             for (const hb of held) this.#observe(n, n.core.onHeartbeat(hb, this.#clock(n)))
           }
-          this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
+          if (n.core.heartbeatDue(this.#clock(n))) this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
         }
       }
     }
