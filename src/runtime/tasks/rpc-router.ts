@@ -2,6 +2,7 @@
  * Routes each request from another member to the part of the task runtime
  * that serves it. Nothing is decided here.
  */
+import { refusal } from '../../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
 import type { TaskContext } from './context.ts'
 
@@ -19,8 +20,11 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
     case 'updates':
       roles.holders.apply(msg.updates)
       return { kind: 'ok' }
-    case 'get':
-      return { kind: 'task', task: (await roles.reads.getLocal(msg.id, msg.waitMs)) ?? null }
+    case 'get': {
+      const task = (await roles.reads.getLocal(msg.id, msg.waitMs)) ?? null
+      if (task === null && store.retention.wasForgotten(msg.id)) return refusal('TASK_EXPIRED', `task "${msg.id}" ended and its record was forgotten here (retention or a purge)`)
+      return { kind: 'task', task }
+    }
     case 'wait':
       return await roles.reads.serveWait(msg.ids, msg.waitMs)
     case 'cancel':
@@ -30,5 +34,7 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
       return { kind: 'ok' }
     case 'inventory':
       return roles.worker.inventory(msg.term, from)
+    case 'purge':
+      return { kind: 'purged', count: await roles.retention.purgeHere(msg.status === undefined ? { before: msg.before } : { status: msg.status, before: msg.before }) }
   }
 }
