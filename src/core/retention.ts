@@ -55,5 +55,9 @@ export function nextSweepDelayMs (removed: number, stepLimit: number, idleMs: nu
   return removed >= stepLimit ? 0 : idleMs
 }
 
-/** Ids of forgotten records remembered (as expired) at most, so that a read can say why it finds nothing. */
+/**
+ * Ids of forgotten records remembered (as expired) at most, so that a read
+ * can say why it finds nothing; a node remembers as many as it keeps
+ * finished records (retainFinishedCount; at least 10,000), up to this.
+ */
 export const EXPIRED_IDS_KEPT = 100_000

@@ -20,7 +20,7 @@ export const RETENTION_MIGRATIONS = [
   `CREATE INDEX tasks_ended ON tasks (finished_at) WHERE ${ENDED}`,
   `CREATE INDEX tasks_ended_default ON tasks (finished_at) WHERE ${ENDED} AND retain_ms IS NULL`,
   `CREATE INDEX tasks_ended_own ON tasks (finished_at + retain_ms) WHERE ${ENDED} AND retain_ms IS NOT NULL`,
-  // Ids forgotten, the newest EXPIRED_IDS_KEPT of them (n grows with each).
+  // Ids forgotten, the newest of them (n grows with each; see keepForgotten).
   'CREATE TABLE expired (n INTEGER PRIMARY KEY, id TEXT NOT NULL)',
   'CREATE INDEX expired_id ON expired (id)'
 ]
@@ -55,6 +55,7 @@ export class RecordRetention {
   readonly #wasForgotten: StatementSync
   #finished = 0
   #lastForgotten: number
+  #forgottenKept = EXPIRED_IDS_KEPT
 
   /** `forget` drops the ids from the store's memory. */
   constructor (db: DatabaseSync, forget: (ids: readonly string[]) => void) {
@@ -70,6 +71,9 @@ export class RecordRetention {
     this.#lastForgotten = (db.prepare('SELECT COALESCE(MAX(n), 0) AS n FROM expired').get() as { n: number }).n
     this.recount()
   }
+
+  /** How many forgotten ids to remember (the newest): as many as finished records are kept (at least 10,000, at most EXPIRED_IDS_KEPT), so they take less room than the records. */
+  keepForgotten (retainFinishedCount: number): void { this.#forgottenKept = Math.min(EXPIRED_IDS_KEPT, Math.max(10_000, retainFinishedCount)) }
 
   /** Finished records held. */
   get finishedHeld (): number { return this.#finished }
@@ -140,7 +144,7 @@ export class RecordRetention {
         removed++
       }
       this.#lastForgotten += removed
-      this.#db.prepare('DELETE FROM expired WHERE n <= ?').run(this.#lastForgotten - EXPIRED_IDS_KEPT)
+      this.#db.prepare('DELETE FROM expired WHERE n <= ?').run(this.#lastForgotten - this.#forgottenKept)
       this.#db.exec('COMMIT')
     } catch (err) {
       this.#db.exec('ROLLBACK')

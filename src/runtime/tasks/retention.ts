@@ -33,6 +33,7 @@ export class Retention {
 
   start (): void {
     if (this.#policy === undefined) return
+    this.#ctx.store.retention.keepForgotten(this.#policy.retainFinishedCount)
     this.#schedule(0)
   }
 
