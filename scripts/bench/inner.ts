@@ -398,7 +398,7 @@ const all: Array<[string, () => Promise<unknown>]> = [
   ['convergence', convergence],
   ['scale', scale],
   ['memory', memory],
-  ['retention', async () => { scenarios.push(await retentionScenario({ lan: cfg.lan, quick: cfg.quick, work, say })) }]
+  ['retention', async () => { scenarios.push(...await retentionScenario({ lan: cfg.lan, quick: cfg.quick, work, say })) }]
 ]
 mkdirSync(work, { recursive: true })
 const startedAt = new Date()
