@@ -41,11 +41,6 @@ export function planSweep (finishedHeld: number, nowMs: number, policy: Retentio
   }
 }
 
-/** When a finished record expires (unix ms): its own retention, else the node's. */
-export function expiresAt (finishedAt: number, ownRetainMs: number | null | undefined, policy: RetentionPolicy): number {
-  return finishedAt + (ownRetainMs ?? policy.retainFinishedMs)
-}
-
 /**
  * Delay before the next sweep step: at once (after other work had its turn)
  * when this step removed as much as it may, so a backlog drains in many

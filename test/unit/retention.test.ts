@@ -3,7 +3,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { plannedCopies } from '../../src/core/admission.ts'
-import { EXPIRED_IDS_KEPT, expiresAt, nextSweepDelayMs, planSweep } from '../../src/core/retention.ts'
+import { EXPIRED_IDS_KEPT, nextSweepDelayMs, planSweep } from '../../src/core/retention.ts'
 import type { TaskSpec, TaskUpdate } from '../../src/core/tasks.ts'
 import { TaskStore } from '../../src/store/task-store.ts'
 
@@ -30,11 +30,6 @@ describe('retention decisions (pure)', () => {
   it('removes what is beyond the count first, at most one step\'s worth, and expires by age from the node\'s retention', () => {
     expect(planSweep(10, 5_000, policy, 4)).toEqual({ overCount: 4, endedBefore: 4_000, expiresBy: 5_000, limit: 4 })
     expect(planSweep(2, 5_000, policy, 4).overCount).toBe(0)
-  })
-
-  it('lets a task\'s own retainMs override the node\'s', () => {
-    expect(expiresAt(100, undefined, policy)).toBe(1_100)
-    expect(expiresAt(100, 50, policy)).toBe(150)
   })
 
   it('sweeps again at once only while the last step was full', () => {

@@ -9,13 +9,14 @@
 import { nextSweepDelayMs, planSweep } from '../../core/retention.ts'
 import type { RetentionPolicy } from '../../core/retention.ts'
 import type { EndedStatus } from '../../store/record-retention.ts'
-import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
 
 /** Records one sweep or purge step forgets at most (a few milliseconds of work). */
 export const SWEEP_STEP_RECORDS = 500
 /** Time between sweeps while nothing is left to forget. */
 export const SWEEP_IDLE_MS = 1_000
+/** Time a member gets to purge (in steps) before the purge counts it as unreachable. */
+const PURGE_TIMEOUT_MS = 60_000
 
 export interface PurgeFilter { status?: EndedStatus, before: number }
 
@@ -47,7 +48,7 @@ export class Retention {
     this.#cancel = this.#ctx.clock.after(ms, () => { this.#step() })
   }
 
-  /** One sweep step; returns how many records it forgot. */
+  /** One sweep step, then the next one scheduled (at once while a backlog remains). */
   #step (): void {
     const { store, clock, log } = this.#ctx
     let removed = 0
@@ -79,7 +80,7 @@ export class Retention {
     const { cluster, transport } = this.#ctx
     const others = cluster.reachableMembers().map(m => m.id).filter(id => id !== this.#ctx.self)
     const replies = await Promise.allSettled(others.map(async m => {
-      const r = await transport.request(m, { kind: 'purge', before: filter.before, ...(filter.status === undefined ? {} : { status: filter.status }) }, TASK_PATH.rpcTimeoutMs * 6)
+      const r = await transport.request(m, { kind: 'purge', before: filter.before, ...(filter.status === undefined ? {} : { status: filter.status }) }, PURGE_TIMEOUT_MS)
       if (r.kind !== 'purged') throw new Error(r.kind === 'error' ? r.message : r.kind)
       return r.count
     }))
