@@ -53,28 +53,32 @@ describe('retention of finished records, on real nodes', () => {
     return nodes
   }
 
-  it('forgets a finished record on every holder once retainFinishedMs has passed, keeps one with a longer retainMs, and answers 404 TASK_EXPIRED', async () => {
-    const nodes = await pair({ TASKMESH_RETAIN_FINISHED_MS: '1500' })
-    const short = await call('POST', `${nodes[0]!.url}/v1/tasks`, { type: 'echo', payload: { n: 1 } })
+  it('forgets a finished record on every holder once retainFinishedMs has passed, keeps one with a longer retainMs, and answers 404 TASK_EXPIRED from any node', async () => {
+    const env = { TASKMESH_RETAIN_FINISHED_MS: '1500' }
+    const nodes = [await set.start({ name: 'r1', env }), await set.start({ name: 'r2', env }), await set.start({ name: 'r3', env })]
+    const leader = await waitFor(async () => await agreedLeader(nodes, 3), 5_000, 'three nodes to agree')
+    // The origin stores the second copy on the leader: the third node holds nothing, and must ask the holders.
+    const [origin, other] = nodes.filter(n => n.id !== leader.id) as [TestNode, TestNode]
+    const short = await call('POST', `${origin.url}/v1/tasks`, { type: 'echo', payload: { n: 1 } })
     expect(short.status).toBe(202)
     expect(short.body.copies).toBe(2)
-    const long = await call('POST', `${nodes[0]!.url}/v1/tasks`, { type: 'echo', payload: { n: 2 }, retainMs: 600_000 })
-    const [doneShort, doneLong] = await waitEnded(nodes[0]!, [short.body.id, long.body.id])
+    const long = await call('POST', `${origin.url}/v1/tasks`, { type: 'echo', payload: { n: 2 }, retainMs: 600_000 })
+    const [doneShort, doneLong] = await waitEnded(origin, [short.body.id, long.body.id])
     expect(doneShort.status).toBe('succeeded')
     expect(doneShort.copies).toBe(2)
     expect(doneLong.status).toBe('succeeded')
-    for (const n of nodes) {
+    for (const n of [origin, nodes.find(n => n.id === leader.id)!, other]) {
       // 1.5 s of retention, then a sweep within a second: 10 s is ample on a loaded machine.
       const gone = await waitFor(async () => {
         const r = await call('GET', `${n.url}/v1/tasks/${short.body.id}`)
         return r.status === 404 ? r : undefined
-      }, 10_000, `the record to expire on ${n.name}`)
+      }, 10_000, `the record to expire, read on ${n.name}`)
       expect(gone.body.error.code).toBe('TASK_EXPIRED')
     }
-    // Two sweeps (a second apart) have run since the short one went; the long one ended at the same time.
+    // Sweeps (a second apart) have run since the short one went; the long one ended at the same time.
     for (const n of nodes) expect((await call('GET', `${n.url}/v1/tasks/${long.body.id}`)).body.status).toBe('succeeded')
     // An id never submitted stays TASK_NOT_FOUND.
-    expect((await call('GET', `${nodes[1]!.url}/v1/tasks/never-submitted`)).body.error.code).toBe('TASK_NOT_FOUND')
+    expect((await call('GET', `${other.url}/v1/tasks/never-submitted`)).body.error.code).toBe('TASK_NOT_FOUND')
   })
 
   it('keeps at most retainFinishedCount finished records on a node: the oldest endings go first', async () => {
