@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { admit, plannedCopies, replicaTargets } from '../../core/admission.ts'
-import { isTerminal } from '../../core/tasks.ts'
+import { copiesOf, isTerminal } from '../../core/tasks.ts'
 import type { TaskRecord, TaskSpec } from '../../core/tasks.ts'
 import { PayloadTooLargeError, QueueFullError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
 import { errorOfReply } from '../../protocol/rpc-errors.ts'
@@ -68,7 +68,7 @@ export class Intake {
       const inFlight = t.idempotencyKey === undefined ? undefined : this.#pendingKeys.get(t.idempotencyKey)
       if (inFlight !== undefined) { pending.push([ids.length, inFlight]); ids.push(''); continue }
       const existing = t.idempotencyKey === undefined ? undefined : (store.byIdempotencyKey(t.idempotencyKey) ?? fresh.find(f => f.idempotencyKey === t.idempotencyKey))
-      if (existing !== undefined) { ids.push(existing.id); copies = Math.min(copies, existing.copies ?? 1); continue }
+      if (existing !== undefined) { ids.push(existing.id); copies = Math.min(copies, copiesOf(existing)); continue }
       const spec: TaskSpec = {
         id: (init.newId ?? randomUUID)(),
         type: t.type,
@@ -104,7 +104,8 @@ export class Intake {
       const out = ids.map(id => canonical.get(id) ?? id)
       for (const [i, p] of pending) {
         out[i] = await p
-        copies = Math.min(copies, store.get(out[i])?.copies ?? 1)
+        const held = store.get(out[i])
+        if (held !== undefined) copies = Math.min(copies, copiesOf(held))
       }
       return { ids: out, copies }
     } catch (err) {
