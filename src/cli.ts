@@ -181,20 +181,21 @@ program.command('submit')
   .argument('[type]', 'task type, e.g. echo, sleep, hash, fail, or one from the config\'s handlers')
   .argument('[payload]', 'the payload as JSON (default null)')
   .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
-  .option('-f, --file <tasks.jsonl>', 'one task per line: {"type", "payload", "priority"?, "timeoutMs"?, "maxAttempts"?, "idempotencyKey"?}')
+  .option('-f, --file <tasks.jsonl>', 'one task per line: {"type", "payload", "priority"?, "timeoutMs"?, "maxAttempts"?, "idempotencyKey"?, "retainMs"?}')
   .option('-w, --wait', 'wait for the task(s) to end and print the result (exit 1 unless all succeeded)')
   .option('--wait-ms <ms>', 'how long --wait waits', integer('--wait-ms'), DEFAULT_WAIT_MS)
   .option('--priority <n>', `higher runs first (-${MAX_PRIORITY}..${MAX_PRIORITY}, default 0)`, (v: string) => Number.parseInt(v, 10))
   .option('--timeout-ms <ms>', 'per-attempt time limit (default: the node\'s defaultTimeoutMs)', integer('--timeout-ms'))
   .option('--max-attempts <n>', 'attempts before the task fails (default: the node\'s defaultMaxAttempts)', integer('--max-attempts'))
   .option('--idempotency-key <key>', 'resubmitting with the same key returns the same task')
+  .option('--retain-ms <ms>', 'keep the finished record this long (default: the nodes\' retainFinishedMs)', integer('--retain-ms'))
   .option('--json', 'print JSON')
   .addHelpText('after', `
 Examples:
   $ taskmesh submit echo '{"hello": "world"}'
   $ taskmesh submit hash '{"data": "abc", "rounds": 100000}' --wait
   $ taskmesh submit --file tasks.jsonl --wait`)
-  .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, json?: boolean }) => {
+  .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, retainMs?: number, json?: boolean }) => {
     if (opts.file !== undefined) {
       if (type !== undefined) throw new CliError('give either TYPE [PAYLOAD] or --file, not both')
       await submitFile({ ...opts, file: opts.file }, process.stdout)

@@ -11,7 +11,7 @@ import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { BOOTSTRAP_FORMS, parseBootstrapEntry } from './bootstrap-entry.ts'
-import { MAX_ATTEMPTS, MAX_NODE_NAME_LENGTH, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from './protocol/constants.ts'
+import { MAX_ATTEMPTS, MAX_NODE_NAME_LENGTH, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from './protocol/constants.ts'
 
 export const ConfigSchema = Type.Object({
   /** Cluster name. Nodes only see members of the same cluster: it derives the mDNS service tag and the gossip topic. */
@@ -120,6 +120,21 @@ export const ConfigSchema = Type.Object({
    * on workers (less fair when one is slow), 1 queues everything on the leader.
    */
   outstandingPerSlot: Type.Integer({ minimum: 1, maximum: 16, default: 2 }),
+  /**
+   * How long a finished task's record (its result) is kept after it ended,
+   * on every node holding it (7 days); then its id answers 404 TASK_EXPIRED
+   * (while the node remembers the id). A submit may set its own `retainMs`.
+   */
+  retainFinishedMs: Type.Integer({ minimum: 1_000, maximum: MAX_RETAIN_MS, default: 7 * 86_400_000 }),
+  /** Finished records one node keeps at most, whatever their age (the oldest endings go first): bounds its disk. */
+  retainFinishedCount: Type.Integer({ minimum: 1, maximum: 100_000_000, default: 100_000 }),
+  /**
+   * Durable copies a task must be stored in before its submit is accepted.
+   * 1: two nodes whenever a second live member exists, one on a lone node.
+   * 2: two nodes or nothing: a submit that cannot reach a second live
+   * member gets 503 UNAVAILABLE and nothing is accepted.
+   */
+  minCopies: Type.Integer({ minimum: 1, maximum: 2, default: 1 }),
   /** Backoff before the second attempt; doubles for each later one, up to retryMaxMs. */
   retryBaseMs: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 500 }),
   retryMaxMs: Type.Integer({ minimum: 0, maximum: 86_400_000, default: 30_000 }),

@@ -27,6 +27,11 @@ export class TaskNotFoundError extends TaskmeshError {
   constructor (id: string) { super(404, 'TASK_NOT_FOUND', `no task with id "${id}" on any live node`) }
 }
 
+export class TaskExpiredError extends TaskmeshError {
+  override name = 'TaskExpiredError'
+  constructor (id: string) { super(404, 'TASK_EXPIRED', `task "${id}" ended and its record has expired (retainFinishedMs, retainFinishedCount or the task's retainMs) or was purged`) }
+}
+
 export class UnknownTaskTypeError extends TaskmeshError {
   override name = 'UnknownTaskTypeError'
   constructor (type: string, known: string[]) { super(422, 'UNKNOWN_TASK_TYPE', `task type "${type}" is not run by any live node; known types: ${known.join(', ')}`) }

@@ -184,6 +184,8 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     defaultTimeoutMs: config.defaultTimeoutMs,
     defaultMaxAttempts: config.defaultMaxAttempts,
     maxQueuedTasksPerNode: config.maxQueuedTasksPerNode,
+    retention: { retainFinishedMs: config.retainFinishedMs, retainFinishedCount: config.retainFinishedCount },
+    minCopies: config.minCopies,
     scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: config.resultGraceMs, outstandingPerSlot: config.outstandingPerSlot }
   })
   runtime.onEvent(e => {

@@ -18,6 +18,7 @@ import { fig, median, pct, round, writeResults } from './figures.ts'
 import type { Figure, Scenario } from './figures.ts'
 import { clusterFramesSent, framesPerTask, peakRssBytes } from './node-stats.ts'
 import { summarizeProfiles } from './profile.ts'
+import { retentionScenario } from './retention.ts'
 import { waitBulk, waitEach } from './result-clients.ts'
 import type { Ended } from './result-clients.ts'
 
@@ -485,7 +486,8 @@ const all: Array<[string, () => Promise<unknown>]> = [
   ['failover', failover],
   ['convergence', convergence],
   ['scale', scale],
-  ['memory', memory]
+  ['memory', memory],
+  ['retention', async () => { scenarios.push(...await retentionScenario({ lan: cfg.lan, quick: cfg.quick, work, say })) }]
 ]
 mkdirSync(work, { recursive: true })
 const startedAt = new Date()

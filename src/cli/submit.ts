@@ -15,6 +15,7 @@ export interface SubmitOptions {
   timeoutMs?: number
   maxAttempts?: number
   idempotencyKey?: string
+  retainMs?: number
   json?: boolean
 }
 
@@ -29,10 +30,10 @@ function parsePayload (raw: string | undefined): unknown {
 
 export async function submitOne (type: string, rawPayload: string | undefined, opts: SubmitOptions, out: NodeJS.WritableStream): Promise<void> {
   const client = clientFor(opts.node)
-  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey }
-  const { id } = await client.submit(body)
+  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs }
+  const { id, copies } = await client.submit(body)
   if (opts.wait !== true) {
-    out.write(opts.json === true ? JSON.stringify({ id, status: 'queued' }) + '\n' : `${id}\n`)
+    out.write(opts.json === true ? JSON.stringify({ id, status: 'queued', copies }) + '\n' : `${id}\n`)
     return
   }
   const t = await client.wait(id, { timeoutMs: opts.waitMs })

@@ -69,3 +69,14 @@ export function replicaTargets (members: readonly ReplicaCandidate[], self: stri
     .slice(0, max)
     .map(m => m.id)
 }
+
+/**
+ * How many copies a submit is stored in before it is accepted: two when
+ * another live member can take the second copy, one on a lone node; `null`
+ * refuses the submit when that is fewer than `minCopies` (nothing is
+ * accepted). The origin still refuses later if every target fails.
+ */
+export function plannedCopies (secondCopyTargets: number, minCopies: number): 1 | 2 | null {
+  const copies = secondCopyTargets > 0 ? 2 : 1
+  return copies >= minCopies ? copies : null
+}

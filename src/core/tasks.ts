@@ -34,6 +34,10 @@ export interface TaskSpec {
   origin: string
   /** Other members holding a durable copy (with the origin: the task's holders). */
   replicas: string[]
+  /** How long its record is kept once it ended (absent: the holder's retainFinishedMs). */
+  retainMs?: number
+  /** Durable copies stored before it was accepted (1 on a lone node, else 2; absent in records stored before this was kept). */
+  copies?: number
 }
 
 /** What changes as the task runs. */
@@ -139,5 +143,18 @@ export function lostAttemptUpdate (id: string, attempts: number, nowMs: number):
 
 /** The spec part of a record: what travels in a hand-over, an inventory or an assignment. */
 export function specOf (r: TaskSpec): TaskSpec {
-  return { id: r.id, type: r.type, payload: r.payload, priority: r.priority, timeoutMs: r.timeoutMs, maxAttempts: r.maxAttempts, idempotencyKey: r.idempotencyKey, createdAt: r.createdAt, origin: r.origin, replicas: r.replicas }
+  return { id: r.id, type: r.type, payload: r.payload, priority: r.priority, timeoutMs: r.timeoutMs, maxAttempts: r.maxAttempts, idempotencyKey: r.idempotencyKey, createdAt: r.createdAt, origin: r.origin, replicas: r.replicas, ...extrasOf(r) }
+}
+
+/** Copies stored before the task was accepted (a record stored before they were counted: its holders, at most 2). */
+export function copiesOf (r: TaskSpec): number {
+  return r.copies ?? Math.min(2, 1 + r.replicas.length)
+}
+
+/** The optional spec fields a record carries, only when set (so a spec never holds an undefined field). */
+export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies'> {
+  const out: Pick<TaskSpec, 'retainMs' | 'copies'> = {}
+  if (r.retainMs !== undefined) out.retainMs = r.retainMs
+  if (r.copies !== undefined) out.copies = r.copies
+  return out
 }

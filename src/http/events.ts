@@ -19,7 +19,7 @@ import type { Static } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import type { ClusterSnapshot } from '../core/cluster-core.ts'
-import { isTerminal } from '../core/tasks.ts'
+import { copiesOf, isTerminal } from '../core/tasks.ts'
 import type { TaskRecord } from '../core/tasks.ts'
 import type { CoreEvent } from '../core/types.ts'
 import { TooManyStreamsError } from '../errors.ts'
@@ -53,7 +53,7 @@ interface Client {
 
 /** What a task event carries: the record without payload and result (with the result too when `withResult` and the task ended). */
 export function taskEvent (r: TaskRecord, withResult = false): Static<typeof TaskEventData> {
-  const e = { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, error: r.error, origin: r.origin, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt }
+  const e = { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, error: r.error, origin: r.origin, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt, copies: copiesOf(r) }
   return withResult && isTerminal(r.status) ? { ...e, result: r.result } : e
 }
 

@@ -7,7 +7,7 @@
  */
 import { Type } from '@sinclair/typebox'
 import { TASK_STATUSES } from '../core/tasks.ts'
-import { MAX_ATTEMPTS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
+import { MAX_ATTEMPTS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 export const ErrorReply = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() })
@@ -54,7 +54,8 @@ export const SubmitBody = Type.Object({
   priority: Type.Optional(Type.Integer({ minimum: -MAX_PRIORITY, maximum: MAX_PRIORITY })),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TASK_TIMEOUT_MS })),
   maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })),
-  idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH }))
+  idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH })),
+  retainMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RETAIN_MS, description: 'how long the record is kept after the task ended, instead of each holder\'s retainFinishedMs (retainFinishedCount still applies)' }))
 }, { additionalProperties: false })
 
 export const TaskStatusSchema = Type.Union(TASK_STATUSES.map(s => Type.Literal(s)))
@@ -72,12 +73,15 @@ export const TaskReply = Type.Object({
   error: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.Integer(),
   startedAt: NullableInt,
-  finishedAt: NullableInt
+  finishedAt: NullableInt,
+  /** Durable copies stored before the task was accepted (1 on a lone node, else 2). */
+  copies: Type.Integer({ minimum: 1, description: 'durable copies stored before the task was accepted: 2 when another live member took one, 1 on a lone node' })
 })
 
 /** POST /v1/tasks without `?wait=`. */
-export const SubmittedReply = Type.Object({ id: Type.String(), status: TaskStatusSchema })
-export const BatchReply = Type.Object({ ids: Type.Array(Type.String()) })
+const Copies = Type.Integer({ minimum: 1, description: 'durable copies stored before the 202 (the fewest of the batch\'s tasks): 2 when another live member took one, 1 on a lone node (refused instead with minCopies 2)' })
+export const SubmittedReply = Type.Object({ id: Type.String(), status: TaskStatusSchema, copies: Copies })
+export const BatchReply = Type.Object({ ids: Type.Array(Type.String()), copies: Copies })
 /** POST /v1/tasks/batch?wait=MS: 200 once all ended, 202 when the wait expired first. */
 export const BatchWaitedReply = Type.Object({
   /** Every task's id, in the order submitted. */
@@ -104,6 +108,13 @@ export const BulkWaitReply = Type.Object({
   pending: Type.Array(Type.String()),
   /** Asked ids no live node knows (never submitted, expired, or every holder gone). */
   missing: Type.Array(Type.String())
+})
+
+/** DELETE /v1/tasks?before=TS[&status=S]: finished records forgotten on every node that answered. */
+export const PurgeReply = Type.Object({
+  purged: Type.Integer({ description: 'records forgotten, summed over the nodes (a task held on two nodes counts twice)' }),
+  nodes: Type.Integer({ description: 'nodes that purged (this one included)' }),
+  unreachable: Type.Integer({ description: 'live members that did not answer: their copies stay until they expire' })
 })
 
 export const CancelReply = Type.Object({ id: Type.String(), status: Type.Union([Type.Literal('cancelled'), Type.Literal('cancelling')]) })

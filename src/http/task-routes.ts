@@ -1,12 +1,12 @@
-/** The task API: submit (single and batch), read (with long-poll), wait for many, cancel, list. */
+/** The task API: submit (single and batch), read (with long-poll), wait for many, cancel, list, purge. */
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { isTerminal } from '../core/tasks.ts'
+import { copiesOf, isTerminal } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import type { TaskRuntime } from '../runtime/task-runtime.ts'
 import { InvalidRequestError, TooManyWaitersError } from '../errors.ts'
 import type { PageKey } from '../core/listing.ts'
-import { BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ErrorReply, SubmitBody, SubmittedReply, TaskListReply, TaskReply, TaskStatusSchema as Status, bulkWaitBody } from './schemas.ts'
+import { BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ErrorReply, PurgeReply, SubmitBody, SubmittedReply, TaskListReply, TaskReply, TaskStatusSchema as Status, bulkWaitBody } from './schemas.ts'
 import { MAX_ID_LENGTH, MAX_LIST_PAGE, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 function batchBody (maxTasks: number) {
@@ -49,7 +49,7 @@ export interface TaskRouteLimits {
 }
 
 function view (r: TaskRecord): Record<string, unknown> {
-  return { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt }
+  return { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt, copies: copiesOf(r) }
 }
 
 /** The routes that may wait (a label of the long-poll counter). */
@@ -82,8 +82,8 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   }, async (req, reply) => {
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
     return await asWaiter('submit', wait, async () => {
-      const [id] = await runtime().submit([req.body as never])
-      if (wait <= 0) return await reply.code(202).send({ id, status: 'queued' })
+      const { ids: [id], copies } = await runtime().accept([req.body as never])
+      if (wait <= 0) return await reply.code(202).send({ id, status: 'queued', copies })
       // Submit and wait in one request: 200 with the record once it ended, 202 with it if it has not yet.
       const rec = await runtime().get(id!, wait)
       return await reply.code(isTerminal(rec.status) ? 200 : 202).send(view(rec))
@@ -101,8 +101,8 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   }, async (req, reply) => {
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
     return await asWaiter('batch', wait, async () => {
-      const ids = await runtime().submit((req.body as { tasks: never[] }).tasks)
-      if (wait <= 0) return await reply.code(202).send({ ids })
+      const { ids, copies } = await runtime().accept((req.body as { tasks: never[] }).tasks)
+      if (wait <= 0) return await reply.code(202).send({ ids, copies })
       // Submit and wait in one request: 200 once every task ended, 202 with those that did when the wait expired.
       const r = await runtime().waitAll(ids, wait)
       const pending = [...r.pending, ...r.missing]
@@ -160,6 +160,19 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
     }
     const page = await runtime().listCluster({ status: q.status, type: q.type, limit, ...(q.cursor === undefined ? {} : { before: decodeCursor(q.cursor) }) })
     return { tasks: page.tasks.map(view), cursor: page.next === null ? null : encodeCursor(page.next), ...(page.partial ? { partial: true } : {}) }
+  })
+  app.delete('/v1/tasks', {
+    schema: {
+      description: 'Purge: forgets the finished records (of `status`, when given) that ended before `before` (unix ms), on this node and every reachable member, in small steps. A purged id then answers 404 TASK_EXPIRED where a node still remembers it.',
+      querystring: Type.Object({
+        status: Type.Optional(Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')])),
+        before: Type.String({ pattern: '^[0-9]{1,15}$', description: 'unix ms: records of tasks that ended before it are forgotten' })
+      }, { additionalProperties: false }),
+      response: { 200: PurgeReply, ...errors }
+    }
+  }, async req => {
+    const q = req.query as { status?: 'succeeded' | 'failed' | 'cancelled', before: string }
+    return await runtime().purge(q.status === undefined ? { before: Number(q.before) } : { status: q.status, before: Number(q.before) })
   })
   return { longPolls: () => waiting, longPollsBegun: () => ({ ...begun }) }
 }

@@ -25,6 +25,8 @@ export const MAX_IDEMPOTENCY_KEY_LENGTH = 256
 export const MAX_PRIORITY = 1000
 /** Largest per-attempt time limit a task may set (one day). */
 export const MAX_TASK_TIMEOUT_MS = 86_400_000
+/** Longest retention a task may ask for its finished record (`retainMs`; ten years). */
+export const MAX_RETAIN_MS = 10 * 365 * 86_400_000
 /** Most attempts a task may allow. */
 export const MAX_ATTEMPTS = 100
 /** Most tasks (or task ids) in one RPC message; larger sets travel in several. */

@@ -31,6 +31,8 @@ export function replyOfError (err: unknown): Extract<RpcReply, { kind: 'error' }
  * The error an error reply means to the requester. QUEUE_FULL is the
  * cluster's queue bound, which the origin passes on to its client as 429;
  * every other code is a refusal the caller may retry elsewhere or later.
+ * (TASK_EXPIRED answers only a `get`: reads.ts reads it off the reply and
+ * answers 404 TASK_EXPIRED when no holder has the record.)
  */
 export function errorOfReply (reply: Extract<RpcReply, { kind: 'error' }>, maxQueuedTasks: number): Error {
   if (reply.code === 'QUEUE_FULL') return new QueueFullError(maxQueuedTasks)

@@ -10,7 +10,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { TASK_STATUSES } from '../core/tasks.ts'
 import { DecodeError } from './messages.ts'
-import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LIST_PAGE, MAX_PRIORITY, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS } from './constants.ts'
+import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LIST_PAGE, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS } from './constants.ts'
 
 export const RPC_PROTOCOL = '/taskmesh/rpc/1.0.0'
 
@@ -31,7 +31,11 @@ export const TaskSpecSchema = Type.Object({
   idempotencyKey: Type.Union([Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH }), Type.Null()]),
   createdAt: Ms,
   origin: Id,
-  replicas: Type.Array(Id, { maxItems: 8 })
+  replicas: Type.Array(Id, { maxItems: 8 }),
+  /** How long the record is kept once the task ended (absent: each holder's retainFinishedMs). */
+  retainMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RETAIN_MS })),
+  /** Durable copies stored before the task was accepted. */
+  copies: Type.Optional(Type.Integer({ minimum: 1, maximum: 9 }))
 }, { additionalProperties: false })
 
 export const TaskUpdateSchema = Type.Object({
@@ -74,6 +78,8 @@ export const RPC_ERROR_CODES = [
   'STARTING',
   /** The receiver is draining before it stops: it keeps no new copy (a replicate meant for a member that stays). */
   'DRAINING',
+  /** The receiver held the asked task once, and forgot its record (retention, or a purge): a `get` of it. */
+  'TASK_EXPIRED',
   /** The receiver failed while handling the request. */
   'INTERNAL'
 ] as const
@@ -136,7 +142,9 @@ export const RpcRequestSchema = Type.Union([
     type: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_TYPE_LENGTH })),
     before: Type.Optional(Type.Object({ createdAt: Ms, id: Id }, { additionalProperties: false })),
     limit: Type.Integer({ minimum: 1, maximum: MAX_LIST_PAGE })
-  }, { additionalProperties: false })
+  }, { additionalProperties: false }),
+  /** Anyone -> every member: forget the finished records (of this status) that ended before `before` (a purge). Reply: `purged`. */
+  Type.Object({ kind: Type.Literal('purge'), status: Type.Optional(Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')])), before: Ms }, { additionalProperties: false })
 ])
 
 export const RpcReplySchema = Type.Union([
@@ -165,6 +173,8 @@ export const RpcReplySchema = Type.Union([
     /** Unfinished tasks this node holds, with the attempts they have used. */
     held: Type.Array(Type.Object({ spec: TaskSpecSchema, attempts: Attempt }, { additionalProperties: false }), { maxItems: 1_000_000 })
   }, { additionalProperties: false }),
+  /** For purge: how many records the receiver forgot. */
+  Type.Object({ kind: Type.Literal('purged'), count: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('error'), code: Type.Union(RPC_ERROR_CODES.map(c => Type.Literal(c))), message: Type.String({ maxLength: MAX_ERROR_MESSAGE_LENGTH }) }, { additionalProperties: false })
 ])
 

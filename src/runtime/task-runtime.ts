@@ -9,6 +9,7 @@
  * - holder-sync.ts: every holder's copy converges (outbox, passed-on endings);
  * - reads.ts: reads, long-polls and cancels from any node;
  * - bulk-reads.ts: waits on many tasks in one request, from any node;
+ * - retention.ts: finished records expire (swept in small steps), purges;
  * - rpc-router.ts: requests from other members to the part that serves them.
  * Decisions live in src/core (admission, fencing, gather, hand-over,
  * Scheduler, tasks); these files move data, persist, and call the core.
@@ -25,15 +26,18 @@ import { Intake } from './tasks/intake.ts'
 import { listCluster } from './tasks/listing.ts'
 import type { ListFilter } from './tasks/listing.ts'
 import type { PageKey } from '../core/listing.ts'
+import type { Accepted } from './tasks/intake.ts'
+import { Retention } from './tasks/retention.ts'
+import type { PurgeFilter } from './tasks/retention.ts'
 import { Reads } from './tasks/reads.ts'
 import { routeRequest } from './tasks/rpc-router.ts'
 import { Worker } from './tasks/worker.ts'
 
-export type { BulkWaitResult, SubmitInput, TaskRuntimeInit }
+export type { Accepted, BulkWaitResult, PurgeFilter, SubmitInput, TaskRuntimeInit }
 
 export class TaskRuntime {
   readonly #ctx: TaskContext
-  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync }
+  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync, retention: Retention }
   readonly #bulk: BulkReads
   /** Where the endings this node may not have passed on before it (re)started begin. */
   readonly #startSeq: number
@@ -47,7 +51,8 @@ export class TaskRuntime {
       reads: new Reads(ctx),
       dispatcher: new Dispatcher(ctx),
       worker: new Worker(ctx),
-      holders: new HolderSync(ctx)
+      holders: new HolderSync(ctx),
+      retention: new Retention(ctx, init.retention)
     }
     ctx.roles = this.#roles
     this.#bulk = new BulkReads(ctx)
@@ -72,6 +77,7 @@ export class TaskRuntime {
     transport.onRequest(async (msg, from) => await routeRequest(this.#ctx, msg, from))
     this.#stopTimer = clock.every(TASK_PATH.tickMs, () => { this.#tick() })
     roles.dispatcher.onLeaderChanged()
+    roles.retention.start()
   }
 
   /** The node drains: it accepts no submit and begins no attempt; attempts not begun go back to the leader. */
@@ -87,6 +93,7 @@ export class TaskRuntime {
 
   async stop (): Promise<void> {
     this.#stopTimer?.()
+    this.#roles.retention.stop()
     this.#roles.worker.stopAll()
     await this.#roles.holders.flush()
   }
@@ -103,7 +110,17 @@ export class TaskRuntime {
 
   /** Validates, stores durably on two nodes (when there are two), hands over to the leader; returns ids in order. */
   async submit (inputs: readonly SubmitInput[]): Promise<string[]> {
+    return (await this.#roles.intake.submit(inputs)).ids
+  }
+
+  /** As submit, and how many durable copies were stored before it was accepted (the fewest of the tasks'). */
+  async accept (inputs: readonly SubmitInput[]): Promise<Accepted> {
     return await this.#roles.intake.submit(inputs)
+  }
+
+  /** Forgets finished records (of `status`, when given) that ended before `before`, here and on every reachable member. */
+  async purge (filter: PurgeFilter): Promise<{ purged: number, nodes: number, unreachable: number }> {
+    return await this.#roles.retention.purgeEverywhere(filter)
   }
 
   /** The task's record from this node or any live node; waits up to waitMs for it to end. */

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { isTerminal, mergeUpdate, newRecord, terminalBeats } from '../core/tasks.ts'
+import { RETENTION_MIGRATIONS, RecordRetention, useIncrementalVacuum } from './record-retention.ts'
 import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
 import type { PageKey } from '../core/listing.ts'
 
@@ -37,7 +38,8 @@ const MIGRATIONS = [
     seq INTEGER NOT NULL
   )`,
   'CREATE INDEX tasks_status_seq ON tasks (status, seq)',
-  'CREATE INDEX tasks_seq ON tasks (seq)'
+  'CREATE INDEX tasks_seq ON tasks (seq)',
+  ...RETENTION_MIGRATIONS
 ]
 
 interface Row {
@@ -59,6 +61,8 @@ interface Row {
   error: string | null
   started_at: number | null
   finished_at: number | null
+  retain_ms: number | null
+  copies: number | null
 }
 
 function parse (text: string | null): unknown {
@@ -84,7 +88,9 @@ function fromRow (r: Row): TaskRecord {
     result: parse(r.result),
     error: r.error,
     startedAt: r.started_at,
-    finishedAt: r.finished_at
+    finishedAt: r.finished_at,
+    ...(r.retain_ms === null ? {} : { retainMs: r.retain_ms }),
+    ...(r.copies === null ? {} : { copies: r.copies })
   }
 }
 
@@ -92,13 +98,20 @@ function fromRow (r: Row): TaskRecord {
  * Records kept in memory as well (most recently written or read last): the
  * task path reads a record for every update it applies, and a row read and
  * its JSON parse cost more than the update itself. Callers never mutate a
- * record they are given.
+ * record they are given. Unfinished records (the ones the task path
+ * updates) have their own room; a finished record moves to a much smaller
+ * one (late duplicate endings and the reads just after an ending hit it),
+ * so the records a node holds after their tasks ended live on disk only.
  */
 const CACHED_RECORDS = 10_000
+const CACHED_ENDED_RECORDS = 1_000
 
 export class TaskStore {
   readonly #db: DatabaseSync
   readonly #cache = new Map<string, TaskRecord>()
+  readonly #endedCache = new Map<string, TaskRecord>()
+  /** Expiry, purges and the forgotten ids (src/store/record-retention.ts). */
+  readonly retention: RecordRetention
   readonly #get: StatementSync
   readonly #byKey: StatementSync
   readonly #insert: StatementSync
@@ -110,17 +123,19 @@ export class TaskStore {
   constructor (dataDir: string | null) {
     if (dataDir !== null) mkdirSync(dataDir, { recursive: true })
     this.#db = new DatabaseSync(dataDir === null ? ':memory:' : join(dataDir, 'tasks.db'))
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA journal_size_limit = 67108864;')
+    useIncrementalVacuum(this.#db)
     this.#migrate()
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
     this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
-      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
       started_at = ?, finished_at = ?, seq = ? WHERE id = ?`)
     const row = this.#db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM tasks').get() as { s: number }
     this.#seq = row.s
+    this.retention = new RecordRetention(this.#db, ids => { this.#forget(ids) })
   }
 
   #migrate (): void {
@@ -132,7 +147,7 @@ export class TaskStore {
   }
 
   get (id: string): TaskRecord | undefined {
-    const cached = this.#cache.get(id)
+    const cached = this.#cache.get(id) ?? this.#endedCache.get(id)
     if (cached !== undefined) return cached
     const r = this.#get.get(id) as Row | undefined
     if (r === undefined) return undefined
@@ -143,8 +158,17 @@ export class TaskStore {
 
   #remember (rec: TaskRecord): void {
     this.#cache.delete(rec.id)
-    this.#cache.set(rec.id, rec)
-    if (this.#cache.size > CACHED_RECORDS) this.#cache.delete(this.#cache.keys().next().value!)
+    this.#endedCache.delete(rec.id)
+    const [cache, max] = isTerminal(rec.status) ? [this.#endedCache, CACHED_ENDED_RECORDS] : [this.#cache, CACHED_RECORDS]
+    cache.set(rec.id, rec)
+    if (cache.size > max) cache.delete(cache.keys().next().value!)
+  }
+
+  #forget (ids: readonly string[]): void {
+    for (const id of ids) {
+      this.#cache.delete(id)
+      this.#endedCache.delete(id)
+    }
   }
 
   byIdempotencyKey (key: string): TaskRecord | undefined {
@@ -168,7 +192,7 @@ export class TaskStore {
         }
         const r = newRecord(spec)
         const { changes } = this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
-          r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq)
+          r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null)
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
         this.#remember(r)
@@ -187,6 +211,7 @@ export class TaskStore {
   applyUpdates (updates: readonly TaskUpdate[]): { changed: TaskRecord[], refused: TaskRecord[] } {
     const changed: TaskRecord[] = []
     const refused: TaskRecord[] = []
+    let ended = 0
     this.#transaction(false, () => {
       for (const u of updates) {
         const rec = this.get(u.id)
@@ -199,10 +224,12 @@ export class TaskStore {
         this.#update.run(merged.status, merged.attempts, merged.worker, json(merged.progress), json(merged.result), merged.error,
           merged.startedAt, merged.finishedAt, ++this.#seq, u.id)
         const next = { ...rec, ...merged }
+        if (!isTerminal(rec.status) && isTerminal(next.status)) ended++
         this.#remember(next)
         changed.push(next)
       }
     })
+    this.retention.noteEnded(ended)
     if (changed.length > 0) this.#observer?.(changed)
     return { changed, refused }
   }
@@ -218,7 +245,7 @@ export class TaskStore {
     this.#transaction(true, () => {
       for (const id of ids) {
         set.run(JSON.stringify(replicas), id)
-        const rec = this.#cache.get(id)
+        const rec = this.#cache.get(id) ?? this.#endedCache.get(id)
         if (rec !== undefined) this.#remember({ ...rec, replicas: [...replicas] })
       }
     })
@@ -256,13 +283,17 @@ export class TaskStore {
 
   /** Forgets tasks (only ones that were never acknowledged to a submitter). */
   delete (ids: readonly string[]): void {
-    const del = this.#db.prepare('DELETE FROM tasks WHERE id = ?')
+    const del = this.#db.prepare('DELETE FROM tasks WHERE id = ? RETURNING status')
+    let ended = 0
     this.#transaction(true, () => {
       for (const id of ids) {
-        del.run(id)
-        this.#cache.delete(id)
+        const gone = del.get(id) as { status: TaskStatus } | undefined
+        // Rarely a finished one (a task that ran although its submit failed).
+        if (gone !== undefined && isTerminal(gone.status)) ended++
+        this.#forget([id])
       }
     })
+    this.retention.noteEnded(-ended)
   }
 
   /** Tasks not yet terminal (for recovery and handover). */
@@ -297,6 +328,8 @@ export class TaskStore {
     } catch (err) {
       this.#db.exec('ROLLBACK')
       this.#cache.clear() // it may hold writes that were rolled back
+      this.#endedCache.clear()
+      this.retention.recount()
       throw err
     } finally {
       if (fsync) this.#db.exec('PRAGMA synchronous = NORMAL')

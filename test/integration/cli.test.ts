@@ -21,7 +21,14 @@ describe('the taskmesh CLI against a real node', () => {
     const one = taskmesh('submit', 'echo', '{"hello":"world"}', '--wait', '--json', '--node', node.url)
     expect(one.status, one.stderr).toBe(0)
     const task = JSON.parse(one.stdout) as { id: string, status: string, result: unknown }
-    expect(task).toMatchObject({ status: 'succeeded', result: { hello: 'world' } })
+    expect(task).toMatchObject({ status: 'succeeded', result: { hello: 'world' }, copies: 1 })
+    // A lone node stores one copy, and says so; --retain-ms is passed on (a value out of range is refused).
+    const kept = taskmesh('submit', 'echo', '{}', '--retain-ms', '60000', '--json', '--node', node.url)
+    expect(kept.status, kept.stderr).toBe(0)
+    expect(JSON.parse(kept.stdout)).toMatchObject({ status: 'queued', copies: 1 })
+    const tooShort = taskmesh('submit', 'echo', '{}', '--retain-ms', '0', '--node', node.url)
+    expect(tooShort.status).toBe(2)
+    expect(tooShort.stderr).toMatch(/retainMs/)
 
     const file = join(await set.tempDir(), 'tasks.jsonl')
     writeFileSync(file, Array.from({ length: 1500 }, (_, i) => JSON.stringify({ type: 'echo', payload: i })).join('\n') + '\n')

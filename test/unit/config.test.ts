@@ -29,7 +29,7 @@ describe('config', () => {
     const c = loadConfig({ env: noEnv, cwd: os.tmpdir() })
     expect(c.httpHost).toBe('127.0.0.1')
     expect(c.capacity).toBe(os.availableParallelism())
-    expect(Object.keys(defaults()).sort()).toEqual(['abortGraceMs', 'bootstrap', 'bootstrapRetryMs', 'capacity', 'cluster', 'clusterKeyFile', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'drainTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxBatchTasks', 'maxEventStreams', 'maxLongPolls', 'maxPayloadBytes', 'maxQueuedTasks', 'maxQueuedTasksPerNode', 'maxRpcFrameBytes', 'maxRpcFramesPerSecond', 'mdns', 'mdnsIntervalMs', 'name', 'outstandingPerSlot', 'quorum', 'resultGraceMs', 'retryBaseMs', 'retryMaxMs', 'token'])
+    expect(Object.keys(defaults()).sort()).toEqual(['abortGraceMs', 'bootstrap', 'bootstrapRetryMs', 'capacity', 'cluster', 'clusterKeyFile', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'drainTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxBatchTasks', 'maxEventStreams', 'maxLongPolls', 'maxPayloadBytes', 'maxQueuedTasks', 'maxQueuedTasksPerNode', 'maxRpcFrameBytes', 'maxRpcFramesPerSecond', 'mdns', 'mdnsIntervalMs', 'minCopies', 'name', 'outstandingPerSlot', 'quorum', 'resultGraceMs', 'retainFinishedCount', 'retainFinishedMs', 'retryBaseMs', 'retryMaxMs', 'token'])
   })
 
   it('layers file < flags < environment', () => {

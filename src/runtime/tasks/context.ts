@@ -5,6 +5,7 @@
  * lists, wired once by the TaskRuntime facade.
  */
 import type { Logger } from 'pino'
+import type { RetentionPolicy } from '../../core/retention.ts'
 import type { SchedulerConfig } from '../../core/scheduler.ts'
 import type { TaskExecutor } from '../../exec/handler-pool.ts'
 import type { TaskStore } from '../../store/task-store.ts'
@@ -21,6 +22,8 @@ export interface SubmitInput {
   timeoutMs?: number
   maxAttempts?: number
   idempotencyKey?: string
+  /** How long the record is kept once the task ended (default: each holder's retainFinishedMs). */
+  retainMs?: number
 }
 
 export interface TaskRuntimeInit {
@@ -39,6 +42,10 @@ export interface TaskRuntimeInit {
   /** Tasks accepted here that may wait for a leader to take them (default: no limit). */
   maxQueuedTasksPerNode?: number
   scheduler: SchedulerConfig
+  /** When finished records expire (absent: they never expire, as in the simulation). */
+  retention?: RetentionPolicy
+  /** Copies a task must be stored in before it is accepted (default 1: two when another live member exists, else one). */
+  minCopies?: number
   /** Called when this node, as leader of `term`, has gathered and begins to dispatch (tests and metrics). */
   onDispatching?: (term: number) => void
   /** New task ids (default: random UUIDs). */
@@ -112,6 +119,9 @@ export interface TaskRoles {
     send (updates: TaskUpdate[], holders: readonly string[]): void
     apply (updates: readonly TaskUpdate[]): void
     passOnEndings (ended: readonly TaskRecord[]): void
+  }
+  retention: {
+    purgeHere (filter: { status?: 'succeeded' | 'failed' | 'cancelled', before: number }): Promise<number>
   }
   reads: {
     changed (rec: TaskRecord): void

@@ -5,13 +5,16 @@
  * the first task stored under them, also while that one is being stored.
  */
 import { randomUUID } from 'node:crypto'
-import { admit, replicaTargets } from '../../core/admission.ts'
-import { isTerminal } from '../../core/tasks.ts'
+import { admit, plannedCopies, replicaTargets } from '../../core/admission.ts'
+import { copiesOf, isTerminal } from '../../core/tasks.ts'
 import type { TaskRecord, TaskSpec } from '../../core/tasks.ts'
 import { DrainingError, PayloadTooLargeError, QueueFullError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
 import { errorOfReply } from '../../protocol/rpc-errors.ts'
 import { TASK_PATH } from './context.ts'
 import type { SubmitInput, TaskContext } from './context.ts'
+
+/** What a submit stored: the ids in order, and the fewest durable copies any of them was stored in before it was accepted. */
+export interface Accepted { ids: string[], copies: number }
 
 export class Intake {
   readonly #ctx: TaskContext
@@ -30,7 +33,7 @@ export class Intake {
   }
 
   /** Validates, stores durably on two nodes (when there are two), hands over to the leader; returns ids in order. */
-  async submit (inputs: readonly SubmitInput[]): Promise<string[]> {
+  async submit (inputs: readonly SubmitInput[]): Promise<Accepted> {
     const { init, store, clock, cluster, roles } = this.#ctx
     // A node about to leave keeps no new copy: the task would be left with one.
     if (this.#ctx.draining) throw new DrainingError()
@@ -55,15 +58,19 @@ export class Intake {
       }
     }
 
+    const targets = replicaTargets(cluster.healthyMembers(), this.#ctx.self, leader?.id ?? null, TASK_PATH.maxStoreTargets)
+    const minCopies = init.minCopies ?? 1
+    const planned = plannedCopies(targets.length, minCopies)
     const ids: string[] = []
     const fresh: TaskSpec[] = []
     const pending: Array<[number, Promise<string>]> = []
     const now = clock.now()
+    let copies: number = planned ?? 1
     for (const t of inputs) {
       const inFlight = t.idempotencyKey === undefined ? undefined : this.#pendingKeys.get(t.idempotencyKey)
       if (inFlight !== undefined) { pending.push([ids.length, inFlight]); ids.push(''); continue }
       const existing = t.idempotencyKey === undefined ? undefined : (store.byIdempotencyKey(t.idempotencyKey) ?? fresh.find(f => f.idempotencyKey === t.idempotencyKey))
-      if (existing !== undefined) { ids.push(existing.id); continue }
+      if (existing !== undefined) { ids.push(existing.id); copies = Math.min(copies, copiesOf(existing)); continue }
       const spec: TaskSpec = {
         id: (init.newId ?? randomUUID)(),
         type: t.type,
@@ -74,10 +81,15 @@ export class Intake {
         idempotencyKey: t.idempotencyKey ?? null,
         createdAt: now,
         origin: this.#ctx.self,
-        replicas: []
+        replicas: [],
+        copies: planned ?? 1,
+        ...(t.retainMs === undefined ? {} : { retainMs: t.retainMs })
       }
       fresh.push(spec)
       ids.push(spec.id)
+    }
+    if (fresh.length > 0 && planned === null) {
+      throw new UnavailableError(`minCopies is ${minCopies} and no other live member can store a second copy; nothing was accepted, retry when another node is up`)
     }
     // A key being stored by a concurrent submit resolves to that submit's id, once it is durable.
     const mine = new Map<string, PromiseWithResolvers<string>>()
@@ -89,11 +101,15 @@ export class Intake {
       this.#pendingKeys.set(spec.idempotencyKey, d.promise)
     }
     try {
-      const canonical = fresh.length === 0 ? new Map<string, string>() : await this.#storeDurably(fresh, leader?.id ?? null)
+      const canonical = fresh.length === 0 ? new Map<string, string>() : await this.#storeDurably(fresh, targets, leader?.id ?? null)
       for (const spec of fresh) if (spec.idempotencyKey !== null) mine.get(spec.idempotencyKey)?.resolve(canonical.get(spec.id) ?? spec.id)
       const out = ids.map(id => canonical.get(id) ?? id)
-      for (const [i, p] of pending) out[i] = await p
-      return out
+      for (const [i, p] of pending) {
+        out[i] = await p
+        const held = store.get(out[i])
+        if (held !== undefined) copies = Math.min(copies, copiesOf(held))
+      }
+      return { ids: out, copies }
     } catch (err) {
       for (const d of mine.values()) d.reject(err)
       throw err
@@ -102,9 +118,8 @@ export class Intake {
     }
   }
 
-  async #storeDurably (specs: TaskSpec[], leaderId: string | null): Promise<Map<string, string>> {
-    const { store, cluster, roles } = this.#ctx
-    const targets = replicaTargets(cluster.healthyMembers(), this.#ctx.self, leaderId, TASK_PATH.maxStoreTargets)
+  async #storeDurably (specs: TaskSpec[], targets: string[], leaderId: string | null): Promise<Map<string, string>> {
+    const { store, roles } = this.#ctx
     if (targets.length === 0) {
       const canonical = store.insert(specs)
       roles.handOver.offer(specs.map(s => s.id))

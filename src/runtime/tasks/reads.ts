@@ -6,7 +6,7 @@
  */
 import { isTerminal, mergeUpdate } from '../../core/tasks.ts'
 import type { TaskRecord, TaskStatus, TaskUpdate } from '../../core/tasks.ts'
-import { TaskFinishedError, TaskNotFoundError, UnavailableError } from '../../errors.ts'
+import { TaskExpiredError, TaskFinishedError, TaskNotFoundError, UnavailableError } from '../../errors.ts'
 import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
 import type { RpcReply } from '../../protocol/rpc.ts'
@@ -31,8 +31,10 @@ export class Reads {
       ? [...new Set([local.origin, ...local.replicas])].filter(h => reachable.includes(h))
       : reachable
     const askWaitMs = local !== undefined ? 0 : waitMs
+    let forgotten = local === undefined && this.#ctx.store.retention.wasForgotten(id)
     const replies = await Promise.allSettled(ask.map(async m => {
       const r = await transport.request(m, { kind: 'get', id, waitMs: askWaitMs }, askWaitMs + (local !== undefined ? TASK_PATH.holderReadTimeoutMs : TASK_PATH.rpcTimeoutMs))
+      if (r.kind === 'error' && r.code === 'TASK_EXPIRED') forgotten = true
       return r.kind === 'task' ? r.task as TaskRecord | null : null
     }))
     let best: TaskRecord | undefined = local
@@ -40,7 +42,7 @@ export class Reads {
       if (r.status !== 'fulfilled' || r.value === null) continue
       if (best === undefined || mergeUpdate(best, r.value) !== null) best = r.value
     }
-    if (best === undefined) throw new TaskNotFoundError(id)
+    if (best === undefined) throw forgotten ? new TaskExpiredError(id) : new TaskNotFoundError(id)
     return best
   }
 

@@ -23,8 +23,11 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
     case 'updates':
       roles.holders.apply(msg.updates)
       return { kind: 'ok' }
-    case 'get':
-      return { kind: 'task', task: (await roles.reads.getLocal(msg.id, msg.waitMs)) ?? null }
+    case 'get': {
+      const task = (await roles.reads.getLocal(msg.id, msg.waitMs)) ?? null
+      if (task === null && store.retention.wasForgotten(msg.id)) return refusal('TASK_EXPIRED', `task "${msg.id}" ended and its record was forgotten here (retention or a purge)`)
+      return { kind: 'task', task }
+    }
     case 'wait':
       return await roles.reads.serveWait(msg.ids, msg.waitMs)
     case 'cancel':
@@ -36,5 +39,7 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
       return roles.worker.inventory(msg.term, from)
     case 'list':
       return pageHere(ctx, msg)
+    case 'purge':
+      return { kind: 'purged', count: await roles.retention.purgeHere(msg.status === undefined ? { before: msg.before } : { status: msg.status, before: msg.before }) }
   }
 }
