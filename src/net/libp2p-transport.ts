@@ -38,6 +38,7 @@ import { refusal, replyOfError } from '../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
 import type { ClusterTransport, MembershipTransport } from '../runtime/transport.ts'
 import { MemberProtocol } from './member-protocol.ts'
+import { HEARTBEAT_MESH, fastHeartbeatId } from './gossip-options.ts'
 
 export interface Libp2pTransportInit {
   cluster: string
@@ -105,27 +106,6 @@ const WARN_EVERY_MS = 10_000
 
 /** it-length-prefixed's errors for a frame that is too long, malformed or cut short. */
 const FRAME_ERRORS = new Set(['InvalidMessageLengthError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError', 'UnexpectedEOFError'])
-
-/**
- * Gossipsub's fast message id: the author and sequence number as they
- * arrive (the default message id under StrictSign, without decoding or
- * verifying the message first). Gossipsub caches it only after the message
- * validated, so a forged copy cannot shadow the real one.
- */
-function fastHeartbeatId (msg: { from?: Uint8Array, seqno?: Uint8Array, data?: Uint8Array }): string {
-  if (msg.from === undefined || msg.seqno === undefined) return createHash('sha256').update(msg.data ?? new Uint8Array()).digest('base64')
-  return Buffer.from(msg.from).toString('base64') + Buffer.from(msg.seqno).toString('base64')
-}
-
-/**
- * A small gossipsub mesh: each node relays a heartbeat to D = 3 peers (not
- * 6, growing to 12, as by default), so it receives each heartbeat about 3
- * times, not up to 12. Heartbeats are small and on a LAN one hop is well
- * under a millisecond; lost ones are repaired by gossip (IHAVE/IWANT) and the
- * failure detector tolerates several in a row. Dout < Dlo and Dout <= D / 2,
- * Dscore <= D, as gossipsub requires.
- */
-const HEARTBEAT_MESH = { D: 3, Dlo: 2, Dhi: 5, Dout: 1, Dscore: 1, Dlazy: 3 }
 
 type Node = Libp2p<{ pubsub: PubSub<GossipsubEvents>, identify: unknown }>
 
