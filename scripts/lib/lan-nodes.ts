@@ -13,7 +13,7 @@ import type { LanHost } from '../lan/lan.ts'
 import { DEFAULTS } from '../../src/config.ts'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
-const CLI = join(ROOT, 'src/bin.ts')
+const CLI = join(ROOT, 'bin/taskmesh.js')
 /** Each host has an address of its own, so every node can use the default port. */
 export const HTTP_PORT = DEFAULTS.httpPort
 /**
