@@ -15,8 +15,8 @@ import type { Lan } from '../lan/lan.ts'
 import { fig } from './figures.ts'
 import type { Scenario } from './figures.ts'
 
-/** What the node logs once it is up (src/node.ts). */
-interface StartedLine { time: number, startupMs: number, startupCpuMs: number }
+/** What the node logs once it is up (src/node.ts; versions before the start-up figures logged only the time). */
+interface StartedLine { time: number, startupMs?: number, startupCpuMs?: number }
 
 const IDLE_MS = 3_000
 
@@ -48,14 +48,16 @@ export async function startup (opts: { lan: Lan, quick: boolean, work: string, c
       const started = await waitForStarted(join(dir, 'node.log'), spawnedAt + 30_000)
       const pid = node.proc!.pid!
       const cpuAtStart = cpuSeconds(pid)
+      // Without the node's own figures (an older version, TASKMESH_LAN_BIN): the CPU seen on noticing the line, and no uptime.
+      const cpuToStart = started.startupCpuMs === undefined ? cpuAtStart : started.startupCpuMs / 1000
       await new Promise(resolve => setTimeout(resolve, IDLE_MS))
       if (r === 0) continue // the warm-up start: Node's compile cache is filled
       wall.push(started.time - spawnedAt)
-      logged.push(started.startupMs)
-      cpu.push(started.startupCpuMs / 1000)
+      if (started.startupMs !== undefined) logged.push(started.startupMs)
+      cpu.push(cpuToStart)
       rss.push(rssBytes(pid) / 1024 / 1024)
       idleCpu.push((cpuSeconds(pid) - cpuAtStart) / (IDLE_MS / 1000) * 100)
-      opts.say(`startup ${r}/${runs}: spawn to "node started" ${started.time - spawnedAt} ms, ${started.startupCpuMs} ms of CPU, idle RSS ${Math.round(rss.at(-1)!)} MB`)
+      opts.say(`startup ${r}/${runs}: spawn to "node started" ${started.time - spawnedAt} ms, ${cpuToStart.toFixed(2)} CPU-s, idle RSS ${Math.round(rss.at(-1)!)} MB`)
     } finally {
       await stopNode(node, 5_000)
       rmSync(dir, { recursive: true, force: true })
@@ -63,7 +65,7 @@ export async function startup (opts: { lan: Lan, quick: boolean, work: string, c
   }
   return {
     name: 'startup',
-    config: { runs, idleMs: IDLE_MS, dataDir: 'fresh for each start (the identity key is made)', warmup: '1 start not counted (fills the compile cache)' },
+    config: { executable: process.env.TASKMESH_LAN_BIN ?? 'bin/taskmesh.js', runs, idleMs: IDLE_MS, dataDir: 'fresh for each start (the identity key is made)', warmup: '1 start not counted (fills the compile cache)' },
     figures: [
       fig('spawn to "node started" (as the benchmark sees it)', wall, 'ms', { target: '<= 500 ms' }),
       fig('process start to "node started" (the node\'s own uptime)', logged, 'ms'),
