@@ -9,10 +9,10 @@
  *   NODE_COMPILE_CACHE moves it, NODE_DISABLE_COMPILE_CACHE=1 turns it off);
  * - runs the built JavaScript in dist/ (`npm run build`, which `npm ci` and
  *   `npm install` run through `prepare`) when it is at least as new as every
- *   file in src/, and src/ itself otherwise (so an edit takes effect at once,
- *   at the cost of a slower start until the next build);
- * - loads the dependencies from their prebundled copies in dist/vendor when
- *   those are current (src/prebundled.ts).
+ *   file and folder in src/, with the dependencies from their bundle in
+ *   dist/vendor when that is current (src/prebundled.ts);
+ * - runs src/ itself otherwise, with node_modules as it is (so an edit takes
+ *   effect at once, at the cost of a slower start until the next build).
  * TASKMESH_FROM_SOURCE=1 always runs src/. docs/architecture.md ("Start-up")
  * has the figures.
  */
@@ -39,7 +39,11 @@ function newestMs (dir) {
 }
 
 const builtMs = process.env.TASKMESH_FROM_SOURCE === '1' ? 0 : mtimeMs(join(root, 'dist/.built'))
-const [dir, ext] = builtMs > 0 && builtMs >= newestMs(join(root, 'src')) ? ['dist', 'js'] : ['src', 'ts']
-const { usePrebundledDependencies } = await import(`../${dir}/prebundled.${ext}`)
-usePrebundledDependencies(root)
-await import(`../${dir}/cli.${ext}`)
+if (builtMs > 0 && builtMs >= newestMs(join(root, 'src'))) {
+  // The bundle was built from these very sources: it holds every package they import.
+  const { usePrebundledDependencies } = await import('../dist/prebundled.js')
+  usePrebundledDependencies(root)
+  await import('../dist/cli.js')
+} else {
+  await import('../src/cli.ts')
+}

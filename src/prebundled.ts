@@ -6,11 +6,11 @@
  * costs a fraction of a millisecond, and a node imports that many: this is
  * most of a start-up's CPU time and a third of an idle node's memory.
  *
- * Only the executable (bin/taskmesh.js) calls this; tests and scripts that import
- * src/ load node_modules as usual. Our own code is never bundled, so editing
- * it needs no rebuild. The bundle is left unused when it is missing, when the
- * installed dependencies changed after it was built, or with
- * TASKMESH_PREBUNDLED=0.
+ * Only the executable (bin/taskmesh.js) calls this, and only when it runs the
+ * built dist/ (built together with the bundle, from the same sources); tests
+ * and scripts that import src/ load node_modules as usual. The bundle is left
+ * unused when it is missing, when the installed dependencies changed after it
+ * was built, or with TASKMESH_PREBUNDLED=0.
  */
 import module from 'node:module'
 import { readFileSync, statSync } from 'node:fs'
