@@ -1,8 +1,8 @@
 /**
- * Loads src/'s dependencies from their prebundled copies in dist/vendor/
- * (scripts/build-vendor.ts, built by `npm ci` / `npm install` through
- * `prepare`, or `npm run build`): about 30 files instead of about 1,200
- * modules from node_modules. Resolving, reading and instantiating a module
+ * Loads our code's dependencies from their prebundled copies in dist/vendor/
+ * (scripts/build.ts, run by `npm ci` / `npm install` through `prepare`, or
+ * `npm run build`): about 60 files instead of about 1,200 modules from
+ * node_modules. Resolving, reading and instantiating a module
  * costs a fraction of a millisecond, and a node imports that many: this is
  * most of a start-up's CPU time and a third of an idle node's memory.
  *
