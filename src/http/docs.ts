@@ -80,8 +80,11 @@ export async function registerDocs (app: FastifyInstance, version: string): Prom
   })
   let docs: Promise<FastifyInstance> | undefined
   const serve = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    docs ??= buildDocsServer(routes, version)
-    const res = await (await docs).inject({ method: req.method as HTTPMethods, url: req.url, headers: req.headers })
+    // A failed build is tried again by the next request.
+    docs ??= buildDocsServer(routes, version).catch((err: unknown) => { docs = undefined; throw err })
+    // HEAD as GET: the docs instance has no HEAD routes of its own; this server sends no body for HEAD.
+    const method = (req.method === 'HEAD' ? 'GET' : req.method) as HTTPMethods
+    const res = await (await docs).inject({ method, url: req.url, headers: req.headers })
     if (res.headers[HANDOFF] === 'not-found') {
       reply.callNotFound()
       return reply
@@ -91,8 +94,7 @@ export async function registerDocs (app: FastifyInstance, version: string): Prom
       throw Object.assign(new Error(message), { statusCode: res.statusCode, code })
     }
     const headers = { ...res.headers }
-    // Recomputed by this server for the body it sends.
-    delete headers['content-length']
+    // This server's own (the body sent is the same, so its content-length stands).
     delete headers['transfer-encoding']
     delete headers.connection
     delete headers.date
