@@ -1,12 +1,7 @@
-#!/usr/bin/env node
 /**
- * The `taskmesh` executable. Turns on Node's on-disk compile cache before the
- * CLI and its dependencies load (libp2p is many modules, and TypeScript is
- * stripped on load): a node starts about 0.4 s sooner from the second start
- * on. The cache lives in the OS temp folder (NODE_COMPILE_CACHE overrides it,
- * NODE_DISABLE_COMPILE_CACHE=1 turns it off).
+ * Kept so that `node src/bin.ts ...` still works: the executable is
+ * bin/taskmesh.js (plain JavaScript, so that a start need not load Node's
+ * TypeScript stripper; it runs dist/ when built and current, src/ otherwise).
  */
-import module from 'node:module'
-
-module.enableCompileCache?.()
-await import('./cli.ts')
+const executable = '../bin/taskmesh.js'
+await import(executable)

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `taskmesh` command: init | start | status | submit | task | demo.
+ * Each command imports what it needs when it runs: `status` never loads
+ * libp2p, and `start` never loads the submit progress bar.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -13,14 +15,8 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { ConfigError, DEFAULTS, loadConfig } from './config.ts'
 import { MAX_PRIORITY } from './protocol/constants.ts'
 import type { Config } from './config.ts'
-import { startNode } from './node.ts'
-import { formatMemberTable } from './cli/table.ts'
 import { TaskmeshApiError, TaskmeshClient } from './client/index.ts'
 import { CliError, clientFor } from './cli/common.ts'
-import { formatTask, submitFile, submitOne } from './cli/submit.ts'
-import { initCluster } from './cli/init.ts'
-import { watch } from './cli/watch.ts'
-import { listTasks } from './cli/list.ts'
 import type { ListOptions } from './cli/list.ts'
 
 function integer (name: string) {
@@ -58,7 +54,8 @@ Examples:
   $ taskmesh init
   $ taskmesh init --out /etc/taskmesh/cluster.config.json --cluster prod --token
   $ taskmesh start --config /etc/taskmesh/cluster.config.json`)
-  .action((opts: { out: string, cluster?: string, token?: boolean, force?: boolean }) => {
+  .action(async (opts: { out: string, cluster?: string, token?: boolean, force?: boolean }) => {
+    const { initCluster } = await import('./cli/init.ts')
     const r = initCluster(opts)
     process.stdout.write(`wrote ${r.configFile}\nwrote ${r.keyFile} (the cluster key, mode 0600: copy it to every node, never commit it)\n` +
       (r.token === null ? '' : 'the config holds an HTTP bearer token (mode 0600); clients send it as TASKMESH_TOKEN\n') +
@@ -107,6 +104,7 @@ Examples:
       logLevel: opts.logLevel as Config['logLevel'] | undefined
     }
     const config = loadConfig({ file: opts.config as string | undefined, flags })
+    const { startNode } = await import('./node.ts')
     const node = await startNode(config)
     // A drain (first signal, or POST /v1/drain) ends with the node stopped: exit 0.
     node.drained.then(() => process.exit(0), (err: Error) => {
@@ -144,6 +142,7 @@ Examples:
       process.stdout.write(JSON.stringify(view, null, 2) + '\n')
       return
     }
+    const { formatMemberTable } = await import('./cli/table.ts')
     process.stdout.write(formatMemberTable(view, process.stdout.isTTY === true) + '\n')
   })
 
@@ -173,6 +172,7 @@ Examples:
   $ taskmesh watch --node http://127.0.0.1:7422
   $ taskmesh watch --task 0f8c2a9e-... --json | jq .data.status`)
   .action(async (opts: { node: string, task?: string[], json?: boolean }) => {
+    const { watch } = await import('./cli/watch.ts')
     await watch(opts, process.stdout)
   })
 
@@ -196,6 +196,7 @@ Examples:
   $ taskmesh submit hash '{"data": "abc", "rounds": 100000}' --wait
   $ taskmesh submit --file tasks.jsonl --wait`)
   .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, retainMs?: number, json?: boolean }) => {
+    const { submitFile, submitOne } = await import('./cli/submit.ts')
     if (opts.file !== undefined) {
       if (type !== undefined) throw new CliError('give either TYPE [PAYLOAD] or --file, not both')
       await submitFile({ ...opts, file: opts.file }, process.stdout)
@@ -218,6 +219,7 @@ Examples:
   .action(async (id: string, opts: { node: string, wait?: boolean, json?: boolean }) => {
     const client = clientFor(opts.node)
     const t = opts.wait === true ? await client.wait(id) : await client.get(id)
+    const { formatTask } = await import('./cli/submit.ts')
     process.stdout.write((opts.json === true ? JSON.stringify(t, null, 2) : formatTask(t)) + '\n')
   })
 
@@ -235,6 +237,7 @@ Examples:
   $ taskmesh list --status failed --all
   $ taskmesh list --type hash --json | jq -r .id`)
   .action(async (opts: ListOptions) => {
+    const { listTasks } = await import('./cli/list.ts')
     await listTasks(opts, process.stdout, process.stderr)
   })
 
@@ -250,7 +253,8 @@ Examples:
   .action(async (opts: { nodes: number, basePort: number, cluster: string }) => {
     if (opts.nodes < 1 || opts.nodes > 50) throw new InvalidArgumentError('--nodes must be between 1 and 50')
     const dir = await mkdtemp(join(os.tmpdir(), 'taskmesh-demo-'))
-    const cli = fileURLToPath(import.meta.url)
+    // The executable (src/ or dist/ alike: bin/ is beside both).
+    const cli = fileURLToPath(new URL('../bin/taskmesh.js', import.meta.url))
     const children: ChildProcess[] = []
     for (let i = 1; i <= opts.nodes; i++) {
       const args = [cli, 'start', '--cluster', opts.cluster, '--name', `demo-${i}`, '--http-port', String(opts.basePort + i - 1),
@@ -281,6 +285,7 @@ Examples:
       const agreed = leader != null && views.every(v => v !== undefined && v.leader?.id === leader.id &&
         v.members.filter(m => m.status === 'alive').length === opts.nodes)
       if (agreed) {
+        const { formatMemberTable } = await import('./cli/table.ts')
         process.stdout.write(formatMemberTable(views[0]!, process.stdout.isTTY === true) + '\nPress Ctrl-C to stop.\n')
         return
       }

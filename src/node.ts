@@ -197,7 +197,9 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   events.start()
   const started = runtime
   const startedTasks = tasks
-  log.info({ id: transport.id, http: httpUrl, cluster: config.cluster, addresses: transport.addresses(), capacity: config.capacity }, 'node started')
+  // How long the process took to get here and the CPU it used (all threads): what a start costs.
+  const cpu = process.cpuUsage()
+  log.info({ id: transport.id, http: httpUrl, cluster: config.cluster, addresses: transport.addresses(), capacity: config.capacity, startupMs: Math.round(process.uptime() * 1000), startupCpuMs: Math.round((cpu.user + cpu.system) / 1000) }, 'node started')
 
   let stopping: Promise<void> | undefined
   const stop = async (): Promise<void> => {

@@ -19,6 +19,7 @@ import type { Figure, Scenario } from './figures.ts'
 import { clusterFramesSent, framesPerTask, peakRssBytes } from './node-stats.ts'
 import { summarizeProfiles } from './profile.ts'
 import { retentionScenario } from './retention.ts'
+import { startup } from './startup.ts'
 import { waitBulk, waitEach } from './result-clients.ts'
 import type { Ended } from './result-clients.ts'
 
@@ -478,9 +479,17 @@ async function memory (): Promise<void> {
   await c.stop()
 }
 
+/** One node at a time: spawn to "node started", its CPU-seconds, idle RSS (scripts/bench/startup.ts). */
+async function startupScenario (): Promise<void> {
+  const file = join(work, 'startup.config.json')
+  writeFileSync(file, JSON.stringify({ cluster: `bench-${process.pid}-startup`, capacity: 2 }))
+  scenarios.push(await startup({ lan: cfg.lan, quick: cfg.quick, work, configFile: file, say }))
+}
+
 // ---- main ------------------------------------------------------------------
 
 const all: Array<[string, () => Promise<unknown>]> = [
+  ['startup', startupScenario],
   ['latency', baselinesAndLatency],
   ['throughput', throughput],
   ['failover', failover],

@@ -13,7 +13,8 @@ import type { LanHost } from '../lan/lan.ts'
 import { DEFAULTS } from '../../src/config.ts'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
-const CLI = join(ROOT, 'src/bin.ts')
+/** The executable the nodes run; TASKMESH_LAN_BIN points at another checkout's to compare two versions on the same LAN. */
+const CLI = process.env.TASKMESH_LAN_BIN ?? join(ROOT, 'bin/taskmesh.js')
 /** Each host has an address of its own, so every node can use the default port. */
 export const HTTP_PORT = DEFAULTS.httpPort
 /**

@@ -94,7 +94,8 @@ export class HandlerPool implements TaskExecutor {
     this.#handlers = new Map(Object.keys(builtins).map(name => [name, name]))
     for (const [type, path] of Object.entries(userHandlers)) this.#handlers.set(type, resolve(baseDir, path))
     this.#pool = new Piscina({
-      filename: new URL('./worker-thread.ts', import.meta.url).href,
+      // worker-thread.ts from src/, worker-thread.js when this runs built, from dist/.
+      filename: new URL(`./worker-thread.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href,
       // No idle threads: the built-ins most tasks use run on the event loop; a thread starts on first use.
       minThreads: 0,
       maxThreads: capacity,

@@ -9,6 +9,7 @@ import type { ClusterSnapshot } from '../core/cluster-core.ts'
 import { TaskmeshError } from '../errors.ts'
 import { requireToken } from './auth.ts'
 import { registerDocs } from './docs.ts'
+import { lazySchemaCompilers } from './lazy-schemas.ts'
 import { MAX_JSON_DEPTH, deeperThan } from './json-depth.ts'
 import { ClusterReply, ErrorReply, HealthReply } from './schemas.ts'
 
@@ -39,7 +40,9 @@ export async function buildHttpServer (deps: HttpDeps): Promise<FastifyInstance>
       void (reply as FastifyReply).code(tooLong ? 414 : 400).send({ error: { code: tooLong ? 'URI_TOO_LONG' : 'MALFORMED_REQUEST', message: tooLong ? 'a path parameter is longer than 256 characters' : err.message } })
     },
     // Reject rather than silently fix: no type coercion, no dropping of unknown fields.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } }
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // Each route's schemas compile on its first request, not at start.
+    schemaController: { compilersFactory: lazySchemaCompilers() }
   })
 
   // Before routing, body parsing and every route's own hooks: an unauthenticated request costs nothing more.

@@ -10,7 +10,7 @@ import os from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterEach } from 'vitest'
 
-const CLI = resolve(import.meta.dirname, '../../src/bin.ts')
+const CLI = resolve(import.meta.dirname, '../../bin/taskmesh.js')
 
 export type { ClusterView } from '../../src/cli/table.ts'
 import type { ClusterView } from '../../src/cli/table.ts'

@@ -98,7 +98,7 @@ describe('config: defaults stated once', () => {
   })
 
   it('states in `taskmesh start --help` the defaults config.ts holds', () => {
-    const help = execFileSync(process.execPath, [join(import.meta.dirname, '../../src/bin.ts'), 'start', '--help'], { encoding: 'utf8' }).replace(/\s+/g, ' ')
+    const help = execFileSync(process.execPath, [join(import.meta.dirname, '../../bin/taskmesh.js'), 'start', '--help'], { encoding: 'utf8' }).replace(/\s+/g, ' ')
     for (const text of [`default ${DEFAULTS.httpHost}`, `default ${DEFAULTS.httpPort}`, `default ${DEFAULTS.dataDir}`, `default ${DEFAULTS.heartbeatIntervalMs}`, `default ${DEFAULTS.failureTimeoutMs}`, `default ${DEFAULTS.cluster}`]) {
       expect(help).toContain(text)
     }
