@@ -4,18 +4,12 @@
  * process's resident memory) and the node-to-node RPC frames it sent, by
  * message kind (from its own /metrics: requests and replies alike).
  */
-import { readFileSync } from 'node:fs'
-import { LAN_TOKEN } from '../lib/lan-nodes.ts'
+import { LAN_TOKEN, statusBytes } from '../lib/lan-nodes.ts'
 import type { LanNode } from '../lib/lan-nodes.ts'
 
 /** Peak resident memory of a process so far, in bytes (0 when it is gone). */
 export function peakRssBytes (pid: number): number {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find(l => l.startsWith('VmHWM:'))
-    return Number(line?.split(/\s+/)[1] ?? 0) * 1024
-  } catch {
-    return 0
-  }
+  return statusBytes(pid, 'VmHWM')
 }
 
 /** RPC frames this node has sent since it started, by message kind. */

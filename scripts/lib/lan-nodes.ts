@@ -97,12 +97,17 @@ export function cpuSeconds (pid: number): number {
   }
 }
 
-/** Resident set size in bytes (Linux /proc). */
-export function rssBytes (pid: number): number {
+/** A memory figure of a process from /proc/<pid>/status, in bytes (0 when it is gone): VmRSS, resident now; VmHWM, its peak so far. */
+export function statusBytes (pid: number, field: 'VmRSS' | 'VmHWM'): number {
   try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find(l => l.startsWith('VmRSS:'))
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find(l => l.startsWith(`${field}:`))
     return Number(line?.split(/\s+/)[1] ?? 0) * 1024
   } catch {
     return 0
   }
+}
+
+/** Resident set size in bytes (Linux /proc). */
+export function rssBytes (pid: number): number {
+  return statusBytes(pid, 'VmRSS')
 }

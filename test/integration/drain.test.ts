@@ -1,57 +1,19 @@
 import { spawnSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { agreedLeader, nodesPerTest, waitFor } from '../support/nodes.ts'
 import type { TestNode } from '../support/nodes.ts'
-
-interface Task { id: string, status: string, attempts: number, worker: string | null, error: string | null, startedAt: number | null }
+import { dispatchingAt, executions, freshlyRunningOn, recordingCluster, task } from '../support/recording.ts'
 
 const CLI = resolve(import.meta.dirname, '../../src/bin.ts')
-
-async function task (node: TestNode, id: string, waitMs = 0): Promise<Task> {
-  const res = await fetch(`${node.url}/v1/tasks/${id}${waitMs > 0 ? `?wait=${waitMs}` : ''}`, { signal: AbortSignal.timeout(waitMs + 5_000) })
-  return await res.json() as Task
-}
-
-/** Executions the recording handler logged: task id, attempt, and the pid of the node that ran it. */
-function executions (record: string): Array<{ id: string, attempt: number, pid: number }> {
-  return readFileSync(record, 'utf8').trim().split('\n').filter(l => l !== '').map(l => {
-    const [id, attempt, pid] = l.split(' ')
-    return { id: id!, attempt: Number(attempt), pid: Number(pid) }
-  })
-}
 
 /** How `observer` sees `member` now (undefined once forgotten). */
 async function statusOf (observer: TestNode, member: TestNode): Promise<string | undefined> {
   return (await observer.cluster()).members.find(m => m.id === member.id)?.status
 }
 
-/** Epoch ms at which one of `nodes` logged that it dispatches as leader, at or after `sinceMs`. */
-function dispatchingAt (nodes: TestNode[], sinceMs: number): number | undefined {
-  const times = nodes.flatMap(n => n.output().split('\n').filter(l => l.includes('"dispatching as leader"')).map(l => (JSON.parse(l) as { time: number }).time))
-  return times.filter(t => t >= sinceMs).sort((a, b) => a - b)[0]
-}
-
 describe('drain: a node stopped with SIGTERM finishes its work and leaves (real nodes)', () => {
   const set = nodesPerTest()
-
-  /** Three nodes (2 slots each) running the `record` handler; `extra` args go to the third node only. */
-  async function recordingCluster (prefix: string, extra: string[] = []) {
-    const dir = await set.tempDir()
-    const record = join(dir, 'executions.log')
-    writeFileSync(record, '')
-    const config = join(dir, 'cluster.config.json')
-    writeFileSync(config, JSON.stringify({ handlers: { record: resolve(import.meta.dirname, '../fixtures/record-handler.js') }, retryBaseMs: 50 }))
-    const opts = { args: ['--config', config, '--capacity', '2'], env: { TASKMESH_RECORD_FILE: record } }
-    const nodes = [
-      await set.start({ name: `${prefix}1`, ...opts }),
-      await set.start({ name: `${prefix}2`, ...opts }),
-      await set.start({ name: `${prefix}3`, ...opts, args: [...opts.args, ...extra] })
-    ]
-    const first = await waitFor(async () => await agreedLeader(nodes, 3), 5_000, 'three nodes to agree')
-    return { record, nodes, leader: nodes.find(n => n.id === first.id)! }
-  }
 
   /** `perNode` record tasks of `ms` submitted to each node. */
   async function submitAcross (nodes: TestNode[], perNode: number, ms: number): Promise<string[]> {
@@ -64,18 +26,9 @@ describe('drain: a node stopped with SIGTERM finishes its work and leaves (real 
     return ids
   }
 
-  /** Two or more of `ids` running on `worker` that began less than `freshMs` ago, as `observer` sees them. */
-  async function freshlyRunningOn (observer: TestNode, worker: TestNode, ids: string[], freshMs: number): Promise<string[]> {
-    return await waitFor(async () => {
-      const all = await Promise.all(ids.map(async id => await task(observer, id)))
-      const mine = all.filter(t => t.worker === worker.id && t.status === 'running' && t.startedAt !== null && Date.now() - t.startedAt < freshMs)
-      return mine.length >= 2 ? mine.map(t => t.id) : undefined
-    }, 20_000, 'tasks running on the worker')
-  }
-
   it('SIGTERM to a busy worker: it shows as draining, finishes what it runs, exits 0 within the drain time and shows as left; every task succeeds once, none cancelled, none retried', async () => {
     const drainTimeoutMs = 10_000
-    const { record, nodes, leader } = await recordingCluster('d', ['--drain-timeout-ms', String(drainTimeoutMs)])
+    const { record, nodes, leader } = await recordingCluster(set, 'd', ['--drain-timeout-ms', String(drainTimeoutMs)])
     const worker = nodes[2] !== leader ? nodes[2]! : nodes[1]!
     const survivors = nodes.filter(n => n !== worker)
     // 36 tasks of 1.5 s on 6 slots (2 outstanding per slot): the worker runs two and holds two more, not begun, when the signal lands.
@@ -107,7 +60,7 @@ describe('drain: a node stopped with SIGTERM finishes its work and leaves (real 
   })
 
   it('SIGTERM to the leader under load: a new leader dispatches at once, the old one exits 0 after its attempts; no task lost, none run twice', async () => {
-    const { record, nodes, leader } = await recordingCluster('l')
+    const { record, nodes, leader } = await recordingCluster(set, 'l')
     const survivors = nodes.filter(n => n !== leader)
     // 60 tasks of 400 ms on 6 slots: work remains queued on the leader when it is signalled.
     const ids = await submitAcross(nodes, 20, 400)
@@ -131,7 +84,7 @@ describe('drain: a node stopped with SIGTERM finishes its work and leaves (real 
 
   it('a drain that times out: the node exits 0 soon after, and what it still ran is retried elsewhere at once, never cancelled', async () => {
     const drainTimeoutMs = 1_000
-    const { record, nodes, leader } = await recordingCluster('t', ['--drain-timeout-ms', String(drainTimeoutMs)])
+    const { record, nodes, leader } = await recordingCluster(set, 't', ['--drain-timeout-ms', String(drainTimeoutMs)])
     const worker = nodes[2] !== leader ? nodes[2]! : nodes[1]!
     const survivors = nodes.filter(n => n !== worker)
     // Tasks of 5 s: those running on the worker cannot finish within its 1 s drain.
@@ -155,7 +108,7 @@ describe('drain: a node stopped with SIGTERM finishes its work and leaves (real 
   })
 
   it('a second signal stops at once: running attempts are retried elsewhere, not cancelled', async () => {
-    const { nodes, leader } = await recordingCluster('s')
+    const { nodes, leader } = await recordingCluster(set, 's')
     const worker = nodes[2] !== leader ? nodes[2]! : nodes[1]!
     const survivors = nodes.filter(n => n !== worker)
     const ids = await submitAcross(nodes, 4, 5_000)
@@ -173,7 +126,7 @@ describe('drain: a node stopped with SIGTERM finishes its work and leaves (real 
   })
 
   it('`taskmesh drain --node URL` drains that node: it leaves, exits 0 and shows as left in `taskmesh status`', async () => {
-    const { nodes, leader } = await recordingCluster('c')
+    const { nodes, leader } = await recordingCluster(set, 'c')
     const target = nodes.find(n => n !== leader)!
     const other = nodes.find(n => n !== leader && n !== target)!
     const cli = spawnSync(process.execPath, [CLI, 'drain', '--node', target.url], { encoding: 'utf8', timeout: 30_000 })

@@ -1,34 +1,15 @@
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { nodesPerTest, agreedLeader, getJson, holdsFor, waitFor } from '../support/nodes.ts'
 import type { TestNode } from '../support/nodes.ts'
-
-interface Task { id: string, status: string, attempts: number, worker: string | null, result: unknown, startedAt: number | null }
-
-async function task (node: TestNode, id: string, waitMs = 0): Promise<Task> {
-  const res = await fetch(`${node.url}/v1/tasks/${id}${waitMs > 0 ? `?wait=${waitMs}` : ''}`, { signal: AbortSignal.timeout(waitMs + 5_000) })
-  return await res.json() as Task
-}
+import { dispatchingAt, executions, freshlyRunningOn, recordingCluster, task } from '../support/recording.ts'
+import type { Task } from '../support/recording.ts'
 
 describe('tasks across a leader crash (real nodes)', () => {
   const set = nodesPerTest()
 
-  /** Three nodes (2 slots each) running the `record` handler, which logs each finished execution to `record`. */
-  async function recordingCluster (prefix: string) {
-    const dir = await set.tempDir()
-    const record = join(dir, 'executions.log')
-    writeFileSync(record, '')
-    const config = join(dir, 'cluster.config.json')
-    writeFileSync(config, JSON.stringify({ handlers: { record: resolve(import.meta.dirname, '../fixtures/record-handler.js') }, retryBaseMs: 50 }))
-    const opts = { args: ['--config', config, '--capacity', '2'], env: { TASKMESH_RECORD_FILE: record } }
-    const nodes = [await set.start({ name: `${prefix}1`, ...opts }), await set.start({ name: `${prefix}2`, ...opts }), await set.start({ name: `${prefix}3`, ...opts })]
-    const first = await waitFor(async () => await agreedLeader(nodes, 3), 5_000, 'three nodes to agree')
-    return { record, opts, nodes, leader: nodes.find(n => n.id === first.id)! }
-  }
-
   it('after SIGKILL of the leader under load, no accepted task is lost and attempts running on live workers are not restarted', async () => {
-    const { record, nodes, leader } = await recordingCluster('f')
+    const { record, nodes, leader } = await recordingCluster(set, 'f')
     const survivors = nodes.filter(n => n !== leader)
     const origin = survivors[0]!
     // 30 tasks of 1.5 s on 6 slots: some run on each node when the leader dies, the rest wait.
@@ -52,14 +33,6 @@ describe('tasks across a leader crash (real nodes)', () => {
     for (const id of ids) expect((await getJson<Task>(`${survivors[1]!.url}/v1/tasks/${id}`)).status).toBe('succeeded')
   })
 
-  /** Executions the recording handler logged: task id, attempt, and the pid of the node that ran it. */
-  function executions (record: string): Array<{ id: string, attempt: number, pid: number }> {
-    return readFileSync(record, 'utf8').trim().split('\n').filter(l => l !== '').map(l => {
-      const [id, attempt, pid] = l.split(' ')
-      return { id: id!, attempt: Number(attempt), pid: Number(pid) }
-    })
-  }
-
   /** `batches` x 25 tasks of `ms` each (200 of 100 ms by default), submitted to the three nodes in turn. */
   async function submitAcross (nodes: TestNode[], batches = 8, ms = 100): Promise<string[]> {
     const ids: string[] = []
@@ -71,7 +44,6 @@ describe('tasks across a leader crash (real nodes)', () => {
     return ids
   }
 
-  /** Every task succeeded with its payload as result, and every given node returns the same record. */
   /**
    * Every task succeeded, and every reader ends up with the same record of it. A task that ran twice
    * across the fault (at least once is the guarantee) has two successes; its holders may hear them in
@@ -87,24 +59,6 @@ describe('tasks across a leader crash (real nodes)', () => {
     for (const v of agreed.slice(1)) expect(v).toEqual(agreed[0])
   }
 
-  /** When a survivor logged that it dispatches as leader after `sinceMs` (epoch ms). */
-  function dispatchingAt (nodes: TestNode[], sinceMs: number): number | undefined {
-    const times = nodes.flatMap(n => n.output().split('\n').filter(l => l.includes('"dispatching as leader"')).map(l => (JSON.parse(l) as { time: number }).time))
-    return times.filter(t => t >= sinceMs).sort((a, b) => a - b)[0]
-  }
-
-  /**
-   * Two or more of `ids` running on `worker` that began less than `freshMs` ago (as `leader` sees them):
-   * one with most of its time still to run, so that it cannot end before a signal sent now lands.
-   */
-  async function freshlyRunningOn (leader: TestNode, worker: TestNode, ids: string[], freshMs: number): Promise<string[]> {
-    return await waitFor(async () => {
-      const all = await Promise.all(ids.map(async id => await task(leader, id)))
-      const mine = all.filter(t => t.worker === worker.id && t.status === 'running' && t.startedAt !== null && Date.now() - t.startedAt < freshMs)
-      return mine.length >= 2 ? mine.map(t => t.id) : undefined
-    }, 20_000, 'tasks running on the worker')
-  }
-
   /** Each of `ids` ended on one of `survivors`, as its second attempt. */
   async function expectRanAgainOn (leader: TestNode, survivors: TestNode[], ids: string[]): Promise<void> {
     const ended = await Promise.all(ids.map(async id => await task(leader, id)))
@@ -115,7 +69,7 @@ describe('tasks across a leader crash (real nodes)', () => {
   }
 
   it('200 record tasks of 100 ms across the nodes, leader SIGKILLed half-way: all succeed once, only tasks on the killed node ran twice, a new leader dispatches within 1.5 s', async () => {
-    const { record, nodes, leader } = await recordingCluster('k')
+    const { record, nodes, leader } = await recordingCluster(set, 'k')
     const survivors = nodes.filter(n => n !== leader)
     const ids = await submitAcross(nodes)
     await waitFor(() => executions(record).length >= 100 || undefined, 30_000, 'half of the tasks to finish')
@@ -132,7 +86,7 @@ describe('tasks across a leader crash (real nodes)', () => {
   })
 
   it('leader SIGSTOPped under the same load until another node dispatches as leader, then SIGCONT: nothing lost or double-recorded, and it rejoins as a follower', async () => {
-    const { record, nodes, leader } = await recordingCluster('p')
+    const { record, nodes, leader } = await recordingCluster(set, 'p')
     const others = nodes.filter(n => n !== leader)
     const ids = await submitAcross(nodes)
     await waitFor(() => executions(record).length >= 100 || undefined, 30_000, 'half of the tasks to finish')
@@ -148,7 +102,7 @@ describe('tasks across a leader crash (real nodes)', () => {
   })
 
   it('a worker (not the leader) SIGKILLed mid-load: the tasks it ran finish on the others', async () => {
-    const { record, nodes, leader } = await recordingCluster('w')
+    const { record, nodes, leader } = await recordingCluster(set, 'w')
     const worker = nodes.find(n => n !== leader)!
     const survivors = nodes.filter(n => n !== worker)
     // 75 tasks of 1 s on 6 slots: the worker is surely running some when it dies.
@@ -162,7 +116,7 @@ describe('tasks across a leader crash (real nodes)', () => {
   })
 
   it('the origin dies: its tasks still finish and stay readable on the other holder; restarted with its data directory, it catches up and runs nothing again', async () => {
-    const { record, opts, nodes, leader } = await recordingCluster('r')
+    const { record, opts, nodes, leader } = await recordingCluster(set, 'r')
     const origin = nodes.find(n => n !== leader)!
     const res = await fetch(`${origin.url}/v1/tasks/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tasks: Array.from({ length: 20 }, (_, i) => ({ type: 'record', payload: { ms: 1_000, i } })) }) })
     const ids = (await res.json() as { ids: string[] }).ids
