@@ -26,14 +26,24 @@ describe('drain: a node stopped with SIGTERM finishes its work and leaves (real 
     return ids
   }
 
+  /**
+   * A recording cluster (`extra` args to its third node) and its worker to stop: the third node, or the
+   * second when the third leads; `perNode` tasks of `ms` submitted to each node, and the worker running
+   * at least two of them that began less than `freshMs` ago.
+   */
+  async function busyWorker (prefix: string, extra: string[], perNode: number, ms: number, freshMs: number) {
+    const cluster = await recordingCluster(set, prefix, extra)
+    const { nodes, leader } = cluster
+    const worker = nodes[2] !== leader ? nodes[2]! : nodes[1]!
+    const ids = await submitAcross(nodes, perNode, ms)
+    const onWorker = await freshlyRunningOn(leader, worker, ids, freshMs)
+    return { ...cluster, worker, survivors: nodes.filter(n => n !== worker), ids, onWorker }
+  }
+
   it('SIGTERM to a busy worker: it shows as draining, finishes what it runs, exits 0 within the drain time and shows as left; every task succeeds once, none cancelled, none retried', async () => {
     const drainTimeoutMs = 10_000
-    const { record, nodes, leader } = await recordingCluster(set, 'd', ['--drain-timeout-ms', String(drainTimeoutMs)])
-    const worker = nodes[2] !== leader ? nodes[2]! : nodes[1]!
-    const survivors = nodes.filter(n => n !== worker)
     // 36 tasks of 1.5 s on 6 slots (2 outstanding per slot): the worker runs two and holds two more, not begun, when the signal lands.
-    const ids = await submitAcross(nodes, 12, 1_500)
-    const onWorker = await freshlyRunningOn(leader, worker, ids, 700)
+    const { record, nodes, leader, worker, survivors, ids, onWorker } = await busyWorker('d', ['--drain-timeout-ms', String(drainTimeoutMs)], 12, 1_500, 700)
     const signalledAt = Date.now()
     worker.signal('SIGTERM')
     // Its attempts still have at least 800 ms to run, and /v1/cluster polls take a few ms: it is seen draining.
@@ -84,12 +94,8 @@ describe('drain: a node stopped with SIGTERM finishes its work and leaves (real 
 
   it('a drain that times out: the node exits 0 soon after, and what it still ran is retried elsewhere at once, never cancelled', async () => {
     const drainTimeoutMs = 1_000
-    const { record, nodes, leader } = await recordingCluster(set, 't', ['--drain-timeout-ms', String(drainTimeoutMs)])
-    const worker = nodes[2] !== leader ? nodes[2]! : nodes[1]!
-    const survivors = nodes.filter(n => n !== worker)
     // Tasks of 5 s: those running on the worker cannot finish within its 1 s drain.
-    const ids = await submitAcross(nodes, 4, 5_000)
-    const onWorker = await freshlyRunningOn(leader, worker, ids, 2_000)
+    const { record, nodes, leader, worker, survivors, ids, onWorker } = await busyWorker('t', ['--drain-timeout-ms', String(drainTimeoutMs)], 4, 5_000, 2_000)
     const signalledAt = Date.now()
     worker.signal('SIGTERM')
     expect(await worker.exited).toBe(0)
@@ -108,11 +114,7 @@ describe('drain: a node stopped with SIGTERM finishes its work and leaves (real 
   })
 
   it('a second signal stops at once: running attempts are retried elsewhere, not cancelled', async () => {
-    const { nodes, leader } = await recordingCluster(set, 's')
-    const worker = nodes[2] !== leader ? nodes[2]! : nodes[1]!
-    const survivors = nodes.filter(n => n !== worker)
-    const ids = await submitAcross(nodes, 4, 5_000)
-    const onWorker = await freshlyRunningOn(leader, worker, ids, 2_000)
+    const { nodes, leader, worker, survivors, ids, onWorker } = await busyWorker('s', [], 4, 5_000, 2_000)
     const signalledAt = Date.now()
     worker.signal('SIGTERM')
     await waitFor(() => worker.output().includes('"draining: finishing running attempts, taking no new work"'), 2_000, 'the worker to drain')
