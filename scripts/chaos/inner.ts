@@ -109,7 +109,7 @@ function makeTask (n: number): { type: typeof TYPES[number], payload: unknown, m
 
 /** Client lanes: two per host, so that no one unreachable host can stop the load. */
 const LANES = 2 * hosts.length
-/** A submit gets this long to answer; then it is retried on another host (as a new submission). */
+/** A submit gets this long to answer; then it is retried on another host (same idempotency keys). */
 const REQUEST_TIMEOUT_MS = 2_000
 /** Tries of one batch, the first included. */
 const MAX_TRIES = 3
@@ -118,10 +118,10 @@ const requests: ClientRequest[] = []
 
 /**
  * Submits batches of 1-8 tasks to random reachable nodes from LANES client
- * lanes (about 30 tasks/s in all, as with two lanes before). A submit that
- * gets no answer within REQUEST_TIMEOUT_MS (or a 5xx) is retried on another
- * host, up to MAX_TRIES tries (a new submission: see the note in the lane).
- * Every request is recorded: host, latency, outcome.
+ * lanes (about 30 tasks/s in all, as with two lanes before). Every task has
+ * an idempotency key; a submit that gets no answer within REQUEST_TIMEOUT_MS
+ * (or a 5xx) is retried on another host with the same keys, up to MAX_TRIES
+ * tries. Every request is recorded: host, latency, outcome.
  */
 async function workload (): Promise<void> {
   let n = 0
@@ -129,10 +129,7 @@ async function workload (): Promise<void> {
   const lane = async (): Promise<void> => {
     while (!stopLoad) {
       const size = 1 + Math.floor(rng() * 8)
-      // No idempotency keys for now: a key resubmitted to another node while the first submit is still
-      // being stored can be answered with the first submit's task ids, which are stored nowhere if that
-      // submit then fails (docs/chaos.md; found by this workload, open). A retry is a new submission.
-      const tasks = Array.from({ length: size }, () => makeTask(n++))
+      const tasks = Array.from({ length: size }, () => { const i = n++; return { ...makeTask(i), idempotencyKey: `chaos-${cfg.seed}-${i}` } })
       const tried = new Set<string>()
       let batchAccepted = false
       for (let attempt = 0; attempt < MAX_TRIES && !stopLoad; attempt++) {
@@ -154,7 +151,7 @@ async function workload (): Promise<void> {
             retryable = r.status >= 500
           }
         } catch {
-          // No answer: the client cannot know whether it was accepted; the batch goes to another host.
+          // No answer: the client cannot know whether it was accepted; the same keys go to another host.
         }
         requests.push({ atMs: at, host: h.name, latencyMs: performance.now() - t, outcome, tasks: size, retry: attempt })
         batchAccepted = outcome === 'accepted'

@@ -80,6 +80,12 @@ export const RPC_ERROR_CODES = [
   'DRAINING',
   /** The receiver held the asked task once, and forgot its record (retention, or a purge): a `get` of it. */
   'TASK_EXPIRED',
+  /**
+   * A replicate or submit whose idempotency key names a task here that is not
+   * known to be accepted yet (still being stored, or a copy its origin may
+   * have refused): the origin stores its own task on another node.
+   */
+  'KEY_UNSETTLED',
   /** The receiver failed while handling the request. */
   'INTERNAL'
 ] as const
@@ -93,7 +99,13 @@ export const RpcRequestSchema = Type.Union([
     /** Attempts each task has used (a hand-over of unfinished tasks); 0 when absent. */
     attempts: Type.Optional(Type.Array(Attempt, { maxItems: MAX_TASKS_PER_MESSAGE })),
     /** Tasks the leader said had ended, but whose every live holder still has unfinished: to run again. */
-    rerun: Type.Optional(Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE }))
+    rerun: Type.Optional(Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE })),
+    /**
+     * A holder's hand-over of tasks already accepted (answered 202): each is
+     * queued under its own id, never folded into another task by its
+     * idempotency key. Absent: an origin storing a submit it has not answered yet.
+     */
+    accepted: Type.Optional(Type.Literal(true))
   }, { additionalProperties: false }),
   /** Origin -> another node: store these tasks as a replica. */
   Type.Object({ kind: Type.Literal('replicate'), tasks: Tasks }, { additionalProperties: false }),
@@ -132,7 +144,18 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ kind: Type.Literal('wait'), ids: Type.Array(Id, { minItems: 1, maxItems: MAX_TASKS_PER_MESSAGE }), waitMs: Type.Integer({ minimum: 0, maximum: MAX_WAIT_MS }) }, { additionalProperties: false }),
   /** Anyone -> leader: cancel a task. Leader -> worker: abort the running attempts of these tasks. */
   Type.Object({ kind: Type.Literal('cancel'), id: Id }, { additionalProperties: false }),
-  Type.Object({ kind: Type.Literal('abort'), ids: Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE }) }, { additionalProperties: false }),
+  Type.Object({
+    kind: Type.Literal('abort'),
+    ids: Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE }),
+    /**
+     * 'cancel' (the default): a user cancelled the task; an attempt assigned
+     * after this abort arrived is cancelled too. 'superseded': another
+     * attempt of the task succeeded; only a running attempt stops, and it
+     * ends as a plain failure, so a leader that has not heard of that
+     * success runs the task again rather than ending it as cancelled.
+     */
+    reason: Type.Optional(Type.Union([Type.Literal('cancel'), Type.Literal('superseded')]))
+  }, { additionalProperties: false }),
   /** New leader -> every member: what do you run, and what unfinished tasks do you hold? */
   Type.Object({ kind: Type.Literal('inventory'), term: Term }, { additionalProperties: false }),
   /** Anyone -> a node: one page of the records it holds, newest submit first, after `before` (a cluster-wide listing). Reply: `page`. */

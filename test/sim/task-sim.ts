@@ -620,21 +620,53 @@ export class TaskSim {
 
   // ---- workload ------------------------------------------------------------
 
-  /** Submits tasks to a node as a client would (the HTTP route calls the same method); counts them once accepted. */
+  /**
+   * Submits tasks to a node as a client would (the HTTP route calls the same
+   * method); counts them once accepted. Some clients put an idempotency key
+   * on every task, and when a submit is refused, or not answered within
+   * 150-600 ms, resubmit the same tasks with the same keys to another node,
+   * at most twice (as the chaos workload's lanes would with keys): the first
+   * submit may still be being stored, or answered later.
+   */
   submit (node: SimNode, count: number): void {
-    const tasks = node.tasks
-    if (tasks === null) return
+    const keyed = this.rng() < 0.3
     const inputs = Array.from({ length: count }, () => {
       const fail = this.rng() < 0.1
-      return { type: fail ? 'fail' as const : 'echo' as const, payload: { ms: 5 + Math.floor(this.rng() * 300), n: Math.floor(this.rng() * 1e9) }, maxAttempts: fail ? 2 : 20 }
+      return {
+        type: fail ? 'fail' as const : 'echo' as const,
+        payload: { ms: 5 + Math.floor(this.rng() * 300), n: Math.floor(this.rng() * 1e9) },
+        maxAttempts: fail ? 2 : 20,
+        ...(keyed ? { idempotencyKey: `k${this.seed}-${++this.#keys}` } : {})
+      }
     })
+    this.#submitTo(node, inputs, keyed ? 2 : 0)
+  }
+
+  #keys = 0
+
+  #submitTo (node: SimNode, inputs: Array<{ type: 'echo' | 'fail', payload: { ms: number, n: number }, maxAttempts: number, idempotencyKey?: string }>, retries: number): void {
+    const tasks = node.tasks
+    if (tasks === null) return
     const at = this.now
     const life = node.life
+    let retried = false
+    const retry = (): void => {
+      if (retried || retries === 0) return
+      retried = true
+      const others = this.nodes.filter(n => n.state === 'up' && n !== node)
+      const next = others[Math.floor(this.rng() * others.length)]
+      if (next !== undefined) this.#submitTo(next, inputs, retries - 1)
+    }
+    if (retries > 0) this.schedule(this.now + 150 + Math.floor(this.rng() * 450), null, retry)
     this.#submitting++
     this.#submitsOn.set(node, (this.#submitsOn.get(node) ?? 0) + 1)
     tasks.submit(inputs).then(ids => {
-      ids.forEach((id, i) => { this.accepted.set(id, { id, type: inputs[i]!.type, payload: inputs[i]!.payload, cancelRequested: false, atMs: at }) })
-    }, () => { /* refused (no leader, no second holder, ...): the client was told and nothing was accepted */ })
+      ids.forEach((id, i) => { this.accepted.set(id, { id, type: inputs[i]!.type, payload: inputs[i]!.payload, cancelRequested: this.accepted.get(id)?.cancelRequested ?? false, atMs: at }) })
+      retried = true
+    }, () => {
+      // Refused (no leader, no second holder, ...): the client was told and nothing was accepted.
+      retry()
+    })
       .finally(() => {
         if (node.life !== life) return
         this.#submitting--
@@ -821,7 +853,7 @@ export class TaskSim {
         else if (JSON.stringify(first.result) !== JSON.stringify(acc.payload)) v.push({ kind: 'wrong-result', detail: `${acc.id}: ${JSON.stringify(first.result)} != ${JSON.stringify(acc.payload)}` })
         if (!runs.some(r => r.node === first.worker)) v.push({ kind: 'result-without-execution', detail: `${acc.id} succeeded on ${first.worker ?? '-'}, which never ran it to the end` })
       } else if (first.status === 'cancelled') {
-        if (!acc.cancelRequested) v.push({ kind: 'wrong-outcome', detail: `${acc.id} cancelled without a request` })
+        if (!acc.cancelRequested) v.push({ kind: 'wrong-outcome', detail: `${acc.id} cancelled without a request (${first.error ?? ''}, ${first.attempts} attempts, last on ${first.worker ?? '-'})` })
       } else if (acc.type === 'echo' && !acc.cancelRequested && !/lost with its worker|assignment not accepted|timed out/.test(first.error ?? '')) {
         v.push({ kind: 'wrong-outcome', detail: `${acc.id} (echo) failed: ${first.error ?? ''}` })
       }

@@ -17,7 +17,10 @@ describe('the task system under seeded faults (real runtimes, simulated network 
 
   it('keeps every invariant on the seeds that once broke one (each names what it caught)', async () => {
     const regressions: Array<[number, string]> = [
-      [1092, 'a leader storing a handed-over copy of a task that had ended under it kept that copy unfinished']
+      [1092, 'a leader storing a handed-over copy of a task that had ended under it kept that copy unfinished'],
+      [1, 'a key resubmitted to a node holding a copy whose origin had refused it was answered with that copy, known to no other node'],
+      [11, 'an abort of an attempt superseded by another one\'s success, arriving before its assignment, later ended the task as cancelled'],
+      [42, 'a copy stored after its origin had given up (the receiver waited on its own submit of the key) was answered for the key and never run']
     ]
     for (const [seed, caught] of regressions) {
       const r = await runTaskSim({ seed })

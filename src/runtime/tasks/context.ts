@@ -88,6 +88,9 @@ export const TASK_PATH = {
 
 /** What each part offers the others (see the file of each for what it means). */
 export interface TaskRoles {
+  intake: {
+    keyConflict (specs: readonly TaskSpec[]): string | null
+  }
   handOver: {
     readonly waiting: number
     offer (ids: Iterable<string>): void
@@ -107,12 +110,13 @@ export interface TaskRoles {
     forgetEnded (id: string): void
     enqueue (records: ReadonlyArray<TaskSpec & { attempts?: number }>): void
     takeHandOver (msg: Extract<RpcRequest, { kind: 'submit' }>): Promise<RpcReply>
+    tracks (id: string): boolean
     onReports (reports: Extract<RpcRequest, { kind: 'report' }>['reports'], from: string): Promise<RpcReply>
     cancel (id: string): Promise<RpcReply>
   }
   worker: {
     accept (msg: Extract<RpcRequest, { kind: 'assign' }>, from: string): RpcReply
-    abort (ids: readonly string[]): void
+    abort (ids: readonly string[], reason: 'cancel' | 'superseded'): void
     inventory (term: number, leader: string): RpcReply
   }
   holders: {

@@ -125,12 +125,18 @@ export class Dispatcher {
     if (this.#gathering !== null) await this.#gathering
     const scheduler = this.#scheduler
     if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
-    const { store, init } = this.#ctx
+    const { store, init, roles } = this.#ctx
     const incoming = msg.tasks.filter(t => !scheduler.has(t.id)).length
     if (!leaderHasRoom(scheduler.waiting, incoming, init.scheduler.maxQueuedTasks)) return refusal('QUEUE_FULL', 'queue full')
     for (const id of msg.rerun ?? []) this.#ended.forget(id)
+    // An origin's submit is answered with the first task of a key only when that one is accepted.
+    const conflict = msg.accepted === true ? null : roles.intake.keyConflict(msg.tasks)
+    if (conflict !== null) return refusal('KEY_UNSETTLED', conflict)
     // Store only what this node holds: a hand-over of another holder's task is queued, not copied.
-    const canonical = store.insert(msg.tasks.filter(t => holdsCopy(this.#ctx.self, t)))
+    const stored = store.insert(msg.tasks.filter(t => holdsCopy(this.#ctx.self, t)))
+    // Accepted tasks keep their ids: a key that two accepted tasks share (submitted to two nodes at once,
+    // or under two leaders) runs both, as both were answered 202.
+    const canonical = msg.accepted === true ? new Map<string, string>() : stored
     for (const t of msg.tasks) if (!canonical.has(t.id)) canonical.set(t.id, t.id)
     const { queue, ended } = classifyHandOver(msg.tasks, msg.attempts, id => canonical.get(id) ?? id, id => store.get(id), id => this.#ended.has(id))
     // A copy this node holds of a task that ended under it, but without the ending (it was stored
@@ -139,6 +145,11 @@ export class Dispatcher {
     if (behind.length > 0) void this.#ctx.roles.handOver.catchUpEnded(behind)
     this.enqueue(queue)
     return { kind: 'stored', canonical: [...canonical], ...(ended.length > 0 ? { ended } : {}) }
+  }
+
+  /** This node leads and tracks the task (queued, running, or ended under it). */
+  tracks (id: string): boolean {
+    return this.#scheduler?.has(id) ?? false
   }
 
   /** Queues tasks here (this node leads and has gathered). */
@@ -178,7 +189,7 @@ export class Dispatcher {
         const ended = scheduler.onResult(r.id, from, r.attempt, r.outcome, r.atMs, r.progress ?? null, r.startedAt)
         const late = ended.length === 0 && r.outcome.ok ? scheduler.lateSuccess(r.id, from, r.attempt, r.outcome.result, r.progress ?? null, r.startedAt ?? null, r.atMs) : null
         updates.push(...ended, ...(late?.updates ?? []))
-        if (late?.abortOn != null) this.#abortOn(late.abortOn, [r.id])
+        if (late?.abortOn != null) this.#abortOn(late.abortOn, [r.id], 'superseded')
       }
     }
     this.#distribute(updates)
@@ -216,12 +227,12 @@ export class Dispatcher {
     if (scheduler.waiting > 0) this.#scheduleDispatch()
   }
 
-  #abortOn (worker: string, ids: string[]): void {
+  #abortOn (worker: string, ids: string[], reason: 'cancel' | 'superseded' = 'cancel'): void {
     if (worker === this.#ctx.self) {
-      this.#ctx.roles.worker.abort(ids)
+      this.#ctx.roles.worker.abort(ids, reason)
       return
     }
-    void this.#ctx.transport.request(worker, { kind: 'abort', ids }, TASK_PATH.rpcTimeoutMs).catch((err: Error) => { this.#ctx.log.warn({ to: worker, err: err.message }, 'abort not delivered') })
+    void this.#ctx.transport.request(worker, { kind: 'abort', ids, ...(reason === 'cancel' ? {} : { reason }) }, TASK_PATH.rpcTimeoutMs).catch((err: Error) => { this.#ctx.log.warn({ to: worker, err: err.message }, 'abort not delivered') })
   }
 
   /** Sends scheduler updates to each task's holders (applying them here when this node holds the task). */

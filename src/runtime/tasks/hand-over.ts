@@ -86,7 +86,7 @@ export class HandOver {
     }
     this.#busy = true
     const rerun = this.#queue.reruns(ids)
-    transport.request(leader.id, { kind: 'submit', tasks: records.map(specOf), attempts: records.map(r => r.attempts), ...(rerun.length > 0 ? { rerun } : {}) }, TASK_PATH.rpcTimeoutMs).then(reply => {
+    transport.request(leader.id, { kind: 'submit', tasks: records.map(specOf), attempts: records.map(r => r.attempts), accepted: true, ...(rerun.length > 0 ? { rerun } : {}) }, TASK_PATH.rpcTimeoutMs).then(reply => {
       if (reply.kind !== 'stored') return
       // A leader that has been replaced meanwhile may have dropped them: the new one gets them again.
       const now = cluster.leader()

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { admit, plannedCopies, replicaTargets } from '../../core/admission.ts'
-import { copiesOf, isTerminal } from '../../core/tasks.ts'
+import { copiesOf, isTerminal, specOf } from '../../core/tasks.ts'
 import type { TaskRecord, TaskSpec } from '../../core/tasks.ts'
 import { DrainingError, PayloadTooLargeError, QueueFullError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
 import { errorOfReply } from '../../protocol/rpc-errors.ts'
@@ -16,6 +16,9 @@ import type { SubmitInput, TaskContext } from './context.ts'
 /** What a submit stored: the ids in order, and the fewest durable copies any of them was stored in before it was accepted. */
 export interface Accepted { ids: string[], copies: number }
 
+/** How many secured copies an intake remembers (see Intake.#secure). */
+const SECURED_MEMORY = 10_000
+
 export class Intake {
   readonly #ctx: TaskContext
   /** Idempotency keys whose first task is being stored right now. */
@@ -23,6 +26,87 @@ export class Intake {
 
   constructor (ctx: TaskContext) {
     this.#ctx = ctx
+  }
+
+  /**
+   * Whether another node's copy of these tasks can be stored here now, or
+   * why not: a key is answered (with the id of the task stored here under
+   * it) only when that task is accepted, never with an id that may end up
+   * stored nowhere. Not while this node is still storing the first task of
+   * the key (its submit may yet fail and delete it), nor when the task held
+   * under it is a copy nobody else may know of (see #unconfirmed). The
+   * answer is at once, never after a wait: the asking origin then stores its
+   * own task on another node (two accepted tasks may then share the key,
+   * and both run), and no copy arrives here after the origin gave up on it.
+   * Check and store in the same turn.
+   */
+  keyConflict (specs: readonly TaskSpec[]): string | null {
+    const { store } = this.#ctx
+    for (const s of specs) {
+      if (s.idempotencyKey === null) continue
+      if (this.#pendingKeys.has(s.idempotencyKey)) return `idempotency key "${s.idempotencyKey}" names a task this node is still storing`
+      const held = store.byIdempotencyKey(s.idempotencyKey)
+      if (held !== undefined && held.id !== s.id && this.#unconfirmed(held)) return `idempotency key "${s.idempotencyKey}" names a task held here that may not be accepted yet`
+    }
+    return null
+  }
+
+  /**
+   * A copy held here of a task another node originated, that has not begun
+   * and that no leader here tracks: its origin may have refused it after
+   * this node stored it (the reply was lost), and then no other node knows
+   * of it and no leader will run it.
+   */
+  #unconfirmed (rec: TaskRecord): boolean {
+    const { self, roles } = this.#ctx
+    return rec.origin !== self && rec.status === 'queued' && rec.attempts === 0 && !this.#secured.has(rec.id) && !roles.dispatcher.tracks(rec.id)
+  }
+
+  /** Copies made durable by #secure (bounded: an id forgotten here is only secured again). */
+  readonly #secured = new Set<string>()
+
+  /**
+   * Stores these copies (held here, see #unconfirmed) on one more live node,
+   * and offers them to the leader from here: a client's resubmitted key is
+   * answered with them only then.
+   */
+  async #secure (recs: readonly TaskRecord[]): Promise<void> {
+    if (recs.length === 0) return
+    const { cluster, store, transport, roles, log, self } = this.#ctx
+    const leaderId = cluster.leader()?.id ?? null
+    const targets = replicaTargets(cluster.healthyMembers(), self, leaderId, TASK_PATH.maxStoreTargets)
+    const ids = recs.map(r => r.id)
+    for (const target of targets) {
+      // Each record's holders as stored now (another request may be securing it too), and this target:
+      // a target that failed may still have stored them, so it stays a holder (as in #storeOnAnother).
+      const specs: TaskSpec[] = []
+      for (const id of ids) {
+        const rec = store.get(id)
+        // Begun or ended meanwhile: a leader has it, nothing left to secure.
+        if (rec === undefined || !this.#unconfirmed(rec)) continue
+        const replicas = target === rec.origin || rec.replicas.includes(target) ? rec.replicas : [...rec.replicas, target]
+        if (replicas !== rec.replicas) store.setReplicas([id], replicas)
+        specs.push({ ...specOf(rec), replicas })
+      }
+      if (specs.length === 0) return
+      try {
+        const reply = await transport.request(target, { kind: target === leaderId ? 'submit' : 'replicate', tasks: specs }, TASK_PATH.rpcTimeoutMs)
+        if (reply.kind === 'stored' && reply.canonical.every(([id, c]) => id === c)) {
+          for (const id of ids) this.#secured.add(id)
+          for (const id of this.#secured) {
+            if (this.#secured.size <= SECURED_MEMORY) break
+            this.#secured.delete(id)
+          }
+          roles.handOver.offer(ids)
+          // Ended while the copy travelled: the new holder hears the ending too.
+          roles.holders.passOnEndings(this.#endedOf(specs))
+          return
+        }
+      } catch (err) {
+        log.warn({ target, err: (err as Error).message }, 'could not store a copy answered by idempotency key on another node; trying another')
+      }
+    }
+    throw new UnavailableError('the task this idempotency key names is held here only, and no other live node could store a second copy; retry')
   }
 
   /** Task types run by reachable members (this node included). */
@@ -63,14 +147,21 @@ export class Intake {
     const planned = plannedCopies(targets.length, minCopies)
     const ids: string[] = []
     const fresh: TaskSpec[] = []
+    const orphans: TaskRecord[] = []
     const pending: Array<[number, Promise<string>]> = []
     const now = clock.now()
     let copies: number = planned ?? 1
     for (const t of inputs) {
       const inFlight = t.idempotencyKey === undefined ? undefined : this.#pendingKeys.get(t.idempotencyKey)
       if (inFlight !== undefined) { pending.push([ids.length, inFlight]); ids.push(''); continue }
-      const existing = t.idempotencyKey === undefined ? undefined : (store.byIdempotencyKey(t.idempotencyKey) ?? fresh.find(f => f.idempotencyKey === t.idempotencyKey))
-      if (existing !== undefined) { ids.push(existing.id); copies = Math.min(copies, copiesOf(existing)); continue }
+      const held = t.idempotencyKey === undefined ? undefined : store.byIdempotencyKey(t.idempotencyKey)
+      if (held !== undefined) {
+        if (this.#unconfirmed(held) && !orphans.some(o => o.id === held.id)) orphans.push(held)
+        ids.push(held.id)
+        continue
+      }
+      const sameBatch = t.idempotencyKey === undefined ? undefined : fresh.find(f => f.idempotencyKey === t.idempotencyKey)
+      if (sameBatch !== undefined) { ids.push(sameBatch.id); continue }
       const spec: TaskSpec = {
         id: (init.newId ?? randomUUID)(),
         type: t.type,
@@ -101,12 +192,15 @@ export class Intake {
       this.#pendingKeys.set(spec.idempotencyKey, d.promise)
     }
     try {
+      // Tasks named by a resubmitted key, held here as a copy nobody else may know of: made durable first.
+      await this.#secure(orphans)
       const canonical = fresh.length === 0 ? new Map<string, string>() : await this.#storeDurably(fresh, targets, leader?.id ?? null)
       for (const spec of fresh) if (spec.idempotencyKey !== null) mine.get(spec.idempotencyKey)?.resolve(canonical.get(spec.id) ?? spec.id)
       const out = ids.map(id => canonical.get(id) ?? id)
-      for (const [i, p] of pending) {
-        out[i] = await p
-        const held = store.get(out[i])
+      for (const [i, p] of pending) out[i] = await p
+      // Every answered id held here says how many copies it was stored in.
+      for (const id of new Set(out)) {
+        const held = store.get(id)
         if (held !== undefined) copies = Math.min(copies, copiesOf(held))
       }
       return { ids: out, copies }

@@ -15,6 +15,9 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
     case 'replicate':
       // A node about to leave keeps no new copy: the origin stores it on another member.
       if (ctx.draining) return refusal('DRAINING', 'this node is draining before it stops')
+      // A key whose first task this node is still storing answers only once that task is accepted (or refused).
+      const conflict = roles.intake.keyConflict(msg.tasks)
+      if (conflict !== null) return refusal('KEY_UNSETTLED', conflict)
       return { kind: 'stored', canonical: [...store.insert(msg.tasks)] }
     case 'assign':
       return roles.worker.accept(msg, from)
@@ -33,7 +36,7 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
     case 'cancel':
       return await roles.dispatcher.cancel(msg.id)
     case 'abort':
-      roles.worker.abort(msg.ids)
+      roles.worker.abort(msg.ids, msg.reason ?? 'cancel')
       return { kind: 'ok' }
     case 'inventory':
       return roles.worker.inventory(msg.term, from)

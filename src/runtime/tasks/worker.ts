@@ -17,7 +17,16 @@ type Report = Extract<RpcRequest, { kind: 'report' }>['reports'][number]
 type Assign = Extract<RpcRequest, { kind: 'assign' }>
 
 /** An attempt assigned here: held in the pool's queue until `started` (or given back unbegun by a drain). */
-interface RunningAttempt { spec: TaskSpec, attempt: number, abort: AbortController, started: boolean, startedAt: number | null, givenBack: boolean }
+interface RunningAttempt {
+  spec: TaskSpec
+  attempt: number
+  abort: AbortController
+  started: boolean
+  startedAt: number | null
+  givenBack: boolean
+  /** Stopped because another attempt of the task succeeded (not a cancel). */
+  superseded: boolean
+}
 
 export class Worker {
   readonly #ctx: TaskContext
@@ -111,16 +120,21 @@ export class Worker {
     return { kind: 'ok' }
   }
 
-  /** Aborts the attempts of these tasks running here (or remembers the abort, if it came first). */
-  abort (ids: readonly string[]): void {
+  /**
+   * Aborts the attempts of these tasks running here. A cancel that comes
+   * before its assignment is remembered; an attempt superseded by another's
+   * success is only stopped if it runs (see the RPC's `reason`).
+   */
+  abort (ids: readonly string[], reason: 'cancel' | 'superseded'): void {
     const now = this.#ctx.clock.now()
     for (const id of ids) {
       const run = this.#running.get(id)
       if (run !== undefined) {
+        if (reason === 'superseded') run.superseded = true
         run.abort.abort()
         continue
       }
-      this.#aborted.set(id, now)
+      if (reason === 'cancel') this.#aborted.set(id, now)
     }
     for (const [old, at] of this.#aborted) if (now - at > TASK_PATH.abortMemoryMs) this.#aborted.delete(old)
   }
@@ -140,13 +154,13 @@ export class Worker {
   async #run (spec: TaskSpec, attempt: number, assignment: Assign): Promise<void> {
     const { init, clock, roles } = this.#ctx
     const abort = new AbortController()
-    const run: RunningAttempt = { spec, attempt, abort, started: false, startedAt: null, givenBack: false }
+    const run: RunningAttempt = { spec, attempt, abort, started: false, startedAt: null, givenBack: false, superseded: false }
     this.#running.set(spec.id, run)
     const holders = [spec.origin, ...spec.replicas]
     let startedAt: number | null = null
     let lastProgressMs = 0
     let lastProgress: unknown = null
-    const outcome = await init.pool.run({
+    const ran = await init.pool.run({
       taskId: spec.id,
       attempt,
       type: spec.type,
@@ -169,6 +183,8 @@ export class Worker {
         roles.holders.send([{ id: spec.id, status: 'running', attempts: run.attempt, worker: this.#ctx.self, progress: value, result: null, error: null, startedAt, finishedAt: null }], holders)
       }
     })
+    // Stopped for another attempt's success: a plain failure, so a leader that missed that success runs it again.
+    const outcome = run.superseded && !ran.ok ? { ok: false as const, error: 'stopped: another attempt of this task succeeded' } : ran
     if (run.givenBack) return // given back to the leader unbegun: not an ending
     if (this.#running.get(spec.id) === run) this.#running.delete(spec.id)
     // Stopped with the node: not an ending (a success that beat the stop is still reported).
