@@ -96,6 +96,7 @@ export class TaskRuntime {
     this.#roles.retention.stop()
     this.#roles.worker.stopAll()
     await this.#roles.holders.flush()
+    this.#ctx.store.flushDeferred()
   }
 
   /** For heartbeats: attempts running here, and (as leader) tasks waiting. */
@@ -156,5 +157,11 @@ export class TaskRuntime {
     handOver.forward()
     void worker.flushReports()
     dispatcher.tick()
+    // Non-terminal changes reach the disk here, at most one tick after they were applied.
+    try {
+      this.#ctx.store.flushDeferred()
+    } catch (err) {
+      this.#ctx.log.error({ err: (err as Error).message }, 'could not write task changes; retrying on the next tick')
+    }
   }
 }

@@ -110,6 +110,8 @@ export class TaskStore {
   readonly #db: DatabaseSync
   readonly #cache = new Map<string, TaskRecord>()
   readonly #endedCache = new Map<string, TaskRecord>()
+  /** Non-terminal changes not written yet (see applyUpdates), with the sequence number each got. */
+  readonly #deferred = new Map<string, { rec: TaskRecord, seq: number }>()
   /** Expiry, purges and the forgotten ids (src/store/record-retention.ts). */
   readonly retention: RecordRetention
   readonly #get: StatementSync
@@ -147,7 +149,7 @@ export class TaskStore {
   }
 
   get (id: string): TaskRecord | undefined {
-    const cached = this.#cache.get(id) ?? this.#endedCache.get(id)
+    const cached = this.#deferred.get(id)?.rec ?? this.#cache.get(id) ?? this.#endedCache.get(id)
     if (cached !== undefined) return cached
     const r = this.#get.get(id) as Row | undefined
     if (r === undefined) return undefined
@@ -166,6 +168,7 @@ export class TaskStore {
 
   #forget (ids: readonly string[]): void {
     for (const id of ids) {
+      this.#deferred.delete(id)
       this.#cache.delete(id)
       this.#endedCache.delete(id)
     }
@@ -173,7 +176,7 @@ export class TaskStore {
 
   byIdempotencyKey (key: string): TaskRecord | undefined {
     const r = this.#byKey.get(key) as Row | undefined
-    return r === undefined ? undefined : fromRow(r)
+    return r === undefined ? undefined : this.#read(r)
   }
 
   /**
@@ -207,31 +210,59 @@ export class TaskStore {
    * Applies updates that are newer than what is stored (see mergeUpdate).
    * Returns the records that changed, and the terminal records that refused
    * a different terminal update (it ranked after them).
+   *
+   * An ending is written at once. A change that is not an ending (assigned,
+   * running, progress) is held in memory, where every read here sees it,
+   * and written by flushDeferred (the runtime's tick, every 100 ms, and
+   * close): a short task's ending usually supersedes it before then, so it
+   * is never written at all. A crash of this process loses at most those
+   * last non-terminal changes (the copy then shows an earlier state of a
+   * task that has not ended: the leader and the workers still know it).
    */
   applyUpdates (updates: readonly TaskUpdate[]): { changed: TaskRecord[], refused: TaskRecord[] } {
     const changed: TaskRecord[] = []
     const refused: TaskRecord[] = []
+    const endings: Array<{ rec: TaskRecord, seq: number }> = []
     let ended = 0
-    this.#transaction(false, () => {
-      for (const u of updates) {
-        const rec = this.get(u.id)
-        if (rec === undefined) continue
-        const merged: TaskProgress | null = mergeUpdate(rec, u)
-        if (merged === null) {
-          if (isTerminal(rec.status) && isTerminal(u.status) && terminalBeats(rec, u)) refused.push(rec)
-          continue
-        }
-        this.#update.run(merged.status, merged.attempts, merged.worker, json(merged.progress), json(merged.result), merged.error,
-          merged.startedAt, merged.finishedAt, ++this.#seq, u.id)
-        const next = { ...rec, ...merged }
-        if (!isTerminal(rec.status) && isTerminal(next.status)) ended++
-        this.#remember(next)
-        changed.push(next)
+    for (const u of updates) {
+      const rec = this.get(u.id)
+      if (rec === undefined) continue
+      const merged: TaskProgress | null = mergeUpdate(rec, u)
+      if (merged === null) {
+        if (isTerminal(rec.status) && isTerminal(u.status) && terminalBeats(rec, u)) refused.push(rec)
+        continue
       }
-    })
+      const next = { ...rec, ...merged }
+      const change = { rec: next, seq: ++this.#seq }
+      if (isTerminal(next.status)) {
+        this.#deferred.delete(u.id)
+        endings.push(change)
+        if (!isTerminal(rec.status)) ended++
+      } else this.#deferred.set(u.id, change)
+      this.#remember(next)
+      changed.push(next)
+    }
+    if (endings.length > 0) this.#transaction(false, () => { for (const c of endings) this.#write(c) })
     this.retention.noteEnded(ended)
     if (changed.length > 0) this.#observer?.(changed)
     return { changed, refused }
+  }
+
+  /** Writes the non-terminal changes held in memory (see applyUpdates), in one transaction. */
+  flushDeferred (): void {
+    if (this.#deferred.size === 0) return
+    const changes = [...this.#deferred.values()]
+    this.#transaction(false, () => { for (const c of changes) this.#write(c) })
+    for (const c of changes) if (this.#deferred.get(c.rec.id) === c) this.#deferred.delete(c.rec.id)
+  }
+
+  #write ({ rec, seq }: { rec: TaskRecord, seq: number }): void {
+    this.#update.run(rec.status, rec.attempts, rec.worker, json(rec.progress), json(rec.result), rec.error, rec.startedAt, rec.finishedAt, seq, rec.id)
+  }
+
+  /** A row as every read here sees it: with its newest change when that is still held in memory. */
+  #read (r: Row): TaskRecord {
+    return this.#deferred.get(r.id)?.rec ?? fromRow(r)
   }
 
   /** Told (after commit) about every record inserted or changed: the events feed and the metrics. One observer. */
@@ -245,7 +276,9 @@ export class TaskStore {
     this.#transaction(true, () => {
       for (const id of ids) {
         set.run(JSON.stringify(replicas), id)
-        const rec = this.#cache.get(id) ?? this.#endedCache.get(id)
+        const held = this.#deferred.get(id)
+        if (held !== undefined) held.rec = { ...held.rec, replicas: [...replicas] }
+        const rec = held?.rec ?? this.#cache.get(id) ?? this.#endedCache.get(id)
         if (rec !== undefined) this.#remember({ ...rec, replicas: [...replicas] })
       }
     })
@@ -265,7 +298,7 @@ export class TaskStore {
     const rows = filter.status === undefined
       ? this.#db.prepare('SELECT * FROM tasks ORDER BY seq DESC LIMIT ?').all(filter.limit)
       : this.#db.prepare('SELECT * FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT ?').all(filter.status, filter.limit)
-    return (rows as unknown as Row[]).map(fromRow)
+    return (rows as unknown as Row[]).map(r => this.#read(r))
   }
 
   /**
@@ -278,7 +311,7 @@ export class TaskStore {
     const rows = this.#db.prepare(`SELECT * FROM tasks WHERE (created_at < ? OR (created_at = ? AND id < ?))
       AND (? IS NULL OR status = ?) AND (? IS NULL OR type = ?) ORDER BY created_at DESC, id DESC LIMIT ?`)
       .all(b.createdAt, b.createdAt, b.id, filter.status ?? null, filter.status ?? null, filter.type ?? null, filter.type ?? null, filter.limit)
-    return (rows as unknown as Row[]).map(fromRow)
+    return (rows as unknown as Row[]).map(r => this.#read(r))
   }
 
   /** Forgets tasks (only ones that were never acknowledged to a submitter). */
@@ -299,7 +332,7 @@ export class TaskStore {
   /** Tasks not yet terminal (for recovery and handover). */
   unfinished (): TaskRecord[] {
     const rows = this.#db.prepare("SELECT * FROM tasks WHERE status NOT IN ('succeeded', 'failed', 'cancelled') ORDER BY seq").all()
-    return (rows as unknown as Row[]).map(fromRow)
+    return (rows as unknown as Row[]).map(r => this.#read(r))
   }
 
   counts (): Record<TaskStatus, number> {
@@ -316,6 +349,7 @@ export class TaskStore {
   }
 
   close (): void {
+    this.flushDeferred()
     this.#db.close()
   }
 

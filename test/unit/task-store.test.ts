@@ -33,6 +33,34 @@ describe('TaskStore (node:sqlite)', () => {
     b.close()
   })
 
+  it('writes an ending at once and a non-terminal change on flushDeferred, while every read here sees it at once', () => {
+    const dir = tempDir()
+    const s = new TaskStore(dir)
+    s.insert([spec('t1'), spec('t2'), spec('t3')])
+    const base = { attempts: 1, worker: 'w', progress: null, result: null, error: null, startedAt: 2, finishedAt: null }
+    s.applyUpdates([{ id: 't1', status: 'running', ...base }, { id: 't2', status: 'assigned', ...base }])
+    s.applyUpdates([{ id: 't2', status: 'succeeded', ...base, result: 7, finishedAt: 3 }])
+    // A second connection reads the file: the ending is there, the running state not yet.
+    const disk = new TaskStore(dir)
+    expect(disk.get('t1')).toMatchObject({ status: 'queued', attempts: 0 })
+    expect(disk.get('t2')).toMatchObject({ status: 'succeeded', result: 7 })
+    disk.close()
+    // This store's own reads, by id, by key, listed and as unfinished, see the newest state.
+    expect(s.get('t1')).toMatchObject({ status: 'running', attempts: 1 })
+    expect(s.unfinished().find(r => r.id === 't1')).toMatchObject({ status: 'running', attempts: 1 })
+    expect(s.list({ limit: 10 }).find(r => r.id === 't1')).toMatchObject({ status: 'running' })
+    s.flushDeferred()
+    const flushed = new TaskStore(dir)
+    expect(flushed.get('t1')).toMatchObject({ status: 'running', attempts: 1, worker: 'w' })
+    flushed.close()
+    // A deferred change still pending at close is written by close.
+    s.applyUpdates([{ id: 't3', status: 'running', ...base }])
+    s.close()
+    const reopened = new TaskStore(dir)
+    expect(reopened.get('t3')).toMatchObject({ status: 'running', attempts: 1 })
+    reopened.close()
+  })
+
   it('maps a second task with a taken idempotency key to the first id, and ignores a repeated id', () => {
     const s = new TaskStore(tempDir())
     expect([...s.insert([spec('a', { idempotencyKey: 'k' })])]).toEqual([['a', 'a']])
