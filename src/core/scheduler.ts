@@ -303,7 +303,7 @@ export class Scheduler {
         const id = queue.shift()!
         const e = this.#tasks.get(id)
         if (e === undefined || e.status !== 'queued') continue
-        const worker = this.#place(ordered, e.spec.type)
+        const worker = this.#place(ordered, e.spec)
         if (worker === null) { skipped.push(id); continue }
         free--
         this.#waiting--
@@ -326,7 +326,16 @@ export class Scheduler {
     return decisions
   }
 
-  #place (workers: readonly WorkerSlots[], type: string): WorkerSlots | null {
+  /**
+   * The task's origin when it runs the type and has a slot free (not just
+   * room in its window): it holds the task, so its result is recorded there
+   * without a message, and a client waiting at the origin hears at once.
+   * Otherwise the least loaded worker with room.
+   */
+  #place (workers: readonly WorkerSlots[], spec: TaskSpec): WorkerSlots | null {
+    const type = spec.type
+    const origin = workers.find(w => w.id === spec.origin)
+    if (origin !== undefined && origin.types.includes(type) && this.running(origin.id) < origin.capacity) return origin
     let best: WorkerSlots | null = null
     let bestLoad = Infinity
     const n = workers.length
