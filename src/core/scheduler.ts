@@ -1,7 +1,7 @@
 /**
  * The leader's dispatcher, pure: a priority queue (FIFO within a priority),
- * placement on the least-loaded live worker that supports the type and has
- * a free slot, retries with exponential backoff, and a watchdog for attempts
+ * placement on the task's origin when it has a slot free, else on the
+ * least-loaded live worker that supports the type and has room, retries with exponential backoff, and a watchdog for attempts
  * that never report. Stepped with events and `nowMs`; returns updates (to
  * persist and send to the task's holders) and assignments (to send to
  * workers, batched per worker). It never touches the network or a clock.
