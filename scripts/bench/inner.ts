@@ -155,19 +155,27 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
   // Sequential latency: submit and wait in one request, n times, with the built-in and with a user handler.
   const echo = await sequential(a!, 'echo', n, c.nodes)
   const user = await sequential(a!, 'user-echo', n, c.nodes)
+  // As a client of a cluster usually is (and as issue 14 measured BullMQ against): talking to a follower.
+  const leaderId = (await http<{ leader: { id: string } | null }>(`${a!.url}/v1/cluster`)).body.leader?.id
+  let follower: LanNode | undefined
+  for (const node of c.nodes) if ((await http<{ id: string }>(`${node.url}/healthz`)).body.id !== leaderId) { follower = node; break }
+  const viaFollower = follower === undefined ? null : await sequential(follower, 'user-echo', n, c.nodes)
   await c.stop()
   if (cfg.profile) profiles.push(['latency', summarizeProfiles(join(profileDir, 'latency'), c.formedMs ?? 0).markdown])
   const p50 = pct(echo.lat, 50)
   const userP50 = pct(user.lat, 50)
   scenarios.push({
     name: 'latency',
-    config: { nodes: 3, capacity: 4, tasks: n, request: 'POST /v1/tasks?wait=10000, one after another, to one node: the built-in echo (event loop), then a user handler module (pool thread)' },
+    config: { nodes: 3, capacity: 4, tasks: n, request: 'POST /v1/tasks?wait=10000, one after another, to one node (the first started, usually the leader): the built-in echo (event loop), then a user handler module (pool thread); then the user handler through a follower' },
     figures: [
       fig('p50 (built-in echo)', [p50], 'ms', { ratio: { to: 'bare HTTP round trip', value: round(p50 / httpFloor!) }, target: '<= 1.0 ms' }),
       fig('p90 (built-in echo)', [pct(echo.lat, 90)], 'ms'),
       fig('p99 (built-in echo)', [pct(echo.lat, 99)], 'ms', { target: '<= 3 ms' }),
       fig('p50 (user handler)', [userP50], 'ms', { ratio: { to: 'bare HTTP round trip', value: round(userP50 / httpFloor!) }, target: '<= 1.0 ms' }),
       fig('p99 (user handler)', [pct(user.lat, 99)], 'ms', { target: '<= 3 ms' }),
+      fig('p50 (user handler, client on a follower)', viaFollower === null ? [] : [pct(viaFollower.lat, 50)], 'ms', { target: '<= 1.0 ms' }),
+      fig('p99 (user handler, client on a follower)', viaFollower === null ? [] : [pct(viaFollower.lat, 99)], 'ms', { target: '<= 3 ms' }),
+      fig('RPC frames sent per task, all nodes (user handler, client on a follower)', viaFollower === null ? [] : [viaFollower.frames.total], 'frames'),
       fig('accepted to started (store on 2 nodes, hand-over, dispatch) p50 (built-in echo)', [pct(echo.phases.queued, 50)], 'ms'),
       fig('run p50 (built-in echo)', [pct(echo.phases.run, 50)], 'ms'),
       fig('ended to reply (result to the origin, reply) p50 (built-in echo)', [pct(echo.phases.back, 50)], 'ms'),
