@@ -12,7 +12,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'n
 import { join } from 'node:path'
 import { DEFAULTS } from '../../src/config.ts'
 import type { Lan } from '../lan/lan.ts'
-import { LAN_TOKEN, http, lanNode, startNode, stopNode, waitForAgreement } from '../lib/lan-nodes.ts'
+import { LAN_TOKEN, cpuSeconds, http, lanNode, startNode, stopNode, waitForAgreement } from '../lib/lan-nodes.ts'
 import { fig } from './figures.ts'
 import type { Figure, Scenario } from './figures.ts'
 import { waitBulk } from './result-clients.ts'
@@ -82,6 +82,7 @@ async function oneRun (opts: { lan: Lan, quick: boolean, work: string, say: (msg
     const idle = memory(pid)
     const rows: Array<{ tasks: number, rss: number, hwm: number, heapUsed: number, heapTotal: number, diskMB: number, held: number, secs: number }> = []
     let running = 0 // ms spent running tasks, the waits for the sweeper at the checkpoints left out
+    const cpu0 = cpuSeconds(pid)
     let submitted = 0
     for (const target of checkpoints) {
       const t0 = performance.now()
@@ -123,6 +124,7 @@ async function oneRun (opts: { lan: Lan, quick: boolean, work: string, say: (msg
     const full = rows.find(r => r.held >= retainFinishedCount) ?? rows.at(-1)!
     figures.push(fig('data folder per finished record held (at the first checkpoint holding the full count)', [full.diskMB * 1e6 / Math.max(1, full.held)], 'bytes'))
     figures.push(fig('tasks/s over the whole run (sweeper catch-up at the checkpoints excluded)', [rows.at(-1)!.tasks / rows.at(-1)!.secs], 'tasks/s'))
+    figures.push(fig('node CPU-seconds per 1,000 tasks over the whole run (all threads, sweeper catch-up included)', [(cpuSeconds(pid) - cpu0) / (rows.at(-1)!.tasks / 1000)], 'CPU-s'))
     return {
       name: label === 'default' ? 'retention' : `retention, ${label}`,
       config: { nodes: 1, nodeOptions: env.NODE_OPTIONS ?? '', capacity: 4, retainFinishedCount, retainFinishedMs: DEFAULTS.retainFinishedMs, checkpoints, batch: BATCH, batchesInFlight: IN_FLIGHT, task: 'echo {i}' },
