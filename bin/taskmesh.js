@@ -40,10 +40,11 @@ import { fileURLToPath } from 'node:url'
  * V8 reads these only when the process starts, so `start` replaces its own
  * process with one given them (process.execve: the same pid, stdio and
  * environment; about 30 ms) before anything else loads. A flag already given
- * to node (its arguments or NODE_OPTIONS) wins over ours, e.g.
- * NODE_OPTIONS=--max-semi-space-size=64 restores Node's young generation.
- * Without process.execve (Windows; Node before 22.15) the node runs with
- * Node's own sizing.
+ * to node wins over ours: in its arguments (`node --heap-growing-percent=100
+ * bin/taskmesh.js start`) or in NODE_OPTIONS, which allows only the first
+ * (NODE_OPTIONS=--max-semi-space-size=64 restores Node's young generation).
+ * TASKMESH_HEAP_FLAGS=0 gives none (V8's own sizing). Without process.execve
+ * (Windows; Node before 22.15) the node runs with V8's own sizing.
  */
 const NODE_HEAP_FLAGS = [
   { flag: '--max-semi-space-size=8', givenAs: /^--max[-_](semi[-_]space|heap)[-_]size\b/ },
@@ -51,7 +52,7 @@ const NODE_HEAP_FLAGS = [
 ]
 
 // The command comes first: `taskmesh start [options]` (the only options before it, -h and -V, print and exit).
-if (process.argv.slice(2).find(arg => !arg.startsWith('-')) === 'start' && typeof process.execve === 'function') {
+if (process.argv.slice(2).find(arg => !arg.startsWith('-')) === 'start' && process.env.TASKMESH_HEAP_FLAGS !== '0' && typeof process.execve === 'function') {
   const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]
   const missing = NODE_HEAP_FLAGS.filter(f => !given.some(arg => f.givenAs.test(arg))).map(f => f.flag)
   if (missing.length > 0) {

@@ -30,4 +30,9 @@ describe('V8 heap sizing of a node (bin/taskmesh.js)', () => {
     expect(args.filter(a => a.includes('semi-space'))).toEqual([])
     expect(args).toContain('--heap-growing-percent=50')
   })
+
+  it('gives no heap flags with TASKMESH_HEAP_FLAGS=0 (V8 sizes the heap itself)', async () => {
+    const node = await set.start({ name: 'h3', env: { TASKMESH_HEAP_FLAGS: '0' } })
+    expect(commandLine(node.proc.pid!).filter(a => a.includes('semi-space') || a.includes('heap-growing'))).toEqual([])
+  })
 })
