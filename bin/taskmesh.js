@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url'
  * 2 x 64 MB under a steady allocation rate, and the old generation to up to
  * 4 times what was live after its last full collection before it collects
  * again. A node running short tasks without a pause keeps about 35-50 MB
- * live, and settled near 310 MB RSS that way (docs/architecture.md,
+ * live, and settled at 310-330 MB RSS that way (docs/architecture.md,
  * "Memory under load"). A node runs instead with
  * - --max-semi-space-size=8: the young generation stays at the 2 x 8 MB an
  *   idle node starts with;
@@ -39,7 +39,8 @@ import { fileURLToPath } from 'node:url'
  *   results) still gets it.
  * V8 reads these only when the process starts, so `start` replaces its own
  * process with one given them (process.execve: the same pid, stdio and
- * environment; about 30 ms) before anything else loads. A flag already given
+ * environment; about 50 ms and 0.06 CPU-seconds more at start, docs/benchmarks.md)
+ * before anything else loads. A flag already given
  * to node wins over ours: in its arguments (`node --heap-growing-percent=100
  * bin/taskmesh.js start`) or in NODE_OPTIONS, which allows only the first
  * (NODE_OPTIONS=--max-semi-space-size=64 restores Node's young generation).
