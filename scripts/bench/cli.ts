@@ -11,9 +11,9 @@ import { LanError, checkCapabilities } from '../lan/lan.ts'
 import { cleanupLan, runOnLan } from '../lib/lan-run.ts'
 import type { BenchConfig } from './inner.ts'
 
-const SCENARIOS = ['startup', 'latency', 'throughput', 'failover', 'convergence', 'scale', 'memory', 'retention']
+const SCENARIOS = ['startup', 'latency', 'throughput', 'failover', 'convergence', 'scale', 'memory', 'drain', 'retention']
 const program = new Command('bench')
-  .description('Benchmarks on real nodes in private network namespaces: startup, latency (with HTTP and libp2p floors), throughput, failover, convergence, scale, memory, retention (long run: memory and disk after many tasks).')
+  .description('Benchmarks on real nodes in private network namespaces: startup, latency (with HTTP and libp2p floors), throughput, failover, convergence, scale, memory, drain (SIGTERM of a busy worker and of the leader under load), retention (long run: memory and disk after many tasks).')
   .option('--quick', 'fewer runs and smaller sizes (a few minutes)')
   .option('--only <list>', `scenarios to run, comma-separated (${SCENARIOS.join(', ')})`)
   .option('--out <dir>', 'where results go', 'bench/results')

@@ -18,6 +18,7 @@ import { fig, median, pct, round, writeResults } from './figures.ts'
 import type { Figure, Scenario } from './figures.ts'
 import { clusterFramesSent, framesPerTask, peakRssBytes } from './node-stats.ts'
 import { summarizeProfiles } from './profile.ts'
+import { drainScenario } from './drain.ts'
 import { retentionScenario } from './retention.ts'
 import { startup } from './startup.ts'
 import { waitBulk, waitEach } from './result-clients.ts'
@@ -504,6 +505,7 @@ const all: Array<[string, () => Promise<unknown>]> = [
   ['convergence', convergence],
   ['scale', scale],
   ['memory', memory],
+  ['drain', async () => { scenarios.push(await drainScenario({ quick: cfg.quick, work, say, cluster, leaderOf })) }],
   ['retention', async () => { scenarios.push(...await retentionScenario({ lan: cfg.lan, quick: cfg.quick, work, say })) }]
 ]
 mkdirSync(work, { recursive: true })
