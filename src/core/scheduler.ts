@@ -1,5 +1,7 @@
 /**
- * The leader's dispatcher, pure: a priority queue (FIFO within a priority),
+ * The leader's dispatcher, pure: delayed tasks held until their runAt (a
+ * heap of due times: `nextDueMs` tells the runtime when to tick next), a
+ * priority queue (FIFO within a priority),
  * placement on the least-loaded live worker that supports the type and has
  * a free slot, retries with exponential backoff, and a watchdog for attempts
  * that never report. Stepped with events and `nowMs`; returns updates (to
@@ -7,12 +9,13 @@
  * workers, batched per worker). It never touches the network or a clock.
  */
 import { RunTimes, WIDE_WINDOW } from './run-times.ts'
-import { isTerminal, lostAttemptUpdate, retryDelayMs } from './tasks.ts'
+import { generationOf, isDelayed, isTerminal, lostAttemptUpdate, retryDelayMs } from './tasks.ts'
 import type { TaskSpec, TaskStatus, TaskUpdate } from './tasks.ts'
 import { Fifo } from './fifo.ts'
+import { DueHeap } from './due-heap.ts'
 
 export interface SchedulerConfig {
-  /** Tasks the cluster may hold waiting (queued or retrying) before submits are refused. */
+  /** Tasks the cluster may hold waiting (scheduled, queued or retrying) before submits are refused. */
   maxQueuedTasks: number
   retryBaseMs: number
   retryMaxMs: number
@@ -68,7 +71,7 @@ interface Entry {
   attempts: number
   worker: string | null
   startedAt: number | null
-  /** When an assigned attempt is given up if no result arrived; when a retry may run. */
+  /** When an assigned attempt is given up if no result arrived; when a retry may run; when a scheduled task is due. */
   deadlineMs: number
   /** A cancel reached it while an attempt ran: a failed attempt ends it as cancelled, not retried. */
   cancelRequested?: boolean
@@ -81,6 +84,9 @@ export class Scheduler {
   readonly #queues = new Map<number, Fifo<string>>()
   #priorities: number[] = []
   #waiting = 0
+  /** Delayed tasks not yet due, by due time (entries whose task moved on are skipped when they surface). */
+  readonly #due = new DueHeap()
+  #scheduled = 0
   readonly #load = new Map<string, number>()
   #cursor = 0
   readonly #runTimes = new RunTimes()
@@ -91,6 +97,19 @@ export class Scheduler {
 
   /** Tasks waiting for a slot (queued or retrying). */
   get waiting (): number { return this.#waiting }
+
+  /** Delayed tasks held until their runAt. */
+  get scheduled (): number { return this.#scheduled }
+
+  /** When the earliest delayed task is due (null: none is held); `tick` at that time queues it. */
+  nextDueMs (): number | null {
+    for (;;) {
+      const top = this.#due.peek()
+      if (top === undefined) return null
+      if (this.#tasks.get(top.id)?.status === 'scheduled') return top.atMs
+      this.#due.pop()
+    }
+  }
 
   /** Tasks this scheduler tracks that are not terminal. */
   get active (): number { return this.#tasks.size }
@@ -106,7 +125,13 @@ export class Scheduler {
   enqueue (spec: TaskSpec, attempts: number, nowMs: number): EnqueueResult {
     if (this.#tasks.has(spec.id)) return 'known'
     if (attempts >= spec.maxAttempts) return 'exhausted'
-    if (this.#waiting >= this.#config.maxQueuedTasks) return 'full'
+    if (this.#waiting + this.#scheduled >= this.#config.maxQueuedTasks) return 'full'
+    if (attempts === 0 && isDelayed(spec) && spec.runAt! > nowMs) {
+      this.#tasks.set(spec.id, { spec, status: 'scheduled', attempts, worker: null, startedAt: null, deadlineMs: spec.runAt! })
+      this.#due.push({ atMs: spec.runAt!, id: spec.id })
+      this.#scheduled++
+      return 'queued'
+    }
     this.#tasks.set(spec.id, { spec, status: 'queued', attempts, worker: null, startedAt: null, deadlineMs: nowMs })
     this.#push(spec)
     return 'queued'
@@ -166,7 +191,7 @@ export class Scheduler {
         out.queued++
       } else if (r === 'exhausted') {
         out.taken.push(h.spec)
-        out.updates.push(lostAttemptUpdate(h.spec.id, h.attempts, nowMs))
+        out.updates.push(lostAttemptUpdate(h.spec, h.attempts, nowMs))
       }
       // 'full': its holders hand it over again later.
     }
@@ -201,8 +226,8 @@ export class Scheduler {
     if ((e.status === 'assigned' || e.status === 'running') && e.worker !== null) {
       if (e.worker !== worker) abortOn = e.worker
       this.#release(e.worker)
-    } else if (e.status === 'queued' || e.status === 'retrying') {
-      this.#waiting--
+    } else {
+      this.#unwait(e)
     }
     e.worker = worker
     e.attempts = attempt
@@ -238,7 +263,7 @@ export class Scheduler {
       e.cancelRequested = true
       return { updates: [], abortOn: e.worker }
     }
-    this.#waiting--
+    this.#unwait(e)
     return { updates: [this.#finish(e, 'cancelled', { error: 'cancelled by request' }, nowMs)], abortOn: null }
   }
 
@@ -271,9 +296,18 @@ export class Scheduler {
     return out
   }
 
-  /** Moves due retries back to the queue and fails attempts whose worker never reported. */
+  /** Queues delayed tasks that are due, moves due retries back to the queue and fails attempts whose worker never reported. */
   tick (nowMs: number): TaskUpdate[] {
     const out: TaskUpdate[] = []
+    for (let top = this.#due.peek(); top !== undefined && top.atMs <= nowMs; top = this.#due.peek()) {
+      this.#due.pop()
+      const e = this.#tasks.get(top.id)
+      if (e === undefined || e.status !== 'scheduled') continue
+      e.status = 'queued'
+      this.#scheduled--
+      this.#push(e.spec)
+      out.push(this.#update(e, {}))
+    }
     for (const e of this.#tasks.values()) {
       if (e.status === 'retrying' && nowMs >= e.deadlineMs) {
         e.status = 'queued'
@@ -366,6 +400,12 @@ export class Scheduler {
     for (const id of [...ids, ...rest]) q.push(id)
   }
 
+  /** A task that was waiting (scheduled, queued or retrying) stops waiting. */
+  #unwait (e: Entry): void {
+    if (e.status === 'scheduled') this.#scheduled--
+    else if (e.status === 'queued' || e.status === 'retrying') this.#waiting--
+  }
+
   #release (worker: string): void {
     const n = this.running(worker)
     if (n <= 1) this.#load.delete(worker)
@@ -398,6 +438,7 @@ export class Scheduler {
       error: null,
       startedAt: e.startedAt,
       finishedAt: null,
+      ...generationOf(e.spec),
       ...fields
     }
   }

@@ -35,7 +35,11 @@ export const TaskSpecSchema = Type.Object({
   /** How long the record is kept once the task ended (absent: each holder's retainFinishedMs). */
   retainMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RETAIN_MS })),
   /** Durable copies stored before the task was accepted. */
-  copies: Type.Optional(Type.Integer({ minimum: 1, maximum: 9 }))
+  copies: Type.Optional(Type.Integer({ minimum: 1, maximum: 9 })),
+  /** A delayed task: not dispatched before this Unix ms. */
+  runAt: Type.Optional(Ms),
+  /** Times a user retried the task (its generation). */
+  retries: Type.Optional(Attempt)
 }, { additionalProperties: false })
 
 export const TaskUpdateSchema = Type.Object({
@@ -47,10 +51,13 @@ export const TaskUpdateSchema = Type.Object({
   result: Type.Unknown(),
   error: Type.Union([Type.String(), Type.Null()]),
   startedAt: NullableMs,
-  finishedAt: NullableMs
+  finishedAt: NullableMs,
+  /** A retried task's generation, and that generation's maxAttempts (absent until a user retried it). */
+  retries: Type.Optional(Attempt),
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }))
 }, { additionalProperties: false })
 
-export const TaskRecordSchema = Type.Composite([TaskSpecSchema, Type.Omit(TaskUpdateSchema, ['id'])])
+export const TaskRecordSchema = Type.Composite([TaskSpecSchema, Type.Omit(TaskUpdateSchema, ['id', 'retries', 'maxAttempts'])])
 
 const Outcome = Type.Union([
   Type.Object({ ok: Type.Literal(true), result: Type.Unknown() }, { additionalProperties: false }),
@@ -135,6 +142,11 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ kind: Type.Literal('abort'), ids: Type.Array(Id, { maxItems: MAX_TASKS_PER_MESSAGE }) }, { additionalProperties: false }),
   /** New leader -> every member: what do you run, and what unfinished tasks do you hold? */
   Type.Object({ kind: Type.Literal('inventory'), term: Term }, { additionalProperties: false }),
+  /**
+   * Anyone -> leader: retry this failed or cancelled task (its record as the
+   * sender read it), with a new maxAttempts when given. Reply: `retry`.
+   */
+  Type.Object({ kind: Type.Literal('retry'), task: TaskRecordSchema, maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })) }, { additionalProperties: false }),
   /** Anyone -> a node: one page of the records it holds, newest submit first, after `before` (a cluster-wide listing). Reply: `page`. */
   Type.Object({
     kind: Type.Literal('list'),
@@ -172,6 +184,18 @@ export const RpcReplySchema = Type.Union([
     running: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }), startedAt: Type.Union([Ms, Type.Null()]) }, { additionalProperties: false }), { maxItems: 100_000 }),
     /** Unfinished tasks this node holds, with the attempts they have used. */
     held: Type.Array(Type.Object({ spec: TaskSpecSchema, attempts: Attempt }, { additionalProperties: false }), { maxItems: 1_000_000 })
+  }, { additionalProperties: false }),
+  /**
+   * For retry: `retried` (stored on `copies` holders and queued), or why not:
+   * `not-retryable` (it has not ended as failed or cancelled, or was retried
+   * already), `bad-max-attempts` (the new maxAttempts leaves no attempt).
+   */
+  Type.Object({
+    kind: Type.Literal('retry'),
+    outcome: Type.Union([Type.Literal('retried'), Type.Literal('not-retryable'), Type.Literal('bad-max-attempts')]),
+    message: Type.String({ maxLength: MAX_ERROR_MESSAGE_LENGTH }),
+    copies: Type.Integer({ minimum: 0, maximum: 9 }),
+    maxAttempts: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })
   }, { additionalProperties: false }),
   /** For purge: how many records the receiver forgot. */
   Type.Object({ kind: Type.Literal('purged'), count: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),

@@ -31,9 +31,11 @@ import { Retention } from './tasks/retention.ts'
 import type { PurgeFilter } from './tasks/retention.ts'
 import { Reads } from './tasks/reads.ts'
 import { routeRequest } from './tasks/rpc-router.ts'
+import { retryTask } from './tasks/retry.ts'
+import type { Retried } from './tasks/retry.ts'
 import { Worker } from './tasks/worker.ts'
 
-export type { Accepted, BulkWaitResult, PurgeFilter, SubmitInput, TaskRuntimeInit }
+export type { Accepted, BulkWaitResult, PurgeFilter, Retried, SubmitInput, TaskRuntimeInit }
 
 export class TaskRuntime {
   readonly #ctx: TaskContext
@@ -99,6 +101,11 @@ export class TaskRuntime {
   }
 
   /** For heartbeats: attempts running here, and (as leader) tasks waiting. */
+  /** Status of a task held here (the origin of a submit holds it). */
+  statusHere (id: string): TaskStatus | undefined {
+    return this.#ctx.store.get(id)?.status
+  }
+
   load (): { running: number, queued: number } {
     return { running: this.#roles.worker.running, queued: this.#roles.dispatcher.waiting }
   }
@@ -149,6 +156,11 @@ export class TaskRuntime {
 
   async cancel (id: string): Promise<{ id: string, status: 'cancelled' | 'cancelling' }> {
     return await this.#roles.reads.cancel(id)
+  }
+
+  /** Retries a failed or cancelled task through the leader (same id; attempts continue; maxAttempts: its new total). */
+  async retry (id: string, maxAttempts?: number): Promise<Retried> {
+    return await retryTask(this.#ctx, await this.#roles.reads.get(id, 0, { everywhere: true }), maxAttempts)
   }
 
   #tick (): void {

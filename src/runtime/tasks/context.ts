@@ -24,6 +24,9 @@ export interface SubmitInput {
   idempotencyKey?: string
   /** How long the record is kept once the task ended (default: each holder's retainFinishedMs). */
   retainMs?: number
+  /** A delayed task: not dispatched before this Unix ms (or `delayMs` after the submit; never both). */
+  runAt?: number
+  delayMs?: number
 }
 
 export interface TaskRuntimeInit {
@@ -109,6 +112,7 @@ export interface TaskRoles {
     takeHandOver (msg: Extract<RpcRequest, { kind: 'submit' }>): Promise<RpcReply>
     onReports (reports: Extract<RpcRequest, { kind: 'report' }>['reports'], from: string): Promise<RpcReply>
     cancel (id: string): Promise<RpcReply>
+    retry (rec: TaskRecord, maxAttempts: number | undefined): Promise<RpcReply>
   }
   worker: {
     accept (msg: Extract<RpcRequest, { kind: 'assign' }>, from: string): RpcReply

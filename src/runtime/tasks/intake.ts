@@ -6,10 +6,12 @@
  */
 import { randomUUID } from 'node:crypto'
 import { admit, plannedCopies, replicaTargets } from '../../core/admission.ts'
+import { resolveRunAt } from '../../core/delay.ts'
 import { copiesOf, isTerminal } from '../../core/tasks.ts'
 import type { TaskRecord, TaskSpec } from '../../core/tasks.ts'
-import { DrainingError, PayloadTooLargeError, QueueFullError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
+import { DrainingError, InvalidRequestError, PayloadTooLargeError, QueueFullError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
 import { errorOfReply } from '../../protocol/rpc-errors.ts'
+import { MAX_DELAY_MS } from '../../protocol/constants.ts'
 import { TASK_PATH } from './context.ts'
 import type { SubmitInput, TaskContext } from './context.ts'
 
@@ -65,8 +67,13 @@ export class Intake {
     const fresh: TaskSpec[] = []
     const pending: Array<[number, Promise<string>]> = []
     const now = clock.now()
+    const runAts = inputs.map((t, i) => {
+      const v = resolveRunAt(t, now, MAX_DELAY_MS)
+      if (!v.ok) throw new InvalidRequestError(inputs.length > 1 ? `tasks[${i}]: ${v.message}` : v.message)
+      return v.runAt
+    })
     let copies: number = planned ?? 1
-    for (const t of inputs) {
+    for (const [i, t] of inputs.entries()) {
       const inFlight = t.idempotencyKey === undefined ? undefined : this.#pendingKeys.get(t.idempotencyKey)
       if (inFlight !== undefined) { pending.push([ids.length, inFlight]); ids.push(''); continue }
       const existing = t.idempotencyKey === undefined ? undefined : (store.byIdempotencyKey(t.idempotencyKey) ?? fresh.find(f => f.idempotencyKey === t.idempotencyKey))
@@ -83,7 +90,8 @@ export class Intake {
         origin: this.#ctx.self,
         replicas: [],
         copies: planned ?? 1,
-        ...(t.retainMs === undefined ? {} : { retainMs: t.retainMs })
+        ...(t.retainMs === undefined ? {} : { retainMs: t.retainMs }),
+        ...(runAts[i] === undefined ? {} : { runAt: runAts[i] })
       }
       fresh.push(spec)
       ids.push(spec.id)
