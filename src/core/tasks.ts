@@ -205,14 +205,16 @@ export type RetryVerdict =
  * same task in a new generation (`retries` + 1), queued again with the
  * attempts it has used (the next attempt continues their numbering).
  * `maxAttempts` is the task's new total; absent, the retry gives the task
- * its previous maxAttempts once more on top of the attempts used.
+ * its previous maxAttempts once more on top of the attempts used. A delayed
+ * task retried before its runAt (cancelled while scheduled) waits for it again.
  */
-export function retryOf (rec: TaskRecord, maxAttempts: number | undefined, limit: number): RetryVerdict {
+export function retryOf (rec: TaskRecord, maxAttempts: number | undefined, limit: number, nowMs: number): RetryVerdict {
   if (!isRetryable(rec.status)) return { ok: false, reason: 'not-retryable', message: `task "${rec.id}" is ${rec.status}; only a failed or cancelled task can be retried` }
   const max = maxAttempts ?? Math.min(limit, rec.attempts + rec.maxAttempts)
   if (max <= rec.attempts) return { ok: false, reason: 'bad-max-attempts', message: `maxAttempts ${max} leaves no attempt: the task has used ${rec.attempts} (give more than ${rec.attempts})` }
   const retries = (rec.retries ?? 0) + 1
   const spec: TaskSpec = { ...specOf(rec), maxAttempts: max, retries }
-  const update: TaskUpdate = { id: rec.id, status: 'queued', attempts: rec.attempts, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null, retries, maxAttempts: max }
+  const status = rec.attempts === 0 && isDelayed(rec) && rec.runAt! > nowMs ? 'scheduled' : 'queued'
+  const update: TaskUpdate = { id: rec.id, status, attempts: rec.attempts, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null, retries, maxAttempts: max }
   return { ok: true, spec, attempts: rec.attempts, update }
 }

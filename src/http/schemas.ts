@@ -67,7 +67,7 @@ export const RetryBody = Type.Object({
 
 export const RetryReply = Type.Object({
   id: Type.String(),
-  status: Type.Literal('queued'),
+  status: Type.Union([Type.Literal('queued'), Type.Literal('scheduled')], { description: 'scheduled: a delayed task retried before its runAt waits for it again' }),
   attempts: Type.Integer({ description: 'attempts used so far: the next one is attempts + 1' }),
   maxAttempts: Type.Integer({ description: 'the task\'s total of attempts from now on' }),
   retries: Type.Integer({ description: 'times the task has been retried by a user, this one included' }),

@@ -147,9 +147,11 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
     schema: {
       description: 'Retries a failed or cancelled task: the same id, queued again through the leader; its attempts continue (the next is attempts + 1). 409 TASK_NOT_RETRYABLE for any other status, 404 for an unknown id.',
       params: IdParams,
-      body: Type.Optional(RetryBody),
+      body: RetryBody,
       response: { 202: RetryReply, ...errors }
-    }
+    },
+    // The body is optional: none is an empty one.
+    preValidation: async req => { req.body ??= {} }
   }, async (req, reply) => {
     const { id } = req.params as { id: string }
     const body = (req.body ?? {}) as { maxAttempts?: number }

@@ -193,6 +193,8 @@ export const RpcReplySchema = Type.Union([
   Type.Object({
     kind: Type.Literal('retry'),
     outcome: Type.Union([Type.Literal('retried'), Type.Literal('not-retryable'), Type.Literal('bad-max-attempts')]),
+    /** With `retried`: `scheduled` when a delayed task retried before its runAt waits for it again. */
+    status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('scheduled')])),
     message: Type.String({ maxLength: MAX_ERROR_MESSAGE_LENGTH }),
     copies: Type.Integer({ minimum: 0, maximum: 9 }),
     maxAttempts: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })

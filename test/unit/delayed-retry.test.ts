@@ -141,30 +141,36 @@ function failedRecord (over: Partial<TaskRecord> = {}): TaskRecord {
 
 describe('retryOf', () => {
   it('queues a failed or cancelled task again in a new generation, attempts continuing, with the previous maxAttempts once more by default', () => {
-    const v = retryOf(failedRecord(), undefined, 100)
+    const v = retryOf(failedRecord(), undefined, 100, 50)
     expect(v.ok).toBe(true)
     if (!v.ok) return
     expect(v.attempts).toBe(3)
     expect(v.spec.maxAttempts).toBe(6)
     expect(v.spec.retries).toBe(1)
     expect(v.update).toMatchObject({ id: 'f', status: 'queued', attempts: 3, retries: 1, maxAttempts: 6, error: null, finishedAt: null })
-    const c = retryOf(failedRecord({ status: 'cancelled', attempts: 0 }), 2, 100)
+    const c = retryOf(failedRecord({ status: 'cancelled', attempts: 0 }), 2, 100, 50)
     expect(c.ok && [c.spec.maxAttempts, c.attempts]).toEqual([2, 0])
+  })
+
+  it('lets a delayed task cancelled before its runAt wait for it again, and queues one retried after it at once', () => {
+    const delayed = failedRecord({ status: 'cancelled', attempts: 0, createdAt: 0, runAt: 1_000 })
+    expect((retryOf(delayed, undefined, 100, 500) as { update: TaskUpdate }).update.status).toBe('scheduled')
+    expect((retryOf(delayed, undefined, 100, 1_000) as { update: TaskUpdate }).update.status).toBe('queued')
   })
 
   it('refuses a task that has not ended as failed or cancelled, and a maxAttempts that leaves no attempt', () => {
     for (const status of ['scheduled', 'queued', 'assigned', 'running', 'retrying', 'succeeded'] as const) {
-      const v = retryOf(failedRecord({ status }), undefined, 100)
+      const v = retryOf(failedRecord({ status }), undefined, 100, 50)
       expect(!v.ok && v.reason).toBe('not-retryable')
     }
-    const v = retryOf(failedRecord(), 3, 100)
+    const v = retryOf(failedRecord(), 3, 100, 50)
     expect(!v.ok && v.reason).toBe('bad-max-attempts')
   })
 })
 
 describe('generations in the state machine', () => {
   const rec = failedRecord()
-  const retry = (retryOf(rec, undefined, 100) as Extract<ReturnType<typeof retryOf>, { ok: true }>).update
+  const retry = (retryOf(rec, undefined, 100, 50) as Extract<ReturnType<typeof retryOf>, { ok: true }>).update
   const oldEnding: TaskUpdate = { id: 'f', status: 'failed', attempts: 3, worker: 'b', progress: null, result: null, error: 'late', startedAt: 1, finishedAt: 30 }
 
   it('lets a retry reopen an ended record, and no update of the older generation close it again', () => {

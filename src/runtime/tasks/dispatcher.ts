@@ -190,7 +190,7 @@ export class Dispatcher {
     if (scheduler.has(rec.id) || newer || (this.#retried.get(rec.id) ?? 0) > (rec.retries ?? 0)) {
       return { kind: 'retry', outcome: 'not-retryable', message: `task "${rec.id}" is not ended (it was retried already, or runs)`, copies: 0, maxAttempts: rec.maxAttempts }
     }
-    const verdict = retryOf(rec, maxAttempts, MAX_ATTEMPTS)
+    const verdict = retryOf(rec, maxAttempts, MAX_ATTEMPTS, clock.now())
     if (!verdict.ok) return { kind: 'retry', outcome: verdict.reason, message: verdict.message, copies: 0, maxAttempts: rec.maxAttempts }
     this.#retried.set(rec.id, verdict.spec.retries ?? 0)
     // Persist, then act: the holders store the new generation before the task runs again.
@@ -209,7 +209,8 @@ export class Dispatcher {
     this.#addHolders(verdict.spec)
     scheduler.enqueue(verdict.spec, verdict.attempts, clock.now())
     this.#scheduleDispatch()
-    return { kind: 'retry', outcome: 'retried', message: `task "${rec.id}" queued again after ${verdict.attempts} attempts (now at most ${verdict.spec.maxAttempts})`, copies, maxAttempts: verdict.spec.maxAttempts }
+    this.#armDue()
+    return { kind: 'retry', outcome: 'retried', status: verdict.update.status === 'scheduled' ? 'scheduled' : 'queued', message: `task "${rec.id}" queued again after ${verdict.attempts} attempts (now at most ${verdict.spec.maxAttempts})`, copies, maxAttempts: verdict.spec.maxAttempts }
   }
 
   /** Attempt reports from a worker. */

@@ -10,7 +10,7 @@ import { TaskNotRetryableError, InvalidRequestError, UnavailableError } from '..
 import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
 
-export interface Retried { id: string, status: 'queued', attempts: number, maxAttempts: number, retries: number, copies: number }
+export interface Retried { id: string, status: 'queued' | 'scheduled', attempts: number, maxAttempts: number, retries: number, copies: number }
 
 /** `rec`: the task's record as read from every reachable holder. */
 export async function retryTask (ctx: TaskContext, rec: TaskRecord, maxAttempts: number | undefined): Promise<Retried> {
@@ -25,5 +25,5 @@ export async function retryTask (ctx: TaskContext, rec: TaskRecord, maxAttempts:
   if (reply.kind !== 'retry') throw new UnavailableError(`the leader could not retry the task: ${reply.kind === 'error' ? reply.message : reply.kind}; retry later`)
   if (reply.outcome === 'not-retryable') throw new TaskNotRetryableError(id, 'not ended', reply.message)
   if (reply.outcome === 'bad-max-attempts') throw new InvalidRequestError(reply.message)
-  return { id, status: 'queued', attempts: rec.attempts, maxAttempts: reply.maxAttempts, retries: (rec.retries ?? 0) + 1, copies: reply.copies }
+  return { id, status: reply.status ?? 'queued', attempts: rec.attempts, maxAttempts: reply.maxAttempts, retries: (rec.retries ?? 0) + 1, copies: reply.copies }
 }
