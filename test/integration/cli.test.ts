@@ -47,4 +47,30 @@ describe('the taskmesh CLI against a real node', () => {
     expect(failing.status).toBe(1)
     expect(failing.stdout).toMatch(/status: +failed/)
   })
+
+  it('submits a delayed task, retries a failed one (same id, attempts continue), refuses a retry of a succeeded one with exit 2, and lists the commands in --help', async () => {
+    const node = await set.start({ name: 'cli2' })
+    await waitFor(async () => (await node.cluster()).leader !== null, 5_000, 'a leader')
+    const delayed = taskmesh('submit', 'echo', '"later"', '--delay-ms', '1500', '--json', '--node', node.url)
+    expect(delayed.status, delayed.stderr).toBe(0)
+    const d = JSON.parse(delayed.stdout) as { id: string, status: string }
+    expect(d.status).toBe('scheduled')
+    const shown = taskmesh('task', d.id, '--wait', '--node', node.url)
+    expect(shown.stdout).toMatch(/status: +succeeded/)
+    expect(shown.stdout).toMatch(/run at: +\d{4}-/)
+    const badTime = taskmesh('submit', 'echo', '--run-at', 'next tuesday', '--node', node.url)
+    expect(badTime.status).toBe(2)
+    expect(badTime.stderr).toMatch(/--run-at must be/)
+
+    const failing = taskmesh('submit', 'fail', '{"message":"no"}', '--max-attempts', '1', '--wait', '--json', '--node', node.url)
+    const failed = JSON.parse(failing.stdout) as { id: string }
+    const retried = taskmesh('retry', failed.id, '--wait', '--json', '--node', node.url)
+    expect(retried.status).toBe(1)
+    expect(JSON.parse(retried.stdout)).toMatchObject({ id: failed.id, status: 'failed', attempts: 2, maxAttempts: 2, retries: 1 })
+    const done = taskmesh('retry', d.id, '--node', node.url)
+    expect(done.status).toBe(2)
+    expect(done.stderr).toMatch(/409 TASK_NOT_RETRYABLE/)
+    const help = taskmesh('--help')
+    expect(help.stdout).toMatch(/retry \[options\] <id>/)
+  })
 })
