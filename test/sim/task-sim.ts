@@ -694,8 +694,10 @@ export class TaskSim {
           const ids = [...this.accepted.keys()]
           this.cancel(node, ids[Math.floor(this.rng() * ids.length)]!)
         }
-        if (this.rng() < 0.05 && node !== undefined && this.accepted.size > 0) {
-          const ids = [...this.accepted.keys()]
+        if (this.rng() < 0.1 && node !== undefined && this.accepted.size > 0) {
+          // Mostly a task some holder has as failed or cancelled (a retry of anything else is refused).
+          const ended = [...this.accepted.keys()].filter(id => this.#holdersOf(id).some(h => h.rec.status === 'failed' || h.rec.status === 'cancelled'))
+          const ids = ended.length > 0 && this.rng() < 0.8 ? ended : [...this.accepted.keys()]
           this.retry(node, ids[Math.floor(this.rng() * ids.length)]!)
         }
       })
