@@ -9,7 +9,9 @@
  * workers, batched per worker). It never touches the network or a clock.
  */
 import { RunTimes, WIDE_WINDOW } from './run-times.ts'
-import { generationOf, isDelayed, isTerminal, lostAttemptUpdate, retryDelayMs } from './tasks.ts'
+import { generationOf, isDelayed, retryDelayMs } from './tasks.ts'
+import { takeOver } from './take-over.ts'
+import type { Inventory, TakeOver } from './take-over.ts'
 import type { TaskSpec, TaskStatus, TaskUpdate } from './tasks.ts'
 import { Fifo } from './fifo.ts'
 import { DueHeap } from './due-heap.ts'
@@ -46,22 +48,7 @@ export interface Decisions {
   assignments: Map<string, Assignment[]>
 }
 
-/** `exhausted`: the task has used all its attempts (one was lost); the caller ends it as failed. */
-/** What one member told a new leader: attempts it runs, unfinished tasks it holds. */
-export interface Inventory {
-  from: string
-  running: ReadonlyArray<{ spec: TaskSpec, attempt: number, startedAt: number | null }>
-  held: ReadonlyArray<{ spec: TaskSpec, attempts: number }>
-}
-
-export interface TakeOver {
-  /** Tasks now tracked (adopted or queued): their holders receive this leader's updates. */
-  taken: TaskSpec[]
-  /** Ends of tasks whose last attempt was lost. */
-  updates: TaskUpdate[]
-  adopted: number
-  queued: number
-}
+export type { Inventory, TakeOver }
 
 export type EnqueueResult = 'queued' | 'known' | 'full' | 'exhausted'
 
@@ -121,7 +108,7 @@ export class Scheduler {
 
   status (id: string): TaskStatus | undefined { return this.#tasks.get(id)?.status }
 
-  /** Takes a task in (a new submit, or a handover of an unfinished one). */
+  /** Takes a task in (a new submit, or a handover of an unfinished one). `exhausted`: it has used all its attempts (one was lost); the caller ends it as failed. */
   enqueue (spec: TaskSpec, attempts: number, nowMs: number): EnqueueResult {
     if (this.#tasks.has(spec.id)) return 'known'
     if (attempts >= spec.maxAttempts) return 'exhausted'
@@ -158,44 +145,9 @@ export class Scheduler {
     return true
   }
 
-  /**
-   * A new leader's take-over from the members' inventories: attempts that
-   * `live` members run are adopted, never restarted; held tasks no one runs
-   * are queued with the most attempts any holder has seen used, or end as
-   * failed when none remain. Inventories of members no longer live are
-   * ignored for adoption (their attempts were lost).
-   */
+  /** A new leader's take-over from the members' inventories (see take-over.ts). */
   takeOver (inventories: readonly Inventory[], live: ReadonlySet<string>, nowMs: number): TakeOver {
-    const out: TakeOver = { taken: [], updates: [], adopted: 0, queued: 0 }
-    for (const inv of inventories) {
-      if (!live.has(inv.from)) continue
-      for (const run of inv.running) {
-        if (this.adopt(run.spec, inv.from, run.attempt, run.startedAt, nowMs)) {
-          out.taken.push(run.spec)
-          out.adopted++
-        }
-      }
-    }
-    const held = new Map<string, { spec: TaskSpec, attempts: number }>()
-    for (const inv of inventories) {
-      for (const h of inv.held) {
-        const seen = held.get(h.spec.id)
-        if (seen === undefined || h.attempts > seen.attempts) held.set(h.spec.id, h)
-      }
-    }
-    for (const h of held.values()) {
-      if (this.has(h.spec.id)) continue
-      const r = this.enqueue(h.spec, h.attempts, nowMs)
-      if (r === 'queued') {
-        out.taken.push(h.spec)
-        out.queued++
-      } else if (r === 'exhausted') {
-        out.taken.push(h.spec)
-        out.updates.push(lostAttemptUpdate(h.spec, h.attempts, nowMs))
-      }
-      // 'full': its holders hand it over again later.
-    }
-    return out
+    return takeOver(this, inventories, live, nowMs)
   }
 
   /**

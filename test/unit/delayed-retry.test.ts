@@ -193,3 +193,18 @@ describe('generations in the state machine', () => {
     expect(newestUpdate(assigned, oldEnding)).toMatchObject({ status: 'assigned', retries: 1 })
   })
 })
+
+describe('take-over of retried tasks', () => {
+  it('queues the newest generation any holder has, with its maxAttempts, not an older copy with as many attempts', () => {
+    const s = new Scheduler(config)
+    const old = spec('r', { maxAttempts: 2 })
+    const retried = spec('r', { maxAttempts: 4, retries: 1 })
+    const t = s.takeOver([
+      { from: 'a', running: [], held: [{ spec: old, attempts: 2 }] },
+      { from: 'b', running: [], held: [{ spec: retried, attempts: 2 }] }
+    ], new Set(['a', 'b']), 0)
+    expect([t.queued, t.updates]).toEqual([1, []])
+    const [a] = [...s.dispatch([w('a')], 0).assignments.values()].flat()
+    expect([a?.spec.retries, a?.spec.maxAttempts, a?.attempt]).toEqual([1, 4, 3])
+  })
+})
