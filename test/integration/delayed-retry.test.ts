@@ -143,6 +143,13 @@ describe('delayed tasks (real nodes)', () => {
     expect(batch.json.error.message).toMatch(/^tasks\[1\]: /)
     const listed = await (await fetch(`${nodes[0]!.url}/v1/tasks?scope=cluster`)).json() as { tasks: unknown[] }
     expect(listed.tasks).toEqual([])
+    // The OpenAPI document names the new fields and the retry route.
+    const doc = JSON.stringify(await (await fetch(`${nodes[0]!.url}/docs/json`)).json())
+    const paths = (JSON.parse(doc) as { paths: Record<string, Record<string, any>> }).paths
+    const submitProps = JSON.stringify(paths['/v1/tasks']!.post.requestBody)
+    for (const field of ['runAt', 'delayMs']) expect(submitProps).toContain(`"${field}"`)
+    expect(Object.keys(paths['/v1/tasks/{id}/retry'] ?? {})).toContain('post')
+    expect(JSON.stringify(paths['/v1/tasks/{id}/retry']!.post.responses)).toContain('maxAttempts')
   })
 })
 
