@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { resolveRunAt } from '../../src/core/delay.ts'
 import { DueHeap } from '../../src/core/due-heap.ts'
+import { classifyHandOver } from '../../src/core/hand-over.ts'
 import { Scheduler } from '../../src/core/scheduler.ts'
 import type { WorkerSlots } from '../../src/core/scheduler.ts'
 import { mergeUpdate, newRecord, newestUpdate, retryOf, terminalBeats } from '../../src/core/tasks.ts'
@@ -206,5 +207,13 @@ describe('take-over of retried tasks', () => {
     expect([t.queued, t.updates]).toEqual([1, []])
     const [a] = [...s.dispatch([w('a')], 0).assignments.values()].flat()
     expect([a?.spec.retries, a?.spec.maxAttempts, a?.attempt]).toEqual([1, 4, 3])
+  })
+})
+
+describe('classifyHandOver of retried tasks', () => {
+  it('queues a handed-over copy of a newer generation than the leader\'s own ended copy, and not one of the same generation', () => {
+    const here = (): { status: 'failed', attempts: number, retries?: number } => ({ status: 'failed', attempts: 2 })
+    const out = classifyHandOver([{ id: 'a', retries: 1 }, { id: 'b' }], [2, 2], id => id, here, () => false)
+    expect(out.queue.map(t => t.id)).toEqual(['a'])
   })
 })

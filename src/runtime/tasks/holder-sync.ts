@@ -45,15 +45,20 @@ export class HolderSync {
     const { changed, refused } = this.#ctx.store.applyUpdates(updates)
     // A different ending that loses to ours: some holder has it, so ours goes to every other holder.
     this.passOnEndings(refused)
+    const retried: string[] = []
     for (const rec of changed) {
       if (isTerminal(rec.status)) {
         this.#ctx.roles.handOver.ended(rec.id)
         ended.push(rec)
+      } else if ((rec.retries ?? 0) > 0 && (rec.status === 'queued' || rec.status === 'scheduled')) {
+        retried.push(rec.id)
       }
       this.#ctx.roles.reads.changed(rec)
     }
     // The sender too, when it holds the task: a worker's own copy hears only from the others.
     this.passOnEndings(ended)
+    // A user's retry reopened these: offered to whoever leads now (the leader that took the retry may have lost office since).
+    if (retried.length > 0) this.#ctx.roles.handOver.offer(retried)
   }
 
   /**
