@@ -668,10 +668,20 @@ export class TaskSim {
     const tasks = node.tasks
     const acc = this.accepted.get(id)
     if (tasks === null || acc === undefined) return
+    const life = node.life
+    // Counted as a submit in flight: the run settles only once every retry was answered (one may take a while under faults).
+    this.#submitting++
+    this.#submitsOn.set(node, (this.#submitsOn.get(node) ?? 0) + 1)
     tasks.retry(id).then(r => {
       this.log.push(`${this.#t()} ${node.id} retried ${id} (generation ${r.retries})`)
       acc.retried = Math.max(acc.retried, r.retries)
+      this.#ended.delete(id)
     }, () => { /* not retryable now, or no leader: refused, nothing changed */ })
+      .finally(() => {
+        if (node.life !== life) return
+        this.#submitting--
+        this.#submitsOn.set(node, (this.#submitsOn.get(node) ?? 1) - 1)
+      })
   }
 
   // ---- a whole run -----------------------------------------------------------
