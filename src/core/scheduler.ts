@@ -15,6 +15,8 @@ import type { Inventory, TakeOver } from './take-over.ts'
 import type { TaskSpec, TaskStatus, TaskUpdate } from './tasks.ts'
 import { Fifo } from './fifo.ts'
 import { DueHeap } from './due-heap.ts'
+import { TypeLimiter, countByType } from './type-limits.ts'
+import type { TypeCounts } from './type-limits.ts'
 
 export interface SchedulerConfig {
   /** Tasks the cluster may hold waiting (scheduled, queued or retrying) before submits are refused. */
@@ -77,6 +79,9 @@ export class Scheduler {
   readonly #load = new Map<string, number>()
   #cursor = 0
   readonly #runTimes = new RunTimes()
+  /** Per-type limits (src/core/type-limits.ts); types whose waiting tasks were held back by their rate in the last dispatch. */
+  readonly limiter = new TypeLimiter()
+  readonly #rateLimited = new Set<string>()
 
   constructor (config: SchedulerConfig) {
     this.#config = config
@@ -88,14 +93,28 @@ export class Scheduler {
   /** Delayed tasks held until their runAt. */
   get scheduled (): number { return this.#scheduled }
 
-  /** When the earliest delayed task is due (null: none is held); `tick` at that time queues it. */
-  nextDueMs (): number | null {
+  /**
+   * When the earliest delayed task is due, or a type held back by its rate
+   * has its next token (null: neither); `tick` then queues what is due, and a
+   * dispatch places what its limit allows.
+   */
+  nextDueMs (nowMs: number): number | null {
+    let next: number | null = null
+    for (const type of this.#rateLimited) {
+      const at = this.limiter.nextTokenMs(type, nowMs) ?? nowMs
+      if (next === null || at < next) next = at
+    }
     for (;;) {
       const top = this.#due.peek()
-      if (top === undefined) return null
-      if (this.#tasks.get(top.id)?.status === 'scheduled') return top.atMs
+      if (top === undefined) return next
+      if (this.#tasks.get(top.id)?.status === 'scheduled') return next === null ? top.atMs : Math.min(next, top.atMs)
       this.#due.pop()
     }
+  }
+
+  /** Per type: tasks waiting, attempts assigned or running, and the waiting ones its limit holds back now (see type-limits.ts). */
+  typeCounts (nowMs: number): Map<string, TypeCounts> {
+    return countByType(this.#tasks.values(), this.limiter, nowMs)
   }
 
   /** Tasks this scheduler tracks that are not terminal. */
@@ -142,6 +161,7 @@ export class Scheduler {
       deadlineMs: nowMs + (running ? 1 : Math.max(this.#config.outstandingPerSlot, WIDE_WINDOW)) * spec.timeoutMs + this.#config.resultGraceMs
     })
     this.#load.set(worker, this.running(worker) + 1)
+    this.limiter.adopt(spec.type)
     return true
   }
 
@@ -177,7 +197,7 @@ export class Scheduler {
     let abortOn: string | null = null
     if ((e.status === 'assigned' || e.status === 'running') && e.worker !== null) {
       if (e.worker !== worker) abortOn = e.worker
-      this.#release(e.worker)
+      this.#release(e.worker, e.spec.type)
     } else {
       this.#unwait(e)
     }
@@ -195,7 +215,7 @@ export class Scheduler {
   onResult (id: string, worker: string, attempt: number, outcome: { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean }, atMs: number, progress: unknown = null, startedAt?: number | null): TaskUpdate[] {
     const e = this.#tasks.get(id)
     if (e === undefined || e.worker !== worker || e.attempts !== attempt || (e.status !== 'assigned' && e.status !== 'running')) return []
-    this.#release(worker)
+    this.#release(worker, e.spec.type)
     // The worker's own start time: the record is then the same as the one the worker sends the holders.
     if (startedAt !== undefined) e.startedAt = startedAt
     if (e.startedAt !== null) this.#runTimes.observe(e.spec.type, atMs - e.startedAt)
@@ -227,7 +247,7 @@ export class Scheduler {
   giveBack (id: string, worker: string, attempt: number, nowMs: number): TaskUpdate[] {
     const e = this.#tasks.get(id)
     if (e === undefined || e.worker !== worker || e.attempts !== attempt || (e.status !== 'assigned' && e.status !== 'running')) return []
-    this.#release(worker)
+    this.#release(worker, e.spec.type)
     if (e.cancelRequested === true) return [this.#finish(e, 'cancelled', { error: 'cancelled by request' }, nowMs)]
     Object.assign(e, { status: 'queued', attempts: attempt - 1, worker: null, startedAt: null })
     if (!this.#queues.has(e.spec.priority)) this.#push(e.spec)
@@ -240,7 +260,7 @@ export class Scheduler {
     const out: TaskUpdate[] = []
     for (const e of this.#tasks.values()) {
       if (e.worker === worker && (e.status === 'assigned' || e.status === 'running')) {
-        this.#release(worker)
+        this.#release(worker, e.spec.type)
         out.push(this.#failAttempt(e, `worker ${worker} was lost`, nowMs))
       }
     }
@@ -267,7 +287,7 @@ export class Scheduler {
         this.#push(e.spec)
         out.push(this.#update(e, {}))
       } else if ((e.status === 'assigned' || e.status === 'running') && nowMs >= e.deadlineMs && e.worker !== null) {
-        this.#release(e.worker)
+        this.#release(e.worker, e.spec.type)
         out.push(this.#failAttempt(e, `no result from worker within ${e.spec.timeoutMs + this.#config.resultGraceMs} ms`, nowMs))
       }
     }
@@ -277,6 +297,7 @@ export class Scheduler {
   /** Places waiting tasks on workers with free slots, least loaded first. */
   dispatch (workers: readonly WorkerSlots[], nowMs: number): Decisions {
     const decisions: Decisions = { updates: [], assignments: new Map() }
+    this.#rateLimited.clear()
     if (workers.length === 0 || this.#waiting === 0) return decisions
     const ordered = [...workers].sort((a, b) => (a.id < b.id ? -1 : 1))
     const widest = this.#runTimes.widest(this.#config.outstandingPerSlot)
@@ -289,8 +310,15 @@ export class Scheduler {
         const id = queue.shift()!
         const e = this.#tasks.get(id)
         if (e === undefined || e.status !== 'queued') continue
+        // Held back by its type's cluster-wide limit: it keeps its place (a rate-limited type is looked at again at its next token).
+        if (!this.limiter.admits(e.spec.type, nowMs)) {
+          skipped.push(id)
+          if (this.limiter.nextTokenMs(e.spec.type, nowMs) !== null) this.#rateLimited.add(e.spec.type)
+          continue
+        }
         const worker = this.#place(ordered, e.spec.type)
         if (worker === null) { skipped.push(id); continue }
+        this.limiter.take(e.spec.type, nowMs)
         free--
         this.#waiting--
         this.#load.set(worker.id, this.running(worker.id) + 1)
@@ -358,7 +386,8 @@ export class Scheduler {
     else if (e.status === 'queued' || e.status === 'retrying') this.#waiting--
   }
 
-  #release (worker: string): void {
+  #release (worker: string, type: string): void {
+    this.limiter.release(type)
     const n = this.running(worker)
     if (n <= 1) this.#load.delete(worker)
     else this.#load.set(worker, n - 1)

@@ -268,7 +268,7 @@ export class Dispatcher {
 
   /** Arms one timer for the scheduler's next due time (a delayed task's runAt), so it is queued then, not on the next periodic tick. */
   #armDue (): void {
-    const due = this.#gathering === null ? (this.#scheduler?.nextDueMs() ?? null) : null
+    const due = this.#gathering === null ? (this.#scheduler?.nextDueMs(this.#ctx.clock.now()) ?? null) : null
     if (due === this.#due?.atMs) return
     this.#due?.cancel()
     this.#due = null
@@ -330,6 +330,8 @@ export class Dispatcher {
     for (const [worker, batch] of assignments) {
       for (const part of chunkBySize(batch, this.#ctx.batchBytes)) this.#assign(worker, leader.term, part)
     }
+    // A type held back by its rate is looked at again at its next token.
+    this.#armDue()
   }
 
   #assign (worker: string, term: number, batch: Assignment[]): void {
