@@ -50,7 +50,7 @@ export class TypeLimiter {
   /** Replaces a type's limit (an empty one: no limit). */
   set (type: string, limit: TypeLimit): void {
     if (limit.maxConcurrent === undefined && limit.perSecond === undefined) this.#limits.delete(type)
-    else this.#limits.set(type, { ...limit })
+    else this.#limits.set(type, { ...(limit.maxConcurrent === undefined ? {} : { maxConcurrent: limit.maxConcurrent }), ...(limit.perSecond === undefined ? {} : { perSecond: limit.perSecond }) })
     const b = this.#buckets.get(type)
     if (b !== undefined && limit.perSecond !== undefined) b.tokens = Math.min(b.tokens, burst(limit.perSecond))
   }

@@ -34,12 +34,15 @@ import { routeRequest } from './tasks/rpc-router.ts'
 import { retryTask } from './tasks/retry.ts'
 import type { Retried } from './tasks/retry.ts'
 import { Worker } from './tasks/worker.ts'
+import { TypeLimits } from './tasks/type-limits.ts'
+import type { TypeRow } from './tasks/type-limits.ts'
+import type { TypeLimit } from '../core/type-limits.ts'
 
-export type { Accepted, BulkWaitResult, PurgeFilter, Retried, SubmitInput, TaskRuntimeInit }
+export type { Accepted, BulkWaitResult, PurgeFilter, Retried, SubmitInput, TaskRuntimeInit, TypeRow }
 
 export class TaskRuntime {
   readonly #ctx: TaskContext
-  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync, retention: Retention }
+  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync, retention: Retention, limits: TypeLimits }
   readonly #bulk: BulkReads
   /** Where the endings this node may not have passed on before it (re)started begin. */
   readonly #startSeq: number
@@ -54,7 +57,8 @@ export class TaskRuntime {
       dispatcher: new Dispatcher(ctx),
       worker: new Worker(ctx),
       holders: new HolderSync(ctx),
-      retention: new Retention(ctx, init.retention)
+      retention: new Retention(ctx, init.retention),
+      limits: new TypeLimits(ctx, init.typeLimits?.config ?? {}, init.typeLimits?.store)
     }
     ctx.roles = this.#roles
     this.#bulk = new BulkReads(ctx)
@@ -73,6 +77,8 @@ export class TaskRuntime {
       // A new incarnation (a restart quicker than the failure detector) runs none of the old one's attempts.
       if (e.type === 'member-joined') roles.dispatcher.onWorkerGone(e.id)
       if ((e.type === 'member-status' && e.to === 'alive') || e.type === 'member-joined') roles.holders.unpark(e.id)
+      // A member that (re)joins may have missed limit changes: the leader sends it every one.
+      if (e.type === 'member-joined' && cluster.leader()?.id === this.#ctx.self) roles.limits.sendTo(e.id)
     })
     // Endings this node recorded just before it stopped may not have reached the other holders.
     roles.holders.passOnEndings(store.endedSince(this.#startSeq, 2_000).records)
@@ -161,6 +167,17 @@ export class TaskRuntime {
   /** Retries a failed or cancelled task through the leader (same id; attempts continue; maxAttempts: its new total). */
   async retry (id: string, maxAttempts?: number): Promise<Retried> {
     return await retryTask(this.#ctx, await this.#roles.reads.get(id, 0, { everywhere: true }), maxAttempts)
+  }
+
+  /** Sets a task type's cluster-wide limit (no field: none) on every reachable member. */
+  async setTypeLimit (type: string, limit: TypeLimit): Promise<{ type: string, maxConcurrent?: number, perSecond?: number, stored: number, members: number }> {
+    const { setting, stored, members } = await this.#roles.limits.set(type, limit)
+    return { type, ...(setting.maxConcurrent === undefined ? {} : { maxConcurrent: setting.maxConcurrent }), ...(setting.perSecond === undefined ? {} : { perSecond: setting.perSecond }), stored, members }
+  }
+
+  /** Each type's limit and queued, running and limited counts, from the leader. */
+  async types (): Promise<TypeRow[]> {
+    return await this.#roles.limits.rows()
   }
 
   #tick (): void {

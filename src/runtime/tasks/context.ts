@@ -9,6 +9,9 @@ import type { RetentionPolicy } from '../../core/retention.ts'
 import type { SchedulerConfig } from '../../core/scheduler.ts'
 import type { TaskExecutor } from '../../exec/handler-pool.ts'
 import type { TaskStore } from '../../store/task-store.ts'
+import type { TypeLimitStore } from '../../store/type-limit-store.ts'
+import type { TypeLimit } from '../../core/type-limits.ts'
+import type { VersionedLimit } from '../../core/type-limits.ts'
 import type { Clock } from '../clock.ts'
 import type { MembershipPort } from '../membership-port.ts'
 import type { ClusterTransport } from '../transport.ts'
@@ -53,6 +56,8 @@ export interface TaskRuntimeInit {
   onDispatching?: (term: number) => void
   /** New task ids (default: random UUIDs). */
   newId?: () => string
+  /** Per-type limits: the config's, and where those set at runtime are kept (absent: no limits, as in the simulation). */
+  typeLimits?: { config: Readonly<Record<string, TypeLimit>>, store: TypeLimitStore }
 }
 
 /**
@@ -113,6 +118,12 @@ export interface TaskRoles {
     onReports (reports: Extract<RpcRequest, { kind: 'report' }>['reports'], from: string): Promise<RpcReply>
     cancel (id: string): Promise<RpcReply>
     retry (rec: TaskRecord, maxAttempts: number | undefined): Promise<RpcReply>
+    applyLimit (type: string, limit: TypeLimit): void
+    typeRows (): Promise<RpcReply>
+  }
+  limits: {
+    current (): Map<string, VersionedLimit>
+    take (settings: ReadonlyArray<{ type: string } & VersionedLimit>): void
   }
   worker: {
     accept (msg: Extract<RpcRequest, { kind: 'assign' }>, from: string): RpcReply

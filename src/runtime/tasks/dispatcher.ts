@@ -11,6 +11,7 @@ import type { GatherAnswer } from '../../core/gather.ts'
 import { EndedMemory, classifyHandOver, holdsCopy } from '../../core/hand-over.ts'
 import { Scheduler } from '../../core/scheduler.ts'
 import type { Assignment } from '../../core/scheduler.ts'
+import type { TypeLimit } from '../../core/type-limits.ts'
 import { isTerminal, lostAttemptUpdate, retryOf, specOf } from '../../core/tasks.ts'
 import type { TaskRecord, TaskSpec, TaskUpdate } from '../../core/tasks.ts'
 import { MAX_ATTEMPTS } from '../../protocol/constants.ts'
@@ -69,6 +70,7 @@ export class Dispatcher {
     }
     if (leads && this.#scheduler === null) {
       const scheduler = new Scheduler(this.#ctx.init.scheduler)
+      for (const [type, limit] of this.#ctx.roles.limits.current()) scheduler.limiter.set(type, limit)
       this.#scheduler = scheduler
       this.#schedulerTerm = term
       const gathering: Promise<void> = this.#gather(scheduler, term).finally(() => {
@@ -254,6 +256,21 @@ export class Dispatcher {
     if (scheduler === null) return
     this.#distribute(scheduler.onWorkerLost(id, this.#ctx.clock.now()))
     this.#scheduleDispatch()
+  }
+
+  /** A type's limit changed: enforced from the next dispatch. */
+  applyLimit (type: string, limit: TypeLimit): void {
+    this.#scheduler?.limiter.set(type, limit)
+    this.#scheduleDispatch()
+  }
+
+  /** Each limited type's limit, and every type's queued, running and limited counts (RPC `types`). */
+  async typeRows (): Promise<RpcReply> {
+    if (this.#gathering !== null) await this.#gathering
+    const scheduler = this.#scheduler
+    if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
+    const counts = scheduler.typeCounts(this.#ctx.clock.now())
+    return { kind: 'types', types: [...counts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([type, c]) => ({ type, ...scheduler.limiter.limit(type), ...c })) }
   }
 
   /** Delayed tasks now due, timeouts and retry delays of the tasks this leader tracks. */

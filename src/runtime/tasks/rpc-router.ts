@@ -40,6 +40,11 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
       return roles.worker.inventory(msg.term, from)
     case 'retry':
       return await roles.dispatcher.retry(msg.task as TaskRecord, msg.maxAttempts)
+    case 'limits':
+      roles.limits.take(msg.limits)
+      return { kind: 'ok' }
+    case 'types':
+      return await roles.dispatcher.typeRows()
     case 'list':
       return pageHere(ctx, msg)
     case 'purge':
