@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `taskmesh` command: init | start | status | submit | task | retry | list | demo.
+ * The `taskmesh` command: init | start | status | submit | task | retry | types | list | demo.
  * Each command imports what it needs when it runs: `status` never loads
  * libp2p, and `start` never loads the submit progress bar.
  */
@@ -249,6 +249,37 @@ Examples:
     const { formatTask } = await import('./cli/submit.ts')
     process.stdout.write((opts.json === true ? JSON.stringify(t) : formatTask(t)) + '\n')
     if (t.status !== 'succeeded') process.exitCode = 1
+  })
+
+program.command('types')
+  .description('Task types and their cluster-wide limits, with queued, running and held-back counts (from the leader); with TYPE and a limit flag, sets that type\'s limit.')
+  .argument('[type]', 'the type to set a limit on')
+  .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
+  .option('--max-concurrent <n>', 'attempts of TYPE assigned or running at once across the cluster', integer('--max-concurrent'))
+  .option('--per-second <r>', 'attempts of TYPE begun per second across the cluster', (v: string) => Number(v))
+  .option('--no-limit', 'remove TYPE\'s limits')
+  .option('--json', 'print JSON')
+  .addHelpText('after', `
+Examples:
+  $ taskmesh types
+  $ taskmesh types resize --max-concurrent 2 --per-second 10
+  $ taskmesh types resize --no-limit`)
+  .action(async (type: string | undefined, opts: { node: string, maxConcurrent?: number, perSecond?: number, limit: boolean, json?: boolean }) => {
+    const client = clientFor(opts.node)
+    const setting = opts.maxConcurrent !== undefined || opts.perSecond !== undefined || !opts.limit
+    if (type === undefined) {
+      if (setting) throw new CliError('name the TYPE to set a limit on')
+      const rows = await client.types()
+      if (opts.json === true) { process.stdout.write(JSON.stringify(rows) + '\n'); return }
+      const lines = rows.map(r => `${r.type.padEnd(16)} ${String(r.maxConcurrent ?? '-').padStart(14)} ${String(r.perSecond ?? '-').padStart(10)} ${String(r.queued).padStart(7)} ${String(r.running).padStart(7)} ${String(r.limited).padStart(7)}`)
+      process.stdout.write([`${'TYPE'.padEnd(16)} ${'MAX CONCURRENT'.padStart(14)} ${'PER SECOND'.padStart(10)} ${'QUEUED'.padStart(7)} ${'RUNNING'.padStart(7)} ${'LIMITED'.padStart(7)}`, ...lines].join('\n') + '\n')
+      return
+    }
+    if (!setting) throw new CliError('give --max-concurrent, --per-second or --no-limit to set TYPE\'s limit (or no TYPE to list)')
+    if (opts.perSecond !== undefined && !(opts.perSecond > 0)) throw new CliError('--per-second must be a number above 0')
+    const limit = opts.limit ? { ...(opts.maxConcurrent === undefined ? {} : { maxConcurrent: opts.maxConcurrent }), ...(opts.perSecond === undefined ? {} : { perSecond: opts.perSecond }) } : {}
+    const r = await client.setTypeLimit(type, limit)
+    process.stdout.write(opts.json === true ? JSON.stringify(r) + '\n' : `${r.type}: max concurrent ${r.maxConcurrent ?? 'none'}, per second ${r.perSecond ?? 'none'} (stored on ${r.stored} of ${r.members} members)\n`)
   })
 
 program.command('list')

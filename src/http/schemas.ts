@@ -143,6 +143,30 @@ export const TaskListReply = Type.Object({
   partial: Type.Optional(Type.Boolean({ description: 'scope=cluster: a reachable member did not answer; tasks held only there may be missing from this page' }))
 })
 
+// ---- per-type limits (GET /v1/types, PUT /v1/types/:type) ---------------------
+
+const Limit = {
+  maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'attempts of the type assigned or running at once, across the cluster' })),
+  perSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description: 'attempts of the type begun per second, across the cluster (bursts of one second\'s worth)' }))
+}
+
+export const TypeLimitBody = Type.Object(Limit, { additionalProperties: false, description: 'the type\'s whole limit: a field left out is no limit of that kind ({} removes both)' })
+export const TypeLimitReply = Type.Object({
+  type: Type.String(),
+  ...Limit,
+  stored: Type.Integer({ description: 'members that stored the setting before this answer (this node included)' }),
+  members: Type.Integer({ description: 'reachable members (this node included); one that missed it gets it from the leader when it joins again' })
+})
+export const TypesReply = Type.Object({
+  types: Type.Array(Type.Object({
+    type: Type.String(),
+    ...Limit,
+    queued: Type.Integer({ description: 'tasks of the type waiting in the leader\'s queue (queued or retrying)' }),
+    running: Type.Integer({ description: 'attempts of the type assigned or running' }),
+    limited: Type.Integer({ description: 'of the queued ones, those the type\'s limit holds back now' })
+  }))
+})
+
 // ---- server-sent events (GET /v1/events) --------------------------------------
 
 /** `task`: a record held by the node changed (no payload; the result only on an ending sent to a stream filtered with ?task=). */

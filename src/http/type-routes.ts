@@ -2,32 +2,10 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TaskRuntime } from '../runtime/task-runtime.ts'
-import { MaxConcurrent, PerSecond } from '../protocol/rpc.ts'
 import { MAX_TYPE_LENGTH } from '../protocol/constants.ts'
-import { ErrorReply } from './schemas.ts'
+import { ErrorReply, TypeLimitBody, TypeLimitReply, TypesReply } from './schemas.ts'
 
 const errors = { '4xx': ErrorReply, '5xx': ErrorReply }
-const Limit = {
-  maxConcurrent: Type.Optional(Type.Integer({ ...MaxConcurrent, description: 'attempts of the type assigned or running at once, across the cluster' })),
-  perSecond: Type.Optional(Type.Number({ ...PerSecond, description: 'attempts of the type begun per second, across the cluster (bursts of one second\'s worth)' }))
-}
-
-export const TypeLimitBody = Type.Object(Limit, { additionalProperties: false, description: 'the type\'s whole limit: a field left out is no limit of that kind ({} removes both)' })
-export const TypeLimitReply = Type.Object({
-  type: Type.String(),
-  ...Limit,
-  stored: Type.Integer({ description: 'members that stored the setting before this answer (this node included)' }),
-  members: Type.Integer({ description: 'reachable members (this node included); one that missed it gets it from the leader when it joins again' })
-})
-export const TypesReply = Type.Object({
-  types: Type.Array(Type.Object({
-    type: Type.String(),
-    ...Limit,
-    queued: Type.Integer({ description: 'tasks of the type waiting in the leader\'s queue (queued or retrying)' }),
-    running: Type.Integer({ description: 'attempts of the type assigned or running' }),
-    limited: Type.Integer({ description: 'of the queued ones, those the type\'s limit holds back now' })
-  }))
-})
 
 export function registerTypeRoutes (app: FastifyInstance, runtime: () => TaskRuntime): void {
   app.get('/v1/types', {

@@ -48,7 +48,7 @@ describe('the taskmesh CLI against a real node', () => {
     expect(failing.stdout).toMatch(/status: +failed/)
   })
 
-  it('submits a delayed task, retries a failed one (same id, attempts continue), refuses a retry of a succeeded one with exit 2, and lists the commands in --help', async () => {
+  it('submits a delayed task, retries a failed one (same id, attempts continue), refuses a retry of a succeeded one with exit 2, sets and lists a type limit, and lists the commands in --help', async () => {
     const node = await set.start({ name: 'cli2' })
     await waitFor(async () => (await node.cluster()).leader !== null, 5_000, 'a leader')
     const delayed = taskmesh('submit', 'echo', '"later"', '--delay-ms', '1500', '--json', '--node', node.url)
@@ -70,7 +70,13 @@ describe('the taskmesh CLI against a real node', () => {
     const done = taskmesh('retry', d.id, '--node', node.url)
     expect(done.status).toBe(2)
     expect(done.stderr).toMatch(/409 TASK_NOT_RETRYABLE/)
+    const limited = taskmesh('types', 'echo', '--max-concurrent', '3', '--json', '--node', node.url)
+    expect(limited.status, limited.stderr).toBe(0)
+    expect(JSON.parse(limited.stdout)).toMatchObject({ type: 'echo', maxConcurrent: 3, stored: 1, members: 1 })
+    const listed = taskmesh('types', '--node', node.url)
+    expect(listed.stdout).toMatch(/^echo +3 +- +0 +0 +0$/m)
     const help = taskmesh('--help')
     expect(help.stdout).toMatch(/retry \[options\] <id>/)
+    expect(help.stdout).toMatch(/types \[options\] \[type\]/)
   })
 })
