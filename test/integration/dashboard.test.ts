@@ -98,7 +98,7 @@ describe('the dashboard in headless Chromium', () => {
     expect(errors).toEqual([])
   })
 
-  it('retries a failed task and cancels a scheduled one with the buttons of its row, and the rows follow', async () => {
+  it('retries a failed task and cancels a scheduled one with the buttons of its row, the rows follow, and shows the task types\' limits', async () => {
     const dir = await set.tempDir()
     const config = join(dir, 'cluster.config.json')
     writeFileSync(config, JSON.stringify({ handlers: { flaky: resolve(import.meta.dirname, '../fixtures/flaky-handler.js') } }))
@@ -131,6 +131,11 @@ describe('the dashboard in headless Chromium', () => {
     await page.locator(`[data-task-id="${later}"][data-status="cancelled"]`).waitFor({ timeout: 5_000 })
     await row(later).locator('button[data-action="retry"]').waitFor({ timeout: 5_000 })
     expect(await page.locator('[data-testid="log"]').textContent()).toMatch(/retried [0-9a-f]{8}: queued/)
+    // A type's limit set on the other node shows in the types table.
+    const limit = await fetch(`${nodes[1]!.url}/v1/types/flaky`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ maxConcurrent: 3 }) })
+    expect(limit.status).toBe(200)
+    await page.locator('[data-type="flaky"]').waitFor({ timeout: 5_000 })
+    expect(await page.locator('[data-type="flaky"] td').allTextContents()).toEqual(['flaky', '3', '-', '0', '0', '0'])
     mkdirSync(RESULTS, { recursive: true })
     await page.screenshot({ path: resolve(RESULTS, 'dashboard-retry-cancel.png'), fullPage: true })
     expect(errors).toEqual([])

@@ -253,6 +253,18 @@ function connect () {
   on('task', upsertTask)
 }
 
+// Task types and their limits: polled from GET /v1/types (the leader answers) every two seconds.
+async function pollTypes () {
+  try {
+    const res = await fetch('/v1/types')
+    if (!res.ok) return
+    const { types } = await res.json()
+    $('types').innerHTML = types.map(t => `<tr data-type="${esc(t.type)}"><td>${esc(t.type)}</td><td>${t.maxConcurrent ?? '-'}</td><td>${t.perSecond ?? '-'}</td><td>${t.queued}</td><td>${t.running}</td><td>${t.limited}</td></tr>`).join('')
+  } catch {}
+}
+
 connect()
 render()
+pollTypes()
+setInterval(pollTypes, 2_000)
 setInterval(render, 5_000) // ages in the task table
