@@ -87,7 +87,7 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
     return await asWaiter('submit', wait, async () => {
       const { ids: [id], copies } = await runtime().accept([req.body as never])
       // `scheduled` for a delayed task (the origin holds a copy of every task it accepted).
-      if (wait <= 0) return await reply.code(202).send({ id, status: runtime().statusHere(id!) ?? 'queued', copies })
+      if (wait <= 0) return await reply.code(202).send({ id, status: runtime().acceptedStatus(id!), copies })
       // Submit and wait in one request: 200 with the record once it ended, 202 with it if it has not yet.
       const rec = await runtime().get(id!, wait)
       return await reply.code(isTerminal(rec.status) ? 200 : 202).send(view(rec))

@@ -14,6 +14,7 @@
  * Decisions live in src/core (admission, fencing, gather, hand-over,
  * Scheduler, tasks); these files move data, persist, and call the core.
  */
+import { isDelayed } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import { BulkReads } from './tasks/bulk-reads.ts'
 import type { BulkWaitResult } from './tasks/bulk-reads.ts'
@@ -107,9 +108,10 @@ export class TaskRuntime {
   }
 
   /** For heartbeats: attempts running here, and (as leader) tasks waiting. */
-  /** Status of a task held here (the origin of a submit holds it). */
-  statusHere (id: string): TaskStatus | undefined {
-    return this.#ctx.store.get(id)?.status
+  /** What a submit's 202 says of a task it accepted (the origin holds a copy): `scheduled` while it waits for its runAt, else `queued`. */
+  acceptedStatus (id: string): 'scheduled' | 'queued' {
+    const rec = this.#ctx.store.get(id)
+    return rec !== undefined && isDelayed(rec) && rec.runAt! > this.#ctx.clock.now() ? 'scheduled' : 'queued'
   }
 
   load (): { running: number, queued: number } {
