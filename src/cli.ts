@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `taskmesh` command: init | start | status | submit | task | demo.
+ * The `taskmesh` command: init | start | status | submit | task | retry | types | list | demo.
  * Each command imports what it needs when it runs: `status` never loads
  * libp2p, and `start` never loads the submit progress bar.
  */
@@ -181,7 +181,7 @@ program.command('submit')
   .argument('[type]', 'task type, e.g. echo, sleep, hash, fail, or one from the config\'s handlers')
   .argument('[payload]', 'the payload as JSON (default null)')
   .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
-  .option('-f, --file <tasks.jsonl>', 'one task per line: {"type", "payload", "priority"?, "timeoutMs"?, "maxAttempts"?, "idempotencyKey"?, "retainMs"?}')
+  .option('-f, --file <tasks.jsonl>', 'one task per line: {"type", "payload", "priority"?, "timeoutMs"?, "maxAttempts"?, "idempotencyKey"?, "retainMs"?, "runAt"?, "delayMs"?}')
   .option('-w, --wait', 'wait for the task(s) to end and print the result (exit 1 unless all succeeded)')
   .option('--wait-ms <ms>', 'how long --wait waits', integer('--wait-ms'), DEFAULT_WAIT_MS)
   .option('--priority <n>', `higher runs first (-${MAX_PRIORITY}..${MAX_PRIORITY}, default 0)`, (v: string) => Number.parseInt(v, 10))
@@ -189,11 +189,14 @@ program.command('submit')
   .option('--max-attempts <n>', 'attempts before the task fails (default: the node\'s defaultMaxAttempts)', integer('--max-attempts'))
   .option('--idempotency-key <key>', 'resubmitting with the same key returns the same task')
   .option('--retain-ms <ms>', 'keep the finished record this long (default: the nodes\' retainFinishedMs)', integer('--retain-ms'))
+  .option('--delay-ms <ms>', 'a delayed task: run it this many ms from now (status scheduled until then)', integer('--delay-ms'))
+  .option('--run-at <time>', 'a delayed task: run it at this time (Unix ms or ISO 8601, e.g. 2026-12-01T09:00:00Z)')
   .option('--json', 'print JSON')
   .addHelpText('after', `
 Examples:
   $ taskmesh submit echo '{"hello": "world"}'
   $ taskmesh submit hash '{"data": "abc", "rounds": 100000}' --wait
+  $ taskmesh submit echo '"later"' --delay-ms 60000
   $ taskmesh submit --file tasks.jsonl --wait`)
   .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, retainMs?: number, json?: boolean }) => {
     const { submitFile, submitOne } = await import('./cli/submit.ts')
@@ -223,10 +226,66 @@ Examples:
     process.stdout.write((opts.json === true ? JSON.stringify(t, null, 2) : formatTask(t)) + '\n')
   })
 
+program.command('retry')
+  .description('Retry a failed or cancelled task (from any node): the same id, queued again; its attempts continue.')
+  .argument('<id>', 'task id')
+  .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
+  .option('--max-attempts <n>', 'the task\'s new total of attempts, above those it used (default: used + its maxAttempts)', integer('--max-attempts'))
+  .option('-w, --wait', 'wait for the task to end and print it (exit 1 unless it succeeded)')
+  .option('--json', 'print JSON')
+  .addHelpText('after', `
+Examples:
+  $ taskmesh list --status failed
+  $ taskmesh retry 0f8c2a9e-... --wait
+  $ taskmesh retry 0f8c2a9e-... --max-attempts 10 --json`)
+  .action(async (id: string, opts: { node: string, maxAttempts?: number, wait?: boolean, json?: boolean }) => {
+    const client = clientFor(opts.node)
+    const r = await client.retry(id, { maxAttempts: opts.maxAttempts })
+    if (opts.wait !== true) {
+      process.stdout.write(opts.json === true ? JSON.stringify(r) + '\n' : `${r.id} ${r.status} (attempts used ${r.attempts}, at most ${r.maxAttempts} now)\n`)
+      return
+    }
+    const t = await client.wait(id)
+    const { formatTask } = await import('./cli/submit.ts')
+    process.stdout.write((opts.json === true ? JSON.stringify(t) : formatTask(t)) + '\n')
+    if (t.status !== 'succeeded') process.exitCode = 1
+  })
+
+program.command('types')
+  .description('Task types and their cluster-wide limits, with queued, running and held-back counts (from the leader); with TYPE and a limit flag, sets that type\'s limit.')
+  .argument('[type]', 'the type to set a limit on')
+  .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
+  .option('--max-concurrent <n>', 'attempts of TYPE assigned or running at once across the cluster', integer('--max-concurrent'))
+  .option('--per-second <r>', 'attempts of TYPE begun per second across the cluster', (v: string) => Number(v))
+  .option('--no-limit', 'remove TYPE\'s limits')
+  .option('--json', 'print JSON')
+  .addHelpText('after', `
+Examples:
+  $ taskmesh types
+  $ taskmesh types resize --max-concurrent 2 --per-second 10
+  $ taskmesh types resize --no-limit`)
+  .action(async (type: string | undefined, opts: { node: string, maxConcurrent?: number, perSecond?: number, limit: boolean, json?: boolean }) => {
+    const client = clientFor(opts.node)
+    const setting = opts.maxConcurrent !== undefined || opts.perSecond !== undefined || !opts.limit
+    if (type === undefined) {
+      if (setting) throw new CliError('name the TYPE to set a limit on')
+      const rows = await client.types()
+      if (opts.json === true) { process.stdout.write(JSON.stringify(rows) + '\n'); return }
+      const lines = rows.map(r => `${r.type.padEnd(16)} ${String(r.maxConcurrent ?? '-').padStart(14)} ${String(r.perSecond ?? '-').padStart(10)} ${String(r.queued).padStart(7)} ${String(r.running).padStart(7)} ${String(r.limited).padStart(7)}`)
+      process.stdout.write([`${'TYPE'.padEnd(16)} ${'MAX CONCURRENT'.padStart(14)} ${'PER SECOND'.padStart(10)} ${'QUEUED'.padStart(7)} ${'RUNNING'.padStart(7)} ${'LIMITED'.padStart(7)}`, ...lines].join('\n') + '\n')
+      return
+    }
+    if (!setting) throw new CliError('give --max-concurrent, --per-second or --no-limit to set TYPE\'s limit (or no TYPE to list)')
+    if (opts.perSecond !== undefined && !(opts.perSecond > 0)) throw new CliError('--per-second must be a number above 0')
+    const limit = opts.limit ? { ...(opts.maxConcurrent === undefined ? {} : { maxConcurrent: opts.maxConcurrent }), ...(opts.perSecond === undefined ? {} : { perSecond: opts.perSecond }) } : {}
+    const r = await client.setTypeLimit(type, limit)
+    process.stdout.write(opts.json === true ? JSON.stringify(r) + '\n' : `${r.type}: max concurrent ${r.maxConcurrent ?? 'none'}, per second ${r.perSecond ?? 'none'} (stored on ${r.stored} of ${r.members} members)\n`)
+  })
+
 program.command('list')
   .description('List every task in the cluster (from any node), newest submit first.')
   .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
-  .option('--status <status>', 'only tasks in this state (queued, assigned, running, retrying, succeeded, failed, cancelled)')
+  .option('--status <status>', 'only tasks in this state (scheduled, queued, assigned, running, retrying, succeeded, failed, cancelled)')
   .option('--type <type>', 'only tasks of this type')
   .option('--limit <n>', 'tasks per page (1-1000)', integer('--limit'), 100)
   .option('--all', 'follow the pages to the end')

@@ -79,6 +79,17 @@ export const ConfigSchema = Type.Object({
   /** User task handlers: task type -> module path (relative to the config file's folder), a default-exported async (payload, ctx) => result. */
   handlers: Type.Record(Type.String({ pattern: `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_TYPE_LENGTH - 1}}$` }), Type.String({ minLength: 1 }), { default: {}, additionalProperties: false }),
   /**
+   * Cluster-wide limits per task type, enforced by the leader: at most
+   * `maxConcurrent` attempts of the type assigned or running across the
+   * cluster, at most `perSecond` begun per second (bursts of one second's
+   * worth). `PUT /v1/types/:type` changes them at runtime (the newest setting
+   * wins, kept on every node). Default: no limits.
+   */
+  types: Type.Record(Type.String({ pattern: `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_TYPE_LENGTH - 1}}$` }), Type.Object({
+    maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    perSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 }))
+  }, { additionalProperties: false }), { default: {}, additionalProperties: false }),
+  /**
    * Time a handler gets to honour `ctx.signal` (after its timeout or a
    * cancel) before its worker thread is terminated. A handler that must
    * clean up (close files, kill a child process) needs at least that long.

@@ -56,6 +56,12 @@ export class TaskFinishedError extends TaskmeshError {
   constructor (id: string, status: string) { super(409, 'TASK_FINISHED', `task "${id}" already ended as ${status}`) }
 }
 
+/** A retry of a task that has not ended as failed or cancelled. */
+export class TaskNotRetryableError extends TaskmeshError {
+  override name = 'TaskNotRetryableError'
+  constructor (id: string, status: string, message?: string) { super(409, 'TASK_NOT_RETRYABLE', message ?? `task "${id}" is ${status}; only a failed or cancelled task can be retried`) }
+}
+
 export class UnavailableError extends TaskmeshError {
   override name = 'UnavailableError'
   constructor (message: string) { super(503, 'UNAVAILABLE', message, 1) }

@@ -20,11 +20,13 @@ import { MAX_WAIT_MS } from './protocol/constants.ts'
 import { UnavailableError } from './errors.ts'
 import { TaskRuntime } from './runtime/task-runtime.ts'
 import { TaskStore } from './store/task-store.ts'
+import { TypeLimitStore } from './store/type-limit-store.ts'
 import { NodeMetrics } from './metrics.ts'
 import { EventFeed } from './http/events.ts'
 import { registerDashboard } from './http/dashboard.ts'
 import { registerMetricsRoute } from './http/metrics-route.ts'
 import { registerDrainRoute } from './http/drain-route.ts'
+import { registerTypeRoutes } from './http/type-routes.ts'
 import { Drain } from './runtime/drain.ts'
 import type { DrainOutcome } from './runtime/drain.ts'
 
@@ -89,6 +91,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   warnAboutSecurity(config, log)
 
   const store = new TaskStore(config.dataDir)
+  const limitStore = new TypeLimitStore(config.dataDir)
   const pool = new HandlerPool(config.capacity, config.handlers, config.baseDir, config.maxPayloadBytes, config.abortGraceMs)
   let runtime: ClusterRuntime | undefined
   let tasks: TaskRuntime | undefined
@@ -136,6 +139,10 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     if (tasks === undefined) throw new UnavailableError('node is starting')
     return tasks
   }, { maxPayloadBytes: config.maxPayloadBytes, maxBatchBodyBytes: Math.floor(config.maxRpcFrameBytes / 2), maxWaitMs: MAX_WAIT_MS, maxBatchTasks: config.maxBatchTasks, maxLongPolls: config.maxLongPolls })
+  registerTypeRoutes(http, () => {
+    if (tasks === undefined) throw new UnavailableError('node is starting')
+    return tasks
+  })
   longPolls = routes.longPolls
   longPollsBegun = routes.longPollsBegun
   events.register(http)
@@ -151,6 +158,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     await transport.stop()
     await pool.close()
     store.close()
+    limitStore.close()
     throw new Error(`cannot listen for HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`)
   }
   const address = http.server.address()
@@ -186,7 +194,8 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     maxQueuedTasksPerNode: config.maxQueuedTasksPerNode,
     retention: { retainFinishedMs: config.retainFinishedMs, retainFinishedCount: config.retainFinishedCount },
     minCopies: config.minCopies,
-    scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: config.resultGraceMs, outstandingPerSlot: config.outstandingPerSlot }
+    scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: config.resultGraceMs, outstandingPerSlot: config.outstandingPerSlot },
+    typeLimits: { config: config.types, store: limitStore }
   })
   runtime.onEvent(e => {
     observed.onCoreEvent(e)
@@ -210,6 +219,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
       await transport.stop()
       await pool.close()
       store.close()
+      limitStore.close()
       log.info('node stopped')
     })()
     return stopping

@@ -16,7 +16,17 @@ export interface SubmitOptions {
   maxAttempts?: number
   idempotencyKey?: string
   retainMs?: number
+  /** A delayed task: ms after the submit, or a time (Unix ms or an ISO 8601 date). */
+  delayMs?: number
+  runAt?: string
   json?: boolean
+}
+
+/** `--run-at`: Unix milliseconds, or a date the JavaScript Date parser reads (ISO 8601). */
+export function parseRunAt (raw: string): number {
+  const ms = /^[0-9]+$/.test(raw) ? Number(raw) : Date.parse(raw)
+  if (!Number.isSafeInteger(ms)) throw new CliError(`--run-at must be Unix milliseconds or an ISO 8601 date, got "${raw}"`)
+  return ms
 }
 
 function parsePayload (raw: string | undefined): unknown {
@@ -30,10 +40,10 @@ function parsePayload (raw: string | undefined): unknown {
 
 export async function submitOne (type: string, rawPayload: string | undefined, opts: SubmitOptions, out: NodeJS.WritableStream): Promise<void> {
   const client = clientFor(opts.node)
-  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs }
-  const { id, copies } = await client.submit(body)
+  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs, delayMs: opts.delayMs, runAt: opts.runAt === undefined ? undefined : parseRunAt(opts.runAt) }
+  const { id, status, copies } = await client.submit(body)
   if (opts.wait !== true) {
-    out.write(opts.json === true ? JSON.stringify({ id, status: 'queued', copies }) + '\n' : `${id}\n`)
+    out.write(opts.json === true ? JSON.stringify({ id, status, copies }) + '\n' : `${id}\n`)
     return
   }
   const t = await client.wait(id, { timeoutMs: opts.waitMs })
@@ -97,7 +107,8 @@ export function formatTask (t: Task): string {
     `id:        ${t.id}`,
     `type:      ${t.type}`,
     `status:    ${t.status}`,
-    `attempts:  ${t.attempts}`,
+    `attempts:  ${t.attempts}${t.maxAttempts === undefined ? '' : ` of ${t.maxAttempts}`}${t.retries === undefined ? '' : ` (retried ${t.retries}x)`}`,
+    t.runAt === undefined ? null : `run at:    ${new Date(t.runAt).toISOString()}`,
     `worker:    ${t.worker ?? '-'}`,
     `progress:  ${JSON.stringify(t.progress)}`,
     `ran for:   ${took}`,

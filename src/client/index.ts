@@ -19,7 +19,7 @@
  */
 import { TaskmeshApiError, answerError, openEventStream } from './sse.ts'
 import { isTerminalStatus } from './types.ts'
-import type { BatchSubmitted, BatchWaited, BulkWaited, Cancelled, Cluster, Draining, EventKind, Health, Submitted, Task, TaskStatus, TaskSubmission, TaskmeshEvent } from './types.ts'
+import type { BatchSubmitted, BatchWaited, BulkWaited, Cancelled, Retried, TypeRow, TypeLimitSet, Cluster, Draining, EventKind, Health, Submitted, Task, TaskStatus, TaskSubmission, TaskmeshEvent } from './types.ts'
 
 export { TaskmeshApiError } from './sse.ts'
 export { isTerminalStatus } from './types.ts'
@@ -218,6 +218,25 @@ export class TaskmeshClient {
   /** Cancels a task: `cancelled` at once if it was waiting, `cancelling` while its running attempt is told to stop. */
   async cancel (id: string): Promise<Cancelled> {
     return await this.#request<Cancelled>('DELETE', `/v1/tasks/${encodeURIComponent(id)}`, undefined, { failover: 'reads' })
+  }
+
+  /**
+   * Retries a failed or cancelled task (same id; its attempts continue).
+   * `maxAttempts`: its new total, above the attempts used. Not re-sent to
+   * another node: a retry that may have landed is not repeated.
+   */
+  async retry (id: string, options: { maxAttempts?: number } = {}): Promise<Retried> {
+    return await this.#request<Retried>('POST', `/v1/tasks/${encodeURIComponent(id)}/retry`, options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }, { failover: 'refused' })
+  }
+
+  /** Each task type with a limit or tasks: its cluster-wide limit and its queued, running and limited counts (GET /v1/types). */
+  async types (): Promise<TypeRow[]> {
+    return (await this.#request<{ types: TypeRow[] }>('GET', '/v1/types', undefined, { failover: 'reads' })).types
+  }
+
+  /** Sets a type's whole cluster-wide limit (a field left out: no limit of that kind; `{}` removes it). PUT /v1/types/:type. */
+  async setTypeLimit (type: string, limit: { maxConcurrent?: number, perSecond?: number }): Promise<TypeLimitSet> {
+    return await this.#request<TypeLimitSet>('PUT', `/v1/types/${encodeURIComponent(type)}`, limit, { failover: 'reads' })
   }
 
   /** Tasks held by the current node, newest first. */

@@ -5,18 +5,24 @@
 import type { Static } from '@sinclair/typebox'
 import type {
   BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ClusterEventData, ClusterReply, DrainReply, HealthReply, HelloEventData, LeaderEventData, MemberEventData,
-  MemberReply, SampleData, SubmitBody, SubmittedReply, TaskEventData, TaskReply, TaskStatusSchema
+  MemberReply, RetryReply, TypeLimitReply, TypesReply, SampleData, SubmitBody, SubmittedReply, TaskEventData, TaskReply, TaskStatusSchema
 } from '../http/schemas.ts'
 
 /** A task to submit: `type` and `payload`, and optionally priority, per-attempt timeout, attempts, idempotency key. */
 export type TaskSubmission = Static<typeof SubmitBody>
-/** queued | assigned | running | retrying | succeeded | failed | cancelled */
+/** scheduled | queued | assigned | running | retrying | succeeded | failed | cancelled */
 export type TaskStatus = Static<typeof TaskStatusSchema>
 /** A task record (GET /v1/tasks/:id): status, attempts, worker, progress, result, error, times. */
 export type Task = Static<typeof TaskReply>
 export type Submitted = Static<typeof SubmittedReply>
 export type BatchSubmitted = Static<typeof BatchReply>
 export type Cancelled = Static<typeof CancelReply>
+/** POST /v1/tasks/:id/retry: queued again (scheduled: a delayed task before its runAt), attempts used, the new maxAttempts. */
+export type Retried = Static<typeof RetryReply>
+/** GET /v1/types: a task type's cluster-wide limit and its queued, running and limited counts. */
+export type TypeRow = Static<typeof TypesReply>['types'][number]
+/** PUT /v1/types/:type: the limit set, and how many members stored it. */
+export type TypeLimitSet = Static<typeof TypeLimitReply>
 /** POST /v1/tasks/batch?wait=MS: every id, the tasks that ended, the ids still pending. */
 export type BatchWaited = Static<typeof BatchWaitedReply>
 /** POST /v1/tasks/wait: the asked tasks that ended, the ids still pending, the ids no live node knows. */

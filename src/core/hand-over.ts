@@ -56,6 +56,14 @@ export class HandOverQueue {
     return reruns
   }
 
+  /** A user's retry reopened these ended tasks here: offered as re-runs (a leader that saw them end runs them again). */
+  offerRerun (ids: Iterable<string>): void {
+    for (const id of ids) {
+      this.#rerun.add(id)
+      this.#unforwarded.add(id)
+    }
+  }
+
   /** Of `ids`, the ones to be offered as re-runs. */
   reruns (ids: readonly string[]): string[] { return ids.filter(id => this.#rerun.has(id)) }
 
@@ -121,21 +129,22 @@ export interface HandOverIntake<T> {
 /**
  * The leader's side of a hand-over: which offered tasks it queues. A task
  * stored under another id (its idempotency key was taken) is the other
- * task's business; a task whose copy here has ended, or that ended under
- * this leader, is not run again. Attempts are the most any copy has seen.
+ * task's business; a task whose copy here has ended (in the offered copy's
+ * generation or a later one), or that ended under this leader, is not run again. Attempts are the most any copy has seen.
  */
-export function classifyHandOver<T extends { id: string }> (
+export function classifyHandOver<T extends { id: string, retries?: number }> (
   tasks: readonly T[],
   attempts: readonly number[] | undefined,
   canonicalId: (id: string) => string,
-  here: (id: string) => { status: TaskStatus, attempts: number } | undefined,
+  here: (id: string) => { status: TaskStatus, attempts: number, retries?: number } | undefined,
   endedUnderThisLeader: (id: string) => boolean
 ): HandOverIntake<T> {
   const out: HandOverIntake<T> = { queue: [], ended: [] }
   tasks.forEach((t, i) => {
     if (canonicalId(t.id) !== t.id) return
     const rec = here(t.id)
-    if (rec !== undefined && isTerminal(rec.status)) return
+    // An ending here counts unless the holder's copy is of a newer generation (a user's retry this copy missed).
+    if (rec !== undefined && isTerminal(rec.status) && (rec.retries ?? 0) >= (t.retries ?? 0)) return
     if (endedUnderThisLeader(t.id)) { out.ended.push(t.id); return }
     out.queue.push({ ...t, attempts: Math.max(attempts?.[i] ?? 0, rec?.attempts ?? 0) })
   })

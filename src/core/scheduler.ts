@@ -1,18 +1,25 @@
 /**
- * The leader's dispatcher, pure: a priority queue (FIFO within a priority),
- * placement on the task's origin when it has a slot free, else on the
- * least-loaded live worker that supports the type and has room, retries with exponential backoff, and a watchdog for attempts
+ * The leader's dispatcher, pure: delayed tasks held until their runAt (a
+ * heap of due times: `nextDueMs` tells the runtime when to tick next), a
+ * priority queue (FIFO within a priority), placement on the task's origin
+ * when it has a slot free, else on the least-loaded live worker that
+ * supports the type and has room, retries with exponential backoff, and a watchdog for attempts
  * that never report. Stepped with events and `nowMs`; returns updates (to
  * persist and send to the task's holders) and assignments (to send to
  * workers, batched per worker). It never touches the network or a clock.
  */
 import { RunTimes, WIDE_WINDOW } from './run-times.ts'
-import { isTerminal, lostAttemptUpdate, retryDelayMs } from './tasks.ts'
+import { generationOf, isDelayed, retryDelayMs } from './tasks.ts'
+import { takeOver } from './take-over.ts'
+import type { Inventory, TakeOver } from './take-over.ts'
 import type { TaskSpec, TaskStatus, TaskUpdate } from './tasks.ts'
 import { Fifo } from './fifo.ts'
+import { DueHeap } from './due-heap.ts'
+import { TypeLimiter, countByType } from './type-limits.ts'
+import type { TypeCounts } from './type-limits.ts'
 
 export interface SchedulerConfig {
-  /** Tasks the cluster may hold waiting (queued or retrying) before submits are refused. */
+  /** Tasks the cluster may hold waiting (scheduled, queued or retrying) before submits are refused. */
   maxQueuedTasks: number
   retryBaseMs: number
   retryMaxMs: number
@@ -43,22 +50,7 @@ export interface Decisions {
   assignments: Map<string, Assignment[]>
 }
 
-/** `exhausted`: the task has used all its attempts (one was lost); the caller ends it as failed. */
-/** What one member told a new leader: attempts it runs, unfinished tasks it holds. */
-export interface Inventory {
-  from: string
-  running: ReadonlyArray<{ spec: TaskSpec, attempt: number, startedAt: number | null }>
-  held: ReadonlyArray<{ spec: TaskSpec, attempts: number }>
-}
-
-export interface TakeOver {
-  /** Tasks now tracked (adopted or queued): their holders receive this leader's updates. */
-  taken: TaskSpec[]
-  /** Ends of tasks whose last attempt was lost. */
-  updates: TaskUpdate[]
-  adopted: number
-  queued: number
-}
+export type { Inventory, TakeOver }
 
 export type EnqueueResult = 'queued' | 'known' | 'full' | 'exhausted'
 
@@ -68,7 +60,7 @@ interface Entry {
   attempts: number
   worker: string | null
   startedAt: number | null
-  /** When an assigned attempt is given up if no result arrived; when a retry may run. */
+  /** When an assigned attempt is given up if no result arrived; when a retry may run; when a scheduled task is due. */
   deadlineMs: number
   /** A cancel reached it while an attempt ran: a failed attempt ends it as cancelled, not retried. */
   cancelRequested?: boolean
@@ -81,9 +73,15 @@ export class Scheduler {
   readonly #queues = new Map<number, Fifo<string>>()
   #priorities: number[] = []
   #waiting = 0
+  /** Delayed tasks not yet due, by due time (entries whose task moved on are skipped when they surface). */
+  readonly #due = new DueHeap()
+  #scheduled = 0
   readonly #load = new Map<string, number>()
   #cursor = 0
   readonly #runTimes = new RunTimes()
+  /** Per-type limits (src/core/type-limits.ts); types whose waiting tasks were held back by their rate in the last dispatch. */
+  readonly limiter = new TypeLimiter()
+  readonly #rateLimited = new Set<string>()
 
   constructor (config: SchedulerConfig) {
     this.#config = config
@@ -91,6 +89,33 @@ export class Scheduler {
 
   /** Tasks waiting for a slot (queued or retrying). */
   get waiting (): number { return this.#waiting }
+
+  /** Delayed tasks held until their runAt. */
+  get scheduled (): number { return this.#scheduled }
+
+  /**
+   * When the earliest delayed task is due, or a type held back by its rate
+   * has its next token (null: neither); `tick` then queues what is due, and a
+   * dispatch places what its limit allows.
+   */
+  nextDueMs (nowMs: number): number | null {
+    let next: number | null = null
+    for (const type of this.#rateLimited) {
+      const at = this.limiter.nextTokenMs(type, nowMs) ?? nowMs
+      if (next === null || at < next) next = at
+    }
+    for (;;) {
+      const top = this.#due.peek()
+      if (top === undefined) return next
+      if (this.#tasks.get(top.id)?.status === 'scheduled') return next === null ? top.atMs : Math.min(next, top.atMs)
+      this.#due.pop()
+    }
+  }
+
+  /** Per type: tasks waiting, attempts assigned or running, and the waiting ones its limit holds back now (see type-limits.ts). */
+  typeCounts (nowMs: number): Map<string, TypeCounts> {
+    return countByType(this.#tasks.values(), this.limiter, nowMs)
+  }
 
   /** Tasks this scheduler tracks that are not terminal. */
   get active (): number { return this.#tasks.size }
@@ -102,14 +127,38 @@ export class Scheduler {
 
   status (id: string): TaskStatus | undefined { return this.#tasks.get(id)?.status }
 
-  /** Takes a task in (a new submit, or a handover of an unfinished one). */
+  /** Takes a task in (a new submit, or a handover of an unfinished one). `exhausted`: it has used all its attempts (one was lost); the caller ends it as failed. */
   enqueue (spec: TaskSpec, attempts: number, nowMs: number): EnqueueResult {
     if (this.#tasks.has(spec.id)) return 'known'
     if (attempts >= spec.maxAttempts) return 'exhausted'
-    if (this.#waiting >= this.#config.maxQueuedTasks) return 'full'
+    if (this.#waiting + this.#scheduled >= this.#config.maxQueuedTasks) return 'full'
+    if (attempts === 0 && isDelayed(spec) && spec.runAt! > nowMs) {
+      this.#tasks.set(spec.id, { spec, status: 'scheduled', attempts, worker: null, startedAt: null, deadlineMs: spec.runAt! })
+      this.#due.push({ atMs: spec.runAt!, id: spec.id })
+      this.#scheduled++
+      return 'queued'
+    }
     this.#tasks.set(spec.id, { spec, status: 'queued', attempts, worker: null, startedAt: null, deadlineMs: nowMs })
     this.#push(spec)
     return 'queued'
+  }
+
+  /**
+   * A newer generation (a user's retry) of a task this leader tracks, heard
+   * through a holder after an earlier leader decided it: the task waits
+   * again under it, and an attempt of the old generation is given up (its
+   * worker is returned, to be told to stop). Null when not newer.
+   */
+  renew (spec: TaskSpec, attempts: number, nowMs: number): { result: EnqueueResult, abortOn: string | null } | null {
+    const e = this.#tasks.get(spec.id)
+    if (e === undefined || (spec.retries ?? 0) <= (e.spec.retries ?? 0)) return null
+    const abortOn = (e.status === 'assigned' || e.status === 'running') ? e.worker : null
+    if (abortOn !== null) this.#release(abortOn, e.spec.type)
+    // A stale place in a queue or the due heap is skipped when it surfaces (the entry it names moved on).
+    if (e.status === 'queued' || e.status === 'retrying') this.#waiting--
+    if (e.status === 'scheduled') this.#scheduled--
+    this.#tasks.delete(spec.id)
+    return { result: this.enqueue(spec, attempts, nowMs), abortOn }
   }
 
   /**
@@ -130,47 +179,13 @@ export class Scheduler {
       deadlineMs: nowMs + (running ? 1 : Math.max(this.#config.outstandingPerSlot, WIDE_WINDOW)) * spec.timeoutMs + this.#config.resultGraceMs
     })
     this.#load.set(worker, this.running(worker) + 1)
+    this.limiter.adopt(spec.type)
     return true
   }
 
-  /**
-   * A new leader's take-over from the members' inventories: attempts that
-   * `live` members run are adopted, never restarted; held tasks no one runs
-   * are queued with the most attempts any holder has seen used, or end as
-   * failed when none remain. Inventories of members no longer live are
-   * ignored for adoption (their attempts were lost).
-   */
+  /** A new leader's take-over from the members' inventories (see take-over.ts). */
   takeOver (inventories: readonly Inventory[], live: ReadonlySet<string>, nowMs: number): TakeOver {
-    const out: TakeOver = { taken: [], updates: [], adopted: 0, queued: 0 }
-    for (const inv of inventories) {
-      if (!live.has(inv.from)) continue
-      for (const run of inv.running) {
-        if (this.adopt(run.spec, inv.from, run.attempt, run.startedAt, nowMs)) {
-          out.taken.push(run.spec)
-          out.adopted++
-        }
-      }
-    }
-    const held = new Map<string, { spec: TaskSpec, attempts: number }>()
-    for (const inv of inventories) {
-      for (const h of inv.held) {
-        const seen = held.get(h.spec.id)
-        if (seen === undefined || h.attempts > seen.attempts) held.set(h.spec.id, h)
-      }
-    }
-    for (const h of held.values()) {
-      if (this.has(h.spec.id)) continue
-      const r = this.enqueue(h.spec, h.attempts, nowMs)
-      if (r === 'queued') {
-        out.taken.push(h.spec)
-        out.queued++
-      } else if (r === 'exhausted') {
-        out.taken.push(h.spec)
-        out.updates.push(lostAttemptUpdate(h.spec.id, h.attempts, nowMs))
-      }
-      // 'full': its holders hand it over again later.
-    }
-    return out
+    return takeOver(this, inventories, live, nowMs)
   }
 
   /**
@@ -200,9 +215,9 @@ export class Scheduler {
     let abortOn: string | null = null
     if ((e.status === 'assigned' || e.status === 'running') && e.worker !== null) {
       if (e.worker !== worker) abortOn = e.worker
-      this.#release(e.worker)
-    } else if (e.status === 'queued' || e.status === 'retrying') {
-      this.#waiting--
+      this.#release(e.worker, e.spec.type)
+    } else {
+      this.#unwait(e)
     }
     e.worker = worker
     e.attempts = attempt
@@ -218,7 +233,7 @@ export class Scheduler {
   onResult (id: string, worker: string, attempt: number, outcome: { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean }, atMs: number, progress: unknown = null, startedAt?: number | null): TaskUpdate[] {
     const e = this.#tasks.get(id)
     if (e === undefined || e.worker !== worker || e.attempts !== attempt || (e.status !== 'assigned' && e.status !== 'running')) return []
-    this.#release(worker)
+    this.#release(worker, e.spec.type)
     // The worker's own start time: the record is then the same as the one the worker sends the holders.
     if (startedAt !== undefined) e.startedAt = startedAt
     if (e.startedAt !== null) this.#runTimes.observe(e.spec.type, atMs - e.startedAt)
@@ -238,7 +253,7 @@ export class Scheduler {
       e.cancelRequested = true
       return { updates: [], abortOn: e.worker }
     }
-    this.#waiting--
+    this.#unwait(e)
     return { updates: [this.#finish(e, 'cancelled', { error: 'cancelled by request' }, nowMs)], abortOn: null }
   }
 
@@ -250,7 +265,7 @@ export class Scheduler {
   giveBack (id: string, worker: string, attempt: number, nowMs: number): TaskUpdate[] {
     const e = this.#tasks.get(id)
     if (e === undefined || e.worker !== worker || e.attempts !== attempt || (e.status !== 'assigned' && e.status !== 'running')) return []
-    this.#release(worker)
+    this.#release(worker, e.spec.type)
     if (e.cancelRequested === true) return [this.#finish(e, 'cancelled', { error: 'cancelled by request' }, nowMs)]
     Object.assign(e, { status: 'queued', attempts: attempt - 1, worker: null, startedAt: null })
     if (!this.#queues.has(e.spec.priority)) this.#push(e.spec)
@@ -263,7 +278,7 @@ export class Scheduler {
     const out: TaskUpdate[] = []
     for (const e of this.#tasks.values()) {
       if (e.worker === worker && (e.status === 'assigned' || e.status === 'running')) {
-        this.#release(worker)
+        this.#release(worker, e.spec.type)
         out.push(this.#failAttempt(e, `worker ${worker} was lost`, nowMs))
       }
     }
@@ -271,9 +286,18 @@ export class Scheduler {
     return out
   }
 
-  /** Moves due retries back to the queue and fails attempts whose worker never reported. */
+  /** Queues delayed tasks that are due, moves due retries back to the queue and fails attempts whose worker never reported. */
   tick (nowMs: number): TaskUpdate[] {
     const out: TaskUpdate[] = []
+    for (let top = this.#due.peek(); top !== undefined && top.atMs <= nowMs; top = this.#due.peek()) {
+      this.#due.pop()
+      const e = this.#tasks.get(top.id)
+      if (e === undefined || e.status !== 'scheduled') continue
+      e.status = 'queued'
+      this.#scheduled--
+      this.#push(e.spec)
+      out.push(this.#update(e, {}))
+    }
     for (const e of this.#tasks.values()) {
       if (e.status === 'retrying' && nowMs >= e.deadlineMs) {
         e.status = 'queued'
@@ -281,7 +305,7 @@ export class Scheduler {
         this.#push(e.spec)
         out.push(this.#update(e, {}))
       } else if ((e.status === 'assigned' || e.status === 'running') && nowMs >= e.deadlineMs && e.worker !== null) {
-        this.#release(e.worker)
+        this.#release(e.worker, e.spec.type)
         out.push(this.#failAttempt(e, `no result from worker within ${e.spec.timeoutMs + this.#config.resultGraceMs} ms`, nowMs))
       }
     }
@@ -291,6 +315,7 @@ export class Scheduler {
   /** Places waiting tasks on workers with free slots, least loaded first. */
   dispatch (workers: readonly WorkerSlots[], nowMs: number): Decisions {
     const decisions: Decisions = { updates: [], assignments: new Map() }
+    this.#rateLimited.clear()
     if (workers.length === 0 || this.#waiting === 0) return decisions
     const ordered = [...workers].sort((a, b) => (a.id < b.id ? -1 : 1))
     const widest = this.#runTimes.widest(this.#config.outstandingPerSlot)
@@ -303,8 +328,15 @@ export class Scheduler {
         const id = queue.shift()!
         const e = this.#tasks.get(id)
         if (e === undefined || e.status !== 'queued') continue
+        // Held back by its type's cluster-wide limit: it keeps its place (a rate-limited type is looked at again at its next token).
+        if (!this.limiter.admits(e.spec.type, nowMs)) {
+          skipped.push(id)
+          if (this.limiter.nextTokenMs(e.spec.type, nowMs) !== null) this.#rateLimited.add(e.spec.type)
+          continue
+        }
         const worker = this.#place(ordered, e.spec)
         if (worker === null) { skipped.push(id); continue }
+        this.limiter.take(e.spec.type, nowMs)
         free--
         this.#waiting--
         this.#load.set(worker.id, this.running(worker.id) + 1)
@@ -375,7 +407,14 @@ export class Scheduler {
     for (const id of [...ids, ...rest]) q.push(id)
   }
 
-  #release (worker: string): void {
+  /** A task that was waiting (scheduled, queued or retrying) stops waiting. */
+  #unwait (e: Entry): void {
+    if (e.status === 'scheduled') this.#scheduled--
+    else if (e.status === 'queued' || e.status === 'retrying') this.#waiting--
+  }
+
+  #release (worker: string, type: string): void {
+    this.limiter.release(type)
     const n = this.running(worker)
     if (n <= 1) this.#load.delete(worker)
     else this.#load.set(worker, n - 1)
@@ -407,6 +446,7 @@ export class Scheduler {
       error: null,
       startedAt: e.startedAt,
       finishedAt: null,
+      ...generationOf(e.spec),
       ...fields
     }
   }

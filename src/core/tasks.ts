@@ -1,7 +1,11 @@
 /**
  * The task state machine, pure. A task moves
  * `queued -> assigned -> running -> succeeded | failed | cancelled`, with
- * `retrying` (backoff) between attempts. Updates may arrive late, twice or
+ * `retrying` (backoff) between attempts; a delayed task is `scheduled` (its
+ * spec's `runAt`) before it is `queued`. A user's retry of a failed or
+ * cancelled task opens a new generation (`retries`): every update carries
+ * its generation, and a newer generation beats anything of an older one, a
+ * terminal record included (see retryOf). Updates may arrive late, twice or
  * out of order; `mergeUpdate` orders them by (attempt, phase) so every holder
  * converges on the same record. A terminal record ends the task. Two
  * different terminal records of one task can exist only after a fault (two
@@ -11,9 +15,9 @@
  * that every holder ends with the same record whatever order they came in.
  */
 
-export type TaskStatus = 'queued' | 'assigned' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled'
+export type TaskStatus = 'scheduled' | 'queued' | 'assigned' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled'
 
-export const TASK_STATUSES: readonly TaskStatus[] = ['queued', 'assigned', 'running', 'retrying', 'succeeded', 'failed', 'cancelled']
+export const TASK_STATUSES: readonly TaskStatus[] = ['scheduled', 'queued', 'assigned', 'running', 'retrying', 'succeeded', 'failed', 'cancelled']
 
 export function isTerminal (s: TaskStatus): s is 'succeeded' | 'failed' | 'cancelled' {
   return s === 'succeeded' || s === 'failed' || s === 'cancelled'
@@ -38,6 +42,10 @@ export interface TaskSpec {
   retainMs?: number
   /** Durable copies stored before it was accepted (1 on a lone node, else 2; absent in records stored before this was kept). */
   copies?: number
+  /** A delayed task: not dispatched before this Unix ms (on the leader's clock). Absent: at once. */
+  runAt?: number
+  /** Times a user retried the task after it ended (its generation; absent: 0). A retry may also change maxAttempts. */
+  retries?: number
 }
 
 /** What changes as the task runs. */
@@ -52,6 +60,12 @@ export interface TaskProgress {
   error: string | null
   startedAt: number | null
   finishedAt: number | null
+  /**
+   * The generation (user retries) the change belongs to, and that
+   * generation's maxAttempts: both set only on a retried task (retries > 0).
+   */
+  retries?: number
+  maxAttempts?: number
 }
 
 export type TaskRecord = TaskSpec & TaskProgress
@@ -60,7 +74,18 @@ export type TaskRecord = TaskSpec & TaskProgress
 export type TaskUpdate = { id: string } & TaskProgress
 
 export function newRecord (spec: TaskSpec): TaskRecord {
-  return { ...spec, status: 'queued', attempts: 0, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null }
+  return { ...spec, status: isDelayed(spec) ? 'scheduled' : 'queued', attempts: 0, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null }
+}
+
+/** The task waits for its runAt before it is first queued (a spec only carries a runAt later than its createdAt). */
+export function isDelayed (spec: Pick<TaskSpec, 'runAt' | 'createdAt'>): boolean {
+  return spec.runAt !== undefined && spec.runAt > spec.createdAt
+}
+
+/** The generation fields an update of this task carries: none until a user retried it. */
+export function generationOf (t: { retries?: number, maxAttempts?: number }): { retries?: number, maxAttempts?: number } {
+  if ((t.retries ?? 0) === 0) return {}
+  return t.maxAttempts === undefined ? { retries: t.retries } : { retries: t.retries, maxAttempts: t.maxAttempts }
 }
 
 /**
@@ -69,7 +94,7 @@ export function newRecord (spec: TaskSpec): TaskRecord {
  * higher number. (`queued` after a retry's backoff carries the same attempt
  * number and ranks lowest, so holders show `retrying` until the next attempt.)
  */
-const PHASE: Record<TaskStatus, number> = { queued: 0, assigned: 1, running: 2, retrying: 3, succeeded: 4, failed: 4, cancelled: 4 }
+const PHASE: Record<TaskStatus, number> = { scheduled: 0, queued: 1, assigned: 2, running: 3, retrying: 4, succeeded: 5, failed: 5, cancelled: 5 }
 
 /**
  * Applies `update` to `rec` if it is newer; returns the merged record, or
@@ -77,6 +102,10 @@ const PHASE: Record<TaskStatus, number> = { queued: 0, assigned: 1, running: 2, 
  * A progress report (same attempt, running) is newer when it carries a value.
  */
 export function mergeUpdate (rec: TaskProgress, update: TaskProgress): TaskProgress | null {
+  // A user's retry opened a newer generation: it beats the older one's ending, and nothing of the older one counts.
+  const genRec = rec.retries ?? 0
+  const genUpdate = update.retries ?? 0
+  if (genRec !== genUpdate) return genUpdate > genRec ? progressOf(update) : null
   if (isTerminal(rec.status)) return isTerminal(update.status) && terminalBeats(update, rec) ? progressOf(update) : null
   if (isTerminal(update.status)) return progressOf(update)
   if (update.attempts !== rec.attempts) return update.attempts > rec.attempts ? progressOf(update) : null
@@ -91,7 +120,7 @@ export function mergeUpdate (rec: TaskProgress, update: TaskProgress): TaskProgr
 
 /** Only the fields that change as a task runs (an update may be a whole record). */
 export function progressOf (u: TaskProgress): TaskProgress {
-  return { status: u.status, attempts: u.attempts, worker: u.worker, progress: u.progress, result: u.result, error: u.error, startedAt: u.startedAt, finishedAt: u.finishedAt }
+  return { status: u.status, attempts: u.attempts, worker: u.worker, progress: u.progress, result: u.result, error: u.error, startedAt: u.startedAt, finishedAt: u.finishedAt, ...generationOf(u) }
 }
 
 /** A record's current state as an update that holders can merge. */
@@ -115,6 +144,7 @@ const TERMINAL_RANK: Partial<Record<TaskStatus, number>> = { succeeded: 0, cance
  * result, so that no two different records tie.
  */
 export function terminalBeats (a: TaskProgress, b: TaskProgress): boolean {
+  if ((a.retries ?? 0) !== (b.retries ?? 0)) return (a.retries ?? 0) > (b.retries ?? 0)
   const ra = TERMINAL_RANK[a.status] ?? 3
   const rb = TERMINAL_RANK[b.status] ?? 3
   if (ra !== rb) return ra < rb
@@ -137,8 +167,8 @@ export function retryDelayMs (attempt: number, baseMs: number, maxMs: number): n
 }
 
 /** The update that ends a task whose last attempt was lost with its worker or leader. */
-export function lostAttemptUpdate (id: string, attempts: number, nowMs: number): TaskUpdate {
-  return { id, status: 'failed', attempts, worker: null, progress: null, result: null, error: `attempt ${attempts} was lost with its worker or leader, and no attempts remain`, startedAt: null, finishedAt: nowMs }
+export function lostAttemptUpdate (spec: Pick<TaskSpec, 'id' | 'retries' | 'maxAttempts'>, attempts: number, nowMs: number): TaskUpdate {
+  return { id: spec.id, status: 'failed', attempts, worker: null, progress: null, result: null, error: `attempt ${attempts} was lost with its worker or leader, and no attempts remain`, startedAt: null, finishedAt: nowMs, ...generationOf(spec) }
 }
 
 /** The spec part of a record: what travels in a hand-over, an inventory or an assignment. */
@@ -152,9 +182,39 @@ export function copiesOf (r: TaskSpec): number {
 }
 
 /** The optional spec fields a record carries, only when set (so a spec never holds an undefined field). */
-export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies'> {
-  const out: Pick<TaskSpec, 'retainMs' | 'copies'> = {}
+export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries'> {
+  const out: Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries'> = {}
   if (r.retainMs !== undefined) out.retainMs = r.retainMs
   if (r.copies !== undefined) out.copies = r.copies
+  if (r.runAt !== undefined) out.runAt = r.runAt
+  if (r.retries !== undefined && r.retries > 0) out.retries = r.retries
   return out
+}
+
+/** Statuses a user may retry: the task ended without succeeding. */
+export function isRetryable (s: TaskStatus): s is 'failed' | 'cancelled' {
+  return s === 'failed' || s === 'cancelled'
+}
+
+export type RetryVerdict =
+  | { ok: true, spec: TaskSpec, attempts: number, update: TaskUpdate }
+  | { ok: false, reason: 'not-retryable' | 'bad-max-attempts', message: string }
+
+/**
+ * A user's retry of a failed or cancelled task, decided by the leader: the
+ * same task in a new generation (`retries` + 1), queued again with the
+ * attempts it has used (the next attempt continues their numbering).
+ * `maxAttempts` is the task's new total; absent, the retry gives the task
+ * its previous maxAttempts once more on top of the attempts used. A delayed
+ * task retried before its runAt (cancelled while scheduled) waits for it again.
+ */
+export function retryOf (rec: TaskRecord, maxAttempts: number | undefined, limit: number, nowMs: number): RetryVerdict {
+  if (!isRetryable(rec.status)) return { ok: false, reason: 'not-retryable', message: `task "${rec.id}" is ${rec.status}; only a failed or cancelled task can be retried` }
+  const max = maxAttempts ?? Math.min(limit, rec.attempts + rec.maxAttempts)
+  if (max <= rec.attempts) return { ok: false, reason: 'bad-max-attempts', message: `maxAttempts ${max} leaves no attempt: the task has used ${rec.attempts} (give more than ${rec.attempts})` }
+  const retries = (rec.retries ?? 0) + 1
+  const spec: TaskSpec = { ...specOf(rec), maxAttempts: max, retries }
+  const status = rec.attempts === 0 && isDelayed(rec) && rec.runAt! > nowMs ? 'scheduled' : 'queued'
+  const update: TaskUpdate = { id: rec.id, status, attempts: rec.attempts, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null, retries, maxAttempts: max }
+  return { ok: true, spec, attempts: rec.attempts, update }
 }

@@ -20,7 +20,8 @@ import { DEFAULTS } from '../config.ts'
 const SUMMARIES: Record<string, string> = {
   'GET /healthz': 'Liveness: this node\'s id, name and uptime',
   'GET /v1/cluster': 'The members and the leader as this node sees them',
-  'POST /v1/tasks': 'Submit a task: 202 once it is stored on two nodes (one on a lone node, unless minCopies is 2), with the copies stored; ?wait=MS answers 200 with the task if it ends within MS',
+  'POST /v1/tasks': 'Submit a task: 202 once it is stored on two nodes (one on a lone node, unless minCopies is 2), with the copies stored; ?wait=MS answers 200 with the task if it ends within MS. runAt or delayMs delay it (status scheduled until then)',
+  'POST /v1/tasks/{id}/retry': 'Retry a failed or cancelled task through the leader: same id, attempts continue, optional new maxAttempts; 409 for any other status',
   'POST /v1/tasks/batch': `Submit up to maxBatchTasks (default ${DEFAULTS.maxBatchTasks}) tasks in one request; ?wait=MS answers once all ended (200) or MS passed (202), with the tasks that ended`,
   'POST /v1/tasks/wait': 'Wait for many tasks in one request (any node): answers once one of them has ended, or waitMs passed, with every one that has ended; ids no live node knows are listed as missing',
   'GET /v1/tasks': 'Tasks held by this node, most recently changed first',

@@ -53,7 +53,7 @@ interface Client {
 
 /** What a task event carries: the record without payload and result (with the result too when `withResult` and the task ended). */
 export function taskEvent (r: TaskRecord, withResult = false): Static<typeof TaskEventData> {
-  const e = { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, error: r.error, origin: r.origin, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt, copies: copiesOf(r) }
+  const e = { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, error: r.error, origin: r.origin, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt, copies: copiesOf(r), ...(r.runAt === undefined ? {} : { runAt: r.runAt }), ...(r.retries === undefined ? {} : { retries: r.retries }) }
   return withResult && isTerminal(r.status) ? { ...e, result: r.result } : e
 }
 

@@ -7,7 +7,7 @@
  */
 import { Type } from '@sinclair/typebox'
 import { TASK_STATUSES } from '../core/tasks.ts'
-import { MAX_ATTEMPTS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
+import { MAX_ATTEMPTS, MAX_DELAY_MS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 export const ErrorReply = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() })
@@ -55,8 +55,24 @@ export const SubmitBody = Type.Object({
   timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TASK_TIMEOUT_MS })),
   maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })),
   idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH })),
-  retainMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RETAIN_MS, description: 'how long the record is kept after the task ended, instead of each holder\'s retainFinishedMs (retainFinishedCount still applies)' }))
+  retainMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RETAIN_MS, description: 'how long the record is kept after the task ended, instead of each holder\'s retainFinishedMs (retainFinishedCount still applies)' })),
+  runAt: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 47, description: 'a delayed task: Unix ms before which it is not dispatched (status scheduled until then; a time already past runs at once). Not with delayMs' })),
+  delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: `a delayed task: dispatched this many ms after the submit is accepted (at most ${MAX_DELAY_MS}, 366 days). Not with runAt` }))
 }, { additionalProperties: false })
+
+/** POST /v1/tasks/:id/retry. */
+export const RetryBody = Type.Object({
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS, description: 'the task\'s new total of attempts, counting those already used (must exceed them); default: attempts used + the task\'s maxAttempts' }))
+}, { additionalProperties: false })
+
+export const RetryReply = Type.Object({
+  id: Type.String(),
+  status: Type.Union([Type.Literal('queued'), Type.Literal('scheduled')], { description: 'scheduled: a delayed task retried before its runAt waits for it again' }),
+  attempts: Type.Integer({ description: 'attempts used so far: the next one is attempts + 1' }),
+  maxAttempts: Type.Integer({ description: 'the task\'s total of attempts from now on' }),
+  retries: Type.Integer({ description: 'times the task has been retried by a user, this one included' }),
+  copies: Type.Integer({ description: 'holders that stored the retry before this answer' })
+})
 
 export const TaskStatusSchema = Type.Union(TASK_STATUSES.map(s => Type.Literal(s)))
 const NullableInt = Type.Union([Type.Integer(), Type.Null()])
@@ -74,6 +90,9 @@ export const TaskReply = Type.Object({
   createdAt: Type.Integer(),
   startedAt: NullableInt,
   finishedAt: NullableInt,
+  maxAttempts: Type.Optional(Type.Integer({ description: 'attempts the task may use in all (a retry may raise it)' })),
+  runAt: Type.Optional(Type.Integer({ description: 'a delayed task: Unix ms before which it was not dispatched' })),
+  retries: Type.Optional(Type.Integer({ description: 'times a user retried the task (POST /v1/tasks/:id/retry); absent: never' })),
   /** Durable copies stored before the task was accepted (1 on a lone node, else 2). */
   copies: Type.Integer({ minimum: 1, description: 'durable copies stored before the task was accepted: 2 when another live member took one, 1 on a lone node' })
 })
@@ -122,6 +141,30 @@ export const TaskListReply = Type.Object({
   tasks: Type.Array(TaskReply),
   cursor: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'scope=cluster: pass as ?cursor= for the next page; null when the listing is complete' })),
   partial: Type.Optional(Type.Boolean({ description: 'scope=cluster: a reachable member did not answer; tasks held only there may be missing from this page' }))
+})
+
+// ---- per-type limits (GET /v1/types, PUT /v1/types/:type) ---------------------
+
+const Limit = {
+  maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'attempts of the type assigned or running at once, across the cluster' })),
+  perSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description: 'attempts of the type begun per second, across the cluster (bursts of one second\'s worth)' }))
+}
+
+export const TypeLimitBody = Type.Object(Limit, { additionalProperties: false, description: 'the type\'s whole limit: a field left out is no limit of that kind ({} removes both)' })
+export const TypeLimitReply = Type.Object({
+  type: Type.String(),
+  ...Limit,
+  stored: Type.Integer({ description: 'members that stored the setting before this answer (this node included)' }),
+  members: Type.Integer({ description: 'reachable members (this node included); one that missed it gets it from the leader when it joins again' })
+})
+export const TypesReply = Type.Object({
+  types: Type.Array(Type.Object({
+    type: Type.String(),
+    ...Limit,
+    queued: Type.Integer({ description: 'tasks of the type waiting in the leader\'s queue (queued or retrying)' }),
+    running: Type.Integer({ description: 'attempts of the type assigned or running' }),
+    limited: Type.Integer({ description: 'of the queued ones, those the type\'s limit holds back now' })
+  }))
 })
 
 // ---- server-sent events (GET /v1/events) --------------------------------------

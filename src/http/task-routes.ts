@@ -6,7 +6,7 @@ import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import type { TaskRuntime } from '../runtime/task-runtime.ts'
 import { InvalidRequestError, TooManyWaitersError } from '../errors.ts'
 import type { PageKey } from '../core/listing.ts'
-import { BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ErrorReply, PurgeReply, SubmitBody, SubmittedReply, TaskListReply, TaskReply, TaskStatusSchema as Status, bulkWaitBody } from './schemas.ts'
+import { BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ErrorReply, PurgeReply, RetryBody, RetryReply, SubmitBody, SubmittedReply, TaskListReply, TaskReply, TaskStatusSchema as Status, bulkWaitBody } from './schemas.ts'
 import { MAX_ID_LENGTH, MAX_LIST_PAGE, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 function batchBody (maxTasks: number) {
@@ -49,7 +49,10 @@ export interface TaskRouteLimits {
 }
 
 function view (r: TaskRecord): Record<string, unknown> {
-  return { id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt, copies: copiesOf(r) }
+  return {
+    id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt,
+    maxAttempts: r.maxAttempts, ...(r.runAt === undefined ? {} : { runAt: r.runAt }), ...(r.retries === undefined ? {} : { retries: r.retries }), copies: copiesOf(r)
+  }
 }
 
 /** The routes that may wait (a label of the long-poll counter). */
@@ -83,7 +86,8 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
     return await asWaiter('submit', wait, async () => {
       const { ids: [id], copies } = await runtime().accept([req.body as never])
-      if (wait <= 0) return await reply.code(202).send({ id, status: 'queued', copies })
+      // `scheduled` for a delayed task (the origin holds a copy of every task it accepted).
+      if (wait <= 0) return await reply.code(202).send({ id, status: runtime().acceptedStatus(id!), copies })
       // Submit and wait in one request: 200 with the record once it ended, 202 with it if it has not yet.
       const rec = await runtime().get(id!, wait)
       return await reply.code(isTerminal(rec.status) ? 200 : 202).send(view(rec))
@@ -137,6 +141,21 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   }, async (req, reply) => {
     const { id } = req.params as { id: string }
     return await reply.code(202).send(await runtime().cancel(id))
+  })
+
+  app.post('/v1/tasks/:id/retry', {
+    schema: {
+      description: 'Retries a failed or cancelled task: the same id, queued again through the leader; its attempts continue (the next is attempts + 1). 409 TASK_NOT_RETRYABLE for any other status, 404 for an unknown id.',
+      params: IdParams,
+      body: RetryBody,
+      response: { 202: RetryReply, ...errors }
+    },
+    // The body is optional: none is an empty one.
+    preValidation: async req => { req.body ??= {} }
+  }, async (req, reply) => {
+    const { id } = req.params as { id: string }
+    const body = (req.body ?? {}) as { maxAttempts?: number }
+    return await reply.code(202).send(await runtime().retry(id, body.maxAttempts))
   })
 
   app.get('/v1/tasks', {

@@ -27,6 +27,10 @@ export const MAX_PRIORITY = 1000
 export const MAX_TASK_TIMEOUT_MS = 86_400_000
 /** Longest retention a task may ask for its finished record (`retainMs`; ten years). */
 export const MAX_RETAIN_MS = 10 * 365 * 86_400_000
+/** Longest delay a task may ask for (`delayMs`, or a `runAt` this far ahead of the submit: 366 days). */
+export const MAX_DELAY_MS = 366 * 86_400_000
+/** Most task types that may have a limit (`types` in the config, `PUT /v1/types/:type`). */
+export const MAX_LIMITED_TYPES = 1000
 /** Most attempts a task may allow. */
 export const MAX_ATTEMPTS = 100
 /** Most tasks (or task ids) in one RPC message; larger sets travel in several. */

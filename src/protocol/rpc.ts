@@ -10,7 +10,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { TASK_STATUSES } from '../core/tasks.ts'
 import { DecodeError } from './messages.ts'
-import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LIST_PAGE, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS } from './constants.ts'
+import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LIST_PAGE, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS, MAX_LIMITED_TYPES } from './constants.ts'
 
 export const RPC_PROTOCOL = '/taskmesh/rpc/1.0.0'
 
@@ -35,7 +35,11 @@ export const TaskSpecSchema = Type.Object({
   /** How long the record is kept once the task ended (absent: each holder's retainFinishedMs). */
   retainMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RETAIN_MS })),
   /** Durable copies stored before the task was accepted. */
-  copies: Type.Optional(Type.Integer({ minimum: 1, maximum: 9 }))
+  copies: Type.Optional(Type.Integer({ minimum: 1, maximum: 9 })),
+  /** A delayed task: not dispatched before this Unix ms. */
+  runAt: Type.Optional(Ms),
+  /** Times a user retried the task (its generation). */
+  retries: Type.Optional(Attempt)
 }, { additionalProperties: false })
 
 export const TaskUpdateSchema = Type.Object({
@@ -47,10 +51,13 @@ export const TaskUpdateSchema = Type.Object({
   result: Type.Unknown(),
   error: Type.Union([Type.String(), Type.Null()]),
   startedAt: NullableMs,
-  finishedAt: NullableMs
+  finishedAt: NullableMs,
+  /** A retried task's generation, and that generation's maxAttempts (absent until a user retried it). */
+  retries: Type.Optional(Attempt),
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }))
 }, { additionalProperties: false })
 
-export const TaskRecordSchema = Type.Composite([TaskSpecSchema, Type.Omit(TaskUpdateSchema, ['id'])])
+export const TaskRecordSchema = Type.Composite([TaskSpecSchema, Type.Omit(TaskUpdateSchema, ['id', 'retries', 'maxAttempts'])])
 
 const Outcome = Type.Union([
   Type.Object({ ok: Type.Literal(true), result: Type.Unknown() }, { additionalProperties: false }),
@@ -58,6 +65,18 @@ const Outcome = Type.Union([
 ])
 
 const Tasks = Type.Array(TaskSpecSchema, { maxItems: MAX_TASKS_PER_MESSAGE })
+
+const TypeName = Type.String({ minLength: 1, maxLength: MAX_TYPE_LENGTH })
+export const MaxConcurrent = Type.Integer({ minimum: 1, maximum: 1_000_000 })
+export const PerSecond = Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 })
+/** A per-type limit as set at runtime: no field means no limit; `version` (Unix ms) and `by` (the setter) order settings. */
+const LimitSetting = Type.Object({
+  type: TypeName,
+  maxConcurrent: Type.Optional(MaxConcurrent),
+  perSecond: Type.Optional(PerSecond),
+  version: Ms,
+  by: Id
+}, { additionalProperties: false })
 
 /**
  * Every code an error reply may carry: a closed set, so a receiver can act
@@ -158,6 +177,19 @@ export const RpcRequestSchema = Type.Union([
   }, { additionalProperties: false }),
   /** New leader -> every member: what do you run, and what unfinished tasks do you hold? */
   Type.Object({ kind: Type.Literal('inventory'), term: Term }, { additionalProperties: false }),
+  /**
+   * Anyone -> leader: retry this failed or cancelled task (its record as the
+   * sender read it), with a new maxAttempts when given. Reply: `retry`.
+   */
+  Type.Object({ kind: Type.Literal('retry'), task: TaskRecordSchema, maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })) }, { additionalProperties: false }),
+  /**
+   * Anyone -> every member: per-type limits set at runtime (each with its
+   * version; the newest wins), stored on disk before the reply. The leader
+   * also sends its limits to a member that joins. Reply: `ok`.
+   */
+  Type.Object({ kind: Type.Literal('limits'), limits: Type.Array(LimitSetting, { maxItems: MAX_LIMITED_TYPES }) }, { additionalProperties: false }),
+  /** Anyone -> leader: each type's limit and its queued, running and limited counts. Reply: `types`. */
+  Type.Object({ kind: Type.Literal('types') }, { additionalProperties: false }),
   /** Anyone -> a node: one page of the records it holds, newest submit first, after `before` (a cluster-wide listing). Reply: `page`. */
   Type.Object({
     kind: Type.Literal('list'),
@@ -195,6 +227,32 @@ export const RpcReplySchema = Type.Union([
     running: Type.Array(Type.Object({ spec: TaskSpecSchema, attempt: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }), startedAt: Type.Union([Ms, Type.Null()]) }, { additionalProperties: false }), { maxItems: 100_000 }),
     /** Unfinished tasks this node holds, with the attempts they have used. */
     held: Type.Array(Type.Object({ spec: TaskSpecSchema, attempts: Attempt }, { additionalProperties: false }), { maxItems: 1_000_000 })
+  }, { additionalProperties: false }),
+  /**
+   * For retry: `retried` (stored on `copies` holders and queued), or why not:
+   * `not-retryable` (it has not ended as failed or cancelled, or was retried
+   * already), `bad-max-attempts` (the new maxAttempts leaves no attempt).
+   */
+  Type.Object({
+    kind: Type.Literal('retry'),
+    outcome: Type.Union([Type.Literal('retried'), Type.Literal('not-retryable'), Type.Literal('bad-max-attempts')]),
+    /** With `retried`: `scheduled` when a delayed task retried before its runAt waits for it again. */
+    status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('scheduled')])),
+    message: Type.String({ maxLength: MAX_ERROR_MESSAGE_LENGTH }),
+    copies: Type.Integer({ minimum: 0, maximum: 9 }),
+    maxAttempts: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })
+  }, { additionalProperties: false }),
+  /** For types: the leader's view, a row per type that has a limit or tasks. */
+  Type.Object({
+    kind: Type.Literal('types'),
+    types: Type.Array(Type.Object({
+      type: TypeName,
+      maxConcurrent: Type.Optional(MaxConcurrent),
+      perSecond: Type.Optional(PerSecond),
+      queued: Type.Integer({ minimum: 0 }),
+      running: Type.Integer({ minimum: 0 }),
+      limited: Type.Integer({ minimum: 0 })
+    }, { additionalProperties: false }), { maxItems: 100_000 })
   }, { additionalProperties: false }),
   /** For purge: how many records the receiver forgot. */
   Type.Object({ kind: Type.Literal('purged'), count: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),

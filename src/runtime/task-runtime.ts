@@ -14,6 +14,7 @@
  * Decisions live in src/core (admission, fencing, gather, hand-over,
  * Scheduler, tasks); these files move data, persist, and call the core.
  */
+import { isDelayed } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import { BulkReads } from './tasks/bulk-reads.ts'
 import type { BulkWaitResult } from './tasks/bulk-reads.ts'
@@ -31,13 +32,18 @@ import { Retention } from './tasks/retention.ts'
 import type { PurgeFilter } from './tasks/retention.ts'
 import { Reads } from './tasks/reads.ts'
 import { routeRequest } from './tasks/rpc-router.ts'
+import { retryTask } from './tasks/retry.ts'
+import type { Retried } from './tasks/retry.ts'
 import { Worker } from './tasks/worker.ts'
+import { TypeLimits } from './tasks/type-limits.ts'
+import type { TypeRow } from './tasks/type-limits.ts'
+import type { TypeLimit } from '../core/type-limits.ts'
 
-export type { Accepted, BulkWaitResult, PurgeFilter, SubmitInput, TaskRuntimeInit }
+export type { Accepted, BulkWaitResult, PurgeFilter, Retried, SubmitInput, TaskRuntimeInit, TypeRow }
 
 export class TaskRuntime {
   readonly #ctx: TaskContext
-  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync, retention: Retention }
+  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync, retention: Retention, limits: TypeLimits }
   readonly #bulk: BulkReads
   /** Where the endings this node may not have passed on before it (re)started begin. */
   readonly #startSeq: number
@@ -52,7 +58,8 @@ export class TaskRuntime {
       dispatcher: new Dispatcher(ctx),
       worker: new Worker(ctx),
       holders: new HolderSync(ctx),
-      retention: new Retention(ctx, init.retention)
+      retention: new Retention(ctx, init.retention),
+      limits: new TypeLimits(ctx, init.typeLimits?.config ?? {}, init.typeLimits?.store)
     }
     ctx.roles = this.#roles
     this.#bulk = new BulkReads(ctx)
@@ -71,6 +78,8 @@ export class TaskRuntime {
       // A new incarnation (a restart quicker than the failure detector) runs none of the old one's attempts.
       if (e.type === 'member-joined') roles.dispatcher.onWorkerGone(e.id)
       if ((e.type === 'member-status' && e.to === 'alive') || e.type === 'member-joined') roles.holders.unpark(e.id)
+      // A member that (re)joins may have missed limit changes: the leader sends it every one.
+      if (e.type === 'member-joined' && cluster.leader()?.id === this.#ctx.self) roles.limits.sendTo(e.id)
     })
     // Endings this node recorded just before it stopped may not have reached the other holders.
     roles.holders.passOnEndings(store.endedSince(this.#startSeq, 2_000).records)
@@ -100,6 +109,12 @@ export class TaskRuntime {
   }
 
   /** For heartbeats: attempts running here, and (as leader) tasks waiting. */
+  /** What a submit's 202 says of a task it accepted (the origin holds a copy): `scheduled` while it waits for its runAt, else `queued`. */
+  acceptedStatus (id: string): 'scheduled' | 'queued' {
+    const rec = this.#ctx.store.get(id)
+    return rec !== undefined && isDelayed(rec) && rec.runAt! > this.#ctx.clock.now() ? 'scheduled' : 'queued'
+  }
+
   load (): { running: number, queued: number } {
     return { running: this.#roles.worker.running, queued: this.#roles.dispatcher.waiting }
   }
@@ -150,6 +165,22 @@ export class TaskRuntime {
 
   async cancel (id: string): Promise<{ id: string, status: 'cancelled' | 'cancelling' }> {
     return await this.#roles.reads.cancel(id)
+  }
+
+  /** Retries a failed or cancelled task through the leader (same id; attempts continue; maxAttempts: its new total). */
+  async retry (id: string, maxAttempts?: number): Promise<Retried> {
+    return await retryTask(this.#ctx, await this.#roles.reads.get(id, 0, { everywhere: true }), maxAttempts)
+  }
+
+  /** Sets a task type's cluster-wide limit (no field: none) on every reachable member. */
+  async setTypeLimit (type: string, limit: TypeLimit): Promise<{ type: string, maxConcurrent?: number, perSecond?: number, stored: number, members: number }> {
+    const { setting, stored, members } = await this.#roles.limits.set(type, limit)
+    return { type, ...(setting.maxConcurrent === undefined ? {} : { maxConcurrent: setting.maxConcurrent }), ...(setting.perSecond === undefined ? {} : { perSecond: setting.perSecond }), stored, members }
+  }
+
+  /** Each type's limit and queued, running and limited counts, from the leader. */
+  async types (): Promise<TypeRow[]> {
+    return await this.#roles.limits.rows()
   }
 
   #tick (): void {

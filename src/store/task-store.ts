@@ -39,7 +39,10 @@ const MIGRATIONS = [
   )`,
   'CREATE INDEX tasks_status_seq ON tasks (status, seq)',
   'CREATE INDEX tasks_seq ON tasks (seq)',
-  ...RETENTION_MIGRATIONS
+  ...RETENTION_MIGRATIONS,
+  // Delayed tasks (their spec's runAt), and user retries (the generation; a retry may change max_attempts).
+  'ALTER TABLE tasks ADD COLUMN run_at INTEGER',
+  'ALTER TABLE tasks ADD COLUMN retries INTEGER'
 ]
 
 interface Row {
@@ -63,6 +66,8 @@ interface Row {
   finished_at: number | null
   retain_ms: number | null
   copies: number | null
+  run_at: number | null
+  retries: number | null
 }
 
 function parse (text: string | null): unknown {
@@ -90,7 +95,9 @@ function fromRow (r: Row): TaskRecord {
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     ...(r.retain_ms === null ? {} : { retainMs: r.retain_ms }),
-    ...(r.copies === null ? {} : { copies: r.copies })
+    ...(r.copies === null ? {} : { copies: r.copies }),
+    ...(r.run_at === null ? {} : { runAt: r.run_at }),
+    ...(r.retries === null || r.retries === 0 ? {} : { retries: r.retries })
   }
 }
 
@@ -118,6 +125,7 @@ export class TaskStore {
   readonly #byKey: StatementSync
   readonly #insert: StatementSync
   readonly #update: StatementSync
+  readonly #retried: StatementSync
   #seq: number
   #observer: ((changed: readonly TaskRecord[]) => void) | undefined
 
@@ -131,10 +139,11 @@ export class TaskStore {
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
     this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
-      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
       started_at = ?, finished_at = ?, seq = ? WHERE id = ?`)
+    this.#retried = this.#db.prepare('UPDATE tasks SET retries = ?, max_attempts = ? WHERE id = ?')
     const row = this.#db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM tasks').get() as { s: number }
     this.#seq = row.s
     this.retention = new RecordRetention(this.#db, ids => { this.#forget(ids) })
@@ -195,7 +204,7 @@ export class TaskStore {
         }
         const r = newRecord(spec)
         const { changes } = this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
-          r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null)
+          r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null)
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
         this.#remember(r)
@@ -211,8 +220,9 @@ export class TaskStore {
    * Returns the records that changed, and the terminal records that refused
    * a different terminal update (it ranked after them).
    *
-   * An ending is written at once. A change that is not an ending (assigned,
-   * running, progress) is held in memory, where every read here sees it,
+   * An ending (and a user's retry, which reopens an ended task) is written
+   * at once. A change that is not an ending (assigned, running, progress,
+   * a delayed task coming due) is held in memory, where every read here sees it,
    * and written by flushDeferred (the runtime's tick, every 100 ms, and
    * close): a short task's ending usually supersedes it before then, so it
    * is never written at all. A crash of this process loses at most those
@@ -222,7 +232,7 @@ export class TaskStore {
   applyUpdates (updates: readonly TaskUpdate[]): { changed: TaskRecord[], refused: TaskRecord[] } {
     const changed: TaskRecord[] = []
     const refused: TaskRecord[] = []
-    const endings: Array<{ rec: TaskRecord, seq: number }> = []
+    const atOnce: Array<{ change: { rec: TaskRecord, seq: number }, retried: boolean }> = []
     let ended = 0
     for (const u of updates) {
       const rec = this.get(u.id)
@@ -234,15 +244,26 @@ export class TaskStore {
       }
       const next = { ...rec, ...merged }
       const change = { rec: next, seq: ++this.#seq }
-      if (isTerminal(next.status)) {
+      // A user's retry: a new generation, maybe with a new maxAttempts (kept with the spec, as hand-overs send it).
+      const retried = (next.retries ?? 0) !== (rec.retries ?? 0) || next.maxAttempts !== rec.maxAttempts
+      // Endings, and a retry that reopens an ended task, are written now; other changes wait for flushDeferred.
+      if (isTerminal(next.status) || isTerminal(rec.status) || retried) {
         this.#deferred.delete(u.id)
-        endings.push(change)
-        if (!isTerminal(rec.status)) ended++
+        atOnce.push({ change, retried })
       } else this.#deferred.set(u.id, change)
+      if (!isTerminal(rec.status) && isTerminal(next.status)) ended++
+      if (isTerminal(rec.status) && !isTerminal(next.status)) ended--
       this.#remember(next)
       changed.push(next)
     }
-    if (endings.length > 0) this.#transaction(false, () => { for (const c of endings) this.#write(c) })
+    if (atOnce.length > 0) {
+      this.#transaction(false, () => {
+        for (const { change, retried } of atOnce) {
+          this.#write(change)
+          if (retried) this.#retried.run(change.rec.retries ?? null, change.rec.maxAttempts, change.rec.id)
+        }
+      })
+    }
     this.retention.noteEnded(ended)
     if (changed.length > 0) this.#observer?.(changed)
     return { changed, refused }
@@ -336,7 +357,7 @@ export class TaskStore {
   }
 
   counts (): Record<TaskStatus, number> {
-    const out = { queued: 0, assigned: 0, running: 0, retrying: 0, succeeded: 0, failed: 0, cancelled: 0 }
+    const out = { scheduled: 0, queued: 0, assigned: 0, running: 0, retrying: 0, succeeded: 0, failed: 0, cancelled: 0 }
     for (const r of this.#db.prepare('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as Array<{ status: TaskStatus, n: number }>) {
       out[r.status] = r.n
     }

@@ -4,7 +4,8 @@
  * playwright-core) against three real nodes. Saves screenshots to
  * test-results/ (git-ignored).
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { launchChromium } from '../support/chromium.ts'
@@ -94,6 +95,49 @@ describe('the dashboard in headless Chromium', () => {
     const after = resolve(RESULTS, 'dashboard-after-failover.png')
     await page.screenshot({ path: after, fullPage: true })
     console.log(`dashboard screenshot after the failover: ${after}`)
+    expect(errors).toEqual([])
+  })
+
+  it('retries a failed task and cancels a scheduled one with the buttons of its row, the rows follow, and shows the task types\' limits', async () => {
+    const dir = await set.tempDir()
+    const config = join(dir, 'cluster.config.json')
+    writeFileSync(config, JSON.stringify({ handlers: { flaky: resolve(import.meta.dirname, '../fixtures/flaky-handler.js') } }))
+    const nodes = [await set.start({ name: 'btn1', args: ['--config', config] }), await set.start({ name: 'btn2', args: ['--config', config] })]
+    await waitFor(async () => await agreedLeader(nodes, 2), 10_000, 'two nodes to agree')
+    const viewed = nodes[0]!
+    browser = await launchChromium({ width: 1400, height: 900 })
+    const page = await browser.context.newPage()
+    const errors: string[] = []
+    page.on('pageerror', err => { errors.push(err.message) })
+    await page.goto(viewed.url + '/')
+    await page.locator('[data-member]').nth(1).waitFor({ timeout: 10_000 })
+    const submit = async (body: unknown): Promise<string> => {
+      const res = await fetch(`${viewed.url}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      expect(res.status).toBe(202)
+      return (await res.json() as { id: string }).id
+    }
+    const flaky = await submit({ type: 'flaky', payload: { failThrough: 1 }, maxAttempts: 1 })
+    const later = await submit({ type: 'echo', payload: 'later', delayMs: 60_000 })
+    const row = (id: string) => page.locator(`[data-task-id="${id}"]`)
+    await page.locator(`[data-task-id="${flaky}"][data-status="failed"]`).waitFor({ timeout: 10_000 })
+    await page.locator(`[data-task-id="${later}"][data-status="scheduled"]`).waitFor({ timeout: 5_000 })
+    expect(await row(flaky).locator('button[data-action="cancel"]').count()).toBe(0)
+    await row(flaky).locator('button[data-action="retry"]').click()
+    await page.locator(`[data-task-id="${flaky}"][data-status="succeeded"]`).waitFor({ timeout: 10_000 })
+    const rec = await (await fetch(`${nodes[1]!.url}/v1/tasks/${flaky}`)).json() as { status: string, attempts: number, retries: number }
+    expect(rec).toMatchObject({ status: 'succeeded', attempts: 2, retries: 1 })
+    expect(await row(flaky).locator('button').count()).toBe(0)
+    await row(later).locator('button[data-action="cancel"]').click()
+    await page.locator(`[data-task-id="${later}"][data-status="cancelled"]`).waitFor({ timeout: 5_000 })
+    await row(later).locator('button[data-action="retry"]').waitFor({ timeout: 5_000 })
+    expect(await page.locator('[data-testid="log"]').textContent()).toMatch(/retried [0-9a-f]{8}: queued/)
+    // A type's limit set on the other node shows in the types table.
+    const limit = await fetch(`${nodes[1]!.url}/v1/types/flaky`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ maxConcurrent: 3 }) })
+    expect(limit.status).toBe(200)
+    await page.locator('[data-type="flaky"]').waitFor({ timeout: 5_000 })
+    expect(await page.locator('[data-type="flaky"] td').allTextContents()).toEqual(['flaky', '3', '-', '0', '0', '0'])
+    mkdirSync(RESULTS, { recursive: true })
+    await page.screenshot({ path: resolve(RESULTS, 'dashboard-retry-cancel.png'), fullPage: true })
     expect(errors).toEqual([])
   })
 })

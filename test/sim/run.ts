@@ -21,7 +21,9 @@ crashes, graceful stops (drains that finish or time out), pauses, restarts and p
 at most one leader dispatching per term (with a majority quorum) and no worker running one term's
 assignments from two leaders; no accepted task lost; every holder of a task ends with the same
 terminal record; every accepted task terminal once faults stop; no stale-term assignment accepted;
-results equal to what the handler returned; no term or grant sent before it is on disk.
+results equal to what the handler returned; no term or grant sent before it is on disk; no attempt
+of a delayed task begun before its runAt; a task a user retried ends in that generation or a later one,
+the same on every holder.
 The same seed replays exactly.
 
   --seeds N    how many seeds (default 200), from --from (default 1)
@@ -65,7 +67,7 @@ async function main (): Promise<void> {
   const seeds = values.seed !== undefined ? [int(values.seed, 'seed')!] : Array.from({ length: int(values.seeds, 'seeds')! }, (_, i) => int(values.from, 'from')! + i)
   const jobs = Math.max(1, Math.min(seeds.length, int(values.jobs, 'jobs') ?? os.availableParallelism()))
   const started = performance.now()
-  const totals = { seeds: 0, accepted: 0, duplicates: 0, faults: 0 }
+  const totals = { seeds: 0, accepted: 0, delayed: 0, retried: 0, duplicates: 0, faults: 0 }
   const workers: Worker[] = []
   const failed = await new Promise<TaskSimReport | null>((resolve, reject) => {
     let finished = 0
@@ -76,10 +78,12 @@ async function main (): Promise<void> {
         const r = m.report
         totals.seeds++
         totals.accepted += r.accepted
+        totals.delayed += r.delayed
+        totals.retried += r.retried
         totals.duplicates += r.duplicates
         totals.faults += r.faults
         if (values.verbose || r.violations.length > 0) {
-          console.log(`seed ${r.seed}: ${r.nodes} nodes, quorum ${r.quorum}, ${r.faults} faults, ${r.accepted} accepted (${r.succeeded} succeeded, ${r.failed} failed, ${r.cancelled} cancelled), ${r.executions} executions, ${r.duplicates} run twice, ${r.singleCopy} single-copy, ${r.leaders} terms dispatched, settled after ${r.settledAfterMs ?? 'never'} ms`)
+          console.log(`seed ${r.seed}: ${r.nodes} nodes, quorum ${r.quorum}, ${r.faults} faults, ${r.accepted} accepted (${r.delayed} delayed, ${r.retried} retried; ${r.succeeded} succeeded, ${r.failed} failed, ${r.cancelled} cancelled), ${r.executions} executions, ${r.duplicates} run twice, ${r.singleCopy} single-copy, ${r.leaders} terms dispatched, settled after ${r.settledAfterMs ?? 'never'} ms`)
         }
         if (r.violations.length > 0) { resolve(r); return }
         if (values.verbose && seeds.length === 1) console.log(r.log.join('\n'))
@@ -96,5 +100,5 @@ async function main (): Promise<void> {
     console.log(`\nseed ${failed.seed} broke ${failed.violations.length} invariant check(s); replay: npm run sim -- --seed ${failed.seed} --verbose`)
     process.exit(1)
   }
-  console.log(`${totals.seeds} seeds passed: ${totals.accepted} tasks accepted, ${totals.faults} faults injected, ${totals.duplicates} tasks run twice (after faults), in ${((performance.now() - started) / 1000).toFixed(1)} s (${jobs} jobs)`)
+  console.log(`${totals.seeds} seeds passed: ${totals.accepted} tasks accepted (${totals.delayed} delayed, ${totals.retried} retried by a user), ${totals.faults} faults injected, ${totals.duplicates} tasks run twice (after faults), in ${((performance.now() - started) / 1000).toFixed(1)} s (${jobs} jobs)`)
 }

@@ -145,7 +145,7 @@ interface SimAttempt { input: AttemptInput, resolve: (o: AttemptOutcome) => void
 /** One execution of a handler that ran to its end (the sim's equivalent of a line in a recording handler's log). */
 export interface Execution { task: string, node: string, attempt: number, assignTerm: number, atMs: number }
 
-interface Accepted { id: string, type: 'echo' | 'fail', payload: unknown, cancelRequested: boolean, atMs: number }
+interface Accepted { id: string, type: 'echo' | 'fail', payload: unknown, cancelRequested: boolean, atMs: number, runAt: number | null, retried: number }
 
 export interface Violation { kind: string, detail: string }
 
@@ -154,6 +154,10 @@ export interface TaskSimReport {
   nodes: number
   quorum: number
   accepted: number
+  /** Accepted tasks that were delayed (runAt after their submit). */
+  delayed: number
+  /** Accepted tasks a user retried (a retry accepted at least once). */
+  retried: number
   succeeded: number
   failed: number
   cancelled: number
@@ -188,6 +192,8 @@ export class TaskSim {
   readonly log: string[] = []
   readonly violations: Violation[] = []
   readonly executions: Execution[] = []
+  /** When each attempt began on a worker (its handler started). */
+  readonly starts: Array<{ task: string, node: string, attempt: number, atMs: number }> = []
   readonly accepted = new Map<string, Accepted>()
   /** Leaders that gathered and dispatched: term -> their ids. */
   readonly dispatchers = new Map<number, Set<string>>()
@@ -587,6 +593,7 @@ export class TaskSim {
     }
     const begin = (a: SimAttempt): void => {
       const { input } = a
+      sim.starts.push({ task: input.taskId, node: node.id, attempt: input.attempt, atMs: sim.now })
       input.onStarted?.()
       const payload = input.payload as { ms: number }
       const timeout = sim.schedule(sim.now + input.timeoutMs, node, () => { end(a, { ok: false, error: `timed out after ${input.timeoutMs} ms` }) })
@@ -632,19 +639,23 @@ export class TaskSim {
     const keyed = this.rng() < 0.3
     const inputs = Array.from({ length: count }, () => {
       const fail = this.rng() < 0.1
+      // One task in six is delayed by up to 3 s (its runAt must survive the faults, and nothing may start before it).
+      const delayMs = this.rng() < 1 / 6 ? 1 + Math.floor(this.rng() * 3_000) : undefined
       return {
         type: fail ? 'fail' as const : 'echo' as const,
         payload: { ms: 5 + Math.floor(this.rng() * 300), n: Math.floor(this.rng() * 1e9) },
         maxAttempts: fail ? 2 : 20,
+        ...(delayMs === undefined ? {} : { delayMs }),
         ...(keyed ? { idempotencyKey: `k${this.seed}-${++this.#keys}` } : {})
       }
     })
-    this.#submitTo(node, inputs, keyed ? 2 : 0)
+    this.#submitTo(node, inputs, keyed ? 2 : 0, this.now)
   }
 
   #keys = 0
 
-  #submitTo (node: SimNode, inputs: Array<{ type: 'echo' | 'fail', payload: { ms: number, n: number }, maxAttempts: number, idempotencyKey?: string }>, retries: number): void {
+  /** `firstAt`: when the first submit of these tasks began (a resubmitted key may name a task created then). */
+  #submitTo (node: SimNode, inputs: Array<{ type: 'echo' | 'fail', payload: { ms: number, n: number }, maxAttempts: number, delayMs?: number, idempotencyKey?: string }>, retries: number, firstAt: number): void {
     const tasks = node.tasks
     if (tasks === null) return
     const at = this.now
@@ -655,13 +666,21 @@ export class TaskSim {
       retried = true
       const others = this.nodes.filter(n => n.state === 'up' && n !== node)
       const next = others[Math.floor(this.rng() * others.length)]
-      if (next !== undefined) this.#submitTo(next, inputs, retries - 1)
+      if (next !== undefined) this.#submitTo(next, inputs, retries - 1, firstAt)
     }
     if (retries > 0) this.schedule(this.now + 150 + Math.floor(this.rng() * 450), null, retry)
     this.#submitting++
     this.#submitsOn.set(node, (this.#submitsOn.get(node) ?? 0) + 1)
     tasks.submit(inputs).then(ids => {
-      ids.forEach((id, i) => { this.accepted.set(id, { id, type: inputs[i]!.type, payload: inputs[i]!.payload, cancelRequested: this.accepted.get(id)?.cancelRequested ?? false, atMs: at }) })
+      ids.forEach((id, i) => {
+        const delayMs = inputs[i]!.delayMs
+        const known = this.accepted.get(id)
+        // The origin turns delayMs into runAt on its clock, when the submit begins. A task answered for a
+        // resubmitted key may have been created by an earlier submit of the same tasks: firstAt + delayMs
+        // bounds the runAt of every task these submits created from below.
+        if (known !== undefined) return
+        this.accepted.set(id, { id, type: inputs[i]!.type, payload: inputs[i]!.payload, cancelRequested: false, atMs: firstAt, runAt: delayMs === undefined ? null : firstAt + delayMs, retried: 0 })
+      })
       retried = true
     }, () => {
       // Refused (no leader, no second holder, ...): the client was told and nothing was accepted.
@@ -680,6 +699,27 @@ export class TaskSim {
     if (tasks === null || acc === undefined) return
     acc.cancelRequested = true
     tasks.cancel(id).catch(() => {})
+  }
+
+  /** A user's retry (accepted only for a failed or cancelled task): the task must then end in that generation or a later one. */
+  retry (node: SimNode, id: string): void {
+    const tasks = node.tasks
+    const acc = this.accepted.get(id)
+    if (tasks === null || acc === undefined) return
+    const life = node.life
+    // Counted as a submit in flight: the run settles only once every retry was answered (one may take a while under faults).
+    this.#submitting++
+    this.#submitsOn.set(node, (this.#submitsOn.get(node) ?? 0) + 1)
+    tasks.retry(id).then(r => {
+      this.log.push(`${this.#t()} ${node.id} retried ${id} (generation ${r.retries})`)
+      acc.retried = Math.max(acc.retried, r.retries)
+      this.#ended.delete(id)
+    }, () => { /* not retryable now, or no leader: refused, nothing changed */ })
+      .finally(() => {
+        if (node.life !== life) return
+        this.#submitting--
+        this.#submitsOn.set(node, (this.#submitsOn.get(node) ?? 1) - 1)
+      })
   }
 
   // ---- a whole run -----------------------------------------------------------
@@ -701,6 +741,12 @@ export class TaskSim {
         if (this.rng() < 0.03 && node !== undefined && this.accepted.size > 0) {
           const ids = [...this.accepted.keys()]
           this.cancel(node, ids[Math.floor(this.rng() * ids.length)]!)
+        }
+        if (this.rng() < 0.1 && node !== undefined && this.accepted.size > 0) {
+          // Mostly a task some holder has as failed or cancelled (a retry of anything else is refused).
+          const ended = [...this.accepted.keys()].filter(id => this.#holdersOf(id).some(h => h.rec.status === 'failed' || h.rec.status === 'cancelled'))
+          const ids = ended.length > 0 && this.rng() < 0.8 ? ended : [...this.accepted.keys()]
+          this.retry(node, ids[Math.floor(this.rng() * ids.length)]!)
         }
       })
     }
@@ -763,6 +809,8 @@ export class TaskSim {
       nodes: this.nodes.length,
       quorum: this.quorum,
       accepted: this.accepted.size,
+      delayed: [...this.accepted.values()].filter(a => a.runAt !== null).length,
+      retried: [...this.accepted.values()].filter(a => a.retried > 0).length,
       succeeded: finals.filter(r => r.status === 'succeeded').length,
       failed: finals.filter(r => r.status === 'failed').length,
       cancelled: finals.filter(r => r.status === 'cancelled').length,
@@ -810,7 +858,7 @@ export class TaskSim {
       const holders = this.#holdersOf(id)
       if (holders.length === 0 || holders.some(h => !isTerminal(h.rec.status))) return false
       // Holders that saw different endings converge by passing them on: settled once they agree.
-      const key = (r: TaskRecord): string => JSON.stringify([r.status, r.attempts, r.worker, r.result])
+      const key = (r: TaskRecord): string => JSON.stringify([r.status, r.attempts, r.worker, r.result, r.retries ?? 0])
       if (holders.some(h => key(h.rec) !== key(holders[0]!.rec))) return false
       this.#ended.add(id)
     }
@@ -829,6 +877,10 @@ export class TaskSim {
     }
     const ranToEnd = new Map<string, Execution[]>()
     for (const e of this.executions) ranToEnd.set(e.task, [...(ranToEnd.get(e.task) ?? []), e])
+    for (const st of this.starts) {
+      const runAt = this.accepted.get(st.task)?.runAt ?? null
+      if (runAt !== null && st.atMs < runAt) v.push({ kind: 'started-before-run-at', detail: `${st.task} attempt ${st.attempt} began on ${st.node} at +${st.atMs - 1_700_000_000_000}ms, before its runAt +${runAt - 1_700_000_000_000}ms` })
+    }
     for (const e of this.executions) {
       if (e.assignTerm < 0) v.push({ kind: 'execution-without-assignment', detail: `${e.task} ran on ${e.node} without an assignment` })
     }
@@ -841,7 +893,12 @@ export class TaskSim {
         continue
       }
       const first = holders[0]!.rec
+      if ((first.retries ?? 0) < acc.retried) v.push({ kind: 'retry-lost', detail: `${acc.id}: a retry to generation ${acc.retried} was accepted, yet it ended in generation ${first.retries ?? 0}` })
       for (const h of holders.slice(1)) {
+        if ((h.rec.retries ?? 0) !== (first.retries ?? 0)) {
+          v.push({ kind: 'two-generations', detail: `${acc.id}: ${holders.map(h => `${h.node.id}=${h.rec.status}/${h.rec.retries ?? 0}`).join(' ')}` })
+          break
+        }
         if (h.rec.status !== first.status || JSON.stringify(h.rec.result) !== JSON.stringify(first.result) || h.rec.attempts !== first.attempts || h.rec.worker !== first.worker) {
           v.push({ kind: 'two-terminal-records', detail: `${acc.id}: ${holders.map(h => `${h.node.id}=${h.rec.status}/${h.rec.attempts}/${h.rec.worker ?? '-'}`).join(' ')}` })
           break

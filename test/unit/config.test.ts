@@ -29,7 +29,14 @@ describe('config', () => {
     const c = loadConfig({ env: noEnv, cwd: os.tmpdir() })
     expect(c.httpHost).toBe('127.0.0.1')
     expect(c.capacity).toBe(os.availableParallelism())
-    expect(Object.keys(defaults()).sort()).toEqual(['abortGraceMs', 'bootstrap', 'bootstrapRetryMs', 'capacity', 'cluster', 'clusterKeyFile', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'drainTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxBatchTasks', 'maxEventStreams', 'maxLongPolls', 'maxPayloadBytes', 'maxQueuedTasks', 'maxQueuedTasksPerNode', 'maxRpcFrameBytes', 'maxRpcFramesPerSecond', 'mdns', 'mdnsIntervalMs', 'minCopies', 'name', 'outstandingPerSlot', 'quorum', 'resultGraceMs', 'retainFinishedCount', 'retainFinishedMs', 'retryBaseMs', 'retryMaxMs', 'token'])
+    expect(Object.keys(defaults()).sort()).toEqual(['abortGraceMs', 'bootstrap', 'bootstrapRetryMs', 'capacity', 'cluster', 'clusterKeyFile', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'drainTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxBatchTasks', 'maxEventStreams', 'maxLongPolls', 'maxPayloadBytes', 'maxQueuedTasks', 'maxQueuedTasksPerNode', 'maxRpcFrameBytes', 'maxRpcFramesPerSecond', 'mdns', 'mdnsIntervalMs', 'minCopies', 'name', 'outstandingPerSlot', 'quorum', 'resultGraceMs', 'retainFinishedCount', 'retainFinishedMs', 'retryBaseMs', 'retryMaxMs', 'token', 'types'])
+  })
+
+  it('takes per-type limits from the file or TASKMESH_TYPES, and rejects a limit out of range naming the field', () => {
+    expect(loadConfig({ file: file({ types: { resize: { maxConcurrent: 2, perSecond: 0.5 } } }), env: noEnv }).types).toEqual({ resize: { maxConcurrent: 2, perSecond: 0.5 } })
+    expect(loadConfig({ env: { TASKMESH_TYPES: '{"mail": {"perSecond": 10}}' }, cwd: os.tmpdir() }).types).toEqual({ mail: { perSecond: 10 } })
+    expect(() => loadConfig({ file: file({ types: { resize: { maxConcurrent: 0 } } }), env: noEnv })).toThrow(/types/)
+    expect(() => loadConfig({ file: file({ types: { resize: { concurrency: 2 } } }), env: noEnv })).toThrow(/types/)
   })
 
   it('layers file < flags < environment', () => {

@@ -20,7 +20,10 @@ describe('the task system under seeded faults (real runtimes, simulated network 
       [1092, 'a leader storing a handed-over copy of a task that had ended under it kept that copy unfinished'],
       [1, 'a key resubmitted to a node holding a copy whose origin had refused it was answered with that copy, known to no other node'],
       [11, 'an abort of an attempt superseded by another one\'s success, arriving before its assignment, later ended the task as cancelled'],
-      [42, 'a copy stored after its origin had given up (the receiver waited on its own submit of the key) was answered for the key and never run']
+      [42, 'a copy stored after its origin had given up (the receiver waited on its own submit of the key) was answered for the key and never run'],
+      [52, 'a retry stored on the holders by a leader that lost office meanwhile was never queued: the next leader took its own older ending for the task\'s'],
+      [113, 'a retry that reached the new leader through a holder, while that leader still ran the old generation, was never queued (its holders kept it queued)'],
+      [24, 'a retry that reopened an ended copy on a holder was not offered to the leader']
     ]
     for (const [seed, caught] of regressions) {
       const r = await runTaskSim({ seed })

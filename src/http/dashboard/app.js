@@ -134,16 +134,42 @@ function renderMembers () {
   }).join('')
 }
 
+/** A failed or cancelled task can be retried; one that has not ended can be cancelled. */
+function action (t) {
+  if (t.status === 'failed' || t.status === 'cancelled') return `<button data-action="retry" data-id="${esc(t.id)}" title="queue it again (POST /v1/tasks/:id/retry)">retry</button>`
+  if (t.status !== 'succeeded') return `<button data-action="cancel" data-id="${esc(t.id)}" title="DELETE /v1/tasks/:id">cancel</button>`
+  return ''
+}
+
 function renderTasks () {
   const rows = [...state.tasks.values()].reverse().slice(0, 100)
   $('task-count').textContent = `(the latest ${rows.length} held by this node)`
   $('tasks').innerHTML = rows.map(t => {
     const f = fraction(t.progress)
     const prog = f !== null ? `<span class="prog"><i style="width:${pct(f)}%"></i></span> ${pct(f)}%` : (t.progress === null ? '' : esc(JSON.stringify(t.progress)).slice(0, 40))
+    const when = t.status === 'scheduled' && typeof t.runAt === 'number' ? `<small title="runs at ${esc(new Date(t.runAt).toISOString())}"> at ${clock(t.runAt)}</small>` : ''
     return `<tr data-task-id="${esc(t.id)}" data-status="${t.status}"><td class="id" title="${esc(t.id)}">${esc(t.id.slice(0, 8))}</td><td>${esc(t.type)}</td>
-      <td><span class="st ${t.status}">${t.status}</span></td><td>${t.attempts}</td><td>${esc(nameOf(t.worker))}</td><td>${prog}</td><td>${age(t.createdAt)}</td></tr>`
+      <td><span class="st ${t.status}">${t.status}</span>${when}</td><td>${t.attempts}</td><td>${esc(nameOf(t.worker))}</td><td>${prog}</td><td>${age(t.createdAt)}</td><td>${action(t)}</td></tr>`
   }).join('')
 }
+
+// Retry and cancel buttons (one listener: the rows are redrawn). The answer goes to the log; the row follows the task's events.
+$('tasks').addEventListener('click', async ev => {
+  const b = ev.target.closest('button[data-action]')
+  if (b === null) return
+  const id = b.dataset.id
+  b.disabled = true
+  const retry = b.dataset.action === 'retry'
+  try {
+    const res = await fetch(`/v1/tasks/${encodeURIComponent(id)}${retry ? '/retry' : ''}`, retry ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' } : { method: 'DELETE' })
+    const body = await res.json()
+    if (res.ok) addLog('task', `${retry ? 'retried' : 'cancel sent for'} ${id.slice(0, 8)}: ${body.status}`)
+    else addLog('dead', `${retry ? 'retry' : 'cancel'} of ${id.slice(0, 8)} refused: ${body.error?.message ?? res.status}`)
+  } catch (err) {
+    addLog('dead', `${retry ? 'retry' : 'cancel'} of ${id.slice(0, 8)} failed: ${err.message}`)
+  }
+  render()
+})
 
 function renderLog () {
   $('log').innerHTML = state.log.map(e => `<li class="${e.kind}"><time>${clock(e.at)}</time>${esc(e.text)}</li>`).join('')
@@ -227,6 +253,18 @@ function connect () {
   on('task', upsertTask)
 }
 
+// Task types and their limits: polled from GET /v1/types (the leader answers) every two seconds.
+async function pollTypes () {
+  try {
+    const res = await fetch('/v1/types')
+    if (!res.ok) return
+    const { types } = await res.json()
+    $('types').innerHTML = types.map(t => `<tr data-type="${esc(t.type)}"><td>${esc(t.type)}</td><td>${t.maxConcurrent ?? '-'}</td><td>${t.perSecond ?? '-'}</td><td>${t.queued}</td><td>${t.running}</td><td>${t.limited}</td></tr>`).join('')
+  } catch {}
+}
+
 connect()
 render()
+pollTypes()
+setInterval(pollTypes, 2_000)
 setInterval(render, 5_000) // ages in the task table

@@ -9,6 +9,9 @@ import type { RetentionPolicy } from '../../core/retention.ts'
 import type { SchedulerConfig } from '../../core/scheduler.ts'
 import type { TaskExecutor } from '../../exec/handler-pool.ts'
 import type { TaskStore } from '../../store/task-store.ts'
+import type { TypeLimitStore } from '../../store/type-limit-store.ts'
+import type { TypeLimit } from '../../core/type-limits.ts'
+import type { VersionedLimit } from '../../core/type-limits.ts'
 import type { Clock } from '../clock.ts'
 import type { MembershipPort } from '../membership-port.ts'
 import type { ClusterTransport } from '../transport.ts'
@@ -24,6 +27,9 @@ export interface SubmitInput {
   idempotencyKey?: string
   /** How long the record is kept once the task ended (default: each holder's retainFinishedMs). */
   retainMs?: number
+  /** A delayed task: not dispatched before this Unix ms (or `delayMs` after the submit; never both). */
+  runAt?: number
+  delayMs?: number
 }
 
 export interface TaskRuntimeInit {
@@ -50,6 +56,8 @@ export interface TaskRuntimeInit {
   onDispatching?: (term: number) => void
   /** New task ids (default: random UUIDs). */
   newId?: () => string
+  /** Per-type limits: the config's, and where those set at runtime are kept (absent: no limits, as in the simulation). */
+  typeLimits?: { config: Readonly<Record<string, TypeLimit>>, store: TypeLimitStore }
 }
 
 /**
@@ -95,6 +103,7 @@ export interface TaskRoles {
     readonly waiting: number
     offer (ids: Iterable<string>): void
     offerLater (ids: Iterable<string>): void
+    offerRerun (ids: Iterable<string>): void
     offerAll (): void
     ended (id: string): void
     forward (): void
@@ -113,6 +122,13 @@ export interface TaskRoles {
     tracks (id: string): boolean
     onReports (reports: Extract<RpcRequest, { kind: 'report' }>['reports'], from: string): Promise<RpcReply>
     cancel (id: string): Promise<RpcReply>
+    retry (rec: TaskRecord, maxAttempts: number | undefined): Promise<RpcReply>
+    applyLimit (type: string, limit: TypeLimit): void
+    typeRows (): Promise<RpcReply>
+  }
+  limits: {
+    current (): Map<string, VersionedLimit>
+    take (settings: ReadonlyArray<{ type: string } & VersionedLimit>): void
   }
   worker: {
     accept (msg: Extract<RpcRequest, { kind: 'assign' }>, from: string): RpcReply

@@ -11,8 +11,10 @@ import type { GatherAnswer } from '../../core/gather.ts'
 import { EndedMemory, classifyHandOver, holdsCopy } from '../../core/hand-over.ts'
 import { Scheduler } from '../../core/scheduler.ts'
 import type { Assignment } from '../../core/scheduler.ts'
-import { isTerminal, lostAttemptUpdate, specOf } from '../../core/tasks.ts'
-import type { TaskSpec, TaskUpdate } from '../../core/tasks.ts'
+import type { TypeLimit } from '../../core/type-limits.ts'
+import { isTerminal, lostAttemptUpdate, retryOf, specOf } from '../../core/tasks.ts'
+import type { TaskRecord, TaskSpec, TaskUpdate } from '../../core/tasks.ts'
+import { MAX_ATTEMPTS } from '../../protocol/constants.ts'
 import { refusal, refusesTerm } from '../../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
 import { chunkBySize } from '../chunks.ts'
@@ -33,6 +35,10 @@ export class Dispatcher {
   readonly #ended = new EndedMemory(TASK_PATH.endedMemory)
   #gathering: Promise<void> | null = null
   #dispatchQueued = false
+  /** The timer armed for the scheduler's next due time (a delayed task's runAt). */
+  #due: { atMs: number, cancel: () => void } | null = null
+  /** Retry generations this leader has begun, per task (a second retry of the same ending is refused). */
+  readonly #retried = new Map<string, number>()
 
   constructor (ctx: TaskContext) {
     this.#ctx = ctx
@@ -40,6 +46,8 @@ export class Dispatcher {
 
   /** Tasks waiting in this leader's queue (0 when it does not lead). */
   get waiting (): number { return this.#scheduler?.waiting ?? 0 }
+  /** Delayed tasks this leader holds until their runAt. */
+  get scheduled (): number { return this.#scheduler?.scheduled ?? 0 }
   /** A new leader is gathering: it dispatches nothing and takes in no hand-over until done. */
   get gathering (): boolean { return this.#gathering !== null }
 
@@ -56,10 +64,13 @@ export class Dispatcher {
       this.#scheduler = null
       this.#holders.clear()
       this.#ended.clear()
+      this.#retried.clear()
+      this.#armDue()
       log.info(leads ? { term } : {}, leads ? 'leading in a newer term: gathering again' : 'stopped dispatching: no longer leader')
     }
     if (leads && this.#scheduler === null) {
       const scheduler = new Scheduler(this.#ctx.init.scheduler)
+      for (const [type, limit] of this.#ctx.roles.limits.current()) scheduler.limiter.set(type, limit)
       this.#scheduler = scheduler
       this.#schedulerTerm = term
       const gathering: Promise<void> = this.#gather(scheduler, term).finally(() => {
@@ -116,6 +127,7 @@ export class Dispatcher {
       log.info({ term, adopted, queued, failed: updates.length, tookMs: now - startedMs }, 'dispatching as leader')
       this.#ctx.init.onDispatching?.(term)
       this.#scheduleDispatch()
+      this.#armDue()
       return
     }
   }
@@ -127,7 +139,7 @@ export class Dispatcher {
     if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
     const { store, init, roles } = this.#ctx
     const incoming = msg.tasks.filter(t => !scheduler.has(t.id)).length
-    if (!leaderHasRoom(scheduler.waiting, incoming, init.scheduler.maxQueuedTasks)) return refusal('QUEUE_FULL', 'queue full')
+    if (!leaderHasRoom(scheduler.waiting + scheduler.scheduled, incoming, init.scheduler.maxQueuedTasks)) return refusal('QUEUE_FULL', 'queue full')
     for (const id of msg.rerun ?? []) this.#ended.forget(id)
     // An origin's submit is answered with the first task of a key only when that one is accepted.
     const conflict = msg.accepted === true ? null : roles.intake.keyConflict(msg.tasks)
@@ -165,14 +177,60 @@ export class Dispatcher {
     for (const r of records) {
       if (this.#ended.has(r.id)) continue
       this.#addHolders(r)
-      const result = scheduler.enqueue(specOf(r), r.attempts ?? 0, now)
-      if (result === 'exhausted') lost.push(lostAttemptUpdate(r.id, r.attempts ?? 0, now))
+      let result = scheduler.enqueue(specOf(r), r.attempts ?? 0, now)
+      if (result === 'known') {
+        const renewed = scheduler.renew(specOf(r), r.attempts ?? 0, now)
+        if (renewed !== null) {
+          result = renewed.result
+          if (renewed.abortOn !== null) this.#abortOn(renewed.abortOn, [r.id], 'superseded')
+        }
+      }
+      if (result === 'exhausted') lost.push(lostAttemptUpdate(r, r.attempts ?? 0, now))
       else if (result !== 'queued' && !scheduler.has(r.id)) this.#holders.delete(r.id)
       // Already durable and acknowledged: never dropped, only delayed until the queue has room.
       if (result === 'full' && store.get(r.id) !== undefined) roles.handOver.offerLater([r.id])
     }
     this.#distribute(lost)
     this.#scheduleDispatch()
+    this.#armDue()
+  }
+
+  /**
+   * A user's retry of a failed or cancelled task (src/core/tasks.ts retryOf):
+   * the new generation is stored on the task's holders before it is queued
+   * and answered, so that a leader change after the answer keeps it.
+   */
+  async retry (rec: TaskRecord, maxAttempts: number | undefined): Promise<RpcReply> {
+    if (this.#gathering !== null) await this.#gathering
+    const scheduler = this.#scheduler
+    if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
+    const { store, transport, clock, roles } = this.#ctx
+    const here = store.get(rec.id)
+    const newer = here !== undefined && ((here.retries ?? 0) > (rec.retries ?? 0) || (!isTerminal(here.status) && (here.retries ?? 0) === (rec.retries ?? 0)))
+    if (scheduler.has(rec.id) || newer || (this.#retried.get(rec.id) ?? 0) > (rec.retries ?? 0)) {
+      return { kind: 'retry', outcome: 'not-retryable', message: `task "${rec.id}" is not ended (it was retried already, or runs)`, copies: 0, maxAttempts: rec.maxAttempts }
+    }
+    const verdict = retryOf(rec, maxAttempts, MAX_ATTEMPTS, clock.now())
+    if (!verdict.ok) return { kind: 'retry', outcome: verdict.reason, message: verdict.message, copies: 0, maxAttempts: rec.maxAttempts }
+    this.#retried.set(rec.id, verdict.spec.retries ?? 0)
+    // Persist, then act: the holders store the new generation before the task runs again.
+    const holders = [...new Set([rec.origin, ...rec.replicas])]
+    const stored = await Promise.allSettled(holders.map(async h => {
+      if (h === this.#ctx.self) { roles.holders.apply([verdict.update]); return }
+      const r = await transport.request(h, { kind: 'updates', updates: [verdict.update] }, TASK_PATH.rpcTimeoutMs)
+      if (r.kind !== 'ok') throw new Error(r.kind === 'error' ? r.message : r.kind)
+    }))
+    const copies = stored.filter(r => r.status === 'fulfilled').length
+    // A holder that missed it hears it later (the outbox retries while it lives).
+    holders.forEach((h, i) => { if (stored[i]!.status === 'rejected') roles.holders.send([verdict.update], [h]) })
+    if (this.#scheduler !== scheduler) return refusal('NOT_LEADER', 'this node stopped leading during the retry')
+    if (copies === 0) return refusal('INTERNAL', 'no holder of the task could store the retry; retry later')
+    this.#ended.forget(rec.id)
+    this.#addHolders(verdict.spec)
+    scheduler.enqueue(verdict.spec, verdict.attempts, clock.now())
+    this.#scheduleDispatch()
+    this.#armDue()
+    return { kind: 'retry', outcome: 'retried', status: verdict.update.status === 'scheduled' ? 'scheduled' : 'queued', message: `task "${rec.id}" queued again after ${verdict.attempts} attempts (now at most ${verdict.spec.maxAttempts})`, copies, maxAttempts: verdict.spec.maxAttempts }
   }
 
   /** Attempt reports from a worker. */
@@ -218,13 +276,41 @@ export class Dispatcher {
     this.#scheduleDispatch()
   }
 
-  /** Timeouts and retry delays of the tasks this leader tracks. */
+  /** A type's limit changed: enforced from the next dispatch. */
+  applyLimit (type: string, limit: TypeLimit): void {
+    this.#scheduler?.limiter.set(type, limit)
+    this.#scheduleDispatch()
+  }
+
+  /** Each limited type's limit, and every type's queued, running and limited counts (RPC `types`). */
+  async typeRows (): Promise<RpcReply> {
+    if (this.#gathering !== null) await this.#gathering
+    const scheduler = this.#scheduler
+    if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
+    const counts = scheduler.typeCounts(this.#ctx.clock.now())
+    return { kind: 'types', types: [...counts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([type, c]) => ({ type, ...scheduler.limiter.limit(type), ...c })) }
+  }
+
+  /** Delayed tasks now due, timeouts and retry delays of the tasks this leader tracks. */
   tick (): void {
     const scheduler = this.#scheduler
     if (scheduler === null) return
     const updates = scheduler.tick(this.#ctx.clock.now())
     if (updates.length > 0) this.#distribute(updates)
     if (scheduler.waiting > 0) this.#scheduleDispatch()
+    this.#armDue()
+  }
+
+  /** Arms one timer for the scheduler's next due time (a delayed task's runAt), so it is queued then, not on the next periodic tick. */
+  #armDue (): void {
+    const due = this.#gathering === null ? (this.#scheduler?.nextDueMs(this.#ctx.clock.now()) ?? null) : null
+    if (due === this.#due?.atMs) return
+    this.#due?.cancel()
+    this.#due = null
+    if (due === null) return
+    const { clock } = this.#ctx
+    // A timer may fire a millisecond before the wall clock reaches its time: the tick then finds nothing due and arms again.
+    this.#due = { atMs: due, cancel: clock.after(Math.max(1, due - clock.now()), () => { this.#due = null; this.tick() }) }
   }
 
   #abortOn (worker: string, ids: string[], reason: 'cancel' | 'superseded' = 'cancel'): void {
@@ -279,6 +365,8 @@ export class Dispatcher {
     for (const [worker, batch] of assignments) {
       for (const part of chunkBySize(batch, this.#ctx.batchBytes)) this.#assign(worker, leader.term, part)
     }
+    // A type held back by its rate is looked at again at its next token.
+    this.#armDue()
   }
 
   #assign (worker: string, term: number, batch: Assignment[]): void {

@@ -40,6 +40,12 @@ export class HandOver {
     this.forward()
   }
 
+  /** Reopened here by a user's retry: offered as re-runs, at once. */
+  offerRerun (ids: Iterable<string>): void {
+    this.#queue.offerRerun(ids)
+    this.forward()
+  }
+
   /** Offers them with the next step (a leader's full queue, a new leader). */
   offerLater (ids: Iterable<string>): void {
     this.#queue.offer(ids)

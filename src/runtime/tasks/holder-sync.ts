@@ -42,18 +42,29 @@ export class HolderSync {
   /** Merges updates into the records held here, and tells those waiting on them. */
   apply (updates: readonly TaskUpdate[]): void {
     const ended: TaskRecord[] = []
-    const { changed, refused } = this.#ctx.store.applyUpdates(updates)
+    const { store } = this.#ctx
+    const endedBefore = new Set(updates.filter(u => { const r = store.get(u.id); return r !== undefined && isTerminal(r.status) }).map(u => u.id))
+    const { changed, refused } = store.applyUpdates(updates)
+    // Reopened by a user's retry (a new generation that came here as an update, maybe long after the
+    // leader that decided it): the leader of now gets it again, even one that saw the old generation end.
+    const reopened = changed.filter(r => endedBefore.has(r.id) && !isTerminal(r.status)).map(r => r.id)
+    if (reopened.length > 0) this.#ctx.roles.handOver.offerRerun(reopened)
     // A different ending that loses to ours: some holder has it, so ours goes to every other holder.
     this.passOnEndings(refused)
+    const retried: string[] = []
     for (const rec of changed) {
       if (isTerminal(rec.status)) {
         this.#ctx.roles.handOver.ended(rec.id)
         ended.push(rec)
+      } else if ((rec.retries ?? 0) > 0 && (rec.status === 'queued' || rec.status === 'scheduled')) {
+        retried.push(rec.id)
       }
       this.#ctx.roles.reads.changed(rec)
     }
     // The sender too, when it holds the task: a worker's own copy hears only from the others.
     this.passOnEndings(ended)
+    // A user's retry reopened these: offered to whoever leads now (the leader that took the retry may have lost office since).
+    if (retried.length > 0) this.#ctx.roles.handOver.offer(retried)
   }
 
   /**

@@ -6,10 +6,12 @@
  */
 import { randomUUID } from 'node:crypto'
 import { admit, plannedCopies, replicaTargets } from '../../core/admission.ts'
+import { resolveRunAt } from '../../core/delay.ts'
 import { copiesOf, isTerminal, specOf } from '../../core/tasks.ts'
 import type { TaskRecord, TaskSpec } from '../../core/tasks.ts'
-import { DrainingError, PayloadTooLargeError, QueueFullError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
+import { DrainingError, InvalidRequestError, PayloadTooLargeError, QueueFullError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
 import { errorOfReply } from '../../protocol/rpc-errors.ts'
+import { MAX_DELAY_MS } from '../../protocol/constants.ts'
 import { TASK_PATH } from './context.ts'
 import type { SubmitInput, TaskContext } from './context.ts'
 
@@ -59,7 +61,7 @@ export class Intake {
    */
   #unconfirmed (rec: TaskRecord): boolean {
     const { self, roles } = this.#ctx
-    return rec.origin !== self && rec.status === 'queued' && rec.attempts === 0 && !this.#secured.has(rec.id) && !roles.dispatcher.tracks(rec.id)
+    return rec.origin !== self && (rec.status === 'queued' || rec.status === 'scheduled') && rec.attempts === 0 && !this.#secured.has(rec.id) && !roles.dispatcher.tracks(rec.id)
   }
 
   /** Copies made durable by #secure (bounded: an id forgotten here is only secured again). */
@@ -150,8 +152,13 @@ export class Intake {
     const orphans: TaskRecord[] = []
     const pending: Array<[number, Promise<string>]> = []
     const now = clock.now()
+    const runAts = inputs.map((t, i) => {
+      const v = resolveRunAt(t, now, MAX_DELAY_MS)
+      if (!v.ok) throw new InvalidRequestError(inputs.length > 1 ? `tasks[${i}]: ${v.message}` : v.message)
+      return v.runAt
+    })
     let copies: number = planned ?? 1
-    for (const t of inputs) {
+    for (const [i, t] of inputs.entries()) {
       const inFlight = t.idempotencyKey === undefined ? undefined : this.#pendingKeys.get(t.idempotencyKey)
       if (inFlight !== undefined) { pending.push([ids.length, inFlight]); ids.push(''); continue }
       const held = t.idempotencyKey === undefined ? undefined : store.byIdempotencyKey(t.idempotencyKey)
@@ -174,7 +181,8 @@ export class Intake {
         origin: this.#ctx.self,
         replicas: [],
         copies: planned ?? 1,
-        ...(t.retainMs === undefined ? {} : { retainMs: t.retainMs })
+        ...(t.retainMs === undefined ? {} : { retainMs: t.retainMs }),
+        ...(runAts[i] === undefined ? {} : { runAt: runAts[i] })
       }
       fresh.push(spec)
       ids.push(spec.id)

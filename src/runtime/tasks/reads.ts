@@ -4,7 +4,7 @@
  * lag one another by a message), and a long-poll waits here for the ending.
  * A cancel goes through the leader, which alone knows where the task runs.
  */
-import { isTerminal, mergeUpdate } from '../../core/tasks.ts'
+import { generationOf, isTerminal, mergeUpdate } from '../../core/tasks.ts'
 import type { TaskRecord, TaskStatus, TaskUpdate } from '../../core/tasks.ts'
 import { TaskExpiredError, TaskFinishedError, TaskNotFoundError, UnavailableError } from '../../errors.ts'
 import { TASK_PATH } from './context.ts'
@@ -147,8 +147,8 @@ export class Reads {
     // The leader does not track it: it just ended (a holder here may lag), or it was never handed over.
     const latest = await this.get(id, 0, { everywhere: true })
     if (isTerminal(latest.status)) throw new TaskFinishedError(id, latest.status)
-    if (latest.status !== 'queued' && latest.status !== 'retrying') throw new UnavailableError('the task is between leaders; retry the cancel')
-    const update: TaskUpdate = { id, status: 'cancelled', attempts: rec.attempts, worker: rec.worker, progress: rec.progress, result: null, error: 'cancelled by request', startedAt: rec.startedAt, finishedAt: clock.now() }
+    if (latest.status !== 'queued' && latest.status !== 'retrying' && latest.status !== 'scheduled') throw new UnavailableError('the task is between leaders; retry the cancel')
+    const update: TaskUpdate = { id, status: 'cancelled', attempts: rec.attempts, worker: rec.worker, progress: rec.progress, result: null, error: 'cancelled by request', startedAt: rec.startedAt, finishedAt: clock.now(), ...generationOf(latest) }
     roles.holders.send([update], [rec.origin, ...rec.replicas])
     roles.handOver.ended(id)
     return { id, status: 'cancelled' }

@@ -5,6 +5,7 @@
 import { refusal } from '../../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
 import type { TaskContext } from './context.ts'
+import type { TaskRecord } from '../../core/tasks.ts'
 import { pageHere } from './listing.ts'
 
 export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: string): Promise<RpcReply> {
@@ -40,6 +41,13 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
       return { kind: 'ok' }
     case 'inventory':
       return roles.worker.inventory(msg.term, from)
+    case 'retry':
+      return await roles.dispatcher.retry(msg.task as TaskRecord, msg.maxAttempts)
+    case 'limits':
+      roles.limits.take(msg.limits)
+      return { kind: 'ok' }
+    case 'types':
+      return await roles.dispatcher.typeRows()
     case 'list':
       return pageHere(ctx, msg)
     case 'purge':

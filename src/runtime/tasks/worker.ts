@@ -5,7 +5,7 @@
  * straight to the task's holders. Also answers a new leader's inventory.
  */
 import { fenceAssignment, fenceInventory } from '../../core/fencing.ts'
-import { specOf } from '../../core/tasks.ts'
+import { generationOf, specOf } from '../../core/tasks.ts'
 import type { TaskSpec } from '../../core/tasks.ts'
 import { refusal } from '../../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
@@ -180,7 +180,7 @@ export class Worker {
         const now = clock.now()
         if (now - lastProgressMs < TASK_PATH.progressEveryMs) return
         lastProgressMs = now
-        roles.holders.send([{ id: spec.id, status: 'running', attempts: run.attempt, worker: this.#ctx.self, progress: value, result: null, error: null, startedAt, finishedAt: null }], holders)
+        roles.holders.send([{ id: spec.id, status: 'running', attempts: run.attempt, worker: this.#ctx.self, progress: value, result: null, error: null, startedAt, finishedAt: null, ...generationOf(spec) }], holders)
       }
     })
     // Stopped for another attempt's success: a plain failure, so a leader that missed that success runs it again.
@@ -193,7 +193,7 @@ export class Worker {
     this.report({ id: spec.id, attempt: run.attempt, event: 'result', atMs: finishedAt, outcome, progress: lastProgress, startedAt })
     if (outcome.ok) {
       // The result goes straight to the holders too, so it is recorded even if the leader dies now.
-      roles.holders.send([{ id: spec.id, status: 'succeeded', attempts: run.attempt, worker: this.#ctx.self, progress: lastProgress, result: outcome.result, error: null, startedAt, finishedAt }], holders)
+      roles.holders.send([{ id: spec.id, status: 'succeeded', attempts: run.attempt, worker: this.#ctx.self, progress: lastProgress, result: outcome.result, error: null, startedAt, finishedAt, ...generationOf(spec) }], holders)
     }
   }
 
