@@ -4,6 +4,21 @@
  * Nodes can be crashed (peers get a disconnect hint), paused (no ticks, inbox
  * held until resumed) and restarted (a new core, a new incarnation).
  * The same seed replays the same run exactly.
+ *
+ * Invariant checked on every run: no leader change without a fault that
+ * forces one. A fault forces a change when it stops the leader (crash,
+ * pause, drain, leave) or leaves it with fewer than `quorum` up members on
+ * its side (without a quorum: any partition that leaves a running or paused
+ * member on the other side, or a member's return there, since that side
+ * then elects a leader of its own). Once the cluster has
+ * had one leader (see majorityLeader) for FORCED_EFFECT_MS since the last
+ * such fault, that leader keeps office until the next one: heals, the resume
+ * of a paused member, the restart of a crashed one and faults that force
+ * nothing (a follower's crash, a minority cut off without the leader) must
+ * not move it, nor (with a quorum) its term. Each breach is listed in
+ * `leadershipViolations`. (Without a quorum the term may rise: a member
+ * that led a side of an earlier partition returns with that side's term,
+ * and the leader claims above it so that fencing keeps working.)
  */
 import { ClusterCore } from '../../src/core/cluster-core.ts'
 import type { ClusterCoreConfig } from '../../src/core/cluster-core.ts'
@@ -19,6 +34,14 @@ export const SIM_CONFIG: ClusterCoreConfig = {
   deadRetentionMs: 5_000,
   joinWindowMs: 600
 }
+
+/**
+ * How long, in failure timeouts, a fault that forces a leader change may
+ * still move leadership (the failure detectors of the others fire up to a
+ * failure timeout later, the new leader's claim travels, accused members
+ * refute): after that, with one leader in office, the invariant applies.
+ */
+const FORCED_EFFECT_TIMEOUTS = 3
 
 /** `left`: the node drained, announced that it left, and stopped (as `crashed`, but it said so). */
 type NodeState = 'up' | 'paused' | 'crashed' | 'left'
@@ -58,6 +81,14 @@ export class ClusterSim {
   #group = new Map<string, number>()
   readonly #maxDelayMs: number
   readonly #dropRate: number
+  /** Breaches of "no leader change without a fault that forces one", each with the time and what happened. */
+  readonly leadershipViolations: string[] = []
+  /** The leader that must keep office, and since when, until a fault forces a change. */
+  #mustHold: { id: string, term: number, sinceMs: number } | null = null
+  /** When the last fault that may force a leader change happened. */
+  #forcedAtMs = Number.NEGATIVE_INFINITY
+  /** The leader in office now and since when (an election race settles within a failure timeout). */
+  #inOffice: { id: string, term: number, sinceMs: number } | null = null
 
   constructor (opts: SimOptions) {
     this.config = opts.config ?? SIM_CONFIG
@@ -90,7 +121,9 @@ export class ClusterSim {
 
   crash (id: string): void {
     const n = this.#must(id)
+    const leader = this.#faultBegins()
     n.state = 'crashed'
+    this.#faultEnds(leader, id)
     this.#endLeadership(n)
     this.log.push(`${this.nowMs} crash ${id}`)
     // Peers that had a connection see it close shortly after, behind what it had already sent (TCP order).
@@ -105,6 +138,7 @@ export class ClusterSim {
   /** The node begins to drain: it says so in a heartbeat sent now (as the runtime does). */
   drain (id: string): void {
     const n = this.#must(id)
+    this.#faultEnds(this.#faultBegins(), id)
     this.log.push(`${this.nowMs} drain ${id}`)
     this.#observe(n, n.core.beginDrain(this.#clock(n)))
     this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
@@ -116,6 +150,7 @@ export class ClusterSim {
    */
   leave (id: string): void {
     const n = this.#must(id)
+    this.#faultEnds(this.#faultBegins(), id)
     this.log.push(`${this.nowMs} leave ${id}`)
     this.#observe(n, n.core.leave(this.#clock(n)))
     this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
@@ -131,16 +166,20 @@ export class ClusterSim {
 
   restart (id: string): void {
     this.log.push(`${this.nowMs} restart ${id}`)
+    this.#returns(id)
     this.addNode(id, this.#must(id).clockOffsetMs)
   }
 
   pause (id: string): void {
+    const leader = this.#faultBegins()
     this.#must(id).state = 'paused'
+    this.#faultEnds(leader, id)
     this.log.push(`${this.nowMs} pause ${id}`)
   }
 
   resume (id: string): void {
     const n = this.#must(id)
+    this.#returns(id)
     n.state = 'up'
     this.log.push(`${this.nowMs} resume ${id}`)
     // A resumed process runs its overdue timer first, then reads its sockets.
@@ -149,13 +188,64 @@ export class ClusterSim {
 
   /** Splits the nodes into groups; only nodes in one group hear each other. */
   partition (groups: string[][]): void {
+    const leader = this.#faultBegins()
     groups.forEach((g, i) => { for (const id of g) this.#group.set(id, i + 1) })
+    this.#faultEnds(leader, null)
     this.log.push(`${this.nowMs} partition ${groups.map(g => g.join(',')).join(' | ')}`)
   }
 
   heal (): void {
     for (const id of this.#group.keys()) this.#group.set(id, 0)
     this.log.push(`${this.nowMs} heal`)
+  }
+
+  /** The leader before a fault is applied (see #faultEnds): the one that must hold, else the one in office. */
+  #faultBegins (): string | null {
+    return this.#mustHold?.id ?? this.majorityLeader()?.id ?? null
+  }
+
+  /**
+   * A fault was applied to `target` (null: a partition): it forces a leader
+   * change if it stopped the leader or left it short of members on its side.
+   */
+  #faultEnds (leader: string | null, target: string | null): void {
+    const forced = leader === null || leader === target || (() => {
+      if (this.config.quorum > 0) return this.upNodes().filter(n => this.#connected(n.id, leader)).length < this.config.quorum
+      // Without a quorum, a member on the other side leads it once it runs (a paused one when it resumes).
+      return [...this.nodes.values()].some(n => (n.state === 'up' || n.state === 'paused') && !this.#connected(n.id, leader))
+    })()
+    if (forced) this.#forced()
+  }
+
+  /**
+   * A member returns (a resume, a restart): without a quorum, one cut off
+   * from the leader leads its own side (and its term may win at the heal).
+   */
+  #returns (id: string): void {
+    const leader = this.#faultBegins()
+    if (this.config.quorum === 0 && leader !== null && !this.#connected(id, leader)) this.#forced()
+  }
+
+  #forced (): void {
+    this.#forcedAtMs = this.nowMs
+    this.#mustHold = null
+  }
+
+  #checkLeadership (): void {
+    const now = this.majorityLeader()
+    const hold = this.#mustHold
+    if (hold === null) {
+      if (now === null || now.id !== this.#inOffice?.id || now.term !== this.#inOffice.term) this.#inOffice = now === null ? null : { ...now, sinceMs: this.nowMs }
+      // Once one leader has held office for a failure timeout, after the effects of the last forcing fault have played out, it must hold.
+      const settled = this.#inOffice !== null && this.nowMs - this.#inOffice.sinceMs >= this.config.failureTimeoutMs
+      if (settled && this.nowMs - this.#forcedAtMs >= FORCED_EFFECT_TIMEOUTS * this.config.failureTimeoutMs && [...this.nodes.values()].filter(n => (n.state === 'up' || n.state === 'paused') && n.core.isLeader()).length === 1) {
+        this.#mustHold = { ...this.#inOffice! }
+      }
+      return
+    }
+    if (now === null || (now.id === hold.id && (now.term === hold.term || this.config.quorum === 0))) return
+    this.leadershipViolations.push(`${this.nowMs}: leader ${hold.id} (term ${hold.term}, holding since ${hold.sinceMs}) replaced by ${now.id} (term ${now.term}) with no fault that forces a change`)
+    this.#mustHold = null
   }
 
   #connected (a: string, b: string): boolean {
@@ -186,6 +276,7 @@ export class ClusterSim {
           if (n.core.heartbeatDue(this.#clock(n))) this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
         }
       }
+      this.#checkLeadership()
     }
   }
 
@@ -255,7 +346,12 @@ export class ClusterSim {
 
   /** The leader every up node names, or null when they disagree or name none. */
   agreedLeader (): { id: string, term: number } | null {
-    const ups = this.upNodes()
+    return this.agreedLeaderOf(this.upNodes().map(n => n.id))
+  }
+
+  /** The leader these up nodes all name (one that leads in its own eyes too), or null. */
+  agreedLeaderOf (ids: readonly string[]): { id: string, term: number } | null {
+    const ups = this.upNodes().filter(n => ids.includes(n.id))
     const first = ups[0]?.core.leader()
     if (first === undefined || first === null) return null
     for (const n of ups) {
@@ -265,6 +361,23 @@ export class ClusterSim {
     const leaderNode = this.nodes.get(first.id)
     if (leaderNode === undefined || leaderNode.state !== 'up' || !leaderNode.core.isLeader()) return null
     return { id: first.id, term: first.term }
+  }
+
+  /**
+   * The cluster's leader: an up node that leads in its own eyes and that a
+   * majority of all nodes (up ones) name, in the same term; null when there
+   * is none.
+   */
+  majorityLeader (): { id: string, term: number } | null {
+    const need = Math.floor(this.nodes.size / 2) + 1
+    for (const n of this.upNodes()) {
+      if (!n.core.isLeader()) continue
+      const term = n.core.leader()?.term
+      if (term === undefined) continue
+      const named = this.upNodes().filter(o => { const l = o.core.leader(); return l !== null && l.id === n.id && l.term === term }).length
+      if (named >= need) return { id: n.id, term }
+    }
+    return null
   }
 
   /** Runs until the up nodes agree on a live leader, or `limitMs` passes. Returns the time taken or null. */
