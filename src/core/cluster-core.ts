@@ -1,6 +1,6 @@
 import { claimBeats, electLeader, isOlder } from './election.ts'
 import type { Candidate } from './election.ts'
-import { accuserRefuses, othersFollowAnUnheardLeader, quorumHeardLately, workingLeader } from './leadership.ts'
+import { accuserRefuses, othersFollowAnUnheardLeader, preVoteQuorum, workingLeader } from './leadership.ts'
 import { MembershipView, suspectAfterMs } from './membership.ts'
 import type { FailureDetectorConfig } from './membership.ts'
 import type { CoreEvent, Heartbeat, LeaderView, Leaving, MemberInfo, MemberStatus } from './types.ts'
@@ -67,10 +67,12 @@ export interface ClusterSnapshot {
  * - PreVote, in heartbeats: a node takes office (claims a new term) only
  *   when it is not joining, no alive member names a leader it has not heard
  *   (or declared dead while that member still hears it), and, with a
- *   quorum, `quorum` members (itself included) were heard lately (alive, not
- *   suspect). So a member back from a partition or a pause learns the leader
- *   before it could claim, and a member cut off with a minority claims no
- *   term whose number would make the majority's leader claim above it.
+ *   quorum, `quorum` members (itself included) would vote for it: alive, and
+ *   naming it or no leader in their last heartbeat (with a quorum a follower
+ *   publishes within half an interval when the leader it names changes). So
+ *   a member back from a partition or a pause learns the leader before it
+ *   could claim, and a member cut off with a minority claims no term whose
+ *   number would make the majority's leader claim above it.
  * - A node in its join window does not claim leadership, and while joining
  *   it re-numbers its incarnation after every established member it hears;
  *   members refuse a newcomer older than their leader until it does: a
@@ -233,7 +235,9 @@ export class ClusterCore {
   }
 
   #digest (nowMs: number): string {
-    return `${this.isLeader() ? `leads in ${this.#term}` : 'follows'}|${this.#incarnation}|${this.joining(nowMs) ? 'joining' : ''}|${this.#leaving ?? ''}`
+    // With a quorum, the leader a follower names is its PreVote vote: a change goes out promptly.
+    const follows = this.#config.quorum > 0 ? `follows ${this.#leader?.id ?? 'nobody'}` : 'follows'
+    return `${this.isLeader() ? `leads in ${this.#term}` : follows}|${this.#incarnation}|${this.joining(nowMs) ? 'joining' : ''}|${this.#leaving ?? ''}`
   }
 
   /**
@@ -401,8 +405,8 @@ export class ClusterCore {
     if (id === this.#id && this.#leader?.id !== this.#id && othersFollowAnUnheardLeader(this.#view, this.#id, suspectAfterMs(this.#config))) id = null
     // Without a quorum in sight nobody leads here (a leader that loses it steps down).
     if (this.#config.quorum > 0 && this.#view.live().length + 1 < this.#config.quorum) id = null
-    // PreVote: taking office (a new term) also needs a quorum heard lately, not one merely not yet declared dead.
-    if (id === this.#id && this.#leader?.id !== this.#id && !quorumHeardLately(this.#view, this.#config.quorum)) id = null
+    // PreVote: taking office (a new term) also needs a quorum of members that have lost the old leader too.
+    if (id === this.#id && this.#leader?.id !== this.#id && !preVoteQuorum(this.#view, this.#id, this.#config.quorum)) id = null
     if (id === null) {
       this.#leader = null
     } else if (id !== this.#id) {

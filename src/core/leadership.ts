@@ -33,15 +33,19 @@ export function workingLeader (view: ViewReader, own: Claim | null): string | nu
 }
 
 /**
- * PreVote's quorum: `quorum` members (the node included) are `alive`, heard
- * within half their silence limit, not merely not yet declared dead. A
- * member cut off with a minority sees the majority go suspect well before
- * it declares the old leader dead, so it claims no term there (a term that
- * would make the majority's leader claim above it at the heal).
+ * PreVote's quorum: `quorum` members (the candidate `self` included) would
+ * vote for it now, as their last heartbeats show: each is `alive` (heard
+ * within half its silence limit) and names `self` or no leader, so it too
+ * has lost the old leader. A member cut off with a minority never gathers
+ * them (the majority's members name their own leader), also in the moments
+ * when it has declared the old leader dead but not yet the members cut off
+ * with it (a follower of a large cluster publishes slowly, and is declared
+ * dead late); so it claims no term there, one that would make the
+ * majority's leader claim above it at the heal.
  */
-export function quorumHeardLately (view: ViewReader, quorum: number): boolean {
+export function preVoteQuorum (view: ViewReader, self: string, quorum: number): boolean {
   if (quorum <= 0) return true
-  return view.live().filter(m => m.status === 'alive').length + 1 >= quorum
+  return view.live().filter(m => m.status === 'alive' && (m.claim.leader === null || m.claim.leader === self)).length + 1 >= quorum
 }
 
 /**

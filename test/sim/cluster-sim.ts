@@ -6,25 +6,16 @@
  * The same seed replays the same run exactly.
  *
  * Invariant checked on every run: no leader change without a fault that
- * forces one. A fault forces a change when it stops the leader (crash,
- * pause, drain, leave) or leaves it with fewer than `quorum` up members on
- * its side (without a quorum: any partition that leaves a running or paused
- * member on the other side, or a member's return there, since that side
- * then elects a leader of its own). Once the cluster has
- * had one leader (see majorityLeader) for FORCED_EFFECT_MS since the last
- * such fault, that leader keeps office until the next one: heals, the resume
- * of a paused member, the restart of a crashed one and faults that force
- * nothing (a follower's crash, a minority cut off without the leader) must
- * not move it, nor (with a quorum) its term. Each breach is listed in
- * `leadershipViolations`. (Without a quorum the term may rise: a member
- * that led a side of an earlier partition returns with that side's term,
- * and the leader claims above it so that fencing keeps working.)
+ * forces one (see leadership-watch.ts); breaches are listed in
+ * `leadershipViolations`.
  */
 import { ClusterCore } from '../../src/core/cluster-core.ts'
 import type { ClusterCoreConfig } from '../../src/core/cluster-core.ts'
 import type { CoreEvent, Heartbeat } from '../../src/core/types.ts'
 
 import { seededRng } from '../../scripts/lib/rng.ts'
+import { LeadershipWatch } from './leadership-watch.ts'
+import type { WatchedNode } from './leadership-watch.ts'
 export { seededRng }
 
 export const SIM_CONFIG: ClusterCoreConfig = {
@@ -34,14 +25,6 @@ export const SIM_CONFIG: ClusterCoreConfig = {
   deadRetentionMs: 5_000,
   joinWindowMs: 600
 }
-
-/**
- * How long, in failure timeouts, a fault that forces a leader change may
- * still move leadership (the failure detectors of the others fire up to a
- * failure timeout later, the new leader's claim travels, accused members
- * refute): after that, with one leader in office, the invariant applies.
- */
-const FORCED_EFFECT_TIMEOUTS = 3
 
 /** `left`: the node drained, announced that it left, and stopped (as `crashed`, but it said so). */
 type NodeState = 'up' | 'paused' | 'crashed' | 'left'
@@ -81,21 +64,18 @@ export class ClusterSim {
   #group = new Map<string, number>()
   readonly #maxDelayMs: number
   readonly #dropRate: number
-  /** Breaches of "no leader change without a fault that forces one", each with the time and what happened. */
-  readonly leadershipViolations: string[] = []
-  /** The leader that must keep office, and since when, until a fault forces a change. */
-  #mustHold: { id: string, term: number, sinceMs: number } | null = null
-  /** When the last fault that may force a leader change happened. */
-  #forcedAtMs = Number.NEGATIVE_INFINITY
-  /** The leader in office now and since when (an election race settles within a failure timeout). */
-  #inOffice: { id: string, term: number, sinceMs: number } | null = null
+  readonly #watch: LeadershipWatch
 
   constructor (opts: SimOptions) {
     this.config = opts.config ?? SIM_CONFIG
     this.rng = seededRng(opts.seed)
     this.#maxDelayMs = opts.maxDelayMs ?? 30
     this.#dropRate = opts.dropRate ?? 0
+    this.#watch = new LeadershipWatch(this.config)
   }
+
+  /** Breaches of "no leader change without a fault that forces one", each with the time and what happened. */
+  get leadershipViolations (): readonly string[] { return this.#watch.violations }
 
   /**
    * Starts a node. `clockOffsetMs` skews its clock against the others'.
@@ -199,53 +179,28 @@ export class ClusterSim {
     this.log.push(`${this.nowMs} heal`)
   }
 
-  /** The leader before a fault is applied (see #faultEnds): the one that must hold, else the one in office. */
+  /** The leader before a fault is applied (see #faultEnds). */
   #faultBegins (): string | null {
-    return this.#mustHold?.id ?? this.majorityLeader()?.id ?? null
+    return this.#watch.leaderBefore(this.#watched())
   }
 
-  /**
-   * A fault was applied to `target` (null: a partition): it forces a leader
-   * change if it stopped the leader or left it short of members on its side.
-   */
+  /** A fault was applied to `target` (null: a partition). */
   #faultEnds (leader: string | null, target: string | null): void {
-    const forced = leader === null || leader === target || (() => {
-      if (this.config.quorum > 0) return this.upNodes().filter(n => this.#connected(n.id, leader)).length < this.config.quorum
-      // Without a quorum, a member on the other side leads it once it runs (a paused one when it resumes).
-      return [...this.nodes.values()].some(n => (n.state === 'up' || n.state === 'paused') && !this.#connected(n.id, leader))
-    })()
-    if (forced) this.#forced()
+    this.#watch.faultApplied(this.nowMs, leader, target, this.#watched())
   }
 
-  /**
-   * A member returns (a resume, a restart): without a quorum, one cut off
-   * from the leader leads its own side (and its term may win at the heal).
-   */
   #returns (id: string): void {
-    const leader = this.#faultBegins()
-    if (this.config.quorum === 0 && leader !== null && !this.#connected(id, leader)) this.#forced()
+    this.#watch.returns(this.nowMs, id, this.#watched())
   }
 
-  #forced (): void {
-    this.#forcedAtMs = this.nowMs
-    this.#mustHold = null
-  }
-
-  #checkLeadership (): void {
-    const now = this.majorityLeader()
-    const hold = this.#mustHold
-    if (hold === null) {
-      if (now === null || now.id !== this.#inOffice?.id || now.term !== this.#inOffice.term) this.#inOffice = now === null ? null : { ...now, sinceMs: this.nowMs }
-      // Once one leader has held office for a failure timeout, after the effects of the last forcing fault have played out, it must hold.
-      const settled = this.#inOffice !== null && this.nowMs - this.#inOffice.sinceMs >= this.config.failureTimeoutMs
-      if (settled && this.nowMs - this.#forcedAtMs >= FORCED_EFFECT_TIMEOUTS * this.config.failureTimeoutMs && [...this.nodes.values()].filter(n => (n.state === 'up' || n.state === 'paused') && n.core.isLeader()).length === 1) {
-        this.#mustHold = { ...this.#inOffice! }
-      }
-      return
-    }
-    if (now === null || (now.id === hold.id && (now.term === hold.term || this.config.quorum === 0))) return
-    this.leadershipViolations.push(`${this.nowMs}: leader ${hold.id} (term ${hold.term}, holding since ${hold.sinceMs}) replaced by ${now.id} (term ${now.term}) with no fault that forces a change`)
-    this.#mustHold = null
+  #watched (): WatchedNode[] {
+    return [...this.nodes.values()].map(n => ({
+      id: n.id,
+      state: n.state === 'up' || n.state === 'paused' ? n.state : 'down',
+      leads: n.core.isLeader(),
+      names: n.core.leader(),
+      side: this.#group.get(n.id) ?? 0
+    }))
   }
 
   #connected (a: string, b: string): boolean {
@@ -276,7 +231,7 @@ export class ClusterSim {
           if (n.core.heartbeatDue(this.#clock(n))) this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
         }
       }
-      this.#checkLeadership()
+      this.#watch.check(this.nowMs, this.#watched())
     }
   }
 
@@ -363,21 +318,9 @@ export class ClusterSim {
     return { id: first.id, term: first.term }
   }
 
-  /**
-   * The cluster's leader: an up node that leads in its own eyes and that a
-   * majority of all nodes (up ones) name, in the same term; null when there
-   * is none.
-   */
+  /** The cluster's leader (see LeadershipWatch.majorityLeader), or null. */
   majorityLeader (): { id: string, term: number } | null {
-    const need = Math.floor(this.nodes.size / 2) + 1
-    for (const n of this.upNodes()) {
-      if (!n.core.isLeader()) continue
-      const term = n.core.leader()?.term
-      if (term === undefined) continue
-      const named = this.upNodes().filter(o => { const l = o.core.leader(); return l !== null && l.id === n.id && l.term === term }).length
-      if (named >= need) return { id: n.id, term }
-    }
-    return null
+    return LeadershipWatch.majorityLeader(this.#watched())
   }
 
   /** Runs until the up nodes agree on a live leader, or `limitMs` passes. Returns the time taken or null. */

@@ -21,7 +21,8 @@ crashes, graceful stops (drains that finish or time out), pauses, restarts and p
 at most one leader dispatching per term (with a majority quorum) and no worker running one term's
 assignments from two leaders; no accepted task lost; every holder of a task ends with the same
 terminal record; every accepted task terminal once faults stop; no stale-term assignment accepted;
-results equal to what the handler returned; no term or grant sent before it is on disk.
+results equal to what the handler returned; no term or grant sent before it is on disk; no leader
+change without a fault that forces one (a heal, a resume or a restart never moves a dispatching leader).
 The same seed replays exactly.
 
   --seeds N    how many seeds (default 200), from --from (default 1)

@@ -111,6 +111,32 @@ describe('sticky leadership: a returning member follows the leader that holds a 
     }), { numRuns: 100 * scale })
   }, 60_000 * scale)
 
+  it('a member cut off with a minority claims no term, even where followers publish slowly and are declared dead late', () => {
+    // Nine members, a budget of 16 follower heartbeats a second: a follower publishes every 500 ms and is
+    // declared dead after 3 s of silence, the leader after 600 ms; the minority loses the leader long before
+    // it loses the followers cut off with it.
+    const ids = Array.from({ length: 9 }, (_, i) => `m${i}`)
+    for (const seed of [31, 32, 33, 34, 35]) {
+      const sim = new ClusterSim({ seed, config: { ...SIM_CONFIG, quorum: 5, followerHeartbeatsPerSecond: 16 } })
+      for (const id of ids) { sim.addNode(id); sim.run(5) }
+      expect(sim.runUntilAgreed(5_000)).toEqual(expect.any(Number))
+      sim.run(2_000)
+      const before = sim.agreedLeader()
+      expect(before?.id).toBe('m0')
+      const cut = ['m1', 'm2', 'm3', 'm4']
+      sim.partition([['m0', ...ids.slice(5)], cut])
+      sim.run(10 * failureTimeoutMs)
+      for (const id of cut) {
+        expect(sim.nodes.get(id)!.leadership, `seed ${seed}: ${id} led in the minority`).toEqual([])
+        expect(sim.nodes.get(id)!.core.term, `seed ${seed}: ${id}`).toBe(before!.term)
+      }
+      sim.heal()
+      sim.run(SETTLE_MS)
+      expect(sim.leadershipViolations, `seed ${seed}`).toEqual([])
+      expect(sim.agreedLeader(), `seed ${seed}`).toEqual(before)
+    }
+  })
+
   it('under random partitions and heals, a heal never changes the leader (with a quorum, not even its term)', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), seed => {
       const sim = new ClusterSim({ seed, config: { ...SIM_CONFIG, quorum: 3 } })
