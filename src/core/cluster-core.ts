@@ -73,6 +73,10 @@ export interface ClusterSnapshot {
  *   a member back from a partition or a pause learns the leader before it
  *   could claim, and a member cut off with a minority claims no term whose
  *   number would make the majority's leader claim above it.
+ * - A node that hears from a member it held dead (or had forgotten) while
+ *   it follows no leader (back from a partition) claims nothing for a
+ *   join window: gossip may first hand it heartbeats sent while it was cut
+ *   off, from before the others elected, that would count as PreVote votes.
  * - A node in its join window does not claim leadership, and while joining
  *   it re-numbers its incarnation after every established member it hears;
  *   members refuse a newcomer older than their leader until it does: a
@@ -117,6 +121,16 @@ export class ClusterCore {
   #lastStepMs: number
   /** The core has been stepped since it was made (the gap before its first step is its start, not a stall it lived through). */
   #stepped = false
+  /**
+   * Before this time a node that heard from a member it held dead (or had
+   * forgotten), following no leader (back from a partition), claims
+   * nothing: it first hears who leads now. Gossip may
+   * hand it heartbeats sent while it was cut off, from before the others
+   * elected, first.
+   */
+  #listenUntilMs = Number.NEGATIVE_INFINITY
+  /** This node has followed (or been) a leader in this life: a member it does not know is then one coming back, not a founder. */
+  #hadLeader = false
   /** This node is leaving (see beginDrain and leave); null while it is an ordinary member. */
   #leaving: Leaving | null = null
   #lastPublishMs: number | null = null
@@ -296,6 +310,9 @@ export class ClusterCore {
       events.push(...this.#view.recordRefused(hb, nowMs))
       return events
     }
+    // A member back from the far side of a partition (held dead, or forgotten since): listen before claiming.
+    const backFromAPartition = known === undefined ? this.#hadLeader : known.status === 'dead'
+    if (backFromAPartition && this.#leader === null && hb.leader !== hb.id) this.#listenUntilMs = nowMs + this.#config.joinWindowMs
     events.push(...this.#view.admit(hb, nowMs))
     if (verdict) events.push(...this.#recompute(nowMs))
     return events
@@ -399,8 +416,8 @@ export class ClusterCore {
     // A working leader keeps office; the oldest live member leads only when there is none.
     const own = this.isLeader() && this.#leader !== null && this.#leaving === null ? { term: this.#leader.term, leader: { id: this.#id, incarnation: this.#incarnation } } : null
     let id = workingLeader(this.#view, own) ?? electLeader(this.#candidates())
-    // A node still in its join window does not claim: it may not yet have heard a live leader.
-    if (id === this.#id && this.joining(nowMs)) id = null
+    // A node still in its join window, or back from a partition, does not claim: it may not yet have heard a live leader.
+    if (id === this.#id && (this.joining(nowMs) || (nowMs < this.#listenUntilMs && this.#leader?.id !== this.#id))) id = null
     // Nor while others follow a leader we have not heard, or declared dead: our link may be the one that failed.
     if (id === this.#id && this.#leader?.id !== this.#id && othersFollowAnUnheardLeader(this.#view, this.#id, suspectAfterMs(this.#config))) id = null
     // Without a quorum in sight nobody leads here (a leader that loses it steps down).
@@ -417,6 +434,7 @@ export class ClusterCore {
       this.#leader = { id, term: this.#term }
     }
     const after = this.leader()
+    if (after !== null) this.#hadLeader = true
     if (before?.id === after?.id && before?.term === after?.term) return []
     this.#reported = after
     return [{ type: 'leader-changed', leader: after, previous: before?.id ?? null }]

@@ -35,7 +35,8 @@ export function workingLeader (view: ViewReader, own: Claim | null): string | nu
 /**
  * PreVote's quorum: `quorum` members (the candidate `self` included) would
  * vote for it now, as their last heartbeats show: each is `alive` (heard
- * within half its silence limit) and names `self` or no leader, so it too
+ * within half its silence limit), not joining (a member in its join window
+ * has not learned who leads yet) and names `self` or no leader, so it too
  * has lost the old leader. A member cut off with a minority never gathers
  * them (the majority's members name their own leader), also in the moments
  * when it has declared the old leader dead but not yet the members cut off
@@ -45,7 +46,7 @@ export function workingLeader (view: ViewReader, own: Claim | null): string | nu
  */
 export function preVoteQuorum (view: ViewReader, self: string, quorum: number): boolean {
   if (quorum <= 0) return true
-  return view.live().filter(m => m.status === 'alive' && (m.claim.leader === null || m.claim.leader === self)).length + 1 >= quorum
+  return view.live().filter(m => m.status === 'alive' && !m.joining && (m.claim.leader === null || m.claim.leader === self)).length + 1 >= quorum
 }
 
 /**

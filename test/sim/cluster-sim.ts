@@ -51,6 +51,13 @@ export interface SimOptions {
   maxDelayMs?: number
   /** Probability that one heartbeat to one receiver is lost. */
   dropRate?: number
+  /**
+   * At a heal, heartbeats published this recently that a partition kept from
+   * a receiver reach it after all, as gossipsub's message cache hands them
+   * on once the mesh is whole again (default 0: none; gossipsub's history
+   * is about 3,000 ms).
+   */
+  replayMs?: number
 }
 
 export class ClusterSim {
@@ -64,6 +71,9 @@ export class ClusterSim {
   #group = new Map<string, number>()
   readonly #maxDelayMs: number
   readonly #dropRate: number
+  readonly #replayMs: number
+  /** Heartbeats a partition kept from their receiver, for the replay at the heal. */
+  #cutOff: Array<{ sentMs: number, from: string, to: string, hb: Heartbeat }> = []
   readonly #watch: LeadershipWatch
 
   constructor (opts: SimOptions) {
@@ -71,6 +81,7 @@ export class ClusterSim {
     this.rng = seededRng(opts.seed)
     this.#maxDelayMs = opts.maxDelayMs ?? 30
     this.#dropRate = opts.dropRate ?? 0
+    this.#replayMs = opts.replayMs ?? 0
     this.#watch = new LeadershipWatch(this.config)
   }
 
@@ -175,7 +186,14 @@ export class ClusterSim {
   }
 
   heal (): void {
+    this.#watch.healed(this.nowMs)
     for (const id of this.#group.keys()) this.#group.set(id, 0)
+    // Gossip hands on what the partition held back, oldest first, within a few delays.
+    for (const m of this.#cutOff) {
+      if (this.nowMs - m.sentMs > this.#replayMs) continue
+      this.#inFlight.push({ atMs: this.nowMs + 1 + Math.floor(this.rng() * this.#maxDelayMs), order: this.#order++, from: m.from, to: m.to, hb: m.hb })
+    }
+    this.#cutOff = []
     this.log.push(`${this.nowMs} heal`)
   }
 
@@ -238,7 +256,13 @@ export class ClusterSim {
   #publish (from: SimNode, hb: Heartbeat): void {
     for (const to of this.nodes.values()) {
       if (to.id === from.id || to.state === 'crashed' || to.state === 'left') continue
-      if (!this.#connected(from.id, to.id)) continue
+      if (!this.#connected(from.id, to.id)) {
+        if (this.#replayMs > 0) {
+          if ((this.#cutOff[0]?.sentMs ?? this.nowMs) < this.nowMs - 2 * this.#replayMs) this.#cutOff = this.#cutOff.filter(m => m.sentMs >= this.nowMs - this.#replayMs)
+          this.#cutOff.push({ sentMs: this.nowMs, from: from.id, to: to.id, hb: structuredClone(hb) })
+        }
+        continue
+      }
       if (this.rng() < this.#dropRate) continue
       const delay = 1 + Math.floor(this.rng() * this.#maxDelayMs)
       this.#inFlight.push({ atMs: this.nowMs + delay, order: this.#order++, from: from.id, to: to.id, hb: structuredClone(hb) })

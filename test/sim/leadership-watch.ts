@@ -7,7 +7,8 @@
  * drain, leave) or leaves it with fewer than `quorum` running members on its
  * side of a partition (without a quorum: any partition that leaves a running
  * or paused member on the other side, or a member's return there, since that
- * side then elects a leader of its own, whose higher term wins at the heal).
+ * side then elects a leader of its own, whose higher term wins at the heal,
+ * so that heal forces a change too).
  * Once the cluster has had one leader in office (see majorityLeader) for a
  * failure timeout, and the effects of the last forcing fault have played out
  * (FORCED_EFFECT_TIMEOUTS failure timeouts: the others' failure detectors
@@ -52,6 +53,8 @@ export class LeadershipWatch {
   #mustHold: (LeaderInOffice & { sinceMs: number }) | null = null
   /** When the last fault that may force a leader change happened. */
   #forcedAtMs = Number.NEGATIVE_INFINITY
+  /** Without a quorum: a partition left members on the leader's other side, which may elect (see healed). */
+  #split = false
   /** The leader in office now and since when (an election race settles within a failure timeout). */
   #inOffice: (LeaderInOffice & { sinceMs: number }) | null = null
 
@@ -88,6 +91,17 @@ export class LeadershipWatch {
       ? nodes.filter(n => n.state === 'up' && n.id !== target && n.side === side).length < this.#quorum
       : nodes.some(n => n.state !== 'down' && n.side !== side))
     if (forced) this.#forced(nowMs)
+    if (forced && target === null && this.#quorum === 0) this.#split = true
+  }
+
+  /**
+   * A partition healed. Without a quorum, if a side cut off from the leader
+   * could elect its own, its higher term wins now (even that of a leader
+   * that crashed meanwhile: gossip hands on its last claims): a forced change.
+   */
+  healed (nowMs: number): void {
+    if (this.#split) this.#forced(nowMs)
+    this.#split = false
   }
 
   /** A member returns (a resume, a restart): without a quorum, one cut off from the leader leads its own side. */
@@ -95,7 +109,7 @@ export class LeadershipWatch {
     const leader = this.leaderBefore(nodes)
     if (this.#quorum > 0 || leader === null) return
     const side = (x: string): number | undefined => nodes.find(n => n.id === x)?.side
-    if (side(id) !== side(leader)) this.#forced(nowMs)
+    if (side(id) !== side(leader)) { this.#forced(nowMs); this.#split = true }
   }
 
   /** Checks the invariant against the nodes as they are at `nowMs`. */

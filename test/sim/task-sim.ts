@@ -215,6 +215,8 @@ export class TaskSim {
   readonly #watch: LeadershipWatch
   /** The term each node dispatches in as leader, since it gathered in it (this life). */
   readonly #dispatchingTerm = new Map<string, number>()
+  /** Nodes draining (this life): they leave, so the watch counts them gone. */
+  readonly #draining = new Set<string>()
 
   constructor (opts: TaskSimOptions) {
     this.opts = opts
@@ -271,6 +273,7 @@ export class TaskSim {
   start (node: SimNode): void {
     this.#watch.returns(this.now, node.id, this.#watched())
     this.#dispatchingTerm.delete(node.id)
+    this.#draining.delete(node.id)
     node.state = 'up'
     node.held = []
     const sim = this
@@ -373,7 +376,9 @@ export class TaskSim {
   drain (node: SimNode, drainTimeoutMs: number, then: () => void): void {
     if (node.state !== 'up' || node.cluster === null || node.tasks === null || node.clock === null) return
     this.#fault(`drain ${node.id}${node.cluster.isLeader() ? ' (leader)' : ''} within ${drainTimeoutMs} ms`)
-    this.#watch.faultApplied(this.now, this.#watch.leaderBefore(this.#watched()), node.id, this.#watched())
+    const leader = this.#watch.leaderBefore(this.#watched())
+    this.#draining.add(node.id)
+    this.#watch.faultApplied(this.now, leader, node.id, this.#watched())
     const life = node.life
     const drain = new Drain({
       cluster: node.cluster,
@@ -460,6 +465,7 @@ export class TaskSim {
 
   heal (): void {
     this.log.push(`${this.#t()} heal`)
+    this.#watch.healed(this.now)
     for (const id of this.#group.keys()) this.#group.set(id, 0)
   }
 
@@ -468,7 +474,7 @@ export class TaskSim {
       const l = n.cluster?.leader() ?? null
       const leads = n.cluster?.isLeader() ?? false
       const dispatching = leads && l !== null && this.#dispatchingTerm.get(n.id) === l.term
-      return { id: n.id, state: n.state === 'crashed' ? 'down' : n.state, leads, dispatching, names: l === null ? null : { id: l.id, term: l.term }, side: this.#group.get(n.id) ?? 0 }
+      return { id: n.id, state: n.state === 'crashed' || this.#draining.has(n.id) ? 'down' : n.state, leads, dispatching, names: l === null ? null : { id: l.id, term: l.term }, side: this.#group.get(n.id) ?? 0 }
     })
   }
 

@@ -18,8 +18,8 @@ const scale = Number(process.env.TASKMESH_SIM_RUNS ?? '1')
 /** Twenty heartbeats: every accusation, refutation and re-admission has travelled many times over. */
 const SETTLE_MS = 20 * heartbeatIntervalMs
 
-function fiveNodes (seed: number, quorum: number): ClusterSim {
-  const sim = new ClusterSim({ seed, config: { ...SIM_CONFIG, quorum } })
+function fiveNodes (seed: number, quorum: number, replayMs = 0): ClusterSim {
+  const sim = new ClusterSim({ seed, replayMs, config: { ...SIM_CONFIG, quorum } })
   for (const id of IDS) { sim.addNode(id); sim.run(5) }
   expect(sim.runUntilAgreed(5_000)).not.toBeNull()
   expect(sim.agreedLeader()).toEqual({ id: 'n1', term: 1 })
@@ -49,6 +49,24 @@ describe('sticky leadership: a returning member follows the leader that holds a 
       expect(sim.log.filter(l => / n3 reincarnated /.test(l))).toEqual([])
     })
   }
+
+  it('an old leader back from a minority does not take office on heartbeats that gossip hands on late, sent before the majority elected', () => {
+    // The heal replays what the partition held back (ClusterSim's replayMs, as gossipsub's message cache):
+    // heartbeats of the majority's members that still named no leader, or the old one, would count as
+    // PreVote votes for the old leader; it listens for a join window before it may claim.
+    for (const seed of [41, 42, 43, 44, 45, 46]) {
+      const sim = fiveNodes(seed, 3, 3_000)
+      sim.partition([['n1'], ['n2', 'n3', 'n4', 'n5']])
+      sim.run(3 * failureTimeoutMs)
+      const majority = sim.agreedLeaderOf(['n2', 'n3', 'n4', 'n5'])
+      expect(majority, `seed ${seed}`).toEqual({ id: 'n2', term: 2 })
+      sim.heal()
+      sim.run(SETTLE_MS)
+      expect(sim.leadershipViolations, `seed ${seed}\n${sim.log.slice(-40).join('\n')}`).toEqual([])
+      expect(sim.agreedLeader(), `seed ${seed}`).toEqual(majority)
+      expect(sim.nodes.get('n1')!.leadership, `seed ${seed}`).toHaveLength(1)
+    }
+  })
 
   it('a healed minority partition without the leader changes nothing when it had no term of its own (quorum 3)', () => {
     const sim = fiveNodes(25, 3)
