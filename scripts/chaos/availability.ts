@@ -30,7 +30,10 @@ export interface Availability {
   latency: { duringFaults: Percentiles, outsideFaults: Percentiles }
   requests: { total: number, accepted: number, refused: number, noAnswer: number, retries: number, acceptedOnRetry: number }
   leaderFaults: Array<{ fault: string, atMs: number, how: string, detectionMs: number | null, recoveryMs: number | null }>
-  /** Leader changes (as most nodes named it) within HEAL_WINDOW_MS of a partition's heal, with no other fault in between. */
+  /**
+   * Changes of the leader in office at a partition's heal (see inOfficeAt: another leader, or the same one
+   * in a new term) within HEAL_WINDOW_MS of the heal, with no other fault in between.
+   */
   healChanges: Array<{ healedAtMs: number, fromLeader: string | null, toLeader: string | null, afterMs: number }>
 }
 
@@ -38,6 +41,25 @@ export interface Percentiles { count: number, p50: number | null, p90: number | 
 
 /** A leader change this soon after a heal, with no other fault in between, is counted as caused by the heal. */
 const HEAL_WINDOW_MS = 5_000
+/** A host's latest leader sample older than this (polls are every 250 ms, each waits up to 1 s) says nothing: the host is not answering. */
+const SAMPLE_FRESH_MS = 1_500
+
+/**
+ * The leader in office at `atMs`, as "leader (term T)": a host that names
+ * itself leader in its latest fresh sample and that a majority of all
+ * `hostCount` hosts name, in the same term, in theirs; null when none is (no
+ * side has a leader that a majority follows, or a failover is under way).
+ */
+function inOfficeAt (samples: readonly LeaderSample[], atMs: number, hostCount: number): string | null {
+  const latest = new Map<string, LeaderSample>()
+  for (const s of samples) if (s.atMs <= atMs && atMs - s.atMs <= SAMPLE_FRESH_MS) latest.set(s.host, s)
+  for (const own of latest.values()) {
+    if (own.leader !== own.host) continue
+    const named = [...latest.values()].filter(s => s.leader === own.host && s.term === own.term).length
+    if (named > hostCount / 2) return `${own.host} (term ${own.term ?? '?'})`
+  }
+  return null
+}
 
 function percentiles (xs: number[]): Percentiles {
   const s = [...xs].sort((a, b) => a - b)
@@ -59,13 +81,15 @@ export function availability (input: {
   finals: ReadonlyMap<string, TaskRecord>
   observed: readonly ObservedFault[]
   leaderSamples: readonly LeaderSample[]
+  /** Hosts in the cluster (a leader in office is named by more than half of them). */
+  hostCount: number
   check: Pick<CheckResult, 'dispatches' | 'leaderChanges'>
   hostOfId: (memberId: string | null) => string | null
   startedAt: number
   loadStartMs: number
   loadEndMs: number
 }): Availability {
-  const { requests, observed, loadEndMs } = input
+  const { requests, observed, loadEndMs, hostCount } = input
   const rel = (epochMs: number): number => epochMs - input.startedAt
   const side = (host: string | null, atMs: number): 'majority' | 'minority' => host !== null && minorityAt(observed, atMs, loadEndMs).includes(host) ? 'minority' : 'majority'
 
@@ -138,9 +162,11 @@ export function availability (input: {
     const healed = p.endMs!
     const nextFault = observed.filter(f => f.atMs > healed).map(f => f.atMs).sort((a, b) => a - b)[0] ?? Infinity
     const until = Math.min(healed + HEAL_WINDOW_MS, nextFault, loadEndMs)
-    const before = leaderAt(input.leaderSamples, healed)
-    const change = input.leaderSamples.filter(s => s.atMs > healed && s.atMs <= until).map(s => s.atMs).find(t => leaderAt(input.leaderSamples, t) !== before)
-    if (change !== undefined) healChanges.push({ healedAtMs: healed, fromLeader: before, toLeader: leaderAt(input.leaderSamples, change), afterMs: change - healed })
+    // A heal while no leader is in office (the failover the partition forced is still under way) has nothing to keep.
+    const before = inOfficeAt(input.leaderSamples, healed, hostCount)
+    if (before === null) continue
+    const change = input.leaderSamples.filter(s => s.atMs > healed && s.atMs <= until).map(s => s.atMs).find(t => { const now = inOfficeAt(input.leaderSamples, t, hostCount); return now !== null && now !== before })
+    if (change !== undefined) healChanges.push({ healedAtMs: healed, fromLeader: before, toLeader: inOfficeAt(input.leaderSamples, change, hostCount), afterMs: change - healed })
   }
 
   return {

@@ -1,5 +1,6 @@
 import { claimBeats, electLeader, isOlder } from './election.ts'
 import type { Candidate } from './election.ts'
+import { accuserRefuses, othersFollowAnUnheardLeader, preVoteQuorum, workingLeader } from './leadership.ts'
 import { MembershipView, suspectAfterMs } from './membership.ts'
 import type { FailureDetectorConfig } from './membership.ts'
 import type { CoreEvent, Heartbeat, LeaderView, Leaving, MemberInfo, MemberStatus } from './types.ts'
@@ -57,11 +58,29 @@ export interface ClusterSnapshot {
  * reads a clock, sets a timer or touches the network; src/runtime does.
  *
  * Rules, in one place:
- * - The oldest live member leads (see election.ts). A node in its join
- *   window does not claim leadership, and while joining it re-numbers its
- *   incarnation after every established member it hears; members refuse a
- *   newcomer older than their leader until it does: a newcomer is always the
- *   youngest and never displaces a live leader.
+ * - A working leader keeps office: while a live member claims leadership
+ *   (names itself in its heartbeats), every node follows the best such claim
+ *   (higher term, then older), also one older than that leader that comes
+ *   back from a partition or a pause. Only when nobody live claims does the
+ *   oldest live member lead (see election.ts): a cold start, a leader's
+ *   death or departure.
+ * - PreVote, in heartbeats: a node takes office (claims a new term) only
+ *   when it is not joining, no alive member names a leader it has not heard
+ *   (or declared dead while that member still hears it), and, with a
+ *   quorum, `quorum` members (itself included) would vote for it: alive, and
+ *   naming it or no leader in their last heartbeat (with a quorum a follower
+ *   publishes within half an interval when the leader it names changes). So
+ *   a member back from a partition or a pause learns the leader before it
+ *   could claim, and a member cut off with a minority claims no term whose
+ *   number would make the majority's leader claim above it.
+ * - A node that hears from a member it held dead (or had forgotten) while
+ *   it follows no leader (back from a partition) claims nothing for a
+ *   join window: gossip may first hand it heartbeats sent while it was cut
+ *   off, from before the others elected, that would count as PreVote votes.
+ * - A node in its join window does not claim leadership, and while joining
+ *   it re-numbers its incarnation after every established member it hears;
+ *   members refuse a newcomer older than their leader until it does: a
+ *   newcomer is always the youngest and never displaces a live leader.
  * - A node that becomes leader claims a term one above the highest it knows;
  *   terms only grow (heartbeats carry the sender's highest term and leader).
  * - A leader that hears a claim that beats its own (higher term, or equal
@@ -70,10 +89,15 @@ export interface ClusterSnapshot {
  * - A member declared dead is not brought back by heartbeats of the same
  *   incarnation if that would let it overtake the current leader; dead
  *   members are listed in heartbeats, and a listed live node refutes by
- *   beginning a new incarnation (as in memberlist/SWIM).
- * - A node that notices it was itself stalled (a paused process) forgives the
- *   silence it could not hear, and if the stall exceeded the failure timeout
- *   it begins a new incarnation, since the others have declared it dead.
+ *   beginning a new incarnation (as in memberlist/SWIM) when the accuser
+ *   would refuse it (it follows a leader not older than the accused). An
+ *   accuser that follows nobody, or is joining, takes it back as it is.
+ * - A node that notices it was itself stalled (a paused process, noticed by
+ *   whichever input wakes it first) forgives the silence it could not hear,
+ *   and if the stall exceeded the failure timeout it begins a new
+ *   incarnation, since the others have declared it dead, and joins again
+ *   (its join window restarts: it claims nothing until it has heard who
+ *   leads now).
  * - A leaving node says so (as memberlist's Leave): while `draining` it is no
  *   leader candidate (a draining leader hands over at its next step, and the
  *   others elect without it as soon as they hear it), and once it announces
@@ -84,7 +108,8 @@ export class ClusterCore {
   readonly #view: MembershipView
   readonly #id: string
   readonly #name: string
-  readonly #startedMs: number
+  /** When this node (re)joined: its start, or its return from a stall the others took for its death. */
+  #joinedMs: number
   #incarnation: number
   #seq = 0
   #term: number
@@ -92,7 +117,20 @@ export class ClusterCore {
   /** The leader last announced in a leader-changed event. */
   #reported: LeaderView | null = null
   #info: MemberInfo
-  #lastTickMs: number
+  /** When the core was last stepped (a tick, a heartbeat, a hint): a long gap is a stall of this node. */
+  #lastStepMs: number
+  /** The core has been stepped since it was made (the gap before its first step is its start, not a stall it lived through). */
+  #stepped = false
+  /**
+   * Before this time a node that heard from a member it held dead (or had
+   * forgotten), following no leader (back from a partition), claims
+   * nothing: it first hears who leads now. Gossip may
+   * hand it heartbeats sent while it was cut off, from before the others
+   * elected, first.
+   */
+  #listenUntilMs = Number.NEGATIVE_INFINITY
+  /** This node has followed (or been) a leader in this life: a member it does not know is then one coming back, not a founder. */
+  #hadLeader = false
   /** This node is leaving (see beginDrain and leave); null while it is an ordinary member. */
   #leaving: Leaving | null = null
   #lastPublishMs: number | null = null
@@ -105,16 +143,16 @@ export class ClusterCore {
     this.#id = self.id
     this.#name = self.name
     this.#info = self.info
-    this.#startedMs = nowMs
+    this.#joinedMs = nowMs
     this.#incarnation = nowMs
-    this.#lastTickMs = nowMs
+    this.#lastStepMs = nowMs
     this.#term = initialTerm
   }
 
   get id (): string { return this.#id }
   get term (): number { return this.#term }
   isLeader (): boolean { return this.#leader?.id === this.#id }
-  joining (nowMs: number): boolean { return nowMs < this.#startedMs + this.#config.joinWindowMs }
+  joining (nowMs: number): boolean { return nowMs < this.#joinedMs + this.#config.joinWindowMs }
 
   /**
    * The leader as this node sees it and the term it claimed; null until the
@@ -211,7 +249,9 @@ export class ClusterCore {
   }
 
   #digest (nowMs: number): string {
-    return `${this.isLeader() ? `leads in ${this.#term}` : 'follows'}|${this.#incarnation}|${this.joining(nowMs) ? 'joining' : ''}|${this.#leaving ?? ''}`
+    // With a quorum, the leader a follower names is its PreVote vote: a change goes out promptly.
+    const follows = this.#config.quorum > 0 ? `follows ${this.#leader?.id ?? 'nobody'}` : 'follows'
+    return `${this.isLeader() ? `leads in ${this.#term}` : follows}|${this.#incarnation}|${this.joining(nowMs) ? 'joining' : ''}|${this.#leaving ?? ''}`
   }
 
   /**
@@ -232,12 +272,14 @@ export class ClusterCore {
 
   /** Applies a state sync (see syncView): each entry as a heartbeat heard now, then one verdict. */
   onSync (view: readonly Heartbeat[], nowMs: number): CoreEvent[] {
-    const events = view.flatMap(hb => this.#receive(hb, nowMs, false))
+    const events = [...this.#noticeStall(nowMs), ...view.flatMap(hb => this.#receive(hb, nowMs, false))]
     return [...events, ...this.#recompute(nowMs)]
   }
 
   onHeartbeat (hb: Heartbeat, nowMs: number): CoreEvent[] {
-    return this.#receive(hb, nowMs, true)
+    const stall = this.#noticeStall(nowMs)
+    const events = this.#receive(hb, nowMs, true)
+    return stall.length === 0 ? events : [...stall, ...events]
   }
 
   #receive (hb: Heartbeat, nowMs: number, verdict: boolean): CoreEvent[] {
@@ -268,6 +310,9 @@ export class ClusterCore {
       events.push(...this.#view.recordRefused(hb, nowMs))
       return events
     }
+    // A member back from the far side of a partition (held dead, or forgotten since): listen before claiming.
+    const backFromAPartition = known === undefined ? this.#hadLeader : known.status === 'dead'
+    if (backFromAPartition && this.#leader === null && hb.leader !== hb.id) this.#listenUntilMs = nowMs + this.#config.joinWindowMs
     events.push(...this.#view.admit(hb, nowMs))
     if (verdict) events.push(...this.#recompute(nowMs))
     return events
@@ -279,7 +324,7 @@ export class ClusterCore {
    * runtime probes every member whose connection closed.
    */
   onPeerDisconnected (id: string, nowMs: number): CoreEvent[] {
-    return this.#view.hintDisconnected(id, nowMs)
+    return [...this.#noticeStall(nowMs), ...this.#view.hintDisconnected(id, nowMs)]
   }
 
   /**
@@ -289,25 +334,37 @@ export class ClusterCore {
    * hint's own deadline decides.
    */
   onProbeResult (id: string, answered: boolean, nowMs: number): CoreEvent[] {
-    const events = answered ? this.#view.probeAnswered(id, nowMs) : this.#view.probeFailed(id, nowMs)
+    const events = [...this.#noticeStall(nowMs), ...(answered ? this.#view.probeAnswered(id, nowMs) : this.#view.probeFailed(id, nowMs))]
     if (events.length === 0) return events
     return [...events, ...this.#recompute(nowMs)]
   }
 
   onTick (nowMs: number): CoreEvent[] {
-    const events: CoreEvent[] = []
-    const gapMs = nowMs - this.#lastTickMs
-    this.#lastTickMs = nowMs
-    if (gapMs > Math.max(this.#config.failureTimeoutMs / 2, 4 * this.#config.heartbeatIntervalMs)) {
-      // This node was not running (SIGSTOP, VM pause): the silence of others is ours.
-      events.push({ type: 'stall-detected', gapMs })
-      this.#view.forgiveSilence(nowMs)
-      if (gapMs >= this.#config.failureTimeoutMs) {
-        events.push(this.#reincarnate(nowMs, `this node stalled for ${gapMs} ms`))
-      }
-    }
+    const events = this.#noticeStall(nowMs)
     events.push(...this.#view.tick(nowMs))
     events.push(...this.#recompute(nowMs))
+    return events
+  }
+
+  /**
+   * Every step first checks whether this node was not running (SIGSTOP, a
+   * VM pause) since the last one, whichever input wakes it first: the
+   * silence of others is then ours, and after a stall the others took for
+   * its death it begins a new incarnation and joins again.
+   */
+  #noticeStall (nowMs: number): CoreEvent[] {
+    const gapMs = nowMs - this.#lastStepMs
+    const running = this.#stepped
+    this.#stepped = true
+    this.#lastStepMs = Math.max(this.#lastStepMs, nowMs)
+    if (gapMs <= Math.max(this.#config.failureTimeoutMs / 2, 4 * this.#config.heartbeatIntervalMs)) return []
+    const events: CoreEvent[] = [{ type: 'stall-detected', gapMs }]
+    this.#view.forgiveSilence(nowMs)
+    if (gapMs >= this.#config.failureTimeoutMs) {
+      events.push(this.#reincarnate(nowMs, `this node stalled for ${gapMs} ms`))
+      // Its view is as old as the stall: it joins again, claiming nothing until it has heard who leads now.
+      if (running) this.#joinedMs = nowMs
+    }
     return events
   }
 
@@ -356,13 +413,17 @@ export class ClusterCore {
 
   #recompute (nowMs: number): CoreEvent[] {
     const before = this.#reported
-    let id = electLeader(this.#candidates())
-    // A node still in its join window does not claim: it may not yet have heard a live leader.
-    if (id === this.#id && this.joining(nowMs)) id = null
-    // Nor while others still follow the leader we declared dead: our link may be the one that failed.
-    if (id === this.#id && this.#leader?.id !== this.#id && this.#othersVouchForDeadLeader()) id = null
+    // A working leader keeps office; the oldest live member leads only when there is none.
+    const own = this.isLeader() && this.#leader !== null && this.#leaving === null ? { term: this.#leader.term, leader: { id: this.#id, incarnation: this.#incarnation } } : null
+    let id = workingLeader(this.#view, own) ?? electLeader(this.#candidates())
+    // A node still in its join window, or back from a partition, does not claim: it may not yet have heard a live leader.
+    if (id === this.#id && (this.joining(nowMs) || (nowMs < this.#listenUntilMs && this.#leader?.id !== this.#id))) id = null
+    // Nor while others follow a leader we have not heard, or declared dead: our link may be the one that failed.
+    if (id === this.#id && this.#leader?.id !== this.#id && othersFollowAnUnheardLeader(this.#view, this.#id, suspectAfterMs(this.#config))) id = null
     // Without a quorum in sight nobody leads here (a leader that loses it steps down).
     if (this.#config.quorum > 0 && this.#view.live().length + 1 < this.#config.quorum) id = null
+    // PreVote: taking office (a new term) also needs a quorum of members that have lost the old leader too.
+    if (id === this.#id && this.#leader?.id !== this.#id && !preVoteQuorum(this.#view, this.#id, this.#config.quorum)) id = null
     if (id === null) {
       this.#leader = null
     } else if (id !== this.#id) {
@@ -373,25 +434,10 @@ export class ClusterCore {
       this.#leader = { id, term: this.#term }
     }
     const after = this.leader()
+    if (after !== null) this.#hadLeader = true
     if (before?.id === after?.id && before?.term === after?.term) return []
     this.#reported = after
     return [{ type: 'leader-changed', leader: after, previous: before?.id ?? null }]
-  }
-
-  /**
-   * Indirect evidence, as in SWIM's indirect probes: an alive member that,
-   * long after a leader fell silent to us, still names that leader. A crashed
-   * leader is noticed by every member within a heartbeat or two, so waiting
-   * for them costs little; one lossy link then cannot make a follower claim
-   * leadership over a live leader.
-   */
-  #othersVouchForDeadLeader (): boolean {
-    const afterMs = suspectAfterMs(this.#config)
-    return this.#view.live().some(m => {
-      if (m.status !== 'alive' || m.claim.leader === null || m.claim.leader === this.#id) return false
-      const named = this.#view.get(m.claim.leader)
-      return named !== undefined && named.status === 'dead' && m.lastHeardMs > named.lastHeardMs + afterMs
-    })
   }
 
   /** The leader has announced its claim (or is this node): it is established, not merely expected. */
@@ -414,9 +460,10 @@ export class ClusterCore {
    * depose the leader of the whole cluster).
    */
   #accusedBy (hb: Heartbeat, termBefore: number): boolean {
-    if (!hb.dead.some(d => d.id === this.#id && d.incarnation === this.#incarnation)) return false
+    // A joining sender's dead list is as old as its view (it is back from a stall): it accuses nobody yet.
+    if (hb.joining || !hb.dead.some(d => d.id === this.#id && d.incarnation === this.#incarnation)) return false
     if (this.isLeader() && this.#leader !== null) return hb.term > this.#leader.term
-    return hb.term >= termBefore
+    return hb.term >= termBefore && accuserRefuses(hb, this.#view, { id: this.#id, incarnation: this.#incarnation })
   }
 
   /**

@@ -1,9 +1,13 @@
 /**
  * Leader election as a pure verdict over a membership view, in the manner of
- * Akka Cluster and Hazelcast: the oldest live member leads. "Oldest" is the
- * earliest incarnation; ties are broken by member id. Because a member that
- * joins (or rejoins) always takes an incarnation later than every one it has
- * heard of, a newcomer never displaces a live leader.
+ * Akka Cluster and Hazelcast: when no live member claims leadership, the
+ * oldest live member leads. "Oldest" is the earliest incarnation; ties are
+ * broken by member id. Because a member that joins (or rejoins) always takes
+ * an incarnation later than every one it has heard of, a newcomer never
+ * displaces a live leader. A working leader keeps office over an older
+ * member that comes back (sticky leadership, as raft's PreVote and
+ * CheckQuorum make it): ClusterCore follows the best live claim (claimBeats)
+ * before it asks electLeader.
  */
 
 export interface Candidate {

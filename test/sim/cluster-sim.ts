@@ -4,12 +4,18 @@
  * Nodes can be crashed (peers get a disconnect hint), paused (no ticks, inbox
  * held until resumed) and restarted (a new core, a new incarnation).
  * The same seed replays the same run exactly.
+ *
+ * Invariant checked on every run: no leader change without a fault that
+ * forces one (see leadership-watch.ts); breaches are listed in
+ * `leadershipViolations`.
  */
 import { ClusterCore } from '../../src/core/cluster-core.ts'
 import type { ClusterCoreConfig } from '../../src/core/cluster-core.ts'
 import type { CoreEvent, Heartbeat } from '../../src/core/types.ts'
 
 import { seededRng } from '../../scripts/lib/rng.ts'
+import { LeadershipWatch } from './leadership-watch.ts'
+import type { WatchedNode } from './leadership-watch.ts'
 export { seededRng }
 
 export const SIM_CONFIG: ClusterCoreConfig = {
@@ -45,6 +51,13 @@ export interface SimOptions {
   maxDelayMs?: number
   /** Probability that one heartbeat to one receiver is lost. */
   dropRate?: number
+  /**
+   * At a heal, heartbeats published this recently that a partition kept from
+   * a receiver reach it after all, as gossipsub's message cache hands them
+   * on once the mesh is whole again (default 0: none; gossipsub's history
+   * is about 3,000 ms).
+   */
+  replayMs?: number
 }
 
 export class ClusterSim {
@@ -58,13 +71,22 @@ export class ClusterSim {
   #group = new Map<string, number>()
   readonly #maxDelayMs: number
   readonly #dropRate: number
+  readonly #replayMs: number
+  /** Heartbeats a partition kept from their receiver, for the replay at the heal. */
+  #cutOff: Array<{ sentMs: number, from: string, to: string, hb: Heartbeat }> = []
+  readonly #watch: LeadershipWatch
 
   constructor (opts: SimOptions) {
     this.config = opts.config ?? SIM_CONFIG
     this.rng = seededRng(opts.seed)
     this.#maxDelayMs = opts.maxDelayMs ?? 30
     this.#dropRate = opts.dropRate ?? 0
+    this.#replayMs = opts.replayMs ?? 0
+    this.#watch = new LeadershipWatch(this.config)
   }
+
+  /** Breaches of "no leader change without a fault that forces one", each with the time and what happened. */
+  get leadershipViolations (): readonly string[] { return this.#watch.violations }
 
   /**
    * Starts a node. `clockOffsetMs` skews its clock against the others'.
@@ -90,7 +112,9 @@ export class ClusterSim {
 
   crash (id: string): void {
     const n = this.#must(id)
+    const leader = this.#faultBegins()
     n.state = 'crashed'
+    this.#faultEnds(leader, id)
     this.#endLeadership(n)
     this.log.push(`${this.nowMs} crash ${id}`)
     // Peers that had a connection see it close shortly after, behind what it had already sent (TCP order).
@@ -105,6 +129,7 @@ export class ClusterSim {
   /** The node begins to drain: it says so in a heartbeat sent now (as the runtime does). */
   drain (id: string): void {
     const n = this.#must(id)
+    this.#faultEnds(this.#faultBegins(), id)
     this.log.push(`${this.nowMs} drain ${id}`)
     this.#observe(n, n.core.beginDrain(this.#clock(n)))
     this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
@@ -116,6 +141,7 @@ export class ClusterSim {
    */
   leave (id: string): void {
     const n = this.#must(id)
+    this.#faultEnds(this.#faultBegins(), id)
     this.log.push(`${this.nowMs} leave ${id}`)
     this.#observe(n, n.core.leave(this.#clock(n)))
     this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
@@ -131,16 +157,20 @@ export class ClusterSim {
 
   restart (id: string): void {
     this.log.push(`${this.nowMs} restart ${id}`)
+    this.#returns(id)
     this.addNode(id, this.#must(id).clockOffsetMs)
   }
 
   pause (id: string): void {
+    const leader = this.#faultBegins()
     this.#must(id).state = 'paused'
+    this.#faultEnds(leader, id)
     this.log.push(`${this.nowMs} pause ${id}`)
   }
 
   resume (id: string): void {
     const n = this.#must(id)
+    this.#returns(id)
     n.state = 'up'
     this.log.push(`${this.nowMs} resume ${id}`)
     // A resumed process runs its overdue timer first, then reads its sockets.
@@ -149,13 +179,46 @@ export class ClusterSim {
 
   /** Splits the nodes into groups; only nodes in one group hear each other. */
   partition (groups: string[][]): void {
+    const leader = this.#faultBegins()
     groups.forEach((g, i) => { for (const id of g) this.#group.set(id, i + 1) })
+    this.#faultEnds(leader, null)
     this.log.push(`${this.nowMs} partition ${groups.map(g => g.join(',')).join(' | ')}`)
   }
 
   heal (): void {
+    this.#watch.healed(this.nowMs)
     for (const id of this.#group.keys()) this.#group.set(id, 0)
+    // Gossip hands on what the partition held back, oldest first, within a few delays.
+    for (const m of this.#cutOff) {
+      if (this.nowMs - m.sentMs > this.#replayMs) continue
+      this.#inFlight.push({ atMs: this.nowMs + 1 + Math.floor(this.rng() * this.#maxDelayMs), order: this.#order++, from: m.from, to: m.to, hb: m.hb })
+    }
+    this.#cutOff = []
     this.log.push(`${this.nowMs} heal`)
+  }
+
+  /** The leader before a fault is applied (see #faultEnds). */
+  #faultBegins (): string | null {
+    return this.#watch.leaderBefore(this.#watched())
+  }
+
+  /** A fault was applied to `target` (null: a partition). */
+  #faultEnds (leader: string | null, target: string | null): void {
+    this.#watch.faultApplied(this.nowMs, leader, target, this.#watched())
+  }
+
+  #returns (id: string): void {
+    this.#watch.returns(this.nowMs, id, this.#watched())
+  }
+
+  #watched (): WatchedNode[] {
+    return [...this.nodes.values()].map(n => ({
+      id: n.id,
+      state: n.state === 'up' || n.state === 'paused' ? n.state : 'down',
+      leads: n.core.isLeader(),
+      names: n.core.leader(),
+      side: this.#group.get(n.id) ?? 0
+    }))
   }
 
   #connected (a: string, b: string): boolean {
@@ -186,13 +249,20 @@ export class ClusterSim {
           if (n.core.heartbeatDue(this.#clock(n))) this.#publish(n, n.core.nextHeartbeat(this.#clock(n)))
         }
       }
+      this.#watch.check(this.nowMs, this.#watched())
     }
   }
 
   #publish (from: SimNode, hb: Heartbeat): void {
     for (const to of this.nodes.values()) {
       if (to.id === from.id || to.state === 'crashed' || to.state === 'left') continue
-      if (!this.#connected(from.id, to.id)) continue
+      if (!this.#connected(from.id, to.id)) {
+        if (this.#replayMs > 0) {
+          if ((this.#cutOff[0]?.sentMs ?? this.nowMs) < this.nowMs - 2 * this.#replayMs) this.#cutOff = this.#cutOff.filter(m => m.sentMs >= this.nowMs - this.#replayMs)
+          this.#cutOff.push({ sentMs: this.nowMs, from: from.id, to: to.id, hb: structuredClone(hb) })
+        }
+        continue
+      }
       if (this.rng() < this.#dropRate) continue
       const delay = 1 + Math.floor(this.rng() * this.#maxDelayMs)
       this.#inFlight.push({ atMs: this.nowMs + delay, order: this.#order++, from: from.id, to: to.id, hb: structuredClone(hb) })
@@ -255,7 +325,12 @@ export class ClusterSim {
 
   /** The leader every up node names, or null when they disagree or name none. */
   agreedLeader (): { id: string, term: number } | null {
-    const ups = this.upNodes()
+    return this.agreedLeaderOf(this.upNodes().map(n => n.id))
+  }
+
+  /** The leader these up nodes all name (one that leads in its own eyes too), or null. */
+  agreedLeaderOf (ids: readonly string[]): { id: string, term: number } | null {
+    const ups = this.upNodes().filter(n => ids.includes(n.id))
     const first = ups[0]?.core.leader()
     if (first === undefined || first === null) return null
     for (const n of ups) {
@@ -265,6 +340,11 @@ export class ClusterSim {
     const leaderNode = this.nodes.get(first.id)
     if (leaderNode === undefined || leaderNode.state !== 'up' || !leaderNode.core.isLeader()) return null
     return { id: first.id, term: first.term }
+  }
+
+  /** The cluster's leader (see LeadershipWatch.majorityLeader), or null. */
+  majorityLeader (): { id: string, term: number } | null {
+    return LeadershipWatch.majorityLeader(this.#watched())
   }
 
   /** Runs until the up nodes agree on a live leader, or `limitMs` passes. Returns the time taken or null. */

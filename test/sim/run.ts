@@ -23,7 +23,8 @@ assignments from two leaders; no accepted task lost; every holder of a task ends
 terminal record; every accepted task terminal once faults stop; no stale-term assignment accepted;
 results equal to what the handler returned; no term or grant sent before it is on disk; no attempt
 of a delayed task begun before its runAt; a task a user retried ends in that generation or a later one,
-the same on every holder.
+the same on every holder; no leader change without a fault that forces one (a heal, a resume or a
+restart never moves a dispatching leader).
 The same seed replays exactly.
 
   --seeds N    how many seeds (default 200), from --from (default 1)

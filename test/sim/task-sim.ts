@@ -20,7 +20,8 @@
  * Persist, then send: every heartbeat, inventory request and assignment is
  * checked to carry no term above its sender's durable term, and every grant
  * (an inventory or an accepted assignment) to be on the granter's disk when
- * its reply leaves.
+ * its reply leaves. After every event: no leader change without a fault that
+ * forces one (leadership-watch.ts; a leader is in office once it dispatches).
  */
 import pino from 'pino'
 import { DEFAULTS, coreTimings } from '../../src/config.ts'
@@ -41,6 +42,8 @@ import { TaskRuntime } from '../../src/runtime/task-runtime.ts'
 import type { ClusterTransport } from '../../src/runtime/transport.ts'
 import { TaskStore } from '../../src/store/task-store.ts'
 import { seededRng } from './cluster-sim.ts'
+import { LeadershipWatch } from './leadership-watch.ts'
+import type { WatchedNode } from './leadership-watch.ts'
 
 export interface TaskSimOptions {
   seed: number
@@ -214,6 +217,12 @@ export class TaskSim {
   readonly #faultyNetwork: boolean
   /** True while faults are injected (disk errors too). */
   #faulting = true
+  /** "No leader change without a fault that forces one", checked after every event. */
+  readonly #watch: LeadershipWatch
+  /** The term each node dispatches in as leader, since it gathered in it (this life). */
+  readonly #dispatchingTerm = new Map<string, number>()
+  /** Nodes draining (this life): they leave, so the watch counts them gone. */
+  readonly #draining = new Set<string>()
 
   constructor (opts: TaskSimOptions) {
     this.opts = opts
@@ -222,6 +231,7 @@ export class TaskSim {
     this.rng = seededRng(opts.seed)
     const n = opts.nodes ?? 3 + Math.floor(this.rng() * 7)
     this.quorum = opts.quorum ?? (this.rng() < 0.5 ? 0 : Math.floor(n / 2) + 1)
+    this.#watch = new LeadershipWatch({ quorum: this.quorum, failureTimeoutMs: SIM_SETTINGS.failureTimeoutMs })
     for (let i = 0; i < n; i++) {
       const id = `node${String(i).padStart(2, '0')}`
       this.nodes.push({
@@ -258,6 +268,7 @@ export class TaskSim {
       next.fn()
       // Every promise settles before simulated time moves on (events of one millisecond run back to back).
       await settle()
+      this.#watch.check(this.now, this.#watched())
       if (stop?.() === true) return
     }
     this.now = Math.max(this.now, untilMs)
@@ -266,6 +277,9 @@ export class TaskSim {
   // ---- nodes ---------------------------------------------------------------
 
   start (node: SimNode): void {
+    this.#watch.returns(this.now, node.id, this.#watched())
+    this.#dispatchingTerm.delete(node.id)
+    this.#draining.delete(node.id)
     node.state = 'up'
     node.held = []
     const sim = this
@@ -329,6 +343,7 @@ export class TaskSim {
       scheduler: { maxQueuedTasks: DEFAULTS.maxQueuedTasks, retryBaseMs: SIM_SETTINGS.retryBaseMs, retryMaxMs: SIM_SETTINGS.retryMaxMs, resultGraceMs: DEFAULTS.resultGraceMs, outstandingPerSlot: DEFAULTS.outstandingPerSlot },
       newId: () => `task-${String(this.#ids++).padStart(5, '0')}`,
       onDispatching: term => {
+        this.#dispatchingTerm.set(node.id, term)
         this.log.push(`${this.#t()} ${node.id} dispatches as leader of term ${term}`)
         const set = this.dispatchers.get(term) ?? new Set()
         set.add(node.id)
@@ -354,7 +369,9 @@ export class TaskSim {
   crash (node: SimNode): void {
     if (node.state === 'crashed') return
     this.#fault(`crash ${node.id}${node.cluster?.isLeader() === true ? ' (leader)' : ''}`)
+    const leader = this.#watch.leaderBefore(this.#watched())
     this.#halt(node)
+    this.#watch.faultApplied(this.now, leader, node.id, this.#watched())
   }
 
   /**
@@ -365,6 +382,9 @@ export class TaskSim {
   drain (node: SimNode, drainTimeoutMs: number, then: () => void): void {
     if (node.state !== 'up' || node.cluster === null || node.tasks === null || node.clock === null) return
     this.#fault(`drain ${node.id}${node.cluster.isLeader() ? ' (leader)' : ''} within ${drainTimeoutMs} ms`)
+    const leader = this.#watch.leaderBefore(this.#watched())
+    this.#draining.add(node.id)
+    this.#watch.faultApplied(this.now, leader, node.id, this.#watched())
     const life = node.life
     const drain = new Drain({
       cluster: node.cluster,
@@ -419,12 +439,15 @@ export class TaskSim {
   pause (node: SimNode): void {
     if (node.state !== 'up') return
     this.#fault(`pause ${node.id}${node.cluster?.isLeader() === true ? ' (leader)' : ''}`)
+    const leader = this.#watch.leaderBefore(this.#watched())
     node.state = 'paused'
+    this.#watch.faultApplied(this.now, leader, node.id, this.#watched())
   }
 
   resume (node: SimNode): void {
     if (node.state !== 'paused') return
     this.log.push(`${this.#t()} resume ${node.id}`)
+    this.#watch.returns(this.now, node.id, this.#watched())
     node.state = 'up'
     const held = node.held
     node.held = []
@@ -433,7 +456,9 @@ export class TaskSim {
 
   partition (groups: SimNode[][]): void {
     this.#fault(`partition ${groups.map(g => g.map(n => n.id).join(',')).join(' | ')}`)
+    const leader = this.#watch.leaderBefore(this.#watched())
     groups.forEach((g, i) => { for (const n of g) this.#group.set(n.id, i + 1) })
+    this.#watch.faultApplied(this.now, leader, null, this.#watched())
     // Sometimes the cut is noticed as closed connections, sometimes only as silence.
     if (this.rng() < 0.5) {
       for (const a of this.nodes) {
@@ -446,7 +471,17 @@ export class TaskSim {
 
   heal (): void {
     this.log.push(`${this.#t()} heal`)
+    this.#watch.healed(this.now)
     for (const id of this.#group.keys()) this.#group.set(id, 0)
+  }
+
+  #watched (): WatchedNode[] {
+    return this.nodes.map(n => {
+      const l = n.cluster?.leader() ?? null
+      const leads = n.cluster?.isLeader() ?? false
+      const dispatching = leads && l !== null && this.#dispatchingTerm.get(n.id) === l.term
+      return { id: n.id, state: n.state === 'crashed' || this.#draining.has(n.id) ? 'down' : n.state, leads, dispatching, names: l === null ? null : { id: l.id, term: l.term }, side: this.#group.get(n.id) ?? 0 }
+    })
   }
 
   #connected (a: SimNode, b: SimNode): boolean {
@@ -867,6 +902,7 @@ export class TaskSim {
 
   #check (settled: boolean): void {
     const v = this.violations
+    for (const detail of this.#watch.violations) v.push({ kind: 'leader-changed-without-a-forcing-fault', detail })
     for (const [term, ids] of this.dispatchers) {
       if (ids.size > 1 && this.quorum > this.nodes.length / 2) v.push({ kind: 'two-leaders-one-term', detail: `term ${term} led (dispatched) by ${[...ids].join(', ')}` })
     }

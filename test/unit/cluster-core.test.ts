@@ -100,11 +100,17 @@ describe('ClusterCore: election by simulation', () => {
     sim.runUntilAgreed(5_000)
     sim.partition([['n1', 'n2'], ['n3', 'n4', 'n5']])
     sim.run(3_000)
+    const majority = sim.agreedLeaderOf(['n3', 'n4', 'n5'])
+    expect(majority).not.toBeNull()
     sim.heal()
     expect(sim.runUntilAgreed(5_000)).not.toBeNull()
-    for (const n of sim.upNodes()) {
-      expect(n.core.snapshot(sim.nowMs).members.filter(m => m.status === 'alive')).toHaveLength(5)
-    }
+    // The returning members follow the majority's leader as soon as they hear its claim; every member
+    // sees every other alive again once their refutations have travelled (a few heartbeats).
+    const allAlive = (): boolean => sim.upNodes().every(n => n.core.snapshot(sim.nowMs).members.filter(m => m.status === 'alive').length === 5)
+    for (let t = 0; t < 3_000 && !allAlive(); t += 10) sim.run(10)
+    expect(allAlive()).toBe(true)
+    // ...and the leader the majority side elected during the partition still leads (sticky leadership).
+    expect(sim.agreedLeader()).toEqual(majority)
   })
 })
 

@@ -1,0 +1,84 @@
+/**
+ * The verdicts behind sticky leadership (ClusterCore asks them at every
+ * step): who is in office as a node hears it, whether it may take office
+ * itself (raft's PreVote, over heartbeats), and whether an accusation of
+ * death needs a refutation. Pure functions of a node's membership view.
+ */
+import { claimBeats, isOlder } from './election.ts'
+import type { Candidate, Claim } from './election.ts'
+import type { Heartbeat, Member } from './types.ts'
+
+/** What these verdicts read of a membership view. */
+export interface ViewReader {
+  live: () => Member[]
+  get: (id: string) => Member | undefined
+}
+
+/**
+ * The leader in office as a node hears it: of the live members that claim
+ * leadership in their last heartbeat (name themselves), and `own` (the
+ * node's claim while it leads), the best claim (higher term, then the older
+ * leader). A member that comes back older than that leader (from a
+ * partition or a pause, its incarnation intact) follows it instead of taking
+ * over by age. Null when nobody live claims: then the oldest leads.
+ */
+export function workingLeader (view: ViewReader, own: Claim | null): string | null {
+  let best = own
+  for (const m of view.live()) {
+    if (m.status === 'draining' || m.claim.leader !== m.id) continue
+    const claim: Claim = { term: m.claim.term, leader: { id: m.id, incarnation: m.incarnation } }
+    if (best === null || claimBeats(claim, best)) best = claim
+  }
+  return best?.leader.id ?? null
+}
+
+/**
+ * PreVote's quorum: `quorum` members (the candidate `self` included) would
+ * vote for it now, as their last heartbeats show: each is `alive` (heard
+ * within half its silence limit), not joining (a member in its join window
+ * has not learned who leads yet) and names `self` or no leader, so it too
+ * has lost the old leader. A member cut off with a minority never gathers
+ * them (the majority's members name their own leader), also in the moments
+ * when it has declared the old leader dead but not yet the members cut off
+ * with it (a follower of a large cluster publishes slowly, and is declared
+ * dead late); so it claims no term there, one that would make the
+ * majority's leader claim above it at the heal.
+ */
+export function preVoteQuorum (view: ViewReader, self: string, quorum: number): boolean {
+  if (quorum <= 0) return true
+  return view.live().filter(m => m.status === 'alive' && !m.joining && (m.claim.leader === null || m.claim.leader === self)).length + 1 >= quorum
+}
+
+/**
+ * PreVote's "is there a leader I have not heard?": an alive member names a
+ * leader this node (`self`) does not know (it is back from a partition or a
+ * pause and has not heard the leader's claim yet: it learns the leader
+ * first, then follows), or, as SWIM's indirect probes, one it declared dead
+ * that the member still names `afterMs` after it fell silent here. A crashed
+ * leader is noticed by every member within a heartbeat or two, so waiting
+ * for them costs little; one lossy link cannot make a follower claim
+ * leadership over a live leader.
+ */
+export function othersFollowAnUnheardLeader (view: ViewReader, self: string, afterMs: number): boolean {
+  return view.live().some(m => {
+    if (m.status !== 'alive' || m.claim.leader === null || m.claim.leader === self) return false
+    const named = view.get(m.claim.leader)
+    return named === undefined || (named.status === 'dead' && m.lastHeardMs > named.lastHeardMs + afterMs)
+  })
+}
+
+/**
+ * Whether the sender of `hb`, which lists `self` as dead, refuses `self`'s
+ * heartbeats until it refutes: only while it follows a leader not older than
+ * `self` (members admit a returning member older than their leader only
+ * under a new incarnation). A sender that follows nobody (back from a
+ * minority without a quorum) takes `self` back as it is; refuting anyway
+ * would make every member of the majority the youngest at a heal and move
+ * leadership to the minority.
+ */
+export function accuserRefuses (hb: Heartbeat, view: ViewReader, self: Candidate): boolean {
+  if (hb.leader === null) return false
+  if (hb.leader === self.id) return true
+  const named = view.get(hb.leader)
+  return named === undefined || !isOlder(named, self)
+}

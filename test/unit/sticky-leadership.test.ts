@@ -1,0 +1,203 @@
+/**
+ * Sticky leadership, by seeded simulation of the pure core: a leader that
+ * holds a quorum is not displaced when a member returns (a healed partition
+ * that held the old leader, a paused old leader resuming, a restart of the
+ * oldest member); the returning member learns the leader and term from the
+ * others and follows. The oldest-alive rule still decides when there is no
+ * working leader. The simulator checks the invariant "no leader change
+ * without a fault that forces one" on every run (ClusterSim.leadershipViolations).
+ */
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { ClusterSim, SIM_CONFIG } from '../sim/cluster-sim.ts'
+
+const { failureTimeoutMs, heartbeatIntervalMs } = SIM_CONFIG
+const IDS = ['n1', 'n2', 'n3', 'n4', 'n5']
+/** Scale the number of random schedules: TASKMESH_SIM_RUNS=10 runs ten times as many. */
+const scale = Number(process.env.TASKMESH_SIM_RUNS ?? '1')
+/** Twenty heartbeats: every accusation, refutation and re-admission has travelled many times over. */
+const SETTLE_MS = 20 * heartbeatIntervalMs
+
+function fiveNodes (seed: number, quorum: number, replayMs = 0): ClusterSim {
+  const sim = new ClusterSim({ seed, replayMs, config: { ...SIM_CONFIG, quorum } })
+  for (const id of IDS) { sim.addNode(id); sim.run(5) }
+  expect(sim.runUntilAgreed(5_000)).not.toBeNull()
+  expect(sim.agreedLeader()).toEqual({ id: 'n1', term: 1 })
+  return sim
+}
+
+/** Runs `ms` and expects every up node to name `leader` at the end, with no breach of the invariant on the way. */
+function holds (sim: ClusterSim, leader: { id: string, term: number }, ms: number): void {
+  sim.run(ms)
+  expect(sim.leadershipViolations, sim.log.slice(-40).join('\n')).toEqual([])
+  expect(sim.agreedLeader()).toEqual(leader)
+  for (const n of sim.upNodes()) expect(n.core.snapshot(sim.nowMs).members.filter(m => m.status === 'alive'), n.id).toHaveLength(sim.upNodes().length)
+}
+
+describe('sticky leadership: a returning member follows the leader that holds a quorum', () => {
+  for (const quorum of [0, 3]) {
+    it(`a healed minority partition that held the old leader does not take leadership back (quorum ${quorum})`, () => {
+      const sim = fiveNodes(21, quorum)
+      sim.partition([['n1', 'n2'], ['n3', 'n4', 'n5']])
+      sim.run(3 * failureTimeoutMs)
+      const majority = sim.agreedLeaderOf(['n3', 'n4', 'n5'])
+      expect(majority).toEqual({ id: 'n3', term: 2 })
+      // With a quorum the minority has no leader; without one, n1 still leads it in term 1 and yields to term 2.
+      expect(sim.nodes.get('n1')!.core.isLeader()).toBe(quorum === 0)
+      sim.heal()
+      holds(sim, majority!, SETTLE_MS)
+      expect(sim.log.filter(l => / n3 reincarnated /.test(l))).toEqual([])
+    })
+  }
+
+  it('an old leader back from a minority does not take office on heartbeats that gossip hands on late, sent before the majority elected', () => {
+    // The heal replays what the partition held back (ClusterSim's replayMs, as gossipsub's message cache):
+    // heartbeats of the majority's members that still named no leader, or the old one, would count as
+    // PreVote votes for the old leader; it listens for a join window before it may claim.
+    for (const seed of [41, 42, 43, 44, 45, 46]) {
+      const sim = fiveNodes(seed, 3, 3_000)
+      sim.partition([['n1'], ['n2', 'n3', 'n4', 'n5']])
+      sim.run(3 * failureTimeoutMs)
+      const majority = sim.agreedLeaderOf(['n2', 'n3', 'n4', 'n5'])
+      expect(majority, `seed ${seed}`).toEqual({ id: 'n2', term: 2 })
+      sim.heal()
+      sim.run(SETTLE_MS)
+      expect(sim.leadershipViolations, `seed ${seed}\n${sim.log.slice(-40).join('\n')}`).toEqual([])
+      expect(sim.agreedLeader(), `seed ${seed}`).toEqual(majority)
+      expect(sim.nodes.get('n1')!.leadership, `seed ${seed}`).toHaveLength(1)
+    }
+  })
+
+  it('a healed minority partition without the leader changes nothing when it had no term of its own (quorum 3)', () => {
+    const sim = fiveNodes(25, 3)
+    sim.partition([['n1', 'n2', 'n5'], ['n3', 'n4']])
+    sim.run(3 * failureTimeoutMs)
+    for (const id of ['n3', 'n4']) expect(sim.nodes.get(id)!.core.term, id).toBe(1)
+    sim.heal()
+    holds(sim, { id: 'n1', term: 1 }, SETTLE_MS)
+  })
+
+  for (const quorum of [0, 3]) {
+    it(`a paused old leader that resumes follows the leader elected meanwhile (quorum ${quorum})`, () => {
+      const sim = fiveNodes(22, quorum)
+      sim.pause('n1')
+      sim.run(3 * failureTimeoutMs)
+      const elected = sim.agreedLeader()
+      expect(elected).toEqual({ id: 'n2', term: 2 })
+      sim.resume('n1')
+      holds(sim, elected!, SETTLE_MS)
+      expect(sim.nodes.get('n1')!.leadership).toHaveLength(1)
+    })
+
+    it(`a restart of the oldest member does not move leadership (quorum ${quorum})`, () => {
+      const sim = fiveNodes(23, quorum)
+      sim.crash('n1')
+      sim.run(3 * failureTimeoutMs)
+      const elected = sim.agreedLeader()
+      expect(elected).toEqual({ id: 'n2', term: 2 })
+      sim.restart('n1')
+      holds(sim, elected!, SETTLE_MS)
+      expect(sim.nodes.get('n1')!.leadership).toHaveLength(1)
+    })
+  }
+
+  it('without a working leader the oldest live member still leads (cold start, then each leader\'s death)', () => {
+    const sim = fiveNodes(24, 3)
+    sim.crash('n1')
+    sim.run(3 * failureTimeoutMs)
+    expect(sim.agreedLeader()).toEqual({ id: 'n2', term: 2 })
+    sim.crash('n2')
+    sim.run(3 * failureTimeoutMs)
+    expect(sim.agreedLeader()).toEqual({ id: 'n3', term: 3 })
+  })
+
+  it('a member cut off with a minority claims no term, even while it has not yet declared the majority dead (PreVote)', () => {
+    // Each heartbeat phase differs, so the minority declares the majority's members dead one by one.
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), seed => {
+      const sim = new ClusterSim({ seed, config: { ...SIM_CONFIG, quorum: 3 } })
+      for (const id of IDS) { sim.addNode(id); sim.run(Math.floor(sim.rng() * 100)) }
+      expect(sim.runUntilAgreed(5_000)).not.toBeNull()
+      const cut = IDS.filter(() => sim.rng() < 0.4).slice(0, 2)
+      if (cut.length === 0 || cut.includes('n1')) return
+      const termBefore = sim.agreedLeader()!.term
+      sim.partition([cut, IDS.filter(x => !cut.includes(x))])
+      sim.run(3 * failureTimeoutMs)
+      for (const id of cut) {
+        expect(sim.nodes.get(id)!.leadership, `seed ${seed}: ${id} led in the minority`).toEqual([])
+        expect(sim.nodes.get(id)!.core.term, `seed ${seed}: ${id}`).toBe(termBefore)
+      }
+    }), { numRuns: 100 * scale })
+  }, 60_000 * scale)
+
+  it('a member cut off with a minority claims no term, even where followers publish slowly and are declared dead late', () => {
+    // Nine members, a budget of 16 follower heartbeats a second: a follower publishes every 500 ms and is
+    // declared dead after 3 s of silence, the leader after 600 ms; the minority loses the leader long before
+    // it loses the followers cut off with it.
+    const ids = Array.from({ length: 9 }, (_, i) => `m${i}`)
+    for (const seed of [31, 32, 33, 34, 35]) {
+      const sim = new ClusterSim({ seed, config: { ...SIM_CONFIG, quorum: 5, followerHeartbeatsPerSecond: 16 } })
+      for (const id of ids) { sim.addNode(id); sim.run(5) }
+      expect(sim.runUntilAgreed(5_000)).toEqual(expect.any(Number))
+      sim.run(2_000)
+      const before = sim.agreedLeader()
+      expect(before?.id).toBe('m0')
+      const cut = ['m1', 'm2', 'm3', 'm4']
+      sim.partition([['m0', ...ids.slice(5)], cut])
+      sim.run(10 * failureTimeoutMs)
+      for (const id of cut) {
+        expect(sim.nodes.get(id)!.leadership, `seed ${seed}: ${id} led in the minority`).toEqual([])
+        expect(sim.nodes.get(id)!.core.term, `seed ${seed}: ${id}`).toBe(before!.term)
+      }
+      sim.heal()
+      sim.run(SETTLE_MS)
+      expect(sim.leadershipViolations, `seed ${seed}`).toEqual([])
+      expect(sim.agreedLeader(), `seed ${seed}`).toEqual(before)
+    }
+  })
+
+  it('under random partitions and heals, a heal never changes the leader (with a quorum, not even its term)', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), seed => {
+      const sim = new ClusterSim({ seed, config: { ...SIM_CONFIG, quorum: 3 } })
+      for (const id of IDS) { sim.addNode(id); sim.run(Math.floor(sim.rng() * 100)) }
+      expect(sim.runUntilAgreed(5_000)).not.toBeNull()
+      // A minority (1 or 2 nodes, the leader among them or not) is cut off, then healed.
+      const cut = IDS.filter(() => sim.rng() < 0.4).slice(0, 2)
+      if (cut.length === 0) return
+      sim.partition([cut, IDS.filter(x => !cut.includes(x))])
+      sim.run(Math.floor(sim.rng() * 3 * failureTimeoutMs))
+      sim.heal()
+      sim.run(SETTLE_MS)
+      expect(sim.leadershipViolations, `seed ${seed}\n${sim.log.slice(-40).join('\n')}`).toEqual([])
+      expect(sim.agreedLeader(), `seed ${seed}`).not.toBeNull()
+    }), { numRuns: 100 * scale })
+  }, 60_000 * scale)
+
+  for (const quorum of [0, 3]) {
+    it(`under seeded crashes, pauses, restarts, partitions and heals, no leader change without a fault that forces one (quorum ${quorum})`, () => {
+      fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), seed => {
+        const sim = new ClusterSim({ seed, dropRate: 0.02, maxDelayMs: 40, config: { ...SIM_CONFIG, quorum } })
+        for (const id of IDS) { sim.addNode(id); sim.run(Math.floor(sim.rng() * 200)) }
+        sim.run(2_000)
+        const paused = new Set<string>()
+        for (let step = 0; step < 16; step++) {
+          const id = IDS[Math.floor(sim.rng() * IDS.length)]!
+          const node = sim.nodes.get(id)!
+          const r = sim.rng()
+          if (node.state === 'crashed') sim.restart(id)
+          else if (node.state === 'paused') { sim.resume(id); paused.delete(id) } else if (r < 0.2) sim.crash(id)
+          else if (r < 0.4) { sim.pause(id); paused.add(id) } else if (r < 0.6) {
+            const cut = IDS.filter(() => sim.rng() < 0.4)
+            sim.partition([cut, IDS.filter(x => !cut.includes(x))])
+          } else sim.heal()
+          sim.run(Math.floor(sim.rng() * 3 * failureTimeoutMs))
+        }
+        sim.heal()
+        for (const id of paused) sim.resume(id)
+        for (const n of sim.nodes.values()) if (n.state === 'crashed') sim.restart(n.id)
+        sim.run(5 * failureTimeoutMs)
+        expect(sim.leadershipViolations, `seed ${seed}\n${sim.log.slice(-60).join('\n')}`).toEqual([])
+        expect(sim.agreedLeader(), `seed ${seed}: no agreement`).not.toBeNull()
+      }), { numRuns: 150 * scale })
+    }, 120_000 * scale)
+  }
+})
