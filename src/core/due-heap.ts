@@ -1,48 +1,20 @@
 /** A binary min-heap of due times (ties: the earlier push first), for the tasks a leader holds until their runAt. */
+import { MinHeap } from './min-heap.ts'
+
 export interface Due { atMs: number, id: string }
 
 export class DueHeap {
-  readonly #heap: Array<Due & { seq: number }> = []
+  readonly #heap = new MinHeap<Due & { seq: number }>((a, b) => a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq))
   #seq = 0
 
-  get size (): number { return this.#heap.length }
+  get size (): number { return this.#heap.size }
 
-  peek (): Due | undefined { return this.#heap[0] }
+  peek (): Due | undefined { return this.#heap.peek() }
 
-  push (d: Due): void {
-    const h = this.#heap
-    h.push({ ...d, seq: this.#seq++ })
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!earlier(h[i]!, h[p]!)) break
-      ;[h[i], h[p]] = [h[p]!, h[i]!]
-      i = p
-    }
-  }
+  push (d: Due): void { this.#heap.push({ ...d, seq: this.#seq++ }) }
 
   pop (): Due | undefined {
-    const h = this.#heap
-    const top = h[0]
-    const last = h.pop()
-    if (h.length > 0 && last !== undefined) {
-      h[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < h.length && earlier(h[l]!, h[m]!)) m = l
-        if (r < h.length && earlier(h[r]!, h[m]!)) m = r
-        if (m === i) break
-        ;[h[i], h[m]] = [h[m]!, h[i]!]
-        i = m
-      }
-    }
+    const top = this.#heap.pop()
     return top === undefined ? undefined : { atMs: top.atMs, id: top.id }
   }
-}
-
-function earlier (a: { atMs: number, seq: number }, b: { atMs: number, seq: number }): boolean {
-  return a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq)
 }

@@ -25,6 +25,7 @@
  */
 import pino from 'pino'
 import { DEFAULTS, coreTimings } from '../../src/config.ts'
+import { MinHeap } from '../../src/core/min-heap.ts'
 import { isTerminal } from '../../src/core/tasks.ts'
 import type { TaskRecord } from '../../src/core/tasks.ts'
 import type { Grant } from '../../src/core/grants.ts'
@@ -65,43 +66,9 @@ export interface TaskSimOptions {
 
 interface Event { at: number, seq: number, node: SimNode | null, life: number, fn: () => void, cancelled: boolean }
 
-/** A binary heap of events ordered by (time, insertion). */
-class EventQueue {
-  readonly #heap: Event[] = []
-  get size (): number { return this.#heap.length }
-  peek (): Event | undefined { return this.#heap[0] }
-  push (e: Event): void {
-    const h = this.#heap
-    h.push(e)
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!before(h[i]!, h[p]!)) break
-      ;[h[i], h[p]] = [h[p]!, h[i]!]
-      i = p
-    }
-  }
-
-  pop (): Event | undefined {
-    const h = this.#heap
-    const top = h[0]
-    const last = h.pop()
-    if (h.length > 0 && last !== undefined) {
-      h[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < h.length && before(h[l]!, h[m]!)) m = l
-        if (r < h.length && before(h[r]!, h[m]!)) m = r
-        if (m === i) break
-        ;[h[i], h[m]] = [h[m]!, h[i]!]
-        i = m
-      }
-    }
-    return top
-  }
+/** Events ordered by (time, insertion). */
+class EventQueue extends MinHeap<Event> {
+  constructor () { super(before) }
 }
 
 function before (a: Event, b: Event): boolean {
