@@ -102,6 +102,13 @@ export interface ClusterSnapshot {
  *   leader candidate (a draining leader hands over at its next step, and the
  *   others elect without it as soon as they hear it), and once it announces
  *   `left` the others count it gone at once, without the failure timeout.
+ *
+ * This file is over 450 lines: it is the one event handler of the
+ * membership and election state, and the rules it applies already live
+ * beside it (election.ts, leadership.ts, membership.ts). What is left is the
+ * order in which one event updates the view, the claim and the heartbeat;
+ * the next split (heartbeat pacing and the stall rule into their own module)
+ * waits for the Lifeguard work of issue 15, which changes the same code.
  */
 export class ClusterCore {
   readonly #config: ClusterCoreConfig

@@ -15,6 +15,8 @@ import type { Inventory, TakeOver } from './take-over.ts'
 import type { TaskSpec, TaskStatus, TaskUpdate } from './tasks.ts'
 import { Fifo } from './fifo.ts'
 import { DueHeap } from './due-heap.ts'
+import { placeTask } from './placement.ts'
+import type { PlacementLoad } from './placement.ts'
 import { TypeLimiter, countByType } from './type-limits.ts'
 import type { TypeCounts } from './type-limits.ts'
 
@@ -358,31 +360,14 @@ export class Scheduler {
     return decisions
   }
 
-  /**
-   * The task's origin when it runs the type and has a slot free (not just
-   * room in its window): it holds the task, so its result is recorded there
-   * without a message, and a client waiting at the origin hears at once.
-   * Otherwise the least loaded worker with room.
-   */
+  /** See placement.ts; ties rotate, so that an idle cluster spreads work over every node. */
   #place (workers: readonly WorkerSlots[], spec: TaskSpec): WorkerSlots | null {
-    const type = spec.type
-    const origin = workers.find(w => w.id === spec.origin)
-    if (origin !== undefined && origin.types.includes(type) && this.running(origin.id) < origin.capacity) return origin
-    let best: WorkerSlots | null = null
-    let bestLoad = Infinity
-    const n = workers.length
-    for (let k = 0; k < n; k++) {
-      const w = workers[(this.#cursor + k) % n]!
-      if (!w.types.includes(type)) continue
-      const used = this.running(w.id)
-      if (used >= w.capacity * this.#window(type)) continue
-      const load = used / w.capacity
-      if (load < bestLoad) { best = w; bestLoad = load }
-    }
-    // Rotate ties so that an idle cluster spreads work over every node.
-    this.#cursor = (this.#cursor + 1) % n
-    return best
+    const worker = placeTask(workers, spec, this.#placementLoad, this.#cursor)
+    this.#cursor = (this.#cursor + 1) % workers.length
+    return worker
   }
+
+  readonly #placementLoad: PlacementLoad = { running: id => this.running(id), window: type => this.#window(type) }
 
   /** Attempts per slot a worker may hold of this type (see run-times.ts). */
   #window (type: string): number {
