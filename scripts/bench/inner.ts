@@ -119,6 +119,25 @@ async function sequential (node: LanNode, type: string, n: number, all: readonly
   return { lat, phases, frames: framesPerTask(frames0, await clusterFramesSent(all), n) }
 }
 
+/**
+ * How late delayed tasks begin: DELAYED built-in `echo` tasks in one batch
+ * through `node`, due 0.5-1.5 s later at spread times; each one's start
+ * (the worker's clock) minus its runAt, in ms.
+ */
+async function delayAccuracy (node: LanNode): Promise<number[]> {
+  const DELAYED = 40
+  const first = Date.now() + 500
+  const res = await post<{ ids: string[] }>(`${node.url}/v1/tasks/batch`, { tasks: Array.from({ length: DELAYED }, (_, i) => ({ type: 'echo', payload: { i }, runAt: first + i * 25 })) })
+  if (res.status !== 202) throw new Error(`delay accuracy: batch refused with ${res.status}`)
+  const late: number[] = []
+  for (const id of res.body.ids) {
+    const r = await http<{ status: string, runAt?: number, startedAt: number | null }>(`${node.url}/v1/tasks/${id}?wait=10000`, {}, 15_000)
+    if (r.body.status !== 'succeeded' || r.body.startedAt === null || r.body.runAt === undefined) throw new Error(`delay accuracy: task ${id} ended ${r.body.status}`)
+    late.push(r.body.startedAt - r.body.runAt)
+  }
+  return late
+}
+
 // ---- scenarios -------------------------------------------------------------
 
 async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpcFloorMs: number | null }> {
@@ -161,6 +180,7 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
   let follower: LanNode | undefined
   for (const node of c.nodes) if ((await http<{ id: string }>(`${node.url}/healthz`)).body.id !== leaderId) { follower = node; break }
   const viaFollower = follower === undefined ? null : await sequential(follower, 'user-echo', n, c.nodes)
+  const delays = await delayAccuracy(follower ?? a!)
   await c.stop()
   if (cfg.profile) profiles.push(['latency', summarizeProfiles(join(profileDir, 'latency'), c.formedMs ?? 0).markdown])
   const p50 = pct(echo.lat, 50)
@@ -177,6 +197,8 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
       fig('p50 (user handler, client on a follower)', viaFollower === null ? [] : [pct(viaFollower.lat, 50)], 'ms', { target: '<= 1.0 ms' }),
       fig('p99 (user handler, client on a follower)', viaFollower === null ? [] : [pct(viaFollower.lat, 99)], 'ms', { target: '<= 3 ms' }),
       fig('RPC frames sent per task, all nodes (user handler, client on a follower)', viaFollower === null ? [] : [viaFollower.frames.total], 'frames'),
+      fig('delayed tasks: start after runAt p50', [pct(delays, 50)], 'ms'),
+      fig('delayed tasks: start after runAt p99', [pct(delays, 99)], 'ms', { target: '<= 100 ms' }),
       fig('accepted to started (store on 2 nodes, hand-over, dispatch) p50 (built-in echo)', [pct(echo.phases.queued, 50)], 'ms'),
       fig('run p50 (built-in echo)', [pct(echo.phases.run, 50)], 'ms'),
       fig('ended to reply (result to the origin, reply) p50 (built-in echo)', [pct(echo.phases.back, 50)], 'ms'),
