@@ -1,55 +1,12 @@
 import { claimBeats, electLeader, isOlder } from './election.ts'
 import type { Candidate } from './election.ts'
 import { accuserRefuses, othersFollowAnUnheardLeader, preVoteQuorum, workingLeader } from './leadership.ts'
+import { heartbeatDue, publishIntervalMs } from './heartbeat-pacing.ts'
 import { MembershipView, suspectAfterMs } from './membership.ts'
-import type { FailureDetectorConfig } from './membership.ts'
+import type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './cluster-core-types.ts'
 import type { CoreEvent, Heartbeat, LeaderView, Leaving, MemberInfo, MemberStatus } from './types.ts'
 
-export interface ClusterCoreConfig extends FailureDetectorConfig {
-  /**
-   * Live members (this node included) a node must see to take or keep
-   * leadership; 0 turns the rule off. With a majority here, the minority side
-   * of a partition has no leader and so dispatches nothing.
-   */
-  quorum: number
-  /**
-   * How long a starting node listens before it may lead, and the window in
-   * which it orders itself after every established member it hears.
-   */
-  joinWindowMs: number
-  /**
-   * The heartbeats per second that all followers of the cluster publish
-   * together, at most: a follower publishes every max(heartbeatIntervalMs,
-   * live others / budget seconds), so what each node receives stays flat as
-   * the cluster grows. The leader and joining nodes always publish every
-   * heartbeatIntervalMs; any node publishes at once when its claim, term,
-   * dead list or joining state changes. Absent or 0: no budget (every member
-   * publishes every heartbeatIntervalMs).
-   */
-  followerHeartbeatsPerSecond?: number
-}
-
-export interface MemberSnapshot {
-  id: string
-  name: string
-  http: string
-  status: MemberStatus
-  capacity: number
-  running: number
-  queued: number
-  load: { cpu: number, memory: number }
-  /** Milliseconds since the member was last heard from (0 for this node). */
-  lastSeenMs: number
-  incarnation: number
-  types: string[]
-}
-
-export interface ClusterSnapshot {
-  self: { id: string, name: string }
-  leader: LeaderView | null
-  term: number
-  members: MemberSnapshot[]
-}
+export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './cluster-core-types.ts'
 
 /**
  * The membership and leadership state machine of one node, in the style of
@@ -102,13 +59,6 @@ export interface ClusterSnapshot {
  *   leader candidate (a draining leader hands over at its next step, and the
  *   others elect without it as soon as they hear it), and once it announces
  *   `left` the others count it gone at once, without the failure timeout.
- *
- * This file is over 450 lines: it is the one event handler of the
- * membership and election state, and the rules it applies already live
- * beside it (election.ts, leadership.ts, membership.ts). What is left is the
- * order in which one event updates the view, the claim and the heartbeat;
- * the next split (heartbeat pacing and the stall rule into their own module)
- * waits for the Lifeguard work of issue 15, which changes the same code.
  */
 export class ClusterCore {
   readonly #config: ClusterCoreConfig
@@ -202,33 +152,14 @@ export class ClusterCore {
     return this.#recompute(nowMs)
   }
 
-  /**
-   * How often this node publishes now: every heartbeatIntervalMs as leader,
-   * while joining, or in a small cluster; as a follower of a large one, so
-   * often that all followers together publish followerHeartbeatsPerSecond.
-   */
+  /** How often this node publishes now (see heartbeat-pacing.ts). */
   publishIntervalMs (nowMs: number): number {
-    const base = this.#config.heartbeatIntervalMs
-    const budget = this.#config.followerHeartbeatsPerSecond ?? 0
-    if (budget <= 0 || this.isLeader() || this.joining(nowMs)) return base
-    return Math.max(base, Math.ceil(this.#view.live().length * 1000 / budget))
+    return publishIntervalMs(this.#config, this.#view.live().length, this.isLeader() || this.joining(nowMs))
   }
 
-  /**
-   * True when a heartbeat is due: its interval has passed, or what this node
-   * says about itself changed since the last one (it took or left office, a
-   * new incarnation, the end of its join window) and half an interval has
-   * passed. A follower's changed view of others (a new leader, a member it
-   * declared dead) waits for its next heartbeat: the new leader's own claim
-   * spreads the change, and an accused live member hears the accusation from
-   * the first of the many members that make it; so an event anywhere does
-   * not make every member publish at once.
-   */
+  /** True when a heartbeat is due (see heartbeat-pacing.ts). */
   heartbeatDue (nowMs: number): boolean {
-    if (this.#lastPublishMs === null) return true
-    const sinceMs = nowMs - this.#lastPublishMs
-    if (sinceMs >= this.publishIntervalMs(nowMs)) return true
-    return sinceMs >= this.#config.heartbeatIntervalMs / 2 && this.#digest(nowMs) !== this.#publishedDigest
+    return heartbeatDue(this.#lastPublishMs, nowMs, this.publishIntervalMs(nowMs), this.#config.heartbeatIntervalMs, () => this.#digest(nowMs) !== this.#publishedDigest)
   }
 
   /** The heartbeat to publish now; each call advances the sequence number. */
