@@ -203,7 +203,9 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
       fig('run p50 (built-in echo)', [pct(echo.phases.run, 50)], 'ms'),
       fig('ended to reply (result to the origin, reply) p50 (built-in echo)', [pct(echo.phases.back, 50)], 'ms'),
       fig('RPC frames sent per task, all nodes (built-in echo)', [echo.frames.total], 'frames'),
-      fig('RPC frames sent per task, all nodes (user handler)', [user.frames.total], 'frames')
+      fig('RPC frames sent per task, all nodes (user handler)', [user.frames.total], 'frames'),
+      fig('RPC bytes sent per task, all nodes (built-in echo)', [echo.frames.bytes], 'bytes'),
+      fig('of which task updates to holders (built-in echo)', [echo.frames.updateBytes], 'bytes')
     ],
     notes: [
       'phase times use the nodes\' millisecond clocks (one machine), so they are coarse',
@@ -226,8 +228,8 @@ async function throughput (): Promise<void> {
     { key: 'echo, bulk waits', type: 'echo', client: 'bulk' },
     { key: 'user handler, bulk waits', type: 'user-echo', client: 'bulk' }
   ] as const
-  type Runs = { rates: number[], cpu: number[], requests: number[], peakRss: number[], frames: number[], byKind: Record<string, number> }
-  const got = new Map<string, Runs>(variants.map(v => [v.key, { rates: [], cpu: [], requests: [], peakRss: [], frames: [], byKind: {} }]))
+  type Runs = { rates: number[], cpu: number[], requests: number[], peakRss: number[], frames: number[], bytes: number[], updateBytes: number[], byKind: Record<string, number> }
+  const got = new Map<string, Runs>(variants.map(v => [v.key, { rates: [], cpu: [], requests: [], peakRss: [], frames: [], bytes: [], updateBytes: [], byKind: {} }]))
   for (let r = 0; r < runs; r++) {
     for (const v of variants) {
       const profile = r === 0
@@ -258,8 +260,10 @@ async function throughput (): Promise<void> {
       runsOf.requests.push(requests)
       runsOf.peakRss.push(peak)
       runsOf.frames.push(frames.total)
+      runsOf.bytes.push(frames.bytes)
+      runsOf.updateBytes.push(frames.updateBytes)
       runsOf.byKind = frames.byKind
-      say(`throughput run ${r + 1}/${runs}, ${v.key}: ${Math.round(total / secs)} tasks/s, ${(cpu / (total / 1000)).toFixed(2)} CPU-s per 1,000, ${requests} result requests, peak RSS ${peak.toFixed(0)} MB, ${frames.total.toFixed(2)} RPC frames per task`)
+      say(`throughput run ${r + 1}/${runs}, ${v.key}: ${Math.round(total / secs)} tasks/s, ${(cpu / (total / 1000)).toFixed(2)} CPU-s per 1,000, ${requests} result requests, peak RSS ${peak.toFixed(0)} MB, ${frames.total.toFixed(2)} RPC frames and ${frames.bytes} bytes (${frames.updateBytes} of updates) per task`)
       await c.stop()
       if (profile && cfg.profile) profiles.push([`throughput (first run, ${v.key})`, summarizeProfiles(join(profileDir, dir), c.formedMs ?? 0).markdown])
     }
@@ -273,7 +277,9 @@ async function throughput (): Promise<void> {
       fig(`CPU-seconds per 1,000 tasks, all nodes (${v.key})`, x.cpu, 'CPU-s', { target: v.type === 'user-echo' ? '<= 0.14' : undefined }),
       fig(`HTTP requests for the results (${v.key})`, x.requests, 'requests'),
       fig(`peak RSS of the largest node (VmHWM) (${v.key})`, x.peakRss, 'MB', { target: '<= 150 MB' }),
-      fig(`RPC frames sent per task, all nodes (${v.key})`, x.frames, 'frames')
+      fig(`RPC frames sent per task, all nodes (${v.key})`, x.frames, 'frames'),
+      fig(`RPC bytes sent per task, all nodes (${v.key})`, x.bytes, 'bytes'),
+      fig(`of which task updates to holders (${v.key})`, x.updateBytes, 'bytes')
     )
   }
   scenarios.push({

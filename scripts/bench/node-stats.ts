@@ -1,8 +1,10 @@
 /**
  * What the task-path scenarios read from each node besides time: its peak
  * RSS (VmHWM in /proc/<pid>/status, the kernel's high-water mark of the
- * process's resident memory) and the node-to-node RPC frames it sent, by
- * message kind (from its own /metrics: requests and replies alike).
+ * process's resident memory) and the node-to-node RPC frames it sent and
+ * their bytes, by message kind (from its own /metrics: requests and replies
+ * alike). Frames count round trips; bytes count what they carried (a task
+ * update sent twice costs bytes even when it shares a frame).
  */
 import { LAN_TOKEN, statusBytes } from '../lib/lan-nodes.ts'
 import type { LanNode } from '../lib/lan-nodes.ts'
@@ -12,17 +14,18 @@ export function peakRssBytes (pid: number): number {
   return statusBytes(pid, 'VmHWM')
 }
 
-/** RPC frames this node has sent since it started, by message kind. */
+/** RPC frames (key: kind) and their bytes (key: `bytes:kind`) this node has sent since it started. */
 export async function framesSent (node: LanNode): Promise<Map<string, number>> {
   const res = await fetch(`${node.url}/metrics`, { headers: { authorization: `Bearer ${LAN_TOKEN}` }, signal: AbortSignal.timeout(5_000) })
   const text = await res.text()
   const out = new Map<string, number>()
   for (const line of text.split('\n')) {
-    const m = /^taskmesh_rpc_messages_total\{(.*)\} (\S+)$/.exec(line)
+    const m = /^taskmesh_rpc_(messages|bytes)_total\{(.*)\} (\S+)$/.exec(line)
     if (m === null) continue
-    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map(x => [x[1]!, x[2]!]))
+    const labels = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map(x => [x[1]!, x[2]!]))
     if (labels.direction !== 'sent') continue
-    out.set(labels.kind!, (out.get(labels.kind!) ?? 0) + Number(m[2]))
+    const key = m[1] === 'bytes' ? `bytes:${labels.kind!}` : labels.kind!
+    out.set(key, (out.get(key) ?? 0) + Number(m[3]))
   }
   return out
 }
@@ -34,15 +37,22 @@ export async function clusterFramesSent (nodes: readonly LanNode[]): Promise<Map
   return total
 }
 
-/** The frames sent between two readings, per task: the total, and by kind (rounded to 0.01). */
-export function framesPerTask (before: Map<string, number>, after: Map<string, number>, tasks: number): { total: number, byKind: Record<string, number> } {
+/** The frames and bytes sent between two readings, per task: totals, and frames by kind (rounded to 0.01), bytes of task updates. */
+export function framesPerTask (before: Map<string, number>, after: Map<string, number>, tasks: number): { total: number, byKind: Record<string, number>, bytes: number, updateBytes: number } {
   const byKind: Record<string, number> = {}
   let total = 0
+  let bytes = 0
+  let updateBytes = 0
   for (const [k, v] of after) {
     const d = v - (before.get(k) ?? 0)
     if (d <= 0) continue
+    if (k.startsWith('bytes:')) {
+      bytes += d
+      if (k === 'bytes:updates') updateBytes += d
+      continue
+    }
     total += d
     byKind[k] = Math.round(d / tasks * 100) / 100
   }
-  return { total: total / tasks, byKind }
+  return { total: total / tasks, byKind, bytes: Math.round(bytes / tasks), updateBytes: Math.round(updateBytes / tasks) }
 }
