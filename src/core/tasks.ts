@@ -137,6 +137,16 @@ export function newestUpdate (prev: TaskUpdate | undefined, u: TaskUpdate): Task
 
 const TERMINAL_RANK: Partial<Record<TaskStatus, number>> = { succeeded: 0, cancelled: 1, failed: 2 }
 
+/** The tie-breaking keys of terminalBeats, in order: each is built only when the ones before it tie. */
+const TERMINAL_KEYS: ReadonlyArray<(r: TaskProgress) => string> = [
+  r => r.worker ?? '\uffff',
+  r => String(r.finishedAt ?? Number.MAX_SAFE_INTEGER).padStart(20, '0'),
+  r => r.error ?? '',
+  r => JSON.stringify(r.result) ?? '',
+  r => String(r.startedAt ?? -1).padStart(20, '0'),
+  r => JSON.stringify(r.progress) ?? ''
+]
+
 /**
  * A total order of terminal records (true when `a` ranks strictly before
  * `b`): the result of work done beats a cancellation, which beats a failure;
@@ -149,15 +159,11 @@ export function terminalBeats (a: TaskProgress, b: TaskProgress): boolean {
   const rb = TERMINAL_RANK[b.status] ?? 3
   if (ra !== rb) return ra < rb
   if (a.attempts !== b.attempts) return a.attempts < b.attempts
-  const keys: Array<[string, string]> = [
-    [a.worker ?? '\uffff', b.worker ?? '\uffff'],
-    [String(a.finishedAt ?? Number.MAX_SAFE_INTEGER).padStart(20, '0'), String(b.finishedAt ?? Number.MAX_SAFE_INTEGER).padStart(20, '0')],
-    [a.error ?? '', b.error ?? ''],
-    [JSON.stringify(a.result) ?? '', JSON.stringify(b.result) ?? ''],
-    [String(a.startedAt ?? -1).padStart(20, '0'), String(b.startedAt ?? -1).padStart(20, '0')],
-    [JSON.stringify(a.progress) ?? '', JSON.stringify(b.progress) ?? '']
-  ]
-  for (const [x, y] of keys) if (x !== y) return x < y
+  for (const key of TERMINAL_KEYS) {
+    const x = key(a)
+    const y = key(b)
+    if (x !== y) return x < y
+  }
   return false
 }
 

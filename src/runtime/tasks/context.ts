@@ -78,6 +78,13 @@ export const TASK_PATH = {
   maxParkedPerMember: 100_000,
   /** Nodes an origin tries, one after another, to store a second copy on. */
   maxStoreTargets: 4,
+  /**
+   * A leader's state change that is not an ending (assigned, running,
+   * retrying) waits this long before it goes to the task's holders, and is
+   * dropped when the task's ending comes first: a short task's holders hear
+   * of it once. A read on a holder may show such a change this much later.
+   */
+  settleMs: 250,
   /** Progress of one task is sent to its holders at most this often. */
   progressEveryMs: 200,
   /** How often the runtime retries hand-overs, reports and leader timeouts. */
@@ -137,6 +144,7 @@ export interface TaskRoles {
   }
   holders: {
     send (updates: TaskUpdate[], holders: readonly string[]): void
+    sendSettled (updates: readonly TaskUpdate[], holders: readonly string[]): void
     apply (updates: readonly TaskUpdate[]): void
     passOnEndings (ended: readonly TaskRecord[]): void
   }

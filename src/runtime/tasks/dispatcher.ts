@@ -321,21 +321,30 @@ export class Dispatcher {
     void this.#ctx.transport.request(worker, { kind: 'abort', ids, ...(reason === 'cancel' ? {} : { reason }) }, TASK_PATH.rpcTimeoutMs).catch((err: Error) => { this.#ctx.log.warn({ to: worker, err: err.message }, 'abort not delivered') })
   }
 
-  /** Sends scheduler updates to each task's holders (applying them here when this node holds the task). */
+  /**
+   * Sends scheduler updates to each task's holders (applying them here when
+   * this node holds the task): endings at once, passing states settled (see
+   * HolderSync.sendSettled).
+   */
   #distribute (updates: readonly TaskUpdate[]): void {
-    const byHolder = new Map<string, TaskUpdate[]>()
+    const byHolder = new Map<string, { ended: TaskUpdate[], passing: TaskUpdate[] }>()
     for (const u of updates) {
+      const ended = isTerminal(u.status)
       for (const h of this.#holders.get(u.id) ?? []) {
-        const list = byHolder.get(h) ?? []
-        list.push(u)
-        byHolder.set(h, list)
+        let lists = byHolder.get(h)
+        if (lists === undefined) byHolder.set(h, lists = { ended: [], passing: [] })
+        ;(ended ? lists.ended : lists.passing).push(u)
       }
-      if (isTerminal(u.status)) {
+      if (ended) {
         this.#holders.delete(u.id)
         this.#ended.remember(u.id)
       }
     }
-    for (const [holder, list] of byHolder) this.#ctx.roles.holders.send(list, [holder])
+    for (const [holder, { ended, passing }] of byHolder) {
+      // Passing states first: an ending sent after them drops those it supersedes.
+      if (passing.length > 0) this.#ctx.roles.holders.sendSettled(passing, [holder])
+      if (ended.length > 0) this.#ctx.roles.holders.send(ended, [holder])
+    }
   }
 
   /** Holders' copies may list different replicas (an origin that retried lists every node it tried): the leader keeps them all. */

@@ -4,9 +4,10 @@
  * reachable); endings that cannot be delivered to a member declared dead are
  * parked until it is back; a holder that records an ending passes it on to
  * the task's other holders, so that two different endings after a fault
- * settle on the same one everywhere.
+ * settle on the same one everywhere. A leader's passing states (assigned,
+ * running, retrying) wait briefly and give way to the task's ending.
  */
-import { isTerminal, newestUpdate, updateOf } from '../../core/tasks.ts'
+import { isTerminal, mergeUpdate, newestUpdate, updateOf } from '../../core/tasks.ts'
 import type { TaskRecord, TaskUpdate } from '../../core/tasks.ts'
 import { Outbox } from '../outbox.ts'
 import { TASK_PATH } from './context.ts'
@@ -19,6 +20,9 @@ export class HolderSync {
   readonly #parked = new Map<string, Map<string, TaskUpdate>>()
   /** Local updates of this turn of the event loop, stored in one transaction. */
   #localUpdates: TaskUpdate[] = []
+  /** Passing states waiting to go out (see sendSettled), per holder and task. */
+  readonly #settling = new Map<string, Map<string, TaskUpdate>>()
+  #settleArmed = false
 
   constructor (ctx: TaskContext) {
     this.#ctx = ctx
@@ -28,15 +32,45 @@ export class HolderSync {
   }
 
   async flush (): Promise<void> {
+    this.#sendSettled()
     await this.#outbox.flush()
   }
 
   /** Sends updates to these holders (applying them here when this node is one). */
   send (updates: TaskUpdate[], holders: readonly string[]): void {
     for (const h of new Set(holders)) {
+      const settling = this.#settling.get(h)
+      // A passing state still waiting is dropped when this one supersedes it.
+      if (settling !== undefined) for (const u of updates) { const held = settling.get(u.id); if (held !== undefined && mergeUpdate(held, u) !== null) settling.delete(u.id) }
       if (h === this.#ctx.self) this.#applySoon(updates)
       else this.#outbox.push(h, updates)
     }
+  }
+
+  /**
+   * Sends a leader's passing states (assigned, running, retrying: not
+   * endings) to these holders after TASK_PATH.settleMs, unless an update that
+   * supersedes one (the task's ending) is sent first: then only that goes.
+   * Holders learn these changes a little later, and those of a short task
+   * not at all; nothing depends on them being prompt (a new leader learns
+   * running attempts from their workers, never from holders).
+   */
+  sendSettled (updates: readonly TaskUpdate[], holders: readonly string[]): void {
+    for (const h of new Set(holders)) {
+      let settling = this.#settling.get(h)
+      if (settling === undefined) this.#settling.set(h, settling = new Map())
+      for (const u of updates) settling.set(u.id, newestUpdate(settling.get(u.id), u))
+    }
+    if (this.#settleArmed) return
+    this.#settleArmed = true
+    this.#ctx.clock.after(TASK_PATH.settleMs, () => { this.#sendSettled() })
+  }
+
+  #sendSettled (): void {
+    this.#settleArmed = false
+    const settling = [...this.#settling]
+    this.#settling.clear()
+    for (const [h, byId] of settling) if (byId.size > 0) this.send([...byId.values()], [h])
   }
 
   /** Merges updates into the records held here, and tells those waiting on them. */
@@ -61,7 +95,8 @@ export class HolderSync {
       }
       this.#ctx.roles.reads.changed(rec)
     }
-    // The sender too, when it holds the task: a worker's own copy hears only from the others.
+    // The sender too, when it holds the task: a worker's own copy hears only from the others (and may
+    // have been stored after the worker's own ending was applied there, as a late second copy is).
     this.passOnEndings(ended)
     // A user's retry reopened these: offered to whoever leads now (the leader that took the retry may have lost office since).
     if (retried.length > 0) this.#ctx.roles.handOver.offer(retried)
