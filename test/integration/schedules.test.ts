@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process'
+import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { agreedLeader, nodesPerTest, waitFor } from '../support/nodes.ts'
 import type { NodeSet, TestNode } from '../support/nodes.ts'
@@ -6,6 +8,13 @@ import { dispatchingAt } from '../support/recording.ts'
 interface Stamp { name: string, tick: number, firedAt: number, lateMs: number, late: boolean }
 interface Rec { id: string, status: string, type: string, schedule?: Stamp }
 interface View { name: string, everyMs?: number, cron?: string, timezone?: string, paused: boolean, createdAt: number, lastTick: number | null, nextTick: number | null, skippedTicks: number, stored?: number, members?: number }
+
+const CLI = resolve(import.meta.dirname, '../../src/cli.ts')
+
+function taskmesh (...args: string[]): { status: number | null, stdout: string, stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
 
 async function call (node: TestNode, method: string, path: string, body?: unknown): Promise<{ status: number, json: any }> {
   const res = await fetch(`${node.url}${path}`, {
@@ -124,7 +133,7 @@ describe('recurring schedules (real nodes)', () => {
     for (const t of down) expect(fired.get(t)![0]!.schedule!.late).toBe(true)
   })
 
-  it('the API: cron with a time zone, pause and resume, delete, and clear 400/404/422 answers', async () => {
+  it('the API and the CLI: cron with a time zone, pause and resume, delete, clear 400/404/422 answers, and the OpenAPI document', async () => {
     const { nodes } = await start(set, ['a1'])
     const node = nodes[0]!
     const cron = await call(node, 'PUT', '/v1/schedules/nightly', { cron: '30 2 * * *', timezone: 'Europe/Berlin', task: { type: 'echo', payload: { n: 1 }, priority: 5 } })
@@ -166,6 +175,20 @@ describe('recurring schedules (real nodes)', () => {
     expect(del.json).toMatchObject({ name: 'quick', deleted: true })
     expect((await call(node, 'GET', '/v1/schedules/quick')).status).toBe(404)
     expect(((await call(node, 'GET', '/v1/schedules')).json.schedules as View[]).map(s => s.name)).toEqual(['nightly'])
+
+    // The CLI: put, list, get, pause, resume, delete; errors exit 2 with the API's message.
+    const put = taskmesh('schedule', 'put', 'cli-every', '--every-ms', '60000', '--type', 'echo', '--payload', '{"from": "cli"}', '--json', '--node', node.url)
+    expect(put.status, put.stderr).toBe(0)
+    expect(JSON.parse(put.stdout)).toMatchObject({ name: 'cli-every', everyMs: 60000, task: { type: 'echo', payload: { from: 'cli' } }, stored: 1 })
+    expect(taskmesh('schedule', 'list', '--node', node.url).stdout).toMatch(/^cli-every +every 60000 ms +echo +active /m)
+    expect(taskmesh('schedule', 'pause', 'cli-every', '--node', node.url).stdout).toMatch(/^paused: cli-every: every 60000 ms, fires echo \(paused\)/)
+    expect(JSON.parse(taskmesh('schedule', 'resume', 'cli-every', '--json', '--node', node.url).stdout)).toMatchObject({ paused: false })
+    expect(taskmesh('schedule', 'get', 'nightly', '--node', node.url).stdout).toMatch(/^nightly: cron "30 2 \* \* \*" \(Europe\/Berlin\), fires echo/)
+    expect(taskmesh('schedule', 'delete', 'cli-every', '--node', node.url).stdout).toMatch(/^deleted cli-every/)
+    const wrong = taskmesh('schedule', 'put', 'x', '--cron', 'nope', '--type', 'echo', '--node', node.url)
+    expect(wrong.status).toBe(2)
+    expect(wrong.stderr).toMatch(/400 INVALID_REQUEST.*invalid cron expression "nope"/)
+    expect(taskmesh('--help').stdout).toMatch(/schedule +Recurring schedules/)
 
     // The OpenAPI document lists the routes and the task's schedule stamp.
     const doc = (await call(node, 'GET', '/docs/json')).json
