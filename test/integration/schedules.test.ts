@@ -79,8 +79,10 @@ describe('recurring schedules (real nodes)', () => {
     expect(put.json.nextTick).toBe(anchor + 1000)
     const ticks = Array.from({ length: 20 }, (_, k) => anchor + (k + 1) * 1000)
 
-    // Half-way (tick 8 fired), the leader dies.
+    // Half-way (tick 8 fired), the leader dies just after tick 9 fell: it may be firing it then (the task stored on a
+    // second node, its progress not yet sent), which is what the new leader's key lookup is for. A timed fault, not a wait.
     await waitFor(async () => ((await call(survivors[1]!, 'GET', '/v1/schedules/every-second')).json as View).lastTick! >= anchor + 8000 || undefined, 15_000, 'tick 8 to fire')
+    await new Promise(r => setTimeout(r, Math.max(0, anchor + 9060 - Date.now())))
     const killedAt = Date.now()
     leader.signal('SIGKILL')
     const newLeaderAt = await waitFor(() => dispatchingAt(survivors, killedAt), 10_000, 'a new leader to dispatch')
@@ -90,17 +92,18 @@ describe('recurring schedules (real nodes)', () => {
     const fired = await ticksEnded(survivors[1]!, 'every-second', ticks)
     const late = ticks.filter(t => fired.get(t)![0]!.schedule!.late)
     const lateness = ticks.map(t => `${(t - anchor) / 1000}:${fired.get(t)![0]!.schedule!.lateMs}`)
-    console.log(`schedule every 1000 ms, leader SIGKILL at +${killedAt - anchor} ms: ${fired.size} ticks, ${late.length} fired late (tick:lateMs ${lateness.join(' ')})`)
+    const gathered = survivors.flatMap(n => n.output().split('\n').filter(l => l.includes('"schedules gathered: firing"')).map(l => JSON.parse(l) as { dueTicks: number, firedBefore: number }))
+    console.log(`schedule every 1000 ms, leader SIGKILL at +${killedAt - anchor} ms: ${fired.size} ticks, ${late.length} fired late (tick:lateMs ${lateness.join(' ')}); new leader: ${JSON.stringify(gathered.map(g => ({ dueTicks: g.dueTicks, firedBefore: g.firedBefore })))}`)
     expect([...fired.keys()].sort((a, b) => a - b)).toEqual(ticks)
     for (const t of ticks) expect(fired.get(t)!.length, `tasks of tick ${t - anchor}`).toBe(1)
-    // A tick due while no leader could fire it (between the kill and the new leader's first round) fired
-    // late and says so; the connection-close hint usually makes the failover shorter than a tick, so
-    // there may be none here (the restart test below has some for certain). Every other tick was on time.
+    // A tick that fell while no leader could fire it (between the kill and the new leader's first round)
+    // fired late and says so; the connection-close hint usually makes the failover shorter than a tick, so
+    // there may be none here (the restart test below has some for certain). A tick is late only then, or
+    // when it was fired more than a second after its time.
     for (const t of ticks) {
       const s = fired.get(t)![0]!.schedule!
-      expect(s.late).toBe(s.lateMs > 1000)
-      if (s.late) expect(t).toBeGreaterThan(killedAt - 1000)
       if (t > killedAt && t < newLeaderAt) expect(s.late, `tick ${t - anchor} fell with no leader`).toBe(true)
+      if (s.late && s.lateMs <= 1000) expect(t > killedAt - 1000 && t < newLeaderAt + 1000, `tick ${t - anchor} late by ${s.lateMs} ms`).toBe(true)
     }
     // Each tick's task carries the key derived from the schedule and its tick.
     const one = fired.get(ticks[0]!)![0]!

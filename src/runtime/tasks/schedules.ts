@@ -49,6 +49,11 @@ export interface ScheduleChange { schedule: ScheduleView, stored: number, member
 
 type SchedulesMessage = Extract<RpcRequest, { kind: 'schedules' }>
 
+/** A new leader that could not hear every reachable member asks again after this. */
+const RETAKE_OFFICE_MS = 500
+/** Keys asked in one `keys` request (the message allows 10,000). */
+const KEYS_PER_LOOKUP = 5_000
+
 export class Schedules {
   readonly #ctx: TaskContext
   readonly #store: ScheduleStore | undefined
@@ -58,6 +63,8 @@ export class Schedules {
   /** When this node was ready to fire in #readyTerm: a tick before it was missed (fired late). */
   #readyAt = 0
   #preparing: Promise<void> | null = null
+  /** After a failed attempt to take office, the next is not before this (ms). */
+  #retryAt = 0
   /** Keys of ticks the last leader fired (found on a member when this one took office). */
   #firedBefore = new Set<string>()
   /** Schedules with a firing under way. */
@@ -171,16 +178,22 @@ export class Schedules {
     return Math.max(this.#ctx.clock.now(), (held?.version ?? 0) + 1)
   }
 
-  /** Stores a change here and on every reachable member; accepted once two hold it (when there are two). */
+  /**
+   * Stores a change here and on every reachable member. Accepted once two
+   * hold it (when there are two) and the leader does (it fires from its own
+   * copy; a later leader gathers every member's when it takes office).
+   */
   async #spread (def: ScheduleDef): Promise<ScheduleChange> {
     const { cluster, transport, self, log } = this.#ctx
     this.take({ kind: 'schedules', defs: [def], progress: [] })
     const others = cluster.reachableMembers().filter(m => m.id !== self)
     const replies = await Promise.allSettled(others.map(async m => await transport.request(m.id, { kind: 'schedules', defs: [def], progress: [] }, TASK_PATH.rpcTimeoutMs)))
-    const stored = 1 + replies.filter(r => r.status === 'fulfilled' && r.value.kind === 'ok').length
-    log.info({ schedule: def.name, paused: def.paused, deleted: def.deleted === true, stored }, 'schedule changed')
-    if (others.length > 0 && stored < 2) throw new UnavailableError('no other live member stored the schedule (kept on this node only, and sent on when one joins); retry')
-    return { schedule: this.#view(def), stored, members: others.length + 1 }
+    const storedBy = new Set([self, ...others.filter((_, i) => { const r = replies[i]!; return r.status === 'fulfilled' && r.value.kind === 'ok' }).map(m => m.id)])
+    log.info({ schedule: def.name, paused: def.paused, deleted: def.deleted === true, stored: storedBy.size }, 'schedule changed')
+    if (others.length > 0 && storedBy.size < 2) throw new UnavailableError('no other live member stored the schedule (kept on this node only, and sent on when one joins); retry')
+    const leader = cluster.leader()
+    if (leader !== null && !storedBy.has(leader.id)) throw new UnavailableError('the leader did not store the schedule (the other members did); retry')
+    return { schedule: this.#view(def), stored: storedBy.size, members: others.length + 1 }
   }
 
   // ---- every member ------------------------------------------------------------
@@ -218,11 +231,15 @@ export class Schedules {
     this.#flushProgress()
     if (roles.dispatcher.gathering) return
     if (this.#readyTerm !== leader.term) {
-      if (this.#preparing === null) {
+      if (this.#preparing === null && clock.now() >= this.#retryAt) {
         const term = leader.term
-        this.#preparing = this.#takeOffice(store, term).then(ready => { if (ready && this.#leads(term)) this.#readyTerm = term }, (err: Error) => {
-          this.#ctx.log.warn({ err: err.message }, 'could not gather schedules as the new leader; trying again')
-        }).finally(() => { this.#preparing = null })
+        const failed = (why: string): void => {
+          this.#retryAt = clock.now() + RETAKE_OFFICE_MS
+          this.#ctx.log.warn({ term, err: why }, 'could not gather schedules and fired ticks as the new leader; trying again')
+        }
+        this.#preparing = this.#takeOffice(store, term).then(ready => {
+          if (ready === true) { if (this.#leads(term)) this.#readyTerm = term } else failed(ready)
+        }, (err: Error) => { failed(err.message) }).finally(() => { this.#preparing = null })
       }
       return
     }
@@ -247,13 +264,13 @@ export class Schedules {
    * keys name a task some member holds). True once every reachable member
    * answered both; false: tried again on a later tick.
    */
-  async #takeOffice (store: ScheduleStore, term: number): Promise<boolean> {
+  async #takeOffice (store: ScheduleStore, term: number): Promise<true | string> {
     const { cluster, transport, self, log, clock } = this.#ctx
     const others = cluster.reachableMembers().filter(m => m.id !== self)
     const mine = (): SchedulesMessage => ({ kind: 'schedules', defs: [...store.defs().values()], progress: [...store.progress().values()] })
-    const pulled = await Promise.all(others.map(async m => await transport.request(m.id, { ...mine(), want: true }, TASK_PATH.rpcTimeoutMs)))
+    const pulled = await Promise.all(others.map(async m => await transport.request(m.id, { ...mine(), want: true }, TASK_PATH.inventoryTimeoutMs)))
     for (const r of pulled) {
-      if (r.kind !== 'schedules') return false
+      if (r.kind !== 'schedules') return `a member answered ${r.kind === 'error' ? r.message : r.kind}`
       store.put(r.defs as ScheduleDef[], r.progress)
     }
     // Every member gets what the others had.
@@ -264,14 +281,15 @@ export class Schedules {
       for (const t of dueTicks(def, store.progress().get(def.name)?.lastTick ?? null, now).ticks) keys.push(tickKey(def.name, t))
     }
     const found = new Set(keys.filter(k => this.#ctx.store.byIdempotencyKey(k) !== undefined))
-    if (keys.length > 0) {
-      const answers = await Promise.all(others.map(async m => await transport.request(m.id, { kind: 'keys', keys }, TASK_PATH.rpcTimeoutMs)))
+    for (let i = 0; i < keys.length; i += KEYS_PER_LOOKUP) {
+      const chunk = keys.slice(i, i + KEYS_PER_LOOKUP)
+      const answers = await Promise.all(others.map(async m => await transport.request(m.id, { kind: 'keys', keys: chunk }, TASK_PATH.inventoryTimeoutMs)))
       for (const a of answers) {
-        if (a.kind !== 'keys') return false
+        if (a.kind !== 'keys') return `a member answered ${a.kind === 'error' ? a.message : a.kind}`
         for (const k of a.held) found.add(k)
       }
     }
-    if (!this.#leads(term)) return false
+    if (!this.#leads(term)) return 'no longer leading'
     this.#firedBefore = found
     this.#readyAt = clock.now()
     log.info({ term, schedules: store.defs().size, dueTicks: keys.length, firedBefore: found.size }, 'schedules gathered: firing')
