@@ -7,6 +7,8 @@ import { Type } from '@sinclair/typebox'
 import { MAX_ATTEMPTS, MAX_CRON_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_RETAIN_MS, MAX_SCHEDULES, MAX_SCHEDULE_NAME_LENGTH, MAX_TASK_TIMEOUT_MS, MAX_TIMEZONE_LENGTH, MAX_TYPE_LENGTH } from './constants.ts'
 
 const Ms = Type.Integer({ minimum: 0, maximum: 2 ** 47 })
+/** Schedules a member holds: the live ones and as many deleted ones (see ScheduleStore). */
+export const HELD_SCHEDULES = 2 * MAX_SCHEDULES
 export const SCHEDULE_NAME_PATTERN = `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_SCHEDULE_NAME_LENGTH - 1}}$`
 export const ScheduleName = Type.String({ pattern: SCHEDULE_NAME_PATTERN })
 
@@ -56,14 +58,14 @@ export const TickStampSchema = Type.Object({
  */
 export const SchedulesRequest = Type.Object({
   kind: Type.Literal('schedules'),
-  defs: Type.Array(ScheduleDefSchema, { maxItems: MAX_SCHEDULES }),
-  progress: Type.Array(ScheduleProgressSchema, { maxItems: MAX_SCHEDULES }),
+  defs: Type.Array(ScheduleDefSchema, { maxItems: HELD_SCHEDULES }),
+  progress: Type.Array(ScheduleProgressSchema, { maxItems: HELD_SCHEDULES }),
   want: Type.Optional(Type.Literal(true))
 }, { additionalProperties: false })
 export const SchedulesReply = Type.Object({
   kind: Type.Literal('schedules'),
-  defs: Type.Array(ScheduleDefSchema, { maxItems: MAX_SCHEDULES }),
-  progress: Type.Array(ScheduleProgressSchema, { maxItems: MAX_SCHEDULES })
+  defs: Type.Array(ScheduleDefSchema, { maxItems: HELD_SCHEDULES }),
+  progress: Type.Array(ScheduleProgressSchema, { maxItems: HELD_SCHEDULES })
 }, { additionalProperties: false })
 
 /** New leader -> members: which of these idempotency keys name a task you hold? (a schedule's ticks the last leader may have fired). Reply `keys`. */

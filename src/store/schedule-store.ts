@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { newerDef, newerProgress } from '../core/schedules.ts'
+import { MAX_SCHEDULES } from '../protocol/constants.ts'
 import type { ScheduleDef, ScheduleProgress } from '../core/schedules.ts'
 
 export class ScheduleStore {
@@ -56,7 +57,27 @@ export class ScheduleStore {
     }
     for (const d of newDefs) this.#defs.set(d.name, d)
     for (const p of newProgress) this.#progress.set(p.name, p)
+    this.#forgetOldDeleted()
     return { defs: newDefs.map(d => d.name), progress: newProgress.map(p => p.name) }
+  }
+
+  /**
+   * Deleted schedules are kept (so that an older copy on a member that was
+   * away does not bring one back), at most MAX_SCHEDULES of them: the oldest
+   * deletions beyond are forgotten, with their progress.
+   */
+  #forgetOldDeleted (): void {
+    const deleted = [...this.#defs.values()].filter(d => d.deleted === true)
+    if (deleted.length <= MAX_SCHEDULES) return
+    const gone = deleted.sort((a, b) => a.version - b.version).slice(0, deleted.length - MAX_SCHEDULES).map(d => d.name)
+    const delDef = this.#db.prepare('DELETE FROM schedules WHERE name = ?')
+    const delProgress = this.#db.prepare('DELETE FROM schedule_progress WHERE name = ?')
+    for (const name of gone) {
+      delDef.run(name)
+      delProgress.run(name)
+      this.#defs.delete(name)
+      this.#progress.delete(name)
+    }
   }
 
   close (): void { this.#db.close() }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { dueTicks, MAX_CATCH_UP_TICKS, newerDef, newerProgress, nextTick, stampOf, tickKey, triggerProblem } from '../../src/core/schedules.ts'
 import type { ScheduleDef } from '../../src/core/schedules.ts'
+import { MAX_SCHEDULES } from '../../src/protocol/constants.ts'
+import { ScheduleStore } from '../../src/store/schedule-store.ts'
 
 const utc = (iso: string): number => Date.parse(iso)
 
@@ -131,5 +133,39 @@ describe('versions, progress and stamps', () => {
     expect(stampOf('s', 10_000, 10_040, 5_000)).toEqual({ name: 's', tick: 10_000, firedAt: 10_040, lateMs: 40, late: false })
     expect(stampOf('s', 10_000, 10_700, 10_500)).toMatchObject({ lateMs: 700, late: true })
     expect(stampOf('s', 10_000, 11_500, 5_000)).toMatchObject({ lateMs: 1_500, late: true })
+  })
+})
+
+describe('ScheduleStore', () => {
+  it('keeps the newest version of each schedule, a deletion included, and progress only moving forward', () => {
+    const store = new ScheduleStore(null)
+    try {
+      const v1 = def({ name: 'a', everyMs: 1000, version: 10 })
+      expect(store.put([v1], []).defs).toEqual(['a'])
+      expect(store.put([{ ...v1, deleted: true, version: 12 }], []).defs).toEqual(['a'])
+      // An older copy from a member that was away does not bring it back.
+      expect(store.put([{ ...v1, version: 11 }], []).defs).toEqual([])
+      expect(store.def('a')?.deleted).toBe(true)
+      store.put([], [{ name: 'a', lastTick: 5_000, skipped: 0 }])
+      expect(store.put([], [{ name: 'a', lastTick: 4_000, skipped: 0 }]).progress).toEqual([])
+      expect(store.progress().get('a')?.lastTick).toBe(5_000)
+    } finally {
+      store.close()
+    }
+  })
+
+  it('forgets the oldest deletions beyond MAX_SCHEDULES, with their progress', () => {
+    const store = new ScheduleStore(null)
+    try {
+      const gone = Array.from({ length: MAX_SCHEDULES + 2 }, (_, i) => def({ name: `d${i}`, everyMs: 1000, deleted: true, version: 100 + i }))
+      store.put(gone, [{ name: 'd0', lastTick: 1, skipped: 0 }])
+      expect(store.defs().size).toBe(MAX_SCHEDULES)
+      expect(store.def('d0')).toBeUndefined()
+      expect(store.def('d1')).toBeUndefined()
+      expect(store.def('d2')?.deleted).toBe(true)
+      expect(store.progress().has('d0')).toBe(false)
+    } finally {
+      store.close()
+    }
   })
 })

@@ -18,7 +18,7 @@
 import { dueTicks, newerDef, nextTick, stampOf, tickKey, triggerProblem } from '../../core/schedules.ts'
 import type { ScheduleDef, ScheduledTask, ScheduleProgress, ScheduleTrigger } from '../../core/schedules.ts'
 import { InvalidRequestError, PayloadTooLargeError, ScheduleNotFoundError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
-import { MAX_SCHEDULES } from '../../protocol/constants.ts'
+import { MAX_SCHEDULE_PAYLOAD_BYTES, MAX_SCHEDULES } from '../../protocol/constants.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
 import type { ScheduleStore } from '../../store/schedule-store.ts'
 import { TASK_PATH } from './context.ts'
@@ -130,7 +130,8 @@ export class Schedules {
     const types = roles.intake.clusterTypes()
     if (!types.has(input.task.type)) throw new UnknownTaskTypeError(input.task.type, [...types].sort())
     const bytes = Buffer.byteLength(JSON.stringify(input.task.payload ?? null))
-    if (bytes > init.maxPayloadBytes) throw new PayloadTooLargeError('task.payload', bytes, init.maxPayloadBytes)
+    const most = Math.min(init.maxPayloadBytes, MAX_SCHEDULE_PAYLOAD_BYTES)
+    if (bytes > most) throw new PayloadTooLargeError('task.payload', bytes, most)
     const held = store.def(name)
     const live = held !== undefined && held.deleted !== true ? held : undefined
     if (live === undefined && [...store.defs().values()].filter(d => d.deleted !== true).length >= MAX_SCHEDULES) {
@@ -152,6 +153,10 @@ export class Schedules {
       version: this.#nextVersion(held),
       by: this.#ctx.self
     }
+    // A new leader gathers every schedule from each member in one message.
+    let total = Buffer.byteLength(JSON.stringify(def))
+    for (const d of store.defs().values()) if (d.name !== name) total += Buffer.byteLength(JSON.stringify(d))
+    if (total > this.#ctx.batchBytes) throw new InvalidRequestError(`the cluster's schedules would take ${total} bytes, more than one message between nodes carries (${this.#ctx.batchBytes}, a quarter of maxRpcFrameBytes); make payloads smaller or delete schedules`)
     return await this.#spread(def)
   }
 
@@ -169,7 +174,8 @@ export class Schedules {
 
   async delete (name: string): Promise<{ name: string, deleted: true, stored: number, members: number }> {
     const held = this.#live(name)
-    const { stored, members } = await this.#spread({ ...held, deleted: true, version: this.#nextVersion(held), by: this.#ctx.self })
+    // The tombstone keeps no payload: it only has to win over older copies.
+    const { stored, members } = await this.#spread({ ...held, task: { type: held.task.type }, paused: false, deleted: true, version: this.#nextVersion(held), by: this.#ctx.self })
     return { name, deleted: true, stored, members }
   }
 
