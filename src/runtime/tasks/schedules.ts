@@ -69,6 +69,8 @@ export class Schedules {
   #firedBefore = new Set<string>()
   /** Schedules with a firing under way. */
   readonly #firing = new Set<string>()
+  /** Each schedule's next tick, for the version and progress it was worked out from. */
+  readonly #nextDue = new Map<string, { key: string, at: number }>()
   /** Progress not yet sent to the other members. */
   readonly #unsent = new Map<string, ScheduleProgress>()
   #sending = false
@@ -252,7 +254,16 @@ export class Schedules {
     const now = clock.now()
     for (const def of store.defs().values()) {
       if (this.#firing.has(def.name)) continue
-      const due = dueTicks(def, store.progress().get(def.name)?.lastTick ?? null, now)
+      const lastTick = store.progress().get(def.name)?.lastTick ?? null
+      // The next tick is worked out once per version and progress, not on every runtime tick.
+      const cacheKey = `${def.version}/${def.by}/${lastTick ?? ''}`
+      let next = this.#nextDue.get(def.name)
+      if (next?.key !== cacheKey) {
+        next = { key: cacheKey, at: def.paused || def.deleted === true ? Infinity : (nextTick(def, Math.max(def.from, lastTick ?? -Infinity)) ?? Infinity) }
+        this.#nextDue.set(def.name, next)
+      }
+      if (next.at > now) continue
+      const due = dueTicks(def, lastTick, now)
       if (due.ticks.length === 0) continue
       this.#firing.add(def.name)
       void this.#fire(store, def, due.ticks, due.skipped, leader.term).finally(() => { this.#firing.delete(def.name) })
