@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `taskmesh` command: init | start | status | submit | task | retry | types | list | demo.
+ * The `taskmesh` command: init | start | status | submit | task | retry | types | schedule | list | demo.
  * Each command imports what it needs when it runs: `status` never loads
  * libp2p, and `start` never loads the submit progress bar.
  */
@@ -18,6 +18,7 @@ import type { Config } from './config.ts'
 import { TaskmeshApiError, TaskmeshClient } from './client/index.ts'
 import { CliError, clientFor } from './cli/common.ts'
 import type { ListOptions } from './cli/list.ts'
+import { scheduleCommand } from './cli/schedule.ts'
 
 function integer (name: string) {
   return (raw: string): number => {
@@ -281,6 +282,8 @@ Examples:
     const r = await client.setTypeLimit(type, limit)
     process.stdout.write(opts.json === true ? JSON.stringify(r) + '\n' : `${r.type}: max concurrent ${r.maxConcurrent ?? 'none'}, per second ${r.perSecond ?? 'none'} (stored on ${r.stored} of ${r.members} members)\n`)
   })
+
+program.addCommand(scheduleCommand(DEFAULT_NODE))
 
 program.command('list')
   .description('List every task in the cluster (from any node), newest submit first.')

@@ -62,6 +62,11 @@ export class TaskNotRetryableError extends TaskmeshError {
   constructor (id: string, status: string, message?: string) { super(409, 'TASK_NOT_RETRYABLE', message ?? `task "${id}" is ${status}; only a failed or cancelled task can be retried`) }
 }
 
+export class ScheduleNotFoundError extends TaskmeshError {
+  override name = 'ScheduleNotFoundError'
+  constructor (name: string) { super(404, 'SCHEDULE_NOT_FOUND', `no schedule named "${name}"`) }
+}
+
 export class UnavailableError extends TaskmeshError {
   override name = 'UnavailableError'
   constructor (message: string) { super(503, 'UNAVAILABLE', message, 1) }

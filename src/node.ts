@@ -27,6 +27,8 @@ import { registerDashboard } from './http/dashboard.ts'
 import { registerMetricsRoute } from './http/metrics-route.ts'
 import { registerDrainRoute } from './http/drain-route.ts'
 import { registerTypeRoutes } from './http/type-routes.ts'
+import { registerScheduleRoutes } from './http/schedule-routes.ts'
+import { ScheduleStore } from './store/schedule-store.ts'
 import { Drain } from './runtime/drain.ts'
 import type { DrainOutcome } from './runtime/drain.ts'
 
@@ -92,6 +94,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
 
   const store = new TaskStore(config.dataDir)
   const limitStore = new TypeLimitStore(config.dataDir)
+  const scheduleStore = new ScheduleStore(config.dataDir)
   const pool = new HandlerPool(config.capacity, config.handlers, config.baseDir, config.maxPayloadBytes, config.abortGraceMs)
   let runtime: ClusterRuntime | undefined
   let tasks: TaskRuntime | undefined
@@ -143,6 +146,10 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     if (tasks === undefined) throw new UnavailableError('node is starting')
     return tasks
   })
+  registerScheduleRoutes(http, () => {
+    if (tasks === undefined) throw new UnavailableError('node is starting')
+    return tasks
+  })
   longPolls = routes.longPolls
   longPollsBegun = routes.longPollsBegun
   events.register(http)
@@ -159,6 +166,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     await pool.close()
     store.close()
     limitStore.close()
+    scheduleStore.close()
     throw new Error(`cannot listen for HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`)
   }
   const address = http.server.address()
@@ -195,7 +203,8 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     retention: { retainFinishedMs: config.retainFinishedMs, retainFinishedCount: config.retainFinishedCount },
     minCopies: config.minCopies,
     scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: config.resultGraceMs, outstandingPerSlot: config.outstandingPerSlot },
-    typeLimits: { config: config.types, store: limitStore }
+    typeLimits: { config: config.types, store: limitStore },
+    schedules: scheduleStore
   })
   runtime.onEvent(e => {
     observed.onCoreEvent(e)
@@ -220,6 +229,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
       await pool.close()
       store.close()
       limitStore.close()
+      scheduleStore.close()
       log.info('node stopped')
     })()
     return stopping

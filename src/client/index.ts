@@ -19,7 +19,7 @@
  */
 import { TaskmeshApiError, answerError, openEventStream } from './sse.ts'
 import { isTerminalStatus } from './types.ts'
-import type { BatchSubmitted, BatchWaited, BulkWaited, Cancelled, Retried, TypeRow, TypeLimitSet, Cluster, Draining, EventKind, Health, Submitted, Task, TaskStatus, TaskSubmission, TaskmeshEvent } from './types.ts'
+import type { BatchSubmitted, BatchWaited, BulkWaited, Cancelled, Retried, Schedule, ScheduleChanged, ScheduleDeleted, ScheduleSpec, TypeRow, TypeLimitSet, Cluster, Draining, EventKind, Health, Submitted, Task, TaskStatus, TaskSubmission, TaskmeshEvent } from './types.ts'
 
 export { TaskmeshApiError } from './sse.ts'
 export { isTerminalStatus } from './types.ts'
@@ -227,6 +227,33 @@ export class TaskmeshClient {
    */
   async retry (id: string, options: { maxAttempts?: number } = {}): Promise<Retried> {
     return await this.#request<Retried>('POST', `/v1/tasks/${encodeURIComponent(id)}/retry`, options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }, { failover: 'refused' })
+  }
+
+  /** Creates or replaces a recurring schedule (PUT /v1/schedules/:name): the leader fires its task once per tick. */
+  async putSchedule (name: string, spec: ScheduleSpec): Promise<ScheduleChanged> {
+    return await this.#request<ScheduleChanged>('PUT', `/v1/schedules/${encodeURIComponent(name)}`, spec, { failover: 'reads' })
+  }
+
+  /** Every recurring schedule, with its latest and next tick (GET /v1/schedules). */
+  async schedules (): Promise<Schedule[]> {
+    return (await this.#request<{ schedules: Schedule[] }>('GET', '/v1/schedules', undefined, { failover: 'reads' })).schedules
+  }
+
+  async schedule (name: string): Promise<Schedule> {
+    return await this.#request<Schedule>('GET', `/v1/schedules/${encodeURIComponent(name)}`, undefined, { failover: 'reads' })
+  }
+
+  async deleteSchedule (name: string): Promise<ScheduleDeleted> {
+    return await this.#request<ScheduleDeleted>('DELETE', `/v1/schedules/${encodeURIComponent(name)}`, undefined, { failover: 'reads' })
+  }
+
+  /** Pauses a schedule: no tick fires until it is resumed (and the pause's ticks are not caught up). */
+  async pauseSchedule (name: string): Promise<ScheduleChanged> {
+    return await this.#request<ScheduleChanged>('POST', `/v1/schedules/${encodeURIComponent(name)}/pause`, undefined, { failover: 'reads' })
+  }
+
+  async resumeSchedule (name: string): Promise<ScheduleChanged> {
+    return await this.#request<ScheduleChanged>('POST', `/v1/schedules/${encodeURIComponent(name)}/resume`, undefined, { failover: 'reads' })
   }
 
   /** Each task type with a limit or tasks: its cluster-wide limit and its queued, running and limited counts (GET /v1/types). */

@@ -7,6 +7,7 @@ import type {
   BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ClusterEventData, ClusterReply, DrainReply, HealthReply, HelloEventData, LeaderEventData, MemberEventData,
   MemberReply, RetryReply, TypeLimitReply, TypesReply, SampleData, SubmitBody, SubmittedReply, TaskEventData, TaskReply, TaskStatusSchema
 } from '../http/schemas.ts'
+import type { ScheduleBody, ScheduleChangeReply, ScheduleDeletedReply, ScheduleReply } from '../http/schedule-schemas.ts'
 
 /** A task to submit: `type` and `payload`, and optionally priority, per-attempt timeout, attempts, idempotency key. */
 export type TaskSubmission = Static<typeof SubmitBody>
@@ -23,6 +24,13 @@ export type Retried = Static<typeof RetryReply>
 export type TypeRow = Static<typeof TypesReply>['types'][number]
 /** PUT /v1/types/:type: the limit set, and how many members stored it. */
 export type TypeLimitSet = Static<typeof TypeLimitReply>
+/** PUT /v1/schedules/:name: a recurring schedule (exactly one of cron, with an optional timezone, and everyMs) and the task it fires. */
+export type ScheduleSpec = Static<typeof ScheduleBody>
+/** GET /v1/schedules/:name: a schedule with its latest and next tick. */
+export type Schedule = Static<typeof ScheduleReply>
+/** A schedule change (PUT, pause, resume): the schedule, and how many members stored it. */
+export type ScheduleChanged = Static<typeof ScheduleChangeReply>
+export type ScheduleDeleted = Static<typeof ScheduleDeletedReply>
 /** POST /v1/tasks/batch?wait=MS: every id, the tasks that ended, the ids still pending. */
 export type BatchWaited = Static<typeof BatchWaitedReply>
 /** POST /v1/tasks/wait: the asked tasks that ended, the ids still pending, the ids no live node knows. */

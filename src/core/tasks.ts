@@ -15,6 +15,8 @@
  * that every holder ends with the same record whatever order they came in.
  */
 
+import type { TickStamp } from './schedules.ts'
+
 export type TaskStatus = 'scheduled' | 'queued' | 'assigned' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled'
 
 export const TASK_STATUSES: readonly TaskStatus[] = ['scheduled', 'queued', 'assigned', 'running', 'retrying', 'succeeded', 'failed', 'cancelled']
@@ -46,6 +48,8 @@ export interface TaskSpec {
   runAt?: number
   /** Times a user retried the task after it ended (its generation; absent: 0). A retry may also change maxAttempts. */
   retries?: number
+  /** A task fired by a recurring schedule: which one, the tick it stands for, and how late it was fired. */
+  schedule?: TickStamp
 }
 
 /** What changes as the task runs. */
@@ -188,12 +192,13 @@ export function copiesOf (r: TaskSpec): number {
 }
 
 /** The optional spec fields a record carries, only when set (so a spec never holds an undefined field). */
-export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries'> {
-  const out: Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries'> = {}
+export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'schedule'> {
+  const out: Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'schedule'> = {}
   if (r.retainMs !== undefined) out.retainMs = r.retainMs
   if (r.copies !== undefined) out.copies = r.copies
   if (r.runAt !== undefined) out.runAt = r.runAt
   if (r.retries !== undefined && r.retries > 0) out.retries = r.retries
+  if (r.schedule !== undefined) out.schedule = r.schedule
   return out
 }
 

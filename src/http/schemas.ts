@@ -94,7 +94,14 @@ export const TaskReply = Type.Object({
   runAt: Type.Optional(Type.Integer({ description: 'a delayed task: Unix ms before which it was not dispatched' })),
   retries: Type.Optional(Type.Integer({ description: 'times a user retried the task (POST /v1/tasks/:id/retry); absent: never' })),
   /** Durable copies stored before the task was accepted (1 on a lone node, else 2). */
-  copies: Type.Integer({ minimum: 1, description: 'durable copies stored before the task was accepted: 2 when another live member took one, 1 on a lone node' })
+  copies: Type.Integer({ minimum: 1, description: 'durable copies stored before the task was accepted: 2 when another live member took one, 1 on a lone node' }),
+  schedule: Type.Optional(Type.Object({
+    name: Type.String({ description: 'the recurring schedule that fired the task' }),
+    tick: Type.Integer({ description: 'Unix ms of the tick the task stands for (one task per tick)' }),
+    firedAt: Type.Integer({ description: 'Unix ms when the leader fired it' }),
+    lateMs: Type.Integer({ description: 'firedAt - tick' }),
+    late: Type.Boolean({ description: `fired more than ${1000} ms after its tick: a tick missed while no leader fired it (a failover, a cluster restart) fires once, late` })
+  }, { description: 'a task fired by a recurring schedule (PUT /v1/schedules/:name)' }))
 })
 
 /** POST /v1/tasks without `?wait=`. */

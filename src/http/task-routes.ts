@@ -51,7 +51,8 @@ export interface TaskRouteLimits {
 function view (r: TaskRecord): Record<string, unknown> {
   return {
     id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt,
-    maxAttempts: r.maxAttempts, ...(r.runAt === undefined ? {} : { runAt: r.runAt }), ...(r.retries === undefined ? {} : { retries: r.retries }), copies: copiesOf(r)
+    maxAttempts: r.maxAttempts, ...(r.runAt === undefined ? {} : { runAt: r.runAt }), ...(r.retries === undefined ? {} : { retries: r.retries }), copies: copiesOf(r),
+    ...(r.schedule === undefined ? {} : { schedule: r.schedule })
   }
 }
 

@@ -31,6 +31,18 @@ export const MAX_RETAIN_MS = 10 * 365 * 86_400_000
 export const MAX_DELAY_MS = 366 * 86_400_000
 /** Most task types that may have a limit (`types` in the config, `PUT /v1/types/:type`). */
 export const MAX_LIMITED_TYPES = 1000
+/** Most recurring schedules a cluster keeps (deleted ones count until they are replaced), and the longest name of one. */
+export const MAX_SCHEDULES = 1000
+export const MAX_SCHEDULE_NAME_LENGTH = 100
+/**
+ * Largest payload of a schedule's task (JSON bytes; maxPayloadBytes too when
+ * lower): every member keeps every schedule, and a new leader gathers them
+ * all in one message per member.
+ */
+export const MAX_SCHEDULE_PAYLOAD_BYTES = 64 * 1024
+/** Longest cron expression, and longest time zone name, of a schedule. */
+export const MAX_CRON_LENGTH = 200
+export const MAX_TIMEZONE_LENGTH = 64
 /** Most attempts a task may allow. */
 export const MAX_ATTEMPTS = 100
 /** Most tasks (or task ids) in one RPC message; larger sets travel in several. */

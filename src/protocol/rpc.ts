@@ -10,6 +10,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { TASK_STATUSES } from '../core/tasks.ts'
 import { DecodeError } from './messages.ts'
+import { KeysReply, KeysRequest, SchedulesReply, SchedulesRequest, TickStampSchema } from './schedule-messages.ts'
 import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LIST_PAGE, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS, MAX_LIMITED_TYPES } from './constants.ts'
 
 export const RPC_PROTOCOL = '/taskmesh/rpc/1.0.0'
@@ -39,7 +40,9 @@ export const TaskSpecSchema = Type.Object({
   /** A delayed task: not dispatched before this Unix ms. */
   runAt: Type.Optional(Ms),
   /** Times a user retried the task (its generation). */
-  retries: Type.Optional(Attempt)
+  retries: Type.Optional(Attempt),
+  /** A task fired by a recurring schedule: which, its tick, how late. */
+  schedule: Type.Optional(TickStampSchema)
 }, { additionalProperties: false })
 
 export const TaskUpdateSchema = Type.Object({
@@ -190,6 +193,9 @@ export const RpcRequestSchema = Type.Union([
   Type.Object({ kind: Type.Literal('limits'), limits: Type.Array(LimitSetting, { maxItems: MAX_LIMITED_TYPES }) }, { additionalProperties: false }),
   /** Anyone -> leader: each type's limit and its queued, running and limited counts. Reply: `types`. */
   Type.Object({ kind: Type.Literal('types') }, { additionalProperties: false }),
+  /** Recurring schedules (see schedule-messages.ts). */
+  SchedulesRequest,
+  KeysRequest,
   /** Anyone -> a node: one page of the records it holds, newest submit first, after `before` (a cluster-wide listing). Reply: `page`. */
   Type.Object({
     kind: Type.Literal('list'),
@@ -254,6 +260,8 @@ export const RpcReplySchema = Type.Union([
       limited: Type.Integer({ minimum: 0 })
     }, { additionalProperties: false }), { maxItems: 100_000 })
   }, { additionalProperties: false }),
+  SchedulesReply,
+  KeysReply,
   /** For purge: how many records the receiver forgot. */
   Type.Object({ kind: Type.Literal('purged'), count: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('error'), code: Type.Union(RPC_ERROR_CODES.map(c => Type.Literal(c))), message: Type.String({ maxLength: MAX_ERROR_MESSAGE_LENGTH }) }, { additionalProperties: false })

@@ -10,6 +10,7 @@
  * - reads.ts: reads, long-polls and cancels from any node;
  * - bulk-reads.ts: waits on many tasks in one request, from any node;
  * - retention.ts: finished records expire (swept in small steps), purges;
+ * - schedules.ts: recurring schedules, kept on every member, fired by the leader;
  * - rpc-router.ts: requests from other members to the part that serves them.
  * Decisions live in src/core (admission, fencing, gather, hand-over,
  * Scheduler, tasks); these files move data, persist, and call the core.
@@ -36,6 +37,7 @@ import { retryTask } from './tasks/retry.ts'
 import type { Retried } from './tasks/retry.ts'
 import { Worker } from './tasks/worker.ts'
 import { TypeLimits } from './tasks/type-limits.ts'
+import { Schedules } from './tasks/schedules.ts'
 import type { TypeRow } from './tasks/type-limits.ts'
 import type { TypeLimit } from '../core/type-limits.ts'
 
@@ -43,7 +45,7 @@ export type { Accepted, BulkWaitResult, PurgeFilter, Retried, SubmitInput, TaskR
 
 export class TaskRuntime {
   readonly #ctx: TaskContext
-  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync, retention: Retention, limits: TypeLimits }
+  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync, retention: Retention, limits: TypeLimits, schedules: Schedules }
   readonly #bulk: BulkReads
   /** Where the endings this node may not have passed on before it (re)started begin. */
   readonly #startSeq: number
@@ -59,7 +61,8 @@ export class TaskRuntime {
       worker: new Worker(ctx),
       holders: new HolderSync(ctx),
       retention: new Retention(ctx, init.retention),
-      limits: new TypeLimits(ctx, init.typeLimits?.config ?? {}, init.typeLimits?.store)
+      limits: new TypeLimits(ctx, init.typeLimits?.config ?? {}, init.typeLimits?.store),
+      schedules: new Schedules(ctx, init.schedules, async inputs => await this.#roles.intake.submit(inputs))
     }
     ctx.roles = this.#roles
     this.#bulk = new BulkReads(ctx)
@@ -79,7 +82,10 @@ export class TaskRuntime {
       if (e.type === 'member-joined') roles.dispatcher.onWorkerGone(e.id)
       if ((e.type === 'member-status' && e.to === 'alive') || e.type === 'member-joined') roles.holders.unpark(e.id)
       // A member that (re)joins may have missed limit changes: the leader sends it every one.
-      if (e.type === 'member-joined' && cluster.leader()?.id === this.#ctx.self) roles.limits.sendTo(e.id)
+      if (e.type === 'member-joined' && cluster.leader()?.id === this.#ctx.self) {
+        roles.limits.sendTo(e.id)
+        roles.schedules.sendTo(e.id)
+      }
     })
     // Endings this node recorded just before it stopped may not have reached the other holders.
     roles.holders.passOnEndings(store.endedSince(this.#startSeq, 2_000).records)
@@ -178,6 +184,11 @@ export class TaskRuntime {
     return { type, ...(setting.maxConcurrent === undefined ? {} : { maxConcurrent: setting.maxConcurrent }), ...(setting.perSecond === undefined ? {} : { perSecond: setting.perSecond }), stored, members }
   }
 
+  /** Recurring schedules: kept on every member, fired by the leader (see tasks/schedules.ts). */
+  get schedules (): Schedules {
+    return this.#roles.schedules
+  }
+
   /** Each type's limit and queued, running and limited counts, from the leader. */
   async types (): Promise<TypeRow[]> {
     return await this.#roles.limits.rows()
@@ -188,6 +199,7 @@ export class TaskRuntime {
     handOver.forward()
     void worker.flushReports()
     dispatcher.tick()
+    this.#roles.schedules.tick()
     // Non-terminal changes reach the disk here, at most one tick after they were applied.
     try {
       this.#ctx.store.flushDeferred()

@@ -14,6 +14,7 @@ import { isTerminal, mergeUpdate, newRecord, terminalBeats } from '../core/tasks
 import { RETENTION_MIGRATIONS, RecordRetention, useIncrementalVacuum } from './record-retention.ts'
 import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
 import type { PageKey } from '../core/listing.ts'
+import type { TickStamp } from '../core/schedules.ts'
 
 const MIGRATIONS = [
   `CREATE TABLE tasks (
@@ -42,7 +43,9 @@ const MIGRATIONS = [
   ...RETENTION_MIGRATIONS,
   // Delayed tasks (their spec's runAt), and user retries (the generation; a retry may change max_attempts).
   'ALTER TABLE tasks ADD COLUMN run_at INTEGER',
-  'ALTER TABLE tasks ADD COLUMN retries INTEGER'
+  'ALTER TABLE tasks ADD COLUMN retries INTEGER',
+  // A task fired by a recurring schedule: its stamp (JSON).
+  'ALTER TABLE tasks ADD COLUMN schedule TEXT'
 ]
 
 interface Row {
@@ -68,6 +71,7 @@ interface Row {
   copies: number | null
   run_at: number | null
   retries: number | null
+  schedule: string | null
 }
 
 function parse (text: string | null): unknown {
@@ -97,7 +101,8 @@ function fromRow (r: Row): TaskRecord {
     ...(r.retain_ms === null ? {} : { retainMs: r.retain_ms }),
     ...(r.copies === null ? {} : { copies: r.copies }),
     ...(r.run_at === null ? {} : { runAt: r.run_at }),
-    ...(r.retries === null || r.retries === 0 ? {} : { retries: r.retries })
+    ...(r.retries === null || r.retries === 0 ? {} : { retries: r.retries }),
+    ...(r.schedule === null || r.schedule === undefined ? {} : { schedule: JSON.parse(r.schedule) as TickStamp })
   }
 }
 
@@ -139,8 +144,8 @@ export class TaskStore {
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
     this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
-      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, schedule)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
       started_at = ?, finished_at = ?, seq = ? WHERE id = ?`)
     this.#retried = this.#db.prepare('UPDATE tasks SET retries = ?, max_attempts = ? WHERE id = ?')
@@ -204,7 +209,8 @@ export class TaskStore {
         }
         const r = newRecord(spec)
         const { changes } = this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
-          r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null)
+          r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null,
+          r.schedule === undefined ? null : JSON.stringify(r.schedule))
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
         this.#remember(r)

@@ -98,7 +98,7 @@ describe('the dashboard in headless Chromium', () => {
     expect(errors).toEqual([])
   })
 
-  it('retries a failed task and cancels a scheduled one with the buttons of its row, the rows follow, and shows the task types\' limits', async () => {
+  it('retries a failed task and cancels a scheduled one with the buttons of its row, the rows follow, and shows the task types\' limits and the recurring schedules', async () => {
     const dir = await set.tempDir()
     const config = join(dir, 'cluster.config.json')
     writeFileSync(config, JSON.stringify({ handlers: { flaky: resolve(import.meta.dirname, '../fixtures/flaky-handler.js') } }))
@@ -136,6 +136,11 @@ describe('the dashboard in headless Chromium', () => {
     expect(limit.status).toBe(200)
     await page.locator('[data-type="flaky"]').waitFor({ timeout: 5_000 })
     expect(await page.locator('[data-type="flaky"] td').allTextContents()).toEqual(['flaky', '3', '-', '0', '0', '0'])
+    // A recurring schedule set on the other node shows in the schedules table.
+    const schedule = await fetch(`${nodes[1]!.url}/v1/schedules/hourly`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cron: '0 * * * *', timezone: 'Europe/Berlin', task: { type: 'echo' }, paused: true }) })
+    expect(schedule.status).toBe(200)
+    await page.locator('[data-schedule="hourly"]').waitFor({ timeout: 5_000 })
+    expect(await page.locator('[data-schedule="hourly"] td').allTextContents()).toEqual(['hourly', 'cron 0 * * * * (Europe/Berlin)', 'echo', 'paused', '-', '-'])
     mkdirSync(RESULTS, { recursive: true })
     await page.screenshot({ path: resolve(RESULTS, 'dashboard-retry-cancel.png'), fullPage: true })
     expect(errors).toEqual([])

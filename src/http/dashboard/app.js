@@ -263,8 +263,22 @@ async function pollTypes () {
   } catch {}
 }
 
+// Recurring schedules: polled from GET /v1/schedules (this node's copy) every two seconds.
+async function pollSchedules () {
+  try {
+    const res = await fetch('/v1/schedules')
+    if (!res.ok) return
+    const { schedules } = await res.json()
+    const when = ms => ms === null ? '-' : new Date(ms).toLocaleTimeString()
+    const trigger = s => s.cron !== undefined ? `cron ${s.cron}${s.timezone === undefined ? '' : ` (${s.timezone})`}` : `every ${s.everyMs} ms`
+    $('schedules').innerHTML = schedules.map(s => `<tr data-schedule="${esc(s.name)}"><td>${esc(s.name)}</td><td>${esc(trigger(s))}</td><td>${esc(s.task.type)}</td><td>${s.paused ? 'paused' : 'active'}</td><td>${when(s.lastTick)}</td><td>${when(s.nextTick)}</td></tr>`).join('')
+  } catch {}
+}
+
 connect()
 render()
 pollTypes()
+pollSchedules()
 setInterval(pollTypes, 2_000)
+setInterval(pollSchedules, 2_000)
 setInterval(render, 5_000) // ages in the task table

@@ -10,6 +10,8 @@ import type { SchedulerConfig } from '../../core/scheduler.ts'
 import type { TaskExecutor } from '../../exec/handler-pool.ts'
 import type { TaskStore } from '../../store/task-store.ts'
 import type { TypeLimitStore } from '../../store/type-limit-store.ts'
+import type { ScheduleStore } from '../../store/schedule-store.ts'
+import type { TickStamp } from '../../core/schedules.ts'
 import type { TypeLimit } from '../../core/type-limits.ts'
 import type { VersionedLimit } from '../../core/type-limits.ts'
 import type { Clock } from '../clock.ts'
@@ -30,6 +32,8 @@ export interface SubmitInput {
   /** A delayed task: not dispatched before this Unix ms (or `delayMs` after the submit; never both). */
   runAt?: number
   delayMs?: number
+  /** A task fired by a recurring schedule (the leader's own submits only; not on the HTTP API). */
+  schedule?: TickStamp
 }
 
 export interface TaskRuntimeInit {
@@ -58,6 +62,8 @@ export interface TaskRuntimeInit {
   newId?: () => string
   /** Per-type limits: the config's, and where those set at runtime are kept (absent: no limits, as in the simulation). */
   typeLimits?: { config: Readonly<Record<string, TypeLimit>>, store: TypeLimitStore }
+  /** Where recurring schedules are kept (absent: none, as in the simulation). */
+  schedules?: ScheduleStore
 }
 
 /**
@@ -105,6 +111,7 @@ export const TASK_PATH = {
 export interface TaskRoles {
   intake: {
     keyConflict (specs: readonly TaskSpec[]): string | null
+    clusterTypes (): Set<string>
   }
   handOver: {
     readonly waiting: number
@@ -132,6 +139,9 @@ export interface TaskRoles {
     retry (rec: TaskRecord, maxAttempts: number | undefined): Promise<RpcReply>
     applyLimit (type: string, limit: TypeLimit): void
     typeRows (): Promise<RpcReply>
+  }
+  schedules: {
+    take (msg: Extract<RpcRequest, { kind: 'schedules' }>): RpcReply
   }
   limits: {
     current (): Map<string, VersionedLimit>

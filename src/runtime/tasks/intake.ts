@@ -182,7 +182,8 @@ export class Intake {
         replicas: [],
         copies: planned ?? 1,
         ...(t.retainMs === undefined ? {} : { retainMs: t.retainMs }),
-        ...(runAts[i] === undefined ? {} : { runAt: runAts[i] })
+        ...(runAts[i] === undefined ? {} : { runAt: runAts[i] }),
+        ...(t.schedule === undefined ? {} : { schedule: t.schedule })
       }
       fresh.push(spec)
       ids.push(spec.id)

@@ -48,6 +48,10 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
       return { kind: 'ok' }
     case 'types':
       return await roles.dispatcher.typeRows()
+    case 'schedules':
+      return roles.schedules.take(msg)
+    case 'keys':
+      return { kind: 'keys', held: msg.keys.filter(k => store.byIdempotencyKey(k) !== undefined) }
     case 'list':
       return pageHere(ctx, msg)
     case 'purge':
