@@ -132,7 +132,7 @@ export class TaskStore {
   readonly #update: StatementSync
   readonly #retried: StatementSync
   #seq: number
-  #observer: ((changed: readonly TaskRecord[]) => void) | undefined
+  readonly #observers: Array<(changed: readonly TaskRecord[]) => void> = []
 
   /** Opens (creating) `<dataDir>/tasks.db`; `null` keeps the records in memory (the simulation's disk). */
   constructor (dataDir: string | null) {
@@ -214,10 +214,10 @@ export class TaskStore {
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
         this.#remember(r)
-        if (this.#observer !== undefined) added.push(r)
+        if (this.#observers.length > 0) added.push(r)
       }
     })
-    if (added.length > 0) this.#observer?.(added)
+    if (added.length > 0) for (const o of this.#observers) o(added)
     return canonical
   }
 
@@ -271,7 +271,7 @@ export class TaskStore {
       })
     }
     this.retention.noteEnded(ended)
-    if (changed.length > 0) this.#observer?.(changed)
+    if (changed.length > 0) for (const o of this.#observers) o(changed)
     return { changed, refused }
   }
 
@@ -292,9 +292,9 @@ export class TaskStore {
     return this.#deferred.get(r.id)?.rec ?? fromRow(r)
   }
 
-  /** Told (after commit) about every record inserted or changed: the events feed and the metrics. One observer. */
+  /** Tells `observer` (after commit) about every record inserted or changed: the events feed, the metrics, holder sync. */
   observe (observer: (changed: readonly TaskRecord[]) => void): void {
-    this.#observer = observer
+    this.#observers.push(observer)
   }
 
   /** Replaces the list of other holders of these tasks. */

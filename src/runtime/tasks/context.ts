@@ -82,6 +82,8 @@ export const TASK_PATH = {
   endedMemory: 100_000,
   /** Undeliverable endings kept for one member until it is back. */
   maxParkedPerMember: 100_000,
+  /** Endings a holder keeps for copies of its own that are not stored yet (HolderSync). */
+  maxOrphanEndings: 10_000,
   /** Nodes an origin tries, one after another, to store a second copy on. */
   maxStoreTargets: 4,
   /**
@@ -155,8 +157,8 @@ export interface TaskRoles {
   holders: {
     send (updates: TaskUpdate[], holders: readonly string[]): void
     sendSettled (updates: readonly TaskUpdate[], holders: readonly string[]): void
-    apply (updates: readonly TaskUpdate[]): void
-    passOnEndings (ended: readonly TaskRecord[]): void
+    apply (updates: readonly TaskUpdate[], from?: string): void
+    passOnEndings (ended: readonly TaskRecord[], except?: string): void
   }
   retention: {
     purgeHere (filter: { status?: 'succeeded' | 'failed' | 'cancelled', before: number }): Promise<number>

@@ -23,12 +23,19 @@ export class HolderSync {
   /** Passing states waiting to go out (see sendSettled), per holder and task. */
   readonly #settling = new Map<string, Map<string, TaskUpdate>>()
   #settleArmed = false
+  /**
+   * Endings this node sent as a holder of tasks it had no copy of yet (a
+   * worker's own copy can be stored after the attempt ended, as a second
+   * copy that arrives late is): applied when the copy is stored.
+   */
+  readonly #orphans = new Map<string, TaskUpdate>()
 
   constructor (ctx: TaskContext) {
     this.#ctx = ctx
     this.#outbox = new Outbox(ctx.transport, ctx.clock, TASK_PATH.rpcTimeoutMs, ctx.batchBytes, (to, err, failures) => {
       ctx.log[failures === 1 ? 'debug' : 'warn']({ to, failures, err: err.message }, 'task updates not delivered; retrying while the holder lives')
     }, peer => ctx.cluster.reachableMembers().some(m => m.id === peer), (peer, dropped) => { this.#park(peer, dropped) })
+    ctx.store.observe(records => { this.#adoptOrphans(records) })
   }
 
   async flush (): Promise<void> {
@@ -73,10 +80,17 @@ export class HolderSync {
     for (const [h, byId] of settling) if (byId.size > 0) this.send([...byId.values()], [h])
   }
 
-  /** Merges updates into the records held here, and tells those waiting on them. */
-  apply (updates: readonly TaskUpdate[]): void {
+  /**
+   * Merges updates into the records held here, and tells those waiting on
+   * them. `from`: the member that sent them (absent: this node's own). A
+   * holder that sends an ending holds it (its own copy took it first, or
+   * keeps it as an orphan until the copy is stored), so endings are passed
+   * on to the other holders only.
+   */
+  apply (updates: readonly TaskUpdate[], from?: string): void {
     const ended: TaskRecord[] = []
     const { store } = this.#ctx
+    if (from === undefined) this.#keepOrphans(updates)
     const endedBefore = new Set(updates.filter(u => { const r = store.get(u.id); return r !== undefined && isTerminal(r.status) }).map(u => u.id))
     const { changed, refused } = store.applyUpdates(updates)
     // Reopened by a user's retry (a new generation that came here as an update, maybe long after the
@@ -107,11 +121,11 @@ export class HolderSync {
    * died may have reached only some of them. A holder that already has it
    * changes nothing and passes nothing on.
    */
-  passOnEndings (ended: readonly TaskRecord[]): void {
+  passOnEndings (ended: readonly TaskRecord[], except?: string): void {
     const byHolder = new Map<string, TaskUpdate[]>()
     for (const rec of ended) {
       for (const h of new Set([rec.origin, ...rec.replicas])) {
-        if (h === this.#ctx.self) continue
+        if (h === this.#ctx.self || h === except) continue
         const list = byHolder.get(h) ?? []
         list.push(updateOf(rec))
         byHolder.set(h, list)
@@ -142,6 +156,30 @@ export class HolderSync {
       if (lane.size <= TASK_PATH.maxParkedPerMember) break
       lane.delete(id)
     }
+  }
+
+  /** This node's own endings of tasks it has no copy of yet (bounded: the oldest go first). */
+  #keepOrphans (updates: readonly TaskUpdate[]): void {
+    const { store } = this.#ctx
+    for (const u of updates) {
+      if (!isTerminal(u.status) || store.get(u.id) !== undefined) continue
+      this.#orphans.delete(u.id)
+      this.#orphans.set(u.id, newestUpdate(this.#orphans.get(u.id), u))
+      if (this.#orphans.size > TASK_PATH.maxOrphanEndings) this.#orphans.delete(this.#orphans.keys().next().value!)
+    }
+  }
+
+  /** Copies just stored here of tasks whose ending this node already sent: the ending is applied to them. */
+  #adoptOrphans (records: readonly TaskRecord[]): void {
+    if (this.#orphans.size === 0) return
+    const adopted: TaskUpdate[] = []
+    for (const r of records) {
+      const u = this.#orphans.get(r.id)
+      if (u === undefined) continue
+      this.#orphans.delete(r.id)
+      adopted.push(u)
+    }
+    if (adopted.length > 0) this.#applySoon(adopted)
   }
 
   #applySoon (updates: TaskUpdate[]): void {

@@ -25,7 +25,7 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
     case 'report':
       return await roles.dispatcher.onReports(msg.reports, from)
     case 'updates':
-      roles.holders.apply(msg.updates)
+      roles.holders.apply(msg.updates, from)
       return { kind: 'ok' }
     case 'get': {
       const task = (await roles.reads.getLocal(msg.id, msg.waitMs)) ?? null
