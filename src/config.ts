@@ -11,7 +11,8 @@ import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { BOOTSTRAP_FORMS, parseBootstrapEntry } from './bootstrap-entry.ts'
-import { MAX_ATTEMPTS, MAX_NODE_NAME_LENGTH, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from './protocol/constants.ts'
+import { PLACEMENT_STRATEGIES } from './core/placement.ts'
+import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, MAX_LABELS, MAX_ATTEMPTS, MAX_NODE_NAME_LENGTH, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from './protocol/constants.ts'
 
 export const ConfigSchema = Type.Object({
   /** Cluster name. Nodes only see members of the same cluster: it derives the mDNS service tag and the gossip topic. */
@@ -89,6 +90,21 @@ export const ConfigSchema = Type.Object({
     maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
     perSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 }))
   }, { additionalProperties: false }), { default: {}, additionalProperties: false }),
+  /**
+   * This node's labels, gossiped with its heartbeats (`{"gpu": "a100",
+   * "zone": "rack2"}`): a task that requires labels (`"require": {"gpu":
+   * "*"}`) runs only on a member that has them. Keys and values are short
+   * words (letters, digits, `._/-`; values also `:`). Default: none.
+   */
+  labels: Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), Type.String({ pattern: LABEL_VALUE_PATTERN }), { default: {}, maxProperties: MAX_LABELS, additionalProperties: false }),
+  /**
+   * How the leader chooses among the members that can take a task (they run
+   * its type, meet its required labels and have room): `least-loaded` (the
+   * task's origin when it has a slot free, else the smallest share of slots
+   * in use), `round-robin` (each in turn, by member id, whatever their load)
+   * or `most-free-slots` (the most slots not in use: large nodes fill first).
+   */
+  placement: Type.Union(PLACEMENT_STRATEGIES.map(p => Type.Literal(p)), { default: 'least-loaded' }),
   /**
    * Time a handler gets to honour `ctx.signal` (after its timeout or a
    * cancel) before its worker thread is terminated. A handler that must

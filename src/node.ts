@@ -172,6 +172,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     http: httpUrl,
     capacity: config.capacity,
     types: pool.types(),
+    labels: config.labels,
     load: () => tasks?.load() ?? { running: 0, queued: 0 },
     terms,
     timings: coreTimings(config),
@@ -194,7 +195,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     maxQueuedTasksPerNode: config.maxQueuedTasksPerNode,
     retention: { retainFinishedMs: config.retainFinishedMs, retainFinishedCount: config.retainFinishedCount },
     minCopies: config.minCopies,
-    scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: config.resultGraceMs, outstandingPerSlot: config.outstandingPerSlot },
+    scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: config.resultGraceMs, outstandingPerSlot: config.outstandingPerSlot, placement: config.placement },
     typeLimits: { config: config.types, store: limitStore }
   })
   runtime.onEvent(e => {

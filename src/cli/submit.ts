@@ -19,6 +19,8 @@ export interface SubmitOptions {
   /** A delayed task: ms after the submit, or a time (Unix ms or an ISO 8601 date). */
   delayMs?: number
   runAt?: string
+  /** Labels the task requires of its worker (`*`: any value). */
+  require?: Record<string, string>
   json?: boolean
 }
 
@@ -40,7 +42,7 @@ function parsePayload (raw: string | undefined): unknown {
 
 export async function submitOne (type: string, rawPayload: string | undefined, opts: SubmitOptions, out: NodeJS.WritableStream): Promise<void> {
   const client = clientFor(opts.node)
-  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs, delayMs: opts.delayMs, runAt: opts.runAt === undefined ? undefined : parseRunAt(opts.runAt) }
+  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs, delayMs: opts.delayMs, runAt: opts.runAt === undefined ? undefined : parseRunAt(opts.runAt), require: opts.require }
   const { id, status, copies } = await client.submit(body)
   if (opts.wait !== true) {
     out.write(opts.json === true ? JSON.stringify({ id, status, copies }) + '\n' : `${id}\n`)
@@ -109,6 +111,7 @@ export function formatTask (t: Task): string {
     `status:    ${t.status}`,
     `attempts:  ${t.attempts}${t.maxAttempts === undefined ? '' : ` of ${t.maxAttempts}`}${t.retries === undefined ? '' : ` (retried ${t.retries}x)`}`,
     t.runAt === undefined ? null : `run at:    ${new Date(t.runAt).toISOString()}`,
+    t.require === undefined ? null : `requires:  ${Object.entries(t.require).map(([k, v]) => `${k}=${v}`).join(', ')}${t.unplaceable === undefined ? '' : ` (${t.unplaceable})`}`,
     `worker:    ${t.worker ?? '-'}`,
     `progress:  ${JSON.stringify(t.progress)}`,
     `ran for:   ${took}`,

@@ -46,6 +46,16 @@ export interface TaskSpec {
   runAt?: number
   /** Times a user retried the task after it ended (its generation; absent: 0). A retry may also change maxAttempts. */
   retries?: number
+  /** Labels a worker must have to run it (`*`: any value of the key; see labels.ts). Absent: any worker. */
+  require?: Record<string, string>
+  /** Where the task's final record is POSTed once it ends (see src/core/callbacks.ts). Absent: nowhere but the config's webhooks. */
+  callback?: TaskCallback
+}
+
+/** A completion callback asked for on submit: an http(s) URL, and headers sent with each delivery. */
+export interface TaskCallback {
+  url: string
+  headers?: Record<string, string>
 }
 
 /** What changes as the task runs. */
@@ -182,12 +192,14 @@ export function copiesOf (r: TaskSpec): number {
 }
 
 /** The optional spec fields a record carries, only when set (so a spec never holds an undefined field). */
-export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries'> {
-  const out: Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries'> = {}
+export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'require' | 'callback'> {
+  const out: Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'require' | 'callback'> = {}
   if (r.retainMs !== undefined) out.retainMs = r.retainMs
   if (r.copies !== undefined) out.copies = r.copies
   if (r.runAt !== undefined) out.runAt = r.runAt
   if (r.retries !== undefined && r.retries > 0) out.retries = r.retries
+  if (r.require !== undefined) out.require = r.require
+  if (r.callback !== undefined) out.callback = r.callback
   return out
 }
 

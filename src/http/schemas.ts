@@ -7,7 +7,7 @@
  */
 import { Type } from '@sinclair/typebox'
 import { TASK_STATUSES } from '../core/tasks.ts'
-import { MAX_ATTEMPTS, MAX_DELAY_MS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
+import { LABEL_KEY_PATTERN, LABEL_REQUIRE_PATTERN, LABEL_VALUE_PATTERN, MAX_LABELS, MAX_ATTEMPTS, MAX_DELAY_MS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 export const ErrorReply = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() })
@@ -16,6 +16,15 @@ export const ErrorReply = Type.Object({
 /** `draining`: finishing its work before it leaves (no new work, never leader); `left`: announced it is gone. */
 const MemberStatus = Type.Union([Type.Literal('alive'), Type.Literal('suspect'), Type.Literal('draining'), Type.Literal('left'), Type.Literal('dead')])
 const Leader = Type.Object({ id: Type.String(), name: Type.String(), term: Type.Integer() })
+
+const Labels = Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), Type.String({ pattern: LABEL_VALUE_PATTERN }), { maxProperties: MAX_LABELS, additionalProperties: false, description: 'the member\'s labels from its config (absent: none)' })
+/** A task's required labels: `*` matches any value of the key. */
+const Require = Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), Type.String({ pattern: LABEL_REQUIRE_PATTERN }), {
+  minProperties: 1,
+  maxProperties: MAX_LABELS,
+  additionalProperties: false,
+  description: 'labels the worker must have, e.g. {"gpu": "*", "zone": "rack2"}: "*" is any value of the key, anything else an exact match. A task no live member (running its type) matches is refused with 422 REQUIREMENT_UNMET; one whose matching members all died later waits, queued, until one is back'
+})
 
 export const MemberReply = Type.Object({
   id: Type.String(),
@@ -26,7 +35,8 @@ export const MemberReply = Type.Object({
   running: Type.Integer(),
   queued: Type.Integer(),
   load: Type.Object({ cpu: Type.Number(), memory: Type.Number() }),
-  lastSeenMs: Type.Integer()
+  lastSeenMs: Type.Integer(),
+  labels: Type.Optional(Labels)
 })
 
 export const ClusterReply = Type.Object({
@@ -57,7 +67,8 @@ export const SubmitBody = Type.Object({
   idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH })),
   retainMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RETAIN_MS, description: 'how long the record is kept after the task ended, instead of each holder\'s retainFinishedMs (retainFinishedCount still applies)' })),
   runAt: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 47, description: 'a delayed task: Unix ms before which it is not dispatched (status scheduled until then; a time already past runs at once). Not with delayMs' })),
-  delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: `a delayed task: dispatched this many ms after the submit is accepted (at most ${MAX_DELAY_MS}, 366 days). Not with runAt` }))
+  delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: `a delayed task: dispatched this many ms after the submit is accepted (at most ${MAX_DELAY_MS}, 366 days). Not with runAt` })),
+  require: Type.Optional(Require)
 }, { additionalProperties: false })
 
 /** POST /v1/tasks/:id/retry. */
@@ -93,6 +104,8 @@ export const TaskReply = Type.Object({
   maxAttempts: Type.Optional(Type.Integer({ description: 'attempts the task may use in all (a retry may raise it)' })),
   runAt: Type.Optional(Type.Integer({ description: 'a delayed task: Unix ms before which it was not dispatched' })),
   retries: Type.Optional(Type.Integer({ description: 'times a user retried the task (POST /v1/tasks/:id/retry); absent: never' })),
+  require: Type.Optional(Require),
+  unplaceable: Type.Optional(Type.String({ description: 'a task waiting to be placed whose required labels no live member (running its type) has, as the answering node sees the cluster: it waits until such a member is back' })),
   /** Durable copies stored before the task was accepted (1 on a lone node, else 2). */
   copies: Type.Integer({ minimum: 1, description: 'durable copies stored before the task was accepted: 2 when another live member took one, 1 on a lone node' })
 })

@@ -51,7 +51,7 @@ export interface TaskRouteLimits {
 function view (r: TaskRecord): Record<string, unknown> {
   return {
     id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt,
-    maxAttempts: r.maxAttempts, ...(r.runAt === undefined ? {} : { runAt: r.runAt }), ...(r.retries === undefined ? {} : { retries: r.retries }), copies: copiesOf(r)
+    maxAttempts: r.maxAttempts, ...(r.runAt === undefined ? {} : { runAt: r.runAt }), ...(r.retries === undefined ? {} : { retries: r.retries }), ...(r.require === undefined ? {} : { require: r.require }), copies: copiesOf(r)
   }
 }
 
@@ -133,7 +133,11 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   }, async req => {
     const { id } = req.params as { id: string }
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
-    return await asWaiter('task', wait, async () => view(await runtime().get(id, wait)))
+    return await asWaiter('task', wait, async () => {
+      const rec = await runtime().get(id, wait)
+      const unplaceable = runtime().unplaceable(rec)
+      return unplaceable === undefined ? view(rec) : { ...view(rec), unplaceable }
+    })
   })
 
   app.delete('/v1/tasks/:id', {

@@ -31,6 +31,11 @@ export const MAX_RETAIN_MS = 10 * 365 * 86_400_000
 export const MAX_DELAY_MS = 366 * 86_400_000
 /** Most task types that may have a limit (`types` in the config, `PUT /v1/types/:type`). */
 export const MAX_LIMITED_TYPES = 1000
+/** Most labels a node may carry, or a task require; a label key and value (`*` in a requirement: any value) match these. */
+export const MAX_LABELS = 16
+export const LABEL_KEY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$'
+export const LABEL_VALUE_PATTERN = '^[A-Za-z0-9._:/-]{1,63}$'
+export const LABEL_REQUIRE_PATTERN = '^(\\*|[A-Za-z0-9._:/-]{1,63})$'
 /** Most attempts a task may allow. */
 export const MAX_ATTEMPTS = 100
 /** Most tasks (or task ids) in one RPC message; larger sets travel in several. */

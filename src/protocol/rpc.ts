@@ -9,7 +9,7 @@ import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { TASK_STATUSES } from '../core/tasks.ts'
-import { DecodeError } from './messages.ts'
+import { DecodeError, RequireSchema } from './messages.ts'
 import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LIST_PAGE, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS, MAX_LIMITED_TYPES } from './constants.ts'
 
 export const RPC_PROTOCOL = '/taskmesh/rpc/1.0.0'
@@ -39,7 +39,9 @@ export const TaskSpecSchema = Type.Object({
   /** A delayed task: not dispatched before this Unix ms. */
   runAt: Type.Optional(Ms),
   /** Times a user retried the task (its generation). */
-  retries: Type.Optional(Attempt)
+  retries: Type.Optional(Attempt),
+  /** Labels a worker must have to run the task. */
+  require: Type.Optional(RequireSchema)
 }, { additionalProperties: false })
 
 export const TaskUpdateSchema = Type.Object({

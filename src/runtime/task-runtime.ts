@@ -14,7 +14,8 @@
  * Decisions live in src/core (admission, fencing, gather, hand-over,
  * Scheduler, tasks); these files move data, persist, and call the core.
  */
-import { isDelayed } from '../core/tasks.ts'
+import { describeRequirement, someMemberCanRun } from '../core/labels.ts'
+import { isDelayed, isTerminal } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import { BulkReads } from './tasks/bulk-reads.ts'
 import type { BulkWaitResult } from './tasks/bulk-reads.ts'
@@ -142,6 +143,18 @@ export class TaskRuntime {
   /** The task's record from this node or any live node; waits up to waitMs for it to end. */
   async get (id: string, waitMs = 0, opts: { everywhere?: boolean } = {}): Promise<TaskRecord> {
     return await this.#roles.reads.get(id, waitMs, opts)
+  }
+
+  /**
+   * Why a task not yet placed waits, when it is because of its required
+   * labels: no live member that runs its type has them (as this node sees
+   * the cluster). It waits until such a member is back. Undefined otherwise.
+   */
+  unplaceable (rec: TaskRecord): string | undefined {
+    if (rec.require === undefined || isTerminal(rec.status) || rec.status === 'assigned' || rec.status === 'running') return undefined
+    const able = this.#ctx.cluster.reachableMembers().filter(m => m.status !== 'draining')
+    if (someMemberCanRun(able, rec.type, rec.require)) return undefined
+    return `no live member that runs "${rec.type}" has the labels ${describeRequirement(rec.require)}: the task waits until one is back`
   }
 
   /** Waits up to waitMs for one of the tasks to end; answers with every one of them that has ended by then. */

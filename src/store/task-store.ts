@@ -42,8 +42,13 @@ const MIGRATIONS = [
   ...RETENTION_MIGRATIONS,
   // Delayed tasks (their spec's runAt), and user retries (the generation; a retry may change max_attempts).
   'ALTER TABLE tasks ADD COLUMN run_at INTEGER',
-  'ALTER TABLE tasks ADD COLUMN retries INTEGER'
+  'ALTER TABLE tasks ADD COLUMN retries INTEGER',
+  // Optional spec fields no query looks into, as one JSON object (see OPTION_FIELDS): required labels, completion callback.
+  'ALTER TABLE tasks ADD COLUMN options TEXT'
 ]
+
+/** The spec fields kept in the `options` column. */
+const OPTION_FIELDS = ['require', 'callback'] as const
 
 interface Row {
   id: string
@@ -68,6 +73,7 @@ interface Row {
   copies: number | null
   run_at: number | null
   retries: number | null
+  options: string | null
 }
 
 function parse (text: string | null): unknown {
@@ -97,8 +103,14 @@ function fromRow (r: Row): TaskRecord {
     ...(r.retain_ms === null ? {} : { retainMs: r.retain_ms }),
     ...(r.copies === null ? {} : { copies: r.copies }),
     ...(r.run_at === null ? {} : { runAt: r.run_at }),
-    ...(r.retries === null || r.retries === 0 ? {} : { retries: r.retries })
+    ...(r.retries === null || r.retries === 0 ? {} : { retries: r.retries }),
+    ...(r.options === null ? {} : JSON.parse(r.options) as Pick<TaskSpec, typeof OPTION_FIELDS[number]>)
   }
+}
+
+function optionsOf (spec: TaskSpec): string | null {
+  const o = Object.fromEntries(OPTION_FIELDS.filter(f => spec[f] !== undefined).map(f => [f, spec[f]]))
+  return Object.keys(o).length === 0 ? null : JSON.stringify(o)
 }
 
 /**
@@ -139,8 +151,8 @@ export class TaskStore {
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
     this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
-      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, options)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
       started_at = ?, finished_at = ?, seq = ? WHERE id = ?`)
     this.#retried = this.#db.prepare('UPDATE tasks SET retries = ?, max_attempts = ? WHERE id = ?')
@@ -204,7 +216,7 @@ export class TaskStore {
         }
         const r = newRecord(spec)
         const { changes } = this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
-          r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null)
+          r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null, optionsOf(r))
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
         this.#remember(r)

@@ -79,4 +79,18 @@ describe('the taskmesh CLI against a real node', () => {
     expect(help.stdout).toMatch(/retry \[options\] <id>/)
     expect(help.stdout).toMatch(/types \[options\] \[type\]/)
   })
+
+  it('starts a node with labels and submits tasks that require them (--label, --require); an unmet requirement exits 2 with 422', async () => {
+    const node = await set.start({ name: 'cli3', args: ['--label', 'gpu=a100', '--label', 'zone=rack2'] })
+    await waitFor(async () => (await node.cluster()).leader !== null, 5_000, 'a leader')
+    const ok = taskmesh('submit', 'echo', '"on the gpu"', '--require', 'gpu', '--require', 'zone=rack2', '--wait', '--json', '--node', node.url)
+    expect(ok.status, ok.stderr).toBe(0)
+    expect(JSON.parse(ok.stdout)).toMatchObject({ status: 'succeeded', require: { gpu: '*', zone: 'rack2' }, worker: node.id })
+    const unmet = taskmesh('submit', 'echo', '--require', 'gpu=h100', '--node', node.url)
+    expect(unmet.status).toBe(2)
+    expect(unmet.stderr).toMatch(/422 REQUIREMENT_UNMET.*gpu=h100/)
+    const bad = taskmesh('submit', 'echo', '--require', '=x', '--node', node.url)
+    expect(bad.status).not.toBe(0)
+    expect(bad.stderr).toMatch(/--require must be KEY=VALUE or KEY/)
+  })
 })

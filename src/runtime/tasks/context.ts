@@ -30,6 +30,8 @@ export interface SubmitInput {
   /** A delayed task: not dispatched before this Unix ms (or `delayMs` after the submit; never both). */
   runAt?: number
   delayMs?: number
+  /** Labels the worker must have (`*`: any value of the key). */
+  require?: Record<string, string>
 }
 
 export interface TaskRuntimeInit {
