@@ -206,15 +206,18 @@ program.command('submit')
   .option('--delay-ms <ms>', 'a delayed task: run it this many ms from now (status scheduled until then)', integer('--delay-ms'))
   .option('--run-at <time>', 'a delayed task: run it at this time (Unix ms or ISO 8601, e.g. 2026-12-01T09:00:00Z)')
   .option('--require <key[=value]>', 'run only on a node with this label (a bare KEY or KEY=*: any value; repeatable)', labelPairs('--require', '*'))
+  .option('--callback <url>', 'POST the final record to this http(s) URL once the task ends (signed, retried, at least once)')
+  .option('--callback-header <name=value>', 'a header sent with each callback delivery (repeatable)', labelPairs('--callback-header', null))
   .option('--json', 'print JSON')
   .addHelpText('after', `
 Examples:
   $ taskmesh submit echo '{"hello": "world"}'
   $ taskmesh submit hash '{"data": "abc"}' --require gpu --require zone=rack2
+  $ taskmesh submit echo '"done?"' --callback https://example.com/hooks/taskmesh
   $ taskmesh submit hash '{"data": "abc", "rounds": 100000}' --wait
   $ taskmesh submit echo '"later"' --delay-ms 60000
   $ taskmesh submit --file tasks.jsonl --wait`)
-  .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, retainMs?: number, require?: Record<string, string>, json?: boolean }) => {
+  .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, retainMs?: number, require?: Record<string, string>, callback?: string, callbackHeader?: Record<string, string>, json?: boolean }) => {
     const { submitFile, submitOne } = await import('./cli/submit.ts')
     if (opts.file !== undefined) {
       if (type !== undefined) throw new CliError('give either TYPE [PAYLOAD] or --file, not both')

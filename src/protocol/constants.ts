@@ -36,6 +36,9 @@ export const MAX_LABELS = 16
 export const LABEL_KEY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$'
 export const LABEL_VALUE_PATTERN = '^[A-Za-z0-9._:/-]{1,63}$'
 export const LABEL_REQUIRE_PATTERN = '^(\\*|[A-Za-z0-9._:/-]{1,63})$'
+/** Longest completion-callback or webhook URL, and the header names a callback may set (tokens of RFC 9110). */
+export const MAX_CALLBACK_URL_LENGTH = 2048
+export const CALLBACK_HEADER_PATTERN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
 /** Most attempts a task may allow. */
 export const MAX_ATTEMPTS = 100
 /** Most tasks (or task ids) in one RPC message; larger sets travel in several. */

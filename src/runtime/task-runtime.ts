@@ -18,6 +18,8 @@ import { describeRequirement, someMemberCanRun } from '../core/labels.ts'
 import { isDelayed, isTerminal } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import { BulkReads } from './tasks/bulk-reads.ts'
+import { Callbacks } from './tasks/callbacks.ts'
+import type { DeliveryState } from '../core/callbacks.ts'
 import type { BulkWaitResult } from './tasks/bulk-reads.ts'
 import { TaskContext, TASK_PATH } from './tasks/context.ts'
 import type { SubmitInput, TaskRuntimeInit } from './tasks/context.ts'
@@ -44,7 +46,7 @@ export type { Accepted, BulkWaitResult, PurgeFilter, Retried, SubmitInput, TaskR
 
 export class TaskRuntime {
   readonly #ctx: TaskContext
-  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync, retention: Retention, limits: TypeLimits }
+  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync, retention: Retention, limits: TypeLimits, callbacks: Callbacks }
   readonly #bulk: BulkReads
   /** Where the endings this node may not have passed on before it (re)started begin. */
   readonly #startSeq: number
@@ -60,7 +62,8 @@ export class TaskRuntime {
       worker: new Worker(ctx),
       holders: new HolderSync(ctx),
       retention: new Retention(ctx, init.retention),
-      limits: new TypeLimits(ctx, init.typeLimits?.config ?? {}, init.typeLimits?.store)
+      limits: new TypeLimits(ctx, init.typeLimits?.config ?? {}, init.typeLimits?.store),
+      callbacks: new Callbacks(ctx, init.callbacks)
     }
     ctx.roles = this.#roles
     this.#bulk = new BulkReads(ctx)
@@ -82,8 +85,10 @@ export class TaskRuntime {
       // A member that (re)joins may have missed limit changes: the leader sends it every one.
       if (e.type === 'member-joined' && cluster.leader()?.id === this.#ctx.self) roles.limits.sendTo(e.id)
     })
-    // Endings this node recorded just before it stopped may not have reached the other holders.
-    roles.holders.passOnEndings(store.endedSince(this.#startSeq, 2_000).records)
+    // Endings this node recorded just before it stopped may not have reached the other holders, nor had their deliveries recorded.
+    const recent = store.endedSince(this.#startSeq, 2_000).records
+    roles.holders.passOnEndings(recent)
+    roles.callbacks.ended(recent)
     transport.onRequest(async (msg, from) => await routeRequest(this.#ctx, msg, from))
     this.#stopTimer = clock.every(TASK_PATH.tickMs, () => { this.#tick() })
     roles.dispatcher.onLeaderChanged()
@@ -157,6 +162,11 @@ export class TaskRuntime {
     return `no live member that runs "${rec.type}" has the labels ${describeRequirement(rec.require)}: the task waits until one is back`
   }
 
+  /** The deliveries of a task's endings to its callback and the webhooks (this node's, or a holder's). */
+  async deliveries (rec: TaskRecord): Promise<DeliveryState[]> {
+    return await this.#roles.callbacks.of(rec)
+  }
+
   /** Waits up to waitMs for one of the tasks to end; answers with every one of them that has ended by then. */
   async waitAny (ids: readonly string[], waitMs: number): Promise<BulkWaitResult> {
     return await this.#bulk.waitAny(ids, waitMs)
@@ -201,6 +211,7 @@ export class TaskRuntime {
     handOver.forward()
     void worker.flushReports()
     dispatcher.tick()
+    this.#roles.callbacks.tick()
     // Non-terminal changes reach the disk here, at most one tick after they were applied.
     try {
       this.#ctx.store.flushDeferred()

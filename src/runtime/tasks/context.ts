@@ -17,6 +17,7 @@ import type { MembershipPort } from '../membership-port.ts'
 import type { ClusterTransport } from '../transport.ts'
 import type { TaskRecord, TaskSpec, TaskUpdate } from '../../core/tasks.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
+import type { CallbackSettings } from './callbacks.ts'
 
 export interface SubmitInput {
   type: string
@@ -32,6 +33,8 @@ export interface SubmitInput {
   delayMs?: number
   /** Labels the worker must have (`*`: any value of the key). */
   require?: Record<string, string>
+  /** Where the final record is POSTed once the task ends. */
+  callback?: { url: string, headers?: Record<string, string> }
 }
 
 export interface TaskRuntimeInit {
@@ -58,6 +61,8 @@ export interface TaskRuntimeInit {
   onDispatching?: (term: number) => void
   /** New task ids (default: random UUIDs). */
   newId?: () => string
+  /** Completion callbacks and webhooks (absent: none are delivered, as in the simulation). */
+  callbacks?: CallbackSettings
   /** Per-type limits: the config's, and where those set at runtime are kept (absent: no limits, as in the simulation). */
   typeLimits?: { config: Readonly<Record<string, TypeLimit>>, store: TypeLimitStore }
 }
@@ -141,6 +146,10 @@ export interface TaskRoles {
     send (updates: TaskUpdate[], holders: readonly string[]): void
     apply (updates: readonly TaskUpdate[]): void
     passOnEndings (ended: readonly TaskRecord[]): void
+  }
+  callbacks: {
+    ended (recs: readonly TaskRecord[]): void
+    receive (msg: Extract<RpcRequest, { kind: 'deliveries' }>): RpcReply
   }
   retention: {
     purgeHere (filter: { status?: 'succeeded' | 'failed' | 'cancelled', before: number }): Promise<number>

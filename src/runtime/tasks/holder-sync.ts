@@ -63,6 +63,8 @@ export class HolderSync {
     }
     // The sender too, when it holds the task: a worker's own copy hears only from the others.
     this.passOnEndings(ended)
+    // Every holder records the deliveries of an ending; the first live one makes them (tasks/callbacks.ts).
+    if (ended.length > 0) this.#ctx.roles.callbacks.ended(ended)
     // A user's retry reopened these: offered to whoever leads now (the leader that took the retry may have lost office since).
     if (retried.length > 0) this.#ctx.roles.handOver.offer(retried)
   }

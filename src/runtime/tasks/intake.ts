@@ -189,7 +189,8 @@ export class Intake {
         copies: planned ?? 1,
         ...(t.retainMs === undefined ? {} : { retainMs: t.retainMs }),
         ...(runAts[i] === undefined ? {} : { runAt: runAts[i] }),
-        ...(t.require === undefined ? {} : { require: t.require })
+        ...(t.require === undefined ? {} : { require: t.require }),
+        ...(t.callback === undefined ? {} : { callback: t.callback })
       }
       fresh.push(spec)
       ids.push(spec.id)

@@ -50,6 +50,8 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
       return await roles.dispatcher.typeRows()
     case 'list':
       return pageHere(ctx, msg)
+    case 'deliveries':
+      return roles.callbacks.receive(msg)
     case 'purge':
       return { kind: 'purged', count: await roles.retention.purgeHere(msg.status === undefined ? { before: msg.before } : { status: msg.status, before: msg.before }) }
   }
