@@ -52,6 +52,7 @@ export class Callbacks {
   readonly #settings: CallbackSettings | undefined
   readonly #inFlight = new Set<string>()
   #prunedAt = 0
+  #warnedUnsigned = false
 
   constructor (ctx: TaskContext, settings: CallbackSettings | undefined) {
     this.#ctx = ctx
@@ -68,6 +69,10 @@ export class Callbacks {
       headers: target.headers
     })))
     if (fresh.length === 0) return
+    if (s.secret === null && !this.#warnedUnsigned) {
+      this.#warnedUnsigned = true
+      this.#ctx.log.warn('callbacks are delivered unsigned: set webhookSecret (TASKMESH_WEBHOOK_SECRET) so receivers can verify them')
+    }
     try {
       s.store.add(fresh, now)
     } catch (err) {
