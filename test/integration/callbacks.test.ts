@@ -48,13 +48,13 @@ async function read (node: TestNode, id: string, waitMs = 0): Promise<any> {
   return await (await fetch(`${node.url}/v1/tasks/${id}${waitMs > 0 ? `?wait=${waitMs}` : ''}`, { signal: AbortSignal.timeout(waitMs + 5_000) })).json()
 }
 
-async function twoNodes (set: NodeSet, prefix: string, extra: Record<string, unknown>): Promise<[TestNode, TestNode]> {
+async function twoNodes (set: NodeSet, prefix: string, extra: Record<string, unknown>): Promise<[TestNode, TestNode, string[]]> {
   const config = join(await set.tempDir(), 'cluster.config.json')
   writeFileSync(config, JSON.stringify({ webhookSecret: SECRET, callbackRetryBaseMs: 200, ...extra }))
   const opts = { args: ['--config', config, '--capacity', '2'] }
   const nodes = [await set.start({ name: `${prefix}1`, ...opts }), await set.start({ name: `${prefix}2`, ...opts })] as [TestNode, TestNode]
   await waitFor(async () => await agreedLeader(nodes, 2), 5_000, 'two nodes to agree')
-  return nodes
+  return [...nodes, opts.args]
 }
 
 describe('completion callbacks (real nodes, a receiver on loopback)', () => {
@@ -112,11 +112,11 @@ describe('completion callbacks (real nodes, a receiver on loopback)', () => {
     expect(JSON.stringify(paths['/v1/tasks/{id}']!.get.responses)).toContain('"callbacks"')
   })
 
-  it('the second copy takes over a delivery when the delivering holder dies, with the same delivery id', async () => {
+  it('the second copy takes over a delivery when the delivering holder dies, with the same delivery id; the first, restarted, learns it was delivered and sends nothing', async () => {
     let up = false
     const rx = await receiver(() => up ? 200 : 503)
     servers.push(rx.server)
-    const [a, b] = await twoNodes(set, 'tk', {})
+    const [a, b, args] = await twoNodes(set, 'tk', {})
     // Submitted to a: a is the origin, the first holder, so it delivers while it lives.
     const sub = await post(a, { type: 'echo', payload: 'x', callback: { url: `${rx.url}/cb` } })
     expect((await read(a, sub.json.id, 10_000)).status).toBe('succeeded')
@@ -132,5 +132,13 @@ describe('completion callbacks (real nodes, a receiver on loopback)', () => {
     const t = await waitFor(async () => { const r = await read(b, sub.json.id); return r.callbacks?.[0]?.state === 'delivered' ? r : undefined }, 5_000, 'b to show the delivery')
     // b continued the count a told it of.
     expect(t.callbacks[0].attempts).toBeGreaterThanOrEqual(triedByA)
+
+    // a comes back with its data (its delivery still pending there): it learns from b that it was delivered, and sends nothing.
+    const sent = rx.got.length
+    const back = await set.start({ name: 'tk1b', dataDir: a.dataDir, args })
+    await waitFor(async () => await agreedLeader([back, b], 2), 10_000, 'a back in the cluster')
+    await waitFor(async () => { const r = await read(back, sub.json.id); return r.callbacks?.[0]?.state === 'delivered' || undefined }, 10_000, 'a to learn of the delivery')
+    // 2.5 s after a is back: its join window (1.5 s) and a due try's backoff (200 ms) have passed.
+    await holdsFor(() => { expect(rx.got).toHaveLength(sent) }, 2_500)
   })
 })

@@ -90,6 +90,8 @@ export class Callbacks {
       this.#prunedAt = now
       s.store.prune(now - s.retainMs)
     }
+    // A node still joining may not see the task's other holders yet: it would take a delivery one of them makes.
+    if (cluster.joining()) return
     const live = new Set(cluster.reachableMembers().map(m => m.id))
     const others: DeliveryState[] = []
     for (const d of s.store.due(now, DUE_PER_TICK + this.#inFlight.size)) {
@@ -108,8 +110,11 @@ export class Callbacks {
     if (others.length > 0) s.store.postpone(others.map(d => d.id), now + RECHECK_MS)
   }
 
-  async #try (d: DeliveryState, rec: TaskRecord, holders: string[], s: CallbackSettings): Promise<void> {
+  async #try (due: DeliveryState, rec: TaskRecord, holders: string[], s: CallbackSettings): Promise<void> {
     const { clock, log } = this.#ctx
+    // What the other holders know first: one may have delivered it while this node was down or not yet the deliverer.
+    const d = await this.#catchUp(due, holders, s)
+    if (d === undefined) return
     const body = JSON.stringify({ deliveryId: d.id, event: d.event, task: recordOf(rec) })
     const timestamp = String(clock.now())
     const headers: Record<string, string> = {
@@ -138,6 +143,20 @@ export class Callbacks {
       // Stopping (the store is closed): the try is made again after a restart, with the same id.
       log.warn({ delivery: d.id, err: (err as Error).message }, 'could not record a callback delivery\'s state')
     }
+  }
+
+  /** Merges the other live holders' states of this delivery; the state to try from, or undefined when it is no longer pending. */
+  async #catchUp (d: DeliveryState, holders: string[], s: CallbackSettings): Promise<DeliveryState | undefined> {
+    const { cluster, transport, clock, self } = this.#ctx
+    const live = new Set(cluster.reachableMembers().map(m => m.id))
+    await Promise.all(holders.filter(h => h !== self && live.has(h)).map(async h => {
+      try {
+        const r = await transport.request(h, { kind: 'deliveries', task: d.task }, TASK_PATH.holderReadTimeoutMs)
+        if (r.kind === 'deliveries') s.store.merge(r.states.filter(x => x.id === d.id), clock.now())
+      } catch {}
+    }))
+    const now = s.store.get(d.id)
+    return now?.state === 'pending' ? now : undefined
   }
 
   /** Keeps a new state here and tells the task's other live holders. */
