@@ -10,6 +10,7 @@
 import { createHash, createHmac } from 'node:crypto'
 import { afterTry, deliveryKey, delivererOf, newDelivery, targetsOf } from '../../core/callbacks.ts'
 import type { DeliveryPolicy, DeliveryState, Webhook } from '../../core/callbacks.ts'
+import { isTerminal } from '../../core/tasks.ts'
 import type { TaskRecord } from '../../core/tasks.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
 import type { DeliveryStore } from '../../store/delivery-store.ts'
@@ -84,6 +85,14 @@ export class Callbacks {
   tick (): void {
     const s = this.#settings
     if (s === undefined) return
+    try {
+      this.#sendDue(s)
+    } catch (err) {
+      this.#ctx.log.error({ err: (err as Error).message }, 'could not look at due callback deliveries; trying again on the next tick')
+    }
+  }
+
+  #sendDue (s: CallbackSettings): void {
     const { cluster, store, clock } = this.#ctx
     const now = clock.now()
     if (now - this.#prunedAt >= PRUNE_EVERY_MS) {
@@ -97,8 +106,10 @@ export class Callbacks {
     for (const d of s.store.due(now, DUE_PER_TICK + this.#inFlight.size)) {
       if (this.#inFlight.has(d.id)) continue
       const rec = store.get(d.task)
-      if (rec === undefined) {
-        this.#record({ ...d, state: 'failed', lastStatus: null, lastError: 'the task\'s record was forgotten here before the delivery succeeded' }, null)
+      // Forgotten (retention, a purge), or reopened by a user's retry: the ending to send is no longer held.
+      const gone = rec === undefined ? 'the task\'s record was forgotten here before the delivery succeeded' : isTerminal(rec.status) ? null : 'the task was retried before its ending was delivered'
+      if (gone !== null || rec === undefined) {
+        this.#record({ ...d, state: 'failed', lastStatus: null, lastError: gone }, null)
         continue
       }
       const holders = [...new Set([rec.origin, ...rec.replicas])]
