@@ -35,6 +35,7 @@ export class DeliveryStore {
   readonly #db: DatabaseSync
   readonly #get: StatementSync
   readonly #upsert: StatementSync
+  readonly #due: StatementSync
 
   /** Opens (creating) `<dataDir>/deliveries.db`; `null` keeps them in memory. */
   constructor (dataDir: string | null) {
@@ -47,6 +48,7 @@ export class DeliveryStore {
     this.#db.exec('CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_at)')
     this.#db.exec('CREATE INDEX IF NOT EXISTS deliveries_task ON deliveries (task)')
     this.#get = this.#db.prepare('SELECT * FROM deliveries WHERE id = ?')
+    this.#due = this.#db.prepare("SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?")
     this.#upsert = this.#db.prepare(`INSERT OR REPLACE INTO deliveries (id, task, url, source, event, state, attempts, next_at, last_status, last_error, delivered_at, headers, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   }
@@ -103,7 +105,7 @@ export class DeliveryStore {
 
   /** Pending deliveries due by `nowMs`, earliest first. */
   due (nowMs: number, limit: number): DeliveryState[] {
-    return (this.#db.prepare("SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?").all(nowMs, limit) as unknown as Row[]).map(fromRow)
+    return (this.#due.all(nowMs, limit) as unknown as Row[]).map(fromRow)
   }
 
   /** Every delivery of a task's endings, oldest first. */
