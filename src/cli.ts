@@ -31,6 +31,16 @@ function collect (value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value]
 }
 
+/** `--label k=v` (start) and `--require k[=v]` (submit; a bare key or `k=*`: any value), repeatable, into one object. */
+function labelPairs (flag: string, bareKeyValue: string | null) {
+  return (raw: string, previous: Record<string, string> | undefined): Record<string, string> => {
+    const eq = raw.indexOf('=')
+    if (eq === 0 || (eq < 0 && bareKeyValue === null)) throw new InvalidArgumentError(`${flag} must be KEY=VALUE${bareKeyValue === null ? '' : ' or KEY'}, got "${raw}"`)
+    const [key, value] = eq < 0 ? [raw, bareKeyValue!] : [raw.slice(0, eq), raw.slice(eq + 1)]
+    return { ...previous, [key]: value }
+  }
+}
+
 const DEFAULT_NODE = process.env.TASKMESH_NODE ?? `http://${DEFAULTS.httpHost}:${DEFAULTS.httpPort}`
 /** How long `--wait` waits for a task to end, unless told (`submit --wait-ms`). */
 const DEFAULT_WAIT_MS = 600_000
@@ -78,6 +88,8 @@ program.command('start')
   .option('--drain-timeout-ms <ms>', `time running attempts get to finish on SIGTERM (default ${DEFAULTS.drainTimeoutMs})`, integer('--drain-timeout-ms'))
   .option('--failure-timeout-ms <ms>', `silence after which a member is dead (default ${DEFAULTS.failureTimeoutMs}; more than 3 heartbeat periods)`, integer('--failure-timeout-ms'))
   .option('--no-mdns', 'do not discover peers by mDNS')
+  .option('--label <key=value>', 'a label of this node, e.g. gpu=a100 (repeatable); tasks may require labels', labelPairs('--label', null))
+  .addOption(new Option('--placement <strategy>', `how the leader picks among the members that can take a task (default ${DEFAULTS.placement})`).choices(['least-loaded', 'round-robin', 'most-free-slots']))
   .addOption(new Option('--log-level <level>', `log level (default ${DEFAULTS.logLevel})`).choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
   .addHelpText('after', `
 Precedence: defaults < config file < flags < TASKMESH_* environment variables
@@ -102,6 +114,8 @@ Examples:
       failureTimeoutMs: opts.failureTimeoutMs as number | undefined,
       drainTimeoutMs: opts.drainTimeoutMs as number | undefined,
       mdns: opts.mdns === false ? false : undefined,
+      labels: opts.label as Record<string, string> | undefined,
+      placement: opts.placement as Config['placement'] | undefined,
       logLevel: opts.logLevel as Config['logLevel'] | undefined
     }
     const config = loadConfig({ file: opts.config as string | undefined, flags })
@@ -192,14 +206,19 @@ program.command('submit')
   .option('--retain-ms <ms>', 'keep the finished record this long (default: the nodes\' retainFinishedMs)', integer('--retain-ms'))
   .option('--delay-ms <ms>', 'a delayed task: run it this many ms from now (status scheduled until then)', integer('--delay-ms'))
   .option('--run-at <time>', 'a delayed task: run it at this time (Unix ms or ISO 8601, e.g. 2026-12-01T09:00:00Z)')
+  .option('--require <key[=value]>', 'run only on a node with this label (a bare KEY or KEY=*: any value; repeatable)', labelPairs('--require', '*'))
+  .option('--callback <url>', 'POST the final record to this http(s) URL once the task ends (signed, retried, at least once)')
+  .option('--callback-header <name=value>', 'a header sent with each callback delivery (repeatable)', labelPairs('--callback-header', null))
   .option('--json', 'print JSON')
   .addHelpText('after', `
 Examples:
   $ taskmesh submit echo '{"hello": "world"}'
+  $ taskmesh submit hash '{"data": "abc"}' --require gpu --require zone=rack2
+  $ taskmesh submit echo '"done?"' --callback https://example.com/hooks/taskmesh
   $ taskmesh submit hash '{"data": "abc", "rounds": 100000}' --wait
   $ taskmesh submit echo '"later"' --delay-ms 60000
   $ taskmesh submit --file tasks.jsonl --wait`)
-  .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, retainMs?: number, json?: boolean }) => {
+  .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, retainMs?: number, require?: Record<string, string>, callback?: string, callbackHeader?: Record<string, string>, json?: boolean }) => {
     const { submitFile, submitOne } = await import('./cli/submit.ts')
     if (opts.file !== undefined) {
       if (type !== undefined) throw new CliError('give either TYPE [PAYLOAD] or --file, not both')

@@ -11,7 +11,8 @@ import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { BOOTSTRAP_FORMS, parseBootstrapEntry } from './bootstrap-entry.ts'
-import { MAX_ATTEMPTS, MAX_NODE_NAME_LENGTH, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from './protocol/constants.ts'
+import { PLACEMENT_STRATEGIES } from './core/placement.ts'
+import { CALLBACK_HEADER_PATTERN, LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, MAX_CALLBACK_URL_LENGTH, MAX_LABELS, MAX_ATTEMPTS, MAX_NODE_NAME_LENGTH, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from './protocol/constants.ts'
 
 export const ConfigSchema = Type.Object({
   /** Cluster name. Nodes only see members of the same cluster: it derives the mDNS service tag and the gossip topic. */
@@ -89,6 +90,45 @@ export const ConfigSchema = Type.Object({
     maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
     perSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 }))
   }, { additionalProperties: false }), { default: {}, additionalProperties: false }),
+  /**
+   * This node's labels, gossiped with its heartbeats (`{"gpu": "a100",
+   * "zone": "rack2"}`): a task that requires labels (`"require": {"gpu":
+   * "*"}`) runs only on a member that has them. Keys and values are short
+   * words (letters, digits, `._/-`; values also `:`). Default: none.
+   */
+  labels: Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), Type.String({ pattern: LABEL_VALUE_PATTERN }), { default: {}, maxProperties: MAX_LABELS, additionalProperties: false }),
+  /**
+   * How the leader chooses among the members that can take a task (they run
+   * its type, meet its required labels and have room): `least-loaded` (the
+   * task's origin when it has a slot free, else the smallest share of slots
+   * in use), `round-robin` (each in turn, by member id, whatever their load)
+   * or `most-free-slots` (the most slots not in use: large nodes fill first).
+   */
+  placement: Type.Union(PLACEMENT_STRATEGIES.map(p => Type.Literal(p)), { default: 'least-loaded' }),
+  /**
+   * Webhooks: every task ending whose status is in `events` (default all
+   * three) is POSTed to `url` with `headers`, by the task's first live
+   * holder, like a submit's `callback` (signed with webhookSecret, retried,
+   * at least once with a delivery id). Set the same list on every node.
+   */
+  webhooks: Type.Array(Type.Object({
+    url: Type.String({ minLength: 8, maxLength: MAX_CALLBACK_URL_LENGTH, pattern: '^https?://' }),
+    events: Type.Optional(Type.Array(Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')]), { minItems: 1, maxItems: 3 })),
+    headers: Type.Optional(Type.Record(Type.String({ pattern: CALLBACK_HEADER_PATTERN }), Type.String({ maxLength: 4096 }), { maxProperties: 32, additionalProperties: false }))
+  }, { additionalProperties: false }), { default: [], maxItems: 16 }),
+  /**
+   * Key of the HMAC-SHA256 signature every callback and webhook delivery
+   * carries (`X-Taskmesh-Signature: sha256=<hex of HMAC(key, timestamp + "."
+   * + body)>`); null sends them unsigned (and the node warns once a task asks
+   * for one). Set the same on every node; prefer TASKMESH_WEBHOOK_SECRET.
+   */
+  webhookSecret: Type.Union([Type.String({ minLength: 16, maxLength: 1024 }), Type.Null()], { default: null }),
+  /** Tries of one delivery before it is given up as failed (backoff from callbackRetryBaseMs, doubling, at most callbackRetryMaxMs). */
+  callbackMaxAttempts: Type.Integer({ minimum: 1, maximum: 1000, default: 12 }),
+  callbackRetryBaseMs: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 1_000 }),
+  callbackRetryMaxMs: Type.Integer({ minimum: 10, maximum: 86_400_000, default: 300_000 }),
+  /** Time one delivery POST may take before it counts as failed (and is tried again). */
+  callbackTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
   /**
    * Time a handler gets to honour `ctx.signal` (after its timeout or a
    * cancel) before its worker thread is terminated. A handler that must
@@ -192,7 +232,11 @@ const fieldNames = Object.keys(ConfigSchema.properties) as Array<keyof Config>
 function fromEnv (field: keyof Config, raw: string): unknown {
   const schema: TSchema = ConfigSchema.properties[field]
   const kinds = JSON.stringify(schema)
-  if (schema.type === 'array') return raw.split(',').map(s => s.trim()).filter(s => s.length > 0)
+  if (schema.type === 'array') {
+    // A JSON array (webhooks), or a comma list (listen, bootstrap).
+    if (raw.trim().startsWith('[')) try { return JSON.parse(raw) as unknown } catch { return raw }
+    return raw.split(',').map(s => s.trim()).filter(s => s.length > 0)
+  }
   if (schema.type === 'object') {
     try { return JSON.parse(raw) as unknown } catch { return raw }
   }
@@ -336,6 +380,9 @@ export function loadConfig (opts: LoadOptions = {}): ResolvedConfig {
   }
   if (merged.resultGraceMs < merged.abortGraceMs) {
     throw new ConfigError(`field "resultGraceMs" (${merged.resultGraceMs}) must be at least abortGraceMs (${merged.abortGraceMs}): a worker may still be stopping a timed-out handler that long before it reports`)
+  }
+  if (merged.callbackRetryMaxMs < merged.callbackRetryBaseMs) {
+    throw new ConfigError(`field "callbackRetryMaxMs" (${merged.callbackRetryMaxMs}) must be at least callbackRetryBaseMs (${merged.callbackRetryBaseMs})`)
   }
   if (merged.retryMaxMs < merged.retryBaseMs) {
     throw new ConfigError(`field "retryMaxMs" (${merged.retryMaxMs}) must be at least retryBaseMs (${merged.retryBaseMs})`)

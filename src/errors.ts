@@ -37,6 +37,12 @@ export class UnknownTaskTypeError extends TaskmeshError {
   constructor (type: string, known: string[]) { super(422, 'UNKNOWN_TASK_TYPE', `task type "${type}" is not run by any live node; known types: ${known.join(', ')}`) }
 }
 
+/** A task whose required labels no live member that runs its type has. */
+export class RequirementUnmetError extends TaskmeshError {
+  override name = 'RequirementUnmetError'
+  constructor (field: string, type: string, requirement: string) { super(422, 'REQUIREMENT_UNMET', `${field}: no live member that runs task type "${type}" has the labels ${requirement}; see GET /v1/cluster for each member's labels`) }
+}
+
 export class PayloadTooLargeError extends TaskmeshError {
   override name = 'PayloadTooLargeError'
   constructor (field: string, bytes: number, limit: number) { super(413, 'PAYLOAD_TOO_LARGE', `${field} is ${bytes} bytes of JSON; the limit (maxPayloadBytes) is ${limit}`) }

@@ -21,6 +21,7 @@ import { UnavailableError } from './errors.ts'
 import { TaskRuntime } from './runtime/task-runtime.ts'
 import { TaskStore } from './store/task-store.ts'
 import { TypeLimitStore } from './store/type-limit-store.ts'
+import { DeliveryStore } from './store/delivery-store.ts'
 import { NodeMetrics } from './metrics.ts'
 import { EventFeed } from './http/events.ts'
 import { registerDashboard } from './http/dashboard.ts'
@@ -95,6 +96,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   const store = new TaskStore(config.dataDir)
   const limitStore = new TypeLimitStore(config.dataDir)
   const scheduleStore = new ScheduleStore(config.dataDir)
+  const deliveryStore = new DeliveryStore(config.dataDir)
   const pool = new HandlerPool(config.capacity, config.handlers, config.baseDir, config.maxPayloadBytes, config.abortGraceMs)
   let runtime: ClusterRuntime | undefined
   let tasks: TaskRuntime | undefined
@@ -167,6 +169,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     store.close()
     limitStore.close()
     scheduleStore.close()
+    deliveryStore.close()
     throw new Error(`cannot listen for HTTP on ${config.httpHost}:${config.httpPort}: ${(err as Error).message}`)
   }
   const address = http.server.address()
@@ -180,6 +183,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     http: httpUrl,
     capacity: config.capacity,
     types: pool.types(),
+    labels: config.labels,
     load: () => tasks?.load() ?? { running: 0, queued: 0 },
     terms,
     timings: coreTimings(config),
@@ -202,9 +206,17 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     maxQueuedTasksPerNode: config.maxQueuedTasksPerNode,
     retention: { retainFinishedMs: config.retainFinishedMs, retainFinishedCount: config.retainFinishedCount },
     minCopies: config.minCopies,
-    scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: config.resultGraceMs, outstandingPerSlot: config.outstandingPerSlot },
+    scheduler: { maxQueuedTasks: config.maxQueuedTasks, retryBaseMs: config.retryBaseMs, retryMaxMs: config.retryMaxMs, resultGraceMs: config.resultGraceMs, outstandingPerSlot: config.outstandingPerSlot, placement: config.placement },
     typeLimits: { config: config.types, store: limitStore },
-    schedules: scheduleStore
+    schedules: scheduleStore,
+    callbacks: {
+      store: deliveryStore,
+      webhooks: config.webhooks,
+      secret: config.webhookSecret,
+      policy: { maxAttempts: config.callbackMaxAttempts, retryBaseMs: config.callbackRetryBaseMs, retryMaxMs: config.callbackRetryMaxMs },
+      timeoutMs: config.callbackTimeoutMs,
+      retainMs: config.retainFinishedMs
+    }
   })
   runtime.onEvent(e => {
     observed.onCoreEvent(e)
@@ -230,6 +242,7 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
       store.close()
       limitStore.close()
       scheduleStore.close()
+      deliveryStore.close()
       log.info('node stopped')
     })()
     return stopping
@@ -275,5 +288,6 @@ function warnAboutSecurity (config: ResolvedConfig, log: Logger): void {
   } else if (readableByOthers(resolve(config.baseDir, config.clusterKeyFile))) {
     log.warn({ file: config.clusterKeyFile }, 'the cluster key file can be read by other users of this machine; chmod 600 it')
   }
+  if (config.webhooks.length > 0 && config.webhookSecret === null) log.warn('webhooks are configured without webhookSecret: their deliveries are not signed')
   if (config.token === null) log.info({ httpHost: config.httpHost }, 'HTTP API without a token, on loopback only')
 }

@@ -19,6 +19,11 @@ export interface SubmitOptions {
   /** A delayed task: ms after the submit, or a time (Unix ms or an ISO 8601 date). */
   delayMs?: number
   runAt?: string
+  /** Labels the task requires of its worker (`*`: any value). */
+  require?: Record<string, string>
+  /** Where the final record is POSTed once the task ends, and headers sent with it. */
+  callback?: string
+  callbackHeader?: Record<string, string>
   json?: boolean
 }
 
@@ -40,7 +45,7 @@ function parsePayload (raw: string | undefined): unknown {
 
 export async function submitOne (type: string, rawPayload: string | undefined, opts: SubmitOptions, out: NodeJS.WritableStream): Promise<void> {
   const client = clientFor(opts.node)
-  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs, delayMs: opts.delayMs, runAt: opts.runAt === undefined ? undefined : parseRunAt(opts.runAt) }
+  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs, delayMs: opts.delayMs, runAt: opts.runAt === undefined ? undefined : parseRunAt(opts.runAt), require: opts.require, callback: opts.callback === undefined ? undefined : { url: opts.callback, ...(opts.callbackHeader === undefined ? {} : { headers: opts.callbackHeader }) } }
   const { id, status, copies } = await client.submit(body)
   if (opts.wait !== true) {
     out.write(opts.json === true ? JSON.stringify({ id, status, copies }) + '\n' : `${id}\n`)
@@ -109,6 +114,8 @@ export function formatTask (t: Task): string {
     `status:    ${t.status}`,
     `attempts:  ${t.attempts}${t.maxAttempts === undefined ? '' : ` of ${t.maxAttempts}`}${t.retries === undefined ? '' : ` (retried ${t.retries}x)`}`,
     t.runAt === undefined ? null : `run at:    ${new Date(t.runAt).toISOString()}`,
+    t.require === undefined ? null : `requires:  ${Object.entries(t.require).map(([k, v]) => `${k}=${v}`).join(', ')}${t.unplaceable === undefined ? '' : ` (${t.unplaceable})`}`,
+    ...(t.callbacks ?? []).map(d => `callback:  ${d.url} ${d.state} after ${d.attempts} ${d.attempts === 1 ? 'try' : 'tries'}${d.lastError === null || d.state === 'delivered' ? '' : ` (${d.lastError})`}`),
     `worker:    ${t.worker ?? '-'}`,
     `progress:  ${JSON.stringify(t.progress)}`,
     `ran for:   ${took}`,

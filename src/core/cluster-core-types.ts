@@ -39,6 +39,8 @@ export interface MemberSnapshot {
   lastSeenMs: number
   incarnation: number
   types: string[]
+  /** The member's labels (absent: none). */
+  labels?: Record<string, string>
 }
 
 export interface ClusterSnapshot {

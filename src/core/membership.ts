@@ -91,7 +91,8 @@ export class MembershipView {
       running: hb.running,
       queued: hb.queued,
       load: hb.load,
-      types: hb.types
+      types: hb.types,
+      ...(hb.labels === undefined ? {} : { labels: hb.labels })
     }
     const events: CoreEvent[] = []
     const sameLife = existing !== undefined && existing.incarnation === hb.incarnation

@@ -1,9 +1,9 @@
 /**
  * The leader's dispatcher, pure: delayed tasks held until their runAt (a
  * heap of due times: `nextDueMs` tells the runtime when to tick next), a
- * priority queue (FIFO within a priority), placement on the task's origin
- * when it has a slot free, else on the least-loaded live worker that
- * supports the type and has room, retries with exponential backoff, and a watchdog for attempts
+ * priority queue (FIFO within a priority), placement by the configured
+ * strategy on a live worker that supports the type, meets the task's
+ * required labels and has room (placement.ts), retries with exponential backoff, and a watchdog for attempts
  * that never report. Stepped with events and `nowMs`; returns updates (to
  * persist and send to the task's holders) and assignments (to send to
  * workers, batched per worker). It never touches the network or a clock.
@@ -15,8 +15,8 @@ import type { Inventory, TakeOver } from './take-over.ts'
 import type { TaskSpec, TaskStatus, TaskUpdate } from './tasks.ts'
 import { Fifo } from './fifo.ts'
 import { DueHeap } from './due-heap.ts'
-import { placeTask } from './placement.ts'
-import type { PlacementLoad } from './placement.ts'
+import { Placement } from './placement.ts'
+import type { PlacementLoad, PlacementStrategy, PlacementWorker } from './placement.ts'
 import { TypeLimiter, countByType } from './type-limits.ts'
 import type { TypeCounts } from './type-limits.ts'
 
@@ -33,13 +33,12 @@ export interface SchedulerConfig {
    * never idles for a round trip to the leader.
    */
   outstandingPerSlot: number
+  /** How the leader chooses among the workers that can take a task (see placement.ts); default least-loaded. */
+  placement?: PlacementStrategy
 }
 
-export interface WorkerSlots {
-  id: string
-  capacity: number
-  types: readonly string[]
-}
+/** A worker: its id, slots, task types and labels. */
+export type WorkerSlots = PlacementWorker
 
 export interface Assignment {
   spec: TaskSpec
@@ -79,7 +78,7 @@ export class Scheduler {
   readonly #due = new DueHeap()
   #scheduled = 0
   readonly #load = new Map<string, number>()
-  #cursor = 0
+  readonly #placement: Placement
   readonly #runTimes = new RunTimes()
   /** Per-type limits (src/core/type-limits.ts); types whose waiting tasks were held back by their rate in the last dispatch. */
   readonly limiter = new TypeLimiter()
@@ -87,6 +86,7 @@ export class Scheduler {
 
   constructor (config: SchedulerConfig) {
     this.#config = config
+    this.#placement = new Placement(config.placement)
   }
 
   /** Tasks waiting for a slot (queued or retrying). */
@@ -360,11 +360,9 @@ export class Scheduler {
     return decisions
   }
 
-  /** See placement.ts; ties rotate, so that an idle cluster spreads work over every node. */
+  /** See placement.ts: the configured strategy, among the workers that run the type, meet the task's labels and have room. */
   #place (workers: readonly WorkerSlots[], spec: TaskSpec): WorkerSlots | null {
-    const worker = placeTask(workers, spec, this.#placementLoad, this.#cursor)
-    this.#cursor = (this.#cursor + 1) % workers.length
-    return worker
+    return this.#placement.place(workers, spec, this.#placementLoad)
   }
 
   readonly #placementLoad: PlacementLoad = { running: id => this.running(id), window: type => this.#window(type) }

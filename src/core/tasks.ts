@@ -50,6 +50,16 @@ export interface TaskSpec {
   retries?: number
   /** A task fired by a recurring schedule: which one, the tick it stands for, and how late it was fired. */
   schedule?: TickStamp
+  /** Labels a worker must have to run it (`*`: any value of the key; see labels.ts). Absent: any worker. */
+  require?: Record<string, string>
+  /** Where the task's final record is POSTed once it ends (see src/core/callbacks.ts). Absent: nowhere but the config's webhooks. */
+  callback?: TaskCallback
+}
+
+/** A completion callback asked for on submit: an http(s) URL, and headers sent with each delivery. */
+export interface TaskCallback {
+  url: string
+  headers?: Record<string, string>
 }
 
 /** What changes as the task runs. */
@@ -192,13 +202,15 @@ export function copiesOf (r: TaskSpec): number {
 }
 
 /** The optional spec fields a record carries, only when set (so a spec never holds an undefined field). */
-export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'schedule'> {
-  const out: Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'schedule'> = {}
+export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'schedule' | 'require' | 'callback'> {
+  const out: Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'schedule' | 'require' | 'callback'> = {}
   if (r.retainMs !== undefined) out.retainMs = r.retainMs
   if (r.copies !== undefined) out.copies = r.copies
   if (r.runAt !== undefined) out.runAt = r.runAt
   if (r.retries !== undefined && r.retries > 0) out.retries = r.retries
   if (r.schedule !== undefined) out.schedule = r.schedule
+  if (r.require !== undefined) out.require = r.require
+  if (r.callback !== undefined) out.callback = r.callback
   return out
 }
 

@@ -17,6 +17,8 @@ export interface MemberInfo {
   load: { cpu: number, memory: number }
   /** Task types the member can run. */
   types: string[]
+  /** The member's labels from its config (absent: none); a task may require some (see labels.ts). */
+  labels?: Record<string, string>
 }
 
 /** The identity of one life of a member: a restart or a refutation begins a new incarnation. */

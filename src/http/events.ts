@@ -58,7 +58,7 @@ export function taskEvent (r: TaskRecord, withResult = false): Static<typeof Tas
 }
 
 function clusterEvent (s: ClusterSnapshot): Static<typeof ClusterEventView> {
-  return { self: s.self, leader: s.leader, term: s.term, members: s.members.map(m => ({ id: m.id, name: m.name, http: m.http, status: m.status, capacity: m.capacity, running: m.running, queued: m.queued, load: m.load, lastSeenMs: m.lastSeenMs, types: m.types })) }
+  return { self: s.self, leader: s.leader, term: s.term, members: s.members.map(m => ({ id: m.id, name: m.name, http: m.http, status: m.status, capacity: m.capacity, running: m.running, queued: m.queued, load: m.load, lastSeenMs: m.lastSeenMs, types: m.types, ...(m.labels === undefined ? {} : { labels: m.labels }) })) }
 }
 
 /** The sampler's period: one `cluster` event and one history point per tick. */

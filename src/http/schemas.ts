@@ -7,7 +7,7 @@
  */
 import { Type } from '@sinclair/typebox'
 import { TASK_STATUSES } from '../core/tasks.ts'
-import { MAX_ATTEMPTS, MAX_DELAY_MS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
+import { CALLBACK_HEADER_PATTERN, LABEL_KEY_PATTERN, LABEL_REQUIRE_PATTERN, LABEL_VALUE_PATTERN, MAX_CALLBACK_URL_LENGTH, MAX_LABELS, MAX_ATTEMPTS, MAX_DELAY_MS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 export const ErrorReply = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() })
@@ -16,6 +16,36 @@ export const ErrorReply = Type.Object({
 /** `draining`: finishing its work before it leaves (no new work, never leader); `left`: announced it is gone. */
 const MemberStatus = Type.Union([Type.Literal('alive'), Type.Literal('suspect'), Type.Literal('draining'), Type.Literal('left'), Type.Literal('dead')])
 const Leader = Type.Object({ id: Type.String(), name: Type.String(), term: Type.Integer() })
+
+const Labels = Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), Type.String({ pattern: LABEL_VALUE_PATTERN }), { maxProperties: MAX_LABELS, additionalProperties: false, description: 'the member\'s labels from its config (absent: none)' })
+/** A task's required labels: `*` matches any value of the key. */
+const Require = Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), Type.String({ pattern: LABEL_REQUIRE_PATTERN }), {
+  minProperties: 1,
+  maxProperties: MAX_LABELS,
+  additionalProperties: false,
+  description: 'labels the worker must have, e.g. {"gpu": "*", "zone": "rack2"}: "*" is any value of the key, anything else an exact match. A task no live member (running its type) matches is refused with 422 REQUIREMENT_UNMET; one whose matching members all died later waits, queued, until one is back'
+})
+
+const CallbackUrl = Type.String({ minLength: 8, maxLength: MAX_CALLBACK_URL_LENGTH, pattern: '^https?://', description: 'http(s) URL the final record is POSTed to' })
+/** A completion callback asked for on submit. */
+const Callback = Type.Object({
+  url: CallbackUrl,
+  headers: Type.Optional(Type.Record(Type.String({ pattern: CALLBACK_HEADER_PATTERN }), Type.String({ maxLength: 4096 }), { maxProperties: 32, additionalProperties: false, description: 'sent with every delivery (e.g. an Authorization header of the receiver); never shown by GET' }))
+}, { additionalProperties: false, description: 'once the task ends, its final record is POSTed here by one of its holders: signed (X-Taskmesh-Signature, with the nodes\' webhookSecret), retried with backoff, at least once with the same X-Taskmesh-Delivery id (deduplicate on it)' })
+
+/** One delivery of a task's ending (its callback, or a configured webhook), as GET /v1/tasks/:id shows it. */
+const Delivery = Type.Object({
+  deliveryId: Type.String({ description: 'the X-Taskmesh-Delivery header: the same on every try and from every holder' }),
+  url: Type.String(),
+  source: Type.Union([Type.Literal('callback'), Type.Literal('webhook')]),
+  event: Type.String({ description: 'task.succeeded, task.failed or task.cancelled' }),
+  state: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')], { description: 'pending: not delivered yet (tried again at nextAttemptAt); delivered: a 2xx answer; failed: callbackMaxAttempts tries spent' }),
+  attempts: Type.Integer(),
+  nextAttemptAt: Type.Optional(Type.Integer({ description: 'pending: when the next try is due (Unix ms)' })),
+  lastStatus: Type.Union([Type.Integer(), Type.Null()], { description: 'HTTP status of the last failed try (null: no answer)' }),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  deliveredAt: Type.Union([Type.Integer(), Type.Null()])
+})
 
 export const MemberReply = Type.Object({
   id: Type.String(),
@@ -26,7 +56,8 @@ export const MemberReply = Type.Object({
   running: Type.Integer(),
   queued: Type.Integer(),
   load: Type.Object({ cpu: Type.Number(), memory: Type.Number() }),
-  lastSeenMs: Type.Integer()
+  lastSeenMs: Type.Integer(),
+  labels: Type.Optional(Labels)
 })
 
 export const ClusterReply = Type.Object({
@@ -57,7 +88,9 @@ export const SubmitBody = Type.Object({
   idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH })),
   retainMs: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RETAIN_MS, description: 'how long the record is kept after the task ended, instead of each holder\'s retainFinishedMs (retainFinishedCount still applies)' })),
   runAt: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 47, description: 'a delayed task: Unix ms before which it is not dispatched (status scheduled until then; a time already past runs at once). Not with delayMs' })),
-  delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: `a delayed task: dispatched this many ms after the submit is accepted (at most ${MAX_DELAY_MS}, 366 days). Not with runAt` }))
+  delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: `a delayed task: dispatched this many ms after the submit is accepted (at most ${MAX_DELAY_MS}, 366 days). Not with runAt` })),
+  require: Type.Optional(Require),
+  callback: Type.Optional(Callback)
 }, { additionalProperties: false })
 
 /** POST /v1/tasks/:id/retry. */
@@ -93,6 +126,10 @@ export const TaskReply = Type.Object({
   maxAttempts: Type.Optional(Type.Integer({ description: 'attempts the task may use in all (a retry may raise it)' })),
   runAt: Type.Optional(Type.Integer({ description: 'a delayed task: Unix ms before which it was not dispatched' })),
   retries: Type.Optional(Type.Integer({ description: 'times a user retried the task (POST /v1/tasks/:id/retry); absent: never' })),
+  require: Type.Optional(Require),
+  callback: Type.Optional(Type.Object({ url: Type.String() }, { description: 'the callback asked for on submit (its headers are not shown)' })),
+  callbacks: Type.Optional(Type.Array(Delivery, { description: 'GET /v1/tasks/:id: the deliveries of the task\'s ending to its callback and the configured webhooks' })),
+  unplaceable: Type.Optional(Type.String({ description: 'a task waiting to be placed whose required labels no live member (running its type) has, as the answering node sees the cluster: it waits until such a member is back' })),
   /** Durable copies stored before the task was accepted (1 on a lone node, else 2). */
   copies: Type.Integer({ minimum: 1, description: 'durable copies stored before the task was accepted: 2 when another live member took one, 1 on a lone node' }),
   schedule: Type.Optional(Type.Object({

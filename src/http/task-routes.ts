@@ -51,7 +51,8 @@ export interface TaskRouteLimits {
 function view (r: TaskRecord): Record<string, unknown> {
   return {
     id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt,
-    maxAttempts: r.maxAttempts, ...(r.runAt === undefined ? {} : { runAt: r.runAt }), ...(r.retries === undefined ? {} : { retries: r.retries }), copies: copiesOf(r),
+    maxAttempts: r.maxAttempts, ...(r.runAt === undefined ? {} : { runAt: r.runAt }), ...(r.retries === undefined ? {} : { retries: r.retries }), ...(r.require === undefined ? {} : { require: r.require }),
+    ...(r.callback === undefined ? {} : { callback: { url: r.callback.url } }), copies: copiesOf(r),
     ...(r.schedule === undefined ? {} : { schedule: r.schedule })
   }
 }
@@ -134,7 +135,16 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   }, async req => {
     const { id } = req.params as { id: string }
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
-    return await asWaiter('task', wait, async () => view(await runtime().get(id, wait)))
+    return await asWaiter('task', wait, async () => {
+      const rec = await runtime().get(id, wait)
+      const unplaceable = runtime().unplaceable(rec)
+      const deliveries = isTerminal(rec.status) ? await runtime().deliveries(rec) : []
+      return {
+        ...view(rec),
+        ...(unplaceable === undefined ? {} : { unplaceable }),
+        ...(deliveries.length === 0 ? {} : { callbacks: deliveries.map(d => ({ deliveryId: d.id, url: d.url, source: d.source, event: d.event, state: d.state, attempts: d.attempts, ...(d.state === 'pending' ? { nextAttemptAt: d.nextAtMs } : {}), lastStatus: d.lastStatus, lastError: d.lastError, deliveredAt: d.deliveredAt })) })
+      }
+    })
   })
 
   app.delete('/v1/tasks/:id', {

@@ -43,6 +43,14 @@ export const MAX_SCHEDULE_PAYLOAD_BYTES = 64 * 1024
 /** Longest cron expression, and longest time zone name, of a schedule. */
 export const MAX_CRON_LENGTH = 200
 export const MAX_TIMEZONE_LENGTH = 64
+/** Most labels a node may carry, or a task require; a label key and value (`*` in a requirement: any value) match these. */
+export const MAX_LABELS = 16
+export const LABEL_KEY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$'
+export const LABEL_VALUE_PATTERN = '^[A-Za-z0-9._:/-]{1,63}$'
+export const LABEL_REQUIRE_PATTERN = '^(\\*|[A-Za-z0-9._:/-]{1,63})$'
+/** Longest completion-callback or webhook URL, and the header names a callback may set (tokens of RFC 9110). */
+export const MAX_CALLBACK_URL_LENGTH = 2048
+export const CALLBACK_HEADER_PATTERN = "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
 /** Most attempts a task may allow. */
 export const MAX_ATTEMPTS = 100
 /** Most tasks (or task ids) in one RPC message; larger sets travel in several. */

@@ -7,13 +7,17 @@ import { Type } from '@sinclair/typebox'
 import type { Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { Heartbeat } from '../core/types.ts'
-import { MAX_ADDR_LENGTH, MAX_DEAD_ACCEPTED, MAX_HEARTBEAT_ADDRS, MAX_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_BYTES, MAX_ID_LENGTH, MAX_NODE_NAME_LENGTH, MAX_TYPE_LENGTH } from './constants.ts'
+import { LABEL_KEY_PATTERN, LABEL_REQUIRE_PATTERN, LABEL_VALUE_PATTERN, MAX_LABELS, MAX_ADDR_LENGTH, MAX_DEAD_ACCEPTED, MAX_HEARTBEAT_ADDRS, MAX_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_BYTES, MAX_ID_LENGTH, MAX_NODE_NAME_LENGTH, MAX_TYPE_LENGTH } from './constants.ts'
 
 export const PROTOCOL_VERSION = 1
 
 const Id = Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH })
 const Count = Type.Integer({ minimum: 0, maximum: 1_000_000_000 })
 const Fraction = Type.Number({ minimum: 0, maximum: 1024 })
+
+/** A node's labels (`{"gpu": "a100"}`), and a task's required labels (`*`: any value of the key). */
+export const LabelsSchema = Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), Type.String({ pattern: LABEL_VALUE_PATTERN }), { maxProperties: MAX_LABELS, additionalProperties: false })
+export const RequireSchema = Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), Type.String({ pattern: LABEL_REQUIRE_PATTERN }), { minProperties: 1, maxProperties: MAX_LABELS, additionalProperties: false })
 
 export const HeartbeatSchema = Type.Object({
   v: Type.Literal(PROTOCOL_VERSION),
@@ -27,6 +31,8 @@ export const HeartbeatSchema = Type.Object({
   queued: Count,
   load: Type.Object({ cpu: Fraction, memory: Fraction }, { additionalProperties: false }),
   types: Type.Array(Type.String({ minLength: 1, maxLength: MAX_TYPE_LENGTH }), { maxItems: 256 }),
+  /** The sender's labels (absent: none). */
+  labels: Type.Optional(LabelsSchema),
   leader: Type.Union([Id, Type.Null()]),
   term: Count,
   dead: Type.Array(Type.Object({ id: Id, incarnation: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }), { maxItems: MAX_DEAD_ACCEPTED }),

@@ -9,9 +9,9 @@ import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { TASK_STATUSES } from '../core/tasks.ts'
-import { DecodeError } from './messages.ts'
 import { KeysReply, KeysRequest, SchedulesReply, SchedulesRequest, TickStampSchema } from './schedule-messages.ts'
-import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LIST_PAGE, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS, MAX_LIMITED_TYPES } from './constants.ts'
+import { DecodeError, RequireSchema } from './messages.ts'
+import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LIST_PAGE, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS, MAX_LIMITED_TYPES, MAX_CALLBACK_URL_LENGTH, CALLBACK_HEADER_PATTERN } from './constants.ts'
 
 export const RPC_PROTOCOL = '/taskmesh/rpc/1.0.0'
 
@@ -21,6 +21,28 @@ const Ms = Type.Integer({ minimum: 0, maximum: 2 ** 47 })
 const Attempt = Type.Integer({ minimum: 0, maximum: MAX_ATTEMPTS })
 const Term = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })
 const NullableMs = Type.Union([Ms, Type.Null()])
+
+/** A completion callback asked for on submit (see src/core/callbacks.ts). */
+export const CallbackSchema = Type.Object({
+  url: Type.String({ minLength: 8, maxLength: MAX_CALLBACK_URL_LENGTH, pattern: '^https?://' }),
+  headers: Type.Optional(Type.Record(Type.String({ pattern: CALLBACK_HEADER_PATTERN }), Type.String({ maxLength: 4096 }), { maxProperties: 32, additionalProperties: false }))
+}, { additionalProperties: false })
+
+/** One delivery of an ending, as holders tell each other (src/core/callbacks.ts). */
+const DeliveryStateSchema = Type.Object({
+  id: Id,
+  task: Id,
+  url: Type.String({ maxLength: MAX_CALLBACK_URL_LENGTH }),
+  source: Type.Union([Type.Literal('callback'), Type.Literal('webhook')]),
+  event: Type.String({ maxLength: 64 }),
+  state: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
+  attempts: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+  nextAtMs: Ms,
+  lastStatus: Type.Union([Type.Integer({ minimum: 0, maximum: 999 }), Type.Null()]),
+  lastError: Type.Union([Type.String({ maxLength: MAX_ERROR_MESSAGE_LENGTH }), Type.Null()]),
+  deliveredAt: NullableMs
+}, { additionalProperties: false })
+const DeliveryStates = Type.Array(DeliveryStateSchema, { maxItems: MAX_TASKS_PER_MESSAGE })
 
 export const TaskSpecSchema = Type.Object({
   id: Id,
@@ -42,7 +64,11 @@ export const TaskSpecSchema = Type.Object({
   /** Times a user retried the task (its generation). */
   retries: Type.Optional(Attempt),
   /** A task fired by a recurring schedule: which, its tick, how late. */
-  schedule: Type.Optional(TickStampSchema)
+  schedule: Type.Optional(TickStampSchema),
+  /** Labels a worker must have to run the task. */
+  require: Type.Optional(RequireSchema),
+  /** Where its final record is POSTed once it ends. */
+  callback: Type.Optional(CallbackSchema)
 }, { additionalProperties: false })
 
 export const TaskUpdateSchema = Type.Object({
@@ -204,6 +230,12 @@ export const RpcRequestSchema = Type.Union([
     before: Type.Optional(Type.Object({ createdAt: Ms, id: Id }, { additionalProperties: false })),
     limit: Type.Integer({ minimum: 1, maximum: MAX_LIST_PAGE })
   }, { additionalProperties: false }),
+  /**
+   * A task's holder -> its other holders: the states of deliveries of its
+   * endings after a try (merged, see mergeDelivery); and anyone -> a holder:
+   * the deliveries of `task` held there. Reply: `deliveries` (of `task`).
+   */
+  Type.Object({ kind: Type.Literal('deliveries'), states: Type.Optional(DeliveryStates), task: Type.Optional(Id) }, { additionalProperties: false }),
   /** Anyone -> every member: forget the finished records (of this status) that ended before `before` (a purge). Reply: `purged`. */
   Type.Object({ kind: Type.Literal('purge'), status: Type.Optional(Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')])), before: Ms }, { additionalProperties: false })
 ])
@@ -262,6 +294,8 @@ export const RpcReplySchema = Type.Union([
   }, { additionalProperties: false }),
   SchedulesReply,
   KeysReply,
+  /** For deliveries: the states of the asked task's deliveries held by the receiver. */
+  Type.Object({ kind: Type.Literal('deliveries'), states: DeliveryStates }, { additionalProperties: false }),
   /** For purge: how many records the receiver forgot. */
   Type.Object({ kind: Type.Literal('purged'), count: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
   Type.Object({ kind: Type.Literal('error'), code: Type.Union(RPC_ERROR_CODES.map(c => Type.Literal(c))), message: Type.String({ maxLength: MAX_ERROR_MESSAGE_LENGTH }) }, { additionalProperties: false })

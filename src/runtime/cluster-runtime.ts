@@ -26,6 +26,8 @@ export interface ClusterRuntimeInit {
   http: string
   capacity: number
   types: string[]
+  /** This node's labels from its config (gossiped in its heartbeats; absent or empty: none). */
+  labels?: Record<string, string>
   /** Tasks this node runs now, and (as leader) holds waiting. */
   load: () => { running: number, queued: number }
   /** Keeps the highest term across restarts (see fileTermStore). */
@@ -326,7 +328,8 @@ export class ClusterRuntime implements MembershipPort {
       capacity: this.#init.capacity,
       ...this.#init.load(),
       load: (this.#init.machineLoad ?? machineLoad)(),
-      types: this.#init.types
+      types: this.#init.types,
+      ...(this.#init.labels === undefined || Object.keys(this.#init.labels).length === 0 ? {} : { labels: this.#init.labels })
     }
   }
 

@@ -24,6 +24,8 @@ export interface TaskMember {
   running: number
   queued: number
   types: readonly string[]
+  /** Its labels from its config (absent: none). */
+  labels?: Readonly<Record<string, string>>
 }
 
 export interface MembershipPort {

@@ -15,9 +15,12 @@
  * Decisions live in src/core (admission, fencing, gather, hand-over,
  * Scheduler, tasks); these files move data, persist, and call the core.
  */
-import { isDelayed } from '../core/tasks.ts'
+import { describeRequirement, someMemberCanRun } from '../core/labels.ts'
+import { isDelayed, isTerminal } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import { BulkReads } from './tasks/bulk-reads.ts'
+import { Callbacks } from './tasks/callbacks.ts'
+import type { DeliveryState } from '../core/callbacks.ts'
 import type { BulkWaitResult } from './tasks/bulk-reads.ts'
 import { TaskContext, TASK_PATH } from './tasks/context.ts'
 import type { SubmitInput, TaskRuntimeInit } from './tasks/context.ts'
@@ -45,7 +48,7 @@ export type { Accepted, BulkWaitResult, PurgeFilter, Retried, SubmitInput, TaskR
 
 export class TaskRuntime {
   readonly #ctx: TaskContext
-  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync, retention: Retention, limits: TypeLimits, schedules: Schedules }
+  readonly #roles: { intake: Intake, handOver: HandOver, reads: Reads, dispatcher: Dispatcher, worker: Worker, holders: HolderSync, retention: Retention, limits: TypeLimits, schedules: Schedules, callbacks: Callbacks }
   readonly #bulk: BulkReads
   /** Where the endings this node may not have passed on before it (re)started begin. */
   readonly #startSeq: number
@@ -62,7 +65,8 @@ export class TaskRuntime {
       holders: new HolderSync(ctx),
       retention: new Retention(ctx, init.retention),
       limits: new TypeLimits(ctx, init.typeLimits?.config ?? {}, init.typeLimits?.store),
-      schedules: new Schedules(ctx, init.schedules, async inputs => await this.#roles.intake.submit(inputs))
+      schedules: new Schedules(ctx, init.schedules, async inputs => await this.#roles.intake.submit(inputs)),
+      callbacks: new Callbacks(ctx, init.callbacks)
     }
     ctx.roles = this.#roles
     this.#bulk = new BulkReads(ctx)
@@ -87,8 +91,10 @@ export class TaskRuntime {
         roles.schedules.sendTo(e.id)
       }
     })
-    // Endings this node recorded just before it stopped may not have reached the other holders.
-    roles.holders.passOnEndings(store.endedSince(this.#startSeq, 2_000).records)
+    // Endings this node recorded just before it stopped may not have reached the other holders, nor had their deliveries recorded.
+    const recent = store.endedSince(this.#startSeq, 2_000).records
+    roles.holders.passOnEndings(recent)
+    roles.callbacks.ended(recent)
     transport.onRequest(async (msg, from) => await routeRequest(this.#ctx, msg, from))
     this.#stopTimer = clock.every(TASK_PATH.tickMs, () => { this.#tick() })
     roles.dispatcher.onLeaderChanged()
@@ -150,6 +156,23 @@ export class TaskRuntime {
     return await this.#roles.reads.get(id, waitMs, opts)
   }
 
+  /**
+   * Why a task not yet placed waits, when it is because of its required
+   * labels: no live member that runs its type has them (as this node sees
+   * the cluster). It waits until such a member is back. Undefined otherwise.
+   */
+  unplaceable (rec: TaskRecord): string | undefined {
+    if (rec.require === undefined || isTerminal(rec.status) || rec.status === 'assigned' || rec.status === 'running') return undefined
+    const able = this.#ctx.cluster.reachableMembers().filter(m => m.status !== 'draining')
+    if (someMemberCanRun(able, rec.type, rec.require)) return undefined
+    return `no live member that runs "${rec.type}" has the labels ${describeRequirement(rec.require)}: the task waits until one is back`
+  }
+
+  /** The deliveries of a task's endings to its callback and the webhooks (this node's, or a holder's). */
+  async deliveries (rec: TaskRecord): Promise<DeliveryState[]> {
+    return await this.#roles.callbacks.of(rec)
+  }
+
   /** Waits up to waitMs for one of the tasks to end; answers with every one of them that has ended by then. */
   async waitAny (ids: readonly string[], waitMs: number): Promise<BulkWaitResult> {
     return await this.#bulk.waitAny(ids, waitMs)
@@ -200,6 +223,7 @@ export class TaskRuntime {
     void worker.flushReports()
     dispatcher.tick()
     this.#roles.schedules.tick()
+    this.#roles.callbacks.tick()
     // Non-terminal changes reach the disk here, at most one tick after they were applied.
     try {
       this.#ctx.store.flushDeferred()

@@ -45,8 +45,13 @@ const MIGRATIONS = [
   'ALTER TABLE tasks ADD COLUMN run_at INTEGER',
   'ALTER TABLE tasks ADD COLUMN retries INTEGER',
   // A task fired by a recurring schedule: its stamp (JSON).
-  'ALTER TABLE tasks ADD COLUMN schedule TEXT'
+  'ALTER TABLE tasks ADD COLUMN schedule TEXT',
+  // Optional spec fields no query looks into, as one JSON object (see OPTION_FIELDS): required labels, completion callback.
+  'ALTER TABLE tasks ADD COLUMN options TEXT'
 ]
+
+/** The spec fields kept in the `options` column. */
+const OPTION_FIELDS = ['require', 'callback'] as const
 
 interface Row {
   id: string
@@ -72,6 +77,7 @@ interface Row {
   run_at: number | null
   retries: number | null
   schedule: string | null
+  options: string | null
 }
 
 function parse (text: string | null): unknown {
@@ -102,8 +108,14 @@ function fromRow (r: Row): TaskRecord {
     ...(r.copies === null ? {} : { copies: r.copies }),
     ...(r.run_at === null ? {} : { runAt: r.run_at }),
     ...(r.retries === null || r.retries === 0 ? {} : { retries: r.retries }),
-    ...(r.schedule === null || r.schedule === undefined ? {} : { schedule: JSON.parse(r.schedule) as TickStamp })
+    ...(r.schedule === null || r.schedule === undefined ? {} : { schedule: JSON.parse(r.schedule) as TickStamp }),
+    ...(r.options === null ? {} : JSON.parse(r.options) as Pick<TaskSpec, typeof OPTION_FIELDS[number]>)
   }
+}
+
+function optionsOf (spec: TaskSpec): string | null {
+  const o = Object.fromEntries(OPTION_FIELDS.filter(f => spec[f] !== undefined).map(f => [f, spec[f]]))
+  return Object.keys(o).length === 0 ? null : JSON.stringify(o)
 }
 
 /**
@@ -144,8 +156,8 @@ export class TaskStore {
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
     this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
-      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, schedule)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, schedule, options)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
       started_at = ?, finished_at = ?, seq = ? WHERE id = ?`)
     this.#retried = this.#db.prepare('UPDATE tasks SET retries = ?, max_attempts = ? WHERE id = ?')
@@ -210,7 +222,7 @@ export class TaskStore {
         const r = newRecord(spec)
         const { changes } = this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
           r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null,
-          r.schedule === undefined ? null : JSON.stringify(r.schedule))
+          r.schedule === undefined ? null : JSON.stringify(r.schedule), optionsOf(r))
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
         this.#remember(r)

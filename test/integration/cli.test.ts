@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { createServer } from 'node:http'
 import { writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -78,5 +79,41 @@ describe('the taskmesh CLI against a real node', () => {
     const help = taskmesh('--help')
     expect(help.stdout).toMatch(/retry \[options\] <id>/)
     expect(help.stdout).toMatch(/types \[options\] \[type\]/)
+  })
+
+  it('starts a node with labels and submits tasks that require them (--label, --require); an unmet requirement exits 2 with 422; --callback delivers the final record', async () => {
+    const node = await set.start({ name: 'cli3', args: ['--label', 'gpu=a100', '--label', 'zone=rack2'] })
+    await waitFor(async () => (await node.cluster()).leader !== null, 5_000, 'a leader')
+    const ok = taskmesh('submit', 'echo', '"on the gpu"', '--require', 'gpu', '--require', 'zone=rack2', '--wait', '--json', '--node', node.url)
+    expect(ok.status, ok.stderr).toBe(0)
+    expect(JSON.parse(ok.stdout)).toMatchObject({ status: 'succeeded', require: { gpu: '*', zone: 'rack2' }, worker: node.id })
+    const unmet = taskmesh('submit', 'echo', '--require', 'gpu=h100', '--node', node.url)
+    expect(unmet.status).toBe(2)
+    expect(unmet.stderr).toMatch(/422 REQUIREMENT_UNMET.*gpu=h100/)
+    const bad = taskmesh('submit', 'echo', '--require', '=x', '--node', node.url)
+    expect(bad.status).not.toBe(0)
+    expect(bad.stderr).toMatch(/--require must be KEY=VALUE or KEY/)
+
+    // --callback: the final record reaches a receiver on loopback (in the test's namespace), with the header given.
+    const got: Array<{ headers: Record<string, unknown>, body: string }> = []
+    const server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (d: Buffer) => { body += d.toString() })
+      req.on('end', () => { got.push({ headers: req.headers, body }); res.writeHead(204).end() })
+    })
+    await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', resolve) })
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/done`
+      const cb = taskmesh('submit', 'echo', '"called back"', '--callback', url, '--callback-header', 'x-receiver=cli', '--json', '--node', node.url)
+      expect(cb.status, cb.stderr).toBe(0)
+      const { id } = JSON.parse(cb.stdout) as { id: string }
+      await waitFor(() => got.length > 0 || undefined, 10_000, 'the callback')
+      expect(got[0]!.headers['x-receiver']).toBe('cli')
+      expect(JSON.parse(got[0]!.body)).toMatchObject({ event: 'task.succeeded', task: { id, result: 'called back' } })
+      const shown = await waitFor(() => { const r = taskmesh('task', id, '--node', node.url); return /callback: .* delivered after 1 try/.test(r.stdout) ? r : undefined }, 5_000, 'the delivery on the task')
+      expect(shown.stdout).toContain(url)
+    } finally {
+      await new Promise(resolve => { server.close(resolve) })
+    }
   })
 })

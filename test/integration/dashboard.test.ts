@@ -22,7 +22,7 @@ describe('the dashboard in headless Chromium', () => {
   })
 
   it('shows the three members, the leader and a submitted task live, keeps up with 2,000 tasks, and shows the new leader after the leader is killed', async () => {
-    const nodes = [await set.start({ name: 'dash1' }), await set.start({ name: 'dash2' }), await set.start({ name: 'dash3' })]
+    const nodes = [await set.start({ name: 'dash1' }), await set.start({ name: 'dash2' }), await set.start({ name: 'dash3', args: ['--label', 'gpu=a100'] })]
     const first = await waitFor(async () => await agreedLeader(nodes, 3), 10_000, 'three nodes to agree')
     const leader = nodes.find(n => n.id === first.id)!
     const viewed = nodes.find(n => n !== leader)!
@@ -40,6 +40,9 @@ describe('the dashboard in headless Chromium', () => {
     await page.locator(`[data-member="${leader.name}"][data-leader="true"]`).waitFor({ timeout: 5_000 })
     expect(await page.locator('[data-leader="true"]').count()).toBe(1)
     expect(await page.locator('[data-testid="leader"]').textContent()).toBe(leader.name)
+    // A member's labels are on its card.
+    expect(await page.locator('[data-member="dash3"] [data-testid="labels"]').textContent()).toBe('gpu=a100')
+    expect(await page.locator('[data-member="dash1"] [data-testid="labels"]').count()).toBe(0)
 
     // A task submitted to the viewed node appears and runs to its end, live.
     const res = await fetch(`${viewed.url}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'sleep', payload: { ms: 1_500 } }) })

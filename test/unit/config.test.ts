@@ -29,7 +29,7 @@ describe('config', () => {
     const c = loadConfig({ env: noEnv, cwd: os.tmpdir() })
     expect(c.httpHost).toBe('127.0.0.1')
     expect(c.capacity).toBe(os.availableParallelism())
-    expect(Object.keys(defaults()).sort()).toEqual(['abortGraceMs', 'bootstrap', 'bootstrapRetryMs', 'capacity', 'cluster', 'clusterKeyFile', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'drainTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'listen', 'logLevel', 'maxBatchTasks', 'maxEventStreams', 'maxLongPolls', 'maxPayloadBytes', 'maxQueuedTasks', 'maxQueuedTasksPerNode', 'maxRpcFrameBytes', 'maxRpcFramesPerSecond', 'mdns', 'mdnsIntervalMs', 'minCopies', 'name', 'outstandingPerSlot', 'quorum', 'resultGraceMs', 'retainFinishedCount', 'retainFinishedMs', 'retryBaseMs', 'retryMaxMs', 'token', 'types'])
+    expect(Object.keys(defaults()).sort()).toEqual(['abortGraceMs', 'bootstrap', 'bootstrapRetryMs', 'callbackMaxAttempts', 'callbackRetryBaseMs', 'callbackRetryMaxMs', 'callbackTimeoutMs', 'capacity', 'cluster', 'clusterKeyFile', 'dataDir', 'defaultMaxAttempts', 'defaultTimeoutMs', 'drainTimeoutMs', 'failureTimeoutMs', 'handlers', 'heartbeatIntervalMs', 'httpHost', 'httpPort', 'labels', 'listen', 'logLevel', 'maxBatchTasks', 'maxEventStreams', 'maxLongPolls', 'maxPayloadBytes', 'maxQueuedTasks', 'maxQueuedTasksPerNode', 'maxRpcFrameBytes', 'maxRpcFramesPerSecond', 'mdns', 'mdnsIntervalMs', 'minCopies', 'name', 'outstandingPerSlot', 'placement', 'quorum', 'resultGraceMs', 'retainFinishedCount', 'retainFinishedMs', 'retryBaseMs', 'retryMaxMs', 'token', 'types', 'webhookSecret', 'webhooks'])
   })
 
   it('takes per-type limits from the file or TASKMESH_TYPES, and rejects a limit out of range naming the field', () => {
@@ -37,6 +37,27 @@ describe('config', () => {
     expect(loadConfig({ env: { TASKMESH_TYPES: '{"mail": {"perSecond": 10}}' }, cwd: os.tmpdir() }).types).toEqual({ mail: { perSecond: 10 } })
     expect(() => loadConfig({ file: file({ types: { resize: { maxConcurrent: 0 } } }), env: noEnv })).toThrow(/types/)
     expect(() => loadConfig({ file: file({ types: { resize: { concurrency: 2 } } }), env: noEnv })).toThrow(/types/)
+  })
+
+  it('takes node labels and the placement strategy from the file, flags or environment, and names a bad one', () => {
+    expect(loadConfig({ env: noEnv, cwd: os.tmpdir() })).toMatchObject({ labels: {}, placement: 'least-loaded' })
+    expect(loadConfig({ file: file({ labels: { gpu: 'a100', zone: 'rack2' }, placement: 'round-robin' }), env: noEnv })).toMatchObject({ labels: { gpu: 'a100', zone: 'rack2' }, placement: 'round-robin' })
+    expect(loadConfig({ flags: { labels: { gpu: 'h100' } }, env: { TASKMESH_PLACEMENT: 'most-free-slots' }, cwd: os.tmpdir() })).toMatchObject({ labels: { gpu: 'h100' }, placement: 'most-free-slots' })
+    expect(loadConfig({ env: { TASKMESH_LABELS: '{"gpu": "a100"}' }, cwd: os.tmpdir() }).labels).toEqual({ gpu: 'a100' })
+    expect(() => loadConfig({ file: file({ labels: { gpu: '*' } }), env: noEnv })).toThrow(/field "labels"/)
+    expect(() => loadConfig({ file: file({ labels: { 'bad key': 'x' } }), env: noEnv })).toThrow(/field "labels"/)
+    expect(() => loadConfig({ env: { TASKMESH_PLACEMENT: 'random' }, cwd: os.tmpdir() })).toThrow(/field "placement"/)
+  })
+
+  it('takes webhooks from the file or TASKMESH_WEBHOOKS (JSON), and names a bad one', () => {
+    expect(loadConfig({ env: noEnv, cwd: os.tmpdir() })).toMatchObject({ webhooks: [], webhookSecret: null, callbackMaxAttempts: 12 })
+    const hooks = [{ url: 'https://example.test/hook', events: ['failed'], headers: { authorization: 'Bearer x' } }]
+    expect(loadConfig({ file: file({ webhooks: hooks, webhookSecret: 'sixteen-chars-ok!' }), env: noEnv })).toMatchObject({ webhooks: hooks, webhookSecret: 'sixteen-chars-ok!' })
+    expect(loadConfig({ env: { TASKMESH_WEBHOOKS: JSON.stringify(hooks), TASKMESH_WEBHOOK_SECRET: 'from-the-environment' }, cwd: os.tmpdir() })).toMatchObject({ webhooks: hooks, webhookSecret: 'from-the-environment' })
+    expect(() => loadConfig({ file: file({ webhooks: [{ url: 'ftp://example.test' }] }), env: noEnv })).toThrow(/field "webhooks"/)
+    expect(() => loadConfig({ file: file({ webhooks: [{ url: 'https://example.test', events: ['queued'] }] }), env: noEnv })).toThrow(/field "webhooks"/)
+    expect(() => loadConfig({ file: file({ webhookSecret: 'short' }), env: noEnv })).toThrow(/field "webhookSecret"/)
+    expect(() => loadConfig({ file: file({ callbackRetryBaseMs: 5_000, callbackRetryMaxMs: 1_000 }), env: noEnv })).toThrow(/callbackRetryMaxMs/)
   })
 
   it('layers file < flags < environment', () => {

@@ -129,6 +129,7 @@ function renderMembers () {
     return `<div class="member ${esc(m.status)}${lead ? ' leader' : ''}" data-member="${esc(m.name)}" data-status="${esc(m.status)}" data-leader="${lead}">
       <div class="top"><span class="name" title="${esc(m.id)}">${esc(m.name)}${m.id === state.self?.id ? ' <small>(this node)</small>' : ''}</span>
         ${lead ? '<span class="badge lead">LEADER</span>' : `<span class="badge ${esc(m.status)}">${esc(m.status)}</span>`}</div>
+      ${m.labels ? `<div class="labels" data-testid="labels">${Object.entries(m.labels).map(([k, v]) => `<span>${esc(k)}=${esc(v)}</span>`).join(' ')}</div>` : ''}
       ${figures(m)}
     </div>`
   }).join('')

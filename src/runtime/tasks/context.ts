@@ -19,6 +19,7 @@ import type { MembershipPort } from '../membership-port.ts'
 import type { ClusterTransport } from '../transport.ts'
 import type { TaskRecord, TaskSpec, TaskUpdate } from '../../core/tasks.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
+import type { CallbackSettings } from './callbacks.ts'
 
 export interface SubmitInput {
   type: string
@@ -34,6 +35,10 @@ export interface SubmitInput {
   delayMs?: number
   /** A task fired by a recurring schedule (the leader's own submits only; not on the HTTP API). */
   schedule?: TickStamp
+  /** Labels the worker must have (`*`: any value of the key). */
+  require?: Record<string, string>
+  /** Where the final record is POSTed once the task ends. */
+  callback?: { url: string, headers?: Record<string, string> }
 }
 
 export interface TaskRuntimeInit {
@@ -60,6 +65,8 @@ export interface TaskRuntimeInit {
   onDispatching?: (term: number) => void
   /** New task ids (default: random UUIDs). */
   newId?: () => string
+  /** Completion callbacks and webhooks (absent: none are delivered, as in the simulation). */
+  callbacks?: CallbackSettings
   /** Per-type limits: the config's, and where those set at runtime are kept (absent: no limits, as in the simulation). */
   typeLimits?: { config: Readonly<Record<string, TypeLimit>>, store: TypeLimitStore }
   /** Where recurring schedules are kept (absent: none, as in the simulation). */
@@ -159,6 +166,10 @@ export interface TaskRoles {
     sendSettled (updates: readonly TaskUpdate[], holders: readonly string[]): void
     apply (updates: readonly TaskUpdate[], from?: string): void
     passOnEndings (ended: readonly TaskRecord[], except?: string): void
+  }
+  callbacks: {
+    ended (recs: readonly TaskRecord[]): void
+    receive (msg: Extract<RpcRequest, { kind: 'deliveries' }>): RpcReply
   }
   retention: {
     purgeHere (filter: { status?: 'succeeded' | 'failed' | 'cancelled', before: number }): Promise<number>

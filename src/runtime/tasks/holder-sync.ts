@@ -112,6 +112,8 @@ export class HolderSync {
     // The sender too, when it holds the task: a worker's own copy hears only from the others (and may
     // have been stored after the worker's own ending was applied there, as a late second copy is).
     this.passOnEndings(ended)
+    // Every holder records the deliveries of an ending; the first live one makes them (tasks/callbacks.ts).
+    if (ended.length > 0) this.#ctx.roles.callbacks.ended(ended)
     // A user's retry reopened these: offered to whoever leads now (the leader that took the retry may have lost office since).
     if (retried.length > 0) this.#ctx.roles.handOver.offer(retried)
   }

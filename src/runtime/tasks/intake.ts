@@ -7,9 +7,10 @@
 import { randomUUID } from 'node:crypto'
 import { admit, plannedCopies, replicaTargets } from '../../core/admission.ts'
 import { resolveRunAt } from '../../core/delay.ts'
+import { describeRequirement, someMemberCanRun } from '../../core/labels.ts'
 import { copiesOf, isTerminal, specOf } from '../../core/tasks.ts'
 import type { TaskRecord, TaskSpec } from '../../core/tasks.ts'
-import { DrainingError, InvalidRequestError, PayloadTooLargeError, QueueFullError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
+import { DrainingError, InvalidRequestError, PayloadTooLargeError, QueueFullError, RequirementUnmetError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
 import { errorOfReply } from '../../protocol/rpc-errors.ts'
 import { MAX_DELAY_MS } from '../../protocol/constants.ts'
 import { TASK_PATH } from './context.ts'
@@ -144,6 +145,11 @@ export class Intake {
       }
     }
 
+    // Required labels: some live member that runs the type must have them now (one that dies later leaves the task waiting for it).
+    const able = cluster.reachableMembers().filter(m => m.status !== 'draining')
+    for (const [i, t] of inputs.entries()) {
+      if (t.require !== undefined && !someMemberCanRun(able, t.type, t.require)) throw new RequirementUnmetError(inputs.length > 1 ? `tasks[${i}].require` : 'require', t.type, describeRequirement(t.require))
+    }
     const targets = replicaTargets(cluster.healthyMembers(), this.#ctx.self, leader?.id ?? null, TASK_PATH.maxStoreTargets)
     const minCopies = init.minCopies ?? 1
     const planned = plannedCopies(targets.length, minCopies)
@@ -183,7 +189,9 @@ export class Intake {
         copies: planned ?? 1,
         ...(t.retainMs === undefined ? {} : { retainMs: t.retainMs }),
         ...(runAts[i] === undefined ? {} : { runAt: runAts[i] }),
-        ...(t.schedule === undefined ? {} : { schedule: t.schedule })
+        ...(t.schedule === undefined ? {} : { schedule: t.schedule }),
+        ...(t.require === undefined ? {} : { require: t.require }),
+        ...(t.callback === undefined ? {} : { callback: t.callback })
       }
       fresh.push(spec)
       ids.push(spec.id)

@@ -54,6 +54,8 @@ export async function routeRequest (ctx: TaskContext, msg: RpcRequest, from: str
       return { kind: 'keys', held: msg.keys.filter(k => store.byIdempotencyKey(k) !== undefined) }
     case 'list':
       return pageHere(ctx, msg)
+    case 'deliveries':
+      return roles.callbacks.receive(msg)
     case 'purge':
       return { kind: 'purged', count: await roles.retention.purgeHere(msg.status === undefined ? { before: msg.before } : { status: msg.status, before: msg.before }) }
   }
