@@ -10,6 +10,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { TASK_STATUSES } from '../core/tasks.ts'
 import { DecodeError } from './messages.ts'
+import { MAX_PARENTS } from '../core/dependencies.ts'
 import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LIST_PAGE, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS, MAX_LIMITED_TYPES } from './constants.ts'
 
 export const RPC_PROTOCOL = '/taskmesh/rpc/1.0.0'
@@ -39,7 +40,11 @@ export const TaskSpecSchema = Type.Object({
   /** A delayed task: not dispatched before this Unix ms. */
   runAt: Type.Optional(Ms),
   /** Times a user retried the task (its generation). */
-  retries: Type.Optional(Attempt)
+  retries: Type.Optional(Attempt),
+  /** Its parents (src/core/dependencies.ts). */
+  dependsOn: Type.Optional(Type.Array(Id, { minItems: 1, maxItems: MAX_PARENTS })),
+  /** The parents' results, set by the leader that released it (in an assignment, or a worker's inventory). */
+  parents: Type.Optional(Type.Record(Type.String(), Type.Unknown()))
 }, { additionalProperties: false })
 
 export const TaskUpdateSchema = Type.Object({
@@ -237,7 +242,7 @@ export const RpcReplySchema = Type.Union([
     kind: Type.Literal('retry'),
     outcome: Type.Union([Type.Literal('retried'), Type.Literal('not-retryable'), Type.Literal('bad-max-attempts')]),
     /** With `retried`: `scheduled` when a delayed task retried before its runAt waits for it again. */
-    status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('scheduled')])),
+    status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('scheduled'), Type.Literal('waiting')])),
     message: Type.String({ maxLength: MAX_ERROR_MESSAGE_LENGTH }),
     copies: Type.Integer({ minimum: 0, maximum: 9 }),
     maxAttempts: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })

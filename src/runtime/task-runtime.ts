@@ -14,7 +14,7 @@
  * Decisions live in src/core (admission, fencing, gather, hand-over,
  * Scheduler, tasks); these files move data, persist, and call the core.
  */
-import { isDelayed } from '../core/tasks.ts'
+import { hasParents, isDelayed } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import { BulkReads } from './tasks/bulk-reads.ts'
 import type { BulkWaitResult } from './tasks/bulk-reads.ts'
@@ -109,9 +109,10 @@ export class TaskRuntime {
   }
 
   /** For heartbeats: attempts running here, and (as leader) tasks waiting. */
-  /** What a submit's 202 says of a task it accepted (the origin holds a copy): `scheduled` while it waits for its runAt, else `queued`. */
-  acceptedStatus (id: string): 'scheduled' | 'queued' {
+  /** What a submit's 202 says of a task it accepted (the origin holds a copy): `waiting` for its parents, `scheduled` while it waits for its runAt, else `queued`. */
+  acceptedStatus (id: string): 'waiting' | 'scheduled' | 'queued' {
     const rec = this.#ctx.store.get(id)
+    if (rec !== undefined && hasParents(rec)) return 'waiting'
     return rec !== undefined && isDelayed(rec) && rec.runAt! > this.#ctx.clock.now() ? 'scheduled' : 'queued'
   }
 

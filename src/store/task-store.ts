@@ -42,7 +42,9 @@ const MIGRATIONS = [
   ...RETENTION_MIGRATIONS,
   // Delayed tasks (their spec's runAt), and user retries (the generation; a retry may change max_attempts).
   'ALTER TABLE tasks ADD COLUMN run_at INTEGER',
-  'ALTER TABLE tasks ADD COLUMN retries INTEGER'
+  'ALTER TABLE tasks ADD COLUMN retries INTEGER',
+  // A task's parents (dependsOn, a JSON array of ids).
+  'ALTER TABLE tasks ADD COLUMN depends_on TEXT'
 ]
 
 interface Row {
@@ -68,6 +70,7 @@ interface Row {
   copies: number | null
   run_at: number | null
   retries: number | null
+  depends_on: string | null
 }
 
 function parse (text: string | null): unknown {
@@ -97,7 +100,8 @@ function fromRow (r: Row): TaskRecord {
     ...(r.retain_ms === null ? {} : { retainMs: r.retain_ms }),
     ...(r.copies === null ? {} : { copies: r.copies }),
     ...(r.run_at === null ? {} : { runAt: r.run_at }),
-    ...(r.retries === null || r.retries === 0 ? {} : { retries: r.retries })
+    ...(r.retries === null || r.retries === 0 ? {} : { retries: r.retries }),
+    ...(r.depends_on === null ? {} : { dependsOn: JSON.parse(r.depends_on) as string[] })
   }
 }
 
@@ -139,8 +143,8 @@ export class TaskStore {
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
     this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
-      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, depends_on)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
       started_at = ?, finished_at = ?, seq = ? WHERE id = ?`)
     this.#retried = this.#db.prepare('UPDATE tasks SET retries = ?, max_attempts = ? WHERE id = ?')
@@ -202,9 +206,12 @@ export class TaskStore {
           const existing = this.byIdempotencyKey(spec.idempotencyKey)
           if (existing !== undefined && existing.id !== spec.id) { canonical.set(spec.id, existing.id); continue }
         }
-        const r = newRecord(spec)
+        // The parents' results travel with an assignment only: a holder looks them up again (see src/core/dependencies.ts).
+        const { parents: _results, ...stored } = spec
+        const r = newRecord(stored)
         const { changes } = this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
-          r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null)
+          r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null,
+          r.dependsOn === undefined || r.dependsOn.length === 0 ? null : JSON.stringify(r.dependsOn))
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
         this.#remember(r)
@@ -357,7 +364,7 @@ export class TaskStore {
   }
 
   counts (): Record<TaskStatus, number> {
-    const out = { scheduled: 0, queued: 0, assigned: 0, running: 0, retrying: 0, succeeded: 0, failed: 0, cancelled: 0 }
+    const out = { waiting: 0, scheduled: 0, queued: 0, assigned: 0, running: 0, retrying: 0, succeeded: 0, failed: 0, cancelled: 0 }
     for (const r of this.#db.prepare('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as Array<{ status: TaskStatus, n: number }>) {
       out[r.status] = r.n
     }

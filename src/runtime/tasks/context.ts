@@ -30,6 +30,10 @@ export interface SubmitInput {
   /** A delayed task: not dispatched before this Unix ms (or `delayMs` after the submit; never both). */
   runAt?: number
   delayMs?: number
+  /** Parents: ids of existing tasks, or (in a batch) refs of other items of the batch. */
+  dependsOn?: string[]
+  /** A batch item's name for the other items' dependsOn (never stored). */
+  ref?: string
 }
 
 export interface TaskRuntimeInit {
@@ -145,6 +149,7 @@ export interface TaskRoles {
   }
   reads: {
     changed (rec: TaskRecord): void
+    get (id: string, waitMs?: number): Promise<TaskRecord>
     getLocal (id: string, waitMs: number): Promise<TaskRecord | undefined>
     watchHeld (ids: readonly string[], waitMs: number, mode: 'any' | 'all'): { done: Promise<void>, cancel: () => void }
     serveWait (ids: readonly string[], waitMs: number): Promise<Extract<RpcReply, { kind: 'tasks' }>>
