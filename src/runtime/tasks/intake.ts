@@ -239,7 +239,6 @@ export class Intake {
    */
   async #parentsOf (inputs: readonly SubmitInput[]): Promise<ItemParents[]> {
     const where = (i: number): string => inputs.length > 1 ? `tasks[${i}]: ` : ''
-    if (inputs.length === 1 && inputs[0]!.ref !== undefined) throw new InvalidRequestError('ref names a task of a batch for the others\' dependsOn; a single submit has none')
     const plan = planBatch(inputs)
     if (!plan.ok) throw new InvalidDependenciesError(plan.message)
     const external = new Map<string, number>()
