@@ -181,7 +181,7 @@ program.command('submit')
   .argument('[type]', 'task type, e.g. echo, sleep, hash, fail, or one from the config\'s handlers')
   .argument('[payload]', 'the payload as JSON (default null)')
   .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
-  .option('-f, --file <tasks.jsonl>', 'one task per line: {"type", "payload", "priority"?, "timeoutMs"?, "maxAttempts"?, "idempotencyKey"?, "retainMs"?, "runAt"?, "delayMs"?}')
+  .option('-f, --file <tasks.jsonl>', 'one task per line: {"type", "payload", "priority"?, "timeoutMs"?, "maxAttempts"?, "idempotencyKey"?, "retainMs"?, "runAt"?, "delayMs"?, "ref"?, "dependsOn"?}; a ref names a task for the dependsOn of others in the same 1,000-line batch')
   .option('-w, --wait', 'wait for the task(s) to end and print the result (exit 1 unless all succeeded)')
   .option('--wait-ms <ms>', 'how long --wait waits', integer('--wait-ms'), DEFAULT_WAIT_MS)
   .option('--priority <n>', `higher runs first (-${MAX_PRIORITY}..${MAX_PRIORITY}, default 0)`, (v: string) => Number.parseInt(v, 10))
@@ -191,14 +191,16 @@ program.command('submit')
   .option('--retain-ms <ms>', 'keep the finished record this long (default: the nodes\' retainFinishedMs)', integer('--retain-ms'))
   .option('--delay-ms <ms>', 'a delayed task: run it this many ms from now (status scheduled until then)', integer('--delay-ms'))
   .option('--run-at <time>', 'a delayed task: run it at this time (Unix ms or ISO 8601, e.g. 2026-12-01T09:00:00Z)')
+  .option('--depends-on <ids>', 'parents: task ids, comma-separated or the option repeated; the task waits (status waiting) until all succeeded and fails, naming the parent, if one fails or is cancelled', collect)
   .option('--json', 'print JSON')
   .addHelpText('after', `
 Examples:
   $ taskmesh submit echo '{"hello": "world"}'
   $ taskmesh submit hash '{"data": "abc", "rounds": 100000}' --wait
   $ taskmesh submit echo '"later"' --delay-ms 60000
+  $ taskmesh submit echo '"after both"' --depends-on ID1,ID2 --wait
   $ taskmesh submit --file tasks.jsonl --wait`)
-  .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, retainMs?: number, json?: boolean }) => {
+  .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, retainMs?: number, dependsOn?: string[], json?: boolean }) => {
     const { submitFile, submitOne } = await import('./cli/submit.ts')
     if (opts.file !== undefined) {
       if (type !== undefined) throw new CliError('give either TYPE [PAYLOAD] or --file, not both')

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { SingleBar } from 'cli-progress'
 import { PartialSubmitError } from '../client/index.ts'
-import type { Task, TaskSubmission } from '../client/index.ts'
+import type { BatchTaskSubmission, Task, TaskSubmission } from '../client/index.ts'
 import { CliError, clientFor } from './common.ts'
 
 export interface SubmitOptions {
@@ -19,6 +19,8 @@ export interface SubmitOptions {
   /** A delayed task: ms after the submit, or a time (Unix ms or an ISO 8601 date). */
   delayMs?: number
   runAt?: string
+  /** Parents: task ids (each value may list several, comma-separated). */
+  dependsOn?: string[]
   json?: boolean
 }
 
@@ -27,6 +29,14 @@ export function parseRunAt (raw: string): number {
   const ms = /^[0-9]+$/.test(raw) ? Number(raw) : Date.parse(raw)
   if (!Number.isSafeInteger(ms)) throw new CliError(`--run-at must be Unix milliseconds or an ISO 8601 date, got "${raw}"`)
   return ms
+}
+
+/** `--depends-on`: task ids, comma-separated or the option repeated. */
+export function parseDependsOn (raw: string[] | undefined): string[] | undefined {
+  if (raw === undefined) return undefined
+  const ids = raw.flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
+  if (ids.length === 0) throw new CliError('--depends-on needs at least one task id')
+  return ids
 }
 
 function parsePayload (raw: string | undefined): unknown {
@@ -40,7 +50,7 @@ function parsePayload (raw: string | undefined): unknown {
 
 export async function submitOne (type: string, rawPayload: string | undefined, opts: SubmitOptions, out: NodeJS.WritableStream): Promise<void> {
   const client = clientFor(opts.node)
-  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs, delayMs: opts.delayMs, runAt: opts.runAt === undefined ? undefined : parseRunAt(opts.runAt) }
+  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs, delayMs: opts.delayMs, runAt: opts.runAt === undefined ? undefined : parseRunAt(opts.runAt), dependsOn: parseDependsOn(opts.dependsOn) }
   const { id, status, copies } = await client.submit(body)
   if (opts.wait !== true) {
     out.write(opts.json === true ? JSON.stringify({ id, status, copies }) + '\n' : `${id}\n`)
@@ -53,7 +63,7 @@ export async function submitOne (type: string, rawPayload: string | undefined, o
 
 export async function submitFile (opts: SubmitOptions & { file: string }, out: NodeJS.WritableStream): Promise<void> {
   const client = clientFor(opts.node)
-  const tasks: TaskSubmission[] = []
+  const tasks: BatchTaskSubmission[] = []
   const lines = createInterface({ input: createReadStream(opts.file), crlfDelay: Infinity })
   let n = 0
   try {
@@ -61,7 +71,7 @@ export async function submitFile (opts: SubmitOptions & { file: string }, out: N
       n++
       if (line.trim() === '') continue
       try {
-        tasks.push(JSON.parse(line) as TaskSubmission)
+        tasks.push(JSON.parse(line) as BatchTaskSubmission)
       } catch (err) {
         throw new CliError(`${opts.file}:${n}: not JSON: ${(err as Error).message}`)
       }
@@ -109,6 +119,7 @@ export function formatTask (t: Task): string {
     `status:    ${t.status}`,
     `attempts:  ${t.attempts}${t.maxAttempts === undefined ? '' : ` of ${t.maxAttempts}`}${t.retries === undefined ? '' : ` (retried ${t.retries}x)`}`,
     t.runAt === undefined ? null : `run at:    ${new Date(t.runAt).toISOString()}`,
+    t.dependsOn === undefined ? null : `parents:   ${t.dependsOn.join(', ')}`,
     `worker:    ${t.worker ?? '-'}`,
     `progress:  ${JSON.stringify(t.progress)}`,
     `ran for:   ${took}`,

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -183,5 +184,31 @@ describe('task dependencies (real nodes)', () => {
     expectChain(a, b, c)
     // The first step's attempt was lost with the cluster and ran again.
     expect(a.attempts).toBe(2)
+  })
+
+  it('taskmesh submit --depends-on: the task waits for its parents, shows them, and names an unknown one (exit 2)', async () => {
+    const node = await set.start({ name: 'cli-deps' })
+    await waitFor(async () => (await node.cluster()).leader !== null, 5_000, 'a leader')
+    const CLI = resolve(import.meta.dirname, '../../src/cli.ts')
+    const taskmesh = (...args: string[]): { status: number | null, stdout: string, stderr: string } => {
+      const r = spawnSync(process.execPath, [CLI, ...args, '--node', node.url], { encoding: 'utf8', timeout: 60_000 })
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+    }
+    const p1 = taskmesh('submit', 'sleep', '{"ms": 500}').stdout.trim()
+    const p2 = taskmesh('submit', 'echo', '"two"').stdout.trim()
+    const child = taskmesh('submit', 'echo', '"child"', '--depends-on', p1, '--depends-on', `${p2}`, '--json')
+    expect(child.status, child.stderr).toBe(0)
+    const c = JSON.parse(child.stdout) as { id: string, status: string }
+    expect(c.status).toBe('waiting')
+    const shown = taskmesh('task', c.id, '--wait')
+    expect(shown.stdout).toMatch(/status: +succeeded/)
+    expect(shown.stdout).toContain(`parents:   ${p1}, ${p2}`)
+    const both = taskmesh('submit', 'echo', '--depends-on', `${p1},${c.id}`, '--wait', '--json')
+    expect(both.status, both.stderr).toBe(0)
+    expect(JSON.parse(both.stdout)).toMatchObject({ status: 'succeeded', dependsOn: [p1, c.id] })
+    const unknown = taskmesh('submit', 'echo', '--depends-on', 'nope')
+    expect(unknown.status).toBe(2)
+    expect(unknown.stderr).toMatch(/422 UNKNOWN_PARENT: dependsOn names "nope"/)
+    expect(taskmesh('submit', '--help').stdout).toMatch(/--depends-on <ids>/)
   })
 })
