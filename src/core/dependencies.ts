@@ -217,7 +217,7 @@ export class DependencyGate {
       for (const p of w.spec.dependsOn ?? []) parents[p] = w.results.get(p) ?? null
       const spec: TaskSpec = { ...w.spec, parents }
       const status = w.attempts === 0 && isDelayed(spec) && spec.runAt! > nowMs ? 'scheduled' : 'queued'
-      out.released.push({ spec, attempts: w.attempts, update: { id, status, attempts: w.attempts, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null, ...generationOf(w.spec) } })
+      out.released.push({ spec, attempts: w.attempts, update: { id, status, attempts: w.attempts, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null, ...generationOf(w.spec), parents } })
     }
     return out
   }

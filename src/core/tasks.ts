@@ -51,9 +51,11 @@ export interface TaskSpec {
   dependsOn?: string[]
   /**
    * The parents' results, by parent id: set by the leader when it releases
-   * the task (all parents succeeded), carried in its assignment to the
-   * worker (the handler's `ctx.parents`). Never stored by holders: a new
-   * leader looks the parents up again.
+   * the task (all its parents succeeded, which is final within a
+   * generation), carried in its assignment (the handler's `ctx.parents`) and
+   * in the update that releases it, so its holders' record shows them too
+   * (see TaskProgress.parents). A spec that carries them runs without
+   * waiting; a user's retry drops them, and the task waits again.
    */
   parents?: Record<string, unknown>
 }
@@ -76,6 +78,12 @@ export interface TaskProgress {
    */
   retries?: number
   maxAttempts?: number
+  /**
+   * A task with parents, once released: their results (see
+   * TaskSpec.parents). Set by the update that releases it, and kept by every
+   * later update of the same generation (they need not carry it).
+   */
+  parents?: Record<string, unknown>
 }
 
 export type TaskRecord = TaskSpec & TaskProgress
@@ -84,7 +92,7 @@ export type TaskRecord = TaskSpec & TaskProgress
 export type TaskUpdate = { id: string } & TaskProgress
 
 export function newRecord (spec: TaskSpec): TaskRecord {
-  return { ...spec, status: hasParents(spec) ? 'waiting' : isDelayed(spec) ? 'scheduled' : 'queued', attempts: 0, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null }
+  return { ...spec, status: hasParents(spec) && spec.parents === undefined ? 'waiting' : isDelayed(spec) ? 'scheduled' : 'queued', attempts: 0, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null }
 }
 
 /** The task waits for its runAt before it is first queued (a spec only carries a runAt later than its createdAt). */
@@ -121,6 +129,13 @@ export function mergeUpdate (rec: TaskProgress, update: TaskProgress): TaskProgr
   const genRec = rec.retries ?? 0
   const genUpdate = update.retries ?? 0
   if (genRec !== genUpdate) return genUpdate > genRec ? progressOf(update) : null
+  const merged = mergeSameGeneration(rec, update)
+  // The parents' results, once set in this generation, stay (an update may carry them, or not).
+  if (merged === null) return rec.parents === undefined && update.parents !== undefined ? { ...progressOf(rec), parents: update.parents } : null
+  return merged.parents === undefined && rec.parents !== undefined ? { ...merged, parents: rec.parents } : merged
+}
+
+function mergeSameGeneration (rec: TaskProgress, update: TaskProgress): TaskProgress | null {
   if (isTerminal(rec.status)) return isTerminal(update.status) && terminalBeats(update, rec) ? progressOf(update) : null
   if (isTerminal(update.status)) return progressOf(update)
   if (update.attempts !== rec.attempts) return update.attempts > rec.attempts ? progressOf(update) : null
@@ -135,7 +150,7 @@ export function mergeUpdate (rec: TaskProgress, update: TaskProgress): TaskProgr
 
 /** Only the fields that change as a task runs (an update may be a whole record). */
 export function progressOf (u: TaskProgress): TaskProgress {
-  return { status: u.status, attempts: u.attempts, worker: u.worker, progress: u.progress, result: u.result, error: u.error, startedAt: u.startedAt, finishedAt: u.finishedAt, ...generationOf(u) }
+  return { status: u.status, attempts: u.attempts, worker: u.worker, progress: u.progress, result: u.result, error: u.error, startedAt: u.startedAt, finishedAt: u.finishedAt, ...generationOf(u), ...(u.parents === undefined ? {} : { parents: u.parents }) }
 }
 
 /** A record's current state as an update that holders can merge. */

@@ -105,6 +105,7 @@ export const TaskReply = Type.Object({
   runAt: Type.Optional(Type.Integer({ description: 'a delayed task: Unix ms before which it was not dispatched' })),
   retries: Type.Optional(Type.Integer({ description: 'times a user retried the task (POST /v1/tasks/:id/retry); absent: never' })),
   dependsOn: Type.Optional(Type.Array(Type.String(), { description: 'the task\'s parents (ids): it was waiting until all succeeded' })),
+  parents: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'a task with dependsOn, once its parents all succeeded: each parent\'s result by id, as its handler got them in ctx.parents' })),
   /** Durable copies stored before the task was accepted (1 on a lone node, else 2). */
   copies: Type.Integer({ minimum: 1, description: 'durable copies stored before the task was accepted: 2 when another live member took one, 1 on a lone node' })
 })

@@ -52,7 +52,7 @@ function view (r: TaskRecord): Record<string, unknown> {
   return {
     id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt,
     maxAttempts: r.maxAttempts, ...(r.runAt === undefined ? {} : { runAt: r.runAt }), ...(r.retries === undefined ? {} : { retries: r.retries }),
-    ...(r.dependsOn === undefined ? {} : { dependsOn: r.dependsOn }), copies: copiesOf(r)
+    ...(r.dependsOn === undefined ? {} : { dependsOn: r.dependsOn }), ...(r.parents === undefined ? {} : { parents: r.parents }), copies: copiesOf(r)
   }
 }
 

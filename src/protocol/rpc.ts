@@ -59,10 +59,12 @@ export const TaskUpdateSchema = Type.Object({
   finishedAt: NullableMs,
   /** A retried task's generation, and that generation's maxAttempts (absent until a user retried it). */
   retries: Type.Optional(Attempt),
-  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }))
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })),
+  /** A released task's parents' results (src/core/dependencies.ts). */
+  parents: Type.Optional(Type.Record(Type.String(), Type.Unknown()))
 }, { additionalProperties: false })
 
-export const TaskRecordSchema = Type.Composite([TaskSpecSchema, Type.Omit(TaskUpdateSchema, ['id', 'retries', 'maxAttempts'])])
+export const TaskRecordSchema = Type.Composite([TaskSpecSchema, Type.Omit(TaskUpdateSchema, ['id', 'retries', 'maxAttempts', 'parents'])])
 
 const Outcome = Type.Union([
   Type.Object({ ok: Type.Literal(true), result: Type.Unknown() }, { additionalProperties: false }),

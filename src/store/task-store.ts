@@ -43,8 +43,9 @@ const MIGRATIONS = [
   // Delayed tasks (their spec's runAt), and user retries (the generation; a retry may change max_attempts).
   'ALTER TABLE tasks ADD COLUMN run_at INTEGER',
   'ALTER TABLE tasks ADD COLUMN retries INTEGER',
-  // A task's parents (dependsOn, a JSON array of ids).
-  'ALTER TABLE tasks ADD COLUMN depends_on TEXT'
+  // A task's parents (dependsOn, a JSON array of ids), and their results once it was released (a JSON object by id).
+  'ALTER TABLE tasks ADD COLUMN depends_on TEXT',
+  'ALTER TABLE tasks ADD COLUMN parents TEXT'
 ]
 
 interface Row {
@@ -71,6 +72,7 @@ interface Row {
   run_at: number | null
   retries: number | null
   depends_on: string | null
+  parents: string | null
 }
 
 function parse (text: string | null): unknown {
@@ -101,7 +103,8 @@ function fromRow (r: Row): TaskRecord {
     ...(r.copies === null ? {} : { copies: r.copies }),
     ...(r.run_at === null ? {} : { runAt: r.run_at }),
     ...(r.retries === null || r.retries === 0 ? {} : { retries: r.retries }),
-    ...(r.depends_on === null ? {} : { dependsOn: JSON.parse(r.depends_on) as string[] })
+    ...(r.depends_on === null ? {} : { dependsOn: JSON.parse(r.depends_on) as string[] }),
+    ...(r.parents === null ? {} : { parents: JSON.parse(r.parents) as Record<string, unknown> })
   }
 }
 
@@ -143,10 +146,10 @@ export class TaskStore {
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
     this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
-      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, depends_on)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, depends_on, parents)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
-      started_at = ?, finished_at = ?, seq = ? WHERE id = ?`)
+      started_at = ?, finished_at = ?, seq = ?, parents = ? WHERE id = ?`)
     this.#retried = this.#db.prepare('UPDATE tasks SET retries = ?, max_attempts = ? WHERE id = ?')
     const row = this.#db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM tasks').get() as { s: number }
     this.#seq = row.s
@@ -206,12 +209,10 @@ export class TaskStore {
           const existing = this.byIdempotencyKey(spec.idempotencyKey)
           if (existing !== undefined && existing.id !== spec.id) { canonical.set(spec.id, existing.id); continue }
         }
-        // The parents' results travel with an assignment only: a holder looks them up again (see src/core/dependencies.ts).
-        const { parents: _results, ...stored } = spec
-        const r = newRecord(stored)
+        const r = newRecord(spec)
         const { changes } = this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
           r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null,
-          r.dependsOn === undefined || r.dependsOn.length === 0 ? null : JSON.stringify(r.dependsOn))
+          r.dependsOn === undefined || r.dependsOn.length === 0 ? null : JSON.stringify(r.dependsOn), r.parents === undefined ? null : JSON.stringify(r.parents))
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
         this.#remember(r)
@@ -249,7 +250,9 @@ export class TaskStore {
         if (isTerminal(rec.status) && isTerminal(u.status) && terminalBeats(rec, u)) refused.push(rec)
         continue
       }
-      const next = { ...rec, ...merged }
+      const next: TaskRecord = { ...rec, ...merged }
+      // A newer generation (a user's retry) drops the parents' results of the older one.
+      if (merged.parents === undefined) delete next.parents
       const change = { rec: next, seq: ++this.#seq }
       // A user's retry: a new generation, maybe with a new maxAttempts (kept with the spec, as hand-overs send it).
       const retried = (next.retries ?? 0) !== (rec.retries ?? 0) || next.maxAttempts !== rec.maxAttempts
@@ -285,7 +288,7 @@ export class TaskStore {
   }
 
   #write ({ rec, seq }: { rec: TaskRecord, seq: number }): void {
-    this.#update.run(rec.status, rec.attempts, rec.worker, json(rec.progress), json(rec.result), rec.error, rec.startedAt, rec.finishedAt, seq, rec.id)
+    this.#update.run(rec.status, rec.attempts, rec.worker, json(rec.progress), json(rec.result), rec.error, rec.startedAt, rec.finishedAt, seq, rec.parents === undefined ? null : JSON.stringify(rec.parents), rec.id)
   }
 
   /** A row as every read here sees it: with its newest change when that is still held in memory. */

@@ -9,7 +9,7 @@ import { dispatchingAt } from '../support/recording.ts'
 /** What the `parents` fixture handler returns. */
 interface Ran { step: string, parents: Record<string, Ran>, beganAt: number, endedAt: number }
 /** A task as GET /v1/tasks/:id answers it. */
-interface Rec { id: string, status: string, attempts: number, dependsOn?: string[], worker: string | null, result: Ran | null, error: string | null, startedAt: number | null, finishedAt: number | null }
+interface Rec { id: string, status: string, attempts: number, dependsOn?: string[], parents?: Record<string, unknown>, worker: string | null, result: Ran | null, error: string | null, startedAt: number | null, finishedAt: number | null }
 
 async function post (node: TestNode, path: string, body?: unknown): Promise<{ status: number, json: any }> {
   const res = await fetch(`${node.url}${path}`, {
@@ -64,6 +64,10 @@ function expectChain (a: Rec, b: Rec, c: Rec): void {
   expect(a.result!.parents).toEqual({})
   expect(b.result!.parents).toEqual({ [a.id]: a.result })
   expect(c.result!.parents).toEqual({ [b.id]: b.result })
+  // The records show the parents' results too.
+  expect(a.parents).toBeUndefined()
+  expect(b.parents).toEqual({ [a.id]: a.result })
+  expect(c.parents).toEqual({ [b.id]: b.result })
 }
 
 describe('task dependencies (real nodes)', () => {

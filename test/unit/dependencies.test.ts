@@ -136,6 +136,22 @@ describe('task records with parents', () => {
     expect(mergeUpdate({ ...rec, status: 'queued' }, { ...rec, status: 'waiting' })).toBeNull()
   })
 
+  it('keep the parents\' results the release set, whatever later updates of the same generation carry; a newer generation drops them', () => {
+    const rec = newRecord(spec('c', { dependsOn: ['a'] }))
+    const released = mergeUpdate(rec, { ...rec, status: 'queued', parents: { a: 1 } })!
+    expect(released.parents).toEqual({ a: 1 })
+    const running = mergeUpdate(released, { ...rec, status: 'running', attempts: 1, worker: 'w', startedAt: 5 })!
+    expect(running.parents).toEqual({ a: 1 })
+    const done = mergeUpdate(running, { ...rec, status: 'succeeded', attempts: 1, worker: 'w', result: 'r', finishedAt: 9 })!
+    expect(done).toMatchObject({ status: 'succeeded', parents: { a: 1 } })
+    // The release reaching a holder after the ending (the worker's update came first): it adds them, nothing else.
+    const late = mergeUpdate({ ...done, parents: undefined }, { ...rec, status: 'queued', parents: { a: 1 } })!
+    expect(late).toMatchObject({ status: 'succeeded', result: 'r', parents: { a: 1 } })
+    expect(mergeUpdate(done, { ...rec, status: 'queued', parents: { a: 1 } })).toBeNull()
+    // A user's retry (generation 1) waits again: no results of generation 0.
+    expect(mergeUpdate(done, { ...rec, status: 'waiting', retries: 1, maxAttempts: 4 })?.parents).toBeUndefined()
+  })
+
   it('a user\'s retry of a task with parents waits for them again, without the old parents\' results', () => {
     const rec: TaskRecord = { ...newRecord(spec('c', { dependsOn: ['a'], parents: { a: 1 } })), status: 'failed', attempts: 0, error: 'parent task "a" failed' }
     const v = retryOf(rec, undefined, 100, 0)
