@@ -194,6 +194,8 @@ export class Dispatcher {
         if (renewed !== null) {
           result = renewed.result
           if (renewed.abortOn !== null) this.#abortOn(renewed.abortOn, [r.id], 'superseded')
+          // A retried task with parents waits for them again: out of the queue (that cancel's update is not sent).
+          if (result === 'queued' && this.#deps.hold(specOf(r), r.attempts ?? 0)) scheduler.cancel(r.id, now)
         }
       }
       if (result === 'exhausted') lost.push(lostAttemptUpdate(r, r.attempts ?? 0, now))
