@@ -40,14 +40,14 @@ async function cluster (set: NodeSet, prefix: string): Promise<{ nodes: TestNode
   return { nodes, leader: nodes.find(n => n.id === first.id)!, opts }
 }
 
-/** A chain a -> b -> c in one batch (refs), each step running `ms`. */
-function chain (ms: number): { tasks: unknown[] } {
+/** A chain a -> b -> c in one batch (refs), a running `ms`, b `bMs`. */
+function chain (ms: number, bMs = ms): { tasks: unknown[] } {
   return {
     tasks: [
       // Listed child first: refs may name items later in the batch.
       { type: 'parents', ref: 'c', dependsOn: ['b'], payload: { step: 'c' } },
       { type: 'parents', ref: 'a', payload: { step: 'a', ms } },
-      { type: 'parents', ref: 'b', dependsOn: ['a'], payload: { step: 'b', ms } }
+      { type: 'parents', ref: 'b', dependsOn: ['a'], payload: { step: 'b', ms: bMs } }
     ]
   }
 }
@@ -170,7 +170,8 @@ describe('task dependencies (real nodes)', () => {
 
   it('a waiting child survives a restart of the whole cluster (data directories kept) and runs after its parent', async () => {
     const { nodes, opts } = await cluster(set, 'r')
-    const r = await post(nodes[1]!, '/v1/tasks/batch', chain(2_000))
+    // a runs 5 s: it is still running when the kills (a second or two) are done.
+    const r = await post(nodes[1]!, '/v1/tasks/batch', chain(5_000, 200))
     expect(r.status).toBe(202)
     const [cId, aId, bId] = r.json.ids as string[]
     await waitFor(async () => (await read(nodes[0]!, aId!)).status === 'running', 10_000, 'the first step to run')

@@ -214,12 +214,25 @@ export class TaskSim {
     for (let i = 0; i < n; i++) {
       const id = `node${String(i).padStart(2, '0')}`
       this.nodes.push({
-        id, index: i, state: 'crashed', life: 0, held: [], store: new TaskStore(null), savedTerm: 0, savedGrant: null,
+        id, index: i, state: 'crashed', life: 0, held: [], store: this.#watchEndings(new TaskStore(null)), savedTerm: 0, savedGrant: null,
         cluster: null, tasks: null, clock: null, heartbeatHandler: null, disconnectHandler: null, requestHandler: null,
         running: new Set(), queued: [], capacity: 1 + Math.floor(this.rng() * 3)
       })
       this.#group.set(id, 0)
     }
+  }
+
+  /** Tasks some holder recorded as failed or cancelled at some time (a success may have beaten that ending since, after a fault). */
+  readonly #endedWithoutSuccess = new Set<string>()
+
+  #watchEndings (store: TaskStore): TaskStore {
+    const apply = store.applyUpdates.bind(store)
+    store.applyUpdates = updates => {
+      const r = apply(updates)
+      for (const rec of r.changed) if (rec.status === 'failed' || rec.status === 'cancelled') this.#endedWithoutSuccess.add(rec.id)
+      return r
+    }
+    return store
   }
 
   // ---- the event loop ------------------------------------------------------
@@ -926,14 +939,20 @@ export class TaskSim {
     }
   }
 
-  /** The task failed because a parent of its own ended without success (or was retried after it failed: the child's failure stays). */
+  /**
+   * The task failed because a parent of its own ended without success: its
+   * final ending, or one some holder recorded before a success beat it (two
+   * endings of one task exist only after a fault, say a cancel racing the
+   * task's success across a leader change; the child keeps the failure it
+   * was given, as the docs say), or before a user's retry.
+   */
   #failedForParent (acc: Accepted, rec: TaskRecord): boolean {
     const named = /^parent task "([^"]+)" (failed|was cancelled)/.exec(rec.error ?? '')?.[1]
     if (named === undefined || !acc.parents.includes(named)) return false
     const parent = this.accepted.get(named)
     if (parent === undefined) return false
     const end = endOf(this.#holdersOf(named))
-    return parent.retried > 0 || (end !== undefined && end.status !== 'succeeded')
+    return parent.retried > 0 || (end !== undefined && end.status !== 'succeeded') || this.#endedWithoutSuccess.has(named)
   }
 
   #check (settled: boolean): void {
