@@ -196,7 +196,7 @@ program.command('submit')
   .argument('[type]', 'task type, e.g. echo, sleep, hash, fail, or one from the config\'s handlers')
   .argument('[payload]', 'the payload as JSON (default null)')
   .option('--node <url>', 'HTTP URL of any node', DEFAULT_NODE)
-  .option('-f, --file <tasks.jsonl>', 'one task per line: {"type", "payload", "priority"?, "timeoutMs"?, "maxAttempts"?, "idempotencyKey"?, "retainMs"?, "runAt"?, "delayMs"?}')
+  .option('-f, --file <tasks.jsonl>', 'one task per line: {"type", "payload", "priority"?, "timeoutMs"?, "maxAttempts"?, "idempotencyKey"?, "retainMs"?, "runAt"?, "delayMs"?, "ref"?, "dependsOn"?}; a ref names a task for the dependsOn of others in the same 1,000-line batch')
   .option('-w, --wait', 'wait for the task(s) to end and print the result (exit 1 unless all succeeded)')
   .option('--wait-ms <ms>', 'how long --wait waits', integer('--wait-ms'), DEFAULT_WAIT_MS)
   .option('--priority <n>', `higher runs first (-${MAX_PRIORITY}..${MAX_PRIORITY}, default 0)`, (v: string) => Number.parseInt(v, 10))
@@ -209,6 +209,7 @@ program.command('submit')
   .option('--require <key[=value]>', 'run only on a node with this label (a bare KEY or KEY=*: any value; repeatable)', labelPairs('--require', '*'))
   .option('--callback <url>', 'POST the final record to this http(s) URL once the task ends (signed, retried, at least once)')
   .option('--callback-header <name=value>', 'a header sent with each callback delivery (repeatable)', labelPairs('--callback-header', null))
+  .option('--depends-on <ids>', 'parents: task ids, comma-separated or the option repeated; the task waits (status waiting) until all succeeded and fails, naming the parent, if one fails or is cancelled', collect)
   .option('--json', 'print JSON')
   .addHelpText('after', `
 Examples:
@@ -217,8 +218,9 @@ Examples:
   $ taskmesh submit echo '"done?"' --callback https://example.com/hooks/taskmesh
   $ taskmesh submit hash '{"data": "abc", "rounds": 100000}' --wait
   $ taskmesh submit echo '"later"' --delay-ms 60000
+  $ taskmesh submit echo '"after both"' --depends-on ID1,ID2 --wait
   $ taskmesh submit --file tasks.jsonl --wait`)
-  .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, retainMs?: number, require?: Record<string, string>, callback?: string, callbackHeader?: Record<string, string>, json?: boolean }) => {
+  .action(async (type: string | undefined, payload: string | undefined, opts: { node: string, file?: string, wait?: boolean, waitMs: number, priority?: number, timeoutMs?: number, maxAttempts?: number, idempotencyKey?: string, retainMs?: number, require?: Record<string, string>, callback?: string, callbackHeader?: Record<string, string>, dependsOn?: string[], json?: boolean }) => {
     const { submitFile, submitOne } = await import('./cli/submit.ts')
     if (opts.file !== undefined) {
       if (type !== undefined) throw new CliError('give either TYPE [PAYLOAD] or --file, not both')

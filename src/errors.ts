@@ -32,6 +32,22 @@ export class TaskExpiredError extends TaskmeshError {
   constructor (id: string) { super(404, 'TASK_EXPIRED', `task "${id}" ended and its record has expired (retainFinishedMs, retainFinishedCount or the task's retainMs) or was purged`) }
 }
 
+/** A submit's dependsOn that cannot be: a cycle, a ref used twice, a task depending on itself, too many parents. */
+export class InvalidDependenciesError extends TaskmeshError {
+  override name = 'InvalidDependenciesError'
+  constructor (message: string) { super(422, 'INVALID_DEPENDENCIES', message) }
+}
+
+/** A submit's dependsOn names a task that exists on no live node (nor a ref of its batch). */
+export class UnknownParentError extends TaskmeshError {
+  override name = 'UnknownParentError'
+  constructor (where: string, id: string, expired: boolean) {
+    super(422, 'UNKNOWN_PARENT', expired
+      ? `${where}dependsOn names task "${id}", whose record has expired`
+      : `${where}dependsOn names "${id}", which is no task on any live node${where === '' ? '' : ' and no ref of this batch'}`)
+  }
+}
+
 export class UnknownTaskTypeError extends TaskmeshError {
   override name = 'UnknownTaskTypeError'
   constructor (type: string, known: string[]) { super(422, 'UNKNOWN_TASK_TYPE', `task type "${type}" is not run by any live node; known types: ${known.join(', ')}`) }

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { SingleBar } from 'cli-progress'
 import { PartialSubmitError } from '../client/index.ts'
-import type { Task, TaskSubmission } from '../client/index.ts'
+import type { BatchTaskSubmission, Task, TaskSubmission } from '../client/index.ts'
 import { CliError, clientFor } from './common.ts'
 
 export interface SubmitOptions {
@@ -24,6 +24,8 @@ export interface SubmitOptions {
   /** Where the final record is POSTed once the task ends, and headers sent with it. */
   callback?: string
   callbackHeader?: Record<string, string>
+  /** Parents: task ids (each value may list several, comma-separated). */
+  dependsOn?: string[]
   json?: boolean
 }
 
@@ -32,6 +34,14 @@ export function parseRunAt (raw: string): number {
   const ms = /^[0-9]+$/.test(raw) ? Number(raw) : Date.parse(raw)
   if (!Number.isSafeInteger(ms)) throw new CliError(`--run-at must be Unix milliseconds or an ISO 8601 date, got "${raw}"`)
   return ms
+}
+
+/** `--depends-on`: task ids, comma-separated or the option repeated. */
+export function parseDependsOn (raw: string[] | undefined): string[] | undefined {
+  if (raw === undefined) return undefined
+  const ids = raw.flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
+  if (ids.length === 0) throw new CliError('--depends-on needs at least one task id')
+  return ids
 }
 
 function parsePayload (raw: string | undefined): unknown {
@@ -45,7 +55,7 @@ function parsePayload (raw: string | undefined): unknown {
 
 export async function submitOne (type: string, rawPayload: string | undefined, opts: SubmitOptions, out: NodeJS.WritableStream): Promise<void> {
   const client = clientFor(opts.node)
-  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs, delayMs: opts.delayMs, runAt: opts.runAt === undefined ? undefined : parseRunAt(opts.runAt), require: opts.require, callback: opts.callback === undefined ? undefined : { url: opts.callback, ...(opts.callbackHeader === undefined ? {} : { headers: opts.callbackHeader }) } }
+  const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs, delayMs: opts.delayMs, runAt: opts.runAt === undefined ? undefined : parseRunAt(opts.runAt), require: opts.require, callback: opts.callback === undefined ? undefined : { url: opts.callback, ...(opts.callbackHeader === undefined ? {} : { headers: opts.callbackHeader }) }, dependsOn: parseDependsOn(opts.dependsOn) }
   const { id, status, copies } = await client.submit(body)
   if (opts.wait !== true) {
     out.write(opts.json === true ? JSON.stringify({ id, status, copies }) + '\n' : `${id}\n`)
@@ -58,7 +68,7 @@ export async function submitOne (type: string, rawPayload: string | undefined, o
 
 export async function submitFile (opts: SubmitOptions & { file: string }, out: NodeJS.WritableStream): Promise<void> {
   const client = clientFor(opts.node)
-  const tasks: TaskSubmission[] = []
+  const tasks: BatchTaskSubmission[] = []
   const lines = createInterface({ input: createReadStream(opts.file), crlfDelay: Infinity })
   let n = 0
   try {
@@ -66,7 +76,7 @@ export async function submitFile (opts: SubmitOptions & { file: string }, out: N
       n++
       if (line.trim() === '') continue
       try {
-        tasks.push(JSON.parse(line) as TaskSubmission)
+        tasks.push(JSON.parse(line) as BatchTaskSubmission)
       } catch (err) {
         throw new CliError(`${opts.file}:${n}: not JSON: ${(err as Error).message}`)
       }
@@ -116,6 +126,7 @@ export function formatTask (t: Task): string {
     t.runAt === undefined ? null : `run at:    ${new Date(t.runAt).toISOString()}`,
     t.require === undefined ? null : `requires:  ${Object.entries(t.require).map(([k, v]) => `${k}=${v}`).join(', ')}${t.unplaceable === undefined ? '' : ` (${t.unplaceable})`}`,
     ...(t.callbacks ?? []).map(d => `callback:  ${d.url} ${d.state} after ${d.attempts} ${d.attempts === 1 ? 'try' : 'tries'}${d.lastError === null || d.state === 'delivered' ? '' : ` (${d.lastError})`}`),
+    t.dependsOn === undefined ? null : `parents:   ${t.dependsOn.join(', ')}`,
     `worker:    ${t.worker ?? '-'}`,
     `progress:  ${JSON.stringify(t.progress)}`,
     `ran for:   ${took}`,

@@ -19,7 +19,7 @@
  */
 import { TaskmeshApiError, answerError, openEventStream } from './sse.ts'
 import { isTerminalStatus } from './types.ts'
-import type { BatchSubmitted, BatchWaited, BulkWaited, Cancelled, Retried, Schedule, ScheduleChanged, ScheduleDeleted, ScheduleSpec, TypeRow, TypeLimitSet, Cluster, Draining, EventKind, Health, Submitted, Task, TaskStatus, TaskSubmission, TaskmeshEvent } from './types.ts'
+import type { BatchSubmitted, BatchWaited, BulkWaited, Cancelled, Retried, Schedule, ScheduleChanged, ScheduleDeleted, ScheduleSpec, TypeRow, TypeLimitSet, Cluster, Draining, EventKind, Health, Submitted, Task, TaskStatus, TaskSubmission, BatchTaskSubmission, TaskmeshEvent } from './types.ts'
 
 export { TaskmeshApiError } from './sse.ts'
 export { isTerminalStatus } from './types.ts'
@@ -120,11 +120,12 @@ export class TaskmeshClient {
    * `onBatch` sees the ids accepted so far. With `{ wait }` it also waits for
    * them to end and resolves with their records in order: up to 1,000 tasks
    * go in one request that also waits (POST /v1/tasks/batch?wait=), more are
-   * waited for with waitMany.
+   * waited for with waitMany. A `ref` names a task for the dependsOn of the
+   * others in its batch of 1,000 only.
    */
-  async submitMany (tasks: TaskSubmission[], options?: ((accepted: readonly string[]) => void) | (SubmitManyOptions & { wait?: undefined })): Promise<string[]>
-  async submitMany (tasks: TaskSubmission[], options: SubmitManyOptions & { wait: true | WaitManyOptions }): Promise<Task[]>
-  async submitMany (tasks: TaskSubmission[], options: ((accepted: readonly string[]) => void) | SubmitManyOptions = {}): Promise<string[] | Task[]> {
+  async submitMany (tasks: BatchTaskSubmission[], options?: ((accepted: readonly string[]) => void) | (SubmitManyOptions & { wait?: undefined })): Promise<string[]>
+  async submitMany (tasks: BatchTaskSubmission[], options: SubmitManyOptions & { wait: true | WaitManyOptions }): Promise<Task[]>
+  async submitMany (tasks: BatchTaskSubmission[], options: ((accepted: readonly string[]) => void) | SubmitManyOptions = {}): Promise<string[] | Task[]> {
     const opts: SubmitManyOptions = typeof options === 'function' ? { onBatch: options } : options
     const wait: WaitManyOptions | undefined = opts.wait === true ? {} : opts.wait
     const deadline = Date.now() + (wait?.timeoutMs ?? 600_000)

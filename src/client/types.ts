@@ -4,14 +4,16 @@
  */
 import type { Static } from '@sinclair/typebox'
 import type {
-  BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ClusterEventData, ClusterReply, DrainReply, HealthReply, HelloEventData, LeaderEventData, MemberEventData,
+  BatchItemBody, BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ClusterEventData, ClusterReply, DrainReply, HealthReply, HelloEventData, LeaderEventData, MemberEventData,
   MemberReply, RetryReply, TypeLimitReply, TypesReply, SampleData, SubmitBody, SubmittedReply, TaskEventData, TaskReply, TaskStatusSchema
 } from '../http/schemas.ts'
 import type { ScheduleBody, ScheduleChangeReply, ScheduleDeletedReply, ScheduleReply } from '../http/schedule-schemas.ts'
 
 /** A task to submit: `type` and `payload`, and optionally priority, per-attempt timeout, attempts, idempotency key. */
 export type TaskSubmission = Static<typeof SubmitBody>
-/** scheduled | queued | assigned | running | retrying | succeeded | failed | cancelled */
+/** One task of a batch: a TaskSubmission, and a `ref` the batch's other tasks' dependsOn may name it by. */
+export type BatchTaskSubmission = Static<typeof BatchItemBody>
+/** waiting | scheduled | queued | assigned | running | retrying | succeeded | failed | cancelled */
 export type TaskStatus = Static<typeof TaskStatusSchema>
 /** A task record (GET /v1/tasks/:id): status, attempts, worker, progress, result, error, times. */
 export type Task = Static<typeof TaskReply>

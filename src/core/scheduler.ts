@@ -186,8 +186,8 @@ export class Scheduler {
   }
 
   /** A new leader's take-over from the members' inventories (see take-over.ts). */
-  takeOver (inventories: readonly Inventory[], live: ReadonlySet<string>, nowMs: number): TakeOver {
-    return takeOver(this, inventories, live, nowMs)
+  takeOver (inventories: readonly Inventory[], live: ReadonlySet<string>, nowMs: number, gate?: (spec: TaskSpec, attempts: number) => boolean): TakeOver {
+    return takeOver(this, inventories, live, nowMs, gate)
   }
 
   /**

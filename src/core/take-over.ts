@@ -28,9 +28,10 @@ export interface TakeOver {
  * no one runs are queued with the most attempts any holder has seen used (of
  * the newest generation any holder has: a user's retry), or end as failed
  * when none remain. Inventories of members no longer live are ignored for
- * adoption (their attempts were lost).
+ * adoption (their attempts were lost). `gate` takes a held task that must
+ * wait for its parents first (src/core/dependencies.ts): true when it did.
  */
-export function takeOver (scheduler: Scheduler, inventories: readonly Inventory[], live: ReadonlySet<string>, nowMs: number): TakeOver {
+export function takeOver (scheduler: Scheduler, inventories: readonly Inventory[], live: ReadonlySet<string>, nowMs: number, gate?: (spec: TaskSpec, attempts: number) => boolean): TakeOver {
   const out: TakeOver = { taken: [], updates: [], adopted: 0, queued: 0 }
   for (const inv of inventories) {
     if (!live.has(inv.from)) continue
@@ -50,6 +51,11 @@ export function takeOver (scheduler: Scheduler, inventories: readonly Inventory[
   }
   for (const h of held.values()) {
     if (scheduler.has(h.spec.id)) continue
+    if (h.attempts < h.spec.maxAttempts && gate?.(h.spec, h.attempts) === true) {
+      out.taken.push(h.spec)
+      out.queued++
+      continue
+    }
     const r = scheduler.enqueue(h.spec, h.attempts, nowMs)
     if (r === 'queued') {
       out.taken.push(h.spec)

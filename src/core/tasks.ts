@@ -2,7 +2,8 @@
  * The task state machine, pure. A task moves
  * `queued -> assigned -> running -> succeeded | failed | cancelled`, with
  * `retrying` (backoff) between attempts; a delayed task is `scheduled` (its
- * spec's `runAt`) before it is `queued`. A user's retry of a failed or
+ * spec's `runAt`) before it is `queued`, and a task with parents
+ * (`dependsOn`) is `waiting` until they all succeeded (src/core/dependencies.ts). A user's retry of a failed or
  * cancelled task opens a new generation (`retries`): every update carries
  * its generation, and a newer generation beats anything of an older one, a
  * terminal record included (see retryOf). Updates may arrive late, twice or
@@ -17,9 +18,9 @@
 
 import type { TickStamp } from './schedules.ts'
 
-export type TaskStatus = 'scheduled' | 'queued' | 'assigned' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled'
+export type TaskStatus = 'waiting' | 'scheduled' | 'queued' | 'assigned' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled'
 
-export const TASK_STATUSES: readonly TaskStatus[] = ['scheduled', 'queued', 'assigned', 'running', 'retrying', 'succeeded', 'failed', 'cancelled']
+export const TASK_STATUSES: readonly TaskStatus[] = ['waiting', 'scheduled', 'queued', 'assigned', 'running', 'retrying', 'succeeded', 'failed', 'cancelled']
 
 export function isTerminal (s: TaskStatus): s is 'succeeded' | 'failed' | 'cancelled' {
   return s === 'succeeded' || s === 'failed' || s === 'cancelled'
@@ -48,6 +49,17 @@ export interface TaskSpec {
   runAt?: number
   /** Times a user retried the task after it ended (its generation; absent: 0). A retry may also change maxAttempts. */
   retries?: number
+  /** Its parents: it runs once every one of them succeeded, and fails when one fails or is cancelled (absent: none). */
+  dependsOn?: string[]
+  /**
+   * The parents' results, by parent id: set by the leader when it releases
+   * the task (all its parents succeeded, which is final within a
+   * generation), carried in its assignment (the handler's `ctx.parents`) and
+   * in the update that releases it, so its holders' record shows them too
+   * (see TaskProgress.parents). A spec that carries them runs without
+   * waiting; a user's retry drops them, and the task waits again.
+   */
+  parents?: Record<string, unknown>
   /** A task fired by a recurring schedule: which one, the tick it stands for, and how late it was fired. */
   schedule?: TickStamp
   /** Labels a worker must have to run it (`*`: any value of the key; see labels.ts). Absent: any worker. */
@@ -80,6 +92,12 @@ export interface TaskProgress {
    */
   retries?: number
   maxAttempts?: number
+  /**
+   * A task with parents, once released: their results (see
+   * TaskSpec.parents). Set by the update that releases it, and kept by every
+   * later update of the same generation (they need not carry it).
+   */
+  parents?: Record<string, unknown>
 }
 
 export type TaskRecord = TaskSpec & TaskProgress
@@ -88,12 +106,17 @@ export type TaskRecord = TaskSpec & TaskProgress
 export type TaskUpdate = { id: string } & TaskProgress
 
 export function newRecord (spec: TaskSpec): TaskRecord {
-  return { ...spec, status: isDelayed(spec) ? 'scheduled' : 'queued', attempts: 0, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null }
+  return { ...spec, status: hasParents(spec) && spec.parents === undefined ? 'waiting' : isDelayed(spec) ? 'scheduled' : 'queued', attempts: 0, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null }
 }
 
 /** The task waits for its runAt before it is first queued (a spec only carries a runAt later than its createdAt). */
 export function isDelayed (spec: Pick<TaskSpec, 'runAt' | 'createdAt'>): boolean {
   return spec.runAt !== undefined && spec.runAt > spec.createdAt
+}
+
+/** The task has parents it waits for (see src/core/dependencies.ts). */
+export function hasParents (spec: Pick<TaskSpec, 'dependsOn'>): boolean {
+  return spec.dependsOn !== undefined && spec.dependsOn.length > 0
 }
 
 /** The generation fields an update of this task carries: none until a user retried it. */
@@ -108,7 +131,7 @@ export function generationOf (t: { retries?: number, maxAttempts?: number }): { 
  * higher number. (`queued` after a retry's backoff carries the same attempt
  * number and ranks lowest, so holders show `retrying` until the next attempt.)
  */
-const PHASE: Record<TaskStatus, number> = { scheduled: 0, queued: 1, assigned: 2, running: 3, retrying: 4, succeeded: 5, failed: 5, cancelled: 5 }
+const PHASE: Record<TaskStatus, number> = { waiting: 0, scheduled: 1, queued: 2, assigned: 3, running: 4, retrying: 5, succeeded: 6, failed: 6, cancelled: 6 }
 
 /**
  * Applies `update` to `rec` if it is newer; returns the merged record, or
@@ -120,6 +143,13 @@ export function mergeUpdate (rec: TaskProgress, update: TaskProgress): TaskProgr
   const genRec = rec.retries ?? 0
   const genUpdate = update.retries ?? 0
   if (genRec !== genUpdate) return genUpdate > genRec ? progressOf(update) : null
+  const merged = mergeSameGeneration(rec, update)
+  // The parents' results, once set in this generation, stay (an update may carry them, or not).
+  if (merged === null) return rec.parents === undefined && update.parents !== undefined ? { ...progressOf(rec), parents: update.parents } : null
+  return merged.parents === undefined && rec.parents !== undefined ? { ...merged, parents: rec.parents } : merged
+}
+
+function mergeSameGeneration (rec: TaskProgress, update: TaskProgress): TaskProgress | null {
   if (isTerminal(rec.status)) return isTerminal(update.status) && terminalBeats(update, rec) ? progressOf(update) : null
   if (isTerminal(update.status)) return progressOf(update)
   if (update.attempts !== rec.attempts) return update.attempts > rec.attempts ? progressOf(update) : null
@@ -134,7 +164,7 @@ export function mergeUpdate (rec: TaskProgress, update: TaskProgress): TaskProgr
 
 /** Only the fields that change as a task runs (an update may be a whole record). */
 export function progressOf (u: TaskProgress): TaskProgress {
-  return { status: u.status, attempts: u.attempts, worker: u.worker, progress: u.progress, result: u.result, error: u.error, startedAt: u.startedAt, finishedAt: u.finishedAt, ...generationOf(u) }
+  return { status: u.status, attempts: u.attempts, worker: u.worker, progress: u.progress, result: u.result, error: u.error, startedAt: u.startedAt, finishedAt: u.finishedAt, ...generationOf(u), ...(u.parents === undefined ? {} : { parents: u.parents }) }
 }
 
 /** A record's current state as an update that holders can merge. */
@@ -202,8 +232,8 @@ export function copiesOf (r: TaskSpec): number {
 }
 
 /** The optional spec fields a record carries, only when set (so a spec never holds an undefined field). */
-export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'schedule' | 'require' | 'callback'> {
-  const out: Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'schedule' | 'require' | 'callback'> = {}
+export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'schedule' | 'require' | 'callback' | 'dependsOn' | 'parents'> {
+  const out: Pick<TaskSpec, 'retainMs' | 'copies' | 'runAt' | 'retries' | 'schedule' | 'require' | 'callback' | 'dependsOn' | 'parents'> = {}
   if (r.retainMs !== undefined) out.retainMs = r.retainMs
   if (r.copies !== undefined) out.copies = r.copies
   if (r.runAt !== undefined) out.runAt = r.runAt
@@ -211,6 +241,8 @@ export function extrasOf (r: TaskSpec): Pick<TaskSpec, 'retainMs' | 'copies' | '
   if (r.schedule !== undefined) out.schedule = r.schedule
   if (r.require !== undefined) out.require = r.require
   if (r.callback !== undefined) out.callback = r.callback
+  if (r.dependsOn !== undefined && r.dependsOn.length > 0) out.dependsOn = r.dependsOn
+  if (r.parents !== undefined) out.parents = r.parents
   return out
 }
 
@@ -229,15 +261,18 @@ export type RetryVerdict =
  * attempts it has used (the next attempt continues their numbering).
  * `maxAttempts` is the task's new total; absent, the retry gives the task
  * its previous maxAttempts once more on top of the attempts used. A delayed
- * task retried before its runAt (cancelled while scheduled) waits for it again.
+ * task retried before its runAt (cancelled while scheduled) waits for it again;
+ * a task with parents waits for them again.
  */
 export function retryOf (rec: TaskRecord, maxAttempts: number | undefined, limit: number, nowMs: number): RetryVerdict {
   if (!isRetryable(rec.status)) return { ok: false, reason: 'not-retryable', message: `task "${rec.id}" is ${rec.status}; only a failed or cancelled task can be retried` }
   const max = maxAttempts ?? Math.min(limit, rec.attempts + rec.maxAttempts)
   if (max <= rec.attempts) return { ok: false, reason: 'bad-max-attempts', message: `maxAttempts ${max} leaves no attempt: the task has used ${rec.attempts} (give more than ${rec.attempts})` }
   const retries = (rec.retries ?? 0) + 1
-  const spec: TaskSpec = { ...specOf(rec), maxAttempts: max, retries }
-  const status = rec.attempts === 0 && isDelayed(rec) && rec.runAt! > nowMs ? 'scheduled' : 'queued'
+  const { parents: _, ...spec0 } = specOf(rec)
+  const spec: TaskSpec = { ...spec0, maxAttempts: max, retries }
+  // A task with parents waits for them again (the leader looks at them at once: a parent still failed fails it again).
+  const status = hasParents(rec) ? 'waiting' : rec.attempts === 0 && isDelayed(rec) && rec.runAt! > nowMs ? 'scheduled' : 'queued'
   const update: TaskUpdate = { id: rec.id, status, attempts: rec.attempts, worker: null, progress: null, result: null, error: null, startedAt: null, finishedAt: null, retries, maxAttempts: max }
   return { ok: true, spec, attempts: rec.attempts, update }
 }

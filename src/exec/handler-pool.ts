@@ -19,6 +19,8 @@ export interface AttemptInput {
   attempt: number
   type: string
   payload: unknown
+  /** The parents' results (a task with dependsOn), passed to the handler as ctx.parents. */
+  parents?: Record<string, unknown>
   timeoutMs: number
   signal: AbortSignal
   /** The leader and term that assigned this attempt (for logs, and the simulator's checks). */
@@ -216,7 +218,8 @@ export class HandlerPool implements TaskExecutor {
         progress: value => { this.#onProgress(input, value) },
         signal: controller.signal,
         taskId: input.taskId,
-        attempt: input.attempt
+        attempt: input.attempt,
+        parents: input.parents ?? {}
       })
       return this.#outcome(reason, { result })
     } catch (err) {
@@ -245,7 +248,7 @@ export class HandlerPool implements TaskExecutor {
     const onCancel = (): void => { abort('cancelled by request', true) }
     input.signal.addEventListener('abort', onCancel, { once: true })
     seq = lane.send({
-      attempt: { handler, payload: input.payload, taskId: input.taskId, attempt: input.attempt },
+      attempt: { handler, payload: input.payload, taskId: input.taskId, attempt: input.attempt, ...(input.parents === undefined ? {} : { parents: input.parents }) },
       onStarted: () => {
         started = true
         timeout = setTimeout(() => { abort(`timed out after ${input.timeoutMs} ms`, false) }, input.timeoutMs)

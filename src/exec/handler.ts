@@ -7,6 +7,8 @@ export interface HandlerContext {
   /** Task id and attempt number, for logging or idempotent side effects. */
   taskId: string
   attempt: number
+  /** A task with parents (`dependsOn`): each parent's result, by parent id ({} for a task without parents). */
+  parents: Record<string, unknown>
 }
 
 export type Handler = (payload: unknown, ctx: HandlerContext) => unknown

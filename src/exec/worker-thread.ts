@@ -18,6 +18,7 @@ export interface ThreadAttempt {
   payload: unknown
   taskId: string
   attempt: number
+  parents?: Record<string, unknown>
 }
 
 /**
@@ -60,7 +61,8 @@ async function runOne (port: MessagePort, seq: number, task: ThreadAttempt, cont
       },
       signal: controller.signal,
       taskId: task.taskId,
-      attempt: task.attempt
+      attempt: task.attempt,
+      parents: task.parents ?? {}
     })
     try {
       port.postMessage({ seq, result: result === undefined ? null : result })

@@ -7,6 +7,7 @@
  */
 import { Type } from '@sinclair/typebox'
 import { TASK_STATUSES } from '../core/tasks.ts'
+import { MAX_PARENTS } from '../core/dependencies.ts'
 import { CALLBACK_HEADER_PATTERN, LABEL_KEY_PATTERN, LABEL_REQUIRE_PATTERN, LABEL_VALUE_PATTERN, MAX_CALLBACK_URL_LENGTH, MAX_LABELS, MAX_ATTEMPTS, MAX_DELAY_MS, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 export const ErrorReply = Type.Object({
@@ -90,8 +91,18 @@ export const SubmitBody = Type.Object({
   runAt: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 47, description: 'a delayed task: Unix ms before which it is not dispatched (status scheduled until then; a time already past runs at once). Not with delayMs' })),
   delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: `a delayed task: dispatched this many ms after the submit is accepted (at most ${MAX_DELAY_MS}, 366 days). Not with runAt` })),
   require: Type.Optional(Require),
-  callback: Type.Optional(Callback)
+  callback: Type.Optional(Callback),
+  dependsOn: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }), {
+    minItems: 1,
+    maxItems: MAX_PARENTS,
+    description: 'parents: ids of existing tasks (in a batch, also refs of other items of the batch). The task is waiting until every parent succeeded, then runs with their results (the handler\'s ctx.parents); it fails, naming the parent, when one fails or is cancelled. An unknown id or a cycle: 422'
+  }))
 }, { additionalProperties: false })
+
+/** One item of POST /v1/tasks/batch: a task as submitted, and a name the batch's other items' dependsOn may use. */
+export const BatchItemBody = Type.Composite([SubmitBody, Type.Object({
+  ref: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH, description: 'a name for this task, unique within the batch, that other items\' dependsOn may give instead of its id' }))
+})], { additionalProperties: false })
 
 /** POST /v1/tasks/:id/retry. */
 export const RetryBody = Type.Object({
@@ -100,7 +111,7 @@ export const RetryBody = Type.Object({
 
 export const RetryReply = Type.Object({
   id: Type.String(),
-  status: Type.Union([Type.Literal('queued'), Type.Literal('scheduled')], { description: 'scheduled: a delayed task retried before its runAt waits for it again' }),
+  status: Type.Union([Type.Literal('queued'), Type.Literal('scheduled'), Type.Literal('waiting')], { description: 'scheduled: a delayed task retried before its runAt waits for it again; waiting: a task with parents waits for them again' }),
   attempts: Type.Integer({ description: 'attempts used so far: the next one is attempts + 1' }),
   maxAttempts: Type.Integer({ description: 'the task\'s total of attempts from now on' }),
   retries: Type.Integer({ description: 'times the task has been retried by a user, this one included' }),
@@ -130,6 +141,8 @@ export const TaskReply = Type.Object({
   callback: Type.Optional(Type.Object({ url: Type.String() }, { description: 'the callback asked for on submit (its headers are not shown)' })),
   callbacks: Type.Optional(Type.Array(Delivery, { description: 'GET /v1/tasks/:id: the deliveries of the task\'s ending to its callback and the configured webhooks' })),
   unplaceable: Type.Optional(Type.String({ description: 'a task waiting to be placed whose required labels no live member (running its type) has, as the answering node sees the cluster: it waits until such a member is back' })),
+  dependsOn: Type.Optional(Type.Array(Type.String(), { description: 'the task\'s parents (ids): it was waiting until all succeeded' })),
+  parents: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'a task with dependsOn, once its parents all succeeded: each parent\'s result by id, as its handler got them in ctx.parents' })),
   /** Durable copies stored before the task was accepted (1 on a lone node, else 2). */
   copies: Type.Integer({ minimum: 1, description: 'durable copies stored before the task was accepted: 2 when another live member took one, 1 on a lone node' }),
   schedule: Type.Optional(Type.Object({
@@ -144,7 +157,11 @@ export const TaskReply = Type.Object({
 /** POST /v1/tasks without `?wait=`. */
 const Copies = Type.Integer({ minimum: 1, description: 'durable copies stored before the 202 (the fewest of the batch\'s tasks): 2 when another live member took one, 1 on a lone node (refused instead with minCopies 2)' })
 export const SubmittedReply = Type.Object({ id: Type.String(), status: TaskStatusSchema, copies: Copies })
-export const BatchReply = Type.Object({ ids: Type.Array(Type.String()), copies: Copies })
+export const BatchReply = Type.Object({
+  ids: Type.Array(Type.String()),
+  copies: Copies,
+  refs: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'each ref given in the batch, and the id of its task' }))
+})
 /** POST /v1/tasks/batch?wait=MS: 200 once all ended, 202 when the wait expired first. */
 export const BatchWaitedReply = Type.Object({
   /** Every task's id, in the order submitted. */

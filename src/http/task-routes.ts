@@ -6,12 +6,12 @@ import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import type { TaskRuntime } from '../runtime/task-runtime.ts'
 import { InvalidRequestError, TooManyWaitersError } from '../errors.ts'
 import type { PageKey } from '../core/listing.ts'
-import { BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ErrorReply, PurgeReply, RetryBody, RetryReply, SubmitBody, SubmittedReply, TaskListReply, TaskReply, TaskStatusSchema as Status, bulkWaitBody } from './schemas.ts'
+import { BatchItemBody, BatchReply, BatchWaitedReply, BulkWaitReply, CancelReply, ErrorReply, PurgeReply, RetryBody, RetryReply, SubmitBody, SubmittedReply, TaskListReply, TaskReply, TaskStatusSchema as Status, bulkWaitBody } from './schemas.ts'
 import { MAX_ID_LENGTH, MAX_LIST_PAGE, MAX_TYPE_LENGTH } from '../protocol/constants.ts'
 
 function batchBody (maxTasks: number) {
   return Type.Object({
-    tasks: Type.Array(SubmitBody, { minItems: 1, maxItems: maxTasks })
+    tasks: Type.Array(BatchItemBody, { minItems: 1, maxItems: maxTasks })
   }, { additionalProperties: false })
 }
 
@@ -53,6 +53,7 @@ function view (r: TaskRecord): Record<string, unknown> {
     id: r.id, type: r.type, status: r.status, attempts: r.attempts, worker: r.worker, progress: r.progress, result: r.result, error: r.error, createdAt: r.createdAt, startedAt: r.startedAt, finishedAt: r.finishedAt,
     maxAttempts: r.maxAttempts, ...(r.runAt === undefined ? {} : { runAt: r.runAt }), ...(r.retries === undefined ? {} : { retries: r.retries }), ...(r.require === undefined ? {} : { require: r.require }),
     ...(r.callback === undefined ? {} : { callback: { url: r.callback.url } }), copies: copiesOf(r),
+    ...(r.dependsOn === undefined ? {} : { dependsOn: r.dependsOn }), ...(r.parents === undefined ? {} : { parents: r.parents }),
     ...(r.schedule === undefined ? {} : { schedule: r.schedule })
   }
 }
@@ -107,8 +108,10 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
   }, async (req, reply) => {
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
     return await asWaiter('batch', wait, async () => {
-      const { ids, copies } = await runtime().accept((req.body as { tasks: never[] }).tasks)
-      if (wait <= 0) return await reply.code(202).send({ ids, copies })
+      const tasks = (req.body as { tasks: Array<{ ref?: string }> }).tasks
+      const { ids, copies } = await runtime().accept(tasks as never[])
+      const refs = Object.fromEntries(tasks.flatMap((t, i) => t.ref === undefined ? [] : [[t.ref, ids[i]!]]))
+      if (wait <= 0) return await reply.code(202).send({ ids, copies, ...(Object.keys(refs).length === 0 ? {} : { refs }) })
       // Submit and wait in one request: 200 once every task ended, 202 with those that did when the wait expired.
       const r = await runtime().waitAll(ids, wait)
       const pending = [...r.pending, ...r.missing]

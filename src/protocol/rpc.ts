@@ -11,6 +11,7 @@ import { Value } from '@sinclair/typebox/value'
 import { TASK_STATUSES } from '../core/tasks.ts'
 import { KeysReply, KeysRequest, SchedulesReply, SchedulesRequest, TickStampSchema } from './schedule-messages.ts'
 import { DecodeError, RequireSchema } from './messages.ts'
+import { MAX_PARENTS } from '../core/dependencies.ts'
 import { MAX_ATTEMPTS, MAX_ERROR_MESSAGE_LENGTH, MAX_ID_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_LIST_PAGE, MAX_PRIORITY, MAX_RETAIN_MS, MAX_TASKS_PER_MESSAGE, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH, MAX_WAIT_MS, MAX_LIMITED_TYPES, MAX_CALLBACK_URL_LENGTH, CALLBACK_HEADER_PATTERN } from './constants.ts'
 
 export const RPC_PROTOCOL = '/taskmesh/rpc/1.0.0'
@@ -68,7 +69,11 @@ export const TaskSpecSchema = Type.Object({
   /** Labels a worker must have to run the task. */
   require: Type.Optional(RequireSchema),
   /** Where its final record is POSTed once it ends. */
-  callback: Type.Optional(CallbackSchema)
+  callback: Type.Optional(CallbackSchema),
+  /** Its parents (src/core/dependencies.ts). */
+  dependsOn: Type.Optional(Type.Array(Id, { minItems: 1, maxItems: MAX_PARENTS })),
+  /** The parents' results, set by the leader that released it (in an assignment, or a worker's inventory). */
+  parents: Type.Optional(Type.Record(Type.String(), Type.Unknown()))
 }, { additionalProperties: false })
 
 export const TaskUpdateSchema = Type.Object({
@@ -83,10 +88,12 @@ export const TaskUpdateSchema = Type.Object({
   finishedAt: NullableMs,
   /** A retried task's generation, and that generation's maxAttempts (absent until a user retried it). */
   retries: Type.Optional(Attempt),
-  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS }))
+  maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })),
+  /** A released task's parents' results (src/core/dependencies.ts). */
+  parents: Type.Optional(Type.Record(Type.String(), Type.Unknown()))
 }, { additionalProperties: false })
 
-export const TaskRecordSchema = Type.Composite([TaskSpecSchema, Type.Omit(TaskUpdateSchema, ['id', 'retries', 'maxAttempts'])])
+export const TaskRecordSchema = Type.Composite([TaskSpecSchema, Type.Omit(TaskUpdateSchema, ['id', 'retries', 'maxAttempts', 'parents'])])
 
 const Outcome = Type.Union([
   Type.Object({ ok: Type.Literal(true), result: Type.Unknown() }, { additionalProperties: false }),
@@ -275,7 +282,7 @@ export const RpcReplySchema = Type.Union([
     kind: Type.Literal('retry'),
     outcome: Type.Union([Type.Literal('retried'), Type.Literal('not-retryable'), Type.Literal('bad-max-attempts')]),
     /** With `retried`: `scheduled` when a delayed task retried before its runAt waits for it again. */
-    status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('scheduled')])),
+    status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('scheduled'), Type.Literal('waiting')])),
     message: Type.String({ maxLength: MAX_ERROR_MESSAGE_LENGTH }),
     copies: Type.Integer({ minimum: 0, maximum: 9 }),
     maxAttempts: Type.Integer({ minimum: 1, maximum: MAX_ATTEMPTS })

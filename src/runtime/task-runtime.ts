@@ -16,7 +16,7 @@
  * Scheduler, tasks); these files move data, persist, and call the core.
  */
 import { describeRequirement, someMemberCanRun } from '../core/labels.ts'
-import { isDelayed, isTerminal } from '../core/tasks.ts'
+import { hasParents, isDelayed, isTerminal } from '../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../core/tasks.ts'
 import { BulkReads } from './tasks/bulk-reads.ts'
 import { Callbacks } from './tasks/callbacks.ts'
@@ -121,9 +121,10 @@ export class TaskRuntime {
   }
 
   /** For heartbeats: attempts running here, and (as leader) tasks waiting. */
-  /** What a submit's 202 says of a task it accepted (the origin holds a copy): `scheduled` while it waits for its runAt, else `queued`. */
-  acceptedStatus (id: string): 'scheduled' | 'queued' {
+  /** What a submit's 202 says of a task it accepted (the origin holds a copy): `waiting` for its parents, `scheduled` while it waits for its runAt, else `queued`. */
+  acceptedStatus (id: string): 'waiting' | 'scheduled' | 'queued' {
     const rec = this.#ctx.store.get(id)
+    if (rec !== undefined && hasParents(rec)) return 'waiting'
     return rec !== undefined && isDelayed(rec) && rec.runAt! > this.#ctx.clock.now() ? 'scheduled' : 'queued'
   }
 

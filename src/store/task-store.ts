@@ -47,7 +47,10 @@ const MIGRATIONS = [
   // A task fired by a recurring schedule: its stamp (JSON).
   'ALTER TABLE tasks ADD COLUMN schedule TEXT',
   // Optional spec fields no query looks into, as one JSON object (see OPTION_FIELDS): required labels, completion callback.
-  'ALTER TABLE tasks ADD COLUMN options TEXT'
+  'ALTER TABLE tasks ADD COLUMN options TEXT',
+  // A task's parents (dependsOn, a JSON array of ids), and their results once it was released (a JSON object by id).
+  'ALTER TABLE tasks ADD COLUMN depends_on TEXT',
+  'ALTER TABLE tasks ADD COLUMN parents TEXT'
 ]
 
 /** The spec fields kept in the `options` column. */
@@ -78,6 +81,8 @@ interface Row {
   retries: number | null
   schedule: string | null
   options: string | null
+  depends_on: string | null
+  parents: string | null
 }
 
 function parse (text: string | null): unknown {
@@ -109,7 +114,9 @@ function fromRow (r: Row): TaskRecord {
     ...(r.run_at === null ? {} : { runAt: r.run_at }),
     ...(r.retries === null || r.retries === 0 ? {} : { retries: r.retries }),
     ...(r.schedule === null || r.schedule === undefined ? {} : { schedule: JSON.parse(r.schedule) as TickStamp }),
-    ...(r.options === null ? {} : JSON.parse(r.options) as Pick<TaskSpec, typeof OPTION_FIELDS[number]>)
+    ...(r.options === null ? {} : JSON.parse(r.options) as Pick<TaskSpec, typeof OPTION_FIELDS[number]>),
+    ...(r.depends_on === null ? {} : { dependsOn: JSON.parse(r.depends_on) as string[] }),
+    ...(r.parents === null ? {} : { parents: JSON.parse(r.parents) as Record<string, unknown> })
   }
 }
 
@@ -156,10 +163,10 @@ export class TaskStore {
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
     this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
-      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, schedule, options)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, schedule, options, depends_on, parents)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
     this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
-      started_at = ?, finished_at = ?, seq = ? WHERE id = ?`)
+      started_at = ?, finished_at = ?, seq = ?, parents = ? WHERE id = ?`)
     this.#retried = this.#db.prepare('UPDATE tasks SET retries = ?, max_attempts = ? WHERE id = ?')
     const row = this.#db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM tasks').get() as { s: number }
     this.#seq = row.s
@@ -222,7 +229,8 @@ export class TaskStore {
         const r = newRecord(spec)
         const { changes } = this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
           r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null,
-          r.schedule === undefined ? null : JSON.stringify(r.schedule), optionsOf(r))
+          r.schedule === undefined ? null : JSON.stringify(r.schedule), optionsOf(r),
+          r.dependsOn === undefined || r.dependsOn.length === 0 ? null : JSON.stringify(r.dependsOn), r.parents === undefined ? null : JSON.stringify(r.parents))
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
         this.#remember(r)
@@ -260,7 +268,9 @@ export class TaskStore {
         if (isTerminal(rec.status) && isTerminal(u.status) && terminalBeats(rec, u)) refused.push(rec)
         continue
       }
-      const next = { ...rec, ...merged }
+      const next: TaskRecord = { ...rec, ...merged }
+      // A newer generation (a user's retry) drops the parents' results of the older one.
+      if (merged.parents === undefined) delete next.parents
       const change = { rec: next, seq: ++this.#seq }
       // A user's retry: a new generation, maybe with a new maxAttempts (kept with the spec, as hand-overs send it).
       const retried = (next.retries ?? 0) !== (rec.retries ?? 0) || next.maxAttempts !== rec.maxAttempts
@@ -296,7 +306,7 @@ export class TaskStore {
   }
 
   #write ({ rec, seq }: { rec: TaskRecord, seq: number }): void {
-    this.#update.run(rec.status, rec.attempts, rec.worker, json(rec.progress), json(rec.result), rec.error, rec.startedAt, rec.finishedAt, seq, rec.id)
+    this.#update.run(rec.status, rec.attempts, rec.worker, json(rec.progress), json(rec.result), rec.error, rec.startedAt, rec.finishedAt, seq, rec.parents === undefined ? null : JSON.stringify(rec.parents), rec.id)
   }
 
   /** A row as every read here sees it: with its newest change when that is still held in memory. */
@@ -375,7 +385,7 @@ export class TaskStore {
   }
 
   counts (): Record<TaskStatus, number> {
-    const out = { scheduled: 0, queued: 0, assigned: 0, running: 0, retrying: 0, succeeded: 0, failed: 0, cancelled: 0 }
+    const out = { waiting: 0, scheduled: 0, queued: 0, assigned: 0, running: 0, retrying: 0, succeeded: 0, failed: 0, cancelled: 0 }
     for (const r of this.#db.prepare('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as Array<{ status: TaskStatus, n: number }>) {
       out[r.status] = r.n
     }

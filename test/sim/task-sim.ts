@@ -62,6 +62,13 @@ export interface TaskSimOptions {
    * of those (the transport contract suite runs on it).
    */
   network?: 'faulty' | 'perfect'
+  /**
+   * Dependencies in the workload (default off, so that the other seeds replay
+   * as they always did): some batches are chains or small graphs (refs and
+   * dependsOn), and some tasks depend on a task accepted earlier. Drawn from
+   * a second stream of the seed.
+   */
+  dependencies?: boolean
 }
 
 interface Event { at: number, seq: number, node: SimNode | null, life: number, fn: () => void, cancelled: boolean }
@@ -115,7 +122,9 @@ interface SimAttempt { input: AttemptInput, resolve: (o: AttemptOutcome) => void
 /** One execution of a handler that ran to its end (the sim's equivalent of a line in a recording handler's log). */
 export interface Execution { task: string, node: string, attempt: number, assignTerm: number, atMs: number }
 
-interface Accepted { id: string, type: 'echo' | 'fail', payload: unknown, cancelRequested: boolean, atMs: number, runAt: number | null, retried: number }
+interface Accepted { id: string, type: 'echo' | 'fail', payload: unknown, cancelRequested: boolean, atMs: number, runAt: number | null, retried: number, parents: string[] }
+
+type SimInput = { type: 'echo' | 'fail', payload: { ms: number, n: number }, maxAttempts: number, delayMs?: number, idempotencyKey?: string, ref?: string, dependsOn?: string[] }
 
 export interface Violation { kind: string, detail: string }
 
@@ -128,6 +137,8 @@ export interface TaskSimReport {
   delayed: number
   /** Accepted tasks a user retried (a retry accepted at least once). */
   retried: number
+  /** Accepted tasks with parents (dependsOn). */
+  withParents: number
   succeeded: number
   failed: number
   cancelled: number
@@ -163,7 +174,7 @@ export class TaskSim {
   readonly violations: Violation[] = []
   readonly executions: Execution[] = []
   /** When each attempt began on a worker (its handler started). */
-  readonly starts: Array<{ task: string, node: string, attempt: number, atMs: number }> = []
+  readonly starts: Array<{ task: string, node: string, attempt: number, atMs: number, parents: Record<string, unknown> | undefined }> = []
   readonly accepted = new Map<string, Accepted>()
   /** Leaders that gathered and dispatched: term -> their ids. */
   readonly dispatchers = new Map<number, Set<string>>()
@@ -196,18 +207,32 @@ export class TaskSim {
     this.#faultyNetwork = (opts.network ?? 'faulty') === 'faulty'
     this.seed = opts.seed
     this.rng = seededRng(opts.seed)
+    this.#depRng = seededRng(opts.seed * 7_919 + 1)
     const n = opts.nodes ?? 3 + Math.floor(this.rng() * 7)
     this.quorum = opts.quorum ?? (this.rng() < 0.5 ? 0 : Math.floor(n / 2) + 1)
     this.#watch = new LeadershipWatch({ quorum: this.quorum, failureTimeoutMs: SIM_SETTINGS.failureTimeoutMs })
     for (let i = 0; i < n; i++) {
       const id = `node${String(i).padStart(2, '0')}`
       this.nodes.push({
-        id, index: i, state: 'crashed', life: 0, held: [], store: new TaskStore(null), savedTerm: 0, savedGrant: null,
+        id, index: i, state: 'crashed', life: 0, held: [], store: this.#watchEndings(new TaskStore(null)), savedTerm: 0, savedGrant: null,
         cluster: null, tasks: null, clock: null, heartbeatHandler: null, disconnectHandler: null, requestHandler: null,
         running: new Set(), queued: [], capacity: 1 + Math.floor(this.rng() * 3)
       })
       this.#group.set(id, 0)
     }
+  }
+
+  /** Tasks some holder recorded as failed or cancelled at some time (a success may have beaten that ending since, after a fault). */
+  readonly #endedWithoutSuccess = new Set<string>()
+
+  #watchEndings (store: TaskStore): TaskStore {
+    const apply = store.applyUpdates.bind(store)
+    store.applyUpdates = updates => {
+      const r = apply(updates)
+      for (const rec of r.changed) if (rec.status === 'failed' || rec.status === 'cancelled') this.#endedWithoutSuccess.add(rec.id)
+      return r
+    }
+    return store
   }
 
   // ---- the event loop ------------------------------------------------------
@@ -595,7 +620,7 @@ export class TaskSim {
     }
     const begin = (a: SimAttempt): void => {
       const { input } = a
-      sim.starts.push({ task: input.taskId, node: node.id, attempt: input.attempt, atMs: sim.now })
+      sim.starts.push({ task: input.taskId, node: node.id, attempt: input.attempt, atMs: sim.now, parents: input.parents })
       input.onStarted?.()
       const payload = input.payload as { ms: number }
       const timeout = sim.schedule(sim.now + input.timeoutMs, node, () => { end(a, { ok: false, error: `timed out after ${input.timeoutMs} ms` }) })
@@ -651,13 +676,33 @@ export class TaskSim {
         ...(keyed ? { idempotencyKey: `k${this.seed}-${++this.#keys}` } : {})
       }
     })
+    if (this.opts.dependencies === true) this.#addDependencies(inputs)
     this.#submitTo(node, inputs, keyed ? 2 : 0, this.now)
   }
 
   #keys = 0
+  /** The dependency workload's own stream (the main one stays as it was). */
+  readonly #depRng: () => number
+
+  /** A batch becomes a chain or a small graph (each task on 1-2 earlier ones), and a task may depend on one accepted earlier. */
+  #addDependencies (inputs: SimInput[]): void {
+    const r = this.#depRng
+    if (inputs.length > 1 && r() < 0.5) {
+      inputs.forEach((t, i) => { t.ref = `r${i}` })
+      for (let i = 1; i < inputs.length; i++) {
+        const parents = new Set([`r${i - 1}`])
+        if (i > 1 && r() < 0.3) parents.add(`r${Math.floor(r() * (i - 1))}`)
+        inputs[i]!.dependsOn = [...parents]
+      }
+    }
+    if (this.accepted.size > 0 && r() < 0.1) {
+      const ids = [...this.accepted.keys()]
+      inputs[0]!.dependsOn = [...(inputs[0]!.dependsOn ?? []), ids[Math.floor(r() * ids.length)]!]
+    }
+  }
 
   /** `firstAt`: when the first submit of these tasks began (a resubmitted key may name a task created then). */
-  #submitTo (node: SimNode, inputs: Array<{ type: 'echo' | 'fail', payload: { ms: number, n: number }, maxAttempts: number, delayMs?: number, idempotencyKey?: string }>, retries: number, firstAt: number): void {
+  #submitTo (node: SimNode, inputs: SimInput[], retries: number, firstAt: number): void {
     const tasks = node.tasks
     if (tasks === null) return
     const at = this.now
@@ -681,7 +726,8 @@ export class TaskSim {
         // resubmitted key may have been created by an earlier submit of the same tasks: firstAt + delayMs
         // bounds the runAt of every task these submits created from below.
         if (known !== undefined) return
-        this.accepted.set(id, { id, type: inputs[i]!.type, payload: inputs[i]!.payload, cancelRequested: false, atMs: firstAt, runAt: delayMs === undefined ? null : firstAt + delayMs, retried: 0 })
+        const parents = (inputs[i]!.dependsOn ?? []).map(p => { const j = inputs.findIndex(t => t.ref === p); return j >= 0 ? ids[j]! : p })
+        this.accepted.set(id, { id, type: inputs[i]!.type, payload: inputs[i]!.payload, cancelRequested: false, atMs: firstAt, runAt: delayMs === undefined ? null : firstAt + delayMs, retried: 0, parents })
       })
       retried = true
     }, () => {
@@ -813,6 +859,7 @@ export class TaskSim {
       accepted: this.accepted.size,
       delayed: [...this.accepted.values()].filter(a => a.runAt !== null).length,
       retried: [...this.accepted.values()].filter(a => a.retried > 0).length,
+      withParents: [...this.accepted.values()].filter(a => a.parents.length > 0).length,
       succeeded: finals.filter(r => r.status === 'succeeded').length,
       failed: finals.filter(r => r.status === 'failed').length,
       cancelled: finals.filter(r => r.status === 'cancelled').length,
@@ -867,6 +914,47 @@ export class TaskSim {
     return true
   }
 
+  /**
+   * Dependencies: an attempt of a task with parents began only after each
+   * parent ran to a success, and saw every parent's result (its payload,
+   * for an echo) in ctx.parents; such a task that began has only succeeded
+   * parents.
+   */
+  #checkDependencies (ranToEnd: Map<string, Execution[]>): void {
+    const v = this.violations
+    for (const st of this.starts) {
+      const acc = this.accepted.get(st.task)
+      if (acc === undefined || acc.parents.length === 0) continue
+      const expected: Record<string, unknown> = {}
+      for (const p of acc.parents) {
+        const parent = this.accepted.get(p)
+        if (parent === undefined) continue
+        expected[p] = parent.payload
+        const ok = parent.type === 'echo' && (ranToEnd.get(p) ?? []).some(e => e.atMs <= st.atMs)
+        if (!ok) v.push({ kind: 'started-before-parents', detail: `${st.task} attempt ${st.attempt} began on ${st.node} at +${st.atMs - 1_700_000_000_000}ms before its parent ${p} (${parent.type}) had succeeded` })
+        const end = endOf(this.#holdersOf(p))
+        if (end !== undefined && end.status !== 'succeeded') v.push({ kind: 'ran-after-parent-failed', detail: `${st.task} began although its parent ${p} ended ${end.status}` })
+      }
+      if (JSON.stringify(st.parents) !== JSON.stringify(expected)) v.push({ kind: 'wrong-parents', detail: `${st.task} attempt ${st.attempt} saw ctx.parents ${JSON.stringify(st.parents)}, not ${JSON.stringify(expected)}` })
+    }
+  }
+
+  /**
+   * The task failed because a parent of its own ended without success: its
+   * final ending, or one some holder recorded before a success beat it (two
+   * endings of one task exist only after a fault, say a cancel racing the
+   * task's success across a leader change; the child keeps the failure it
+   * was given, as the docs say), or before a user's retry.
+   */
+  #failedForParent (acc: Accepted, rec: TaskRecord): boolean {
+    const named = /^parent task "([^"]+)" (failed|was cancelled)/.exec(rec.error ?? '')?.[1]
+    if (named === undefined || !acc.parents.includes(named)) return false
+    const parent = this.accepted.get(named)
+    if (parent === undefined) return false
+    const end = endOf(this.#holdersOf(named))
+    return parent.retried > 0 || (end !== undefined && end.status !== 'succeeded') || this.#endedWithoutSuccess.has(named)
+  }
+
   #check (settled: boolean): void {
     const v = this.violations
     for (const detail of this.#watch.violations) v.push({ kind: 'leader-changed-without-a-forcing-fault', detail })
@@ -884,6 +972,7 @@ export class TaskSim {
       const runAt = this.accepted.get(st.task)?.runAt ?? null
       if (runAt !== null && st.atMs < runAt) v.push({ kind: 'started-before-run-at', detail: `${st.task} attempt ${st.attempt} began on ${st.node} at +${st.atMs - 1_700_000_000_000}ms, before its runAt +${runAt - 1_700_000_000_000}ms` })
     }
+    this.#checkDependencies(ranToEnd)
     for (const e of this.executions) {
       if (e.assignTerm < 0) v.push({ kind: 'execution-without-assignment', detail: `${e.task} ran on ${e.node} without an assignment` })
     }
@@ -914,11 +1003,17 @@ export class TaskSim {
         if (!runs.some(r => r.node === first.worker)) v.push({ kind: 'result-without-execution', detail: `${acc.id} succeeded on ${first.worker ?? '-'}, which never ran it to the end` })
       } else if (first.status === 'cancelled') {
         if (!acc.cancelRequested) v.push({ kind: 'wrong-outcome', detail: `${acc.id} cancelled without a request (${first.error ?? ''}, ${first.attempts} attempts, last on ${first.worker ?? '-'})` })
-      } else if (acc.type === 'echo' && !acc.cancelRequested && !/lost with its worker|assignment not accepted|timed out/.test(first.error ?? '')) {
+      } else if (acc.type === 'echo' && !acc.cancelRequested && !/lost with its worker|assignment not accepted|timed out/.test(first.error ?? '') && !this.#failedForParent(acc, first)) {
         v.push({ kind: 'wrong-outcome', detail: `${acc.id} (echo) failed: ${first.error ?? ''}` })
       }
     }
   }
+}
+
+/** The ended record every holder of `id` agrees on (the first holder's), if any. */
+function endOf (holders: Array<{ rec: TaskRecord }>): TaskRecord | undefined {
+  const first = holders[0]?.rec
+  return first !== undefined && isTerminal(first.status) ? first : undefined
 }
 
 /**

@@ -39,6 +39,10 @@ export interface SubmitInput {
   require?: Record<string, string>
   /** Where the final record is POSTed once the task ends. */
   callback?: { url: string, headers?: Record<string, string> }
+  /** Parents: ids of existing tasks, or (in a batch) refs of other items of the batch. */
+  dependsOn?: string[]
+  /** A batch item's name for the other items' dependsOn (never stored). */
+  ref?: string
 }
 
 export interface TaskRuntimeInit {
@@ -176,6 +180,7 @@ export interface TaskRoles {
   }
   reads: {
     changed (rec: TaskRecord): void
+    get (id: string, waitMs?: number): Promise<TaskRecord>
     getLocal (id: string, waitMs: number): Promise<TaskRecord | undefined>
     watchHeld (ids: readonly string[], waitMs: number, mode: 'any' | 'all'): { done: Promise<void>, cancel: () => void }
     serveWait (ids: readonly string[], waitMs: number): Promise<Extract<RpcReply, { kind: 'tasks' }>>

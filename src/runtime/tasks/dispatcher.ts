@@ -20,6 +20,7 @@ import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
 import { chunkBySize } from '../chunks.ts'
 import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
+import { Dependencies } from './dependencies.ts'
 
 type Report = Extract<RpcRequest, { kind: 'report' }>['reports'][number]
 type HandOverRequest = Extract<RpcRequest, { kind: 'submit' }>
@@ -39,13 +40,20 @@ export class Dispatcher {
   #due: { atMs: number, cancel: () => void } | null = null
   /** Retry generations this leader has begun, per task (a second retry of the same ending is refused). */
   readonly #retried = new Map<string, number>()
+  /** Tasks waiting for their parents (src/runtime/tasks/dependencies.ts). */
+  readonly #deps: Dependencies
 
   constructor (ctx: TaskContext) {
     this.#ctx = ctx
+    this.#deps = new Dependencies(ctx, {
+      tracked: id => this.#scheduler?.has(id) ?? false,
+      release: (spec, attempts, update) => { this.#distribute([update]); this.enqueue([{ ...spec, attempts }]) },
+      distribute: updates => { this.#distribute(updates) }
+    })
   }
 
-  /** Tasks waiting in this leader's queue (0 when it does not lead). */
-  get waiting (): number { return this.#scheduler?.waiting ?? 0 }
+  /** Tasks waiting in this leader's queue, or for their parents (0 when it does not lead). */
+  get waiting (): number { return this.#scheduler === null ? 0 : this.#scheduler.waiting + this.#deps.size }
   /** Delayed tasks this leader holds until their runAt. */
   get scheduled (): number { return this.#scheduler?.scheduled ?? 0 }
   /** A new leader is gathering: it dispatches nothing and takes in no hand-over until done. */
@@ -65,6 +73,7 @@ export class Dispatcher {
       this.#holders.clear()
       this.#ended.clear()
       this.#retried.clear()
+      this.#deps.clear()
       this.#armDue()
       log.info(leads ? { term } : {}, leads ? 'leading in a newer term: gathering again' : 'stopped dispatching: no longer leader')
     }
@@ -121,7 +130,7 @@ export class Dispatcher {
       const now = clock.now()
       // A member declared dead while we gathered has lost its attempts: they are not adopted.
       const reachable = new Set(cluster.reachableMembers().map(m => m.id))
-      const { taken, updates, adopted, queued } = scheduler.takeOver(verdict.inventories, reachable, now)
+      const { taken, updates, adopted, queued } = scheduler.takeOver(verdict.inventories, reachable, now, (spec, attempts) => this.#deps.hold(spec, attempts))
       for (const spec of taken) this.#addHolders(spec)
       this.#distribute(updates)
       log.info({ term, adopted, queued, failed: updates.length, tookMs: now - startedMs }, 'dispatching as leader')
@@ -139,7 +148,7 @@ export class Dispatcher {
     if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
     const { store, init, roles } = this.#ctx
     const incoming = msg.tasks.filter(t => !scheduler.has(t.id)).length
-    if (!leaderHasRoom(scheduler.waiting + scheduler.scheduled, incoming, init.scheduler.maxQueuedTasks)) return refusal('QUEUE_FULL', 'queue full')
+    if (!leaderHasRoom(this.waiting + scheduler.scheduled, incoming, init.scheduler.maxQueuedTasks)) return refusal('QUEUE_FULL', 'queue full')
     for (const id of msg.rerun ?? []) this.#ended.forget(id)
     // An origin's submit is answered with the first task of a key only when that one is accepted.
     const conflict = msg.accepted === true ? null : roles.intake.keyConflict(msg.tasks)
@@ -161,7 +170,7 @@ export class Dispatcher {
 
   /** This node leads and tracks the task (queued, running, or ended under it). */
   tracks (id: string): boolean {
-    return this.#scheduler?.has(id) ?? false
+    return this.#scheduler !== null && (this.#scheduler.has(id) || this.#deps.has(id))
   }
 
   /** Queues tasks here (this node leads and has gathered). */
@@ -177,12 +186,16 @@ export class Dispatcher {
     for (const r of records) {
       if (this.#ended.has(r.id)) continue
       this.#addHolders(r)
+      // A task with parents waits for them (its parents' results then come back with it, see dependencies.ts).
+      if (!scheduler.has(r.id) && this.#deps.hold(specOf(r), r.attempts ?? 0)) continue
       let result = scheduler.enqueue(specOf(r), r.attempts ?? 0, now)
       if (result === 'known') {
         const renewed = scheduler.renew(specOf(r), r.attempts ?? 0, now)
         if (renewed !== null) {
           result = renewed.result
           if (renewed.abortOn !== null) this.#abortOn(renewed.abortOn, [r.id], 'superseded')
+          // A retried task with parents waits for them again: out of the queue (that cancel's update is not sent).
+          if (result === 'queued' && this.#deps.hold(specOf(r), r.attempts ?? 0)) scheduler.cancel(r.id, now)
         }
       }
       if (result === 'exhausted') lost.push(lostAttemptUpdate(r, r.attempts ?? 0, now))
@@ -207,7 +220,7 @@ export class Dispatcher {
     const { store, transport, clock, roles } = this.#ctx
     const here = store.get(rec.id)
     const newer = here !== undefined && ((here.retries ?? 0) > (rec.retries ?? 0) || (!isTerminal(here.status) && (here.retries ?? 0) === (rec.retries ?? 0)))
-    if (scheduler.has(rec.id) || newer || (this.#retried.get(rec.id) ?? 0) > (rec.retries ?? 0)) {
+    if (this.tracks(rec.id) || newer || (this.#retried.get(rec.id) ?? 0) > (rec.retries ?? 0)) {
       return { kind: 'retry', outcome: 'not-retryable', message: `task "${rec.id}" is not ended (it was retried already, or runs)`, copies: 0, maxAttempts: rec.maxAttempts }
     }
     const verdict = retryOf(rec, maxAttempts, MAX_ATTEMPTS, clock.now())
@@ -226,11 +239,8 @@ export class Dispatcher {
     if (this.#scheduler !== scheduler) return refusal('NOT_LEADER', 'this node stopped leading during the retry')
     if (copies === 0) return refusal('INTERNAL', 'no holder of the task could store the retry; retry later')
     this.#ended.forget(rec.id)
-    this.#addHolders(verdict.spec)
-    scheduler.enqueue(verdict.spec, verdict.attempts, clock.now())
-    this.#scheduleDispatch()
-    this.#armDue()
-    return { kind: 'retry', outcome: 'retried', status: verdict.update.status === 'scheduled' ? 'scheduled' : 'queued', message: `task "${rec.id}" queued again after ${verdict.attempts} attempts (now at most ${verdict.spec.maxAttempts})`, copies, maxAttempts: verdict.spec.maxAttempts }
+    this.enqueue([{ ...verdict.spec, attempts: verdict.attempts }])
+    return { kind: 'retry', outcome: 'retried', status: verdict.update.status === 'scheduled' || verdict.update.status === 'waiting' ? verdict.update.status : 'queued', message: `task "${rec.id}" queued again after ${verdict.attempts} attempts (now at most ${verdict.spec.maxAttempts})`, copies, maxAttempts: verdict.spec.maxAttempts }
   }
 
   /** Attempt reports from a worker. */
@@ -258,6 +268,7 @@ export class Dispatcher {
   /** Cancels a task this leader tracks. */
   async cancel (id: string): Promise<RpcReply> {
     if (this.#gathering !== null) await this.#gathering
+    if (this.#scheduler !== null && this.#deps.cancel(id) !== null) return { kind: 'cancel', outcome: 'cancelled' }
     const r = this.#scheduler?.cancel(id, this.#ctx.clock.now()) ?? null
     if (r === null) return { kind: 'cancel', outcome: 'unknown' }
     this.#distribute(r.updates)
@@ -297,6 +308,7 @@ export class Dispatcher {
     if (scheduler === null) return
     const updates = scheduler.tick(this.#ctx.clock.now())
     if (updates.length > 0) this.#distribute(updates)
+    this.#deps.tick()
     if (scheduler.waiting > 0) this.#scheduleDispatch()
     this.#armDue()
   }
@@ -345,6 +357,8 @@ export class Dispatcher {
       if (passing.length > 0) this.#ctx.roles.holders.sendSettled(passing, [holder])
       if (ended.length > 0) this.#ctx.roles.holders.send(ended, [holder])
     }
+    // Tasks waiting for one of these to end are released, or fail (and their own waiting children with them).
+    this.#deps.ended(updates)
   }
 
   /** Holders' copies may list different replicas (an origin that retried lists every node it tried): the leader keeps them all. */

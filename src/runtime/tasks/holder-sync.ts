@@ -104,7 +104,7 @@ export class HolderSync {
       if (isTerminal(rec.status)) {
         this.#ctx.roles.handOver.ended(rec.id)
         ended.push(rec)
-      } else if ((rec.retries ?? 0) > 0 && (rec.status === 'queued' || rec.status === 'scheduled')) {
+      } else if ((rec.retries ?? 0) > 0 && (rec.status === 'queued' || rec.status === 'scheduled' || rec.status === 'waiting')) {
         retried.push(rec.id)
       }
       this.#ctx.roles.reads.changed(rec)

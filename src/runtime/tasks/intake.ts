@@ -8,9 +8,11 @@ import { randomUUID } from 'node:crypto'
 import { admit, plannedCopies, replicaTargets } from '../../core/admission.ts'
 import { resolveRunAt } from '../../core/delay.ts'
 import { describeRequirement, someMemberCanRun } from '../../core/labels.ts'
+import { planBatch } from '../../core/dependencies.ts'
+import type { ItemParents } from '../../core/dependencies.ts'
 import { copiesOf, isTerminal, specOf } from '../../core/tasks.ts'
 import type { TaskRecord, TaskSpec } from '../../core/tasks.ts'
-import { DrainingError, InvalidRequestError, PayloadTooLargeError, QueueFullError, RequirementUnmetError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
+import { DrainingError, InvalidDependenciesError, InvalidRequestError, TaskExpiredError, TaskNotFoundError, UnknownParentError, PayloadTooLargeError, QueueFullError, RequirementUnmetError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
 import { errorOfReply } from '../../protocol/rpc-errors.ts'
 import { MAX_DELAY_MS } from '../../protocol/constants.ts'
 import { TASK_PATH } from './context.ts'
@@ -62,7 +64,7 @@ export class Intake {
    */
   #unconfirmed (rec: TaskRecord): boolean {
     const { self, roles } = this.#ctx
-    return rec.origin !== self && (rec.status === 'queued' || rec.status === 'scheduled') && rec.attempts === 0 && !this.#secured.has(rec.id) && !roles.dispatcher.tracks(rec.id)
+    return rec.origin !== self && (rec.status === 'queued' || rec.status === 'scheduled' || rec.status === 'waiting') && rec.attempts === 0 && !this.#secured.has(rec.id) && !roles.dispatcher.tracks(rec.id)
   }
 
   /** Copies made durable by #secure (bounded: an id forgotten here is only secured again). */
@@ -163,6 +165,7 @@ export class Intake {
       if (!v.ok) throw new InvalidRequestError(inputs.length > 1 ? `tasks[${i}]: ${v.message}` : v.message)
       return v.runAt
     })
+    const parents = await this.#parentsOf(inputs)
     let copies: number = planned ?? 1
     for (const [i, t] of inputs.entries()) {
       const inFlight = t.idempotencyKey === undefined ? undefined : this.#pendingKeys.get(t.idempotencyKey)
@@ -196,6 +199,15 @@ export class Intake {
       fresh.push(spec)
       ids.push(spec.id)
     }
+    // Parents named by a ref of this batch get that item's id (the ids of new tasks are known before they are stored).
+    for (const spec of fresh) {
+      const i = ids.indexOf(spec.id)
+      const p = parents[i]!
+      if (p.local.length + p.ids.length === 0) continue
+      const local = p.local.map(j => ids[j]!)
+      if (local.includes('')) throw new UnavailableError(`tasks[${i}] depends on a task whose idempotency key is being stored by another submit; retry`)
+      spec.dependsOn = [...new Set([...local, ...p.ids])]
+    }
     if (fresh.length > 0 && planned === null) {
       throw new UnavailableError(`minCopies is ${minCopies} and no other live member can store a second copy; nothing was accepted, retry when another node is up`)
     }
@@ -227,6 +239,29 @@ export class Intake {
     } finally {
       for (const key of mine.keys()) this.#pendingKeys.delete(key)
     }
+  }
+
+  /**
+   * Each input's parents (src/core/dependencies.ts planBatch): refs of the
+   * batch, and ids of existing tasks, each found on some live node (a task
+   * that already failed is a parent all the same: its child fails at once).
+   */
+  async #parentsOf (inputs: readonly SubmitInput[]): Promise<ItemParents[]> {
+    const where = (i: number): string => inputs.length > 1 ? `tasks[${i}]: ` : ''
+    const plan = planBatch(inputs)
+    if (!plan.ok) throw new InvalidDependenciesError(plan.message)
+    const external = new Map<string, number>()
+    plan.items.forEach((p, i) => { for (const id of p.ids) if (!external.has(id)) external.set(id, i) })
+    await Promise.all([...external].map(async ([id, i]) => {
+      if (this.#ctx.store.get(id) !== undefined) return
+      try {
+        await this.#ctx.roles.reads.get(id, 0)
+      } catch (err) {
+        if (err instanceof TaskNotFoundError || err instanceof TaskExpiredError) throw new UnknownParentError(where(i), id, err instanceof TaskExpiredError)
+        throw err
+      }
+    }))
+    return plan.items
   }
 
   async #storeDurably (specs: TaskSpec[], targets: string[], leaderId: string | null): Promise<Map<string, string>> {

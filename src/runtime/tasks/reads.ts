@@ -147,7 +147,7 @@ export class Reads {
     // The leader does not track it: it just ended (a holder here may lag), or it was never handed over.
     const latest = await this.get(id, 0, { everywhere: true })
     if (isTerminal(latest.status)) throw new TaskFinishedError(id, latest.status)
-    if (latest.status !== 'queued' && latest.status !== 'retrying' && latest.status !== 'scheduled') throw new UnavailableError('the task is between leaders; retry the cancel')
+    if (latest.status !== 'queued' && latest.status !== 'retrying' && latest.status !== 'scheduled' && latest.status !== 'waiting') throw new UnavailableError('the task is between leaders; retry the cancel')
     const update: TaskUpdate = { id, status: 'cancelled', attempts: rec.attempts, worker: rec.worker, progress: rec.progress, result: null, error: 'cancelled by request', startedAt: rec.startedAt, finishedAt: clock.now(), ...generationOf(latest) }
     roles.holders.send([update], [rec.origin, ...rec.replicas])
     roles.handOver.ended(id)

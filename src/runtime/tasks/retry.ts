@@ -10,7 +10,7 @@ import { TaskNotRetryableError, InvalidRequestError, UnavailableError } from '..
 import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
 
-export interface Retried { id: string, status: 'queued' | 'scheduled', attempts: number, maxAttempts: number, retries: number, copies: number }
+export interface Retried { id: string, status: 'queued' | 'scheduled' | 'waiting', attempts: number, maxAttempts: number, retries: number, copies: number }
 
 /** `rec`: the task's record as read from every reachable holder. */
 export async function retryTask (ctx: TaskContext, rec: TaskRecord, maxAttempts: number | undefined): Promise<Retried> {

@@ -165,6 +165,7 @@ export class Worker {
       attempt,
       type: spec.type,
       payload: spec.payload,
+      ...(spec.parents === undefined ? {} : { parents: spec.parents }),
       timeoutMs: spec.timeoutMs,
       signal: abort.signal,
       assignment: { term: assignment.term, leader: assignment.leader },
