@@ -335,17 +335,19 @@ export class Dispatcher {
 
   /**
    * Sends scheduler updates to each task's holders (applying them here when
-   * this node holds the task): endings at once, passing states settled (see
+   * this node holds the task): endings (and releases) at once, passing states settled (see
    * HolderSync.sendSettled).
    */
   #distribute (updates: readonly TaskUpdate[]): void {
     const byHolder = new Map<string, { ended: TaskUpdate[], passing: TaskUpdate[] }>()
     for (const u of updates) {
       const ended = isTerminal(u.status)
+      // The parents' results (a task's release) go at once too: a later update need not carry them.
+      const atOnce = ended || u.parents !== undefined
       for (const h of this.#holders.get(u.id) ?? []) {
         let lists = byHolder.get(h)
         if (lists === undefined) byHolder.set(h, lists = { ended: [], passing: [] })
-        ;(ended ? lists.ended : lists.passing).push(u)
+        ;(atOnce ? lists.ended : lists.passing).push(u)
       }
       if (ended) {
         this.#holders.delete(u.id)
