@@ -384,6 +384,7 @@ export class ClusterCore {
     }
     const after = this.leader()
     if (after !== null) this.#hadLeader = true
+    if (!this.isLeader()) this.#returningClaims.clear()
     if (before?.id === after?.id && before?.term === after?.term) return []
     this.#reported = after
     return [{ type: 'leader-changed', leader: after, previous: before?.id ?? null }]
