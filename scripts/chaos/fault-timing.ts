@@ -7,9 +7,9 @@
  * and a host that stops answering (killed, paused, cut off) leaves its last
  * answer behind. So the leader at a fault is read from answers that came
  * back before the fault and at most SAMPLE_FRESH_MS before it; detection and
- * recovery are read from what the other nodes logged after the fault, and
- * recovery counts only a leader that dispatches in a term above the one in
- * office at the fault (a dispatch in that term or below began before the
+ * recovery are read from what the other nodes (after the fault's end, any
+ * node) logged after the fault, and recovery counts only a leader that
+ * dispatches in a term above the one in office at the fault (a dispatch in that term or below began before the
  * fault: a failover still under way, or a leader of a side cut off).
  */
 import type { ObservedFault } from './check.ts'
@@ -71,7 +71,7 @@ export interface LeaderFault {
   term: number | null
   /** Until a host not cut off by the fault logged that it lost that leader (no leader, another one, a new term, or the leader suspect or dead). */
   detectionMs: number | null
-  /** Until a host not cut off by the fault logged that it dispatches as leader in a term above `term`. */
+  /** Until a host not cut off by the fault (any host, once the fault was undone) logged that it dispatches as leader in a term above `term`. */
   recoveryMs: number | null
 }
 
@@ -97,7 +97,8 @@ export function leaderFaults (faults: readonly ObservedFault[], samples: readonl
       ...log.leaderChanges.filter(c => outside(c.host) && c.atMs >= f.atMs && lost(c)).map(c => c.atMs),
       ...log.memberLost.filter(m => outside(m.host) && m.member === before.leader && m.atMs >= f.atMs).map(m => m.atMs)
     ].filter(t => t <= lostBy).sort((a, b) => a - b)[0]
-    const dispatched = detectedAt === undefined ? undefined : log.dispatches.find(x => x.atMs >= f.atMs && outside(x.host) && (before.term === null || x.term > before.term))
+    // Once the fault is undone a host it cut off may lead again (the old leader re-elected after a heal).
+    const dispatched = detectedAt === undefined ? undefined : log.dispatches.find(x => x.atMs >= f.atMs && (outside(x.host) || x.atMs >= opts.endOf(f)) && (before.term === null || x.term > before.term))
     out.push({
       fault: `${f.kind} ${f.host}`,
       atMs: f.atMs,

@@ -1,5 +1,6 @@
 /**
- * The report of a chaos run: report.json with every figure, and report.html,
+ * The report of a chaos run: report.json with every figure (and
+ * leader-polls.json, every answer of the leader polls), and report.html,
  * one self-contained page (uPlot and the data inlined, nothing fetched) with
  * a timeline of who led on each host, the faults as markers, and throughput
  * and queue depth over time.
@@ -27,6 +28,7 @@ export function writeReport (dir: string, d: RunData, r: CheckResult, seen: Avai
     faults: d.observed,
     dispatches: r.dispatches,
     leaderChanges: r.leaderChanges,
+    memberLost: r.memberLost,
     throughput: r.throughput,
     queueDepth: queueDepth(d),
     client: seen,
@@ -37,6 +39,8 @@ export function writeReport (dir: string, d: RunData, r: CheckResult, seen: Avai
   const json = join(dir, 'report.json')
   const html = join(dir, 'report.html')
   writeFileSync(json, JSON.stringify(report, null, 2))
+  // Every poll answer, so that the leader-fault figures can be read again (not inlined in the page).
+  writeFileSync(join(dir, 'leader-polls.json'), JSON.stringify(d.leaderSamples))
   writeFileSync(html, page(report, d.hosts))
   return { json, html }
 }

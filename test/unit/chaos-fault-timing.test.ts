@@ -68,6 +68,18 @@ describe('detection and recovery are what happened after the fault', () => {
     expect(f).toMatchObject({ how: 'partition with the leader in the minority', leader: 'h5', term: 3, detectionMs: 1_700, recoveryMs: 2_000 })
   })
 
+  it('after the heal, the old leader re-elected in a new term is the recovery (the side it left had no quorum)', () => {
+    // h4 and h5 cut off at 1,000, healed at 3,500; h1 and h2 alone had no quorum; h4 takes office again in term 5.
+    const samples = poll(700, 'h4', 4)
+    const log: LeadershipLog = {
+      dispatches: [{ atMs: 2_000, host: 'h4', term: 5 }, { atMs: 5_700, host: 'h4', term: 5 }],
+      leaderChanges: [{ atMs: 2_550, host: 'h1', leader: null, term: null }],
+      memberLost: []
+    }
+    const [f] = leaderFaults([fault({ atMs: 1_000, kind: 'partition', host: 'h4', minority: ['h4', 'h5'], endMs: 3_500 })], samples, log, opts)
+    expect(f).toMatchObject({ detectionMs: 1_550, recoveryMs: 4_700 })
+  })
+
   it('a leader that kept office (a short pause, forgiven) has no detection and no recovery, not those of a later fault', () => {
     const samples = [...poll(700, 'h1', 1), ...poll(20_000, 'h1', 1)]
     // The next change of leader comes from a kill of h1 at 20,100, long after the pause ended at 1,500.
