@@ -67,7 +67,8 @@ export interface TaskSimOptions {
    * from a receiver reach it after all, in a random order within the
    * network's delays, as gossipsub's message cache hands them on once the
    * mesh is whole again (default 0: none; GOSSIP_REPLAY_MS is gossipsub's
-   * reach). Off by default while seed 135 with it on (3,000 ms) ends with a
+   * reach). Off by default while seed 135 with it on (3,000 ms; seeds 1-200
+   * pass otherwise) ends with a
    * retried task's holders apart: the retry's generation held only by its
    * origin, the other holder (down at the retry) ended in the old one and
    * leading when the origin hands it over.
