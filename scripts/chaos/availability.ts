@@ -9,8 +9,9 @@
  * healed partition changed the leader.
  */
 import type { TaskRecord } from '../../src/core/tasks.ts'
-import { leaderAt } from './check.ts'
-import type { CheckResult, LeaderSample, ObservedFault } from './check.ts'
+import type { CheckResult, ObservedFault } from './check.ts'
+import { latestAnswers, leaderFaults } from './fault-timing.ts'
+import type { LeaderFault, LeaderSample } from './fault-timing.ts'
 
 /** One submit request of the workload (a retry is a request of its own). */
 export interface ClientRequest {
@@ -29,7 +30,8 @@ export interface Availability {
   longestMajorityGap: { fromMs: number, toMs: number, ms: number, during: string | null } | null
   latency: { duringFaults: Percentiles, outsideFaults: Percentiles }
   requests: { total: number, accepted: number, refused: number, noAnswer: number, retries: number, acceptedOnRetry: number }
-  leaderFaults: Array<{ fault: string, atMs: number, how: string, detectionMs: number | null, recoveryMs: number | null }>
+  /** See fault-timing.ts: the leader in office from answers before the fault; detection and recovery from what happened after it. */
+  leaderFaults: LeaderFault[]
   /**
    * Changes of the leader in office at a partition's heal (see inOfficeAt: another leader, or the same one
    * in a new term) within HEAL_WINDOW_MS of the heal, with no other fault in between.
@@ -41,8 +43,6 @@ export interface Percentiles { count: number, p50: number | null, p90: number | 
 
 /** A leader change this soon after a heal, with no other fault in between, is counted as caused by the heal. */
 const HEAL_WINDOW_MS = 5_000
-/** A host's latest leader sample older than this (polls are every 250 ms, each waits up to 1 s) says nothing: the host is not answering. */
-const SAMPLE_FRESH_MS = 1_500
 
 /**
  * The leader in office at `atMs`, as "leader (term T)": a host that names
@@ -51,8 +51,7 @@ const SAMPLE_FRESH_MS = 1_500
  * side has a leader that a majority follows, or a failover is under way).
  */
 function inOfficeAt (samples: readonly LeaderSample[], atMs: number, hostCount: number): string | null {
-  const latest = new Map<string, LeaderSample>()
-  for (const s of samples) if (s.atMs <= atMs && atMs - s.atMs <= SAMPLE_FRESH_MS) latest.set(s.host, s)
+  const latest = latestAnswers(samples, atMs)
   for (const own of latest.values()) {
     if (own.leader !== own.host) continue
     const named = [...latest.values()].filter(s => s.leader === own.host && s.term === own.term).length
@@ -83,7 +82,8 @@ export function availability (input: {
   leaderSamples: readonly LeaderSample[]
   /** Hosts in the cluster (a leader in office is named by more than half of them). */
   hostCount: number
-  check: Pick<CheckResult, 'dispatches' | 'leaderChanges'>
+  check: Pick<CheckResult, 'dispatches' | 'leaderChanges' | 'memberLost'>
+  failureTimeoutMs: number
   hostOfId: (memberId: string | null) => string | null
   startedAt: number
   loadStartMs: number
@@ -145,17 +145,7 @@ export function availability (input: {
     outsideFaults: percentiles(answered.filter(r => !inFault(r.atMs)).map(r => r.latencyMs))
   }
 
-  const leaderFaults: Availability['leaderFaults'] = []
-  for (const f of observed) {
-    const leader = leaderAt(input.leaderSamples, f.atMs)
-    if (leader === null) continue
-    const how = f.host === leader ? `${f.kind} of the leader` : f.kind === 'partition' && f.minority.includes(leader) ? 'partition with the leader in the minority' : null
-    if (how === null) continue
-    const cutOff = f.kind === 'partition' ? f.minority : [f.host]
-    const noticed = input.check.leaderChanges.find(c => !cutOff.includes(c.host) && c.atMs >= f.atMs && c.leader !== leader)
-    const dispatched = input.check.dispatches.find(x => x.atMs > f.atMs && !cutOff.includes(x.host))
-    leaderFaults.push({ fault: `${f.kind} ${f.host}`, atMs: f.atMs, how, detectionMs: noticed === undefined ? null : noticed.atMs - f.atMs, recoveryMs: dispatched === undefined ? null : dispatched.atMs - f.atMs })
-  }
+  const touched = leaderFaults(observed, input.leaderSamples, input.check, { failureTimeoutMs: input.failureTimeoutMs, endOf: f => endOf(f, loadEndMs) })
 
   const healChanges: Availability['healChanges'] = []
   for (const p of observed.filter(f => f.kind === 'partition' && f.endMs !== null)) {
@@ -165,7 +155,7 @@ export function availability (input: {
     // A heal while no leader is in office (the failover the partition forced is still under way) has nothing to keep.
     const before = inOfficeAt(input.leaderSamples, healed, hostCount)
     if (before === null) continue
-    const change = input.leaderSamples.filter(s => s.atMs > healed && s.atMs <= until).map(s => s.atMs).find(t => { const now = inOfficeAt(input.leaderSamples, t, hostCount); return now !== null && now !== before })
+    const change = input.leaderSamples.filter(s => s.answeredMs > healed && s.answeredMs <= until).map(s => s.answeredMs).sort((x, y) => x - y).find(t => { const now = inOfficeAt(input.leaderSamples, t, hostCount); return now !== null && now !== before })
     if (change !== undefined) healChanges.push({ healedAtMs: healed, fromLeader: before, toLeader: inOfficeAt(input.leaderSamples, change, hostCount), afterMs: change - healed })
   }
 
@@ -181,7 +171,7 @@ export function availability (input: {
       retries: requests.filter(r => r.retry > 0).length,
       acceptedOnRetry: answered.filter(r => r.retry > 0).length
     },
-    leaderFaults,
+    leaderFaults: touched,
     healChanges
   }
 }

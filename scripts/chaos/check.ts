@@ -15,9 +15,13 @@ import { isTerminal } from '../../src/core/tasks.ts'
 import type { TaskRecord } from '../../src/core/tasks.ts'
 import { TaskStore } from '../../src/store/task-store.ts'
 import type { FaultKind, PlannedFault, Role } from './schedule.ts'
+import { leaderAt, leaderFaults } from './fault-timing.ts'
+import type { LeaderSample } from './fault-timing.ts'
+
+export { leaderAt }
+export type { LeaderSample }
 
 export interface Accepted { id: string, type: string, payload: unknown, origin: string, atMs: number }
-export interface LeaderSample { atMs: number, host: string, leader: string | null, term: number | null, queued: number | null }
 export interface ObservedFault { atMs: number, kind: FaultKind, role: Role, host: string, holdMs: number, minority: string[], endMs: number | null }
 export interface HostRecord { host: string, dataDir: string, log: string, executions: string }
 
@@ -51,6 +55,8 @@ export interface CheckResult {
   failovers: Failover[]
   dispatches: Array<{ atMs: number, host: string, term: number }>
   leaderChanges: Array<{ atMs: number, host: string, leader: string | null, term: number | null }>
+  /** A host logged another (`member`) suspect or dead. */
+  memberLost: Array<{ atMs: number, host: string, member: string }>
   /** Tasks ended per second of the run. */
   throughput: Array<{ second: number, ended: number }>
   /** Each accepted task's final record (as its holders agree on it). */
@@ -135,12 +141,12 @@ export function checkRun (d: RunData): CheckResult {
   // Leadership, from the nodes' own logs (complete even while a node was cut off).
   const dispatches: CheckResult['dispatches'] = []
   const leaderChanges: CheckResult['leaderChanges'] = []
-  const memberDead: Array<{ atMs: number, host: string, member: string }> = []
+  const memberLost: CheckResult['memberLost'] = []
   for (const r of d.records) {
     for (const l of parseLog(r.log)) {
       if (l.msg === 'dispatching as leader') dispatches.push({ atMs: rel(l.time), host: r.host, term: Number(l.term) })
       else if (l.msg === 'leader changed' || l.msg === 'no leader') leaderChanges.push({ atMs: rel(l.time), host: r.host, leader: typeof l.leader === 'string' ? l.leader : null, term: typeof l.term === 'number' ? l.term : null })
-      else if (l.msg === 'member dead' || l.msg === 'member suspect') memberDead.push({ atMs: rel(l.time), host: r.host, member: String(l.member) })
+      else if (l.msg === 'member dead' || l.msg === 'member suspect') memberLost.push({ atMs: rel(l.time), host: r.host, member: String(l.member) })
     }
   }
   dispatches.sort((a, b) => a.atMs - b.atMs)
@@ -164,17 +170,12 @@ export function checkRun (d: RunData): CheckResult {
     }
   }
 
-  // Failovers: faults that hit the leader, and how long the others took to notice and to dispatch again.
-  const failovers: Failover[] = []
-  for (const f of d.observed) {
-    if (f.kind === 'partition' && !f.minority.includes(f.host)) continue
-    const leaderThen = leaderAt(d.leaderSamples, f.atMs)
-    if (leaderThen !== f.host) continue
-    const noticed = [...leaderChanges.filter(c => c.host !== f.host && c.atMs >= f.atMs).map(c => c.atMs), ...memberDead.filter(m => m.host !== f.host && m.member === f.host && m.atMs >= f.atMs).map(m => m.atMs)].sort((a, b) => a - b)[0]
-    // Recovered once a leader dispatches again: another host, or (after a short cut) the same one in a new term.
-    const dispatched = dispatches.find(x => x.atMs > f.atMs)
-    failovers.push({ fault: `${f.kind} ${f.host}`, atMs: f.atMs, detectionMs: noticed === undefined ? null : noticed - f.atMs, recoveryMs: dispatched === undefined ? null : dispatched.atMs - f.atMs })
-  }
+  // Failovers: faults aimed at the leader, and how long the others took to notice and to dispatch again (see fault-timing.ts).
+  memberLost.sort((a, b) => a.atMs - b.atMs)
+  const endOf = (f: ObservedFault): number => f.endMs ?? (f.kind === 'kill' ? f.atMs : Math.min(d.loadEndMs, f.atMs + f.holdMs))
+  const failovers: Failover[] = leaderFaults(d.observed, d.leaderSamples, { dispatches, leaderChanges, memberLost }, { failureTimeoutMs: d.failureTimeoutMs, endOf })
+    .filter(f => f.how.endsWith('of the leader'))
+    .map(f => ({ fault: f.fault, atMs: f.atMs, detectionMs: f.detectionMs, recoveryMs: f.recoveryMs }))
 
   const throughput: CheckResult['throughput'] = []
   for (const rec of finals.values()) {
@@ -196,16 +197,7 @@ export function checkRun (d: RunData): CheckResult {
     `settled ${d.settledAfterMs === null ? 'NEVER' : `${(d.settledAfterMs / 1000).toFixed(1)} s`} after the faults stopped; ${byTerm.size} terms dispatched`,
     violations.length === 0 ? 'invariants: all hold' : `INVARIANTS BROKEN: ${violations.length}\n${violations.slice(0, 20).map(v => `  ${v.kind}: ${v.detail}`).join('\n')}`
   ].join('\n')
-  return { violations, counts, duplicates, failovers, dispatches, leaderChanges, throughput, finals, summary }
-}
-
-/** The leader most reachable nodes named at or just before `atMs`. */
-export function leaderAt (samples: readonly LeaderSample[], atMs: number): string | null {
-  const latest = new Map<string, LeaderSample>()
-  for (const s of samples) if (s.atMs <= atMs) latest.set(s.host, s)
-  const votes = new Map<string, number>()
-  for (const s of latest.values()) if (s.leader !== null) votes.set(s.leader, (votes.get(s.leader) ?? 0) + 1)
-  return [...votes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? null
+  return { violations, counts, duplicates, failovers, dispatches, leaderChanges, memberLost, throughput, finals, summary }
 }
 
 function fmt (ms: number): string {

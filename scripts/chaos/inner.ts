@@ -87,7 +87,7 @@ async function pollLeaders (): Promise<void> {
       const v = await http<ClusterView>(`${h.url}/v1/cluster`, {}, 1_000).then(r => r.status === 200 ? r.body : null, () => null)
       if (v === null) return
       const leaderMember = v.members.find(m => m.name === v.leader?.name)
-      leaderSamples.push({ atMs: at, host: h.name, leader: v.leader?.name ?? null, term: v.leader?.term ?? null, queued: leaderMember?.queued ?? null })
+      leaderSamples.push({ atMs: at, answeredMs: rel(), host: h.name, leader: v.leader?.name ?? null, term: v.leader?.term ?? null, queued: leaderMember?.queued ?? null })
     }))
     await new Promise(resolve => setTimeout(resolve, 250))
   }
@@ -332,7 +332,7 @@ const data: RunData = {
   expected: a => expectedResult(a)
 }
 const result = checkRun(data)
-const seen = availability({ requests, accepted, finals: result.finals, observed, leaderSamples, hostCount: hosts.length, check: result, hostOfId: id => id === null ? null : names.get(id) ?? null, startedAt: t0, loadStartMs, loadEndMs })
+const seen = availability({ requests, accepted, finals: result.finals, observed, leaderSamples, hostCount: hosts.length, check: result, failureTimeoutMs: FAILURE_TIMEOUT_MS, hostOfId: id => id === null ? null : names.get(id) ?? null, startedAt: t0, loadStartMs, loadEndMs })
 const paths = writeReport(cfg.out, data, result, seen, { durationMs: cfg.durationMs, faults: cfg.faults, rate: cfg.rate, lanes: LANES, requestTimeoutMs: REQUEST_TIMEOUT_MS })
 say(`report: ${paths.json} and ${paths.html}`)
 console.log(result.summary)

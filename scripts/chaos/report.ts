@@ -1,5 +1,6 @@
 /**
- * The report of a chaos run: report.json with every figure, and report.html,
+ * The report of a chaos run: report.json with every figure (and
+ * leader-polls.json, every answer of the leader polls), and report.html,
  * one self-contained page (uPlot and the data inlined, nothing fetched) with
  * a timeline of who led on each host, the faults as markers, and throughput
  * and queue depth over time.
@@ -27,6 +28,7 @@ export function writeReport (dir: string, d: RunData, r: CheckResult, seen: Avai
     faults: d.observed,
     dispatches: r.dispatches,
     leaderChanges: r.leaderChanges,
+    memberLost: r.memberLost,
     throughput: r.throughput,
     queueDepth: queueDepth(d),
     client: seen,
@@ -37,6 +39,8 @@ export function writeReport (dir: string, d: RunData, r: CheckResult, seen: Avai
   const json = join(dir, 'report.json')
   const html = join(dir, 'report.html')
   writeFileSync(json, JSON.stringify(report, null, 2))
+  // Every poll answer, so that the leader-fault figures can be read again (not inlined in the page).
+  writeFileSync(join(dir, 'leader-polls.json'), JSON.stringify(d.leaderSamples))
   writeFileSync(html, page(report, d.hosts))
   return { json, html }
 }
@@ -76,7 +80,7 @@ table { border-collapse: collapse } td, th { border: 1px solid #ddd; padding: 3p
 <h2>Tasks ended per second, and the leader's queue depth</h2><div id="flow"></div>
 <h2>What a client saw: submits accepted and tasks ended per second, by side of a partition (minority: the hosts cut off)</h2><div id="avail"></div>
 <table id="client"></table>
-<h2>Faults that touched the leader (as target, or inside a partition's minority)</h2><table id="leaderFaults"><tr><th>at</th><th>fault</th><th>how</th><th>others noticed after</th><th>a leader dispatching again after (majority side)</th></tr></table>
+<h2>Faults that touched the leader (as target, or inside a partition's minority)</h2><p>The leader in office is read from poll answers that came back before the fault; "noticed" and "dispatching again" from what the hosts not cut off logged after it (a leader in a higher term); "-": the leader kept office (the failure detector forgave a short cut or pause), or it did not happen before the run ended.</p><table id="leaderFaults"><tr><th>at</th><th>fault</th><th>how</th><th>leader (term)</th><th>others noticed after</th><th>a leader dispatching again after (majority side)</th></tr></table>
 <h2>Leader changes caused by a heal (within 5 s of it, no other fault in between)</h2><table id="healChanges"><tr><th>healed at</th><th>leader before</th><th>leader after</th><th>after</th></tr></table>
 <h2>Faults</h2><table id="faults"><tr><th>at</th><th>fault</th><th>host</th><th>role</th><th>undone at</th><th>minority</th></tr></table>
 <h2>Failovers (faults that hit the leader)</h2><table id="failovers"><tr><th>at</th><th>fault</th><th>detected after</th><th>new leader dispatching after</th></tr></table>
@@ -126,7 +130,7 @@ for (const [k, v] of [
   ['accepted submit latency outside faults', pc(c.latency.outsideFaults)],
   ['longest majority-side gap: no submit accepted, no task begun, work waiting', g === null ? 'none' : g.ms + ' ms, from +' + (g.fromMs / 1000).toFixed(1) + 's' + (g.during === null ? '' : ' (during ' + g.during + ')')]
 ]) document.getElementById('client').insertAdjacentHTML('beforeend', '<tr><th>' + k + '</th>' + cell(v) + '</tr>');
-for (const f of c.leaderFaults) document.getElementById('leaderFaults').insertAdjacentHTML('beforeend', '<tr>' + cell('+' + (f.atMs / 1000).toFixed(1) + 's') + cell(f.fault) + cell(f.how) + cell(f.detectionMs === null ? '-' : f.detectionMs + ' ms') + cell(f.recoveryMs === null ? '-' : f.recoveryMs + ' ms') + '</tr>');
+for (const f of c.leaderFaults) document.getElementById('leaderFaults').insertAdjacentHTML('beforeend', '<tr>' + cell('+' + (f.atMs / 1000).toFixed(1) + 's') + cell(f.fault) + cell(f.how) + cell(f.leader + ' (' + (f.term ?? '?') + ')') + cell(f.detectionMs === null ? '-' : f.detectionMs + ' ms') + cell(f.recoveryMs === null ? '-' : f.recoveryMs + ' ms') + '</tr>');
 for (const h of c.healChanges) document.getElementById('healChanges').insertAdjacentHTML('beforeend', '<tr>' + cell('+' + (h.healedAtMs / 1000).toFixed(1) + 's') + cell(h.fromLeader ?? '-') + cell(h.toLeader ?? '-') + cell(h.afterMs + ' ms') + '</tr>');
 for (const f of report.faults) document.getElementById('faults').insertAdjacentHTML('beforeend', '<tr>' + cell('+' + (f.atMs / 1000).toFixed(1) + 's') + cell(f.kind) + cell(f.host) + cell(f.role) + cell(f.endMs === null ? '-' : '+' + (f.endMs / 1000).toFixed(1) + 's') + cell(f.minority.join(', ')) + '</tr>');
 for (const f of report.failovers) document.getElementById('failovers').insertAdjacentHTML('beforeend', '<tr>' + cell('+' + (f.atMs / 1000).toFixed(1) + 's') + cell(f.fault) + cell(f.detectionMs === null ? '-' : f.detectionMs + ' ms') + cell(f.recoveryMs === null ? '-' : f.recoveryMs + ' ms') + '</tr>');

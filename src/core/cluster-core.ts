@@ -1,6 +1,6 @@
 import { claimBeats, electLeader, isOlder } from './election.ts'
 import type { Candidate } from './election.ts'
-import { accuserRefuses, othersFollowAnUnheardLeader, preVoteQuorum, workingLeader } from './leadership.ts'
+import { ReturningClaims, accuserRefuses, othersFollowAnUnheardLeader, preVoteQuorum, workingLeader } from './leadership.ts'
 import { heartbeatDue, publishIntervalMs } from './heartbeat-pacing.ts'
 import { MembershipView, suspectAfterMs } from './membership.ts'
 import type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './cluster-core-types.ts'
@@ -25,15 +25,17 @@ export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './clust
  *   when it is not joining, no alive member names a leader it has not heard
  *   (or declared dead while that member still hears it), and, with a
  *   quorum, `quorum` members (itself included) would vote for it: alive, and
- *   naming it or no leader in their last heartbeat (with a quorum a follower
- *   publishes within half an interval when the leader it names changes). So
- *   a member back from a partition or a pause learns the leader before it
- *   could claim, and a member cut off with a minority claims no term whose
- *   number would make the majority's leader claim above it.
- * - A node that hears from a member it held dead (or had forgotten) while
- *   it follows no leader (back from a partition) claims nothing for a
- *   join window: gossip may first hand it heartbeats sent while it was cut
- *   off, from before the others elected, that would count as PreVote votes.
+ *   naming it or (not joining) no leader in their last heartbeat (with a
+ *   quorum a follower publishes within half an interval when the leader it
+ *   names changes). So a member back from a partition or a pause learns the
+ *   leader before it could claim, a member cut off with a minority claims no
+ *   term whose number would make the majority's leader claim above it, and a
+ *   restart or resume that gives back a quorum gives it back at once.
+ * - A node that hears from a member it held dead (or had forgotten), not
+ *   joining, while it follows no leader (back from a partition) claims
+ *   nothing for a join window: gossip may first hand it heartbeats sent
+ *   while it was cut off, from before the others elected, that would count
+ *   as PreVote votes.
  * - A node in its join window does not claim leadership, and while joining
  *   it re-numbers its incarnation after every established member it hears;
  *   members refuse a newcomer older than their leader until it does: a
@@ -42,7 +44,9 @@ export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './clust
  *   terms only grow (heartbeats carry the sender's highest term and leader).
  * - A leader that hears a claim that beats its own (higher term, or equal
  *   term and an older leader) was deposed while it was away: it begins a new
- *   incarnation, which makes it the youngest member.
+ *   incarnation, which makes it the youngest member; an equal-term claim of
+ *   a member it holds dead, only if it still stands a join window later (at
+ *   a heal gossip replays old claims; see ReturningClaims).
  * - A member declared dead is not brought back by heartbeats of the same
  *   incarnation if that would let it overtake the current leader; dead
  *   members are listed in heartbeats, and a listed live node refutes by
@@ -93,6 +97,8 @@ export class ClusterCore {
   #lastPublishMs: number | null = null
   /** What the last published heartbeat said about membership (see #digest). */
   #publishedDigest = ''
+  /** Superseding claims of members held dead, not yet believed. */
+  readonly #returningClaims: ReturningClaims
 
   constructor (self: { id: string, name: string, info: MemberInfo }, config: ClusterCoreConfig, nowMs: number, initialTerm = 0) {
     this.#config = config
@@ -104,6 +110,7 @@ export class ClusterCore {
     this.#incarnation = nowMs
     this.#lastStepMs = nowMs
     this.#term = initialTerm
+    this.#returningClaims = new ReturningClaims(config.joinWindowMs)
   }
 
   get id (): string { return this.#id }
@@ -225,11 +232,8 @@ export class ClusterCore {
     const events: CoreEvent[] = []
     const termBefore = this.#term
 
-    if (this.#accusedBy(hb, termBefore)) {
-      events.push(this.#reincarnate(nowMs, `${hb.name} declared this node dead`))
-    } else if (this.isLeader() && this.#deposedBy(hb)) {
-      events.push(this.#reincarnate(nowMs, `${hb.name} leads with a superseding claim (term ${hb.term})`))
-    }
+    const accused = this.#accusedBy(hb, termBefore)
+    if (accused) events.push(this.#reincarnate(nowMs, `${hb.name} declared this node dead`))
     if (hb.term > this.#term) this.#term = hb.term
 
     if (!hb.joining && this.joining(nowMs) && hb.incarnation >= this.#incarnation) {
@@ -242,15 +246,22 @@ export class ClusterCore {
       if (hb.incarnation < known.incarnation) return events
       if (hb.incarnation === known.incarnation && hb.seq <= known.seq) return events
     }
+    // A claim that supersedes ours deposes this leader (one of a member held dead only if it still stands).
+    if (!accused && this.isLeader() && this.#deposedBy(hb)) {
+      if (this.#returningClaims.stands(hb, known, this.#leader!.term, nowMs)) events.push(this.#reincarnate(nowMs, `${hb.name} leads with a superseding claim (term ${hb.term})`))
+    } else {
+      this.#returningClaims.withdrawn(hb.id)
+    }
     const returning = known === undefined || (known.incarnation === hb.incarnation && known.status === 'dead')
     if (returning && !this.#mayAdmit(hb, termBefore)) {
       // Keep (or start) a dead record so that our dead list tells it to refute.
       events.push(...this.#view.recordRefused(hb, nowMs))
       return events
     }
-    // A member back from the far side of a partition (held dead, or forgotten since): listen before claiming.
+    // A member back from the far side of a partition (held dead, or forgotten since), not joining (a restart or a
+    // long pause was down, not cut off: gossip held nothing of it back): listen before claiming.
     const backFromAPartition = known === undefined ? this.#hadLeader : known.status === 'dead'
-    if (backFromAPartition && this.#leader === null && hb.leader !== hb.id) this.#listenUntilMs = nowMs + this.#config.joinWindowMs
+    if (backFromAPartition && this.#leader === null && hb.leader !== hb.id && !hb.joining) this.#listenUntilMs = nowMs + this.#config.joinWindowMs
     events.push(...this.#view.admit(hb, nowMs))
     if (verdict) events.push(...this.#recompute(nowMs))
     return events
@@ -373,6 +384,7 @@ export class ClusterCore {
     }
     const after = this.leader()
     if (after !== null) this.#hadLeader = true
+    if (!this.isLeader()) this.#returningClaims.clear()
     if (before?.id === after?.id && before?.term === after?.term) return []
     this.#reported = after
     return [{ type: 'leader-changed', leader: after, previous: before?.id ?? null }]
@@ -430,6 +442,7 @@ export class ClusterCore {
     this.#incarnation = Math.max(nowMs, highest + 1)
     // A new incarnation is the youngest member: it holds no office until the next verdict.
     if (this.#leader?.id === this.#id) this.#leader = null
+    this.#returningClaims.clear()
     return { type: 'reincarnated', incarnation: this.#incarnation, reason }
   }
 }

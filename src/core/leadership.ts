@@ -7,6 +7,7 @@
 import { claimBeats, isOlder } from './election.ts'
 import type { Candidate, Claim } from './election.ts'
 import type { Heartbeat, Member } from './types.ts'
+import { isGone } from './membership.ts'
 
 /** What these verdicts read of a membership view. */
 export interface ViewReader {
@@ -35,9 +36,12 @@ export function workingLeader (view: ViewReader, own: Claim | null): string | nu
 /**
  * PreVote's quorum: `quorum` members (the candidate `self` included) would
  * vote for it now, as their last heartbeats show: each is `alive` (heard
- * within half its silence limit), not joining (a member in its join window
- * has not learned who leads yet) and names `self` or no leader, so it too
- * has lost the old leader. A member cut off with a minority never gathers
+ * within half its silence limit) and names `self` or no leader, so it too
+ * has lost the old leader. A member in its join window votes only by naming
+ * `self` (it has heard `self`, and no claim that beats it): one that names
+ * nobody may not have heard anyone yet. So a member that restarts, or
+ * resumes from a long pause, restores a lost quorum at its first heartbeat
+ * instead of after its join window. A member cut off with a minority never gathers
  * them (the majority's members name their own leader), also in the moments
  * when it has declared the old leader dead but not yet the members cut off
  * with it (a follower of a large cluster publishes slowly, and is declared
@@ -46,7 +50,7 @@ export function workingLeader (view: ViewReader, own: Claim | null): string | nu
  */
 export function preVoteQuorum (view: ViewReader, self: string, quorum: number): boolean {
   if (quorum <= 0) return true
-  return view.live().filter(m => m.status === 'alive' && !m.joining && (m.claim.leader === null || m.claim.leader === self)).length + 1 >= quorum
+  return view.live().filter(m => m.status === 'alive' && (m.claim.leader === self || (!m.joining && m.claim.leader === null))).length + 1 >= quorum
 }
 
 /**
@@ -81,4 +85,53 @@ export function accuserRefuses (hb: Heartbeat, view: ViewReader, self: Candidate
   if (hb.leader === self.id) return true
   const named = view.get(hb.leader)
   return named === undefined || !isOlder(named, self)
+}
+
+/**
+ * Claims that would depose this leader (its own term, from an older leader)
+ * heard from a member it holds dead in that incarnation: one back from the
+ * far side of a partition. Such a heartbeat may be old: at a heal gossip
+ * hands on heartbeats sent while the partition held them back, among them
+ * the claims of a leader that has since stepped down (it lost its quorum)
+ * or been deposed. So the leader yields only to a claim that still stands
+ * `windowMs` after the first such heartbeat, in a heartbeat newer than
+ * every one heard from that member before (its sequence number, which the
+ * view keeps also for a member it refuses): by then the member's current
+ * heartbeats have arrived, and a stale one is older than them. A higher
+ * term deposes at once, as in raft; so does a claimant held live (its old
+ * heartbeats were heard, not held back) or not known at all (a first
+ * contact: gossip replays seconds, a forgotten member was dead for
+ * deadRetentionMs).
+ */
+export class ReturningClaims {
+  readonly #windowMs: number
+  readonly #firstHeardMs = new Map<string, { incarnation: number, atMs: number }>()
+
+  constructor (windowMs: number) {
+    this.#windowMs = windowMs
+  }
+
+  /**
+   * Whether the deposing claim in `hb` (same term as `ownTerm` or above)
+   * stands: at once unless it is in `ownTerm` from a sender `known` as gone
+   * in that incarnation; then once it has been heard for the window.
+   */
+  stands (hb: Heartbeat, known: Member | undefined, ownTerm: number, nowMs: number): boolean {
+    if (hb.term > ownTerm || known === undefined || known.incarnation !== hb.incarnation || !isGone(known.status)) return true
+    const first = this.#firstHeardMs.get(hb.id)
+    if (first === undefined || first.incarnation !== hb.incarnation) {
+      this.#firstHeardMs.set(hb.id, { incarnation: hb.incarnation, atMs: nowMs })
+      return false
+    }
+    return nowMs - first.atMs >= this.#windowMs
+  }
+
+  /** The member's latest heartbeat deposes nobody: an earlier claim of it no longer stands. */
+  withdrawn (id: string): void {
+    this.#firstHeardMs.delete(id)
+  }
+
+  clear (): void {
+    this.#firstHeardMs.clear()
+  }
 }

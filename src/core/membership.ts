@@ -127,9 +127,16 @@ export class MembershipView {
   /**
    * Records a sender that was refused admission as dead, so that it appears
    * in this node's dead list and refutes by beginning a new incarnation.
+   * Of a member already recorded in this incarnation it keeps the sequence
+   * number, so that a heartbeat older than this one (gossip replays them
+   * at a heal) is known to be old.
    */
   recordRefused (hb: Heartbeat, nowMs: number): CoreEvent[] {
-    if (this.#members.has(hb.id)) return []
+    const known = this.#members.get(hb.id)
+    if (known !== undefined) {
+      if (known.incarnation === hb.incarnation) known.seq = Math.max(known.seq, hb.seq)
+      return []
+    }
     this.admit(hb, nowMs)
     const m = this.#members.get(hb.id)
     if (m === undefined) return []

@@ -18,6 +18,12 @@ import { LeadershipWatch } from './leadership-watch.ts'
 import type { WatchedNode } from './leadership-watch.ts'
 export { seededRng }
 
+/**
+ * How far back the heal replays what a partition held back, by default: about
+ * gossipsub's message cache (5 heartbeats of 1 s, the last 3 gossiped).
+ */
+export const GOSSIP_REPLAY_MS = 3_000
+
 export const SIM_CONFIG: ClusterCoreConfig = {
   quorum: 0,
   heartbeatIntervalMs: 100,
@@ -54,8 +60,7 @@ export interface SimOptions {
   /**
    * At a heal, heartbeats published this recently that a partition kept from
    * a receiver reach it after all, as gossipsub's message cache hands them
-   * on once the mesh is whole again (default 0: none; gossipsub's history
-   * is about 3,000 ms).
+   * on once the mesh is whole again (default GOSSIP_REPLAY_MS; 0: none).
    */
   replayMs?: number
 }
@@ -81,7 +86,7 @@ export class ClusterSim {
     this.rng = seededRng(opts.seed)
     this.#maxDelayMs = opts.maxDelayMs ?? 30
     this.#dropRate = opts.dropRate ?? 0
-    this.#replayMs = opts.replayMs ?? 0
+    this.#replayMs = opts.replayMs ?? GOSSIP_REPLAY_MS
     this.#watch = new LeadershipWatch(this.config)
   }
 

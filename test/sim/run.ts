@@ -11,10 +11,10 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { runTaskSim } from './task-sim.ts'
 import type { TaskSimReport } from './task-sim.ts'
 
-interface Job { seeds: number[], nodes?: number, quorum?: number, verbose: boolean }
+interface Job { seeds: number[], nodes?: number, quorum?: number, replayMs?: number, verbose: boolean }
 type Message = { kind: 'done', report: Omit<TaskSimReport, 'log'> & { log: string[] } }
 
-const USAGE = `usage: npm run sim -- [--seeds N] [--from S] [--jobs J] [--seed S --verbose] [--nodes N] [--quorum Q]
+const USAGE = `usage: npm run sim -- [--seeds N] [--from S] [--jobs J] [--seed S --verbose] [--nodes N] [--quorum Q] [--replay-ms MS]
 
 Runs the real cluster and task runtimes of 3-9 nodes over a simulated network and clock, with
 crashes, graceful stops (drains that finish or time out), pauses, restarts and partitions drawn from each seed, and checks the invariants:
@@ -31,14 +31,17 @@ The same seed replays exactly.
   --jobs J     worker threads (default: the number of cores)
   --seed S     one seed; with --verbose, prints its whole event log
   --nodes N    cluster size (default: 3-9, drawn from the seed)
-  --quorum Q   quorum (default: none or a majority, drawn from the seed)`
+  --quorum Q   quorum (default: none or a majority, drawn from the seed)
+  --replay-ms MS  at a heal, heartbeats the partition held back from this long ago reach their
+               receivers after all, as gossipsub's message cache hands them on (default 0: none;
+               gossipsub reaches about 3000)`
 
 if (isMainThread) await main()
 else await work(workerData as Job)
 
 async function work (job: Job): Promise<void> {
   for (const seed of job.seeds) {
-    const report = await runTaskSim({ seed, nodes: job.nodes, quorum: job.quorum })
+    const report = await runTaskSim({ seed, nodes: job.nodes, quorum: job.quorum, replayMs: job.replayMs })
     parentPort!.postMessage({ kind: 'done', report: { ...report, log: report.violations.length > 0 || job.verbose ? report.log : [] } } satisfies Message)
   }
 }
@@ -52,6 +55,7 @@ async function main (): Promise<void> {
       jobs: { type: 'string' },
       nodes: { type: 'string' },
       quorum: { type: 'string' },
+      'replay-ms': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     }
@@ -65,6 +69,7 @@ async function main (): Promise<void> {
   }
   const nodes = int(values.nodes, 'nodes')
   const quorum = int(values.quorum, 'quorum')
+  const replayMs = int(values['replay-ms'], 'replay-ms')
   const seeds = values.seed !== undefined ? [int(values.seed, 'seed')!] : Array.from({ length: int(values.seeds, 'seeds')! }, (_, i) => int(values.from, 'from')! + i)
   const jobs = Math.max(1, Math.min(seeds.length, int(values.jobs, 'jobs') ?? os.availableParallelism()))
   const started = performance.now()
@@ -73,7 +78,7 @@ async function main (): Promise<void> {
   const failed = await new Promise<TaskSimReport | null>((resolve, reject) => {
     let finished = 0
     for (let j = 0; j < jobs; j++) {
-      const w = new Worker(new URL(import.meta.url), { workerData: { seeds: seeds.filter((_, i) => i % jobs === j), nodes, quorum, verbose: values.verbose } satisfies Job })
+      const w = new Worker(new URL(import.meta.url), { workerData: { seeds: seeds.filter((_, i) => i % jobs === j), nodes, quorum, replayMs, verbose: values.verbose } satisfies Job })
       workers.push(w)
       w.on('message', (m: Message) => {
         const r = m.report
@@ -98,7 +103,7 @@ async function main (): Promise<void> {
   if (failed !== null) {
     console.log((values.verbose ? failed.log : failed.log.slice(-60)).join('\n'))
     for (const v of failed.violations.slice(0, 20)) console.log(`VIOLATION ${v.kind}: ${v.detail}`)
-    console.log(`\nseed ${failed.seed} broke ${failed.violations.length} invariant check(s); replay: npm run sim -- --seed ${failed.seed} --verbose`)
+    console.log(`\nseed ${failed.seed} broke ${failed.violations.length} invariant check(s); replay: npm run sim -- --seed ${failed.seed}${replayMs !== undefined ? ` --replay-ms ${replayMs}` : ''} --verbose`)
     process.exit(1)
   }
   console.log(`${totals.seeds} seeds passed: ${totals.accepted} tasks accepted (${totals.delayed} delayed, ${totals.retried} retried by a user), ${totals.faults} faults injected, ${totals.duplicates} tasks run twice (after faults), in ${((performance.now() - started) / 1000).toFixed(1)} s (${jobs} jobs)`)
