@@ -50,7 +50,7 @@ export interface Libp2pTransportInit {
   /** How often `host:port` entries are resolved and dialled again while no member is connected; the config's default when absent. */
   bootstrapRetryMs?: number
   mdns: boolean
-  /** How often mDNS queries the local network (with `mdns` on); the config's default when absent. */
+  /** How often the cluster as a whole asks by mDNS (with `mdns` on; see mdns-search.ts); the config's default when absent. */
   mdnsIntervalMs?: number
   /** Folder holding the node's identity key (created when missing). */
   dataDir: string
