@@ -42,6 +42,18 @@ const DIAL_AGAIN_MS = 2_000
 /** Peers whose last dial time is remembered; the oldest is forgotten beyond this. */
 const MAX_DIALLED = 1024
 
+/**
+ * When a node asks next (before jitter), given how many peers it is
+ * connected to and its current search step: connected to nobody, after the
+ * search step, which doubles (from SEARCH_FIRST_MS) up to `intervalMs`;
+ * connected, after `intervalMs` x (peers + 1), and the search starts over
+ * at SEARCH_FIRST_MS the next time the node is alone.
+ */
+export function mdnsQueryDelayMs (peers: number, searchMs: number, intervalMs: number): { delayMs: number, searchMs: number } {
+  if (peers === 0) return { delayMs: Math.min(searchMs, intervalMs), searchMs: Math.min(intervalMs, 2 * searchMs) }
+  return { delayMs: intervalMs * (peers + 1), searchMs: SEARCH_FIRST_MS }
+}
+
 export interface MdnsSearchInit {
   serviceTag: string
   /** Once connected: how often the cluster as a whole asks (see above). */
@@ -75,18 +87,11 @@ export class MdnsSearch {
     clearTimeout(this.#timer)
   }
 
-  /** The delay before the next query of this node (see the top of this file), with +-25 % jitter so members do not ask together. */
+  /** The delay before this node's next query (see mdnsQueryDelayMs), with +-25 % jitter so members do not ask together. */
   nextQueryMs (): number {
-    const peers = this.#node.getPeers().length
-    let ms: number
-    if (peers === 0) {
-      ms = this.#searchMs
-      this.#searchMs = Math.min(this.#init.intervalMs, 2 * this.#searchMs)
-    } else {
-      this.#searchMs = Math.min(this.#init.intervalMs, SEARCH_FIRST_MS)
-      ms = this.#init.intervalMs * (peers + 1)
-    }
-    return Math.min(MDNS_LIBRARY_INTERVAL_MS, Math.round(ms * (0.75 + Math.random() / 2)))
+    const { delayMs, searchMs } = mdnsQueryDelayMs(this.#node.getPeers().length, this.#searchMs, this.#init.intervalMs)
+    this.#searchMs = searchMs
+    return Math.min(MDNS_LIBRARY_INTERVAL_MS, Math.round(delayMs * (0.75 + Math.random() / 2)))
   }
 
   #schedule (): void {
