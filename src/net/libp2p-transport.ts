@@ -165,8 +165,7 @@ export class Libp2pTransport implements ClusterTransport {
     let refused: (remoteAddr: string, reason: string) => void = () => {}
     const faults = new RpcFaults()
     const node: Node = await createLibp2p({
-      // Started below, once every listener is in place: answers to mDNS's first query
-      // (sent as the node starts) and libp2p's one-time peer:discovery would otherwise be lost.
+      // Started below, once every listener is in place (the answers to mDNS's first query count).
       start: false,
       privateKey,
       ...(init.clusterKey === null ? {} : { connectionProtector: privateNetwork(init.clusterKey, c => { refused(c.remoteAddr, c.reason) }) }),
@@ -174,13 +173,9 @@ export class Libp2pTransport implements ClusterTransport {
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      // Members started together all dial each other at once (after discovery and the state sync).
       connectionManager: { maxIncomingPendingConnections: MAX_PENDING_INBOUND },
-      // No libp2p connection monitor: every 10 s it opened a /ipfs/ping/1.0.0 stream on every
-      // connection (a protocol taskmesh does not serve: a negotiation per connection for nothing)
-      // and aborted a connection whose stream took over 5 s to open, which a starved host turned
-      // into connection churn, disconnect hints and Noise handshakes. Heartbeats and the
-      // disconnect probe watch members instead (and yamux keeps its own keep-alive).
+      // No connection monitor: a /ipfs/ping/1.0.0 stream (not served) on every connection every 10 s,
+      // aborting slow ones: churn on a starved host (docs/failover.md). Heartbeats watch members.
       connectionMonitor: { enabled: false },
       peerDiscovery,
       services: {
