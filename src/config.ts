@@ -72,9 +72,13 @@ export const ConfigSchema = Type.Object({
   /** Discover peers on the local network with mDNS. */
   mdns: Type.Boolean({ default: true }),
   /**
-   * How often mDNS asks the local network for members (with `mdns` on). A
-   * shorter interval finds a new node sooner, at the cost of more multicast
-   * queries; members already connected keep talking over gossip regardless.
+   * How often the cluster as a whole asks the local network for members by
+   * mDNS (with `mdns` on). A new node asks as it starts, a node connected to
+   * nobody again after 2 s, 4 s, ... up to this; connected members share the
+   * queries (each asks every mdnsIntervalMs x (connected peers + 1)), since
+   * every member answers every query to the whole group: a node receives
+   * about N answers per interval, not N x N (see src/net/mdns-search.ts).
+   * Shorter merges groups that never met sooner, at more multicast traffic.
    */
   mdnsIntervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 5_000 }),
   /** User task handlers: task type -> module path (relative to the config file's folder), a default-exported async (payload, ctx) => result. */

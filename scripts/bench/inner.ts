@@ -53,7 +53,7 @@ function startedTimes (nodes: readonly LanNode[]): number[] {
   })
 }
 
-async function cluster (count: number, config: Record<string, unknown>, env: Record<string, string> = {}, firstHost = 0): Promise<{ nodes: LanNode[], formedMs: number | null, afterLastStartMs: number | null, slowestStartMs: number | null, stop: () => Promise<void> }> {
+async function cluster (count: number, config: Record<string, unknown>, env: Record<string, string> = {}, firstHost = 0, lastEnv: Record<string, string> = {}): Promise<{ nodes: LanNode[], formedMs: number | null, afterLastStartMs: number | null, slowestStartMs: number | null, spawnedAt: number, stop: () => Promise<void> }> {
   const id = ++clusterSeq
   const dir = join(work, `c${id}`)
   mkdirSync(dir, { recursive: true })
@@ -61,11 +61,13 @@ async function cluster (count: number, config: Record<string, unknown>, env: Rec
   writeFileSync(file, JSON.stringify({ cluster: `bench-${process.pid}-${id}`, ...config }))
   const nodes = cfg.lan.hosts.slice(firstHost, firstHost + count).map(h => lanNode(h, join(dir, `h${h.index}`)))
   const started = Date.now()
-  for (const n of nodes) startNode(n, { config: file, env })
+  nodes.forEach((n, i) => { startNode(n, { config: file, env: i === nodes.length - 1 ? { ...env, ...lastEnv } : env }) })
   const stop = async (): Promise<void> => {
     live.delete(stop)
     await Promise.all(nodes.map(async n => { await stopNode(n, 5_000) }))
-    rmSync(dir, { recursive: true, force: true })
+    // TASKMESH_BENCH_KEEP=1 keeps the nodes' logs and data for a look afterwards.
+    if (process.env.TASKMESH_BENCH_KEEP === '1') say(`kept ${dir}`)
+    else rmSync(dir, { recursive: true, force: true })
   }
   live.add(stop)
   const agreedAfter = await waitForAgreement(nodes, 60_000, 50)
@@ -77,6 +79,7 @@ async function cluster (count: number, config: Record<string, unknown>, env: Rec
     formedMs: agreedAfter === null ? null : agreedAt - started,
     afterLastStartMs: agreedAfter === null || Number.isNaN(lastStart) ? null : agreedAt - lastStart,
     slowestStartMs: Number.isNaN(lastStart) ? null : lastStart - started,
+    spawnedAt: started,
     stop
   }
 }
@@ -403,7 +406,8 @@ function bridgePackets (): Map<string, number> {
 
 async function scale (): Promise<void> {
   const size = Math.min(cfg.scaleNodes, cfg.lan.hosts.length)
-  const c = await cluster(size, { capacity: 2 })
+  // With --profile the last node (the youngest: never leader, never killed) writes a CPU profile; its idle window is summarized.
+  const c = await cluster(size, { capacity: 2 }, {}, 0, profiled('scale'))
   if (c.formedMs === null) {
     const views = await Promise.all(c.nodes.map(async n => await http<ClusterView>(`${n.url}/v1/cluster`, {}, 2_000).then(v => v.body, () => null)))
     say(`scale: ${size} nodes did not agree within 60 s; alive counts ${views.map(v => v?.members.filter(m => m.status === 'alive').length ?? '-').join(' ')}; leaders ${[...new Set(views.map(v => v?.leader?.name ?? '-'))].join(' ')}`)
@@ -413,7 +417,9 @@ async function scale (): Promise<void> {
   const cpu0 = pids.map(cpuSeconds)
   const pk0 = bridgePackets()
   const t = performance.now()
+  const idleFrom = Date.now() - c.spawnedAt
   await sleep(10_000)
+  const idleTo = Date.now() - c.spawnedAt
   const secs = (performance.now() - t) / 1000
   const cpuPct = pids.map((p, i) => (cpuSeconds(p) - cpu0[i]!) / secs * 100)
   const pk1 = bridgePackets()
@@ -490,6 +496,7 @@ async function scale (): Promise<void> {
     notes
   })
   await c.stop()
+  if (cfg.profile) profiles.push([`scale (the last node, idle window of ${size} nodes)`, summarizeProfiles(join(profileDir, 'scale'), idleFrom, 25, idleTo).markdown])
 }
 
 async function memory (): Promise<void> {
@@ -550,7 +557,7 @@ for (const [name, run] of all) {
     for (const stop of [...live]) await stop()
   }
 }
-rmSync(work, { recursive: true, force: true })
+if (process.env.TASKMESH_BENCH_KEEP !== '1') rmSync(work, { recursive: true, force: true })
 
 const { jsonPath, mdPath, table } = writeResults({ out: cfg.out, startedAt, quick: cfg.quick, profiled: cfg.profile, scenarios, profiles })
 console.log('\n' + table)

@@ -22,8 +22,8 @@ function areaOf (url: string, fn: string): string {
   return url === '' ? fn : url
 }
 
-/** Samples in the first `skipMs` of each profile (start-up, joining) are left out. */
-export function summarizeProfiles (dir: string, skipMs = 0, top = 25): { markdown: string, busyMs: number, idleMs: number } {
+/** Samples in the first `skipMs` of each profile (start-up, joining) are left out, and those after `untilMs`. */
+export function summarizeProfiles (dir: string, skipMs = 0, top = 25, untilMs = Infinity): { markdown: string, busyMs: number, idleMs: number } {
   const files = readdirSync(dir).filter(f => /\.\d+\.0\.\d+\.cpuprofile$/.test(f))
   const byArea = new Map<string, number>()
   const byFunction = new Map<string, number>()
@@ -37,7 +37,7 @@ export function summarizeProfiles (dir: string, skipMs = 0, top = 25): { markdow
       const { callFrame: cf } = nodes.get(p.samples[i]!)!
       const us = p.timeDeltas[i] ?? 0
       elapsedUs += us
-      if (elapsedUs < skipMs * 1000) continue
+      if (elapsedUs < skipMs * 1000 || elapsedUs > untilMs * 1000) continue
       if (cf.functionName === '(idle)') { idle += us; continue }
       busy += us
       const area = areaOf(cf.url, cf.functionName)
@@ -49,7 +49,7 @@ export function summarizeProfiles (dir: string, skipMs = 0, top = 25): { markdow
   const rows = (m: Map<string, number>): string[] => [...m].sort((a, b) => b[1] - a[1]).slice(0, top)
     .map(([k, us]) => `| ${k} | ${(us / 1000).toFixed(0)} | ${(100 * us / busy).toFixed(1)} % |`)
   const markdown = [
-    `Main threads of ${files.length} node(s)${skipMs > 0 ? `, from ${(skipMs / 1000).toFixed(1)} s after start (the cluster had formed)` : ''}: ${(busy / 1e6).toFixed(1)} s busy, ${(idle / 1e6).toFixed(1)} s idle.`, '',
+    `Main threads of ${files.length} node(s)${skipMs > 0 ? `, from ${(skipMs / 1000).toFixed(1)} s after start (the cluster had formed)` : ''}${untilMs < Infinity ? ` to ${(untilMs / 1000).toFixed(1)} s` : ''}: ${(busy / 1e6).toFixed(1)} s busy, ${(idle / 1e6).toFixed(1)} s idle.`, '',
     '| area (self time) | ms | share of busy |', '| --- | --- | --- |', ...rows(byArea), '',
     '| function (self time) | ms | share of busy |', '| --- | --- | --- |', ...rows(byFunction)
   ].join('\n')

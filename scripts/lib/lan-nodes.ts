@@ -44,7 +44,7 @@ export function startNode (n: LanNode, opts: { config: string, env?: Record<stri
   const proc = spawn('ip', ['netns', 'exec', n.host.ns, process.execPath, CLI, 'start', '--config', opts.config, '--name', n.name,
     '--listen', `/ip4/${n.host.addr}/tcp/4001`, '--http-host', n.host.addr, '--http-port', String(HTTP_PORT), '--data-dir', join(n.dir, 'data'), ...(opts.args ?? [])], {
     stdio: ['ignore', log, log],
-    env: { ...process.env, TASKMESH_LOG_LEVEL: 'info', TASKMESH_TOKEN: LAN_TOKEN, ...opts.env }
+    env: { ...process.env, TASKMESH_LOG_LEVEL: process.env.TASKMESH_LAN_LOG_LEVEL ?? 'info', TASKMESH_TOKEN: LAN_TOKEN, ...opts.env }
   })
   closeSync(log)
   n.proc = proc

@@ -2,7 +2,7 @@ import { claimBeats, electLeader, isOlder } from './election.ts'
 import type { Candidate } from './election.ts'
 import { ReturningClaims, accuserRefuses, othersFollowAnUnheardLeader, preVoteQuorum, workingLeader } from './leadership.ts'
 import { heartbeatDue, publishIntervalMs } from './heartbeat-pacing.ts'
-import { MembershipView, suspectAfterMs } from './membership.ts'
+import { MembershipView, silenceLimitsMs, suspectAfterMs } from './membership.ts'
 import type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './cluster-core-types.ts'
 import type { CoreEvent, Heartbeat, LeaderView, Leaving, MemberInfo, MemberStatus } from './types.ts'
 
@@ -95,6 +95,8 @@ export class ClusterCore {
   /** This node is leaving (see beginDrain and leave); null while it is an ordinary member. */
   #leaving: Leaving | null = null
   #lastPublishMs: number | null = null
+  /** The interval this node's last heartbeat announced: the others' silence limits for it scale with it. */
+  #announcedIntervalMs: number
   /** What the last published heartbeat said about membership (see #digest). */
   #publishedDigest = ''
   /** Superseding claims of members held dead, not yet believed. */
@@ -111,6 +113,7 @@ export class ClusterCore {
     this.#lastStepMs = nowMs
     this.#term = initialTerm
     this.#returningClaims = new ReturningClaims(config.joinWindowMs)
+    this.#announcedIntervalMs = config.heartbeatIntervalMs
   }
 
   get id (): string { return this.#id }
@@ -174,7 +177,9 @@ export class ClusterCore {
     this.#seq += 1
     this.#lastPublishMs = nowMs
     this.#publishedDigest = this.#digest(nowMs)
-    return this.#heartbeat(nowMs)
+    const hb = this.#heartbeat(nowMs)
+    this.#announcedIntervalMs = hb.intervalMs ?? this.#config.heartbeatIntervalMs
+    return hb
   }
 
   #heartbeat (nowMs: number): Heartbeat {
@@ -309,7 +314,12 @@ export class ClusterCore {
     if (gapMs <= Math.max(this.#config.failureTimeoutMs / 2, 4 * this.#config.heartbeatIntervalMs)) return []
     const events: CoreEvent[] = [{ type: 'stall-detected', gapMs }]
     this.#view.forgiveSilence(nowMs)
-    if (gapMs >= this.#config.failureTimeoutMs) {
+    // A new incarnation only when the others have declared this node dead by now: silent (since
+    // its last heartbeat) for their limit for the interval it announced. A follower of a large
+    // cluster announces a slower cadence, so a stall of a second or two on an overloaded host
+    // changes nothing for the others and must not churn every view with a new incarnation.
+    const silentMs = nowMs - (this.#lastPublishMs ?? nowMs - gapMs)
+    if (silentMs >= silenceLimitsMs(this.#config, this.#announcedIntervalMs).deadMs) {
       events.push(this.#reincarnate(nowMs, `this node stalled for ${gapMs} ms`))
       // Its view is as old as the stall: it joins again, claiming nothing until it has heard who leads now.
       if (running) this.#joinedMs = nowMs

@@ -30,6 +30,8 @@ import { RpcFaults, heartbeatScoring } from './scoring.ts'
 import { decodeHeartbeatFrame, encodeHeartbeat } from '../protocol/messages.ts'
 import { parseBootstrapEntry } from '../bootstrap-entry.ts'
 import { MemberDialer } from './member-dialer.ts'
+import { MDNS_LIBRARY_INTERVAL_MS, MdnsSearch } from './mdns-search.ts'
+import type { MdnsService } from './mdns-search.ts'
 import type { Heartbeat } from '../core/types.ts'
 import { DecodeError } from '../protocol/messages.ts'
 import { IDLE_LANE_MS, MAX_ERROR_MESSAGE_LENGTH, MAX_GOSSIP_FRAME_BYTES, MAX_HEARTBEAT_BYTES, MAX_IDLE_LANES, MAX_RPC_STREAMS, REQUEST_READ_TIMEOUT_MS, SERVE_IDLE_MS } from '../protocol/constants.ts'
@@ -48,7 +50,7 @@ export interface Libp2pTransportInit {
   /** How often `host:port` entries are resolved and dialled again while no member is connected; the config's default when absent. */
   bootstrapRetryMs?: number
   mdns: boolean
-  /** How often mDNS queries the local network (with `mdns` on); the config's default when absent. */
+  /** How often the cluster as a whole asks by mDNS (with `mdns` on; see mdns-search.ts); the config's default when absent. */
   mdnsIntervalMs?: number
   /** Folder holding the node's identity key (created when missing). */
   dataDir: string
@@ -101,6 +103,9 @@ interface Lane {
   idleTimer?: NodeJS.Timeout
 }
 
+/** Inbound connections being set up at once (libp2p's default is 10): members started together dial each other at once. */
+const MAX_PENDING_INBOUND = 64
+
 /** Warnings about one peer's fault are logged at most once per this interval. */
 const WARN_EVERY_MS = 10_000
 
@@ -114,6 +119,7 @@ export class Libp2pTransport implements ClusterTransport {
   readonly #topic: string
   readonly #validated = new WeakMap<Message, Heartbeat>()
   readonly #dialer: MemberDialer
+  #mdns: MdnsSearch | undefined
   readonly #members: MemberProtocol
   readonly #init: Libp2pTransportInit
   readonly #frames: PeerRateLimiter
@@ -147,7 +153,6 @@ export class Libp2pTransport implements ClusterTransport {
   static async create (init: Libp2pTransportInit): Promise<Libp2pTransport> {
     const privateKey = await loadOrCreateKey(init.dataDir)
     const peerDiscovery = []
-    if (init.mdns) peerDiscovery.push(mdns({ serviceTag: mdnsServiceTag(init.cluster), interval: init.mdnsIntervalMs ?? DEFAULTS.mdnsIntervalMs }))
     const entries = init.bootstrap.map(e => {
       const parsed = parseBootstrapEntry(e)
       if (parsed === null) throw new Error(`bootstrap entry ${JSON.stringify(e)} is neither host:port nor a multiaddr with /p2p/<id>`)
@@ -160,14 +165,22 @@ export class Libp2pTransport implements ClusterTransport {
     let refused: (remoteAddr: string, reason: string) => void = () => {}
     const faults = new RpcFaults()
     const node: Node = await createLibp2p({
+      // Started below, once every listener is in place (the answers to mDNS's first query count).
+      start: false,
       privateKey,
       ...(init.clusterKey === null ? {} : { connectionProtector: privateNetwork(init.clusterKey, c => { refused(c.remoteAddr, c.reason) }) }),
       addresses: { listen: init.listen },
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      connectionManager: { maxIncomingPendingConnections: MAX_PENDING_INBOUND },
+      // No connection monitor: a /ipfs/ping/1.0.0 stream (not served) on every connection every 10 s,
+      // aborting slow ones: churn on a starved host (docs/failover.md). Heartbeats watch members.
+      connectionMonitor: { enabled: false },
       peerDiscovery,
       services: {
+        // mDNS as a service, so that mdns-search.ts hears every answer and sends the periodic queries.
+        ...(init.mdns ? { mdns: mdns({ serviceTag: mdnsServiceTag(init.cluster), interval: MDNS_LIBRARY_INTERVAL_MS }) } : {}),
         identify: identify(),
         pubsub: gossipsub({
           globalSignaturePolicy: 'StrictSign',
@@ -191,6 +204,10 @@ export class Libp2pTransport implements ClusterTransport {
       }
     })
     const transport = new Libp2pTransport(node, init, faults, hosts)
+    const mdnsService = (node.services as { mdns?: MdnsService }).mdns
+    if (mdnsService !== undefined) {
+      transport.#mdns = new MdnsSearch(node, mdnsService, { serviceTag: mdnsServiceTag(init.cluster), intervalMs: init.mdnsIntervalMs ?? DEFAULTS.mdnsIntervalMs, debug: init.debug })
+    }
     refused = (remoteAddr, reason) => {
       // The address without its port: a stranger redials from new ports.
       transport.#warnOnce('refused a connection without the cluster key', remoteAddr.replace(/\/tcp\/\d+.*$/, ''), { remoteAddr, reason })
@@ -200,6 +217,7 @@ export class Libp2pTransport implements ClusterTransport {
     await node.start()
     node.services.pubsub.subscribe(transport.#topic)
     transport.#dialer.start()
+    transport.#mdns?.start()
     return transport
   }
 
@@ -415,6 +433,7 @@ export class Libp2pTransport implements ClusterTransport {
     for (const lanes of this.#idle.values()) for (const lane of lanes) clearTimeout(lane.idleTimer)
     this.#idle.clear()
     this.#dialer.stop()
+    this.#mdns?.stop()
     await this.#node.stop()
   }
 }

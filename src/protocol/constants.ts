@@ -78,8 +78,13 @@ export const MAX_HEARTBEAT_INTERVAL_MS = 600_000
 /** The most members a state-sync reply carries (see src/protocol/member-sync.ts), and its largest frame. */
 export const MAX_SYNC_MEMBERS = 4096
 export const MAX_SYNC_FRAME_BYTES = 8 * 1024 * 1024
-/** How long a joining node waits for a state-sync reply before it asks another member. */
-export const SYNC_TIMEOUT_MS = 2_000
+/**
+ * How long a joining node waits for a state-sync reply before it asks another
+ * member (and how long the member serves it). 5 s, not 2 s: on a host whose
+ * cores are all busy (25 nodes on 2 cores), opening the stream and the two
+ * frames took over 2 s, and most joiners never synced.
+ */
+export const SYNC_TIMEOUT_MS = 5_000
 /** The most dead members a heartbeat carries (bounds its size)... */
 export const MAX_DEAD_LISTED = 32
 /** ...and the most a received one may carry (room to spare, so a sender is never refused for its dead list). */

@@ -120,6 +120,29 @@ describe('heartbeat cadence', () => {
   })
 })
 
+describe('a stall on an overloaded host', () => {
+  it('begins a new incarnation only once the others have declared this node dead at the interval it announced', () => {
+    const ids = Array.from({ length: 24 }, (_, i) => `m${String(i).padStart(2, '0')}`)
+    const large = follower('n99', ids, 1_000)
+    // It announces one heartbeat every 2.4 s: the others declare it dead after 600 x 24 = 14.4 s of silence.
+    expect(large.nextHeartbeat(1_000).intervalMs).toBe(2_400)
+    // Stalled 2 s (over failureTimeoutMs): noticed, silence forgiven, but the others still hold it alive.
+    const short = large.onTick(3_000)
+    expect(short.some(e => e.type === 'stall-detected')).toBe(true)
+    expect(short.some(e => e.type === 'reincarnated')).toBe(false)
+    expect(large.joining(3_000)).toBe(false)
+    // Stalled again, silent 14.4 s since its last heartbeat: the others have declared it dead.
+    const long = large.onTick(1_000 + 14_400)
+    expect(long.some(e => e.type === 'reincarnated')).toBe(true)
+  })
+
+  it('a member that announced heartbeatIntervalMs (a leader, a small cluster) begins a new one after failureTimeoutMs', () => {
+    const small = follower('n2', ['n1'], 1_000)
+    expect(small.nextHeartbeat(1_000).intervalMs).toBe(100)
+    expect(small.onTick(1_000 + 600).some(e => e.type === 'reincarnated')).toBe(true)
+  })
+})
+
 describe('joining in one round trip (state sync)', () => {
   it('a joining node learns every alive member from one reply and orders itself after them', () => {
     const ids = ['m1', 'm2', 'm3', 'm4']
