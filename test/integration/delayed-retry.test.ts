@@ -1,40 +1,20 @@
-import { writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { agreedLeader, nodesPerTest, waitFor } from '../support/nodes.ts'
 import type { NodeSet, TestNode } from '../support/nodes.ts'
+import { post, readTask, threeNodes } from '../support/task-http.ts'
 import { dispatchingAt } from '../support/recording.ts'
 
 /** A task as GET /v1/tasks/:id answers it, with the fields of delayed and retried tasks. */
 interface Rec { id: string, status: string, attempts: number, maxAttempts: number, runAt?: number, retries?: number, worker: string | null, result: unknown, error: string | null, startedAt: number | null }
 
-async function post (node: TestNode, path: string, body?: unknown): Promise<{ status: number, json: any }> {
-  const res = await fetch(`${node.url}${path}`, {
-    method: 'POST',
-    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(15_000)
-  })
-  return { status: res.status, json: await res.json() }
-}
-
 async function read (node: TestNode, id: string, waitMs = 0): Promise<Rec> {
-  const res = await fetch(`${node.url}/v1/tasks/${id}${waitMs > 0 ? `?wait=${waitMs}` : ''}`, { signal: AbortSignal.timeout(waitMs + 5_000) })
-  return await res.json() as Rec
+  return await readTask<Rec>(node, id, waitMs)
 }
 
 /** Three nodes (2 slots each) with the `flaky` handler (fails its attempts up to payload.failThrough). */
-async function cluster (set: NodeSet, prefix: string): Promise<{ nodes: TestNode[], leader: TestNode, opts: { args: string[] } }> {
-  const dir = await set.tempDir()
-  const config = join(dir, 'cluster.config.json')
-  writeFileSync(config, JSON.stringify({ handlers: { flaky: resolve(import.meta.dirname, '../fixtures/flaky-handler.js') }, retryBaseMs: 50 }))
-  const opts = { args: ['--config', config, '--capacity', '2'] }
-  const nodes = [
-    await set.start({ name: `${prefix}1`, ...opts }),
-    await set.start({ name: `${prefix}2`, ...opts }),
-    await set.start({ name: `${prefix}3`, ...opts })
-  ]
-  const first = await waitFor(async () => await agreedLeader(nodes, 3), 5_000, 'three nodes to agree')
-  return { nodes, leader: nodes.find(n => n.id === first.id)!, opts }
+async function cluster (set: NodeSet, prefix: string): ReturnType<typeof threeNodes> {
+  return await threeNodes(set, prefix, { flaky: resolve(import.meta.dirname, '../fixtures/flaky-handler.js') })
 }
 
 /**
