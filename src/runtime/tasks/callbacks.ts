@@ -191,10 +191,14 @@ export class Callbacks {
     return { kind: 'deliveries', states: msg.task === undefined ? [] : s.store.ofTask(msg.task) }
   }
 
-  /** The deliveries of a task's endings: this node's when it holds the task, else a live holder's. */
+  /**
+   * The deliveries of a task's endings: this node's when it holds the task,
+   * else a live holder's. None, without a look, for a task without a
+   * callback on a node without webhooks (the usual read: no query, no RPC).
+   */
   async of (rec: TaskRecord): Promise<DeliveryState[]> {
     const s = this.#settings
-    if (s === undefined) return []
+    if (s === undefined || (rec.callback === undefined && s.webhooks.length === 0)) return []
     const { cluster, transport, self } = this.#ctx
     const holders = [...new Set([rec.origin, ...rec.replicas])]
     if (holders.includes(self)) return s.store.ofTask(rec.id)
