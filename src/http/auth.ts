@@ -24,7 +24,12 @@ function digest (s: string): Buffer {
 
 /** True when `presented` equals `expected`, in time independent of both. */
 export function tokenMatches (presented: string, expected: string): boolean {
-  return timingSafeEqual(digest(presented), digest(expected))
+  return matchesDigest(presented, digest(expected))
+}
+
+/** True when `presented` hashes to `expected` (a token's digest, computed once), in time independent of both. */
+function matchesDigest (presented: string, expected: Buffer): boolean {
+  return timingSafeEqual(digest(presented), expected)
 }
 
 /** The token of an `Authorization: Bearer <token>` header, or undefined. */
@@ -49,15 +54,17 @@ export function cookieTokenOf (header: string | undefined): string | undefined {
 
 /** An onRequest hook answering 401 to any request without `token`, but those for OPEN_PATHS. */
 export function requireToken (token: string) {
+  // The token's digest once, not on every request.
+  const expected = digest(token)
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const path = req.url.split('?', 1)[0]!
     if (OPEN_PATHS.has(path) && (req.method === 'GET' || req.method === 'HEAD')) return
     const presented = bearerOf(req.headers.authorization) ?? cookieTokenOf(req.headers.cookie)
-    if (presented !== undefined && tokenMatches(presented, token)) return
+    if (presented !== undefined && matchesDigest(presented, expected)) return
     if (path === '/' && req.method === 'GET') {
       const query = new URLSearchParams(req.url.slice(path.length + 1))
       const offered = query.get('token')
-      if (offered !== null && tokenMatches(offered, token)) {
+      if (offered !== null && matchesDigest(offered, expected)) {
         await reply.code(303)
           .header('Set-Cookie', `${TOKEN_COOKIE}=${encodeURIComponent(offered)}; HttpOnly; SameSite=Strict; Path=/`)
           .header('Location', '/').send()

@@ -105,7 +105,9 @@ describe('completion callbacks (real nodes, a receiver on loopback)', () => {
     expect(hooks).toHaveLength(1)
     expect(verifies(hooks[0]!)).toBe(true)
     expect(JSON.parse(hooks[0]!.body)).toMatchObject({ event: 'task.failed', task: { id: failing.json.id, status: 'failed', error: 'no' } })
-    expect((await read(a, failing.json.id)).callbacks).toEqual([expect.objectContaining({ source: 'webhook', state: 'delivered', attempts: 1 })])
+    // The receiver has the request before its sender records the answer and tells the other holder.
+    const recorded = await waitFor(async () => { const t = await read(a, failing.json.id); const st = t.callbacks?.[0]?.state; return st === undefined || st === 'pending' ? undefined : t }, 5_000, 'the delivery recorded on a')
+    expect(recorded.callbacks).toEqual([expect.objectContaining({ source: 'webhook', state: 'delivered', attempts: 1 })])
     // The OpenAPI document lists the new fields.
     const paths = (await (await fetch(`${a.url}/docs/json`)).json() as { paths: Record<string, Record<string, any>> }).paths
     expect(JSON.stringify(paths['/v1/tasks']!.post.requestBody)).toContain('"callback"')
