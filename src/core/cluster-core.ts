@@ -13,6 +13,9 @@ export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './clust
  * etcd's raft: it is stepped with inputs (a heartbeat, a disconnect hint, a
  * clock tick carrying `nowMs`) and returns what happened as events. It never
  * reads a clock, sets a timer or touches the network; src/runtime does.
+ * (Over 450 lines since this stop's returning claims and stall rule; the next
+ * split moves the joining bookkeeping, join window, incarnation re-numbering
+ * and the stall rule, into a pure module of its own.)
  *
  * Rules, in one place:
  * - A working leader keeps office: while a live member claims leadership
