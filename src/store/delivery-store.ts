@@ -11,6 +11,7 @@ import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { mergeDelivery } from '../core/callbacks.ts'
 import type { DeliveryPhase, DeliveryState } from '../core/callbacks.ts'
+import { inTransaction } from './transaction.ts'
 
 interface Row {
   id: string
@@ -125,13 +126,6 @@ export class DeliveryStore {
   }
 
   #transaction (fn: () => void): void {
-    this.#db.exec('BEGIN IMMEDIATE')
-    try {
-      fn()
-      this.#db.exec('COMMIT')
-    } catch (err) {
-      this.#db.exec('ROLLBACK')
-      throw err
-    }
+    inTransaction(this.#db, fn)
   }
 }

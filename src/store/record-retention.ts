@@ -9,6 +9,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { EXPIRED_IDS_KEPT } from '../core/retention.ts'
 import type { SweepPlan } from '../core/retention.ts'
+import { inTransaction } from './transaction.ts'
 
 const ENDED = "status IN ('succeeded', 'failed', 'cancelled')"
 
@@ -136,8 +137,7 @@ export class RecordRetention {
   #forgetRecords (ids: readonly string[]): number {
     if (ids.length === 0) return 0
     let removed = 0
-    this.#db.exec('BEGIN IMMEDIATE')
-    try {
+    inTransaction(this.#db, () => {
       for (const id of ids) {
         if (Number(this.#delete.run(id).changes) === 0) continue
         this.#remember.run(id)
@@ -145,13 +145,10 @@ export class RecordRetention {
       }
       this.#lastForgotten += removed
       this.#db.prepare('DELETE FROM expired WHERE n <= ?').run(this.#lastForgotten - this.#forgottenKept)
-      this.#db.exec('COMMIT')
-    } catch (err) {
-      this.#db.exec('ROLLBACK')
+    }, () => {
       this.recount()
       this.#lastForgotten = (this.#db.prepare('SELECT COALESCE(MAX(n), 0) AS n FROM expired').get() as { n: number }).n
-      throw err
-    }
+    })
     this.#forget(ids)
     this.#finished -= removed
     return removed

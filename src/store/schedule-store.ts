@@ -11,6 +11,7 @@ import { DatabaseSync } from 'node:sqlite'
 import { newerDef, newerProgress } from '../core/schedules.ts'
 import { MAX_SCHEDULES } from '../protocol/constants.ts'
 import type { ScheduleDef, ScheduleProgress } from '../core/schedules.ts'
+import { inTransaction } from './transaction.ts'
 
 export class ScheduleStore {
   readonly #db: DatabaseSync
@@ -46,15 +47,10 @@ export class ScheduleStore {
     if (newDefs.length === 0 && newProgress.length === 0) return { defs: [], progress: [] }
     const upsertDef = this.#db.prepare('INSERT OR REPLACE INTO schedules (name, def) VALUES (?, ?)')
     const upsertProgress = this.#db.prepare('INSERT OR REPLACE INTO schedule_progress (name, last_tick, skipped) VALUES (?, ?, ?)')
-    this.#db.exec('BEGIN IMMEDIATE')
-    try {
+    inTransaction(this.#db, () => {
       for (const d of newDefs) upsertDef.run(d.name, JSON.stringify(d))
       for (const p of newProgress) upsertProgress.run(p.name, p.lastTick, p.skipped)
-      this.#db.exec('COMMIT')
-    } catch (err) {
-      this.#db.exec('ROLLBACK')
-      throw err
-    }
+    })
     for (const d of newDefs) this.#defs.set(d.name, d)
     for (const p of newProgress) this.#progress.set(p.name, p)
     this.#forgetOldDeleted()

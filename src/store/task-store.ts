@@ -15,6 +15,7 @@ import { RETENTION_MIGRATIONS, RecordRetention, useIncrementalVacuum } from './r
 import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
 import type { PageKey } from '../core/listing.ts'
 import type { TickStamp } from '../core/schedules.ts'
+import { inTransaction } from './transaction.ts'
 
 const MIGRATIONS = [
   `CREATE TABLE tasks (
@@ -404,16 +405,12 @@ export class TaskStore {
 
   #transaction (fsync: boolean, fn: () => void): void {
     if (fsync) this.#db.exec('PRAGMA synchronous = FULL')
-    this.#db.exec('BEGIN IMMEDIATE')
     try {
-      fn()
-      this.#db.exec('COMMIT')
-    } catch (err) {
-      this.#db.exec('ROLLBACK')
-      this.#cache.clear() // it may hold writes that were rolled back
-      this.#endedCache.clear()
-      this.retention.recount()
-      throw err
+      inTransaction(this.#db, fn, () => {
+        this.#cache.clear() // it may hold writes that were rolled back
+        this.#endedCache.clear()
+        this.retention.recount()
+      })
     } finally {
       if (fsync) this.#db.exec('PRAGMA synchronous = NORMAL')
     }

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { newerLimit } from '../core/type-limits.ts'
 import type { VersionedLimit } from '../core/type-limits.ts'
+import { inTransaction } from './transaction.ts'
 
 export class TypeLimitStore {
   readonly #db: DatabaseSync
@@ -38,14 +39,9 @@ export class TypeLimitStore {
     const changed = settings.filter(s => { const h = held.get(s.type); return h === undefined || newerLimit(s, h) })
     if (changed.length === 0) return []
     const upsert = this.#db.prepare('INSERT OR REPLACE INTO type_limits (type, max_concurrent, per_second, version, by) VALUES (?, ?, ?, ?, ?)')
-    this.#db.exec('BEGIN IMMEDIATE')
-    try {
+    inTransaction(this.#db, () => {
       for (const s of changed) upsert.run(s.type, s.maxConcurrent ?? null, s.perSecond ?? null, s.version, s.by)
-      this.#db.exec('COMMIT')
-    } catch (err) {
-      this.#db.exec('ROLLBACK')
-      throw err
-    }
+    })
     return changed.map(s => s.type)
   }
 
