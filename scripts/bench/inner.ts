@@ -16,7 +16,7 @@ import type { ClusterView, LanNode } from '../lib/lan-nodes.ts'
 import type { Lan } from '../lan/lan.ts'
 import { fig, median, pct, round, writeResults } from './figures.ts'
 import type { Figure, Scenario } from './figures.ts'
-import { clusterFramesSent, framesPerTask, peakRssBytes } from './node-stats.ts'
+import { clusterFramesSent, framesPerTask, peakRssBytes, writeCalls } from './node-stats.ts'
 import { summarizeProfiles } from './profile.ts'
 import { drainScenario } from './drain.ts'
 import { retentionScenario } from './retention.ts'
@@ -104,10 +104,11 @@ async function waitAll (node: LanNode, ids: readonly string[], concurrency = 64)
 }
 
 /** `n` tasks of `type` submitted and waited for one after another (POST /v1/tasks?wait=) on `node`: latencies, phases, RPC frames per task. */
-async function sequential (node: LanNode, type: string, n: number, all: readonly LanNode[]): Promise<{ lat: number[], phases: { queued: number[], run: number[], back: number[] }, frames: ReturnType<typeof framesPerTask> }> {
+async function sequential (node: LanNode, type: string, n: number, all: readonly LanNode[]): Promise<{ lat: number[], phases: { queued: number[], run: number[], back: number[] }, frames: ReturnType<typeof framesPerTask>, writes: number }> {
   const lat: number[] = []
   const phases = { queued: [] as number[], run: [] as number[], back: [] as number[] }
   const frames0 = await clusterFramesSent(all)
+  const writes0 = clusterWrites(all)
   for (let i = 0; i < n; i++) {
     const t = performance.now()
     const tWall = Date.now()
@@ -119,7 +120,13 @@ async function sequential (node: LanNode, type: string, n: number, all: readonly
     phases.run.push(r.body.finishedAt - r.body.startedAt)
     phases.back.push(Date.now() - r.body.finishedAt)
   }
-  return { lat, phases, frames: framesPerTask(frames0, await clusterFramesSent(all), n) }
+  const writes = (clusterWrites(all) - writes0) / n
+  return { lat, phases, frames: framesPerTask(frames0, await clusterFramesSent(all), n), writes }
+}
+
+/** Write system calls of these nodes' processes so far, summed. */
+function clusterWrites (nodes: readonly LanNode[]): number {
+  return nodes.reduce((s, n) => s + (n.proc?.pid === undefined ? 0 : writeCalls(n.proc.pid)), 0)
 }
 
 /**
@@ -207,6 +214,8 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
       fig('ended to reply (result to the origin, reply) p50 (built-in echo)', [pct(echo.phases.back, 50)], 'ms'),
       fig('RPC frames sent per task, all nodes (built-in echo)', [echo.frames.total], 'frames'),
       fig('RPC frames sent per task, all nodes (user handler)', [user.frames.total], 'frames'),
+      fig('write system calls per task, all nodes (built-in echo; sockets, store, logs)', [echo.writes], 'calls'),
+      fig('write system calls per task, all nodes (user handler)', [user.writes], 'calls'),
       fig('RPC bytes sent per task, all nodes (built-in echo)', [echo.frames.bytes], 'bytes'),
       fig('of which task updates to holders (built-in echo)', [echo.frames.updateBytes], 'bytes')
     ],
@@ -231,8 +240,8 @@ async function throughput (): Promise<void> {
     { key: 'echo, bulk waits', type: 'echo', client: 'bulk' },
     { key: 'user handler, bulk waits', type: 'user-echo', client: 'bulk' }
   ] as const
-  type Runs = { rates: number[], cpu: number[], requests: number[], peakRss: number[], frames: number[], bytes: number[], updateBytes: number[], byKind: Record<string, number> }
-  const got = new Map<string, Runs>(variants.map(v => [v.key, { rates: [], cpu: [], requests: [], peakRss: [], frames: [], bytes: [], updateBytes: [], byKind: {} }]))
+  type Runs = { rates: number[], cpu: number[], requests: number[], peakRss: number[], frames: number[], bytes: number[], updateBytes: number[], writes: number[], byKind: Record<string, number> }
+  const got = new Map<string, Runs>(variants.map(v => [v.key, { rates: [], cpu: [], requests: [], peakRss: [], frames: [], bytes: [], updateBytes: [], writes: [], byKind: {} }]))
   for (let r = 0; r < runs; r++) {
     for (const v of variants) {
       const profile = r === 0
@@ -241,6 +250,7 @@ async function throughput (): Promise<void> {
       const pids = c.nodes.map(n => n.proc!.pid!)
       const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
       const frames0 = await clusterFramesSent(c.nodes)
+      const writes0 = clusterWrites(c.nodes)
       const t = performance.now()
       const batches: Array<Promise<{ ended: Ended[], requests: number }>> = []
       for (let b = 0; b < total / 1000; b++) {
@@ -253,6 +263,7 @@ async function throughput (): Promise<void> {
       const waited = await Promise.all(batches)
       const secs = (performance.now() - t) / 1000
       const cpu = pids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0
+      const writes = (clusterWrites(c.nodes) - writes0) / total
       if (waited.some(w => w.ended.some(e => e.status !== 'succeeded'))) throw new Error(`throughput (${v.key}): a task did not succeed`)
       const frames = framesPerTask(frames0, await clusterFramesSent(c.nodes), total)
       const requests = waited.reduce((n, w) => n + w.requests, 0)
@@ -265,8 +276,9 @@ async function throughput (): Promise<void> {
       runsOf.frames.push(frames.total)
       runsOf.bytes.push(frames.bytes)
       runsOf.updateBytes.push(frames.updateBytes)
+      runsOf.writes.push(writes)
       runsOf.byKind = frames.byKind
-      say(`throughput run ${r + 1}/${runs}, ${v.key}: ${Math.round(total / secs)} tasks/s, ${(cpu / (total / 1000)).toFixed(2)} CPU-s per 1,000, ${requests} result requests, peak RSS ${peak.toFixed(0)} MB, ${frames.total.toFixed(2)} RPC frames and ${frames.bytes} bytes (${frames.updateBytes} of updates) per task`)
+      say(`throughput run ${r + 1}/${runs}, ${v.key}: ${Math.round(total / secs)} tasks/s, ${(cpu / (total / 1000)).toFixed(2)} CPU-s per 1,000, ${requests} result requests, peak RSS ${peak.toFixed(0)} MB, ${frames.total.toFixed(2)} RPC frames and ${frames.bytes} bytes (${frames.updateBytes} of updates) per task, ${writes.toFixed(1)} write system calls per task`)
       await c.stop()
       if (profile && cfg.profile) profiles.push([`throughput (first run, ${v.key})`, summarizeProfiles(join(profileDir, dir), c.formedMs ?? 0).markdown])
     }
@@ -282,7 +294,8 @@ async function throughput (): Promise<void> {
       fig(`peak RSS of the largest node (VmHWM) (${v.key})`, x.peakRss, 'MB', { target: '<= 150 MB' }),
       fig(`RPC frames sent per task, all nodes (${v.key})`, x.frames, 'frames'),
       fig(`RPC bytes sent per task, all nodes (${v.key})`, x.bytes, 'bytes'),
-      fig(`of which task updates to holders (${v.key})`, x.updateBytes, 'bytes')
+      fig(`of which task updates to holders (${v.key})`, x.updateBytes, 'bytes'),
+      fig(`write system calls per task, all nodes (${v.key}; sockets, store, logs)`, x.writes, 'calls')
     )
   }
   scenarios.push({

@@ -4,14 +4,27 @@
  * process's resident memory) and the node-to-node RPC frames it sent and
  * their bytes, by message kind (from its own /metrics: requests and replies
  * alike). Frames count round trips; bytes count what they carried (a task
- * update sent twice costs bytes even when it shares a frame).
+ * update sent twice costs bytes even when it shares a frame). And its write
+ * system calls (`syscw` in /proc/<pid>/io: socket writes, the store's log
+ * and database pages, logs), which on these machines cost more than the
+ * work around them: a figure that load does not blur, unlike CPU time.
  */
+import { readFileSync } from 'node:fs'
 import { LAN_TOKEN, statusBytes } from '../lib/lan-nodes.ts'
 import type { LanNode } from '../lib/lan-nodes.ts'
 
 /** Peak resident memory of a process so far, in bytes (0 when it is gone). */
 export function peakRssBytes (pid: number): number {
   return statusBytes(pid, 'VmHWM')
+}
+
+/** Write system calls a process (all its threads) has made so far (0 when it is gone). */
+export function writeCalls (pid: number): number {
+  try {
+    return Number(/^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0)
+  } catch {
+    return 0
+  }
 }
 
 /** RPC frames (key: kind) and their bytes (key: `bytes:kind`) this node has sent since it started. */
