@@ -10,7 +10,7 @@ import { defaultLogger } from '@libp2p/logger'
 import type { Stream, StreamMuxer } from '@libp2p/interface'
 import { lpStream } from 'it-length-prefixed-stream'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { halfWindowUpdatesInstalled } from '../../src/net/yamux-window.ts'
+import { UPDATE_AFTER_BYTES, windowUpdateRuleInstalled } from '../../src/net/yamux-window.ts'
 
 const WINDOW_UPDATE = 1
 const FLAG_SYN = 1
@@ -42,10 +42,10 @@ function joined (onIncoming: (s: Stream) => void): { client: StreamMuxer, sent: 
 
 describe('yamux window updates (src/net/yamux-window.ts)', () => {
   it('is installed on the library stream class', () => {
-    expect(halfWindowUpdatesInstalled()).toBe(true)
+    expect(windowUpdateRuleInstalled()).toBe(true)
   })
 
-  it('sends no window update for small request/reply messages until half a window is used', async () => {
+  it('sends no window update for small request/reply messages until UPDATE_AFTER_BYTES are used', async () => {
     const { client, sent } = joined(stream => {
       const frames = lpStream(stream)
       void (async () => {
@@ -54,13 +54,14 @@ describe('yamux window updates (src/net/yamux-window.ts)', () => {
     })
     const stream = await client.newStream()
     const frames = lpStream(stream)
-    const message = new Uint8Array(300).fill(7)
+    const message = new Uint8Array(200).fill(7)
     for (let i = 0; i < 200; i++) {
       await frames.write(message)
       expect((await frames.read()).subarray()).toEqual(message)
     }
-    // 200 messages of 302 bytes each way: 60 KB, under half of the first 256 KiB window.
-    // Before this rule each side answered every data frame with an update (about 200 each).
+    // 200 messages of 202 bytes each way: 40 KB, under UPDATE_AFTER_BYTES (64 KiB).
+    // Before this rule each side answered every data frame with an update (200 each).
+    expect(200 * 202).toBeLessThan(UPDATE_AFTER_BYTES)
     expect(sent.client.windowUpdates).toBe(0)
     expect(sent.server.windowUpdates).toBe(0)
     // The stream was opened (SYN) and acknowledged (ACK) as before.
@@ -69,7 +70,7 @@ describe('yamux window updates (src/net/yamux-window.ts)', () => {
     await client.close()
   })
 
-  it('still moves a message several windows long, granting more as half of each is used', async () => {
+  it('still moves a message several windows long, granting more every UPDATE_AFTER_BYTES', async () => {
     const size = 3 * 1024 * 1024
     let received: Uint8Array | undefined
     const { client, sent } = joinedWith(size, b => { received = b })
@@ -79,9 +80,9 @@ describe('yamux window updates (src/net/yamux-window.ts)', () => {
     await lpStream(stream, { maxDataLength: size }).write(big)
     await expect.poll(() => received?.byteLength, { timeout: 10_000 }).toBe(size)
     expect(received).toEqual(big)
-    // Updates went back as the receiver used the window (3 MiB in 128 KiB halves at most: at least a few).
+    // Updates went back as the receiver used the window: some, and at most one per UPDATE_AFTER_BYTES.
     expect(sent.server.windowUpdates).toBeGreaterThan(0)
-    expect(sent.server.windowUpdates).toBeLessThanOrEqual(Math.ceil(size / (128 * 1024)))
+    expect(sent.server.windowUpdates).toBeLessThanOrEqual(Math.ceil(size / UPDATE_AFTER_BYTES))
     await client.close()
   })
 })
