@@ -6,7 +6,11 @@
  * the changes the store holds back) every 20 batches. Five runs; the median
  * CPU time per task, and the row writes per task.
  *
- *   node scripts/bench/store-cost.ts [--root DIR] [--out DIR]
+ *   node scripts/bench/store-cost.ts [--root DIR] [--out DIR] [--held N]
+ *
+ * `--held N` first stores N tasks that ended (not measured), as a holder
+ * that keeps N finished records (retainFinishedCount) has them: the size of
+ * its b-trees decides how many pages a batch dirties.
  *
  * Task ids are made as that checkout's nodes make them (its
  * src/runtime/tasks/task-ids.ts when it has one, else random UUIDs, as
@@ -23,7 +27,8 @@ import os from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
-const { values } = parseArgs({ options: { root: { type: 'string' }, out: { type: 'string' } } })
+const { values } = parseArgs({ options: { root: { type: 'string' }, out: { type: 'string' }, held: { type: 'string' } } })
+const HELD = Number(values.held ?? 0)
 const root = resolve(values.root ?? join(import.meta.dirname, '../..'))
 const { TaskStore } = await import(join(root, 'src/store/task-store.ts')) as typeof import('../../src/store/task-store.ts')
 const idsModule = join(root, 'src/runtime/tasks/task-ids.ts')
@@ -41,6 +46,11 @@ for (let run = 0; run < RUNS; run++) {
   const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-store-cost-'))
   const store = new TaskStore(dir)
   const flush = (store as { flushDeferred?: () => void }).flushDeferred?.bind(store)
+  for (let i = 0; i < HELD; i += 1000) {
+    const ids = Array.from({ length: Math.min(1000, HELD - i) }, () => newId())
+    store.insert(ids.map(id => ({ id, type: 'echo', payload: { n: i }, priority: 0, timeoutMs: 30_000, maxAttempts: 3, idempotencyKey: null, createdAt: 1, origin: 'origin', replicas: ['replica'] })))
+    store.applyUpdates(ids.map(id => ({ id, status: 'succeeded' as const, attempts: 1, worker: 'worker', progress: null, result: { n: i }, error: null, startedAt: 2, finishedAt: 3 })))
+  }
   const started = process.cpuUsage()
   const writesBefore = writes()
   for (let i = 0; i < TASKS; i += BATCH) {
@@ -63,11 +73,11 @@ const median = sorted[Math.floor(RUNS / 2)]!
 const writesMedian = [...writesPerTask].sort((a, b) => a - b)[Math.floor(RUNS / 2)]!
 let commit = 'unknown'
 try { commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim() } catch {}
-const line = `store of ${commit} (${root}), ids from ${idKind}: ${median.toFixed(1)} µs of CPU per task (insert, assigned, running, succeeded), median of ${RUNS} runs of ${TASKS.toLocaleString('en')} tasks: ${cpuPerTask.map(x => x.toFixed(1)).join(', ')}; ${writesMedian.toFixed(2)} write calls per task`
+const line = `store of ${commit} (${root}), ids from ${idKind}: ${median.toFixed(1)} µs of CPU per task (insert, assigned, running, succeeded), median of ${RUNS} runs of ${TASKS.toLocaleString('en')} tasks${HELD > 0 ? ` (after ${HELD.toLocaleString('en')} ended ones, not measured)` : ''}: ${cpuPerTask.map(x => x.toFixed(1)).join(', ')}; ${writesMedian.toFixed(2)} write calls per task`
 console.log(line)
 if (values.out !== undefined) {
   mkdirSync(values.out, { recursive: true })
   const file = join(values.out, `${new Date().toISOString().replace(/[:.]/g, '-')}-store-cost.md`)
-  writeFileSync(file, `# Store cost per task, ${new Date().toISOString()}\n\nMachine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}. Command: \`node scripts/bench/store-cost.ts --root ${values.root ?? '.'}\`.\n\n${line}\n`)
+  writeFileSync(file, `# Store cost per task, ${new Date().toISOString()}\n\nMachine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}. Command: \`node scripts/bench/store-cost.ts --root ${values.root ?? '.'}${HELD > 0 ? ` --held ${HELD}` : ''}\`.\n\n${line}\n`)
   console.log(`written: ${file}`)
 }
