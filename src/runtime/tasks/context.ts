@@ -67,7 +67,7 @@ export interface TaskRuntimeInit {
   minCopies?: number
   /** Called when this node, as leader of `term`, has gathered and begins to dispatch (tests and metrics). */
   onDispatching?: (term: number) => void
-  /** New task ids (default: random UUIDs). */
+  /** New task ids (default: UUIDv7, see task-ids.ts). */
   newId?: () => string
   /** Completion callbacks and webhooks (absent: none are delivered, as in the simulation). */
   callbacks?: CallbackSettings

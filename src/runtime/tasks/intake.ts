@@ -4,7 +4,7 @@
  * also the hand-over), and only then accepted. Idempotency keys resolve to
  * the first task stored under them, also while that one is being stored.
  */
-import { randomUUID } from 'node:crypto'
+import { newTaskId } from './task-ids.ts'
 import { admit, plannedCopies, replicaTargets } from '../../core/admission.ts'
 import { resolveRunAt } from '../../core/delay.ts'
 import { describeRequirement, someMemberCanRun } from '../../core/labels.ts'
@@ -179,7 +179,7 @@ export class Intake {
       const sameBatch = t.idempotencyKey === undefined ? undefined : fresh.find(f => f.idempotencyKey === t.idempotencyKey)
       if (sameBatch !== undefined) { ids.push(sameBatch.id); continue }
       const spec: TaskSpec = {
-        id: (init.newId ?? randomUUID)(),
+        id: (init.newId ?? newTaskId)(),
         type: t.type,
         payload: t.payload ?? null,
         priority: t.priority ?? 0,
