@@ -13,14 +13,18 @@ import { inTransaction } from './transaction.ts'
 
 const ENDED = "status IN ('succeeded', 'failed', 'cancelled')"
 
+/** Oldest endings first (the count sweep and purges), those on the node's retention, those with their own. */
+export const RETENTION_INDEXES = [
+  `CREATE INDEX tasks_ended ON tasks (finished_at) WHERE ${ENDED}`,
+  `CREATE INDEX tasks_ended_default ON tasks (finished_at) WHERE ${ENDED} AND retain_ms IS NULL`,
+  `CREATE INDEX tasks_ended_own ON tasks (finished_at + retain_ms) WHERE ${ENDED} AND retain_ms IS NOT NULL`
+]
+
 /** Appended to the store's migrations. */
 export const RETENTION_MIGRATIONS = [
   'ALTER TABLE tasks ADD COLUMN retain_ms INTEGER',
   'ALTER TABLE tasks ADD COLUMN copies INTEGER',
-  // Oldest endings first (the count sweep and purges), those on the node's retention, those with their own.
-  `CREATE INDEX tasks_ended ON tasks (finished_at) WHERE ${ENDED}`,
-  `CREATE INDEX tasks_ended_default ON tasks (finished_at) WHERE ${ENDED} AND retain_ms IS NULL`,
-  `CREATE INDEX tasks_ended_own ON tasks (finished_at + retain_ms) WHERE ${ENDED} AND retain_ms IS NOT NULL`,
+  ...RETENTION_INDEXES,
   // Ids forgotten, the newest of them (n grows with each; see keepForgotten).
   'CREATE TABLE expired (n INTEGER PRIMARY KEY, id TEXT NOT NULL)',
   'CREATE INDEX expired_id ON expired (id)'

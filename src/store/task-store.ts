@@ -11,13 +11,24 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { isTerminal, mergeUpdate, newRecord, terminalBeats } from '../core/tasks.ts'
-import { RETENTION_MIGRATIONS, RecordRetention, useIncrementalVacuum } from './record-retention.ts'
+import { RETENTION_INDEXES, RETENTION_MIGRATIONS, RecordRetention, useIncrementalVacuum } from './record-retention.ts'
 import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
 import type { PageKey } from '../core/listing.ts'
 import type { TickStamp } from '../core/schedules.ts'
 import { inTransaction } from './transaction.ts'
 
-const MIGRATIONS = [
+/** The tasks table's columns, in their order (the first CREATE TABLE and the columns added after it). */
+const TASK_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['id', 'TEXT PRIMARY KEY'], ['type', 'TEXT NOT NULL'], ['payload', 'TEXT NOT NULL'], ['priority', 'INTEGER NOT NULL'],
+  ['timeout_ms', 'INTEGER NOT NULL'], ['max_attempts', 'INTEGER NOT NULL'], ['idempotency_key', 'TEXT'],
+  ['created_at', 'INTEGER NOT NULL'], ['origin', 'TEXT NOT NULL'], ['replicas', 'TEXT NOT NULL'], ['status', 'TEXT NOT NULL'],
+  ['attempts', 'INTEGER NOT NULL'], ['worker', 'TEXT'], ['progress', 'TEXT'], ['result', 'TEXT'], ['error', 'TEXT'],
+  ['started_at', 'INTEGER'], ['finished_at', 'INTEGER'], ['seq', 'INTEGER NOT NULL'], ['retain_ms', 'INTEGER'], ['copies', 'INTEGER'],
+  ['run_at', 'INTEGER'], ['retries', 'INTEGER'], ['schedule', 'TEXT'], ['options', 'TEXT'], ['depends_on', 'TEXT'], ['parents', 'TEXT']
+]
+
+/** Schema steps, in order; PRAGMA user_version counts those applied (exported for the upgrade test). */
+export const MIGRATIONS = [
   `CREATE TABLE tasks (
     id TEXT PRIMARY KEY,
     type TEXT NOT NULL,
@@ -51,7 +62,18 @@ const MIGRATIONS = [
   'ALTER TABLE tasks ADD COLUMN options TEXT',
   // A task's parents (dependsOn, a JSON array of ids), and their results once it was released (a JSON object by id).
   'ALTER TABLE tasks ADD COLUMN depends_on TEXT',
-  'ALTER TABLE tasks ADD COLUMN parents TEXT'
+  'ALTER TABLE tasks ADD COLUMN parents TEXT',
+  // Idempotency keys unique through a partial index, so the many tasks without one add no index entry
+  // (the column's UNIQUE put every NULL in an index: one more page written per task stored). SQLite
+  // cannot drop a column constraint, so the table is rebuilt (once; #migrate runs it in one transaction).
+  `CREATE TABLE tasks_rebuilt (${TASK_COLUMNS.map(([name, type]) => `${name} ${type}`).join(', ')});
+   INSERT INTO tasks_rebuilt (${TASK_COLUMNS.map(([name]) => name).join(', ')}) SELECT ${TASK_COLUMNS.map(([name]) => name).join(', ')} FROM tasks;
+   DROP TABLE tasks;
+   ALTER TABLE tasks_rebuilt RENAME TO tasks;
+   CREATE UNIQUE INDEX tasks_idempotency_key ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
+   CREATE INDEX tasks_status_seq ON tasks (status, seq);
+   CREATE INDEX tasks_seq ON tasks (seq);
+   ${RETENTION_INDEXES.join(';\n   ')};`
 ]
 
 /** The spec fields kept in the `options` column. */
@@ -176,10 +198,8 @@ export class TaskStore {
 
   #migrate (): void {
     const version = (this.#db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.#db.exec(MIGRATIONS[v]!)
-      this.#db.exec(`PRAGMA user_version = ${v + 1}`)
-    }
+    // Each step and its version number in one transaction: a crash leaves the store before or after it.
+    for (let v = version; v < MIGRATIONS.length; v++) inTransaction(this.#db, () => { this.#db.exec(`${MIGRATIONS[v]!}; PRAGMA user_version = ${v + 1}`) })
   }
 
   get (id: string): TaskRecord | undefined {

@@ -3,7 +3,8 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { TaskSpec } from '../../src/core/tasks.ts'
-import { TaskStore } from '../../src/store/task-store.ts'
+import { DatabaseSync } from 'node:sqlite'
+import { MIGRATIONS, TaskStore } from '../../src/store/task-store.ts'
 
 const dirs: string[] = []
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }) })
@@ -100,5 +101,37 @@ describe('TaskStore (node:sqlite)', () => {
     expect(s.get('t1')).toMatchObject({ replicas: ['r', 'q'], payload: { id: 't1' } })
     disk.close()
     s.close()
+  })
+
+  it('upgrades a store whose idempotency keys were a column constraint: records, keys and their uniqueness kept, no index entry for a task without a key', () => {
+    const dir = tempDir()
+    // The store as the version before the rebuild left it: every migration but the last.
+    const old = new DatabaseSync(join(dir, 'tasks.db'))
+    old.exec('PRAGMA journal_mode = WAL')
+    for (const m of MIGRATIONS.slice(0, -1)) old.exec(m)
+    old.exec(`PRAGMA user_version = ${MIGRATIONS.length - 1}`)
+    const insert = old.prepare(`INSERT INTO tasks (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, seq, retain_ms, copies, run_at, parents)
+      VALUES (?, 'echo', '{}', 0, 1000, 3, ?, 1, 'o', '["r"]', ?, ?, ?, ?, 2, ?, ?)`)
+    insert.run('keyed', 'k1', 'queued', 0, 1, null, 5_000, null)
+    insert.run('plain', null, 'succeeded', 1, 2, 60_000, null, '{"p":1}')
+    old.close()
+
+    const s = new TaskStore(dir)
+    expect(s.get('keyed')).toMatchObject({ idempotencyKey: 'k1', status: 'queued', copies: 2, runAt: 5_000 })
+    expect(s.get('plain')).toMatchObject({ idempotencyKey: null, status: 'succeeded', retainMs: 60_000, parents: { p: 1 } })
+    expect(s.byIdempotencyKey('k1')?.id).toBe('keyed')
+    // The key still names one task: a second task under it maps to the first and is not stored.
+    expect(s.insert([spec('again', { idempotencyKey: 'k1' }), spec('new')])).toEqual(new Map([['again', 'keyed'], ['new', 'new']]))
+    expect(s.get('again')).toBeUndefined()
+    s.close()
+
+    const disk = new DatabaseSync(join(dir, 'tasks.db'), { readOnly: true })
+    const indexes = (disk.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' ORDER BY name").all() as Array<{ name: string }>).map(r => r.name)
+    // The primary key's index and the partial key index; no index over every task's (mostly NULL) key.
+    expect(indexes).toEqual(['sqlite_autoindex_tasks_1', 'tasks_ended', 'tasks_ended_default', 'tasks_ended_own', 'tasks_idempotency_key', 'tasks_seq', 'tasks_status_seq'])
+    const plan = disk.prepare('EXPLAIN QUERY PLAN SELECT * FROM tasks WHERE idempotency_key = ?').all('k1') as Array<{ detail: string }>
+    expect(plan.map(p => p.detail).join(' ')).toContain('tasks_idempotency_key')
+    expect((disk.prepare('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(MIGRATIONS.length)
+    disk.close()
   })
 })
