@@ -15,6 +15,13 @@ export interface ClusterCoreConfig extends FailureDetectorConfig {
    */
   joinWindowMs: number
   /**
+   * How long after its start a node that has heard of members (an mDNS
+   * answer, a connection; see ClusterCore.onContact) but has not completed
+   * its first state sync keeps its join window open, at most. Absent: the
+   * join window alone.
+   */
+  syncWaitMs?: number
+  /**
    * The heartbeats per second that all followers of the cluster publish
    * together, at most: a follower publishes every max(heartbeatIntervalMs,
    * live others / budget seconds), so what each node receives stays flat as

@@ -2,6 +2,7 @@ import { claimBeats, electLeader, isOlder } from './election.ts'
 import type { Candidate } from './election.ts'
 import { ReturningClaims, accuserRefuses, othersFollowAnUnheardLeader, preVoteQuorum, workingLeader } from './leadership.ts'
 import { heartbeatDue, publishIntervalMs } from './heartbeat-pacing.ts'
+import { JoinWindow } from './join-window.ts'
 import { MembershipView, silenceLimitsMs, suspectAfterMs } from './membership.ts'
 import type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './cluster-core-types.ts'
 import type { CoreEvent, Heartbeat, LeaderView, Leaving, MemberInfo, MemberStatus } from './types.ts'
@@ -39,7 +40,9 @@ export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './clust
  *   nothing for a join window: gossip may first hand it heartbeats sent
  *   while it was cut off, from before the others elected, that would count
  *   as PreVote votes.
- * - A node in its join window does not claim leadership, and while joining
+ * - A node in its join window does not claim leadership (one that has heard
+ *   of members but not yet had its first state sync holds the window open,
+ *   within a bound: join-window.ts), and while joining
  *   it re-numbers its incarnation after every established member it hears;
  *   members refuse a newcomer older than their leader until it does: a
  *   newcomer is always the youngest and never displaces a live leader.
@@ -72,8 +75,8 @@ export class ClusterCore {
   readonly #view: MembershipView
   readonly #id: string
   readonly #name: string
-  /** When this node (re)joined: its start, or its return from a stall the others took for its death. */
-  #joinedMs: number
+  /** When this node may lead: its join window, held open while it waits for a first state sync (join-window.ts). */
+  readonly #join: JoinWindow
   #incarnation: number
   #seq = 0
   #term: number
@@ -111,7 +114,7 @@ export class ClusterCore {
     this.#id = self.id
     this.#name = self.name
     this.#info = self.info
-    this.#joinedMs = nowMs
+    this.#join = new JoinWindow(config.joinWindowMs, config.syncWaitMs ?? config.joinWindowMs, nowMs)
     this.#incarnation = nowMs
     this.#lastStepMs = nowMs
     this.#term = initialTerm
@@ -122,7 +125,20 @@ export class ClusterCore {
   get id (): string { return this.#id }
   get term (): number { return this.#term }
   isLeader (): boolean { return this.#leader?.id === this.#id }
-  joining (nowMs: number): boolean { return nowMs < this.#joinedMs + this.#config.joinWindowMs }
+  joining (nowMs: number): boolean { return this.#join.open(nowMs) }
+
+  /**
+   * The runtime has heard of another member (an mDNS answer, an open
+   * connection) before its first state sync completed: the join window stays
+   * open until the sync completes (at most syncWaitMs after the start), so a
+   * node starved at start-up does not lead a cluster of one (join-window.ts).
+   */
+  onContact (nowMs: number): CoreEvent[] {
+    const events = this.#noticeStall(nowMs)
+    // Once it has had a leader (or led) it is no longer starting: a newcomer's connection changes nothing.
+    if (!this.#hadLeader) this.#join.contact(nowMs)
+    return events
+  }
 
   /**
    * The leader as this node sees it and the term it claimed; null until the
@@ -226,6 +242,7 @@ export class ClusterCore {
   /** Applies a state sync (see syncView): each entry as a heartbeat heard now, then one verdict. */
   onSync (view: readonly Heartbeat[], nowMs: number): CoreEvent[] {
     const events = [...this.#noticeStall(nowMs), ...view.flatMap(hb => this.#receive(hb, nowMs, false))]
+    this.#join.synced()
     return [...events, ...this.#recompute(nowMs)]
   }
 
@@ -325,7 +342,7 @@ export class ClusterCore {
     if (silentMs >= silenceLimitsMs(this.#config, this.#announcedIntervalMs).deadMs) {
       events.push(this.#reincarnate(nowMs, `this node stalled for ${gapMs} ms`))
       // Its view is as old as the stall: it joins again, claiming nothing until it has heard who leads now.
-      if (running) this.#joinedMs = nowMs
+      if (running) this.#join.restart(nowMs)
     }
     return events
   }

@@ -5,14 +5,21 @@
 import { createHash } from 'node:crypto'
 
 /**
- * Gossipsub's fast message id: the author and sequence number as they
- * arrive (the default message id under StrictSign, without decoding or
- * verifying the message first). Gossipsub caches it only after the message
- * validated, so a forged copy cannot shadow the real one.
+ * Gossipsub's message id under StrictNoSign: a hash of the payload (the
+ * signed heartbeat frame, see heartbeat-signing.ts), computed synchronously
+ * with node:crypto. Gossipsub records it in its seen-cache before it calls
+ * the topic validator, so the copies of one heartbeat that arrive from
+ * several mesh peers are dropped as duplicates and its signature is checked
+ * once. A forged or altered copy hashes differently: it cannot shadow the
+ * real one.
  */
-export function fastHeartbeatId (msg: { from?: Uint8Array, seqno?: Uint8Array, data?: Uint8Array }): string {
-  if (msg.from === undefined || msg.seqno === undefined) return createHash('sha256').update(msg.data ?? new Uint8Array()).digest('base64')
-  return Buffer.from(msg.from).toString('base64') + Buffer.from(msg.seqno).toString('base64')
+export function heartbeatMsgId (msg: { data: Uint8Array }): Uint8Array {
+  return createHash('sha256').update(msg.data).digest()
+}
+
+/** The message id as gossipsub keys its caches (base64, as its default does, without its generic encoder). */
+export function heartbeatMsgIdToString (id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('base64')
 }
 
 /**

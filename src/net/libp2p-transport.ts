@@ -1,7 +1,7 @@
 /**
  * The libp2p side of a node: TCP, Noise, Yamux, identify, mDNS, bootstrap (and
  * direct dials of members, see member-dialer.ts) and
- * gossipsub with strict signing. This folder is the only one that imports
+ * gossipsub (heartbeats signed in their payload, see heartbeat-signing.ts). This folder is the only one that imports
  * libp2p, so a move to another libp2p major stays contained here.
  */
 import { createHash } from 'node:crypto'
@@ -41,7 +41,8 @@ import { refusal, replyOfError } from '../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
 import type { ClusterTransport, MembershipTransport } from '../runtime/transport.ts'
 import { MemberProtocol } from './member-protocol.ts'
-import { HEARTBEAT_MESH, fastHeartbeatId } from './gossip-options.ts'
+import { HEARTBEAT_MESH, heartbeatMsgId, heartbeatMsgIdToString } from './gossip-options.ts'
+import { HeartbeatSigner, HeartbeatVerifier } from './heartbeat-signing.ts'
 
 export interface Libp2pTransportInit {
   cluster: string
@@ -68,9 +69,9 @@ export interface Libp2pTransportInit {
   debug?: (msg: string, detail?: Record<string, unknown>) => void
 }
 
-/** Gossip topic of a cluster's heartbeats; the version is the protocol's. */
+/** Gossip topic of a cluster's heartbeats; the version is the frame's (2: signed in the payload, heartbeat-signing.ts). */
 export function heartbeatTopic (cluster: string): string {
-  return `/taskmesh/${cluster}/heartbeat/1`
+  return `/taskmesh/${cluster}/heartbeat/2`
 }
 
 /**
@@ -118,6 +119,8 @@ type Node = Libp2p<{ pubsub: PubSub<GossipsubEvents>, identify: unknown }>
 export class Libp2pTransport implements ClusterTransport {
   readonly #node: Node
   readonly #topic: string
+  readonly #signer: HeartbeatSigner
+  readonly #verifier: HeartbeatVerifier
   readonly #validated = new WeakMap<Message, Heartbeat>()
   readonly #dialer: MemberDialer
   #mdns: MdnsSearch | undefined
@@ -130,12 +133,14 @@ export class Libp2pTransport implements ClusterTransport {
   /** Garbage each peer sent on the RPC protocol: scores it down. */
   readonly #faults: RpcFaults
 
-  private constructor (node: Node, init: Libp2pTransportInit, faults: RpcFaults, hosts: Array<{ host: string, port: number }>) {
+  private constructor (node: Node, init: Libp2pTransportInit, faults: RpcFaults, hosts: Array<{ host: string, port: number }>, privateKey: PrivateKey) {
     this.#node = node
     this.#dialer = new MemberDialer(node, { hosts, retryMs: init.bootstrapRetryMs ?? DEFAULTS.bootstrapRetryMs, debug: init.debug })
     this.#faults = faults
     this.#init = init
     this.#topic = heartbeatTopic(init.cluster)
+    this.#signer = new HeartbeatSigner(privateKey, this.#topic)
+    this.#verifier = new HeartbeatVerifier(this.#topic)
     this.#frames = new PeerRateLimiter(init.maxFramesPerSecond)
     this.#members = new MemberProtocol(node, init.cluster, {
       fault: peer => { faults.add(peer) },
@@ -184,11 +189,12 @@ export class Libp2pTransport implements ClusterTransport {
         ...(init.mdns ? { mdns: mdns({ serviceTag: mdnsServiceTag(init.cluster), interval: MDNS_LIBRARY_INTERVAL_MS }) } : {}),
         identify: identify(),
         pubsub: gossipsub({
-          globalSignaturePolicy: 'StrictSign',
-          // Duplicates (every member relays each heartbeat) are recognised by
-          // author and sequence number before their signature is checked, so
-          // each heartbeat is verified once, not once per relaying peer.
-          fastMsgIdFn: fastHeartbeatId,
+          // Heartbeats carry their own signature (heartbeat-signing.ts); the
+          // message id is the payload's hash, so the copies relayed by several
+          // mesh peers are dropped before the topic validator checks it once.
+          globalSignaturePolicy: 'StrictNoSign',
+          msgIdFn: heartbeatMsgId,
+          msgIdToStrFn: heartbeatMsgIdToString,
           allowPublishToZeroTopicPeers: true,
           emitSelf: false,
           // Published to the mesh (D peers), not to every member: a
@@ -204,7 +210,7 @@ export class Libp2pTransport implements ClusterTransport {
         })
       }
     })
-    const transport = new Libp2pTransport(node, init, faults, hosts)
+    const transport = new Libp2pTransport(node, init, faults, hosts, privateKey)
     const mdnsService = (node.services as { mdns?: MdnsService }).mdns
     if (mdnsService !== undefined) {
       transport.#mdns = new MdnsSearch(node, mdnsService, { serviceTag: mdnsServiceTag(init.cluster), intervalMs: init.mdnsIntervalMs ?? DEFAULTS.mdnsIntervalMs, debug: init.debug })
@@ -245,16 +251,16 @@ export class Libp2pTransport implements ClusterTransport {
       this.#warnOnce(why, sender, { from: sender, score: this.#score(sender), ...detail })
       return TopicValidatorResult.Reject
     }
-    if (msg.type !== 'signed') return reject('rejected unsigned heartbeat', {})
+    // Gossipsub (StrictNoSign) has already refused messages with a gossipsub signature, author or sequence number.
     let hb: Heartbeat
     let addrs: string[]
     try {
-      ({ hb, addrs } = decodeHeartbeatFrame(msg.data))
+      ({ hb, addrs } = decodeHeartbeatFrame(this.#verifier.body(msg.data)))
     } catch (err) {
-      return reject('rejected malformed heartbeat', { author: msg.from.toString(), err: (err as Error).message })
+      return reject('rejected malformed heartbeat', { err: (err as Error).message })
     }
-    if (hb.id !== msg.from.toString()) {
-      return reject('rejected heartbeat whose claimed id is not its signer', { claimed: hb.id, signer: msg.from.toString() })
+    if (!this.#verifier.signedBy(hb.id, msg.data)) {
+      return reject('rejected heartbeat not signed by the member it names', { claimed: hb.id })
     }
     this.#validated.set(msg, hb)
     this.#dialer.learn(hb.id, addrs)
@@ -282,7 +288,7 @@ export class Libp2pTransport implements ClusterTransport {
 
   async publishHeartbeat (hb: Heartbeat): Promise<void> {
     // Our listen addresses ride along, loopback last, so members heard through a third node can dial us.
-    await this.#node.services.pubsub.publish(this.#topic, encodeHeartbeat(hb, this.#dialable()))
+    await this.#node.services.pubsub.publish(this.#topic, this.#signer.frame(encodeHeartbeat(hb, this.#dialable())))
   }
 
   /** This node's listen addresses, loopback last. */

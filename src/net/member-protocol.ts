@@ -91,6 +91,10 @@ export class MemberProtocol implements MembershipTransport {
     this.#node.addEventListener('peer:connect', evt => { handler(evt.detail.toString()) })
   }
 
+  onPeerDiscovered (handler: (id: string) => void): void {
+    this.#node.addEventListener('peer:discovery', evt => { handler(evt.detail.id.toString()) })
+  }
+
   /** A member's addresses as a heartbeat may carry them (bounded in number and length). */
   #addrs (id: string): string[] {
     return this.#hooks.addressesOf(id).filter(a => a.length > 0 && a.length <= MAX_ADDR_LENGTH).slice(0, MAX_HEARTBEAT_ADDRS)

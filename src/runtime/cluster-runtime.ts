@@ -197,7 +197,11 @@ export class ClusterRuntime implements MembershipPort {
         this.#apply(this.#core.onHeartbeat(hb, clock.now()))
         return this.#core.syncView(clock.now()).filter(m => m.id !== hb.id)
       })
-      members.onPeerConnected(id => { this.#syncWith(id) })
+      members.onPeerConnected(id => {
+        this.#contact()
+        this.#syncWith(id)
+      })
+      members.onPeerDiscovered(() => { this.#contact() })
     }
     // Tick faster than heartbeats so that failures are noticed close to their deadline.
     const tickMs = tickIntervalMs(this.#init.timings.heartbeatIntervalMs)
@@ -308,8 +312,19 @@ export class ClusterRuntime implements MembershipPort {
     this.#stopTimer = undefined
   }
 
+  /**
+   * This node has heard of a member (an mDNS answer, a connection) before
+   * its first state sync: its join window waits for the sync (see
+   * join-window.ts). Only a transport that syncs says so.
+   */
+  #contact (): void {
+    if (!this.#synced && this.#init.transport.membership !== undefined) this.#apply(this.#core.onContact(this.#init.clock.now()))
+  }
+
   #tick (): void {
     const now = this.#init.clock.now()
+    // A connection that opened while this process was starved counts before the tick that could end the window.
+    if (!this.#synced && (this.#init.transport.membership?.connectedPeers().length ?? 0) > 0) this.#contact()
     this.#apply(this.#core.onTick(now))
     if (this.#core.heartbeatDue(now)) void this.#publishNow(now)
   }

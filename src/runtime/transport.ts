@@ -43,6 +43,8 @@ export interface MembershipTransport {
   connectedPeers (): string[]
   /** Called when a first connection to a peer opens. */
   onPeerConnected (handler: (id: string) => void): void
+  /** Called when a peer is discovered (an mDNS answer, a bootstrap entry), before any connection to it. */
+  onPeerDiscovered (handler: (id: string) => void): void
   /** Sends this node's heartbeat to a member and returns that member's view (see src/protocol/member-sync.ts). */
   requestMembers (to: string, self: Heartbeat, timeoutMs: number): Promise<Heartbeat[]>
   /** Answers state-sync requests: `self` is the asker's heartbeat, its id already checked against the connection. */

@@ -27,7 +27,7 @@ describe('bad input at start and on the wire', () => {
     }
   })
 
-  it('rejects malformed heartbeats and heartbeats whose claimed id is not the signer, scores their sender down until it is ignored, and keeps serving', async () => {
+  it('rejects malformed heartbeats and heartbeats not signed by the member they name, scores their sender down until it is ignored, and keeps serving', async () => {
     const a1 = await set.start({ name: 'a1', cluster: 'guarded' })
     const a2 = await set.start({ name: 'a2', cluster: 'guarded' })
     await waitFor(async () => await agreedLeader([a1, a2], 2), 5_000, 'two nodes to agree')
@@ -39,12 +39,20 @@ describe('bad input at start and on the wire', () => {
         load: { cpu: 0, memory: 0 }, types: [], leader: null, term: 99, dead: [{ id: a2.id, incarnation: 0 }], joining: false
       }
       const own = { ...forged, id: 'not-a-peer-id', name: 'ghost' }
+      const bytes = (o: object): Uint8Array => new TextEncoder().encode(JSON.stringify(o))
       for (let i = 0; i < 5; i++) {
-        await rogue.publish(new TextEncoder().encode(JSON.stringify({ ...forged, seq: 999 + i })))
-        await rogue.publish(new TextEncoder().encode(JSON.stringify({ ...own, seq: i })))
+        // a1's id, signed with the rogue's own key (as a stranger, or a member relaying a1's heartbeat, could sign it).
+        await rogue.publish(rogue.signed(bytes({ ...forged, seq: 999 + i })))
+        // a1's id, a signature of garbage.
+        const garbled = rogue.signed(bytes({ ...forged, seq: 2_000 + i }))
+        garbled.fill(7, 1, 65)
+        await rogue.publish(garbled)
+        await rogue.publish(rogue.signed(bytes({ ...own, seq: i })))
+        // Unsigned (the old frame), and no heartbeat at all.
+        await rogue.publish(bytes({ ...forged, seq: 3_000 + i }))
         await rogue.publish(new Uint8Array([0xde, 0xad, 0xbe, 0xef, i]))
       }
-      await waitFor(() => /claimed id is not its signer/.test(a2.output()) && /malformed heartbeat/.test(a2.output()), 5_000, 'a2 to log the rejections')
+      await waitFor(() => /not signed by the member it names/.test(a2.output()) && /malformed heartbeat/.test(a2.output()), 5_000, 'a2 to log the rejections')
       for (const n of [a1, a2]) {
         const view = await n.cluster()
         expect(view.members.map(m => m.name).sort()).toEqual(['a1', 'a2'])
@@ -64,10 +72,10 @@ describe('bad input at start and on the wire', () => {
       const clean = await startRoguePeer('guarded', { relay: false })
       try {
         await waitFor(() => clean.connectedPeers() >= 2, 10_000, 'a second peer to reach both nodes')
-        const valid = (id: string, name: string, seq: number): Uint8Array => new TextEncoder().encode(JSON.stringify({ ...forged, id, name, seq, incarnation: Date.now(), term: 0, dead: [], http: 'http://198.18.0.67:1' }))
+        const valid = (id: string, name: string, seq: number): Uint8Array => bytes({ ...forged, id, name, seq, incarnation: Date.now(), term: 0, dead: [], http: 'http://198.18.0.67:1' })
         await waitFor(async () => {
-          await rogue.publish(valid(rogue.id, 'graylisted', Date.now()))
-          await clean.publish(valid(clean.id, 'newcomer', Date.now()))
+          await rogue.publish(rogue.signed(valid(rogue.id, 'graylisted', Date.now())))
+          await clean.publish(clean.signed(valid(clean.id, 'newcomer', Date.now())))
           return (await a1.cluster()).members.some(m => m.name === 'newcomer')
         }, 10_000, 'the clean peer\'s heartbeat to be heard', 200)
         for (const n of [a1, a2]) expect((await n.cluster()).members.map(m => m.name)).not.toContain('graylisted')

@@ -32,6 +32,12 @@ interface Node {
   core: ClusterCore
   up: boolean
   nextTickMs: number
+  /** Connected to a member (see startTogether). */
+  connected: boolean
+  /** In the gossip mesh: a node that is not yet (see startTogether) sends and hears no heartbeats. */
+  meshed: boolean
+  /** A starved process runs nothing until then: no ticks, and what arrives waits (see startTogether). */
+  pausedUntilMs: number
 }
 
 type Event =
@@ -39,15 +45,43 @@ type Event =
   | { kind: 'hint', to: string, about: string }
   | { kind: 'probe', to: string, about: string, answered: boolean }
   | { kind: 'sync', to: string, view: Heartbeat[] }
+  | { kind: 'start', id: string }
+  | { kind: 'connect', to: string }
+  | { kind: 'sync-ask', to: string, from: string, replyMs: number }
+  | { kind: 'mesh', to: string }
 
-export interface Counters { published: number, delivered: number, probes: number, syncs: number, falseSuspicions: number }
+export interface Counters { published: number, delivered: number, probes: number, syncs: number, falseSuspicions: number, selfClaims: number, lonelyClaims: number, reincarnations: number }
+
+/**
+ * Nodes started at once on an overloaded host (see startTogether); each
+ * range is [least, most], drawn uniformly per node.
+ */
+export interface SlowStart {
+  n: number
+  /** The nodes start spread over this long (processes spawned one after another, slow to load). */
+  spreadMs: number
+  /** From its start until it first connects to a member (an mDNS answer, a dial, a Noise handshake on a starved host). */
+  connectMs: [number, number]
+  /**
+   * From that connection until the node is in the gossip mesh and hears (and
+   * is heard by) the others: gossipsub grafts a new peer at its next
+   * heartbeat (every second), later on a starved host.
+   */
+  meshMs: [number, number]
+  /** From that connection until its first state sync completes (the member it asked is starved too). */
+  syncMs: [number, number]
+  /** Chance, at each of its ticks, that a process stalls (its host's cores are all busy), and for how long. */
+  stallChance: number
+  stallMs: [number, number]
+}
 
 export class MembersSim {
   readonly config: ClusterCoreConfig
   readonly rng: () => number
   readonly nodes = new Map<string, Node>()
   nowMs = 1_000_000
-  readonly counters: Counters = { published: 0, delivered: 0, probes: 0, syncs: 0, falseSuspicions: 0 }
+  readonly counters: Counters = { published: 0, delivered: 0, probes: 0, syncs: 0, falseSuspicions: 0, selfClaims: 0, lonelyClaims: 0, reincarnations: 0 }
+  #slow: SlowStart | null = null
   readonly #queue = new Map<number, Event[]>()
   readonly #tickMs: number
   readonly #maxDelayMs: number
@@ -90,7 +124,7 @@ export class MembersSim {
     for (const core of cores) core.onSync(recent, this.nowMs - 1)
     cores.forEach((core, i) => {
       core.onTick(this.nowMs)
-      this.nodes.set(ids[i]!, { id: ids[i]!, core, up: true, nextTickMs: this.nowMs + Math.floor(this.rng() * this.#tickMs) })
+      this.nodes.set(ids[i]!, { id: ids[i]!, core, up: true, nextTickMs: this.nowMs + Math.floor(this.rng() * this.#tickMs), connected: true, meshed: true, pausedUntilMs: 0 })
       // The leader's claim goes out now, so that all agree on it; a follower published last some time ago.
       if (core.isLeader()) this.#publish(this.nodes.get(ids[i]!)!, core.nextHeartbeat(this.nowMs))
       else core.nextHeartbeat(this.nowMs - Math.floor(this.rng() * core.publishIntervalMs(this.nowMs)))
@@ -101,7 +135,7 @@ export class MembersSim {
   join (): string {
     const id = this.nextId()
     const core = new ClusterCore({ id, name: id, info: this.#info(id) }, this.config, this.nowMs)
-    const node: Node = { id, core, up: true, nextTickMs: this.nowMs }
+    const node: Node = { id, core, up: true, nextTickMs: this.nowMs, connected: true, meshed: true, pausedUntilMs: 0 }
     this.nodes.set(id, node)
     const ups = this.upNodes().filter(n => n.id !== id)
     const first = ups[Math.floor(this.rng() * ups.length)]
@@ -128,6 +162,38 @@ export class MembersSim {
       const at = this.nowMs + 1 + Math.floor(this.rng() * 20)
       this.#at(at, { kind: 'hint', to: other.id, about: id })
     }
+  }
+
+  /**
+   * Starts `opts.n` nodes at once on a starved host, as the bench's scale
+   * run does (25 processes spawned together on 2 cores): each starts at a
+   * random moment within spreadMs, connects to a random started member after
+   * connectMs (only then is it in the gossip mesh; the runtime then tells its
+   * core of the contact), and its state sync with that member completes
+   * syncMs later; every process stalls now and then. Returns the time of the
+   * last start.
+   */
+  startTogether (opts: SlowStart): number {
+    this.#slow = opts
+    let lastMs = this.nowMs
+    for (let i = 0; i < opts.n; i++) {
+      const atMs = this.nowMs + 1 + Math.floor(this.rng() * opts.spreadMs)
+      lastMs = Math.max(lastMs, atMs)
+      this.#at(atMs, { kind: 'start', id: this.nextId() })
+    }
+    return lastMs
+  }
+
+  /** True when every up node names the same leader (that has claimed) and holds every other up node alive. */
+  agreed (): boolean {
+    const ups = this.upNodes()
+    const leader = ups[0]?.core.leader()?.id
+    if (leader === undefined) return false
+    return ups.every(n => n.core.leader()?.id === leader && ups.every(o => n.core.statusOf(o.id) === 'alive'))
+  }
+
+  #uniform ([lo, hi]: [number, number]): number {
+    return lo + Math.floor(this.rng() * (hi - lo + 1))
   }
 
   upNodes (): Node[] {
@@ -166,6 +232,11 @@ export class MembersSim {
       for (const n of this.nodes.values()) {
         if (!n.up || n.nextTickMs > this.nowMs) continue
         n.nextTickMs = this.nowMs + this.#tickMs
+        if (this.#slow !== null && this.rng() < this.#slow.stallChance) {
+          n.pausedUntilMs = this.nowMs + this.#uniform(this.#slow.stallMs)
+          n.nextTickMs = n.pausedUntilMs
+          continue
+        }
         this.#observe(n, n.core.onTick(this.nowMs))
         if (n.core.heartbeatDue(this.nowMs)) this.#publish(n, n.core.nextHeartbeat(this.nowMs))
       }
@@ -173,9 +244,43 @@ export class MembersSim {
   }
 
   #deliver (e: Event): void {
+    if (e.kind === 'start') {
+      this.#start(e.id)
+      return
+    }
     const n = this.nodes.get(e.to)
     if (n === undefined || !n.up) return
+    if (n.pausedUntilMs > this.nowMs) {
+      this.#at(n.pausedUntilMs, e)
+      return
+    }
     switch (e.kind) {
+      case 'connect': {
+        // Connected to a started member: the runtime reports the contact and asks for the sync; gossip flows once meshed.
+        const peers = this.upNodes().filter(o => o.id !== n.id && o.meshed)
+        const any = this.upNodes().filter(o => o.id !== n.id)
+        const peer = (peers.length > 0 ? peers : any)[Math.floor(this.rng() * (peers.length > 0 ? peers.length : any.length))]
+        if (peer === undefined) {
+          this.#at(this.nowMs + 100, e)
+          return
+        }
+        n.connected = true
+        this.#at(this.nowMs + this.#uniform(this.#slow!.meshMs), { kind: 'mesh', to: n.id })
+        this.#observe(n, n.core.onContact(this.nowMs))
+        this.counters.syncs++
+        const syncMs = this.#uniform(this.#slow!.syncMs)
+        this.#at(this.nowMs + Math.ceil(syncMs / 2), { kind: 'sync-ask', to: peer.id, from: n.id, replyMs: Math.floor(syncMs / 2) })
+        return
+      }
+      case 'mesh':
+        n.meshed = true
+        return
+      case 'sync-ask': {
+        const asker = this.nodes.get(e.from)!
+        this.#observe(n, n.core.onHeartbeat(asker.core.syncView(this.nowMs)[0]!, this.nowMs))
+        this.#at(this.nowMs + Math.max(1, e.replyMs), { kind: 'sync', to: e.from, view: n.core.syncView(this.nowMs).filter(h => h.id !== e.from) })
+        return
+      }
       case 'hb':
         this.counters.delivered++
         this.#observe(n, n.core.onHeartbeat(e.hb, this.nowMs))
@@ -199,10 +304,17 @@ export class MembersSim {
     }
   }
 
+  #start (id: string): void {
+    const core = new ClusterCore({ id, name: id, info: this.#info(id) }, this.config, this.nowMs)
+    this.nodes.set(id, { id, core, up: true, nextTickMs: this.nowMs, connected: false, meshed: false, pausedUntilMs: 0 })
+    this.#at(this.nowMs + this.#uniform(this.#slow!.connectMs), { kind: 'connect', to: id })
+  }
+
   #publish (from: Node, hb: Heartbeat): void {
     this.counters.published++
+    if (!from.meshed) return
     for (const to of this.nodes.values()) {
-      if (to === from || !to.up) continue
+      if (to === from || !to.up || !to.meshed) continue
       if (this.rng() < this.#loss) continue
       this.#at(this.nowMs + 1 + Math.floor(this.rng() * this.#maxDelayMs), { kind: 'hb', to: to.id, hb })
     }
@@ -211,6 +323,12 @@ export class MembersSim {
   #observe (n: Node, events: CoreEvent[]): void {
     for (const e of events) {
       if (e.type === 'member-status' && (e.to === 'suspect' || e.to === 'dead') && this.nodes.get(e.id)?.up === true) this.counters.falseSuspicions++
+      if (e.type === 'leader-changed' && e.leader?.id === n.id) {
+        this.counters.selfClaims++
+        // Took office alone although it had already connected to a member: a cluster of one, to be merged later.
+        if (n.connected && n.core.snapshot(this.nowMs).members.length === 1) this.counters.lonelyClaims++
+      }
+      if (e.type === 'reincarnated') this.counters.reincarnations++
     }
   }
 

@@ -8,6 +8,7 @@ import { gossipsub } from '@chainsafe/libp2p-gossipsub'
 import type { GossipsubEvents } from '@chainsafe/libp2p-gossipsub'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { TopicValidatorResult } from '@libp2p/interface'
 import type { Libp2p, PubSub } from '@libp2p/interface'
@@ -16,6 +17,8 @@ import { tcp } from '@libp2p/tcp'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createLibp2p } from 'libp2p'
 import { heartbeatTopic, mdnsServiceTag } from '../../src/net/libp2p-transport.ts'
+import { heartbeatMsgId, heartbeatMsgIdToString } from '../../src/net/gossip-options.ts'
+import { HeartbeatSigner, HeartbeatVerifier } from '../../src/net/heartbeat-signing.ts'
 import { RPC_PROTOCOL } from '../../src/protocol/rpc.ts'
 
 /** What became of raw bytes written on an RPC stream. */
@@ -31,6 +34,8 @@ export interface RoguePeer {
   id: string
   connectedPeers: () => number
   publish: (bytes: Uint8Array) => Promise<void>
+  /** `body` (an encoded heartbeat) in a heartbeat frame signed with this peer's own key, as a member signs its heartbeats. */
+  signed: (body: Uint8Array) => Uint8Array
   /**
    * Opens an RPC stream to `peer`, writes `chunks` as they are (no framing
    * added: the caller frames, or does not), closes its writing side unless
@@ -42,25 +47,32 @@ export interface RoguePeer {
 
 /** `relay: false` makes the peer pass on no one's messages but its own (so a test knows who delivered what). */
 export async function startRoguePeer (cluster: string, opts: { relay?: boolean } = {}): Promise<RoguePeer> {
+  const privateKey = await generateKeyPair('Ed25519')
+  const topic = heartbeatTopic(cluster)
   const node: Libp2p<{ pubsub: PubSub<GossipsubEvents>, identify: unknown }> = await createLibp2p({
+    privateKey,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: [mdns({ serviceTag: mdnsServiceTag(cluster), interval: 1_000 })],
-    services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, floodPublish: true }) }
+    // Gossipsub as the members run it (no gossipsub signature; heartbeats carry their own), so what it publishes reaches their topic validator.
+    services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, floodPublish: true, globalSignaturePolicy: 'StrictNoSign', msgIdFn: heartbeatMsgId, msgIdToStrFn: heartbeatMsgIdToString }) }
   })
   node.addEventListener('peer:discovery', evt => { node.dial(evt.detail.id).catch(() => {}) })
   await node.start()
-  const topic = heartbeatTopic(cluster)
+  const self = node.peerId.toString()
+  const signer = new HeartbeatSigner(privateKey, topic)
   if (opts.relay === false) {
-    node.services.pubsub.topicValidators.set(topic, (_from, msg) => msg.type === 'signed' && msg.from.equals(node.peerId) ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore)
+    const verifier = new HeartbeatVerifier(topic)
+    node.services.pubsub.topicValidators.set(topic, (_from, msg) => verifier.signedBy(self, msg.data) ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore)
   }
   node.services.pubsub.subscribe(topic)
   return {
     id: node.peerId.toString(),
     connectedPeers: () => node.services.pubsub.getSubscribers(topic).length,
     publish: async bytes => { await node.services.pubsub.publish(topic, bytes) },
+    signed: body => signer.frame(body),
     sendRaw: async (peer, chunks, opts = {}) => {
       const signal = AbortSignal.timeout(opts.timeoutMs ?? 15_000)
       let stream
