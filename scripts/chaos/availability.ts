@@ -67,6 +67,9 @@ export function availability (input: {
   leaderSamples: readonly LeaderSample[]
   /** Hosts in the cluster (a leader in office is named by more than half of them). */
   hostCount: number
+  /** Their names, and the nodes' quorum (0: none). */
+  hosts: readonly string[]
+  quorum: number
   check: Pick<CheckResult, 'dispatches' | 'leaderChanges'> & { memberLost: readonly MemberLost[] }
   failureTimeoutMs: number
   hostOfId: (memberId: string | null) => string | null
@@ -132,7 +135,7 @@ export function availability (input: {
 
   const touched = leaderFaults(observed, input.leaderSamples, input.check, { failureTimeoutMs: input.failureTimeoutMs, endOf: f => endOf(f, loadEndMs) })
 
-  const heals = healChanges({ observed, leaderSamples: input.leaderSamples, memberLost: input.check.memberLost, hostCount, failureTimeoutMs: input.failureTimeoutMs, loadEndMs, endOf: f => endOf(f, loadEndMs) })
+  const heals = healChanges({ observed, leaderSamples: input.leaderSamples, memberLost: input.check.memberLost, hosts: input.hosts, quorum: input.quorum, hostCount, failureTimeoutMs: input.failureTimeoutMs, loadEndMs, endOf: f => endOf(f, loadEndMs) })
 
   return {
     perSecond: [...perSecond.values()].sort((a, b) => a.second - b.second),

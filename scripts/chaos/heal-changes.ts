@@ -3,9 +3,11 @@
  * polls, faults and the nodes' logs. A change of the leader in office at the
  * heal, within HEAL_WINDOW_MS of it and before the next fault begins, is
  * caused by the heal unless a fault forced it: a fault on that leader's host
- * (a pause, kill or restart) in effect around the heal, or a death verdict
- * against that leader logged before the change by a host that could hear it
- * (after the heal any host; before, one on its side of the partition). A
+ * (a pause, kill or restart) in effect around the heal, the partition itself
+ * leaving the leader's side with fewer than `quorum` running hosts, or a
+ * death verdict against that leader logged before the change by a host that
+ * could hear it (one on its side of the partition; after the heal, any host
+ * once a failure timeout has passed). A
  * leader declared dead by silence longer than the failure timeout has lost
  * office whatever the heal does: such changes are listed apart, with the
  * fault that forced them.
@@ -47,6 +49,10 @@ export function healChanges (input: {
   observed: readonly ObservedFault[]
   leaderSamples: readonly LeaderSample[]
   memberLost: readonly MemberLost[]
+  /** Every host of the run (hostCount of them). */
+  hosts: readonly string[]
+  /** The nodes' quorum (0: none). */
+  quorum: number
   hostCount: number
   failureTimeoutMs: number
   loadEndMs: number
@@ -81,9 +87,19 @@ function forcingFault (p: ObservedFault, leader: string, changeMs: number, input
   // A fault on the leader's own host in effect around the heal (its effects outlast it by up to a failure timeout).
   const onLeader = input.observed.find(f => f !== p && f.kind !== 'partition' && f.host === leader && f.atMs <= changeMs && input.endOf(f) >= healed - input.failureTimeoutMs)
   if (onLeader !== undefined) return `${onLeader.kind} ${leader} at ${fmt(onLeader.atMs)}`
-  // A death verdict against the leader by a host that could hear it: it was silent for the failure timeout.
+  // The partition itself left the leader's side with fewer than `quorum` running hosts (others killed, paused or
+  // restarting): that leader had to step down, whatever the heal did.
   const sameSide = (host: string): boolean => p.minority.includes(host) === p.minority.includes(leader)
-  const verdict = input.memberLost.find(m => m.to === 'dead' && m.member === leader && m.host !== leader && m.atMs >= p.atMs && m.atMs <= changeMs && (m.atMs >= healed || sameSide(m.host)))
+  if (input.quorum > 0) {
+    const side = input.hosts.filter(sameSide)
+    const downAt = (t: number): number => side.filter(h => input.observed.some(f => f.kind !== 'partition' && f.host === h && f.atMs <= t && t < input.endOf(f))).length
+    const moments = [p.atMs, ...input.observed.filter(f => f.kind !== 'partition').flatMap(f => [f.atMs, input.endOf(f)]).filter(t => t > p.atMs && t < healed)]
+    const fewest = Math.min(...moments.map(t => side.length - downAt(t)))
+    if (fewest < input.quorum) return `the partition left ${leader}'s side with ${fewest} running of quorum ${input.quorum}`
+  }
+  // A death verdict against the leader by a host that could hear it (on its side; after the heal, any host once
+  // a failure timeout has passed, so that the silence is not the partition's): it was silent for the failure timeout.
+  const verdict = input.memberLost.find(m => m.to === 'dead' && m.member === leader && m.host !== leader && m.atMs >= p.atMs && m.atMs <= changeMs && (sameSide(m.host) || m.atMs >= healed + input.failureTimeoutMs))
   if (verdict !== undefined) return `${leader} declared dead by ${verdict.host} at ${fmt(verdict.atMs)}`
   return null
 }

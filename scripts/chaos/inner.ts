@@ -332,7 +332,7 @@ const data: RunData = {
   expected: a => expectedResult(a)
 }
 const result = checkRun(data)
-const seen = availability({ requests, accepted, finals: result.finals, observed, leaderSamples, hostCount: hosts.length, check: result, failureTimeoutMs: FAILURE_TIMEOUT_MS, hostOfId: id => id === null ? null : names.get(id) ?? null, startedAt: t0, loadStartMs, loadEndMs })
+const seen = availability({ requests, accepted, finals: result.finals, observed, leaderSamples, hostCount: hosts.length, hosts: hosts.map(h => h.name), quorum: cfg.quorum, check: result, failureTimeoutMs: FAILURE_TIMEOUT_MS, hostOfId: id => id === null ? null : names.get(id) ?? null, startedAt: t0, loadStartMs, loadEndMs })
 const paths = writeReport(cfg.out, data, result, seen, { durationMs: cfg.durationMs, faults: cfg.faults, rate: cfg.rate, lanes: LANES, requestTimeoutMs: REQUEST_TIMEOUT_MS })
 say(`report: ${paths.json} and ${paths.html}`)
 console.log(result.summary)

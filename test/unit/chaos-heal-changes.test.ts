@@ -23,7 +23,7 @@ function fault (over: Partial<ObservedFault>): ObservedFault {
   return { atMs: 0, kind: 'pause', role: 'leader', host: 'h1', holdMs: 1_000, minority: [], endMs: null, ...over }
 }
 
-const base = { hostCount: 5, failureTimeoutMs: 1_500, loadEndMs: 60_000, endOf: (f: ObservedFault) => f.endMs ?? f.atMs + f.holdMs }
+const base = { hosts: HOSTS, quorum: 3, hostCount: 5, failureTimeoutMs: 1_500, loadEndMs: 60_000, endOf: (f: ObservedFault) => f.endMs ?? f.atMs + f.holdMs }
 
 describe('leader changes after a heal', () => {
   it('the CI smoke of e26ae47 (seed 15): the leader paused as a partition healed and declared dead is a forced change, not one caused by the heal', () => {
@@ -75,6 +75,28 @@ describe('leader changes after a heal', () => {
     const r = healChanges({ ...base, observed, leaderSamples: samples, memberLost })
     expect(r.forced).toEqual([])
     expect(r.healCaused).toEqual([{ healedAtMs: 14_000, fromLeader: 'h3 (term 2)', toLeader: 'h1 (term 3)', afterMs: 520 }])
+  })
+
+  it('a partition that left the leader\'s side below the quorum forced the change, not its heal (a CI smoke of seed 15 on this branch)', () => {
+    // h1 killed; h4 restarting until 50,780, h5 paused until 51,990, h3 restarting from 50,220 to 54,230; h4 and
+    // h5 cut off from 53,580 to 54,950. h2's side (h1, h2, h3) had one running host of the three it needs: h2 had
+    // to step down. h4 logged h2 dead 50 ms after the heal (the partition's silence), and h4 took office in term 4.
+    const observed = [
+      fault({ atMs: 25_480, kind: 'kill', host: 'h1', endMs: 64_770 }),
+      fault({ atMs: 47_960, kind: 'restart', role: 'origin', host: 'h4', endMs: 50_780 }),
+      fault({ atMs: 48_970, kind: 'pause', host: 'h5', endMs: 51_990 }),
+      fault({ atMs: 50_220, kind: 'restart', host: 'h3', endMs: 54_230 }),
+      fault({ atMs: 53_580, kind: 'partition', role: 'worker', host: 'h4', minority: ['h4', 'h5'], endMs: 54_950 })
+    ]
+    const samples = [...polls(52_000, 53_500, 'h2', 3, ['h2', 'h4', 'h5']), ...polls(54_250, 54_750, 'h2', 3, ['h2', 'h3']), ...polls(55_250, 58_000, 'h4', 4, ['h2', 'h3', 'h4', 'h5'])]
+    const memberLost: MemberLost[] = [{ atMs: 55_000, host: 'h4', member: 'h2', to: 'dead' }]
+    const r = healChanges({ ...base, observed, leaderSamples: samples, memberLost })
+    expect(r.healCaused).toEqual([])
+    expect(r.forced).toEqual([{ healedAtMs: 54_950, fromLeader: 'h2 (term 3)', toLeader: 'h4 (term 4)', afterMs: 320, forcedBy: 'the partition left h2\'s side with 1 running of quorum 3' }])
+    // Had h2's side held a quorum, a verdict from the far side so soon after the heal would force nothing.
+    const healthy = healChanges({ ...base, observed: observed.filter(f => f.kind === 'partition'), leaderSamples: samples, memberLost })
+    expect(healthy.forced).toEqual([])
+    expect(healthy.healCaused).toHaveLength(1)
   })
 
   it('a heal that keeps the leader in office lists nothing', () => {
