@@ -10,8 +10,10 @@
  */
 import type { TaskRecord } from '../../src/core/tasks.ts'
 import type { CheckResult, ObservedFault } from './check.ts'
-import { latestAnswers, leaderFaults } from './fault-timing.ts'
+import { leaderFaults } from './fault-timing.ts'
 import type { LeaderFault, LeaderSample } from './fault-timing.ts'
+import { healChanges } from './heal-changes.ts'
+import type { ForcedChange, HealChange, MemberLost } from './heal-changes.ts'
 
 /** One submit request of the workload (a retry is a request of its own). */
 export interface ClientRequest {
@@ -33,32 +35,15 @@ export interface Availability {
   /** See fault-timing.ts: the leader in office from answers before the fault; detection and recovery from what happened after it. */
   leaderFaults: LeaderFault[]
   /**
-   * Changes of the leader in office at a partition's heal (see inOfficeAt: another leader, or the same one
-   * in a new term) within HEAL_WINDOW_MS of the heal, with no other fault in between.
+   * Changes of the leader in office at a partition's heal (another leader, or the same one in a new term)
+   * within HEAL_WINDOW_MS of the heal, with no other fault in between, that no fault forced (see heal-changes.ts).
    */
-  healChanges: Array<{ healedAtMs: number, fromLeader: string | null, toLeader: string | null, afterMs: number }>
+  healChanges: HealChange[]
+  /** Such changes after a heal that a fault forced: the leader's host paused, killed or restarted, or the leader declared dead. */
+  forcedAfterHeal: ForcedChange[]
 }
 
 export interface Percentiles { count: number, p50: number | null, p90: number | null, p99: number | null, max: number | null }
-
-/** A leader change this soon after a heal, with no other fault in between, is counted as caused by the heal. */
-const HEAL_WINDOW_MS = 5_000
-
-/**
- * The leader in office at `atMs`, as "leader (term T)": a host that names
- * itself leader in its latest fresh sample and that a majority of all
- * `hostCount` hosts name, in the same term, in theirs; null when none is (no
- * side has a leader that a majority follows, or a failover is under way).
- */
-function inOfficeAt (samples: readonly LeaderSample[], atMs: number, hostCount: number): string | null {
-  const latest = latestAnswers(samples, atMs)
-  for (const own of latest.values()) {
-    if (own.leader !== own.host) continue
-    const named = [...latest.values()].filter(s => s.leader === own.host && s.term === own.term).length
-    if (named > hostCount / 2) return `${own.host} (term ${own.term ?? '?'})`
-  }
-  return null
-}
 
 function percentiles (xs: number[]): Percentiles {
   const s = [...xs].sort((a, b) => a - b)
@@ -82,7 +67,10 @@ export function availability (input: {
   leaderSamples: readonly LeaderSample[]
   /** Hosts in the cluster (a leader in office is named by more than half of them). */
   hostCount: number
-  check: Pick<CheckResult, 'dispatches' | 'leaderChanges' | 'memberLost'>
+  /** Their names, and the nodes' quorum (0: none). */
+  hosts: readonly string[]
+  quorum: number
+  check: Pick<CheckResult, 'dispatches' | 'leaderChanges'> & { memberLost: readonly MemberLost[] }
   failureTimeoutMs: number
   hostOfId: (memberId: string | null) => string | null
   startedAt: number
@@ -147,17 +135,7 @@ export function availability (input: {
 
   const touched = leaderFaults(observed, input.leaderSamples, input.check, { failureTimeoutMs: input.failureTimeoutMs, endOf: f => endOf(f, loadEndMs) })
 
-  const healChanges: Availability['healChanges'] = []
-  for (const p of observed.filter(f => f.kind === 'partition' && f.endMs !== null)) {
-    const healed = p.endMs!
-    const nextFault = observed.filter(f => f.atMs > healed).map(f => f.atMs).sort((a, b) => a - b)[0] ?? Infinity
-    const until = Math.min(healed + HEAL_WINDOW_MS, nextFault, loadEndMs)
-    // A heal while no leader is in office (the failover the partition forced is still under way) has nothing to keep.
-    const before = inOfficeAt(input.leaderSamples, healed, hostCount)
-    if (before === null) continue
-    const change = input.leaderSamples.filter(s => s.answeredMs > healed && s.answeredMs <= until).map(s => s.answeredMs).sort((x, y) => x - y).find(t => { const now = inOfficeAt(input.leaderSamples, t, hostCount); return now !== null && now !== before })
-    if (change !== undefined) healChanges.push({ healedAtMs: healed, fromLeader: before, toLeader: inOfficeAt(input.leaderSamples, change, hostCount), afterMs: change - healed })
-  }
+  const heals = healChanges({ observed, leaderSamples: input.leaderSamples, memberLost: input.check.memberLost, hosts: input.hosts, quorum: input.quorum, hostCount, failureTimeoutMs: input.failureTimeoutMs, loadEndMs, endOf: f => endOf(f, loadEndMs) })
 
   return {
     perSecond: [...perSecond.values()].sort((a, b) => a.second - b.second),
@@ -172,7 +150,8 @@ export function availability (input: {
       acceptedOnRetry: answered.filter(r => r.retry > 0).length
     },
     leaderFaults: touched,
-    healChanges
+    healChanges: heals.healCaused,
+    forcedAfterHeal: heals.forced
   }
 }
 

@@ -55,8 +55,8 @@ export interface CheckResult {
   failovers: Failover[]
   dispatches: Array<{ atMs: number, host: string, term: number }>
   leaderChanges: Array<{ atMs: number, host: string, leader: string | null, term: number | null }>
-  /** A host logged another (`member`) suspect or dead. */
-  memberLost: Array<{ atMs: number, host: string, member: string }>
+  /** A host logged another (`member`) suspect or dead (`to`). */
+  memberLost: Array<{ atMs: number, host: string, member: string, to: 'suspect' | 'dead' }>
   /** Tasks ended per second of the run. */
   throughput: Array<{ second: number, ended: number }>
   /** Each accepted task's final record (as its holders agree on it). */
@@ -146,7 +146,7 @@ export function checkRun (d: RunData): CheckResult {
     for (const l of parseLog(r.log)) {
       if (l.msg === 'dispatching as leader') dispatches.push({ atMs: rel(l.time), host: r.host, term: Number(l.term) })
       else if (l.msg === 'leader changed' || l.msg === 'no leader') leaderChanges.push({ atMs: rel(l.time), host: r.host, leader: typeof l.leader === 'string' ? l.leader : null, term: typeof l.term === 'number' ? l.term : null })
-      else if (l.msg === 'member dead' || l.msg === 'member suspect') memberLost.push({ atMs: rel(l.time), host: r.host, member: String(l.member) })
+      else if (l.msg === 'member dead' || l.msg === 'member suspect') memberLost.push({ atMs: rel(l.time), host: r.host, member: String(l.member), to: l.msg === 'member dead' ? 'dead' : 'suspect' })
     }
   }
   dispatches.sort((a, b) => a.atMs - b.atMs)

@@ -97,8 +97,12 @@ export function leaderFaults (faults: readonly ObservedFault[], samples: readonl
       ...log.leaderChanges.filter(c => outside(c.host) && c.atMs >= f.atMs && lost(c)).map(c => c.atMs),
       ...log.memberLost.filter(m => outside(m.host) && m.member === before.leader && m.atMs >= f.atMs).map(m => m.atMs)
     ].filter(t => t <= lostBy).sort((a, b) => a - b)[0]
+    // A leader still in office, in its term, once the fault's effects are over was kept (a pause or cut the
+    // failure detector forgave, however suspect it looked): a later dispatch in a higher term is another fault's.
+    const after = leaderNamedAt(samples, lostBy)
+    const kept = after !== null && after.leader === before.leader && after.term === before.term
     // Once the fault is undone a host it cut off may lead again (the old leader re-elected after a heal).
-    const dispatched = detectedAt === undefined ? undefined : log.dispatches.find(x => x.atMs >= f.atMs && (outside(x.host) || x.atMs >= opts.endOf(f)) && (before.term === null || x.term > before.term))
+    const dispatched = detectedAt === undefined || kept ? undefined : log.dispatches.find(x => x.atMs >= f.atMs && (outside(x.host) || x.atMs >= opts.endOf(f)) && (before.term === null || x.term > before.term))
     out.push({
       fault: `${f.kind} ${f.host}`,
       atMs: f.atMs,

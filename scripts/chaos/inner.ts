@@ -332,7 +332,7 @@ const data: RunData = {
   expected: a => expectedResult(a)
 }
 const result = checkRun(data)
-const seen = availability({ requests, accepted, finals: result.finals, observed, leaderSamples, hostCount: hosts.length, check: result, failureTimeoutMs: FAILURE_TIMEOUT_MS, hostOfId: id => id === null ? null : names.get(id) ?? null, startedAt: t0, loadStartMs, loadEndMs })
+const seen = availability({ requests, accepted, finals: result.finals, observed, leaderSamples, hostCount: hosts.length, hosts: hosts.map(h => h.name), quorum: cfg.quorum, check: result, failureTimeoutMs: FAILURE_TIMEOUT_MS, hostOfId: id => id === null ? null : names.get(id) ?? null, startedAt: t0, loadStartMs, loadEndMs })
 const paths = writeReport(cfg.out, data, result, seen, { durationMs: cfg.durationMs, faults: cfg.faults, rate: cfg.rate, lanes: LANES, requestTimeoutMs: REQUEST_TIMEOUT_MS })
 say(`report: ${paths.json} and ${paths.html}`)
 console.log(result.summary)
@@ -347,7 +347,7 @@ function clientSummary (a: ReturnType<typeof availability>): string {
     `client: ${a.requests.total} submit requests from ${LANES} lanes, ${a.requests.accepted} accepted (${a.requests.acceptedOnRetry} on a retry), ${a.requests.refused} refused, ${a.requests.noAnswer} unanswered within ${REQUEST_TIMEOUT_MS} ms`,
     `accepted submit latency: during faults ${p(a.latency.duringFaults)}; outside faults ${p(a.latency.outsideFaults)}`,
     `longest majority-side gap (no submit accepted, no task begun, work waiting): ${gap === null ? 'none' : `${gap.ms} ms from +${(gap.fromMs / 1000).toFixed(1)}s${gap.during === null ? '' : ` (during ${gap.during})`}`}`,
-    `faults that touched the leader: ${a.leaderFaults.length}; leader changes caused by a heal: ${a.healChanges.length}`
+    `faults that touched the leader: ${a.leaderFaults.length}; leader changes caused by a heal: ${a.healChanges.length}${a.forcedAfterHeal.length === 0 ? '' : ` (and ${a.forcedAfterHeal.length} after a heal forced by a fault: ${a.forcedAfterHeal.map(c => c.forcedBy).join('; ')})`}`
   ].join('\n')
 }
 

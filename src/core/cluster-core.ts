@@ -24,7 +24,10 @@ export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './clust
  *   (higher term, then older), also one older than that leader that comes
  *   back from a partition or a pause. Only when nobody live claims does the
  *   oldest live member lead (see election.ts): a cold start, a leader's
- *   death or departure.
+ *   death or departure. A member whose last heartbeat lists this node dead
+ *   is passed over (it cannot hear this node: a resumed leader still deaf
+ *   from its backlog, which stepped down for want of a quorum and will
+ *   listen a join window before it claims again).
  * - PreVote, in heartbeats: a node takes office (claims a new term) only
  *   when it is not joining, no alive member names a leader it has not heard
  *   (or declared dead while that member still hears it), and, with a
@@ -107,6 +110,10 @@ export class ClusterCore {
   #publishedDigest = ''
   /** Superseding claims of members held dead, not yet believed. */
   readonly #returningClaims: ReturningClaims
+  /** Members whose last heartbeat lists this incarnation as dead: they cannot lead this node now (see #candidates). */
+  readonly #accusers = new Set<string>()
+  /** When this node last saw no majority of the members it knows live (it was cut off, or most had failed): see #candidates. */
+  #smallSideMs = Number.NEGATIVE_INFINITY
 
   constructor (self: { id: string, name: string, info: MemberInfo }, config: ClusterCoreConfig, nowMs: number, initialTerm = 0) {
     this.#config = config
@@ -288,6 +295,8 @@ export class ClusterCore {
     const backFromAPartition = known === undefined ? this.#hadLeader : known.status === 'dead'
     if (backFromAPartition && this.#leader === null && hb.leader !== hb.id && !hb.joining) this.#listenUntilMs = nowMs + this.#config.joinWindowMs
     events.push(...this.#view.admit(hb, nowMs))
+    if (!hb.joining && hb.dead.some(d => d.id === this.#id && d.incarnation === this.#incarnation)) this.#accusers.add(hb.id)
+    else this.#accusers.delete(hb.id)
     if (verdict) events.push(...this.#recompute(nowMs))
     return events
   }
@@ -383,18 +392,29 @@ export class ClusterCore {
     return this.#recompute(nowMs)
   }
 
-  /** Live members that may lead: not draining (this node included unless it is leaving). */
-  #candidates (): Candidate[] {
-    const out: Candidate[] = this.#view.live().filter(m => m.status !== 'draining').map(m => ({ id: m.id, incarnation: m.incarnation }))
+  /**
+   * Live members that may lead: not draining (this node included unless it
+   * is leaving), and not one whose last heartbeat lists this node dead: it
+   * cannot hear this node (say a resumed leader still deaf from its backlog,
+   * which stepped down for want of a quorum and will listen a join window
+   * before it claims again), and waiting for it would leave everyone without
+   * a leader. Not for a join window after this node saw no majority of the
+   * members it knows: then it was the one cut off, and at the heal gossip
+   * replays what the others said of it meanwhile.
+   */
+  #candidates (nowMs: number): Candidate[] {
+    const passOver = nowMs - this.#smallSideMs >= this.#config.joinWindowMs
+    const out: Candidate[] = this.#view.live().filter(m => m.status !== 'draining' && !(passOver && this.#accusers.has(m.id))).map(m => ({ id: m.id, incarnation: m.incarnation }))
     if (this.#leaving === null) out.push({ id: this.#id, incarnation: this.#incarnation })
     return out
   }
 
   #recompute (nowMs: number): CoreEvent[] {
     const before = this.#reported
+    if (2 * (this.#view.live().length + 1) <= this.#view.all().filter(m => m.status !== 'left').length + 1) this.#smallSideMs = nowMs
     // A working leader keeps office; the oldest live member leads only when there is none.
     const own = this.isLeader() && this.#leader !== null && this.#leaving === null ? { term: this.#leader.term, leader: { id: this.#id, incarnation: this.#incarnation } } : null
-    let id = workingLeader(this.#view, own) ?? electLeader(this.#candidates())
+    let id = workingLeader(this.#view, own) ?? electLeader(this.#candidates(nowMs))
     // A node still in its join window, or back from a partition, does not claim: it may not yet have heard a live leader.
     if (id === this.#id && (this.joining(nowMs) || (nowMs < this.#listenUntilMs && this.#leader?.id !== this.#id))) id = null
     // Nor while others follow a leader we have not heard, or declared dead: our link may be the one that failed.
@@ -473,6 +493,8 @@ export class ClusterCore {
     // A new incarnation is the youngest member: it holds no office until the next verdict.
     if (this.#leader?.id === this.#id) this.#leader = null
     this.#returningClaims.clear()
+    // Nobody has listed the new incarnation dead yet.
+    this.#accusers.clear()
     return { type: 'reincarnated', incarnation: this.#incarnation, reason }
   }
 }

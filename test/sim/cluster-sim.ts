@@ -46,6 +46,10 @@ interface SimNode {
   terms: number[]
   /** Spans during which this node believed itself leader: [fromMs, toMs|null, term]. */
   leadership: Array<{ fromMs: number, toMs: number | null, term: number }>
+  /** Until then what it publishes reaches nobody (see resume's catchUp); it arrives, in order, after. */
+  sendsLateUntilMs: number
+  /** Until then what is sent to it waits (see resume's catchUp); it is read, in order, after. */
+  readsLateUntilMs: number
 }
 
 interface InFlight { atMs: number, order: number, from: string, to: string, hb: Heartbeat }
@@ -77,6 +81,7 @@ export class ClusterSim {
   readonly #maxDelayMs: number
   readonly #dropRate: number
   readonly #replayMs: number
+  #catchUpSpreadMs = 0
   /** Heartbeats a partition kept from their receiver, for the replay at the heal. */
   #cutOff: Array<{ sentMs: number, from: string, to: string, hb: Heartbeat }> = []
   readonly #watch: LeadershipWatch
@@ -108,6 +113,8 @@ export class ClusterSim {
       state: 'up',
       nextTickMs: this.nowMs + Math.floor(this.rng() * this.config.heartbeatIntervalMs),
       held: [],
+      sendsLateUntilMs: 0,
+      readsLateUntilMs: 0,
       terms: prev?.terms ?? [],
       leadership: prev?.leadership ?? []
     })
@@ -173,11 +180,28 @@ export class ClusterSim {
     this.log.push(`${this.nowMs} pause ${id}`)
   }
 
-  resume (id: string): void {
+  /**
+   * The node runs again. `catchUp`: its timers run at once, but for a while
+   * what it publishes reaches the others only afterwards (`sendMs`), and what
+   * they send it is read only afterwards (`readMs`), in order, each receiver
+   * up to `spreadMs` later than the next: a resumed process that works
+   * through a backlog (CPU starved, its connections re-established), so its
+   * silence outlasts the pause.
+   */
+  resume (id: string, catchUp: { sendMs?: number, readMs?: number, spreadMs?: number } = {}): void {
     const n = this.#must(id)
     this.#returns(id)
     n.state = 'up'
-    this.log.push(`${this.nowMs} resume ${id}`)
+    n.sendsLateUntilMs = this.nowMs + (catchUp.sendMs ?? 0)
+    n.readsLateUntilMs = this.nowMs + (catchUp.readMs ?? 0)
+    if (n.readsLateUntilMs > this.nowMs) {
+      // What came in during the pause is read after the catch-up too, before what comes later.
+      for (const hb of n.held) this.#inFlight.push({ atMs: n.readsLateUntilMs, order: this.#order++, from: hb.id, to: id, hb })
+      n.held = []
+    }
+    this.#catchUpSpreadMs = catchUp.spreadMs ?? 0
+    const lag = catchUp.sendMs === undefined && catchUp.readMs === undefined ? '' : ` (catching up: sends late for ${catchUp.sendMs ?? 0} ms, reads late for ${catchUp.readMs ?? 0} ms)`
+    this.log.push(`${this.nowMs} resume ${id}${lag}`)
     // A resumed process runs its overdue timer first, then reads its sockets.
     n.nextTickMs = this.nowMs
   }
@@ -270,7 +294,8 @@ export class ClusterSim {
       }
       if (this.rng() < this.#dropRate) continue
       const delay = 1 + Math.floor(this.rng() * this.#maxDelayMs)
-      this.#inFlight.push({ atMs: this.nowMs + delay, order: this.#order++, from: from.id, to: to.id, hb: structuredClone(hb) })
+      const lagged = from.sendsLateUntilMs > this.nowMs ? from.sendsLateUntilMs + Math.floor(this.rng() * this.#catchUpSpreadMs) : this.nowMs
+      this.#inFlight.push({ atMs: lagged + delay, order: this.#order++, from: from.id, to: to.id, hb: structuredClone(hb) })
     }
   }
 
@@ -281,6 +306,7 @@ export class ClusterSim {
       const to = this.nodes.get(m.to)
       if (to === undefined || to.state === 'crashed' || to.state === 'left' || !this.#connected(m.from, m.to)) continue
       if (to.state === 'paused') { to.held.push(m.hb); continue }
+      if (to.readsLateUntilMs > this.nowMs) { this.#inFlight.push({ ...m, atMs: to.readsLateUntilMs }); continue }
       this.#observe(to, to.core.onHeartbeat(m.hb, this.#clock(to)))
     }
     const hints = this.#hints.filter(h => h.atMs <= this.nowMs)

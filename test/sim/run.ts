@@ -33,8 +33,8 @@ The same seed replays exactly.
   --nodes N    cluster size (default: 3-9, drawn from the seed)
   --quorum Q   quorum (default: none or a majority, drawn from the seed)
   --replay-ms MS  at a heal, heartbeats the partition held back from this long ago reach their
-               receivers after all, as gossipsub's message cache hands them on (default 0: none;
-               gossipsub reaches about 3000)`
+               receivers after all, as gossipsub's message cache hands them on (default 3000,
+               about gossipsub's reach; 0: none)`
 
 if (isMainThread) await main()
 else await work(workerData as Job)

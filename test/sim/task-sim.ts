@@ -42,7 +42,7 @@ import type { TermStore } from '../../src/runtime/cluster-runtime.ts'
 import { TaskRuntime } from '../../src/runtime/task-runtime.ts'
 import type { ClusterTransport } from '../../src/runtime/transport.ts'
 import { TaskStore } from '../../src/store/task-store.ts'
-import { seededRng } from './cluster-sim.ts'
+import { GOSSIP_REPLAY_MS, seededRng } from './cluster-sim.ts'
 import { LeadershipWatch } from './leadership-watch.ts'
 import type { WatchedNode } from './leadership-watch.ts'
 
@@ -73,12 +73,9 @@ export interface TaskSimOptions {
    * At a heal, heartbeats published this recently that the partition kept
    * from a receiver reach it after all, in a random order within the
    * network's delays, as gossipsub's message cache hands them on once the
-   * mesh is whole again (default 0: none; GOSSIP_REPLAY_MS is gossipsub's
-   * reach). Off by default while seed 135 with it on (3,000 ms; seeds 1-200
-   * pass otherwise) ends with a
-   * retried task's holders apart: the retry's generation held only by its
-   * origin, the other holder (down at the retry) ended in the old one and
-   * leading when the origin hands it over.
+   * mesh is whole again (default GOSSIP_REPLAY_MS, gossipsub's reach; 0:
+   * none). On by default since seeds 1-200 pass with it (seed 135, which
+   * once ended with a retried task's holders apart, among them).
    */
   replayMs?: number
 }
@@ -220,7 +217,7 @@ export class TaskSim {
   constructor (opts: TaskSimOptions) {
     this.opts = opts
     this.#faultyNetwork = (opts.network ?? 'faulty') === 'faulty'
-    this.#replayMs = opts.replayMs ?? 0
+    this.#replayMs = opts.replayMs ?? GOSSIP_REPLAY_MS
     this.seed = opts.seed
     this.rng = seededRng(opts.seed)
     this.#depRng = seededRng(opts.seed * 7_919 + 1)

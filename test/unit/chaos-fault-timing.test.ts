@@ -94,6 +94,21 @@ describe('detection and recovery are what happened after the fault', () => {
     expect(kill).toMatchObject({ fault: 'kill h1', detectionMs: 200, recoveryMs: 1_300 })
   })
 
+  it('a leader that kept office though it was suspected has no recovery of its own, not that of a later fault (CI smoke, seed 15)', () => {
+    // h1 paused 1.1 s at 1,000: h3 logs it suspect at 1,650, it resumes and keeps office in term 1 (polls at
+    // 4,000 still name it); h1 is killed at 10,000 and h2 dispatches in term 2 at 10,300.
+    const samples = [...poll(700, 'h1', 1), ...poll(3_000, 'h1', 1), ...poll(3_500, 'h1', 1), ...poll(9_800, 'h1', 1)]
+    const log: LeadershipLog = {
+      dispatches: [{ atMs: 10_300, host: 'h2', term: 2 }],
+      leaderChanges: [{ atMs: 10_250, host: 'h2', leader: 'h2', term: 2 }],
+      memberLost: [{ atMs: 1_650, host: 'h3', member: 'h1' }, { atMs: 10_100, host: 'h3', member: 'h1' }]
+    }
+    const faults = [fault({ atMs: 1_000, host: 'h1', holdMs: 1_100, endMs: 2_100 }), fault({ atMs: 10_000, kind: 'kill', host: 'h1', endMs: null, holdMs: 0 })]
+    const [pause, kill] = leaderFaults(faults, samples, log, opts)
+    expect(pause).toMatchObject({ fault: 'pause h1', detectionMs: 650, recoveryMs: null })
+    expect(kill).toMatchObject({ fault: 'kill h1', detectionMs: 100, recoveryMs: 300 })
+  })
+
   it('a fault that touched no leader in office is not listed', () => {
     expect(leaderFaults([fault({ atMs: 1_000, host: 'h3' })], poll(700, 'h1', 1), noLog, opts)).toEqual([])
     expect(leaderFaults([fault({ atMs: 1_000, host: 'h1' })], poll(-5_000, 'h1', 1), noLog, opts)).toEqual([])
