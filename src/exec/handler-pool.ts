@@ -67,7 +67,7 @@ type Reason = { error: string, cancelled: boolean } | null
  * `recalled`: it came back unstarted from a lane it was sent ahead to; it
  * is not sent ahead again (it runs on an idle lane or a new one).
  */
-interface Pending { input: AttemptInput, handler: string, resolve: (o: AttemptOutcome) => void, onCancel: () => void, listening: boolean, recalled: boolean }
+interface Pending { input: AttemptInput, handler: string, resolve: (o: AttemptOutcome) => void, onCancel: () => void, listening: boolean, recalled: boolean, order: number }
 
 export class HandlerPool implements TaskExecutor {
   readonly #pool: Piscina
@@ -86,6 +86,8 @@ export class HandlerPool implements TaskExecutor {
   readonly #laneSlots = new Set<Lane>()
   /** Attempts sent to a lane ahead of the one it ran (for tests and tuning). */
   #takenAhead = 0
+  /** Attempts queued so far (their order in line). */
+  #queued = 0
   /** Pumps again once the lanes' run times are known (see #laneFor). */
   #pumpTimer: NodeJS.Timeout | undefined
   /** How long each handler's last attempt on a thread ran there; a known long one starts a thread at once. */
@@ -148,7 +150,8 @@ export class HandlerPool implements TaskExecutor {
           resolve({ ok: false, error: 'cancelled by request', cancelled: true })
         },
         listening: false,
-        recalled: false
+        recalled: false,
+        order: ++this.#queued
       }
       this.#waiting.push(pending)
       this.#pump()
@@ -197,7 +200,8 @@ export class HandlerPool implements TaskExecutor {
    * (with a free slot); ahead to a busy lane whose wait is short (no slot:
    * the lane's thread runs one attempt at a time); a new lane (a free slot,
    * once every lane has shown whether its attempts are short: no thread is
-   * still starting, and each has ended one or run its first for `firstRunMs`;
+   * still starting, each has ended one or run its first for `quietMs`, and
+   * none of short attempts has merely gone quiet for less than `quietMs`;
    * short attempts then go ahead to the lanes there are instead of starting
    * a thread each; at once for a handler whose last attempt ran long). None:
    * it waits (for a slot, a lane's thread, or the time when the lanes' run
@@ -309,9 +313,10 @@ export class HandlerPool implements TaskExecutor {
         clearTimeout(graceTimer)
         input.signal.removeEventListener('abort', onCancel)
         if ('unstarted' in settled && reason === null) {
-          // Its lane ended, or recalled it, before it began: it waits again, first in line.
+          // Its lane ended, or recalled it, before it began: it waits again, in its place in line (ahead of all that came after it).
           pending.recalled = true
-          this.#waiting.unshift(pending)
+          const at = this.#waiting.findIndex(w => w.order > pending.order)
+          this.#waiting.splice(at < 0 ? this.#waiting.length : at, 0, pending)
           this.#listen(pending)
         } else if ('unstarted' in settled || 'skipped' in settled) {
           pending.resolve({ ok: false, ...(reason ?? { error: 'cancelled by request', cancelled: true }) })

@@ -33,13 +33,15 @@ const LANE_IDLE_MS = 5_000
  * heard from its thread for this long is recalled (it runs on whichever lane
  * frees first, or on a new one), so an attempt that turns out long holds up
  * no other (unless it blocks its thread: then what waits behind it runs
- * after it, or elsewhere once it is stopped). `firstRunMs`: how long a
- * lane's first attempt may run (after its handler's module has loaded)
- * before the lane counts as one of long attempts; until then no other
- * thread starts for attempts that might go ahead to it.
+ * after it, or elsewhere once it is stopped). `quietMs`: how long a lane
+ * may go without a word from its thread, running its first attempt (after
+ * the handler's module has loaded) or as a lane of short attempts, before
+ * it counts as busy with a long one; until then no other thread starts for
+ * attempts that might go to it (a thread of short attempts falls quiet when
+ * the machine is busy, and another thread would only add to that).
  */
-export interface LaneTimings { shortRunMs: number, recallMs: number, firstRunMs: number }
-export const LANE_TIMINGS: LaneTimings = { shortRunMs: 20, recallMs: 20, firstRunMs: 100 }
+export interface LaneTimings { shortRunMs: number, recallMs: number, quietMs: number }
+export const LANE_TIMINGS: LaneTimings = { shortRunMs: 20, recallMs: 20, quietMs: 100 }
 /** Weight of the newest run time in a lane's moving mean (one slow run, a pause of its thread, moves it little). */
 const RUN_MS_WEIGHT = 0.2
 /** At most this many attempts on one lane (the running one and those sent ahead), however short. */
@@ -100,14 +102,18 @@ export class Lane {
 
   get alive (): boolean { return !this.#dead }
   /**
-   * Milliseconds until this lane has shown whether its attempts are short:
-   * 0 once one has ended here (or it has none, or it ended); Infinity while
-   * its thread is still starting; else until its first attempt has run `firstRunMs`.
+   * Milliseconds until another thread may start for attempts that could
+   * go to this lane: 0 when it has none, ended, runs long attempts, or has
+   * as many short ones as it takes; Infinity while its thread is still
+   * starting; else (its first attempt runs, or a lane of short attempts
+   * has gone quiet) until it has been quiet for `quietMs`.
    */
   get untilKnown (): number {
-    if (this.#dead || this.#runMs !== Infinity || this.#entries.length === 0) return 0
+    const n = this.#entries.length
+    if (this.#dead || n === 0) return 0
     if (!this.#ready) return Infinity
-    return Math.max(0, this.#timings.firstRunMs - (performance.now() - this.#heardAt))
+    if (this.#runMs !== Infinity && (this.#runMs >= this.#timings.shortRunMs || n >= MAX_ON_LANE || (n - 1) * this.#runMs >= this.#timings.shortRunMs)) return 0
+    return Math.max(0, this.#timings.quietMs - (performance.now() - this.#heardAt))
   }
   /** Attempts on this lane: the running one and any sent ahead. */
   get size (): number { return this.#entries.length }
@@ -290,10 +296,11 @@ export class ThreadLanes {
   }
 
   /**
-   * Milliseconds until every lane has shown whether its attempts are short
-   * (0: all have; Infinity: a thread is still starting, and `onChange` says
-   * when it is ready). Until then no other thread starts: a first short
-   * attempt lets the lane take the next ones ahead instead.
+   * Milliseconds until another thread may start (0: now; Infinity: a thread
+   * is still starting, and `onChange` says when it is ready; see
+   * Lane.untilKnown). Until then no other thread starts: a first short
+   * attempt, or a quiet lane that speaks again, lets the lane take the next
+   * ones ahead instead.
    */
   untilKnown (): number {
     let ms = 0

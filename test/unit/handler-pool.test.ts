@@ -84,8 +84,8 @@ describe('HandlerPool (worker threads)', () => {
 
   describe('lanes: a thread runs attempt after attempt, and takes a short one ahead', () => {
     // Runs count as short however long the machine takes to answer (it is shared), so a lane always takes one ahead; recalled after 100 ms
-    // without a word from its thread; a lane's first attempt never makes another thread start.
-    const lanePool = (capacity: number, abortGraceMs = 100): HandlerPool => new HandlerPool(capacity, { hang: './test/fixtures/hang-handler.js', user: './test/fixtures/echo-handler.js', wait: './test/fixtures/wait-handler.js' }, process.cwd(), Infinity, abortGraceMs, { shortRunMs: 60_000, recallMs: 100, firstRunMs: 60_000 })
+    // without a word from its thread; a lane's first attempt or a quiet spell never makes another thread start.
+    const lanePool = (capacity: number, abortGraceMs = 100): HandlerPool => new HandlerPool(capacity, { hang: './test/fixtures/hang-handler.js', user: './test/fixtures/echo-handler.js', wait: './test/fixtures/wait-handler.js' }, process.cwd(), Infinity, abortGraceMs, { shortRunMs: 60_000, recallMs: 100, quietMs: 60_000 })
     const run = (p: HandlerPool, type: string, payload: unknown, opts: { timeoutMs?: number, signal?: AbortSignal, onStarted?: () => void } = {}) =>
       p.run({ taskId: 't', attempt: 1, type, payload, timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal ?? new AbortController().signal, onProgress: () => {}, onStarted: opts.onStarted })
 
@@ -121,7 +121,7 @@ describe('HandlerPool (worker threads)', () => {
     })
 
     it('starts a thread per slot at once for a handler whose attempts have run long', async () => {
-      const p = new HandlerPool(3, { wait: './test/fixtures/wait-handler.js' }, process.cwd(), Infinity, 100, { shortRunMs: 20, recallMs: 20, firstRunMs: 60_000 })
+      const p = new HandlerPool(3, { wait: './test/fixtures/wait-handler.js' }, process.cwd(), Infinity, 100, { shortRunMs: 20, recallMs: 20, quietMs: 60_000 })
       try {
         // The first attempt shows that this handler runs long (200 ms > shortRunMs)...
         expect(await run(p, 'wait', { ms: 200 })).toEqual({ ok: true, result: { waitedMs: 200 } })
@@ -175,15 +175,16 @@ describe('HandlerPool (worker threads)', () => {
     })
   
     // (A handler that blocks its thread cannot be asked for one back: what it was sent ahead waits for it, or runs elsewhere once it is stopped.)
-    it('recalls the attempts taken ahead of one that turns out long, and runs them on another thread', async () => {
-      const p = lanePool(2)
+    it('recalls the attempts taken ahead of one that turns out long, and runs them on another thread once the lane has been quiet for quietMs', async () => {
+      const p = new HandlerPool(2, { user: './test/fixtures/echo-handler.js', wait: './test/fixtures/wait-handler.js' }, process.cwd(), Infinity, 100, { shortRunMs: 60_000, recallMs: 100, quietMs: 300 })
       try {
         // One lane, warm and short (short attempts keep to one thread).
         for (let i = 0; i < 3; i++) await Promise.all([run(p, 'user', 0), run(p, 'user', 0)])
         expect(p.threadCount()).toBe(1)
         const ahead0 = p.takenAhead
         const ends: string[] = []
-        const long = run(p, 'wait', { ms: 500 }).then(o => { ends.push('long'); return o })
+        // 2 s: the second thread starts after 300 ms of quiet, however slow the machine is to start it.
+        const long = run(p, 'wait', { ms: 2_000 }).then(o => { ends.push('long'); return o })
         const short = run(p, 'user', 'short').then(o => { ends.push('short'); return o })
         const behind = run(p, 'user', 'behind').then(o => { ends.push('behind'); return o })
         expect(await Promise.all([long, short, behind])).toEqual([{ ok: true, result: expect.anything() }, { ok: true, result: 'short' }, { ok: true, result: 'behind' }])
