@@ -24,10 +24,11 @@ import type { LaneRequest, LaneReply, ThreadAttempt } from './worker-thread.ts'
 /** An empty lane gives its thread back after this long. */
 const LANE_IDLE_MS = 5_000
 /**
- * `shortRunMs`: an attempt is sent ahead only to a lane whose last attempt
- * ran shorter than this, whose current one has not run longer, and where
- * the wait behind what it has (its current attempt so far, plus the last run
- * time for each attempt it holds) stays under it: waiting behind short
+ * `shortRunMs`: an attempt is sent ahead only to a lane whose attempts run
+ * shorter than this (a moving mean of their handlers' time on the thread),
+ * which has heard from its thread within it, and where the wait behind
+ * what it has (the time since it last heard from its thread, plus the mean
+ * run time for each other attempt it holds) stays under it: waiting behind short
  * attempts costs less than the node's round trip to the thread, and less
  * than a thread. `recallMs`: one that still waits while the lane has not
  * heard from its thread for this long is recalled (it runs on whichever lane
