@@ -31,13 +31,16 @@ import { fileURLToPath } from 'node:url'
  * again. A node running short tasks without a pause keeps about 35-50 MB
  * live, and settled at 310-330 MB RSS that way (docs/architecture.md,
  * "Memory under load"). A node runs instead with
- * - --max-semi-space-size=8: the young generation stays at the 2 x 8 MB an
- *   idle node starts with;
+ * - --max-semi-space-size=4: the young generation stays at 2 x 4 MB (8 MB
+ *   less than the 2 x 8 MB an idle node starts with);
  * - --heap-growing-percent=50: a full collection runs once the old
  *   generation has grown 50 % past what was live after the last one. A
  *   growth rule, not a cap: a node that needs more heap (large payloads or
- *   results) still gets it.
- * V8 reads these only when the process starts, so `start` replaces its own
+ *   results) still gets it;
+ * - MALLOC_ARENA_MAX=2 in its environment (unless set): glibc's malloc keeps
+ *   at most two arenas instead of one per thread that allocates (V8's
+ *   compiler and GC threads, handler threads), each holding freed memory of its own.
+ * V8 and glibc read these only when the process starts, so `start` replaces its own
  * process with one given them (process.execve: the same pid, stdio and
  * environment; about 50 ms and 0.06 CPU-seconds more at start, docs/benchmarks.md)
  * before anything else loads. A flag already given
@@ -48,7 +51,7 @@ import { fileURLToPath } from 'node:url'
  * (Windows; Node before 22.15) the node runs with V8's own sizing.
  */
 const NODE_HEAP_FLAGS = [
-  { flag: '--max-semi-space-size=8', givenAs: /^--max[-_](semi[-_]space|heap)[-_]size\b/ },
+  { flag: '--max-semi-space-size=4', givenAs: /^--max[-_](semi[-_]space|heap)[-_]size\b/ },
   { flag: '--heap-growing-percent=50', givenAs: /^--heap[-_]growing[-_]percent\b/ }
 ]
 
@@ -56,9 +59,9 @@ const NODE_HEAP_FLAGS = [
 if (process.argv.slice(2).find(arg => !arg.startsWith('-')) === 'start' && process.env.TASKMESH_HEAP_FLAGS !== '0' && typeof process.execve === 'function') {
   const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]
   const missing = NODE_HEAP_FLAGS.filter(f => !given.some(arg => f.givenAs.test(arg))).map(f => f.flag)
-  if (missing.length > 0) {
+  if (missing.length > 0 || process.env.MALLOC_ARENA_MAX === undefined) {
     try {
-      process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], process.env)
+      process.execve(process.execPath, [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)], { MALLOC_ARENA_MAX: '2', ...process.env })
     } catch {
       // Not possible here (e.g. a platform without execve): run with Node's own sizing.
     }

@@ -16,7 +16,7 @@ import type { ClusterView, LanNode } from '../lib/lan-nodes.ts'
 import type { Lan } from '../lan/lan.ts'
 import { fig, median, pct, round, writeResults } from './figures.ts'
 import type { Figure, Scenario } from './figures.ts'
-import { clusterFramesSent, framesPerTask, peakRssBytes, writeCalls } from './node-stats.ts'
+import { clusterFramesSent, framesPerTask, peakRssBytes, traceMemory, writeCalls } from './node-stats.ts'
 import { summarizeProfiles } from './profile.ts'
 import { drainScenario } from './drain.ts'
 import { retentionScenario } from './retention.ts'
@@ -240,14 +240,19 @@ async function throughput (): Promise<void> {
     { key: 'echo, bulk waits', type: 'echo', client: 'bulk' },
     { key: 'user handler, bulk waits', type: 'user-echo', client: 'bulk' }
   ] as const
-  type Runs = { rates: number[], cpu: number[], requests: number[], peakRss: number[], frames: number[], bytes: number[], updateBytes: number[], writes: number[], byKind: Record<string, number> }
-  const got = new Map<string, Runs>(variants.map(v => [v.key, { rates: [], cpu: [], requests: [], peakRss: [], frames: [], bytes: [], updateBytes: [], writes: [], byKind: {} }]))
+  // Peak RSS per node: `leader` and `followers` (each run's two), `nodes` (every node's, as `h1 (leader) 142` for the notes).
+  type Runs = { rates: number[], cpu: number[], requests: number[], peakRss: number[], leaderRss: number[], followerRss: number[], startRss: number[], perNode: string[], frames: number[], bytes: number[], updateBytes: number[], writes: number[], byKind: Record<string, number> }
+  const got = new Map<string, Runs>(variants.map(v => [v.key, { rates: [], cpu: [], requests: [], peakRss: [], leaderRss: [], followerRss: [], startRss: [], perNode: [], frames: [], bytes: [], updateBytes: [], writes: [], byKind: {} }]))
   for (let r = 0; r < runs; r++) {
     for (const v of variants) {
       const profile = r === 0
       const dir = `throughput-${v.type}-${v.client}`
       const c = await cluster(3, TASK_PATH_CONFIG, profile ? profiled(dir) : {})
       const pids = c.nodes.map(n => n.proc!.pid!)
+      const leader = await leaderOf(c.nodes)
+      // Peak so far of each node once the cluster has formed (start-up and joining), before any task.
+      const formedPeak = pids.map(p => peakRssBytes(p) / 2 ** 20)
+      const stopTrace = traceMemory(c.nodes, `${v.key}, run ${r + 1}`)
       const cpu0 = pids.reduce((s, p) => s + cpuSeconds(p), 0)
       const frames0 = await clusterFramesSent(c.nodes)
       const writes0 = clusterWrites(c.nodes)
@@ -262,23 +267,28 @@ async function throughput (): Promise<void> {
       }
       const waited = await Promise.all(batches)
       const secs = (performance.now() - t) / 1000
+      stopTrace()
       const cpu = pids.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0
       const writes = (clusterWrites(c.nodes) - writes0) / total
       if (waited.some(w => w.ended.some(e => e.status !== 'succeeded'))) throw new Error(`throughput (${v.key}): a task did not succeed`)
       const frames = framesPerTask(frames0, await clusterFramesSent(c.nodes), total)
       const requests = waited.reduce((n, w) => n + w.requests, 0)
-      const peak = Math.max(...pids.map(peakRssBytes)) / 2 ** 20
+      const peaks = pids.map(p => peakRssBytes(p) / 2 ** 20)
+      const peak = Math.max(...peaks)
       const runsOf = got.get(v.key)!
       runsOf.rates.push(total / secs)
       runsOf.cpu.push(cpu / (total / 1000))
       runsOf.requests.push(requests)
       runsOf.peakRss.push(peak)
+      c.nodes.forEach((n, i) => { (n === leader ? runsOf.leaderRss : runsOf.followerRss).push(peaks[i]!) })
+      runsOf.startRss.push(...formedPeak)
+      runsOf.perNode.push(`run ${r + 1}: ${c.nodes.map((n, i) => `${n.name}${n === leader ? ' (leader)' : ''} ${Math.round(peaks[i]!)} (${Math.round(formedPeak[i]!)} before the load)`).join(', ')}`)
       runsOf.frames.push(frames.total)
       runsOf.bytes.push(frames.bytes)
       runsOf.updateBytes.push(frames.updateBytes)
       runsOf.writes.push(writes)
       runsOf.byKind = frames.byKind
-      say(`throughput run ${r + 1}/${runs}, ${v.key}: ${Math.round(total / secs)} tasks/s, ${(cpu / (total / 1000)).toFixed(2)} CPU-s per 1,000, ${requests} result requests, peak RSS ${peak.toFixed(0)} MB, ${frames.total.toFixed(2)} RPC frames and ${frames.bytes} bytes (${frames.updateBytes} of updates) per task, ${writes.toFixed(1)} write system calls per task`)
+      say(`throughput run ${r + 1}/${runs}, ${v.key}: ${Math.round(total / secs)} tasks/s, ${(cpu / (total / 1000)).toFixed(2)} CPU-s per 1,000, ${requests} result requests, peak RSS (VmHWM) ${c.nodes.map((n, i) => `${n.name}${n === leader ? '*' : ''} ${peaks[i]!.toFixed(0)}`).join(', ')} MB, ${frames.total.toFixed(2)} RPC frames and ${frames.bytes} bytes (${frames.updateBytes} of updates) per task, ${writes.toFixed(1)} write system calls per task`)
       await c.stop()
       if (profile && cfg.profile) profiles.push([`throughput (first run, ${v.key})`, summarizeProfiles(join(profileDir, dir), c.formedMs ?? 0).markdown])
     }
@@ -292,6 +302,9 @@ async function throughput (): Promise<void> {
       fig(`CPU-seconds per 1,000 tasks, all nodes (${v.key})`, x.cpu, 'CPU-s', { target: v.type === 'user-echo' ? '<= 0.14' : undefined }),
       fig(`HTTP requests for the results (${v.key})`, x.requests, 'requests'),
       fig(`peak RSS of the largest node (VmHWM) (${v.key})`, x.peakRss, 'MB', { target: '<= 150 MB' }),
+      fig(`peak RSS of the leader (VmHWM) (${v.key})`, x.leaderRss, 'MB', { target: '<= 150 MB' }),
+      fig(`peak RSS of a follower (VmHWM; runs: both followers of each run) (${v.key})`, x.followerRss, 'MB', { target: '<= 150 MB' }),
+      fig(`peak RSS before the load (VmHWM once the cluster had formed; runs: every node) (${v.key})`, x.startRss, 'MB'),
       fig(`RPC frames sent per task, all nodes (${v.key})`, x.frames, 'frames'),
       fig(`RPC bytes sent per task, all nodes (${v.key})`, x.bytes, 'bytes'),
       fig(`of which task updates to holders (${v.key})`, x.updateBytes, 'bytes'),
@@ -302,7 +315,10 @@ async function throughput (): Promise<void> {
     name: 'throughput',
     config: { nodes: 3, capacity: 4, handlers: 'built-in echo (event loop); user-echo, a user module (pool thread)', tasks: total, submit: 'POST /v1/tasks/batch, 1,000 per request, round-robin', results: 'learnt from the node submitted to: per-task long-polls (GET /v1/tasks/:id?wait=, 32 at a time per batch), or bulk waits (POST /v1/tasks/wait, one loop per batch); each variant on a fresh cluster' },
     figures,
-    notes: variants.map(v => `frames per task by kind (${v.key}, last run; requests and replies): ${JSON.stringify(got.get(v.key)!.byKind)}`)
+    notes: [
+      ...variants.map(v => `peak RSS (VmHWM) per node, MB (${v.key}): ${got.get(v.key)!.perNode.join('; ')}`),
+      ...variants.map(v => `frames per task by kind (${v.key}, last run; requests and replies): ${JSON.stringify(got.get(v.key)!.byKind)}`)
+    ]
   })
 }
 

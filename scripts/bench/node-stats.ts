@@ -6,10 +6,10 @@
  * alike). Frames count round trips; bytes count what they carried (a task
  * update sent twice costs bytes even when it shares a frame). And its write
  * system calls (`syscw` in /proc/<pid>/io: socket writes, the store's log
- * and database pages, logs), which on these machines cost more than the
- * work around them: a figure that load does not blur, unlike CPU time.
+ * and database pages, logs): a count that load does not blur, unlike CPU
+ * time, so it shows what a change removed on a busy machine.
  */
-import { readFileSync } from 'node:fs'
+import { appendFileSync, readFileSync } from 'node:fs'
 import { LAN_TOKEN, statusBytes } from '../lib/lan-nodes.ts'
 import type { LanNode } from '../lib/lan-nodes.ts'
 
@@ -68,4 +68,48 @@ export function framesPerTask (before: Map<string, number>, after: Map<string, n
     byKind[k] = Math.round(d / tasks * 100) / 100
   }
   return { total: total / tasks, byKind, bytes: Math.round(bytes / tasks), updateBytes: Math.round(updateBytes / tasks) }
+}
+
+/**
+ * TASKMESH_BENCH_MEMTRACE=<file>: while a run lasts, every `everyMs` one JSON
+ * line per node to <file>: its VmRSS, VmHWM, RssAnon, RssFile and threads
+ * (/proc/<pid>/status) and its V8 heap by space, external and array buffers
+ * (its /metrics), in MB; to see what the peak is made of and when it comes.
+ * Returns the function that stops it.
+ */
+export function traceMemory (nodes: readonly LanNode[], label: string, everyMs = 250): () => void {
+  const file = process.env.TASKMESH_BENCH_MEMTRACE
+  if (file === undefined || file === '') return () => {}
+  const t0 = Date.now()
+  const mb = (x: number): number => Math.round(x / 2 ** 20 * 10) / 10
+  const status = (pid: number): Record<string, number> => {
+    try {
+      return Object.fromEntries(readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter(l => /^(VmRSS|VmHWM|RssAnon|RssFile|Threads):/.test(l))
+        .map(l => { const [k, v] = l.split(/:\s+/); return [k!, k === 'Threads' ? Number(v) : mb(Number(v!.split(' ')[0]) * 1024)] }))
+    } catch { return {} }
+  }
+  const sample = async (): Promise<void> => {
+    await Promise.all(nodes.map(async n => {
+      const pid = n.proc?.pid
+      if (pid === undefined) return
+      const heap: Record<string, number> = {}
+      try {
+        const res = await fetch(`${n.url}/metrics`, { headers: { authorization: `Bearer ${LAN_TOKEN}` }, signal: AbortSignal.timeout(2_000) })
+        for (const line of (await res.text()).split('\n')) {
+          const m = /^nodejs_(heap_size_used_bytes|heap_size_total_bytes|external_memory_bytes|heap_space_size_total_bytes\{space="(\w+)"\}) (\S+)$/.exec(line)
+          if (m !== null && Number(m[3]) > 0) heap[m[2] === undefined ? m[1]!.replace('_bytes', '') : `space_${m[2]}`] = mb(Number(m[3]))
+        }
+      } catch {}
+      appendFileSync(file, JSON.stringify({ label, node: n.name, ms: Date.now() - t0, ...status(pid), ...heap }) + '\n')
+    }))
+  }
+  let stopped = false
+  const loop = async (): Promise<void> => {
+    while (!stopped) {
+      await sample()
+      await new Promise(resolve => setTimeout(resolve, everyMs))
+    }
+  }
+  void loop()
+  return () => { stopped = true }
 }

@@ -62,8 +62,12 @@ const INLINE_BUILTINS = new Set(['echo', 'sleep', 'fail'])
 
 type Reason = { error: string, cancelled: boolean } | null
 
-/** An attempt waiting for a slot (or for a lane to take it ahead). */
-interface Pending { input: AttemptInput, handler: string, resolve: (o: AttemptOutcome) => void, onCancel: () => void, listening: boolean }
+/**
+ * An attempt waiting for a slot (or for a lane to take it ahead).
+ * `recalled`: it came back unstarted from a lane it was sent ahead to; it
+ * is not sent ahead again (it runs on an idle lane or a new one).
+ */
+interface Pending { input: AttemptInput, handler: string, resolve: (o: AttemptOutcome) => void, onCancel: () => void, listening: boolean, recalled: boolean, order: number }
 
 export class HandlerPool implements TaskExecutor {
   readonly #pool: Piscina
@@ -82,6 +86,13 @@ export class HandlerPool implements TaskExecutor {
   readonly #laneSlots = new Set<Lane>()
   /** Attempts sent to a lane ahead of the one it ran (for tests and tuning). */
   #takenAhead = 0
+  /** Attempts queued so far (their order in line). */
+  #queued = 0
+  /** Pumps again once the lanes' run times are known (see #laneFor). */
+  #pumpTimer: NodeJS.Timeout | undefined
+  /** How long each handler's last attempt on a thread ran there; a known long one starts a thread at once. */
+  readonly #runMs = new Map<string, number>()
+  readonly #shortRunMs: number
 
   /**
    * `userHandlers` maps a task type to a module path (relative to `baseDir`).
@@ -93,6 +104,7 @@ export class HandlerPool implements TaskExecutor {
     this.#maxResultBytes = maxResultBytes
     this.#abortGraceMs = abortGraceMs
     this.#capacity = capacity
+    this.#shortRunMs = lanes.shortRunMs
     this.#handlers = new Map(Object.keys(builtins).map(name => [name, name]))
     for (const [type, path] of Object.entries(userHandlers)) this.#handlers.set(type, resolve(baseDir, path))
     this.#pool = new Piscina({
@@ -105,7 +117,7 @@ export class HandlerPool implements TaskExecutor {
       maxQueue: 'auto',
       idleTimeout: IDLE_THREAD_MS
     })
-    this.#lanes = new ThreadLanes(this.#pool, lanes)
+    this.#lanes = new ThreadLanes(this.#pool, lanes, () => { this.#pump() })
   }
 
   types (): string[] {
@@ -137,7 +149,9 @@ export class HandlerPool implements TaskExecutor {
           this.#waiting.splice(i, 1)
           resolve({ ok: false, error: 'cancelled by request', cancelled: true })
         },
-        listening: false
+        listening: false,
+        recalled: false,
+        order: ++this.#queued
       }
       this.#waiting.push(pending)
       this.#pump()
@@ -152,22 +166,18 @@ export class HandlerPool implements TaskExecutor {
     pending.input.signal.addEventListener('abort', pending.onCancel, { once: true })
   }
 
-  /** Starts waiting attempts while slots are free, and sends short ones ahead to lanes that take one (see thread-lanes.ts). */
+  /** Starts waiting attempts while slots are free, and sends short ones ahead to lanes that take them (see thread-lanes.ts). */
   #pump (): void {
     while (this.#waiting.length > 0) {
       const next = this.#waiting[0]!
       const inline = INLINE_BUILTINS.has(next.handler)
       let lane: Lane | undefined
-      if (this.#busy < this.#capacity) {
+      if (inline) {
+        if (this.#busy >= this.#capacity) return
         this.#busy++
-        if (!inline) {
-          lane = this.#lanes.take()
-          this.#laneSlots.add(lane)
-        }
       } else {
-        lane = inline ? undefined : this.#lanes.prefetchTarget()
+        lane = this.#laneFor(next)
         if (lane === undefined) return
-        this.#takenAhead++
       }
       this.#waiting.shift()
       if (next.listening) {
@@ -183,6 +193,47 @@ export class HandlerPool implements TaskExecutor {
         })
       }
     }
+  }
+
+  /**
+   * Where the next attempt on a thread goes, in this order: an idle lane
+   * (with a free slot); ahead to a busy lane whose wait is short (no slot:
+   * the lane's thread runs one attempt at a time); a new lane (a free slot,
+   * once every lane has shown whether its attempts are short: no thread is
+   * still starting, each has ended one or run its first for `quietMs`, and
+   * none of short attempts has merely gone quiet for less than `quietMs`;
+   * short attempts then go ahead to the lanes there are instead of starting
+   * a thread each; at once for a handler whose last attempt ran long). None:
+   * it waits (for a slot, a lane's thread, or the time when the lanes' run
+   * times are known).
+   */
+  #laneFor (next: Pending): Lane | undefined {
+    const free = this.#busy < this.#capacity
+    if (free) {
+      const idle = this.#lanes.idle()
+      if (idle !== undefined) return this.#holdSlot(idle)
+    }
+    if (!next.recalled) {
+      const ahead = this.#lanes.prefetchTarget()
+      if (ahead !== undefined) {
+        this.#takenAhead++
+        return ahead
+      }
+    }
+    if (!free) return undefined
+    const untilKnown = (this.#runMs.get(next.handler) ?? 0) >= this.#shortRunMs ? 0 : this.#lanes.untilKnown()
+    if (untilKnown === 0) return this.#holdSlot(this.#lanes.take())
+    if (Number.isFinite(untilKnown) && this.#pumpTimer === undefined) {
+      this.#pumpTimer = setTimeout(() => { this.#pumpTimer = undefined; this.#pump() }, Math.ceil(untilKnown))
+      this.#pumpTimer.unref()
+    }
+    return undefined
+  }
+
+  #holdSlot (lane: Lane): Lane {
+    this.#busy++
+    this.#laneSlots.add(lane)
+    return lane
   }
 
   /** The attempt's outcome from what its handler returned or threw, unless it was aborted first. */
@@ -257,12 +308,15 @@ export class HandlerPool implements TaskExecutor {
       },
       onProgress: value => { this.#onProgress(input, value) },
       onSettled: settled => {
+        if ('ms' in settled && settled.ms !== undefined) this.#runMs.set(handler, settled.ms)
         clearTimeout(timeout)
         clearTimeout(graceTimer)
         input.signal.removeEventListener('abort', onCancel)
         if ('unstarted' in settled && reason === null) {
-          // Its lane ended before it began: it waits again, first in line.
-          this.#waiting.unshift(pending)
+          // Its lane ended, or recalled it, before it began: it waits again, in its place in line (ahead of all that came after it).
+          pending.recalled = true
+          const at = this.#waiting.findIndex(w => w.order > pending.order)
+          this.#waiting.splice(at < 0 ? this.#waiting.length : at, 0, pending)
           this.#listen(pending)
         } else if ('unstarted' in settled || 'skipped' in settled) {
           pending.resolve({ ok: false, ...(reason ?? { error: 'cancelled by request', cancelled: true }) })
@@ -288,6 +342,7 @@ export class HandlerPool implements TaskExecutor {
   }
 
   async close (): Promise<void> {
+    clearTimeout(this.#pumpTimer)
     this.#lanes.close()
     await this.#pool.destroy()
   }

@@ -4,9 +4,13 @@
  * then its outcome; progress and aborts between), so a short task costs two
  * messages instead of a fresh channel, a queued pool task, a "started"
  * message and the pool's reply. The thread runs a lane's attempts in the
- * order sent, so the node may send one ahead while another runs (see
+ * order sent, so the node may send attempts ahead while another runs (see
  * `prefetchTarget`): the thread then goes from one to the next without
- * waiting for the node. A lane left empty for LANE_IDLE_MS ends its piscina
+ * waiting for the node. Short attempts keep one thread busy rather than
+ * start more: a thread costs 10-15 MB of memory (its own V8 heap and Node
+ * bootstrap), and a lane takes attempts ahead while the wait behind what it
+ * has is short; another thread starts only when no lane can take the next
+ * one (docs/architecture.md, "Handler threads"). A lane left empty for LANE_IDLE_MS ends its piscina
  * task (the thread then idles out as before). A lane whose thread is
  * terminated (a handler that ignored its abort) or crashes fails the attempt
  * it was running, and only that one: the attempts sent ahead never began,
@@ -20,23 +24,36 @@ import type { LaneRequest, LaneReply, ThreadAttempt } from './worker-thread.ts'
 /** An empty lane gives its thread back after this long. */
 const LANE_IDLE_MS = 5_000
 /**
- * `shortRunMs`: an attempt is sent ahead only to a lane whose last attempt
- * ran shorter than this and whose current one has not run longer: waiting
- * behind a short attempt costs less than the node's round trip to the
- * thread. `recallMs`: one that still waits after this long is recalled (it
- * runs on whichever lane frees first), so an attempt that turns out long
- * holds up no other (unless it blocks its thread: then what waits behind it
- * runs after it, or elsewhere once it is stopped).
+ * `shortRunMs`: an attempt is sent ahead only to a lane whose attempts run
+ * shorter than this (a moving mean of their handlers' time on the thread),
+ * which has heard from its thread within it, and where the wait behind
+ * what it has (the time since it last heard from its thread, plus the mean
+ * run time for each other attempt it holds) stays under it: waiting behind short
+ * attempts costs less than the node's round trip to the thread, and less
+ * than a thread. `recallMs`: one that still waits while the lane has not
+ * heard from its thread for this long is recalled (it runs on whichever lane
+ * frees first, or on a new one), so an attempt that turns out long holds up
+ * no other (unless it blocks its thread: then what waits behind it runs
+ * after it, or elsewhere once it is stopped). `quietMs`: how long a lane
+ * may go without a word from its thread, running its first attempt (after
+ * the handler's module has loaded) or as a lane of short attempts, before
+ * it counts as busy with a long one; until then no other thread starts for
+ * attempts that might go to it (a thread of short attempts falls quiet when
+ * the machine is busy, and another thread would only add to that).
  */
-export interface LaneTimings { shortRunMs: number, recallMs: number }
-export const LANE_TIMINGS: LaneTimings = { shortRunMs: 20, recallMs: 20 }
+export interface LaneTimings { shortRunMs: number, recallMs: number, quietMs: number }
+export const LANE_TIMINGS: LaneTimings = { shortRunMs: 20, recallMs: 20, quietMs: 100 }
+/** Weight of the newest run time in a lane's moving mean (one slow run, a pause of its thread, moves it little). */
+const RUN_MS_WEIGHT = 0.2
+/** At most this many attempts on one lane (the running one and those sent ahead), however short. */
+const MAX_ON_LANE = 64
 
 /**
  * How an attempt on a lane ended: what its handler returned or threw (or its
  * thread's failure); `skipped`, aborted before it began; `unstarted`, its
  * lane ended before it began (it may run elsewhere).
  */
-export type Settled = { result: unknown } | { err: unknown } | { skipped: true } | { unstarted: true }
+export type Settled = { result: unknown, ms?: number } | { err: unknown, ms?: number } | { skipped: true } | { unstarted: true }
 
 export interface LaneJob {
   attempt: ThreadAttempt
@@ -52,20 +69,28 @@ export class Lane {
   readonly #port: MessagePort
   readonly #hard = new AbortController()
   readonly #onEnd: (lane: Lane) => void
+  readonly #onReady: () => void
   #ready = false
   #dead = false
   /** Attempts sent to this lane, in order; the first runs (once the lane is ready). */
   readonly #entries: Entry[] = []
   #seq = 0
   #idleTimer: NodeJS.Timeout | undefined
-  /** When the first entry began (performance.now()), and how long the last one ran. */
+  /** When the first entry began (performance.now()); how long its attempts run (a moving mean of their handlers' time on the thread). */
   #headStartedAt = 0
-  #lastRunMs = Infinity
+  /**
+   * When the lane last heard from its thread, or gave an idle thread an
+   * attempt: a lane that keeps answering is moving. The node's own view of
+   * when an attempt began can be late by as long as the node was busy.
+   */
+  #heardAt = 0
+  #runMs = Infinity
 
   readonly #timings: LaneTimings
 
-  constructor (pool: Piscina, timings: LaneTimings, onEnd: (lane: Lane) => void) {
+  constructor (pool: Piscina, timings: LaneTimings, onEnd: (lane: Lane) => void, onReady: () => void) {
     this.#onEnd = onEnd
+    this.#onReady = onReady
     this.#timings = timings
     const { port1, port2 } = new MessageChannel()
     this.#port = port1
@@ -77,13 +102,31 @@ export class Lane {
   }
 
   get alive (): boolean { return !this.#dead }
+  /**
+   * Milliseconds until another thread may start for attempts that could
+   * go to this lane: 0 when it has none, ended, runs long attempts, or has
+   * as many short ones as it takes; Infinity while its thread is still
+   * starting; else (its first attempt runs, or a lane of short attempts
+   * has gone quiet) until it has been quiet for `quietMs`.
+   */
+  get untilKnown (): number {
+    const n = this.#entries.length
+    if (this.#dead || n === 0) return 0
+    if (!this.#ready) return Infinity
+    if (this.#runMs !== Infinity && (this.#runMs >= this.#timings.shortRunMs || n >= MAX_ON_LANE || (n - 1) * this.#runMs >= this.#timings.shortRunMs)) return 0
+    return Math.max(0, this.#timings.quietMs - (performance.now() - this.#heardAt))
+  }
   /** Attempts on this lane: the running one and any sent ahead. */
   get size (): number { return this.#entries.length }
 
-  /** True when an attempt sent now would wait only behind a short one. */
+  /** True when an attempt sent now would wait only behind short ones, for less than `shortRunMs` in all. */
   get takesOneAhead (): boolean {
+    // The time since the lane last heard from its thread counts as the current attempt's run so far.
     const { shortRunMs } = this.#timings
-    return !this.#dead && this.#ready && this.#entries.length === 1 && this.#lastRunMs < shortRunMs && performance.now() - this.#headStartedAt < shortRunMs
+    const n = this.#entries.length
+    if (this.#dead || !this.#ready || n === 0 || n >= MAX_ON_LANE || this.#runMs >= shortRunMs) return false
+    const silent = performance.now() - this.#heardAt
+    return silent < shortRunMs && silent + (n - 1) * this.#runMs < shortRunMs
   }
 
   /** Sends an attempt to this lane (behind the ones it has); returns its number on the lane. */
@@ -114,10 +157,29 @@ export class Lane {
     this.#port.postMessage({ abort: seq, reason } satisfies LaneRequest)
   }
 
-  /** An attempt sent ahead still waits behind a long one: it comes back (settles as unstarted) unless it has begun meanwhile. */
+  /**
+   * An attempt sent ahead still waits: it comes back (settles as unstarted)
+   * if the lane has not heard from its thread for `recallMs` (what runs
+   * there is long), unless it
+   * has begun meanwhile. Behind a lane that keeps moving (short attempts
+   * ending one after another) it waits on. Decided after the messages that came
+   * meanwhile: after a stall of the node its timers run before them.
+   */
   #recall (entry: Entry): void {
+    setImmediate(() => {
+      if (!this.#entries.includes(entry) || entry.begun) return
+      const silentMs = performance.now() - this.#heardAt
+      if (silentMs < this.#timings.recallMs) {
+        entry.recallTimer = setTimeout(() => { this.#recall(entry) }, this.#timings.recallMs - silentMs)
+        entry.recallTimer.unref()
+        return
+      }
+      this.#recallNow(entry)
+    })
+  }
+
+  #recallNow (entry: Entry): void {
     const i = this.#entries.indexOf(entry)
-    if (i < 0 || entry.begun) return
     entry.recalled = true
     if (!entry.sent) {
       this.#entries.splice(i, 1)
@@ -157,13 +219,16 @@ export class Lane {
     entry.begun = true
     clearTimeout(entry.recallTimer)
     this.#headStartedAt = performance.now()
+    this.#heardAt = this.#headStartedAt
     entry.job.onStarted()
   }
 
   #onMessage (m: LaneReply): void {
+    this.#heardAt = performance.now()
     if ('ready' in m) {
       this.#ready = true
       for (const e of [...this.#entries]) if (!e.sent) this.#post(e)
+      this.#onReady()
       return
     }
     const i = this.#entries.findIndex(e => e.seq === m.seq)
@@ -178,10 +243,14 @@ export class Lane {
       return
     }
     this.#entries.splice(i, 1)
-    if (entry.begun) this.#lastRunMs = performance.now() - this.#headStartedAt
+    const ms = 'ms' in m ? m.ms : undefined
+    if (entry.begun) {
+      const ran = ms ?? performance.now() - this.#headStartedAt
+      this.#runMs = this.#runMs === Infinity ? ran : this.#runMs + RUN_MS_WEIGHT * (ran - this.#runMs)
+    }
     // A recalled attempt the thread skipped never began: it may run elsewhere.
     const skipped: Settled = entry.recalled ? { unstarted: true } : { skipped: true }
-    this.#settled(entry, 'skipped' in m ? skipped : 'error' in m ? { err: m.error } : { result: m.result })
+    this.#settled(entry, 'skipped' in m ? skipped : 'error' in m ? { err: m.error, ms } : { result: m.result, ms })
   }
 
   /** An entry left the lane: it settles. */
@@ -212,21 +281,44 @@ export class ThreadLanes {
   readonly #pool: Piscina
   readonly #all = new Set<Lane>()
   readonly #timings: LaneTimings
+  readonly #onChange: () => void
 
-  constructor (pool: Piscina, timings: LaneTimings) {
+  /** `onChange`: a lane's thread became ready, or a lane ended (what waits for one may go on). */
+  constructor (pool: Piscina, timings: LaneTimings, onChange: () => void = () => {}) {
     this.#pool = pool
     this.#timings = timings
+    this.#onChange = onChange
   }
 
-  /** An empty lane, or a new one (its thread may still be starting). */
-  take (): Lane {
+  /** An empty lane (its thread may still be starting), if there is one. */
+  idle (): Lane | undefined {
     for (const lane of this.#all) if (lane.alive && lane.size === 0) return lane
-    const lane = new Lane(this.#pool, this.#timings, ended => { this.#all.delete(ended) })
+    return undefined
+  }
+
+  /**
+   * Milliseconds until another thread may start (0: now; Infinity: a thread
+   * is still starting, and `onChange` says when it is ready; see
+   * Lane.untilKnown). Until then no other thread starts: a first short
+   * attempt, or a quiet lane that speaks again, lets the lane take the next
+   * ones ahead instead.
+   */
+  untilKnown (): number {
+    let ms = 0
+    for (const lane of this.#all) ms = Math.max(ms, lane.untilKnown)
+    return ms
+  }
+
+  /** An empty lane, or a new one (a thread the pool has idle, or a new thread, which may still be starting). */
+  take (): Lane {
+    const idle = this.idle()
+    if (idle !== undefined) return idle
+    const lane = new Lane(this.#pool, this.#timings, ended => { this.#all.delete(ended); this.#onChange() }, this.#onChange)
     this.#all.add(lane)
     return lane
   }
 
-  /** A busy lane that would run one more attempt right after its current, short one (see SHORT_RUN_MS). */
+  /** A busy lane that would run one more attempt soon after what it has, all short (see LaneTimings). */
   prefetchTarget (): Lane | undefined {
     for (const lane of this.#all) if (lane.takesOneAhead) return lane
     return undefined

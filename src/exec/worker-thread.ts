@@ -28,11 +28,12 @@ export interface ThreadAttempt {
 export type LaneRequest = { run: number, attempt: ThreadAttempt, ahead: boolean } | { abort: number, reason: string } | { recall: number } | { close: true }
 /**
  * Lane -> node: ready for attempts; `began`, an attempt sent ahead (behind
- * another) has begun (one sent to an idle lane begins unannounced); progress,
+ * another) has begun (one sent to an idle lane begins unannounced), or an
+ * attempt's handler module has been loaded and it runs now; progress,
  * result or error of attempt `seq`; or `skipped`, an attempt aborted or
  * recalled while it waited here (it never began).
  */
-export type LaneReply = { ready: true } | { seq: number, began: true } | { seq: number, progress: unknown } | { seq: number, result: unknown } | { seq: number, error: string } | { seq: number, skipped: true }
+export type LaneReply = { ready: true } | { seq: number, began: true } | { seq: number, progress: unknown } | { seq: number, result: unknown, ms: number } | { seq: number, error: string, ms?: number } | { seq: number, skipped: true }
 
 const modules = new Map<string, Handler>()
 
@@ -53,7 +54,12 @@ const messageOf = (err: unknown): string => err instanceof Error ? err.message :
 
 async function runOne (port: MessagePort, seq: number, task: ThreadAttempt, controller: AbortController): Promise<void> {
   try {
+    const cold = builtins[task.handler] === undefined && !modules.has(task.handler)
     const fn = await load(task.handler)
+    // Its module is loaded: the node counts the run from here (a first load is no sign of a long handler).
+    if (cold) port.postMessage({ seq, began: true } satisfies LaneReply)
+    // How long the handler ran on this thread (its module's first load left out): how the node judges a short attempt.
+    const began = performance.now()
     const result = await fn(task.payload, {
       progress: value => {
         // Progress that cannot cross to the node is dropped, as the node drops progress that is not JSON.
@@ -64,10 +70,11 @@ async function runOne (port: MessagePort, seq: number, task: ThreadAttempt, cont
       attempt: task.attempt,
       parents: task.parents ?? {}
     })
+    const ms = performance.now() - began
     try {
-      port.postMessage({ seq, result: result === undefined ? null : result })
+      port.postMessage({ seq, result: result === undefined ? null : result, ms })
     } catch (err) {
-      port.postMessage({ seq, error: `the handler's result is refused: ${messageOf(err)}` })
+      port.postMessage({ seq, error: `the handler's result is refused: ${messageOf(err)}`, ms })
     }
   } catch (err) {
     port.postMessage({ seq, error: messageOf(err) })

@@ -16,6 +16,7 @@ import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from 
 import type { PageKey } from '../core/listing.ts'
 import type { TickStamp } from '../core/schedules.ts'
 import { inTransaction } from './transaction.ts'
+import { CACHED_BYTES, CACHED_ENDED_BYTES, CACHED_ENDED_RECORDS, CACHED_RECORDS, RECORD_OVERHEAD_BYTES, RecordCache } from './record-cache.ts'
 
 /** The tasks table's columns, in their order (the first CREATE TABLE and the columns added after it). */
 const TASK_COLUMNS: ReadonlyArray<readonly [string, string]> = [
@@ -143,29 +144,27 @@ function fromRow (r: Row): TaskRecord {
   }
 }
 
+/** A record's size estimate from its row: what updates leave alone, and its result and progress (see RecordCache). */
+function rowBytes (r: Row): { base: number, extra: number } {
+  return { base: RECORD_OVERHEAD_BYTES + r.payload.length + (r.parents?.length ?? 0), extra: (r.result?.length ?? 0) + (r.progress?.length ?? 0) }
+}
+
 function optionsOf (spec: TaskSpec): string | null {
   const o = Object.fromEntries(OPTION_FIELDS.filter(f => spec[f] !== undefined).map(f => [f, spec[f]]))
   return Object.keys(o).length === 0 ? null : JSON.stringify(o)
 }
 
-/**
- * Records kept in memory as well (most recently written or read last): the
- * task path reads a record for every update it applies, and a row read and
- * its JSON parse cost more than the update itself. Callers never mutate a
- * record they are given. Unfinished records (the ones the task path
- * updates) have their own room; a finished record moves to a much smaller
- * one (late duplicate endings and the reads just after an ending hit it),
- * so the records a node holds after their tasks ended live on disk only.
- */
-const CACHED_RECORDS = 10_000
-const CACHED_ENDED_RECORDS = 1_000
-
 export class TaskStore {
   readonly #db: DatabaseSync
-  readonly #cache = new Map<string, TaskRecord>()
-  readonly #endedCache = new Map<string, TaskRecord>()
-  /** Non-terminal changes not written yet (see applyUpdates), with the sequence number each got. */
-  readonly #deferred = new Map<string, { rec: TaskRecord, seq: number }>()
+  /** Records kept in memory as well, unfinished and ended apart (src/store/record-cache.ts). */
+  readonly #cache = new RecordCache(CACHED_RECORDS, CACHED_BYTES)
+  readonly #endedCache = new RecordCache(CACHED_ENDED_RECORDS, CACHED_ENDED_BYTES)
+  /**
+   * Non-terminal changes not written yet (see applyUpdates), with the
+   * sequence number each got (`resultJson`: its result as JSON, when it was
+   * made already).
+   */
+  readonly #deferred = new Map<string, Change>()
   /** Expiry, purges and the forgotten ids (src/store/record-retention.ts). */
   readonly retention: RecordRetention
   readonly #get: StatementSync
@@ -208,16 +207,18 @@ export class TaskStore {
     const r = this.#get.get(id) as Row | undefined
     if (r === undefined) return undefined
     const rec = fromRow(r)
-    this.#remember(rec)
+    const { base, extra } = rowBytes(r)
+    this.#remember(rec, base, extra)
     return rec
   }
 
-  #remember (rec: TaskRecord): void {
+  /** Keeps `rec` in memory (see RecordCache); `base` defaults to the estimate it was kept with, or one made now. */
+  #remember (rec: TaskRecord, base?: number, extra = 0): void {
+    const b = base ?? this.#cache.baseOf(rec.id) ?? this.#endedCache.baseOf(rec.id) ??
+      RECORD_OVERHEAD_BYTES + (json(rec.payload)?.length ?? 4) + (rec.parents === undefined ? 0 : JSON.stringify(rec.parents).length)
     this.#cache.delete(rec.id)
     this.#endedCache.delete(rec.id)
-    const [cache, max] = isTerminal(rec.status) ? [this.#endedCache, CACHED_ENDED_RECORDS] : [this.#cache, CACHED_RECORDS]
-    cache.set(rec.id, rec)
-    if (cache.size > max) cache.delete(cache.keys().next().value!)
+    ;(isTerminal(rec.status) ? this.#endedCache : this.#cache).set(rec, b, extra)
   }
 
   #forget (ids: readonly string[]): void {
@@ -248,13 +249,15 @@ export class TaskStore {
           if (existing !== undefined && existing.id !== spec.id) { canonical.set(spec.id, existing.id); continue }
         }
         const r = newRecord(spec)
-        const { changes } = this.#insert.run(r.id, r.type, JSON.stringify(r.payload ?? null), r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
+        const payload = JSON.stringify(r.payload ?? null)
+        const parents = r.parents === undefined ? null : JSON.stringify(r.parents)
+        const { changes } = this.#insert.run(r.id, r.type, payload, r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
           r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null,
           r.schedule === undefined ? null : JSON.stringify(r.schedule), optionsOf(r),
-          r.dependsOn === undefined || r.dependsOn.length === 0 ? null : JSON.stringify(r.dependsOn), r.parents === undefined ? null : JSON.stringify(r.parents))
+          r.dependsOn === undefined || r.dependsOn.length === 0 ? null : JSON.stringify(r.dependsOn), parents)
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
-        this.#remember(r)
+        this.#remember(r, RECORD_OVERHEAD_BYTES + payload.length + (parents?.length ?? 0))
         if (this.#observers.length > 0) added.push(r)
       }
     })
@@ -279,7 +282,7 @@ export class TaskStore {
   applyUpdates (updates: readonly TaskUpdate[]): { changed: TaskRecord[], refused: TaskRecord[] } {
     const changed: TaskRecord[] = []
     const refused: TaskRecord[] = []
-    const atOnce: Array<{ change: { rec: TaskRecord, seq: number }, retried: boolean }> = []
+    const atOnce: Array<{ change: Change, retried: boolean }> = []
     let ended = 0
     for (const u of updates) {
       const rec = this.get(u.id)
@@ -292,7 +295,8 @@ export class TaskStore {
       const next: TaskRecord = { ...rec, ...merged }
       // A newer generation (a user's retry) drops the parents' results of the older one.
       if (merged.parents === undefined) delete next.parents
-      const change = { rec: next, seq: ++this.#seq }
+      // Its result as JSON once (an ending's is written at once): its size counts in the cache's bound.
+      const change: Change = { rec: next, seq: ++this.#seq, resultJson: json(next.result) }
       // A user's retry: a new generation, maybe with a new maxAttempts (kept with the spec, as hand-overs send it).
       const retried = (next.retries ?? 0) !== (rec.retries ?? 0) || next.maxAttempts !== rec.maxAttempts
       // Endings, and a retry that reopens an ended task, are written now; other changes wait for flushDeferred.
@@ -302,7 +306,7 @@ export class TaskStore {
       } else this.#deferred.set(u.id, change)
       if (!isTerminal(rec.status) && isTerminal(next.status)) ended++
       if (isTerminal(rec.status) && !isTerminal(next.status)) ended--
-      this.#remember(next)
+      this.#remember(next, undefined, change.resultJson?.length ?? 0)
       changed.push(next)
     }
     if (atOnce.length > 0) {
@@ -326,8 +330,8 @@ export class TaskStore {
     for (const c of changes) if (this.#deferred.get(c.rec.id) === c) this.#deferred.delete(c.rec.id)
   }
 
-  #write ({ rec, seq }: { rec: TaskRecord, seq: number }): void {
-    this.#update.run(rec.status, rec.attempts, rec.worker, json(rec.progress), json(rec.result), rec.error, rec.startedAt, rec.finishedAt, seq, rec.parents === undefined ? null : JSON.stringify(rec.parents), rec.id)
+  #write ({ rec, seq, resultJson }: Change): void {
+    this.#update.run(rec.status, rec.attempts, rec.worker, json(rec.progress), resultJson === undefined ? json(rec.result) : resultJson, rec.error, rec.startedAt, rec.finishedAt, seq, rec.parents === undefined ? null : JSON.stringify(rec.parents), rec.id)
   }
 
   /** A row as every read here sees it: with its newest change when that is still held in memory. */
@@ -349,9 +353,14 @@ export class TaskStore {
         const held = this.#deferred.get(id)
         if (held !== undefined) held.rec = { ...held.rec, replicas: [...replicas] }
         const rec = held?.rec ?? this.#cache.get(id) ?? this.#endedCache.get(id)
-        if (rec !== undefined) this.#remember({ ...rec, replicas: [...replicas] })
+        if (rec !== undefined) this.#remember({ ...rec, replicas: [...replicas] }, undefined, json(rec.result)?.length ?? 0)
       }
     })
+  }
+
+  /** Records kept in memory now, and their estimated bytes (unfinished and ended together). */
+  get cached (): { records: number, bytes: number } {
+    return { records: this.#cache.size + this.#endedCache.size, bytes: this.#cache.bytes + this.#endedCache.bytes }
   }
 
   /** The sequence number of the last change (grows with every insert and update). */
@@ -436,6 +445,9 @@ export class TaskStore {
     }
   }
 }
+
+/** A change of a record with its sequence number (and its result as JSON, when made already). */
+interface Change { rec: TaskRecord, seq: number, resultJson?: string | null }
 
 function json (v: unknown): string | null {
   return v === null || v === undefined ? null : JSON.stringify(v)

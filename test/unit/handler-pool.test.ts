@@ -83,8 +83,9 @@ describe('HandlerPool (worker threads)', () => {
   })
 
   describe('lanes: a thread runs attempt after attempt, and takes a short one ahead', () => {
-    // Runs count as short however long the machine takes to answer (it is shared), so a lane always takes one ahead; recalled after 100 ms.
-    const lanePool = (capacity: number, abortGraceMs = 100): HandlerPool => new HandlerPool(capacity, { hang: './test/fixtures/hang-handler.js', user: './test/fixtures/echo-handler.js', wait: './test/fixtures/wait-handler.js' }, process.cwd(), Infinity, abortGraceMs, { shortRunMs: 60_000, recallMs: 100 })
+    // Runs count as short however long the machine takes to answer (it is shared), so a lane always takes one ahead; recalled after 100 ms
+    // without a word from its thread; a lane's first attempt or a quiet spell never makes another thread start.
+    const lanePool = (capacity: number, abortGraceMs = 100): HandlerPool => new HandlerPool(capacity, { hang: './test/fixtures/hang-handler.js', user: './test/fixtures/echo-handler.js', wait: './test/fixtures/wait-handler.js' }, process.cwd(), Infinity, abortGraceMs, { shortRunMs: 60_000, recallMs: 100, quietMs: 60_000 })
     const run = (p: HandlerPool, type: string, payload: unknown, opts: { timeoutMs?: number, signal?: AbortSignal, onStarted?: () => void } = {}) =>
       p.run({ taskId: 't', attempt: 1, type, payload, timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal ?? new AbortController().signal, onProgress: () => {}, onStarted: opts.onStarted })
 
@@ -97,6 +98,40 @@ describe('HandlerPool (worker threads)', () => {
         expect(started).toBe(2_000)
         expect(p.threadCount()).toBeLessThanOrEqual(2)
         expect(p.takenAhead).toBeGreaterThan(0)
+      } finally {
+        await p.close()
+      }
+    })
+
+    it('runs short attempts on one thread, sent ahead, rather than start a thread for each slot', async () => {
+      const p = lanePool(4)
+      try {
+        // As a worker's assignment window feeds its pool: 32 in flight at a time.
+        let next = 0
+        const outcomes: unknown[] = []
+        await Promise.all(Array.from({ length: 32 }, async () => {
+          while (next < 1_000) { const i = next++; outcomes[i] = await run(p, 'user', { i }) }
+        }))
+        expect(outcomes).toEqual(Array.from({ length: 1_000 }, (_, i) => ({ ok: true, result: { i } })))
+        expect(p.threadCount()).toBe(1)
+        expect(p.takenAhead).toBeGreaterThan(900)
+      } finally {
+        await p.close()
+      }
+    })
+
+    it('starts a thread per slot at once for a handler whose attempts have run long', async () => {
+      const p = new HandlerPool(3, { wait: './test/fixtures/wait-handler.js' }, process.cwd(), Infinity, 100, { shortRunMs: 20, recallMs: 20, quietMs: 60_000 })
+      try {
+        // The first attempt shows that this handler runs long (200 ms > shortRunMs)...
+        expect(await run(p, 'wait', { ms: 200 })).toEqual({ ok: true, result: { waitedMs: 200 } })
+        // ...so three at once run side by side, on three threads, without waiting for a first run on each.
+        const started = performance.now()
+        const outcomes = await Promise.all([1, 2, 3].map(async () => await run(p, 'wait', { ms: 300 })))
+        expect(outcomes).toEqual([1, 2, 3].map(() => ({ ok: true, result: { waitedMs: 300 } })))
+        expect(p.threadCount()).toBe(3)
+        // One after another they would take 900 ms; side by side about 300 ms plus two threads' start (well under 600 ms even on a loaded machine).
+        expect(performance.now() - started).toBeLessThan(900)
       } finally {
         await p.close()
       }
@@ -140,19 +175,22 @@ describe('HandlerPool (worker threads)', () => {
     })
   
     // (A handler that blocks its thread cannot be asked for one back: what it was sent ahead waits for it, or runs elsewhere once it is stopped.)
-    it('recalls an attempt taken ahead of one that turns out long, and runs it on the lane that frees first', async () => {
-      const p = lanePool(2)
+    it('recalls the attempts taken ahead of one that turns out long, and runs them on another thread once the lane has been quiet for quietMs', async () => {
+      const p = new HandlerPool(2, { user: './test/fixtures/echo-handler.js', wait: './test/fixtures/wait-handler.js' }, process.cwd(), Infinity, 100, { shortRunMs: 60_000, recallMs: 100, quietMs: 300 })
       try {
-        // Both lanes warm and short.
+        // One lane, warm and short (short attempts keep to one thread).
         for (let i = 0; i < 3; i++) await Promise.all([run(p, 'user', 0), run(p, 'user', 0)])
+        expect(p.threadCount()).toBe(1)
         const ahead0 = p.takenAhead
         const ends: string[] = []
-        const long = run(p, 'wait', { ms: 500 }).then(o => { ends.push('long'); return o })
+        // 2 s: the second thread starts after 300 ms of quiet, however slow the machine is to start it.
+        const long = run(p, 'wait', { ms: 2_000 }).then(o => { ends.push('long'); return o })
         const short = run(p, 'user', 'short').then(o => { ends.push('short'); return o })
         const behind = run(p, 'user', 'behind').then(o => { ends.push('behind'); return o })
         expect(await Promise.all([long, short, behind])).toEqual([{ ok: true, result: expect.anything() }, { ok: true, result: 'short' }, { ok: true, result: 'behind' }])
-        // It was taken ahead behind the long one, then ran on the other lane before the long one ended.
-        expect(p.takenAhead).toBe(ahead0 + 1)
+        // Both were taken ahead behind the long one, then came back and ran on a second thread before the long one ended.
+        expect(p.takenAhead).toBe(ahead0 + 2)
+        expect(p.threadCount()).toBe(2)
         expect(ends).toEqual(['short', 'behind', 'long'])
       } finally {
         await p.close()

@@ -134,4 +134,22 @@ describe('TaskStore (node:sqlite)', () => {
     expect((disk.prepare('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(MIGRATIONS.length)
     disk.close()
   })
+
+  it('keeps at most 16 MB of large records in memory, and answers the rest from disk', () => {
+    const dir = tempDir()
+    const s = new TaskStore(dir)
+    const big = 'x'.repeat(1024 * 1024)
+    const ids = Array.from({ length: 40 }, (_, i) => `big${i}`)
+    s.insert(ids.map(id => spec(id, { payload: { id, big } })))
+    s.applyUpdates(ids.slice(0, 20).map(id => ({ id, status: 'succeeded' as const, attempts: 1, worker: 'w', progress: null, result: { big }, error: null, startedAt: 2, finishedAt: 3 })))
+    // 40 MB of payloads and 20 MB of results: far fewer records than the count bound, but the byte bounds hold them to 16 + 4 MB.
+    expect(s.cached.bytes).toBeLessThanOrEqual(20 * 2 ** 20)
+    expect(s.cached.records).toBeLessThan(20)
+    const disk = new TaskStore(dir)
+    for (const id of ids) expect(s.get(id)).toEqual(disk.get(id))
+    expect(s.get('big0')).toMatchObject({ status: 'succeeded', result: { big }, payload: { id: 'big0', big } })
+    expect(s.cached.bytes).toBeLessThanOrEqual(20 * 2 ** 20)
+    disk.close()
+    s.close()
+  })
 })
