@@ -11,71 +11,13 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { isTerminal, mergeUpdate, newRecord, terminalBeats } from '../core/tasks.ts'
-import { RETENTION_INDEXES, RETENTION_MIGRATIONS, RecordRetention, useIncrementalVacuum } from './record-retention.ts'
+import { RecordRetention, useIncrementalVacuum } from './record-retention.ts'
+import { MIGRATIONS } from './task-schema.ts'
 import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from '../core/tasks.ts'
 import type { PageKey } from '../core/listing.ts'
 import type { TickStamp } from '../core/schedules.ts'
 import { inTransaction } from './transaction.ts'
 import { CACHED_BYTES, CACHED_ENDED_BYTES, CACHED_ENDED_RECORDS, CACHED_RECORDS, RECORD_OVERHEAD_BYTES, RecordCache } from './record-cache.ts'
-
-/** The tasks table's columns, in their order (the first CREATE TABLE and the columns added after it). */
-const TASK_COLUMNS: ReadonlyArray<readonly [string, string]> = [
-  ['id', 'TEXT PRIMARY KEY'], ['type', 'TEXT NOT NULL'], ['payload', 'TEXT NOT NULL'], ['priority', 'INTEGER NOT NULL'],
-  ['timeout_ms', 'INTEGER NOT NULL'], ['max_attempts', 'INTEGER NOT NULL'], ['idempotency_key', 'TEXT'],
-  ['created_at', 'INTEGER NOT NULL'], ['origin', 'TEXT NOT NULL'], ['replicas', 'TEXT NOT NULL'], ['status', 'TEXT NOT NULL'],
-  ['attempts', 'INTEGER NOT NULL'], ['worker', 'TEXT'], ['progress', 'TEXT'], ['result', 'TEXT'], ['error', 'TEXT'],
-  ['started_at', 'INTEGER'], ['finished_at', 'INTEGER'], ['seq', 'INTEGER NOT NULL'], ['retain_ms', 'INTEGER'], ['copies', 'INTEGER'],
-  ['run_at', 'INTEGER'], ['retries', 'INTEGER'], ['schedule', 'TEXT'], ['options', 'TEXT'], ['depends_on', 'TEXT'], ['parents', 'TEXT']
-]
-
-/** Schema steps, in order; PRAGMA user_version counts those applied (exported for the upgrade test). */
-export const MIGRATIONS = [
-  `CREATE TABLE tasks (
-    id TEXT PRIMARY KEY,
-    type TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    timeout_ms INTEGER NOT NULL,
-    max_attempts INTEGER NOT NULL,
-    idempotency_key TEXT UNIQUE,
-    created_at INTEGER NOT NULL,
-    origin TEXT NOT NULL,
-    replicas TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    worker TEXT,
-    progress TEXT,
-    result TEXT,
-    error TEXT,
-    started_at INTEGER,
-    finished_at INTEGER,
-    seq INTEGER NOT NULL
-  )`,
-  'CREATE INDEX tasks_status_seq ON tasks (status, seq)',
-  'CREATE INDEX tasks_seq ON tasks (seq)',
-  ...RETENTION_MIGRATIONS,
-  // Delayed tasks (their spec's runAt), and user retries (the generation; a retry may change max_attempts).
-  'ALTER TABLE tasks ADD COLUMN run_at INTEGER',
-  'ALTER TABLE tasks ADD COLUMN retries INTEGER',
-  // A task fired by a recurring schedule: its stamp (JSON).
-  'ALTER TABLE tasks ADD COLUMN schedule TEXT',
-  // Optional spec fields no query looks into, as one JSON object (see OPTION_FIELDS): required labels, completion callback.
-  'ALTER TABLE tasks ADD COLUMN options TEXT',
-  // A task's parents (dependsOn, a JSON array of ids), and their results once it was released (a JSON object by id).
-  'ALTER TABLE tasks ADD COLUMN depends_on TEXT',
-  'ALTER TABLE tasks ADD COLUMN parents TEXT',
-  // Idempotency keys unique through a partial index, so the many tasks without one add no index entry
-  // (the column's UNIQUE put every NULL in an index: one more page written per task stored). SQLite
-  // cannot drop a column constraint, so the table is rebuilt (once; #migrate runs it in one transaction).
-  `CREATE TABLE tasks_rebuilt (${TASK_COLUMNS.map(([name, type]) => `${name} ${type}`).join(', ')});
-   INSERT INTO tasks_rebuilt (${TASK_COLUMNS.map(([name]) => name).join(', ')}) SELECT ${TASK_COLUMNS.map(([name]) => name).join(', ')} FROM tasks;
-   DROP TABLE tasks;
-   ALTER TABLE tasks_rebuilt RENAME TO tasks;
-   CREATE UNIQUE INDEX tasks_idempotency_key ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
-   CREATE INDEX tasks_status_seq ON tasks (status, seq);
-   CREATE INDEX tasks_seq ON tasks (seq);
-   ${RETENTION_INDEXES.join(';\n   ')};`
-]
 
 /** The spec fields kept in the `options` column. */
 const OPTION_FIELDS = ['require', 'callback'] as const

@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { TaskSpec } from '../../src/core/tasks.ts'
 import { DatabaseSync } from 'node:sqlite'
-import { MIGRATIONS, TaskStore } from '../../src/store/task-store.ts'
+import { TaskStore } from '../../src/store/task-store.ts'
+import { MIGRATIONS } from '../../src/store/task-schema.ts'
 
 const dirs: string[] = []
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }) })
