@@ -39,7 +39,8 @@ export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './clust
  *   term whose number would make the majority's leader claim above it, and a
  *   restart or resume that gives back a quorum gives it back at once.
  * - A node that hears from a member it held dead (or had forgotten), not
- *   joining, while it follows no leader (back from a partition) claims
+ *   joining in a new incarnation, while it follows no leader (back from a
+ *   partition) claims
  *   nothing for a join window: gossip may first hand it heartbeats sent
  *   while it was cut off, from before the others elected, that would count
  *   as PreVote votes.
@@ -290,10 +291,12 @@ export class ClusterCore {
       events.push(...this.#view.recordRefused(hb, nowMs))
       return events
     }
-    // A member back from the far side of a partition (held dead, or forgotten since), not joining (a restart or a
-    // long pause was down, not cut off: gossip held nothing of it back): listen before claiming.
+    // A member back from the far side of a partition (held dead, or forgotten since): listen before claiming. Not for
+    // a new incarnation that joins (a restart or a long pause was down, not cut off: gossip held nothing of it back);
+    // a joining heartbeat of the incarnation held dead was held back (cut off in its join window: its vote is old).
     const backFromAPartition = known === undefined ? this.#hadLeader : known.status === 'dead'
-    if (backFromAPartition && this.#leader === null && hb.leader !== hb.id && !hb.joining) this.#listenUntilMs = nowMs + this.#config.joinWindowMs
+    const heldBack = !hb.joining || (known !== undefined && known.incarnation === hb.incarnation)
+    if (backFromAPartition && this.#leader === null && hb.leader !== hb.id && heldBack) this.#listenUntilMs = nowMs + this.#config.joinWindowMs
     events.push(...this.#view.admit(hb, nowMs))
     if (!hb.joining && hb.dead.some(d => d.id === this.#id && d.incarnation === this.#incarnation)) this.#accusers.add(hb.id)
     else this.#accusers.delete(hb.id)

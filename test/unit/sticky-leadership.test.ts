@@ -207,6 +207,17 @@ describe('sticky leadership: a returning member follows the leader that holds a 
     expect(sim.log).toContain('1009867 heal')
     expect(sim.log.filter(l => / n4 reincarnated /.test(l))).toEqual([])
   })
+
+  it('a heal that replays a restarted member\'s joining heartbeats, sent before it was cut off, does not make the minority\'s old leader claim the majority leader\'s term (seed 325425499)', () => {
+    // n1 restarted, followed n2 (term 2) in its join window and was cut off with n3 and n5, which elected n3 in
+    // term 3; n2, left with n4, stepped down. At the heal the first heartbeat n2 heard was n1's from its join
+    // window (joining, naming n2): taken for a restart, it set no listening time, counted as a PreVote vote, and
+    // n2 claimed term 3 at once; older than n3, it deposed it.
+    const sim = faultSchedule(325425499, 3)
+    expect(sim.log).toContain('1006899 heal')
+    expect(sim.log.filter(l => / n2 leader-changed \{"id":"n2","name":"n2","term":3\}/.test(l))).toEqual([])
+    expect(sim.log.filter(l => / n3 reincarnated "n2 leads/.test(l))).toEqual([])
+  })
 })
 
 /** The default timings of a real node (config.ts: heartbeat 250 ms, failure timeout 1.5 s, join window = failure timeout). */
