@@ -5,6 +5,9 @@
  */
 import { RETENTION_INDEXES, RETENTION_MIGRATIONS } from './record-retention.ts'
 
+/** Records by status and by last change (listings, the ended-since feed, the unfinished at start). */
+const SEQ_INDEXES = ['CREATE INDEX tasks_status_seq ON tasks (status, seq)', 'CREATE INDEX tasks_seq ON tasks (seq)']
+
 /** The tasks table's columns, in their order (the first CREATE TABLE and the columns added after it). */
 const TASK_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['id', 'TEXT PRIMARY KEY'], ['type', 'TEXT NOT NULL'], ['payload', 'TEXT NOT NULL'], ['priority', 'INTEGER NOT NULL'],
@@ -38,8 +41,7 @@ export const MIGRATIONS = [
     finished_at INTEGER,
     seq INTEGER NOT NULL
   )`,
-  'CREATE INDEX tasks_status_seq ON tasks (status, seq)',
-  'CREATE INDEX tasks_seq ON tasks (seq)',
+  ...SEQ_INDEXES,
   ...RETENTION_MIGRATIONS,
   // Delayed tasks (their spec's runAt), and user retries (the generation; a retry may change max_attempts).
   'ALTER TABLE tasks ADD COLUMN run_at INTEGER',
@@ -59,7 +61,5 @@ export const MIGRATIONS = [
    DROP TABLE tasks;
    ALTER TABLE tasks_rebuilt RENAME TO tasks;
    CREATE UNIQUE INDEX tasks_idempotency_key ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
-   CREATE INDEX tasks_status_seq ON tasks (status, seq);
-   CREATE INDEX tasks_seq ON tasks (seq);
-   ${RETENTION_INDEXES.join(';\n   ')};`
+   ${[...SEQ_INDEXES, ...RETENTION_INDEXES].join(';\n   ')};`
 ]
