@@ -38,12 +38,13 @@ export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './clust
  *   leader before it could claim, a member cut off with a minority claims no
  *   term whose number would make the majority's leader claim above it, and a
  *   restart or resume that gives back a quorum gives it back at once.
- * - A node that hears from a member it held dead (or had forgotten), not
- *   joining in a new incarnation, while it follows no leader (back from a
- *   partition) claims
- *   nothing for a join window: gossip may first hand it heartbeats sent
- *   while it was cut off, from before the others elected, that would count
- *   as PreVote votes.
+ * - A node back from a partition (it saw no majority, or no quorum, within
+ *   the last join window) that hears from a member it held dead or never
+ *   knew while it follows no leader claims nothing for a join window (two
+ *   heartbeat intervals if that member joins in a new incarnation): gossip
+ *   may first hand it heartbeats sent while it was cut off, from before the
+ *   others elected, that would count as PreVote votes. A node that kept its
+ *   majority does not wait.
  * - A node in its join window does not claim leadership (one that has heard
  *   of members but not yet had its first state sync holds the window open,
  *   within a bound: join-window.ts), and while joining
@@ -93,11 +94,11 @@ export class ClusterCore {
   /** The core has been stepped since it was made (the gap before its first step is its start, not a stall it lived through). */
   #stepped = false
   /**
-   * Before this time a node that heard from a member it held dead (or had
-   * forgotten), following no leader (back from a partition), claims
-   * nothing: it first hears who leads now. Gossip may
-   * hand it heartbeats sent while it was cut off, from before the others
-   * elected, first.
+   * Before this time a node back from a partition (it saw no majority or no
+   * quorum lately, and heard from a member it held dead or never knew),
+   * following no leader, claims nothing: it first hears who leads now.
+   * Gossip may hand it heartbeats sent while it was cut off, from before the
+   * others elected, first.
    */
   #listenUntilMs = Number.NEGATIVE_INFINITY
   /** This node has followed (or been) a leader in this life: a member it does not know is then one coming back, not a founder. */
@@ -291,12 +292,19 @@ export class ClusterCore {
       events.push(...this.#view.recordRefused(hb, nowMs))
       return events
     }
-    // A member back from the far side of a partition (held dead, or forgotten since): listen before claiming. Not for
-    // a new incarnation that joins (a restart or a long pause was down, not cut off: gossip held nothing of it back);
-    // a joining heartbeat of the incarnation held dead was held back (cut off in its join window: its vote is old).
-    const backFromAPartition = known === undefined ? this.#hadLeader : known.status === 'dead'
+    // Back from the far side of a partition: this node saw no majority (or no quorum) within the last join window,
+    // and hears a member it held dead or never knew. Listen before claiming: gossip may first hand it heartbeats
+    // sent while it was cut off, whose votes are old. A join window; only two heartbeat intervals for a new
+    // incarnation that joins (most likely a restart that gives back a quorum, which should bring a leader within a
+    // few heartbeats; but a replayed one, sent from the far side, may still name this node: the current heartbeats
+    // follow within an interval). A node that kept its majority does not listen: nothing was held back from it (a
+    // paused leader's late heartbeats do not delay the election of the others).
+    const cutOff = nowMs - this.#smallSideMs < this.#config.joinWindowMs
+    const backFromAPartition = cutOff && (known === undefined || known.status === 'dead')
     const heldBack = !hb.joining || (known !== undefined && known.incarnation === hb.incarnation)
-    if (backFromAPartition && this.#leader === null && hb.leader !== hb.id && heldBack) this.#listenUntilMs = nowMs + this.#config.joinWindowMs
+    if (backFromAPartition && this.#leader === null && hb.leader !== hb.id) {
+      this.#listenUntilMs = Math.max(this.#listenUntilMs, nowMs + (heldBack ? this.#config.joinWindowMs : 2 * this.#config.heartbeatIntervalMs))
+    }
     events.push(...this.#view.admit(hb, nowMs))
     if (!hb.joining && hb.dead.some(d => d.id === this.#id && d.incarnation === this.#incarnation)) this.#accusers.add(hb.id)
     else this.#accusers.delete(hb.id)
@@ -414,7 +422,8 @@ export class ClusterCore {
 
   #recompute (nowMs: number): CoreEvent[] {
     const before = this.#reported
-    if (2 * (this.#view.live().length + 1) <= this.#view.all().filter(m => m.status !== 'left').length + 1) this.#smallSideMs = nowMs
+    const live = this.#view.live().length + 1
+    if (2 * live <= this.#view.all().filter(m => m.status !== 'left').length + 1 || live < this.#config.quorum) this.#smallSideMs = nowMs
     // A working leader keeps office; the oldest live member leads only when there is none.
     const own = this.isLeader() && this.#leader !== null && this.#leaving === null ? { term: this.#leader.term, leader: { id: this.#id, incarnation: this.#incarnation } } : null
     let id = workingLeader(this.#view, own) ?? electLeader(this.#candidates(nowMs))
@@ -423,7 +432,7 @@ export class ClusterCore {
     // Nor while others follow a leader we have not heard, or declared dead: our link may be the one that failed.
     if (id === this.#id && this.#leader?.id !== this.#id && othersFollowAnUnheardLeader(this.#view, this.#id, suspectAfterMs(this.#config))) id = null
     // Without a quorum in sight nobody leads here (a leader that loses it steps down).
-    if (this.#config.quorum > 0 && this.#view.live().length + 1 < this.#config.quorum) id = null
+    if (this.#config.quorum > 0 && live < this.#config.quorum) id = null
     // PreVote: taking office (a new term) also needs a quorum of members that have lost the old leader too.
     if (id === this.#id && this.#leader?.id !== this.#id && !preVoteQuorum(this.#view, this.#id, this.#config.quorum)) id = null
     if (id === null) {

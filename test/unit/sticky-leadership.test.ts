@@ -218,6 +218,31 @@ describe('sticky leadership: a returning member follows the leader that holds a 
     expect(sim.log.filter(l => / n2 leader-changed \{"id":"n2","name":"n2","term":3\}/.test(l))).toEqual([])
     expect(sim.log.filter(l => / n3 reincarnated "n2 leads/.test(l))).toEqual([])
   })
+
+  it('a member restarted inside a minority below the quorum does not claim the majority leader\'s term on heartbeats replayed at the heal (seed 1794746818)', () => {
+    // n4 and n1 crashed and restarted inside the minority {n1, n4}: below the quorum of 3, nobody led there, and
+    // n4 never had a leader in its new life. The majority {n2, n3, n5} elected n5 in term 3. At the heal the first
+    // heartbeat n4 heard of n5 was one gossip replayed from before n5 led (no leader named): a vote, and n4, the
+    // oldest, claimed term 3 at once and deposed n5. A node that saw no quorum within the last join window now
+    // listens before it claims, also when the member it hears is one it never knew.
+    const sim = faultSchedule(1794746818, 3)
+    expect(sim.log).toContain('1021013 heal')
+    expect(sim.log.filter(l => / n4 leader-changed \{"id":"n4","name":"n4","term":3\}/.test(l))).toEqual([])
+    expect(sim.log.filter(l => / n5 reincarnated "n4 leads/.test(l))).toEqual([])
+  })
+
+  it('a minority member below the quorum does not take a replayed joining heartbeat that names it as a vote at the heal (seed 1311195301)', () => {
+    // n5 resumed from a pause into the side {n1, n4, n5}, which elected n4 in term 4; in its join window n5 still
+    // named n3, its leader before the pause. n3, left with n2 below the quorum, heard that joining heartbeat first
+    // at the heal: a vote naming it, from a new incarnation (taken for a restart, so no listening), and n3 claimed
+    // term 4 at once and, older, deposed n4. A node that saw no quorum lately now listens two heartbeat
+    // intervals on such a heartbeat: long enough for the current ones to follow, short enough that a restart
+    // that gives back a lost quorum still brings a leader within a few heartbeats (the test above).
+    const sim = faultSchedule(1311195301, 3)
+    expect(sim.log).toContain('1015405 heal')
+    expect(sim.log.filter(l => / n3 leader-changed \{"id":"n3","name":"n3","term":4\}/.test(l))).toEqual([])
+    expect(sim.log.filter(l => / n4 reincarnated "n3 leads/.test(l))).toEqual([])
+  })
 })
 
 /** The default timings of a real node (config.ts: heartbeat 250 ms, failure timeout 1.5 s, join window = failure timeout). */
@@ -260,6 +285,17 @@ describe('a leader silent a little longer than the failure timeout, then resumin
   // this node dead is no candidate for it now, so they elect the next oldest at once.
   it('the deaf resumed leader that steps down does not leave the others waiting for it (pause 900 ms, sends late 337 ms, reads late 1,530 ms)', () => {
     const { leaderlessMs, sim } = silentLeader(15, 900, { sendMs: 337, readMs: 1_530, spreadMs: 269 })
+    expect(sim.leadershipViolations).toEqual([])
+    expect(leaderlessMs, sim.log.slice(-40).join('\n')).toBeLessThanOrEqual(REAL.failureTimeoutMs / 2)
+    expect(sim.agreedLeader()).toEqual({ id: 'n2', term: 2 })
+  })
+
+  it('the others, who kept a majority, do not listen a join window when the paused leader\'s late heartbeats bring it back (seed 460: pause 919 ms, sends late 739 ms, reads late 854 ms)', () => {
+    // n1 was silent 1.66 s; n2, n3 and n4 declared it dead, then its late but current heartbeats took it back.
+    // That started the listening meant for a node back from a partition, and n2 claimed only 1.5 s later
+    // (1,880 ms without a leader). Only a node that saw no majority (or no quorum) within the last join window
+    // listens now: the others never lost theirs, so gossip held nothing back from them.
+    const { leaderlessMs, sim } = silentLeader(460, 919, { sendMs: 739, readMs: 854, spreadMs: 117 })
     expect(sim.leadershipViolations).toEqual([])
     expect(leaderlessMs, sim.log.slice(-40).join('\n')).toBeLessThanOrEqual(REAL.failureTimeoutMs / 2)
     expect(sim.agreedLeader()).toEqual({ id: 'n2', term: 2 })
