@@ -2,6 +2,7 @@ import { claimBeats, electLeader, isOlder } from './election.ts'
 import type { Candidate } from './election.ts'
 import { ReturningClaims, accuserRefuses, othersFollowAnUnheardLeader, preVoteQuorum, workingLeader } from './leadership.ts'
 import { heartbeatDue, publishIntervalMs } from './heartbeat-pacing.ts'
+import { CutOff } from './cut-off.ts'
 import { JoinWindow } from './join-window.ts'
 import { MembershipView, silenceLimitsMs, suspectAfterMs } from './membership.ts'
 import type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './cluster-core-types.ts'
@@ -14,9 +15,9 @@ export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './clust
  * etcd's raft: it is stepped with inputs (a heartbeat, a disconnect hint, a
  * clock tick carrying `nowMs`) and returns what happened as events. It never
  * reads a clock, sets a timer or touches the network; src/runtime does.
- * (Over 450 lines since this stop's returning claims and stall rule; the next
- * split moves the joining bookkeeping, join window, incarnation re-numbering
- * and the stall rule, into a pure module of its own.)
+ * (Still over 450 lines after the cut-off memory moved to cut-off.ts; the
+ * next split moves the joining bookkeeping, incarnation re-numbering and the
+ * stall rule into a pure module of its own.)
  *
  * Rules, in one place:
  * - A working leader keeps office: while a live member claims leadership
@@ -25,9 +26,7 @@ export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './clust
  *   back from a partition or a pause. Only when nobody live claims does the
  *   oldest live member lead (see election.ts): a cold start, a leader's
  *   death or departure. A member whose last heartbeat lists this node dead
- *   is passed over (it cannot hear this node: a resumed leader still deaf
- *   from its backlog, which stepped down for want of a quorum and will
- *   listen a join window before it claims again).
+ *   is passed over (it cannot hear this node; cut-off.ts).
  * - PreVote, in heartbeats: a node takes office (claims a new term) only
  *   when it is not joining, no alive member names a leader it has not heard
  *   (or declared dead while that member still hears it), and, with a
@@ -37,14 +36,13 @@ export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './clust
  *   names changes). So a member back from a partition or a pause learns the
  *   leader before it could claim, a member cut off with a minority claims no
  *   term whose number would make the majority's leader claim above it, and a
- *   restart or resume that gives back a quorum gives it back at once.
+ *   restart or resume that gives back a quorum gives it back within a few
+ *   heartbeats.
  * - A node back from a partition (it saw no majority, or no quorum, within
  *   the last join window) that hears from a member it held dead or never
- *   knew while it follows no leader claims nothing for a join window (two
- *   heartbeat intervals if that member joins in a new incarnation): gossip
- *   may first hand it heartbeats sent while it was cut off, from before the
- *   others elected, that would count as PreVote votes. A node that kept its
- *   majority does not wait.
+ *   knew while it follows no leader listens before it claims: gossip may
+ *   first hand it heartbeats sent while it was cut off, whose votes are old
+ *   (cut-off.ts). A node that kept its majority does not wait.
  * - A node in its join window does not claim leadership (one that has heard
  *   of members but not yet had its first state sync holds the window open,
  *   within a bound: join-window.ts), and while joining
@@ -93,14 +91,6 @@ export class ClusterCore {
   #lastStepMs: number
   /** The core has been stepped since it was made (the gap before its first step is its start, not a stall it lived through). */
   #stepped = false
-  /**
-   * Before this time a node back from a partition (it saw no majority or no
-   * quorum lately, and heard from a member it held dead or never knew),
-   * following no leader, claims nothing: it first hears who leads now.
-   * Gossip may hand it heartbeats sent while it was cut off, from before the
-   * others elected, first.
-   */
-  #listenUntilMs = Number.NEGATIVE_INFINITY
   /** This node has followed (or been) a leader in this life: a member it does not know is then one coming back, not a founder. */
   #hadLeader = false
   /** This node is leaving (see beginDrain and leave); null while it is an ordinary member. */
@@ -112,10 +102,8 @@ export class ClusterCore {
   #publishedDigest = ''
   /** Superseding claims of members held dead, not yet believed. */
   readonly #returningClaims: ReturningClaims
-  /** Members whose last heartbeat lists this incarnation as dead: they cannot lead this node now (see #candidates). */
-  readonly #accusers = new Set<string>()
-  /** When this node last saw no majority of the members it knows live (it was cut off, or most had failed): see #candidates. */
-  #smallSideMs = Number.NEGATIVE_INFINITY
+  /** Whether this node was cut off lately: it listens before claiming, and who it passes over (cut-off.ts). */
+  readonly #cutOff: CutOff
 
   constructor (self: { id: string, name: string, info: MemberInfo }, config: ClusterCoreConfig, nowMs: number, initialTerm = 0) {
     this.#config = config
@@ -128,6 +116,7 @@ export class ClusterCore {
     this.#lastStepMs = nowMs
     this.#term = initialTerm
     this.#returningClaims = new ReturningClaims(config.joinWindowMs)
+    this.#cutOff = new CutOff(config)
     this.#announcedIntervalMs = config.heartbeatIntervalMs
   }
 
@@ -292,22 +281,9 @@ export class ClusterCore {
       events.push(...this.#view.recordRefused(hb, nowMs))
       return events
     }
-    // Back from the far side of a partition: this node saw no majority (or no quorum) within the last join window,
-    // and hears a member it held dead or never knew. Listen before claiming: gossip may first hand it heartbeats
-    // sent while it was cut off, whose votes are old. A join window; only two heartbeat intervals for a new
-    // incarnation that joins (most likely a restart that gives back a quorum, which should bring a leader within a
-    // few heartbeats; but a replayed one, sent from the far side, may still name this node: the current heartbeats
-    // follow within an interval). A node that kept its majority does not listen: nothing was held back from it (a
-    // paused leader's late heartbeats do not delay the election of the others).
-    const cutOff = nowMs - this.#smallSideMs < this.#config.joinWindowMs
-    const backFromAPartition = cutOff && (known === undefined || known.status === 'dead')
-    const heldBack = !hb.joining || (known !== undefined && known.incarnation === hb.incarnation)
-    if (backFromAPartition && this.#leader === null && hb.leader !== hb.id) {
-      this.#listenUntilMs = Math.max(this.#listenUntilMs, nowMs + (heldBack ? this.#config.joinWindowMs : 2 * this.#config.heartbeatIntervalMs))
-    }
+    // Back from a partition, a member held dead or unknown makes this node listen before it claims (cut-off.ts).
+    this.#cutOff.heard(hb, known, this.#leader === null, { id: this.#id, incarnation: this.#incarnation }, nowMs)
     events.push(...this.#view.admit(hb, nowMs))
-    if (!hb.joining && hb.dead.some(d => d.id === this.#id && d.incarnation === this.#incarnation)) this.#accusers.add(hb.id)
-    else this.#accusers.delete(hb.id)
     if (verdict) events.push(...this.#recompute(nowMs))
     return events
   }
@@ -405,17 +381,11 @@ export class ClusterCore {
 
   /**
    * Live members that may lead: not draining (this node included unless it
-   * is leaving), and not one whose last heartbeat lists this node dead: it
-   * cannot hear this node (say a resumed leader still deaf from its backlog,
-   * which stepped down for want of a quorum and will listen a join window
-   * before it claims again), and waiting for it would leave everyone without
-   * a leader. Not for a join window after this node saw no majority of the
-   * members it knows: then it was the one cut off, and at the heal gossip
-   * replays what the others said of it meanwhile.
+   * is leaving), and not one whose last heartbeat lists this node dead unless
+   * this node was cut off lately (CutOff.passesOver).
    */
   #candidates (nowMs: number): Candidate[] {
-    const passOver = nowMs - this.#smallSideMs >= this.#config.joinWindowMs
-    const out: Candidate[] = this.#view.live().filter(m => m.status !== 'draining' && !(passOver && this.#accusers.has(m.id))).map(m => ({ id: m.id, incarnation: m.incarnation }))
+    const out: Candidate[] = this.#view.live().filter(m => m.status !== 'draining' && !this.#cutOff.passesOver(m.id, nowMs)).map(m => ({ id: m.id, incarnation: m.incarnation }))
     if (this.#leaving === null) out.push({ id: this.#id, incarnation: this.#incarnation })
     return out
   }
@@ -423,12 +393,12 @@ export class ClusterCore {
   #recompute (nowMs: number): CoreEvent[] {
     const before = this.#reported
     const live = this.#view.live().length + 1
-    if (2 * live <= this.#view.all().filter(m => m.status !== 'left').length + 1 || live < this.#config.quorum) this.#smallSideMs = nowMs
+    this.#cutOff.sides(live, this.#view.all().filter(m => m.status !== 'left').length + 1, this.#config.quorum, nowMs)
     // A working leader keeps office; the oldest live member leads only when there is none.
     const own = this.isLeader() && this.#leader !== null && this.#leaving === null ? { term: this.#leader.term, leader: { id: this.#id, incarnation: this.#incarnation } } : null
     let id = workingLeader(this.#view, own) ?? electLeader(this.#candidates(nowMs))
     // A node still in its join window, or back from a partition, does not claim: it may not yet have heard a live leader.
-    if (id === this.#id && (this.joining(nowMs) || (nowMs < this.#listenUntilMs && this.#leader?.id !== this.#id))) id = null
+    if (id === this.#id && (this.joining(nowMs) || (this.#cutOff.listening(nowMs) && this.#leader?.id !== this.#id))) id = null
     // Nor while others follow a leader we have not heard, or declared dead: our link may be the one that failed.
     if (id === this.#id && this.#leader?.id !== this.#id && othersFollowAnUnheardLeader(this.#view, this.#id, suspectAfterMs(this.#config))) id = null
     // Without a quorum in sight nobody leads here (a leader that loses it steps down).
@@ -505,8 +475,7 @@ export class ClusterCore {
     // A new incarnation is the youngest member: it holds no office until the next verdict.
     if (this.#leader?.id === this.#id) this.#leader = null
     this.#returningClaims.clear()
-    // Nobody has listed the new incarnation dead yet.
-    this.#accusers.clear()
+    this.#cutOff.reincarnated()
     return { type: 'reincarnated', incarnation: this.#incarnation, reason }
   }
 }

@@ -40,7 +40,8 @@ export function workingLeader (view: ViewReader, own: Claim | null): string | nu
  * has lost the old leader. A member in its join window votes only by naming
  * `self` (it has heard `self`, and no claim that beats it): one that names
  * nobody may not have heard anyone yet. So a member that restarts, or
- * resumes from a long pause, restores a lost quorum at its first heartbeat
+ * resumes from a long pause, restores a lost quorum within a few heartbeats
+ * (a node that lost its quorum listens two intervals first: cut-off.ts)
  * instead of after its join window. A member cut off with a minority never gathers
  * them (the majority's members name their own leader), also in the moments
  * when it has declared the old leader dead but not yet the members cut off
