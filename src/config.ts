@@ -4,10 +4,11 @@
  * < TASKMESH_* environment variables. Unknown or invalid fields fail at
  * start with a message naming the field and what was expected.
  *
- * Over 450 lines because every setting's schema is one table on purpose
- * (this file is where a user's question "what does X do" is answered). The
- * next split, when it grows again: the task options (labels, placement,
- * webhooks and callback delivery) into a schema of their own, merged here.
+ * Every setting's schema is one table on purpose (this file is where a
+ * user's question "what does X do" is answered); the task options (handlers,
+ * type limits, labels, placement, webhooks and callback delivery) are in
+ * config-tasks.ts, merged into it in place, and the timings derived from
+ * these settings in timings.ts.
  */
 import { readFileSync, statSync } from 'node:fs'
 import os from 'node:os'
@@ -16,8 +17,8 @@ import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { BOOTSTRAP_FORMS, parseBootstrapEntry } from './bootstrap-entry.ts'
-import { PLACEMENT_STRATEGIES } from './core/placement.ts'
-import { CALLBACK_HEADER_PATTERN, LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, MAX_CALLBACK_URL_LENGTH, MAX_LABELS, MAX_ATTEMPTS, MAX_NODE_NAME_LENGTH, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS, MAX_TYPE_LENGTH } from './protocol/constants.ts'
+import { TASK_OPTION_FIELDS } from './config-tasks.ts'
+import { MAX_ATTEMPTS, MAX_NODE_NAME_LENGTH, MAX_RETAIN_MS, MAX_TASK_TIMEOUT_MS } from './protocol/constants.ts'
 
 export const ConfigSchema = Type.Object({
   /** Cluster name. Nodes only see members of the same cluster: it derives the mDNS service tag and the gossip topic. */
@@ -86,58 +87,7 @@ export const ConfigSchema = Type.Object({
    * Shorter merges groups that never met sooner, at more multicast traffic.
    */
   mdnsIntervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 5_000 }),
-  /** User task handlers: task type -> module path (relative to the config file's folder), a default-exported async (payload, ctx) => result. */
-  handlers: Type.Record(Type.String({ pattern: `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_TYPE_LENGTH - 1}}$` }), Type.String({ minLength: 1 }), { default: {}, additionalProperties: false }),
-  /**
-   * Cluster-wide limits per task type, enforced by the leader: at most
-   * `maxConcurrent` attempts of the type assigned or running across the
-   * cluster, at most `perSecond` begun per second (bursts of one second's
-   * worth). `PUT /v1/types/:type` changes them at runtime (the newest setting
-   * wins, kept on every node). Default: no limits.
-   */
-  types: Type.Record(Type.String({ pattern: `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_TYPE_LENGTH - 1}}$` }), Type.Object({
-    maxConcurrent: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
-    perSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 }))
-  }, { additionalProperties: false }), { default: {}, additionalProperties: false }),
-  /**
-   * This node's labels, gossiped with its heartbeats (`{"gpu": "a100",
-   * "zone": "rack2"}`): a task that requires labels (`"require": {"gpu":
-   * "*"}`) runs only on a member that has them. Keys and values are short
-   * words (letters, digits, `._/-`; values also `:`). Default: none.
-   */
-  labels: Type.Record(Type.String({ pattern: LABEL_KEY_PATTERN }), Type.String({ pattern: LABEL_VALUE_PATTERN }), { default: {}, maxProperties: MAX_LABELS, additionalProperties: false }),
-  /**
-   * How the leader chooses among the members that can take a task (they run
-   * its type, meet its required labels and have room): `least-loaded` (the
-   * task's origin when it has a slot free, else the smallest share of slots
-   * in use), `round-robin` (each in turn, by member id, whatever their load)
-   * or `most-free-slots` (the most slots not in use: large nodes fill first).
-   */
-  placement: Type.Union(PLACEMENT_STRATEGIES.map(p => Type.Literal(p)), { default: 'least-loaded' }),
-  /**
-   * Webhooks: every task ending whose status is in `events` (default all
-   * three) is POSTed to `url` with `headers`, by the task's first live
-   * holder, like a submit's `callback` (signed with webhookSecret, retried,
-   * at least once with a delivery id). Set the same list on every node.
-   */
-  webhooks: Type.Array(Type.Object({
-    url: Type.String({ minLength: 8, maxLength: MAX_CALLBACK_URL_LENGTH, pattern: '^https?://' }),
-    events: Type.Optional(Type.Array(Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')]), { minItems: 1, maxItems: 3 })),
-    headers: Type.Optional(Type.Record(Type.String({ pattern: CALLBACK_HEADER_PATTERN }), Type.String({ maxLength: 4096 }), { maxProperties: 32, additionalProperties: false }))
-  }, { additionalProperties: false }), { default: [], maxItems: 16 }),
-  /**
-   * Key of the HMAC-SHA256 signature every callback and webhook delivery
-   * carries (`X-Taskmesh-Signature: sha256=<hex of HMAC(key, timestamp + "."
-   * + body)>`); null sends them unsigned (and the node warns once a task asks
-   * for one). Set the same on every node; prefer TASKMESH_WEBHOOK_SECRET.
-   */
-  webhookSecret: Type.Union([Type.String({ minLength: 16, maxLength: 1024 }), Type.Null()], { default: null }),
-  /** Tries of one delivery before it is given up as failed (backoff from callbackRetryBaseMs, doubling, at most callbackRetryMaxMs). */
-  callbackMaxAttempts: Type.Integer({ minimum: 1, maximum: 1000, default: 12 }),
-  callbackRetryBaseMs: Type.Integer({ minimum: 10, maximum: 3_600_000, default: 1_000 }),
-  callbackRetryMaxMs: Type.Integer({ minimum: 10, maximum: 86_400_000, default: 300_000 }),
-  /** Time one delivery POST may take before it counts as failed (and is tried again). */
-  callbackTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  ...TASK_OPTION_FIELDS,
   /**
    * Time a handler gets to honour `ctx.signal` (after its timeout or a
    * cancel) before its worker thread is terminated. A handler that must
@@ -440,49 +390,4 @@ export function readableByOthers (path: string): boolean {
 
 function stripUndefined (o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
-}
-
-/**
- * How often a node steps its failure detector and election: twice per
- * heartbeat interval (so a failure is noticed close to its deadline), but at
- * least every 100 ms and at most every 10 ms.
- */
-export function tickIntervalMs (heartbeatIntervalMs: number): number {
-  return Math.max(10, Math.min(100, Math.floor(heartbeatIntervalMs / 2)))
-}
-
-/** See coreTimings. */
-export const FOLLOWER_HEARTBEATS_PER_SECOND = 16
-/** See coreTimings. */
-export const SYNC_WAIT_MS = 10_000
-
-/**
- * Timings derived from the two documented settings, so they cannot disagree:
- * - joinWindowMs = failureTimeoutMs: a starting node listens that long before
- *   it may lead; a live leader is heard well within it.
- * - deadRetentionMs = max(30 s, 20 x failureTimeoutMs): how long a dead member
- *   stays listed, and named in heartbeats so that it can refute if it lives.
- * - syncWaitMs = max(10 s, joinWindowMs): a starting node that has heard of
- *   members (mDNS, a connection) keeps its join window open until its first
- *   state sync, at most this long after its start (src/core/join-window.ts):
- *   25 processes starting at once on 2 cores starve each other for seconds.
- * - followerHeartbeatsPerSecond = 16: the heartbeats all followers publish
- *   together each second, at most (the leader's come on top, every
- *   heartbeatIntervalMs). Up to 5 members every member publishes every
- *   heartbeatIntervalMs as before; at 25 a follower publishes every 1.5 s,
- *   at 1,000 every 62 s, so what each node receives stays flat (about 20 a
- *   second) however large the cluster. A follower's silence timeout scales
- *   with its interval; a crash is still noticed at once (its connections
- *   close and a direct probe is refused).
- */
-export function coreTimings (c: Pick<Config, 'heartbeatIntervalMs' | 'failureTimeoutMs' | 'quorum'>): { heartbeatIntervalMs: number, failureTimeoutMs: number, joinWindowMs: number, syncWaitMs: number, deadRetentionMs: number, quorum: number, followerHeartbeatsPerSecond: number } {
-  return {
-    followerHeartbeatsPerSecond: FOLLOWER_HEARTBEATS_PER_SECOND,
-    quorum: c.quorum,
-    heartbeatIntervalMs: c.heartbeatIntervalMs,
-    failureTimeoutMs: c.failureTimeoutMs,
-    joinWindowMs: c.failureTimeoutMs,
-    syncWaitMs: Math.max(SYNC_WAIT_MS, c.failureTimeoutMs),
-    deadRetentionMs: Math.max(30_000, 20 * c.failureTimeoutMs)
-  }
 }

@@ -15,7 +15,8 @@
 import { ClusterCore } from '../../src/core/cluster-core.ts'
 import type { ClusterCoreConfig } from '../../src/core/cluster-core.ts'
 import type { CoreEvent, Heartbeat, MemberInfo } from '../../src/core/types.ts'
-import { coreTimings, tickIntervalMs, DEFAULTS } from '../../src/config.ts'
+import { DEFAULTS } from '../../src/config.ts'
+import { coreTimings, tickIntervalMs } from '../../src/timings.ts'
 import { seededRng } from '../../scripts/lib/rng.ts'
 
 export interface MembersSimOptions {

@@ -12,7 +12,8 @@
 import { parseArgs } from 'node:util'
 import { MembersSim } from './members-sim.ts'
 import type { SlowStart } from './members-sim.ts'
-import { DEFAULTS, coreTimings } from '../../src/config.ts'
+import { DEFAULTS } from '../../src/config.ts'
+import { coreTimings } from '../../src/timings.ts'
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '25' }, seeds: { type: 'string', default: '8' } } })
 const n = Number(values.nodes)

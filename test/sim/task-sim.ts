@@ -24,7 +24,8 @@
  * forces one (leadership-watch.ts; a leader is in office once it dispatches).
  */
 import pino from 'pino'
-import { DEFAULTS, coreTimings } from '../../src/config.ts'
+import { DEFAULTS } from '../../src/config.ts'
+import { coreTimings } from '../../src/timings.ts'
 import { MinHeap } from '../../src/core/min-heap.ts'
 import { isTerminal } from '../../src/core/tasks.ts'
 import type { TaskRecord } from '../../src/core/tasks.ts'
