@@ -24,8 +24,11 @@ const t0 = Math.min(...[...started.values()].map(l => l === undefined ? Infinity
 const s = (t: number | undefined): string => t === undefined ? '-' : ((t - t0) / 1000).toFixed(1)
 const lastStart = Math.max(...[...started.values()].map(l => l?.time ?? 0))
 console.log(`first spawn = 0 s; last "node started" at ${s(lastStart)} s\n`)
-console.log('| node | started | start-up CPU s | synced | first joined | knew all | first leader | last leader change (named) | stalls | new incarnations | suspect/dead/alive flips |')
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+// With TASKMESH_LOG_LEVEL=debug the nodes also log their connections and gossip mesh grafts.
+const debugLogs = [...logs.values()].some(ls => ls.some(l => l.msg === 'peer connected'))
+console.log(debugLogs ? 'debug logs: the "first connection" and "first graft" columns are filled\n' : '')
+console.log('| node | started | start-up CPU s | first connection | connected to all | first graft | synced | first joined | knew all | first leader | last leader change (named) | stalls | new incarnations | suspect/dead/alive flips |')
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 const n = nodes.length
 for (const [node, ls] of logs) {
   const st = started.get(node)
@@ -38,7 +41,8 @@ for (const [node, ls] of logs) {
   const firstLeader = leaders.find(l => l.msg === 'leader changed')
   const last = leaders.at(-1)
   const flips = ls.filter(l => l.msg === 'member suspect' || l.msg === 'member dead' || l.msg === 'member alive').filter(l => l.time < lastStart + 60_000).length
-  console.log(`| ${node} | ${s(st?.time)} | ${((st?.startupCpuMs as number ?? 0) / 1000).toFixed(2)} | ${s(ls.find(l => l.msg === 'membership synced')?.time)} | ${s(ls.find(l => l.msg === 'member joined')?.time)} | ${s(knewAll)} | ${s(firstLeader?.time)} (${firstLeader?.leader as string ?? '-'}) | ${s(last?.time)} (${last?.leader as string ?? 'none'}) | ${ls.filter(l => l.msg === 'this process was stalled' && l.time < lastStart + 60_000).length} | ${ls.filter(l => l.msg === 'began a new incarnation' && l.time < lastStart + 60_000).length} | ${flips} |`)
+  const conn = ls.filter(l => l.msg === 'peer connected')
+  console.log(`| ${node} | ${s(st?.time)} | ${((st?.startupCpuMs as number ?? 0) / 1000).toFixed(2)} | ${s(conn[0]?.time)} | ${s(conn.find(l => (l.peers as number) >= n - 1)?.time)} | ${s(ls.find(l => l.msg === 'gossip mesh: grafted')?.time)} | ${s(ls.find(l => l.msg === 'membership synced')?.time)} | ${s(ls.find(l => l.msg === 'member joined')?.time)} | ${s(knewAll)} | ${s(firstLeader?.time)} (${firstLeader?.leader as string ?? '-'}) | ${s(last?.time)} (${last?.leader as string ?? 'none'}) | ${ls.filter(l => l.msg === 'this process was stalled' && l.time < lastStart + 60_000).length} | ${ls.filter(l => l.msg === 'began a new incarnation' && l.time < lastStart + 60_000).length} | ${flips} |`)
 }
 console.log('\nper second: distinct leaders named (node count per leader) | flips | new incarnations | stalls')
 const until = Number(values['until-s'])

@@ -235,6 +235,12 @@ export class Libp2pTransport implements ClusterTransport {
     void node.handle(RPC_PROTOCOL, ({ stream, connection }) => {
       void this.#serve(stream, connection.remotePeer.toString())
     }, { maxInboundStreams: MAX_RPC_STREAMS, maxOutboundStreams: MAX_RPC_STREAMS, runOnLimitedConnection: false })
+    if (this.#init.debug !== undefined) {
+      // For a look at how a cluster forms (scripts/bench/scale-timeline.ts): connections and gossip mesh changes.
+      const debug = this.#init.debug
+      node.addEventListener('peer:connect', evt => { debug('peer connected', { peer: evt.detail.toString(), peers: node.getPeers().length }) })
+      node.services.pubsub.addEventListener('gossipsub:graft', evt => { debug('gossip mesh: grafted', { peer: evt.detail.peerId }) })
+    }
     node.addEventListener('peer:discovery', evt => {
       const peer = evt.detail
       this.#init.debug?.('peer discovered', { peer: peer.id.toString(), addresses: peer.multiaddrs.map(String) })
