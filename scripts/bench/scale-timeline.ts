@@ -57,3 +57,28 @@ for (let sec = 0; sec <= until; sec++) {
   const inSec = (msg: string[]): number => [...logs.values()].reduce((a, ls) => a + ls.filter(l => msg.includes(l.msg) && l.time >= at - 1000 && l.time < at).length, 0)
   console.log(`${sec}-${sec + 1} s: ${[...named].map(([k, v]) => `${k}:${v}`).join(' ')} | ${inSec(['member suspect', 'member dead', 'member alive'])} | ${inSec(['began a new incarnation'])} | ${inSec(['this process was stalled'])}`)
 }
+
+if (debugLogs) {
+  // How long the layers above a connection took, over all nodes: identify after the connection, the gossip graft after it.
+  const lags = { identified: [] as number[], grafted: [] as number[] }
+  let neverIdentified = 0
+  for (const [, ls] of logs) {
+    const connected = new Map<string, number>()
+    const identified = new Set<string>()
+    for (const l of ls) {
+      const peer = l.peer as string | undefined
+      if (peer === undefined) continue
+      if (l.msg === 'peer connected' && !connected.has(peer)) connected.set(peer, l.time)
+      if (l.msg === 'peer identified' && connected.has(peer) && !identified.has(peer)) { identified.add(peer); lags.identified.push(l.time - connected.get(peer)!) }
+      if (l.msg === 'gossip mesh: grafted' && connected.has(peer)) lags.grafted.push(l.time - connected.get(peer)!)
+    }
+    neverIdentified += [...connected.keys()].filter(p => !identified.has(p)).length
+  }
+  const q = (xs: number[]): string => {
+    if (xs.length === 0) return 'none'
+    const s = [...xs].sort((a, b) => a - b)
+    return `n ${s.length}, median ${s[s.length >> 1]} ms, 90th ${s[Math.floor(s.length * 0.9)]} ms, max ${s.at(-1)} ms`
+  }
+  if (lags.identified.length > 0) console.log(`\nconnection to identify: ${q(lags.identified)}; connections never identified: ${neverIdentified}`)
+  console.log(`connection to gossip graft (grafted peers only): ${q(lags.grafted)}`)
+}

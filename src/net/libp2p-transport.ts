@@ -239,6 +239,7 @@ export class Libp2pTransport implements ClusterTransport {
       // For a look at how a cluster forms (scripts/bench/scale-timeline.ts): connections and gossip mesh changes.
       const debug = this.#init.debug
       node.addEventListener('peer:connect', evt => { debug('peer connected', { peer: evt.detail.toString(), peers: node.getPeers().length }) })
+      node.addEventListener('peer:identify', evt => { debug('peer identified', { peer: evt.detail.peerId.toString() }) })
       node.services.pubsub.addEventListener('gossipsub:graft', evt => { debug('gossip mesh: grafted', { peer: evt.detail.peerId }) })
     }
     node.addEventListener('peer:discovery', evt => {
