@@ -30,6 +30,7 @@ import { RpcFaults, heartbeatScoring } from './scoring.ts'
 import { decodeHeartbeatFrame, encodeHeartbeat } from '../protocol/messages.ts'
 import { parseBootstrapEntry } from '../bootstrap-entry.ts'
 import { MemberDialer } from './member-dialer.ts'
+import { logFormation } from './formation-log.ts'
 import './yamux-window.ts'
 import { MDNS_LIBRARY_INTERVAL_MS, MdnsSearch } from './mdns-search.ts'
 import type { MdnsService } from './mdns-search.ts'
@@ -235,13 +236,7 @@ export class Libp2pTransport implements ClusterTransport {
     void node.handle(RPC_PROTOCOL, ({ stream, connection }) => {
       void this.#serve(stream, connection.remotePeer.toString())
     }, { maxInboundStreams: MAX_RPC_STREAMS, maxOutboundStreams: MAX_RPC_STREAMS, runOnLimitedConnection: false })
-    if (this.#init.debug !== undefined) {
-      // For a look at how a cluster forms (scripts/bench/scale-timeline.ts): connections and gossip mesh changes.
-      const debug = this.#init.debug
-      node.addEventListener('peer:connect', evt => { debug('peer connected', { peer: evt.detail.toString(), peers: node.getPeers().length }) })
-      node.addEventListener('peer:identify', evt => { debug('peer identified', { peer: evt.detail.peerId.toString() }) })
-      node.services.pubsub.addEventListener('gossipsub:graft', evt => { debug('gossip mesh: grafted', { peer: evt.detail.peerId }) })
-    }
+    if (this.#init.debug !== undefined) logFormation(node, this.#init.debug)
     node.addEventListener('peer:discovery', evt => {
       const peer = evt.detail
       this.#init.debug?.('peer discovered', { peer: peer.id.toString(), addresses: peer.multiaddrs.map(String) })
