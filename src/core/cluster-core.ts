@@ -335,7 +335,11 @@ export class ClusterCore {
     // cluster announces a slower cadence, so a stall of a second or two on an overloaded host
     // changes nothing for the others and must not churn every view with a new incarnation.
     const silentMs = nowMs - (this.#lastPublishMs ?? nowMs - gapMs)
-    if (silentMs >= silenceLimitsMs(this.#config, this.#announcedIntervalMs).deadMs) {
+    // Nor for a stall inside the first join window (never led or followed in this life): the node
+    // claimed nothing, its heartbeats said `joining`, and one the others hold dead is admitted back
+    // as the youngest member (or, if refused, told to refute by their dead lists: #accusedBy).
+    const starting = !this.#hadLeader && this.#join.open(nowMs - gapMs)
+    if (!starting && silentMs >= silenceLimitsMs(this.#config, this.#announcedIntervalMs).deadMs) {
       events.push(this.#reincarnate(nowMs, `this node stalled for ${gapMs} ms`))
       // Its view is as old as the stall: it joins again, claiming nothing until it has heard who leads now.
       if (running) this.#join.restart(nowMs)

@@ -30,6 +30,7 @@ import { RpcFaults, heartbeatScoring } from './scoring.ts'
 import { decodeHeartbeatFrame, encodeHeartbeat } from '../protocol/messages.ts'
 import { parseBootstrapEntry } from '../bootstrap-entry.ts'
 import { MemberDialer } from './member-dialer.ts'
+import { logFormation } from './formation-log.ts'
 import './yamux-window.ts'
 import { MDNS_LIBRARY_INTERVAL_MS, MdnsSearch } from './mdns-search.ts'
 import type { MdnsService } from './mdns-search.ts'
@@ -219,7 +220,7 @@ export class Libp2pTransport implements ClusterTransport {
       // The address without its port: a stranger redials from new ports.
       transport.#warnOnce('refused a connection without the cluster key', remoteAddr.replace(/\/tcp\/\d+.*$/, ''), { remoteAddr, reason })
     }
-    transport.#wire()
+    transport.#wire(new Set(list.map(a => multiaddr(a).getPeerId()).filter(id => id !== null)))
     await transport.#members.start()
     await node.start()
     node.services.pubsub.subscribe(transport.#topic)
@@ -228,16 +229,19 @@ export class Libp2pTransport implements ClusterTransport {
     return transport
   }
 
-  #wire (): void {
+  /** `bootstrapIds`: the peers of /p2p/ bootstrap entries (dialled when discovered; mDNS answers are mdns-search.ts's). */
+  #wire (bootstrapIds: ReadonlySet<string>): void {
     const node = this.#node
     node.services.pubsub.topicValidators.set(this.#topic, (from: PeerId, msg: Message) => this.#validate(from, msg))
     void node.handle(RPC_PROTOCOL, ({ stream, connection }) => {
       void this.#serve(stream, connection.remotePeer.toString())
     }, { maxInboundStreams: MAX_RPC_STREAMS, maxOutboundStreams: MAX_RPC_STREAMS, runOnLimitedConnection: false })
+    if (this.#init.debug !== undefined) logFormation(node, this.#init.debug)
     node.addEventListener('peer:discovery', evt => {
       const peer = evt.detail
       this.#init.debug?.('peer discovered', { peer: peer.id.toString(), addresses: peer.multiaddrs.map(String) })
-      if (node.getConnections(peer.id).length > 0) return
+      // A peer found by mDNS is dialled by mdns-search.ts (one side of a pair dials first, see pair-dial.ts).
+      if (node.getConnections(peer.id).length > 0 || (this.#mdns !== undefined && !bootstrapIds.has(peer.id.toString()))) return
       node.dial(peer.id).catch((err: Error) => {
         this.#init.debug?.('dial of discovered peer failed', { peer: peer.id.toString(), err: err.message })
       })
@@ -275,6 +279,16 @@ export class Libp2pTransport implements ClusterTransport {
 
   get id (): string {
     return this.#node.peerId.toString()
+  }
+
+  /** Open connections to each connected peer (one per pair is the aim, see pair-dial.ts). */
+  connectionsPerPeer (): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const c of this.#node.getConnections()) {
+      const id = c.remotePeer.toString()
+      out.set(id, (out.get(id) ?? 0) + 1)
+    }
+    return out
   }
 
   /** Connects to a peer at a full multiaddr (with /p2p/<id>), as bootstrap would. */

@@ -18,12 +18,20 @@
  *   other within about that long) and a node receives about N answers per
  *   `intervalMs` instead of N x N.
  * - Every answer heard (to anyone's query) for a peer this node is not
- *   connected to is dialled, at most once per DIAL_AGAIN_MS per peer;
+ *   connected to is dialled, at most once per DIAL_AGAIN_MS per peer, never
+ *   while a dial of it is under way, and at most MAX_DIALS_UNDER_WAY at once
+ *   (the others wait their turn): on a starved host a handshake takes
+ *   seconds, and re-dialling every 2 s, 24 peers at once, multiplied the
+ *   handshakes until dials timed out (481 of 2,204 in a 25-node start);
  *   libp2p's own `peer:discovery` fires only the first time a peer enters
- *   the peer store, so a failed first dial was never retried.
+ *   the peer store, so a failed first dial was never retried. Of a pair
+ *   that hear of each other, only the one with the smaller peer id dials at
+ *   once (pair-dial.ts): one connection per pair, not two.
  * Members already known are re-dialled by member-dialer.ts, not by mDNS.
  */
 import type { Libp2p, PeerDiscovery, PeerInfo } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { PairDialer } from './pair-dial.ts'
 
 /** The part of @libp2p/mdns's MulticastDNS this module uses: its multicast-dns socket (public, set while started). */
 export interface MdnsService extends PeerDiscovery {
@@ -38,6 +46,9 @@ const SEARCH_FIRST_MS = 2_000
 
 /** Least gap between two dials of one peer found by mDNS. */
 const DIAL_AGAIN_MS = 2_000
+
+/** mDNS dials under way at once; the others queue (a starved host finishes a few handshakes sooner than many). */
+export const MAX_DIALS_UNDER_WAY = 4
 
 /** Peers whose last dial time is remembered; the oldest is forgotten beyond this. */
 const MAX_DIALLED = 1024
@@ -66,6 +77,13 @@ export class MdnsSearch {
   readonly #service: MdnsService
   readonly #init: MdnsSearchInit
   readonly #lastDialMs = new Map<string, number>()
+  /** The addresses of each peer's last answer (dialled with its /p2p/ part). */
+  readonly #addrs = new Map<string, Multiaddr[]>()
+  readonly #pairs: PairDialer
+  /** Peers being dialled now. */
+  readonly #underWay = new Set<string>()
+  /** Peers waiting for a dial slot, in the order they were found. */
+  readonly #queued = new Set<string>()
   #searchMs = SEARCH_FIRST_MS
   #timer: NodeJS.Timeout | undefined
   #stopped = false
@@ -74,6 +92,13 @@ export class MdnsSearch {
     this.#node = node
     this.#service = service
     this.#init = init
+    const self = node.peerId.toString()
+    this.#pairs = new PairDialer({
+      self,
+      connectedPeers: () => node.getPeers().length,
+      connected: peer => this.#connected(peer),
+      dial: async peer => { await this.#dial(peer) }
+    })
     // Registered before the node starts: the answers to the library's first query count.
     service.addEventListener('peer', evt => { this.#found(evt.detail) })
   }
@@ -85,6 +110,8 @@ export class MdnsSearch {
   stop (): void {
     this.#stopped = true
     clearTimeout(this.#timer)
+    this.#pairs.stop()
+    this.#queued.clear()
   }
 
   /** The delay before this node's next query (see mdnsQueryDelayMs), with +-25 % jitter so members do not ask together. */
@@ -111,20 +138,50 @@ export class MdnsSearch {
     }
   }
 
-  /** An answer heard on the group: dial its peer unless connected or dialled moments ago. */
+  /** An answer heard on the group: dial its peer (now or, see pair-dial.ts, later) unless connected. */
   #found (peer: PeerInfo): void {
     if (this.#stopped || peer.multiaddrs.length === 0) return
     const id = peer.id.toString()
     if (id === this.#node.peerId.toString() || this.#node.getConnections(peer.id).length > 0) return
+    this.#addrs.delete(id)
+    if (this.#addrs.size >= MAX_DIALLED) this.#addrs.delete(this.#addrs.keys().next().value!)
+    this.#addrs.set(id, peer.multiaddrs.map(a => a.getPeerId() === null ? a.encapsulate(`/p2p/${id}`) : a))
+    this.#pairs.offer(id)
+  }
+
+  /** Dials a peer at its last answer's addresses, unless dialled moments ago or being dialled; queued while MAX_DIALS_UNDER_WAY are. */
+  async #dial (id: string): Promise<void> {
+    if (this.#stopped || this.#underWay.has(id) || !this.#addrs.has(id)) return
+    if (this.#underWay.size >= MAX_DIALS_UNDER_WAY) {
+      if (this.#queued.size < MAX_DIALLED) this.#queued.add(id)
+      return
+    }
+    const addrs = this.#addrs.get(id)!
     const now = Date.now()
     if (now - (this.#lastDialMs.get(id) ?? -Infinity) < DIAL_AGAIN_MS) return
     this.#lastDialMs.delete(id)
     if (this.#lastDialMs.size >= MAX_DIALLED) this.#lastDialMs.delete(this.#lastDialMs.keys().next().value!)
     this.#lastDialMs.set(id, now)
-    this.#init.debug?.('dialling peer found by mDNS', { peer: id, addresses: peer.multiaddrs.map(String) })
-    const addrs = peer.multiaddrs.map(a => a.getPeerId() === null ? a.encapsulate(`/p2p/${id}`) : a)
-    this.#node.dial(addrs).catch((err: Error) => {
+    this.#underWay.add(id)
+    this.#init.debug?.('dialling peer found by mDNS', { peer: id, addresses: addrs.map(String) })
+    await this.#node.dial(addrs).then(() => {}, (err: Error) => {
       this.#init.debug?.('dial of peer found by mDNS failed', { peer: id, err: err.message })
     })
+    this.#underWay.delete(id)
+    this.#next()
+  }
+
+  #connected (id: string): boolean {
+    return this.#node.getPeers().some(p => p.toString() === id)
+  }
+
+  /** Starts the next queued dial of a peer still unconnected. */
+  #next (): void {
+    for (const id of this.#queued) {
+      if (this.#underWay.size >= MAX_DIALS_UNDER_WAY) return
+      this.#queued.delete(id)
+      if (this.#connected(id)) continue
+      void this.#dial(id)
+    }
   }
 }

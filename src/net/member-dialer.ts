@@ -14,6 +14,7 @@ import { KEEP_ALIVE } from '@libp2p/interface'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { PAIR_YIELD_MS } from './pair-dial.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 export interface MemberDialerInit {
@@ -142,10 +143,16 @@ export class MemberDialer {
     return this.#known.get(id) ?? []
   }
 
-  /** Marks a member: tagged keep-alive (libp2p redials it), and dialled now at its advertised addresses if not connected. */
+  /**
+   * Marks a member: tagged keep-alive (libp2p redials it), and dialled at its
+   * advertised addresses if not connected: now by the member with the smaller
+   * peer id, PAIR_YIELD_MS later by the other (both hear of each other at
+   * about the same time; see pair-dial.ts).
+   */
   keep (id: string): void {
     if (this.#kept.has(id)) return
     this.#kept.add(id)
+    if (this.#node.peerId.toString() > id && !this.#lastDialMs.has(id)) this.#lastDialMs.set(id, Date.now() - this.#init.retryMs + PAIR_YIELD_MS)
     this.#reach(id, true)
   }
 

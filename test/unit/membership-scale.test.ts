@@ -141,6 +141,35 @@ describe('a stall on an overloaded host', () => {
     expect(small.nextHeartbeat(1_000).intervalMs).toBe(100)
     expect(small.onTick(1_000 + 600).some(e => e.type === 'reincarnated')).toBe(true)
   })
+
+  it('a starting node stalled inside its first join window keeps its incarnation, and is taken back as the youngest member', () => {
+    const starting = new ClusterCore({ id: 'new', name: 'new', info }, config, 2_000)
+    starting.onTick(2_000)
+    const first = starting.nextHeartbeat(2_000)
+    expect(first.joining).toBe(true)
+    // Stalled 1 s (over failureTimeoutMs) from inside its 300 ms window: noticed, no new incarnation.
+    const events = starting.onTick(3_000)
+    expect(events.some(e => e.type === 'stall-detected')).toBe(true)
+    expect(events.some(e => e.type === 'reincarnated')).toBe(false)
+    const again = starting.nextHeartbeat(3_000)
+    expect(again.incarnation).toBe(first.incarnation)
+    // A member that held it dead meanwhile (following a leader older than it) admits its heartbeat of that incarnation again.
+    const member = follower('m0', ['m1'], 1_000)
+    for (let t = 1_100, seq = 2; t <= 2_800; t += 100, seq++) {
+      if (t === 2_000) member.onHeartbeat(first, t)
+      member.onHeartbeat(hb('m1', seq, { leader: 'm1', term: 1, intervalMs: 100 }), t)
+      member.onTick(t)
+    }
+    expect(member.statusOf('new')).toBe('dead')
+    member.onHeartbeat(again, 2_850)
+    expect(member.statusOf('new')).toBe('alive')
+  })
+
+  it('a node that has had a leader still begins a new incarnation after such a stall', () => {
+    const member = follower('n2', ['n1'], 1_000)
+    member.nextHeartbeat(1_000)
+    expect(member.onTick(1_000 + 600).some(e => e.type === 'reincarnated')).toBe(true)
+  })
 })
 
 describe('joining in one round trip (state sync)', () => {
