@@ -18,9 +18,7 @@ import { TopicValidatorResult } from '@libp2p/interface'
 import type { Libp2p, Message, PeerId, PrivateKey, PubSub, Stream } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { tcp } from '@libp2p/tcp'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from 'it-length-prefixed-stream'
-import type { LengthPrefixedStream } from 'it-length-prefixed-stream'
 import { createLibp2p } from 'libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DEFAULTS } from '../config.ts'
@@ -36,12 +34,13 @@ import { MDNS_LIBRARY_INTERVAL_MS, MdnsSearch } from './mdns-search.ts'
 import type { MdnsService } from './mdns-search.ts'
 import type { Heartbeat } from '../core/types.ts'
 import { DecodeError } from '../protocol/messages.ts'
-import { IDLE_LANE_MS, MAX_ERROR_MESSAGE_LENGTH, MAX_GOSSIP_FRAME_BYTES, MAX_HEARTBEAT_BYTES, MAX_IDLE_LANES, MAX_RPC_STREAMS, REQUEST_READ_TIMEOUT_MS, SERVE_IDLE_MS } from '../protocol/constants.ts'
-import { RPC_PROTOCOL, decodeReply, decodeRequest, encodeFrame } from '../protocol/rpc.ts'
+import { MAX_ERROR_MESSAGE_LENGTH, MAX_GOSSIP_FRAME_BYTES, MAX_HEARTBEAT_BYTES, MAX_RPC_STREAMS, REQUEST_READ_TIMEOUT_MS, SERVE_IDLE_MS } from '../protocol/constants.ts'
+import { RPC_PROTOCOL, decodeRequest, encodeFrame } from '../protocol/rpc.ts'
 import { refusal, replyOfError } from '../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
 import type { ClusterTransport, MembershipTransport } from '../runtime/transport.ts'
 import { MemberProtocol } from './member-protocol.ts'
+import { RpcLanes } from './rpc-lanes.ts'
 import { HEARTBEAT_MESH, heartbeatMsgId, heartbeatMsgIdToString } from './gossip-options.ts'
 import { HeartbeatSigner, HeartbeatVerifier } from './heartbeat-signing.ts'
 
@@ -99,13 +98,6 @@ export async function loadOrCreateKey (dataDir: string): Promise<PrivateKey> {
   return key
 }
 
-/** An open RPC stream to one peer, idle or carrying one request. */
-interface Lane {
-  stream: Stream
-  frames: LengthPrefixedStream<Stream>
-  idleTimer?: NodeJS.Timeout
-}
-
 /** Inbound connections being set up at once (libp2p's default is 10): members started together dial each other at once. */
 const MAX_PENDING_INBOUND = 64
 
@@ -128,6 +120,8 @@ export class Libp2pTransport implements ClusterTransport {
   readonly #members: MemberProtocol
   readonly #init: Libp2pTransportInit
   readonly #frames: PeerRateLimiter
+  /** The client side of the RPC protocol (rpc-lanes.ts). */
+  readonly #lanes: RpcLanes
   /** One warning per peer and fault every WARN_EVERY_MS. */
   readonly #warnings = new LogThrottle(WARN_EVERY_MS)
 
@@ -143,6 +137,7 @@ export class Libp2pTransport implements ClusterTransport {
     this.#signer = new HeartbeatSigner(privateKey, this.#topic)
     this.#verifier = new HeartbeatVerifier(this.#topic)
     this.#frames = new PeerRateLimiter(init.maxFramesPerSecond)
+    this.#lanes = new RpcLanes(node, { maxFrameBytes: init.maxFrameBytes, onFrame: init.onFrame })
     this.#members = new MemberProtocol(node, init.cluster, {
       fault: peer => { faults.add(peer) },
       warn: (msg, peer, detail) => { this.#warnOnce(msg, peer, detail) },
@@ -330,68 +325,14 @@ export class Libp2pTransport implements ClusterTransport {
   }
 
   async request (to: string, msg: RpcRequest, timeoutMs: number): Promise<RpcReply> {
-    const signal = AbortSignal.timeout(timeoutMs)
-    const frame = encodeFrame(msg)
-    if (frame.byteLength > this.#init.maxFrameBytes) throw new Error(`rpc ${msg.kind} of ${frame.byteLength} bytes exceeds maxFrameBytes ${this.#init.maxFrameBytes}`)
-    let lane: Lane | undefined
-    this.#stats.requests++
-    try {
-      lane = this.#idleLane(to) ?? await this.#openLane(to, signal)
-      await lane.frames.write(frame, { signal })
-      this.#init.onFrame?.('sent', msg.kind, frame.byteLength)
-      const reply = await lane.frames.read({ signal })
-      this.#release(to, lane)
-      const decoded = decodeReply(reply.subarray())
-      this.#init.onFrame?.('received', decoded.kind, reply.byteLength)
-      return decoded
-    } catch (err) {
-      lane?.stream.abort(err as Error)
-      if (signal.aborted) throw new Error(`rpc ${msg.kind} to ${to} timed out after ${timeoutMs} ms`)
-      if ((err as Error).name === 'UnexpectedEOFError') throw new Error(`rpc ${msg.kind} to ${to}: stream closed without a reply`)
-      throw err
-    }
+    return await this.#lanes.request(to, msg, timeoutMs)
   }
 
-  readonly #idle = new Map<string, Lane[]>()
-  readonly #stats = { requests: 0, streamsOpened: 0, served: 0 }
+  readonly #served = { count: 0 }
 
   /** Requests sent, RPC streams opened for them, and requests served: streams are reused, so opened stays far below requests. */
   rpcStats (): { requests: number, streamsOpened: number, served: number } {
-    return { ...this.#stats }
-  }
-
-  /** An idle stream to this peer that is still open both ways, if any. */
-  #idleLane (to: string): Lane | undefined {
-    const lanes = this.#idle.get(to)
-    while (lanes !== undefined && lanes.length > 0) {
-      const lane = lanes.pop()!
-      clearTimeout(lane.idleTimer)
-      if (lane.stream.status === 'open' && lane.stream.readStatus === 'ready' && (lane.stream.writeStatus === 'writing' || lane.stream.writeStatus === 'ready')) return lane
-      lane.stream.abort(new Error('stale idle rpc stream'))
-    }
-    return undefined
-  }
-
-  async #openLane (to: string, signal: AbortSignal): Promise<Lane> {
-    const stream = await this.#node.dialProtocol(peerIdFromString(to), RPC_PROTOCOL, { signal })
-    this.#stats.streamsOpened++
-    return { stream, frames: lpStream(stream, { maxDataLength: this.#init.maxFrameBytes }) }
-  }
-
-  #release (to: string, lane: Lane): void {
-    let lanes = this.#idle.get(to)
-    if (lanes === undefined) this.#idle.set(to, lanes = [])
-    if (lanes.length >= MAX_IDLE_LANES) {
-      lane.stream.close().catch(() => {})
-      return
-    }
-    lanes.push(lane)
-    lane.idleTimer = setTimeout(() => {
-      const i = lanes.indexOf(lane)
-      if (i >= 0) lanes.splice(i, 1)
-      lane.stream.close().catch(() => {})
-    }, IDLE_LANE_MS)
-    lane.idleTimer.unref()
+    return { ...this.#lanes.stats, served: this.#served.count }
   }
 
   onRequest (handler: (msg: RpcRequest, from: string) => Promise<RpcReply>): void {
@@ -437,7 +378,7 @@ export class Libp2pTransport implements ClusterTransport {
         this.#init.onFrame?.('sent', reply.kind, out.byteLength)
         await frames.write(out)
         served++
-        this.#stats.served++
+        this.#served.count++
       }
     } catch (err) {
       // A peer's garbage scores it down; a stream it aborted (a timeout on its side) does not.
@@ -451,8 +392,7 @@ export class Libp2pTransport implements ClusterTransport {
   get membership (): MembershipTransport { return this.#members }
 
   async stop (): Promise<void> {
-    for (const lanes of this.#idle.values()) for (const lane of lanes) clearTimeout(lane.idleTimer)
-    this.#idle.clear()
+    this.#lanes.stop()
     this.#dialer.stop()
     this.#mdns?.stop()
     await this.#node.stop()
