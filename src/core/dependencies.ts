@@ -13,6 +13,16 @@
  *   Scheduler) and which fail. It keeps nothing durable: a new leader
  *   rebuilds it from the held tasks (their `dependsOn`) and the parents'
  *   records.
+ *
+ * A child fails only for an ending its parent's holders recorded. A failure
+ * or a cancel that the leader decides is not that yet: a worker sends an
+ * attempt's ending to the task's holders itself, so a success the leader
+ * has not heard of (the assignment's reply was lost, the report is late)
+ * may already be on every holder, and there it beats the leader's cancel or
+ * failure (terminalBeats). So `decided` (the leader's own endings) releases
+ * on a success but only asks, on a failure or a cancel, for the parent's
+ * record to be looked up; `parentEnded` (a record read from a holder) fails
+ * the children.
  */
 import { generationOf, hasParents, isDelayed } from './tasks.ts'
 import type { TaskSpec, TaskStatus, TaskUpdate } from './tasks.ts'
@@ -103,7 +113,7 @@ export function findCycle (edges: ReadonlyArray<readonly number[]>): number[] | 
   return null
 }
 
-/** A parent's ending as the gate needs it. */
+/** A parent's ending as the gate needs it (a holder's record, or this leader's decision: see `decided`). */
 export interface ParentEnding {
   id: string
   status: TaskStatus
@@ -130,8 +140,8 @@ interface Waiting {
 
 /**
  * The leader's waiting tasks. `add` takes a task with parents (one whose
- * spec carries no `parents` yet); `parentEnded` is told each ending the
- * leader learns of (its own decisions, or a parent's record looked up);
+ * spec carries no `parents` yet); `decided` is told each ending the leader
+ * decides, `parentEnded` each parent's record looked up on its holders;
  * `openParents` lists what to look up.
  */
 export class DependencyGate {
@@ -190,9 +200,25 @@ export class DependencyGate {
   }
 
   /**
-   * A parent ended: tasks whose last open parent succeeded are released
-   * with every parent's result; tasks naming a parent that failed or was
-   * cancelled fail, naming it. An unfinished status changes nothing.
+   * An ending this leader decided and sent to the parent's holders, not yet
+   * recorded there. A success is the parent's ending wherever it goes (only
+   * another success could beat it): as parentEnded. A failure or a cancel
+   * may lose there to a success the leader never heard of, so it decides
+   * nothing yet: `confirm` is true when some waiting task names this parent,
+   * whose record is then to be read from its holders and passed to
+   * parentEnded.
+   */
+  decided (parent: ParentEnding, nowMs: number): GateDecisions & { confirm: boolean } {
+    if (parent.status === 'succeeded') return { ...this.parentEnded(parent, nowMs), confirm: false }
+    const confirm = (parent.status === 'failed' || parent.status === 'cancelled') && this.#children.has(parent.id)
+    return { released: [], failed: [], confirm }
+  }
+
+  /**
+   * A parent ended, as a holder recorded it: tasks whose last open parent
+   * succeeded are released with every parent's result; tasks naming a
+   * parent that failed or was cancelled fail, naming it. An unfinished
+   * status changes nothing.
    */
   parentEnded (parent: ParentEnding, nowMs: number): GateDecisions {
     const out: GateDecisions = { released: [], failed: [] }

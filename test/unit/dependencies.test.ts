@@ -116,6 +116,39 @@ describe('DependencyGate: the leader\'s waiting tasks', () => {
     expect(a.map(x => x.spec.parents)).toEqual([{ a: null }])
   })
 
+  it('fails no child for a cancel or a failure the leader decided until a holder\'s record confirms it: a success its worker sent the holders directly beats it there (seed 1 of the dependency simulation)', () => {
+    const gate = new DependencyGate()
+    gate.add(spec('c1', { dependsOn: ['p'] }), 0)
+    gate.add(spec('c2', { dependsOn: ['p', 'q'] }), 0)
+    // The leader lost track of p's attempt (the assignment's reply was lost: it counts the attempt as
+    // failed and waits to retry it), while the worker ran it and sent its success to p's holders.
+    // A user's cancel then reaches the leader, which ends p as cancelled.
+    const holder = { ...newRecord(spec('p')), status: 'succeeded' as const, attempts: 1, worker: 'w', result: 7, finishedAt: 10 }
+    const cancel = { id: 'p', status: 'cancelled' as const, attempts: 1, worker: 'w', progress: null, result: null, error: 'cancelled by request', startedAt: null, finishedAt: 20 }
+    expect(gate.decided(cancel, 20)).toEqual({ released: [], failed: [], confirm: true })
+    expect(gate.size).toBe(2)
+    // The holders keep the success (a result beats a cancel), and that record is what the children see.
+    expect(mergeUpdate(holder, cancel)).toBeNull()
+    const d = gate.parentEnded(holder, 30)
+    expect(d.failed).toEqual([])
+    expect(d.released.map(r => [r.spec.id, r.spec.parents])).toEqual([['c1', { p: 7 }]])
+    expect(gate.openParents()).toEqual(['q'])
+    // A cancel of q that its record confirms: c2 fails for it.
+    expect(gate.decided({ ...cancel, id: 'q' }, 40).confirm).toBe(true)
+    expect(gate.parentEnded({ ...cancel, id: 'q' }, 50).failed.map(u => [u.id, u.error])).toEqual([['c2', 'parent task "q" was cancelled']])
+    expect(gate.size).toBe(0)
+  })
+
+  it('acts at once on a success the leader decided; a decided ending no waiting task names asks for nothing', () => {
+    const gate = new DependencyGate()
+    gate.add(spec('c', { dependsOn: ['a'] }), 0)
+    expect(gate.decided({ id: 'b', status: 'failed', result: null, error: 'boom' }, 1)).toEqual({ released: [], failed: [], confirm: false })
+    expect(gate.decided({ id: 'a', status: 'running', result: null, error: null }, 1).confirm).toBe(false)
+    const d = gate.decided({ id: 'a', ...ok, result: 'r' }, 2)
+    expect(d.confirm).toBe(false)
+    expect(d.released.map(r => [r.spec.id, r.spec.parents])).toEqual([['c', { a: 'r' }]])
+  })
+
   it('a three-task chain: each released only when the one before succeeded, with its result', () => {
     const gate = new DependencyGate()
     gate.add(spec('b', { dependsOn: ['a'] }), 0)

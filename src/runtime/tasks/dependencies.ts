@@ -6,6 +6,12 @@
  * handed over to it yet), backing off while they stay unfinished. Nothing
  * here is durable: a task's `dependsOn` is in its stored spec, and a new
  * leader re-derives what is runnable from the parents' records.
+ *
+ * A failure or a cancel this leader decides fails no child by itself (see
+ * DependencyGate.decided): the parent's record is read from its holders at
+ * once, waiting up to CONFIRM_WAIT_MS for them to record an ending, and the
+ * children fail only if that record is a failure or a cancel (a success
+ * the worker sent them directly releases them instead).
  */
 import { DependencyGate } from '../../core/dependencies.ts'
 import type { GateDecisions } from '../../core/dependencies.ts'
@@ -17,6 +23,8 @@ import type { TaskContext } from './context.ts'
 /** First and longest pause between two look-ups of one unfinished parent. */
 const LOOKUP_FIRST_MS = 250
 const LOOKUP_MAX_MS = 5_000
+/** How long the read that confirms an ending this leader decided waits for the parent's holders to record one. */
+const CONFIRM_WAIT_MS = 1_000
 
 export interface DependencyHooks {
   /** The scheduler tracks this task (its ending will pass through `ended`). */
@@ -59,11 +67,19 @@ export class Dependencies {
     return end
   }
 
-  /** Endings this leader sent to holders: the tasks waiting for them are released or fail. */
+  /**
+   * Endings this leader sent to holders: the tasks waiting for a success are
+   * released; a failure or a cancel is first confirmed by the parent's record.
+   */
   ended (updates: readonly TaskUpdate[]): void {
     if (this.#gate.size === 0) return
     const now = this.#ctx.clock.now()
-    for (const u of updates) if (isTerminal(u.status)) this.#apply(this.#gate.parentEnded(u, now))
+    for (const u of updates) {
+      if (!isTerminal(u.status)) continue
+      const d = this.#gate.decided(u, now)
+      this.#apply(d)
+      if (d.confirm) this.#confirm(u.id)
+    }
   }
 
   /** Looks up the parents no one here decides (at most one look-up per parent at a time, backing off). */
@@ -92,11 +108,20 @@ export class Dependencies {
     this.#lookups.clear()
   }
 
-  async #lookUp (id: string): Promise<void> {
+  /** Reads the record of a parent this leader just ended (not looked up again sooner than LOOKUP_FIRST_MS after, if it is still unfinished there). */
+  #confirm (id: string): void {
+    this.#lookups.set(id, { atMs: this.#ctx.clock.now() + LOOKUP_FIRST_MS, pauseMs: LOOKUP_FIRST_MS })
+    if (this.#inFlight.has(id)) return
+    this.#inFlight.add(id)
+    void this.#lookUp(id, CONFIRM_WAIT_MS).finally(() => { this.#inFlight.delete(id) })
+  }
+
+  /** `waitMs`: how long the holders may wait for the parent to end before they answer. */
+  async #lookUp (id: string, waitMs = 0): Promise<void> {
     const { store, roles, log, clock } = this.#ctx
     try {
       const here = store.get(id)
-      const rec = here !== undefined && isTerminal(here.status) ? here : await roles.reads.get(id, 0)
+      const rec = here !== undefined && isTerminal(here.status) ? here : await roles.reads.get(id, waitMs)
       // Decided here meanwhile: its ending comes through `ended`.
       if (!isTerminal(rec.status) || this.#hooks.tracked(id)) return
       this.#apply(this.#gate.parentEnded(rec, clock.now()))

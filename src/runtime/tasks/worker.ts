@@ -36,6 +36,10 @@ export class Worker {
   /** Attempt reports not yet acknowledged by a leader. */
   #reports: Report[] = []
   #reporting = false
+  /** The term and leader of the last assignment accepted here: fencing makes it the leader this node granted that term to. */
+  #assigner: { term: number, leader: string } | null = null
+  /** That leader did not take a batch of reports (it stepped down, or is out of reach): they go to whoever leads. */
+  #assignerFailed = false
   /** The node is stopping: its aborted attempts are not reported (they run again elsewhere). */
   #stopping = false
   /** The node is draining: it begins no attempt, and gives back every one it has not begun. */
@@ -93,6 +97,10 @@ export class Worker {
     // Persist, then act: a granted term is on disk before any of its attempts runs.
     const verdict = fenceAssignment(msg, from, cluster.term(), () => cluster.grant(msg.term, msg.leader))
     if (!verdict.accept) return refusal(verdict.code, verdict.message)
+    if (this.#assigner?.term !== msg.term || this.#assigner.leader !== msg.leader) {
+      this.#assigner = { term: msg.term, leader: msg.leader }
+      this.#assignerFailed = false
+    }
     for (const { spec, attempt } of msg.tasks) {
       if (!init.pool.supports(spec.type)) {
         this.report({ id: spec.id, attempt, event: 'result', atMs: clock.now(), outcome: { ok: false, error: `task type "${spec.type}" is not allowed on this node` } })
@@ -221,29 +229,41 @@ export class Worker {
    * has adopted the old one's attempts). Without a leader, or when the
    * leader refuses or cannot be reached, they wait and go with the next
    * tick or leader change: a report is never dropped.
+   *
+   * Without a quorum two leaders may share a term until they hear each
+   * other. This node runs only the attempts of the one it granted that term
+   * to, and the other has adopted none of its attempts (that takes this
+   * node's inventory, hence the same grant): while the leader it follows
+   * is the other one (or one of an older term, not yet replaced in its
+   * view), its reports go to the one that assigned them, or that one would
+   * never hear of them (its watchdog would end them, a window of timeouts
+   * later). If it does not take them, whoever leads does.
    */
   async flushReports (): Promise<void> {
     const { cluster, transport, roles, log } = this.#ctx
     if (this.#reporting || this.#reports.length === 0) return
     const leader = cluster.leader()
     if (leader === null) return
+    const a = this.#assigner
+    const to = a !== null && a.term >= leader.term && a.leader !== leader.id && !this.#assignerFailed ? a.leader : leader.id
     this.#dropStartsOfEnded()
     const batch = chunkBySize(this.#reports.slice(0, TASK_PATH.maxReportBatch), this.#ctx.batchBytes)[0] ?? []
     this.#reports.splice(0, batch.length)
     this.#reporting = true
     let delivered = false
     try {
-      const reply = leader.id === this.#ctx.self
+      const reply = to === this.#ctx.self
         ? await roles.dispatcher.onReports(batch, this.#ctx.self)
-        : await transport.request(leader.id, { kind: 'report', reports: batch }, TASK_PATH.rpcTimeoutMs)
+        : await transport.request(to, { kind: 'report', reports: batch }, TASK_PATH.rpcTimeoutMs)
       delivered = reply.kind === 'ok'
-      if (!delivered) log.debug({ leader: leader.name, reply: reply.kind === 'error' ? reply.code : reply.kind }, 'reports refused; will resend')
+      if (!delivered) log.debug({ to, reply: reply.kind === 'error' ? reply.code : reply.kind }, 'reports refused; will resend')
     } catch (err) {
-      log.debug({ leader: leader.name, err: (err as Error).message }, 'reports not delivered; will resend')
+      log.debug({ to, err: (err as Error).message }, 'reports not delivered; will resend')
     } finally {
       this.#reporting = false
     }
     if (!delivered) {
+      if (to !== leader.id && this.#assigner === a) this.#assignerFailed = true
       this.#reports.unshift(...batch)
       return
     }
