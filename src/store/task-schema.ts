@@ -3,7 +3,7 @@
  * had yet (PRAGMA user_version counts the steps applied), each with its
  * version number in one transaction.
  */
-import { RETENTION_INDEXES, RETENTION_MIGRATIONS } from './record-retention.ts'
+import { ENDED_INDEX_SPLIT, RETENTION_INDEXES, RETENTION_MIGRATIONS } from './record-retention.ts'
 
 /** Records by status and by last change (listings, the ended-since feed, the unfinished at start); tasks_seq is dropped again by the last step. */
 const SEQ_INDEXES = ['CREATE INDEX tasks_status_seq ON tasks (status, seq)', 'CREATE INDEX tasks_seq ON tasks (seq)']
@@ -64,5 +64,7 @@ export const MIGRATIONS = [
    ${[...SEQ_INDEXES, ...RETENTION_INDEXES].join(';\n   ')};`,
   // No index on seq alone: each insert and each ending wrote one more b-tree page for it. The reads in
   // change order take each status's share from tasks_status_seq and merge them (src/store/seq-order.ts).
-  'DROP INDEX IF EXISTS tasks_seq'
+  'DROP INDEX IF EXISTS tasks_seq',
+  // One ended index per ending, not two (see record-retention.ts).
+  ENDED_INDEX_SPLIT
 ]
