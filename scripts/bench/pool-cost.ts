@@ -31,6 +31,8 @@ const handler = join(import.meta.dirname, 'user-echo-handler.js')
 const rates: number[] = []
 const cpuPerAttempt: number[] = []
 let messages = ''
+/** Handler threads alive at the end of each run (short attempts keep to one unless it cannot keep up). */
+const threads: number[] = []
 for (let run = 0; run < RUNS; run++) {
   const pool = new HandlerPool(4, { user: handler }, process.cwd())
   const signal = new AbortController().signal
@@ -52,12 +54,13 @@ for (let run = 0; run < RUNS; run++) {
   cpuPerAttempt.push((used.user + used.system) / ATTEMPTS)
   const after = (pool as { laneMessages?: { toThreads: number, fromThreads: number } }).laneMessages
   if (before !== undefined && after !== undefined) messages = `; messages per attempt (last run): ${((after.toThreads - before.toThreads) / ATTEMPTS).toFixed(3)} to threads, ${((after.fromThreads - before.fromThreads) / ATTEMPTS).toFixed(3)} back`
+  threads.push(pool.threadCount())
   await pool.close()
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 let commit = 'unknown'
 try { commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim() } catch {}
-const line = `pool of ${commit} (${root}), load ${os.loadavg()[0]!.toFixed(2)}: ${median(rates).toFixed(0)} attempts/s and ${median(cpuPerAttempt).toFixed(1)} µs of CPU per attempt (all threads), medians of ${RUNS} runs of ${ATTEMPTS.toLocaleString('en')} (attempts/s ${rates.map(x => x.toFixed(0)).join(', ')}; µs ${cpuPerAttempt.map(x => x.toFixed(1)).join(', ')})${messages}`
+const line = `pool of ${commit} (${root}), load ${os.loadavg()[0]!.toFixed(2)}: ${median(rates).toFixed(0)} attempts/s and ${median(cpuPerAttempt).toFixed(1)} µs of CPU per attempt (all threads), medians of ${RUNS} runs of ${ATTEMPTS.toLocaleString('en')} (attempts/s ${rates.map(x => x.toFixed(0)).join(', ')}; µs ${cpuPerAttempt.map(x => x.toFixed(1)).join(', ')}); handler threads at the end of each run ${threads.join(', ')}${messages}`
 console.log(line)
 if (values.out !== undefined) {
   mkdirSync(values.out, { recursive: true })
