@@ -336,11 +336,6 @@ export class HandlerPool implements TaskExecutor {
     return this.#takenAhead
   }
 
-  /** Messages between this node and its handler threads so far, each way. */
-  get laneMessages (): { toThreads: number, fromThreads: number } {
-    return this.#lanes.messages
-  }
-
   /** Pool threads alive now (they start on first use of a handler that runs on one). */
   threadCount (): number {
     return this.#pool.threads.length

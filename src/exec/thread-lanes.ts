@@ -19,7 +19,7 @@
 import { MessageChannel } from 'node:worker_threads'
 import type { MessagePort } from 'node:worker_threads'
 import type { Piscina } from 'piscina'
-import type { LaneRequest, LaneReply, LaneRun, ThreadAttempt } from './worker-thread.ts'
+import type { LaneRequest, LaneReply, ThreadAttempt } from './worker-thread.ts'
 
 /** An empty lane gives its thread back after this long. */
 const LANE_IDLE_MS = 5_000
@@ -47,13 +47,6 @@ export const LANE_TIMINGS: LaneTimings = { shortRunMs: 20, recallMs: 20, quietMs
 const RUN_MS_WEIGHT = 0.2
 /** At most this many attempts on one lane (the running one and those sent ahead), however short. */
 const MAX_ON_LANE = 64
-/**
- * Attempts sent ahead are posted to the thread once it holds at most this
- * many unfinished (the running one and one behind it: the thread keeps busy
- * while the next message crosses), so that a steady stream of short attempts
- * crosses in batches, not one message per attempt.
- */
-const POST_AT_MOST_HELD = 2
 
 /**
  * How an attempt on a lane ended: what its handler returned or threw (or its
@@ -70,9 +63,6 @@ export interface LaneJob {
   onSettled: (s: Settled) => void
 }
 
-/** Messages between the node and its lanes' threads, each way (for tests and tuning: how many a task costs). */
-export interface LaneMessages { toThreads: number, fromThreads: number }
-
 interface Entry { seq: number, job: LaneJob, ahead: boolean, sent: boolean, begun: boolean, recalled: boolean, recallTimer?: NodeJS.Timeout }
 
 export class Lane {
@@ -85,8 +75,6 @@ export class Lane {
   /** Attempts sent to this lane, in order; the first runs (once the lane is ready). */
   readonly #entries: Entry[] = []
   #seq = 0
-  /** Attempts to post at the end of this turn of the event loop, in one message (see #flush). */
-  readonly #outgoing: Entry[] = []
   #idleTimer: NodeJS.Timeout | undefined
   /** When the first entry began (performance.now()); how long its attempts run (a moving mean of their handlers' time on the thread). */
   #headStartedAt = 0
@@ -99,11 +87,8 @@ export class Lane {
   #runMs = Infinity
 
   readonly #timings: LaneTimings
-  readonly #messages: LaneMessages
 
-  /** `messages`: where this lane counts what it sends its thread and hears from it. */
-  constructor (pool: Piscina, timings: LaneTimings, onEnd: (lane: Lane) => void, onReady: () => void, messages: LaneMessages = { toThreads: 0, fromThreads: 0 }) {
-    this.#messages = messages
+  constructor (pool: Piscina, timings: LaneTimings, onEnd: (lane: Lane) => void, onReady: () => void) {
     this.#onEnd = onEnd
     this.#onReady = onReady
     this.#timings = timings
@@ -169,7 +154,7 @@ export class Lane {
       this.#settled(entry, { skipped: true })
       return
     }
-    this.#request({ abort: seq, reason })
+    this.#port.postMessage({ abort: seq, reason } satisfies LaneRequest)
   }
 
   /**
@@ -201,7 +186,7 @@ export class Lane {
       this.#settled(entry, { unstarted: true })
       return
     }
-    this.#request({ recall: entry.seq })
+    this.#port.postMessage({ recall: entry.seq } satisfies LaneRequest)
   }
 
   /** Terminates the lane's thread: the running attempt settles with `err`, the ones sent ahead as unstarted. */
@@ -211,58 +196,20 @@ export class Lane {
 
   close (): void {
     clearTimeout(this.#idleTimer)
-    if (!this.#dead) this.#request({ close: true })
+    if (!this.#dead) this.#port.postMessage({ close: true } satisfies LaneRequest)
   }
 
-  /**
-   * Posts an attempt to the thread at the end of this turn, with the others
-   * sent meanwhile (a burst of short attempts crosses as one message), or,
-   * while the thread still holds more than POST_AT_MOST_HELD, once it has
-   * ended enough of them. Until then it counts as not sent: an abort or a
-   * recall drops it here.
-   */
   #post (entry: Entry): void {
-    this.#outgoing.push(entry)
-    if (this.#outgoing.length === 1) this.#flushSoon()
-  }
-
-  #flushSoon (): void {
-    if (this.#outgoing.length > 0 && this.#held() <= POST_AT_MOST_HELD) queueMicrotask(() => { this.#flush() })
-  }
-
-  /** Attempts posted to the thread that have not ended. */
-  #held (): number {
-    let n = 0
-    for (const e of this.#entries) if (e.sent) n++
-    return n
-  }
-
-  #flush (): void {
-    const batch = this.#outgoing.splice(0).filter(e => !e.sent && this.#entries.includes(e))
-    if (batch.length === 0 || this.#dead) return
-    const run = (e: Entry): LaneRun => ({ run: e.seq, attempt: e.job.attempt, ahead: e.ahead })
+    entry.sent = true
     try {
-      this.#request({ runs: batch.map(run) })
-    } catch {
-      // A payload that cannot be cloned: each one alone, so that only it fails.
-      for (const e of batch) {
-        try {
-          this.#request({ runs: [run(e)] })
-        } catch (err) {
-          // A payload that cannot be cloned fails its attempt; the lane goes on.
-          this.#entries.splice(this.#entries.indexOf(e), 1)
-          this.#settled(e, { err })
-          continue
-        }
-        this.#sent(e)
-      }
+      this.#port.postMessage({ run: entry.seq, attempt: entry.job.attempt, ahead: entry.ahead } satisfies LaneRequest)
+    } catch (err) {
+      // A payload that cannot be cloned fails its attempt; the lane goes on.
+      const i = this.#entries.indexOf(entry)
+      this.#entries.splice(i, 1)
+      this.#settled(entry, { err })
       return
     }
-    for (const e of batch) this.#sent(e)
-  }
-
-  #sent (entry: Entry): void {
-    entry.sent = true
     // The thread begins one sent to an idle lane at once; one sent ahead, when it says so.
     if (!entry.ahead) this.#begin(entry)
   }
@@ -276,14 +223,7 @@ export class Lane {
     entry.job.onStarted()
   }
 
-  /** A message to the thread (counted; it throws what postMessage throws). */
-  #request (m: LaneRequest): void {
-    this.#port.postMessage(m)
-    this.#messages.toThreads++
-  }
-
   #onMessage (m: LaneReply): void {
-    this.#messages.fromThreads++
     this.#heardAt = performance.now()
     if ('ready' in m) {
       this.#ready = true
@@ -311,12 +251,6 @@ export class Lane {
     // A recalled attempt the thread skipped never began: it may run elsewhere.
     const skipped: Settled = entry.recalled ? { unstarted: true } : { skipped: true }
     this.#settled(entry, 'skipped' in m ? skipped : 'error' in m ? { err: m.error, ms } : { result: m.result, ms })
-    // The attempt sent ahead that began right after this one ended.
-    if (m.then !== undefined) {
-      const next = this.#entries.find(e => e.seq === m.then)
-      if (next !== undefined) this.#begin(next)
-    }
-    if (entry.sent) this.#flushSoon()
   }
 
   /** An entry left the lane: it settles. */
@@ -348,7 +282,6 @@ export class ThreadLanes {
   readonly #all = new Set<Lane>()
   readonly #timings: LaneTimings
   readonly #onChange: () => void
-  readonly #messages: LaneMessages = { toThreads: 0, fromThreads: 0 }
 
   /** `onChange`: a lane's thread became ready, or a lane ended (what waits for one may go on). */
   constructor (pool: Piscina, timings: LaneTimings, onChange: () => void = () => {}) {
@@ -380,7 +313,7 @@ export class ThreadLanes {
   take (): Lane {
     const idle = this.idle()
     if (idle !== undefined) return idle
-    const lane = new Lane(this.#pool, this.#timings, ended => { this.#all.delete(ended); this.#onChange() }, this.#onChange, this.#messages)
+    const lane = new Lane(this.#pool, this.#timings, ended => { this.#all.delete(ended); this.#onChange() }, this.#onChange)
     this.#all.add(lane)
     return lane
   }
@@ -390,9 +323,6 @@ export class ThreadLanes {
     for (const lane of this.#all) if (lane.takesOneAhead) return lane
     return undefined
   }
-
-  /** Messages to and from the lanes' threads so far, over all lanes. */
-  get messages (): LaneMessages { return { ...this.#messages } }
 
   close (): void {
     for (const lane of this.#all) lane.close()

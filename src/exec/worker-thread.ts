@@ -21,25 +21,19 @@ export interface ThreadAttempt {
   parents?: Record<string, unknown>
 }
 
-/** An attempt to run, number `run` on its lane; `ahead`: sent while another ran or waited there. */
-export interface LaneRun { run: number, attempt: ThreadAttempt, ahead: boolean }
 /**
- * Node -> lane: run attempts, in order (the ones the node sent in one turn of
- * its event loop, in one message); abort one (running, or waiting: then it
- * is skipped); recall one that waits (skipped; a running one goes on); or end the lane.
+ * Node -> lane: run an attempt; abort one (running, or waiting: then it is
+ * skipped); recall one that waits (skipped; a running one goes on); or end the lane.
  */
-export type LaneRequest = { runs: LaneRun[] } | { abort: number, reason: string } | { recall: number } | { close: true }
+export type LaneRequest = { run: number, attempt: ThreadAttempt, ahead: boolean } | { abort: number, reason: string } | { recall: number } | { close: true }
 /**
  * Lane -> node: ready for attempts; `began`, an attempt sent ahead (behind
  * another) has begun (one sent to an idle lane begins unannounced), or an
  * attempt's handler module has been loaded and it runs now; progress,
  * result or error of attempt `seq`; or `skipped`, an attempt aborted or
- * recalled while it waited here (it never began). A result, error or skip
- * may carry `then`: the attempt sent ahead that began right after it (its
- * `began`, in the same message).
+ * recalled while it waited here (it never began).
  */
-export type LaneReply = { ready: true } | { seq: number, began: true } | { seq: number, progress: unknown } | Ended
-type Ended = ({ seq: number, result: unknown, ms: number } | { seq: number, error: string, ms?: number } | { seq: number, skipped: true }) & { then?: number }
+export type LaneReply = { ready: true } | { seq: number, began: true } | { seq: number, progress: unknown } | { seq: number, result: unknown, ms: number } | { seq: number, error: string, ms?: number } | { seq: number, skipped: true }
 
 const modules = new Map<string, Handler>()
 
@@ -58,8 +52,7 @@ async function load (handler: string): Promise<Handler> {
 
 const messageOf = (err: unknown): string => err instanceof Error ? err.message : String(err)
 
-/** Runs one attempt; its ending is returned (posted by the lane, with what begins next). */
-async function runOne (port: MessagePort, seq: number, task: ThreadAttempt, controller: AbortController): Promise<Ended> {
+async function runOne (port: MessagePort, seq: number, task: ThreadAttempt, controller: AbortController): Promise<void> {
   try {
     const cold = builtins[task.handler] === undefined && !modules.has(task.handler)
     const fn = await load(task.handler)
@@ -77,19 +70,14 @@ async function runOne (port: MessagePort, seq: number, task: ThreadAttempt, cont
       attempt: task.attempt,
       parents: task.parents ?? {}
     })
-    return { seq, result: result === undefined ? null : result, ms: performance.now() - began }
+    const ms = performance.now() - began
+    try {
+      port.postMessage({ seq, result: result === undefined ? null : result, ms })
+    } catch (err) {
+      port.postMessage({ seq, error: `the handler's result is refused: ${messageOf(err)}`, ms })
+    }
   } catch (err) {
-    return { seq, error: messageOf(err) }
-  }
-}
-
-/** Posts an ending; a result that cannot cross to the node fails its attempt. */
-function postEnded (port: MessagePort, ended: Ended): void {
-  try {
-    port.postMessage(ended)
-  } catch (err) {
-    const { then } = ended
-    port.postMessage({ seq: ended.seq, error: `the handler's result is refused: ${messageOf(err)}`, ...('ms' in ended ? { ms: ended.ms } : {}), ...(then === undefined ? {} : { then }) } satisfies LaneReply)
+    port.postMessage({ seq, error: messageOf(err) })
   }
 }
 
@@ -97,19 +85,16 @@ export default async function lane (task: { port: MessagePort }): Promise<null> 
   const { port } = task
   let running: { seq: number, controller: AbortController } | null = null
   const waiting: Array<{ seq: number, attempt: ThreadAttempt, ahead: boolean }> = []
-  /** Starts an attempt; `announce`: say that it began (one sent ahead that no ending carries as `then`). */
-  const start = (seq: number, attempt: ThreadAttempt, announce: boolean): void => {
-    if (announce) port.postMessage({ seq, began: true } satisfies LaneReply)
+  const start = (seq: number, attempt: ThreadAttempt, ahead: boolean): void => {
+    if (ahead) port.postMessage({ seq, began: true } satisfies LaneReply)
     const current = { seq, controller: new AbortController() }
     running = current
-    void runOne(port, seq, attempt, current.controller).then(ended => {
-      // The next waiting one begins after the messages that came meanwhile (an abort or recall of it);
-      // the ending goes then too, in one message with the next one's start.
+    void runOne(port, seq, attempt, current.controller).finally(() => {
+      // The next waiting one begins after the messages that came meanwhile (an abort or recall of it).
       setImmediate(() => {
         if (running === current) running = null
         const head = waiting.shift()
-        postEnded(port, head?.ahead === true ? { ...ended, then: head.seq } : ended)
-        if (head !== undefined) start(head.seq, head.attempt, false)
+        if (head !== undefined) start(head.seq, head.attempt, head.ahead)
       })
     })
   }
@@ -127,10 +112,8 @@ export default async function lane (task: { port: MessagePort }): Promise<null> 
           port.postMessage({ seq, skipped: true } satisfies LaneReply)
         }
       } else {
-        for (const r of m.runs) {
-          if (running === null) start(r.run, r.attempt, r.ahead)
-          else waiting.push({ seq: r.run, attempt: r.attempt, ahead: r.ahead })
-        }
+        if (running === null) start(m.run, m.attempt, m.ahead)
+        else waiting.push({ seq: m.run, attempt: m.attempt, ahead: m.ahead })
       }
     })
     port.postMessage({ ready: true } satisfies LaneReply)

@@ -98,12 +98,6 @@ describe('HandlerPool (worker threads)', () => {
         expect(started).toBe(2_000)
         expect(p.threadCount()).toBeLessThanOrEqual(2)
         expect(p.takenAhead).toBeGreaterThan(0)
-        // Attempts sent in one turn cross to a thread in one message; one that begins behind another says so with that one's ending.
-        const { toThreads, fromThreads } = p.laneMessages
-        expect(toThreads).toBeLessThan(2_000 / 10)
-        // About one message back per attempt (its ending, which also starts the next one taken ahead), not two as before
-        // (a "began" and the ending); one taken ahead still says it began when it reaches a thread that has just run out of work.
-        expect(fromThreads).toBeLessThan(2_000 * 1.25)
       } finally {
         await p.close()
       }
@@ -121,10 +115,6 @@ describe('HandlerPool (worker threads)', () => {
         expect(outcomes).toEqual(Array.from({ length: 1_000 }, (_, i) => ({ ok: true, result: { i } })))
         expect(p.threadCount()).toBe(1)
         expect(p.takenAhead).toBeGreaterThan(900)
-        // Fed one at a time, the attempts still cross in batches (posted once the thread holds two or fewer), and
-        // about one message comes back per attempt (here 35 and 1,032-1,035 in all; before, one each way and a "began").
-        expect(p.laneMessages.toThreads).toBeLessThan(1_000 / 4)
-        expect(p.laneMessages.fromThreads).toBeLessThan(1_000 * 1.25)
       } finally {
         await p.close()
       }
