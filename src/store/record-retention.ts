@@ -20,6 +20,15 @@ export const RETENTION_INDEXES = [
   `CREATE INDEX tasks_ended_own ON tasks (finished_at + retain_ms) WHERE ${ENDED} AND retain_ms IS NOT NULL`
 ]
 
+/**
+ * A later step (see task-schema.ts): oldest endings first as two indexes
+ * that split the ended records as the expiry indexes do, instead of one over
+ * all of them beside tasks_ended_default (a task on the node's retention, the
+ * common case, wrote both: one b-tree page more per ending).
+ */
+export const ENDED_INDEX_SPLIT = `CREATE INDEX tasks_ended_kept ON tasks (finished_at) WHERE ${ENDED} AND retain_ms IS NOT NULL;
+   DROP INDEX tasks_ended`
+
 /** Appended to the store's migrations. */
 export const RETENTION_MIGRATIONS = [
   'ALTER TABLE tasks ADD COLUMN retain_ms INTEGER',
@@ -52,7 +61,8 @@ export type EndedStatus = 'succeeded' | 'failed' | 'cancelled'
 export class RecordRetention {
   readonly #db: DatabaseSync
   readonly #forget: (ids: readonly string[]) => void
-  readonly #oldest: StatementSync
+  /** The oldest endings on the node's retention and on their own, any time and before a time (see #oldest). */
+  readonly #oldestQueries: ReadonlyArray<{ any: StatementSync, before: StatementSync }>
   readonly #expiredDefault: StatementSync
   readonly #expiredOwn: StatementSync
   readonly #delete: StatementSync
@@ -67,7 +77,11 @@ export class RecordRetention {
     this.#db = db
     this.#forget = forget
     // INDEXED BY: without statistics the planner would take tasks_status_seq and sort every finished record.
-    this.#oldest = db.prepare(`SELECT id FROM tasks INDEXED BY tasks_ended WHERE ${ENDED} ORDER BY finished_at LIMIT ?`)
+    // The oldest endings are those of tasks_ended_default and tasks_ended_kept, merged (see #oldest).
+    this.#oldestQueries = [['tasks_ended_default', 'retain_ms IS NULL'], ['tasks_ended_kept', 'retain_ms IS NOT NULL']].map(([index, retain]) => ({
+      any: db.prepare(`SELECT id, finished_at FROM tasks INDEXED BY ${index} WHERE ${ENDED} AND ${retain} AND (? IS NULL OR status = ?) ORDER BY finished_at LIMIT ?`),
+      before: db.prepare(`SELECT id, finished_at FROM tasks INDEXED BY ${index} WHERE ${ENDED} AND ${retain} AND finished_at < ? AND (? IS NULL OR status = ?) ORDER BY finished_at LIMIT ?`)
+    }))
     this.#expiredDefault = db.prepare(`SELECT id FROM tasks INDEXED BY tasks_ended_default WHERE ${ENDED} AND retain_ms IS NULL AND finished_at <= ? ORDER BY finished_at LIMIT ?`)
     this.#expiredOwn = db.prepare(`SELECT id FROM tasks INDEXED BY tasks_ended_own WHERE ${ENDED} AND retain_ms IS NOT NULL AND finished_at + retain_ms <= ? ORDER BY finished_at + retain_ms LIMIT ?`)
     this.#delete = db.prepare(`DELETE FROM tasks WHERE id = ? AND ${ENDED}`)
@@ -106,7 +120,7 @@ export class RecordRetention {
       for (const r of stmt.all(...args, room) as Array<{ id: string }>) ids.add(r.id)
     }
     // Records beyond the count are the oldest endings; expired ones may go in the same step.
-    take(this.#oldest, plan.overCount)
+    for (const id of this.#oldest(null, undefined, Math.min(plan.overCount, plan.limit))) ids.add(id)
     take(this.#expiredDefault, plan.limit, plan.endedBefore)
     take(this.#expiredOwn, plan.limit, plan.expiresBy)
     return this.#forgetRecords([...ids])
@@ -114,10 +128,16 @@ export class RecordRetention {
 
   /** One step of a purge: forgets up to `limit` finished records (of `status`, when given) that ended before `before`. */
   purgeStep (filter: { status?: EndedStatus, before: number }, limit: number): number {
-    const rows = filter.status === undefined
-      ? this.#db.prepare(`SELECT id FROM tasks INDEXED BY tasks_ended WHERE ${ENDED} AND finished_at < ? ORDER BY finished_at LIMIT ?`).all(filter.before, limit)
-      : this.#db.prepare(`SELECT id FROM tasks INDEXED BY tasks_ended WHERE ${ENDED} AND status = ? AND finished_at < ? ORDER BY finished_at LIMIT ?`).all(filter.status, filter.before, limit)
-    return this.#forgetRecords((rows as Array<{ id: string }>).map(r => r.id))
+    return this.#forgetRecords(this.#oldest(filter.before, filter.status, limit))
+  }
+
+  /** The ids of up to `limit` finished records (of `status`, when given) that ended before `before` (null: any), oldest ending first. */
+  #oldest (before: number | null, status: EndedStatus | undefined, limit: number): string[] {
+    if (limit <= 0) return []
+    const s = status ?? null
+    const rows = this.#oldestQueries.flatMap(q => (before === null ? q.any.all(s, s, limit) : q.before.all(before, s, s, limit)) as Array<{ id: string, finished_at: number | null }>)
+    // As the indexes order them (an ending without a time, which none is written with, first).
+    return rows.sort((a, b) => (a.finished_at ?? 0) - (b.finished_at ?? 0)).slice(0, limit).map(r => r.id)
   }
 
   /**

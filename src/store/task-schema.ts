@@ -3,9 +3,9 @@
  * had yet (PRAGMA user_version counts the steps applied), each with its
  * version number in one transaction.
  */
-import { RETENTION_INDEXES, RETENTION_MIGRATIONS } from './record-retention.ts'
+import { ENDED_INDEX_SPLIT, RETENTION_INDEXES, RETENTION_MIGRATIONS } from './record-retention.ts'
 
-/** Records by status and by last change (listings, the ended-since feed, the unfinished at start). */
+/** Records by status and by last change (listings, the ended-since feed, the unfinished at start); tasks_seq is dropped again by the last step. */
 const SEQ_INDEXES = ['CREATE INDEX tasks_status_seq ON tasks (status, seq)', 'CREATE INDEX tasks_seq ON tasks (seq)']
 
 /** The tasks table's columns, in their order (the first CREATE TABLE and the columns added after it). */
@@ -61,5 +61,10 @@ export const MIGRATIONS = [
    DROP TABLE tasks;
    ALTER TABLE tasks_rebuilt RENAME TO tasks;
    CREATE UNIQUE INDEX tasks_idempotency_key ON tasks (idempotency_key) WHERE idempotency_key IS NOT NULL;
-   ${[...SEQ_INDEXES, ...RETENTION_INDEXES].join(';\n   ')};`
+   ${[...SEQ_INDEXES, ...RETENTION_INDEXES].join(';\n   ')};`,
+  // No index on seq alone: each insert and each ending wrote one more b-tree page for it. The reads in
+  // change order take each status's share from tasks_status_seq and merge them (src/store/seq-order.ts).
+  'DROP INDEX IF EXISTS tasks_seq',
+  // One ended index per ending, not two (see record-retention.ts).
+  ENDED_INDEX_SPLIT
 ]

@@ -17,6 +17,7 @@ import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from 
 import type { PageKey } from '../core/listing.ts'
 import type { TickStamp } from '../core/schedules.ts'
 import { inTransaction } from './transaction.ts'
+import { SeqOrder } from './seq-order.ts'
 import { CACHED_BYTES, CACHED_ENDED_BYTES, CACHED_ENDED_RECORDS, CACHED_RECORDS, RECORD_OVERHEAD_BYTES, RecordCache } from './record-cache.ts'
 
 /** The spec fields kept in the `options` column. */
@@ -41,6 +42,7 @@ interface Row {
   error: string | null
   started_at: number | null
   finished_at: number | null
+  seq: number
   retain_ms: number | null
   copies: number | null
   run_at: number | null
@@ -114,6 +116,7 @@ export class TaskStore {
   readonly #insert: StatementSync
   readonly #update: StatementSync
   readonly #retried: StatementSync
+  readonly #bySeq: SeqOrder<Row>
   #seq: number
   readonly #observers: Array<(changed: readonly TaskRecord[]) => void> = []
 
@@ -132,8 +135,8 @@ export class TaskStore {
     this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
       started_at = ?, finished_at = ?, seq = ?, parents = ? WHERE id = ?`)
     this.#retried = this.#db.prepare('UPDATE tasks SET retries = ?, max_attempts = ? WHERE id = ?')
-    const row = this.#db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM tasks').get() as { s: number }
-    this.#seq = row.s
+    this.#bySeq = new SeqOrder(this.#db)
+    this.#seq = this.#bySeq.last()
     this.retention = new RecordRetention(this.#db, ids => { this.#forget(ids) })
   }
 
@@ -310,16 +313,13 @@ export class TaskStore {
 
   /** Terminal records changed after sequence number `seq`, oldest change first (at most `limit`), and the last one's number. */
   endedSince (seq: number, limit: number): { records: TaskRecord[], lastSeq: number } {
-    const rows = this.#db.prepare("SELECT * FROM tasks WHERE seq > ? AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY seq LIMIT ?").all(seq, limit) as unknown as Array<Row & { seq: number }>
+    const rows = this.#bySeq.endedAfter(seq, limit)
     return { records: rows.map(fromRow), lastSeq: rows.at(-1)?.seq ?? seq }
   }
 
   /** Most recently changed first. */
   list (filter: { status?: TaskStatus, limit: number }): TaskRecord[] {
-    const rows = filter.status === undefined
-      ? this.#db.prepare('SELECT * FROM tasks ORDER BY seq DESC LIMIT ?').all(filter.limit)
-      : this.#db.prepare('SELECT * FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT ?').all(filter.status, filter.limit)
-    return (rows as unknown as Row[]).map(r => this.#read(r))
+    return this.#bySeq.newest(filter.limit, filter.status).map(r => this.#read(r))
   }
 
   /**
@@ -352,8 +352,7 @@ export class TaskStore {
 
   /** Tasks not yet terminal (for recovery and handover). */
   unfinished (): TaskRecord[] {
-    const rows = this.#db.prepare("SELECT * FROM tasks WHERE status NOT IN ('succeeded', 'failed', 'cancelled') ORDER BY seq").all()
-    return (rows as unknown as Row[]).map(r => this.#read(r))
+    return this.#bySeq.unfinished().map(r => this.#read(r))
   }
 
   counts (): Record<TaskStatus, number> {

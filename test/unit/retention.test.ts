@@ -81,6 +81,30 @@ describe('RecordRetention (node:sqlite)', () => {
     s.close()
   })
 
+  it('forgets the oldest endings first across records on the node\'s retention and on their own, by count and by purge', () => {
+    const s = new TaskStore(tempDir())
+    const ids = Array.from({ length: 10 }, (_, i) => `t${i}`)
+    // Every third one keeps its record on its own retention (a long one: only the count or a purge forgets it).
+    s.insert(ids.map((id, i) => spec(id, i % 3 === 0 ? { retainMs: 1_000_000 } : {})))
+    // Ended in reverse order: t9 ended first.
+    s.applyUpdates(ids.map((id, i) => ended(id, 10_000 - i, i % 4 === 0 ? 'failed' : 'succeeded')))
+    const keep = { retainFinishedMs: 1_000_000, retainFinishedCount: 6 }
+    // Four over the count, in one step of up to 3 and then one of 1: t9, t8, t7 and then t6, of both kinds.
+    expect(s.retention.sweep(planSweep(s.retention.finishedHeld, 10_000, keep, 3))).toBe(3)
+    expect(ids.filter(id => s.get(id) !== undefined)).toEqual(['t0', 't1', 't2', 't3', 't4', 't5', 't6'])
+    expect(s.retention.sweep(planSweep(s.retention.finishedHeld, 10_000, keep, 3))).toBe(1)
+    expect(ids.filter(id => s.get(id) !== undefined)).toEqual(['t0', 't1', 't2', 't3', 't4', 't5'])
+    // A purge step of 2 of those that ended before 9,998 (t5, t4, t3; t3 on its own retention): the oldest two, t5 and t4.
+    expect(s.retention.purgeStep({ before: 9_998 }, 2)).toBe(2)
+    expect(ids.filter(id => s.get(id) !== undefined)).toEqual(['t0', 't1', 't2', 't3'])
+    // By status: of the failed (t0, t4, t8), only t0 is left, and it ended at 10,000.
+    expect(s.retention.purgeStep({ status: 'failed', before: 10_001 }, 10)).toBe(1)
+    expect(ids.filter(id => s.get(id) !== undefined)).toEqual(['t1', 't2', 't3'])
+    expect(s.retention.purgeStep({ before: 10_001 }, 10)).toBe(3)
+    expect(s.retention.finishedHeld).toBe(0)
+    s.close()
+  })
+
   it('counts finished records across a reopen, and keeps the forgotten ids', () => {
     const dir = tempDir()
     const a = new TaskStore(dir)

@@ -106,11 +106,12 @@ describe('TaskStore (node:sqlite)', () => {
 
   it('upgrades a store whose idempotency keys were a column constraint: records, keys and their uniqueness kept, no index entry for a task without a key', () => {
     const dir = tempDir()
-    // The store as the version before the rebuild left it: every migration but the last.
+    // The store as the version before the rebuild left it: every migration before it.
+    const rebuild = MIGRATIONS.findIndex(m => m.includes('tasks_rebuilt'))
     const old = new DatabaseSync(join(dir, 'tasks.db'))
     old.exec('PRAGMA journal_mode = WAL')
-    for (const m of MIGRATIONS.slice(0, -1)) old.exec(m)
-    old.exec(`PRAGMA user_version = ${MIGRATIONS.length - 1}`)
+    for (const m of MIGRATIONS.slice(0, rebuild)) old.exec(m)
+    old.exec(`PRAGMA user_version = ${rebuild}`)
     const insert = old.prepare(`INSERT INTO tasks (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, seq, retain_ms, copies, run_at, parents)
       VALUES (?, 'echo', '{}', 0, 1000, 3, ?, 1, 'o', '["r"]', ?, ?, ?, ?, 2, ?, ?)`)
     insert.run('keyed', 'k1', 'queued', 0, 1, null, 5_000, null)
@@ -128,11 +129,59 @@ describe('TaskStore (node:sqlite)', () => {
 
     const disk = new DatabaseSync(join(dir, 'tasks.db'), { readOnly: true })
     const indexes = (disk.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' ORDER BY name").all() as Array<{ name: string }>).map(r => r.name)
-    // The primary key's index and the partial key index; no index over every task's (mostly NULL) key.
-    expect(indexes).toEqual(['sqlite_autoindex_tasks_1', 'tasks_ended', 'tasks_ended_default', 'tasks_ended_own', 'tasks_idempotency_key', 'tasks_seq', 'tasks_status_seq'])
+    // The primary key's index and the partial key index; no index over every task's (mostly NULL) key, none on seq alone.
+    // Ended records by time in two parts (on the node's retention, kept on their own), not a third index over all of them.
+    expect(indexes).toEqual(['sqlite_autoindex_tasks_1', 'tasks_ended_default', 'tasks_ended_kept', 'tasks_ended_own', 'tasks_idempotency_key', 'tasks_status_seq'])
     const plan = disk.prepare('EXPLAIN QUERY PLAN SELECT * FROM tasks WHERE idempotency_key = ?').all('k1') as Array<{ detail: string }>
     expect(plan.map(p => p.detail).join(' ')).toContain('tasks_idempotency_key')
     expect((disk.prepare('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(MIGRATIONS.length)
+    disk.close()
+  })
+
+  it('lists in change order across statuses without an index on seq alone, and each status\'s share through tasks_status_seq', () => {
+    const dir = tempDir()
+    const s = new TaskStore(dir)
+    const ids = Array.from({ length: 12 }, (_, i) => `t${i}`)
+    s.insert(ids.map(id => spec(id)))
+    const base = { attempts: 1, worker: 'w', progress: null, error: null, startedAt: 2, finishedAt: 3 }
+    // Endings of three kinds, interleaved, and one running change (held in memory until flushed).
+    s.applyUpdates([{ id: 't3', status: 'succeeded', ...base, result: 1 }])
+    s.applyUpdates([{ id: 't1', status: 'failed', ...base, result: null, error: 'x' }])
+    s.applyUpdates([{ id: 't7', status: 'cancelled', ...base, result: null }])
+    s.applyUpdates([{ id: 't0', status: 'succeeded', ...base, result: 2 }])
+    s.applyUpdates([{ id: 't5', status: 'running', ...base, result: null, finishedAt: null }])
+    s.flushDeferred()
+    const changed = ['t5', 't0', 't7', 't1', 't3']
+    const untouched = ['t11', 't10', 't9', 't8', 't6', 't4', 't2']
+    expect(s.list({ limit: 100 }).map(r => r.id)).toEqual([...changed, ...untouched])
+    expect(s.list({ limit: 3 }).map(r => r.id)).toEqual(['t5', 't0', 't7'])
+    expect(s.list({ status: 'queued', limit: 2 }).map(r => r.id)).toEqual(['t11', 't10'])
+    const first = s.endedSince(0, 2)
+    expect(first.records.map(r => r.id)).toEqual(['t3', 't1'])
+    const rest = s.endedSince(first.lastSeq, 10)
+    expect(rest.records.map(r => r.id)).toEqual(['t7', 't0'])
+    expect(s.endedSince(rest.lastSeq, 10)).toEqual({ records: [], lastSeq: rest.lastSeq })
+    expect(s.unfinished().map(r => r.id)).toEqual(['t2', 't4', 't6', 't8', 't9', 't10', 't11', 't5'])
+    const seq = s.seq
+    s.close()
+    // The last sequence number survives a reopen (read per status), and new changes go on from it.
+    const again = new TaskStore(dir)
+    expect(again.seq).toBe(seq)
+    again.insert([spec('t12')])
+    expect(again.list({ limit: 1 }).map(r => r.id)).toEqual(['t12'])
+    again.close()
+    const disk = new DatabaseSync(join(dir, 'tasks.db'), { readOnly: true })
+    const plan = (query: string): string => (disk.prepare(`EXPLAIN QUERY PLAN ${query}`).all('queued') as Array<{ detail: string }>).map(p => p.detail).join(' ')
+    for (const query of ['SELECT * FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT 5', 'SELECT * FROM tasks WHERE status = ? AND seq >= 3 ORDER BY seq DESC',
+      'SELECT * FROM tasks WHERE status = ? AND seq > 3 AND seq <= 9 ORDER BY seq', 'SELECT * FROM tasks WHERE status = ? ORDER BY seq']) {
+      expect(plan(query)).toContain('tasks_status_seq')
+      expect(plan(query)).not.toContain('TEMP B-TREE')
+    }
+    // The sequence numbers alone come from the index, without reading a row.
+    for (const query of ['SELECT seq FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT 5', 'SELECT seq FROM tasks WHERE status = ? AND seq > 3 ORDER BY seq LIMIT 5']) {
+      expect(plan(query)).toContain('COVERING INDEX tasks_status_seq')
+      expect(plan(query)).not.toContain('TEMP B-TREE')
+    }
     disk.close()
   })
 

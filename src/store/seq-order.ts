@@ -1,0 +1,68 @@
+/**
+ * Reads of the tasks table in the order of their last change (the `seq`
+ * column) without an index on `seq` alone: each status's share comes from
+ * `tasks_status_seq` (status, seq), and the lists are merged here. An index
+ * on `seq` alone cost every insert and every ending one more b-tree page to
+ * write (two write calls per commit, on every holder); these reads (the
+ * node's listing, the ended-since feed, the unfinished at start, the last
+ * sequence number at start) are rare beside them. A bounded read first
+ * merges the statuses' sequence numbers alone (read from the index, no row),
+ * then reads the rows up to the last one it keeps: no more rows than it returns.
+ */
+import type { DatabaseSync, StatementSync } from 'node:sqlite'
+import { isTerminal, TASK_STATUSES } from '../core/tasks.ts'
+import type { TaskStatus } from '../core/tasks.ts'
+
+const ENDED_STATUSES = TASK_STATUSES.filter(isTerminal)
+const UNFINISHED_STATUSES = TASK_STATUSES.filter(s => !isTerminal(s))
+
+export class SeqOrder<Row extends { seq: number }> {
+  readonly #newestSeqs: StatementSync
+  readonly #newest: StatementSync
+  readonly #newestFrom: StatementSync
+  readonly #afterSeqs: StatementSync
+  readonly #between: StatementSync
+  readonly #all: StatementSync
+
+  constructor (db: DatabaseSync) {
+    this.#newestSeqs = db.prepare('SELECT seq FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT ?')
+    this.#newest = db.prepare('SELECT * FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT ?')
+    this.#newestFrom = db.prepare('SELECT * FROM tasks WHERE status = ? AND seq >= ? ORDER BY seq DESC')
+    this.#afterSeqs = db.prepare('SELECT seq FROM tasks WHERE status = ? AND seq > ? ORDER BY seq LIMIT ?')
+    this.#between = db.prepare('SELECT * FROM tasks WHERE status = ? AND seq > ? AND seq <= ? ORDER BY seq')
+    this.#all = db.prepare('SELECT * FROM tasks WHERE status = ? ORDER BY seq')
+  }
+
+  /** The highest sequence number stored (0: none). */
+  last (): number {
+    let max = 0
+    for (const s of TASK_STATUSES) max = Math.max(max, (this.#newestSeqs.get(s, 1) as { seq: number } | undefined)?.seq ?? 0)
+    return max
+  }
+
+  /** The `limit` most recently changed records (of `status`, when given), newest first. */
+  newest (limit: number, status?: TaskStatus): Row[] {
+    if (status !== undefined) return this.#newest.all(status, limit) as unknown as Row[]
+    const seqs = TASK_STATUSES.map(s => (this.#newestSeqs.all(s, limit) as Array<{ seq: number }>).map(r => r.seq))
+    const kept = seqs.flat().sort((a, b) => b - a).slice(0, limit)
+    if (kept.length === 0) return []
+    const oldest = kept.at(-1)!
+    const rows = TASK_STATUSES.flatMap((s, i) => seqs[i]!.length > 0 && seqs[i]![0]! >= oldest ? this.#newestFrom.all(s, oldest) as unknown as Row[] : [])
+    return rows.sort((a, b) => b.seq - a.seq)
+  }
+
+  /** Terminal records changed after `seq`, oldest change first, at most `limit`. */
+  endedAfter (seq: number, limit: number): Row[] {
+    const seqs = ENDED_STATUSES.map(s => (this.#afterSeqs.all(s, seq, limit) as Array<{ seq: number }>).map(r => r.seq))
+    const kept = seqs.flat().sort((a, b) => a - b).slice(0, limit)
+    if (kept.length === 0) return []
+    const newest = kept.at(-1)!
+    const rows = ENDED_STATUSES.flatMap((s, i) => seqs[i]!.length > 0 && seqs[i]![0]! <= newest ? this.#between.all(s, seq, newest) as unknown as Row[] : [])
+    return rows.sort((a, b) => a.seq - b.seq)
+  }
+
+  /** Every record not terminal, oldest change first. */
+  unfinished (): Row[] {
+    return UNFINISHED_STATUSES.flatMap(s => this.#all.all(s) as unknown as Row[]).sort((a, b) => a.seq - b.seq)
+  }
+}
