@@ -35,6 +35,14 @@ export class Worker {
   readonly #aborted = new Map<string, number>()
   /** Attempt reports not yet acknowledged by a leader. */
   #reports: Report[] = []
+  /**
+   * Attempts that ended here whose result no leader has acknowledged yet:
+   * a new leader's inventory lists them as running, so it adopts them and
+   * takes their result from the report that follows, instead of running
+   * them again because the result had not yet reached the holders when it
+   * gathered (a leader SIGKILLed under load; failover.test.ts).
+   */
+  readonly #unreported = new Map<string, { spec: TaskSpec, attempt: number, startedAt: number | null }>()
   #reporting = false
   /** The term and leader of the last assignment accepted here: fencing makes it the leader this node granted that term to. */
   #assigner: { term: number, leader: string } | null = null
@@ -153,6 +161,7 @@ export class Worker {
     if (!verdict.accept) return refusal(verdict.code, verdict.message)
     const { store, roles } = this.#ctx
     const running = [...this.#running.values()].map(r => ({ spec: specOf(r.spec), attempt: r.attempt, startedAt: r.startedAt }))
+    for (const [id, u] of this.#unreported) if (!this.#running.has(id)) running.push({ spec: specOf(u.spec), attempt: u.attempt, startedAt: u.startedAt })
     // Records still waiting for their post-restart reconcile may have ended elsewhere: not offered.
     const held = store.unfinished().filter(rec => !roles.handOver.isStale(rec.id) && !roles.handOver.isStoring(rec.id)).map(rec => ({ spec: specOf(rec), attempts: rec.attempts }))
     // The reply must fit one frame; held tasks left out reach the new leader by the holders' hand-over.
@@ -199,6 +208,7 @@ export class Worker {
     // Stopped with the node: not an ending (a success that beat the stop is still reported).
     if (this.#stopping && !outcome.ok) return
     const finishedAt = clock.now()
+    this.#unreported.set(spec.id, { spec, attempt: run.attempt, startedAt })
     this.report({ id: spec.id, attempt: run.attempt, event: 'result', atMs: finishedAt, outcome, progress: lastProgress, startedAt })
     if (outcome.ok) {
       // The result goes straight to the holders too, so it is recorded even if the leader dies now.
@@ -267,6 +277,7 @@ export class Worker {
       this.#reports.unshift(...batch)
       return
     }
+    for (const r of batch) if (r.event === 'result' && this.#unreported.get(r.id)?.attempt === r.attempt) this.#unreported.delete(r.id)
     if (this.#reports.length > 0) this.#ctx.clock.after(0, () => { void this.flushReports() })
   }
 }
