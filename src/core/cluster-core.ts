@@ -1,10 +1,13 @@
-import { claimBeats, electLeader, isOlder } from './election.ts'
+import { electLeader } from './election.ts'
 import type { Candidate } from './election.ts'
-import { ReturningClaims, accuserRefuses, othersFollowAnUnheardLeader, preVoteQuorum, workingLeader } from './leadership.ts'
+import { ReturningClaims, accusedBy, deposedBy, leaderClaimed, mayAdmit, othersFollowAnUnheardLeader, preVoteQuorum, workingLeader } from './leadership.ts'
+import type { Office } from './leadership.ts'
 import { heartbeatDue, publishIntervalMs } from './heartbeat-pacing.ts'
 import { CutOff } from './cut-off.ts'
 import { JoinWindow } from './join-window.ts'
-import { MembershipView, silenceLimitsMs, suspectAfterMs } from './membership.ts'
+import { MembershipView, suspectAfterMs } from './membership.ts'
+import { clusterSnapshot, memberHeartbeat } from './snapshot.ts'
+import { StallWatch, stallReincarnates } from './stall.ts'
 import type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './cluster-core-types.ts'
 import type { CoreEvent, Heartbeat, LeaderView, Leaving, MemberInfo, MemberStatus } from './types.ts'
 
@@ -15,9 +18,8 @@ export type { ClusterCoreConfig, ClusterSnapshot, MemberSnapshot } from './clust
  * etcd's raft: it is stepped with inputs (a heartbeat, a disconnect hint, a
  * clock tick carrying `nowMs`) and returns what happened as events. It never
  * reads a clock, sets a timer or touches the network; src/runtime does.
- * (Still over 450 lines after the cut-off memory moved to cut-off.ts; the
- * next split moves the joining bookkeeping, incarnation re-numbering and the
- * stall rule into a pure module of its own.)
+ * Its verdicts live beside it: leadership.ts (who is in office, PreVote,
+ * accusations, admission), cut-off.ts, join-window.ts, stall.ts.
  *
  * Rules, in one place:
  * - A working leader keeps office: while a live member claims leadership
@@ -88,9 +90,7 @@ export class ClusterCore {
   #reported: LeaderView | null = null
   #info: MemberInfo
   /** When the core was last stepped (a tick, a heartbeat, a hint): a long gap is a stall of this node. */
-  #lastStepMs: number
-  /** The core has been stepped since it was made (the gap before its first step is its start, not a stall it lived through). */
-  #stepped = false
+  readonly #stall: StallWatch
   /** This node has followed (or been) a leader in this life: a member it does not know is then one coming back, not a founder. */
   #hadLeader = false
   /** This node is leaving (see beginDrain and leave); null while it is an ordinary member. */
@@ -113,7 +113,7 @@ export class ClusterCore {
     this.#info = self.info
     this.#join = new JoinWindow(config.joinWindowMs, config.syncWaitMs ?? config.joinWindowMs, nowMs)
     this.#incarnation = nowMs
-    this.#lastStepMs = nowMs
+    this.#stall = new StallWatch(config, nowMs)
     this.#term = initialTerm
     this.#returningClaims = new ReturningClaims(config.joinWindowMs)
     this.#cutOff = new CutOff(config)
@@ -144,7 +144,7 @@ export class ClusterCore {
    * rather than one that has not taken office).
    */
   leader (): LeaderView | null {
-    if (this.#leader === null || !this.#leaderClaimed()) return null
+    if (this.#leader === null || !leaderClaimed(this.#view, this.#office())) return null
     const name = this.#leader.id === this.#id ? this.#name : (this.#view.get(this.#leader.id)?.name ?? this.#leader.id)
     return { id: this.#leader.id, name, term: this.#leader.term }
   }
@@ -230,10 +230,7 @@ export class ClusterCore {
    */
   syncView (nowMs: number): Heartbeat[] {
     const out: Heartbeat[] = [this.#heartbeat(nowMs)]
-    for (const m of this.#view.all()) {
-      if (m.status !== 'alive') continue
-      out.push({ id: m.id, name: m.name, incarnation: m.incarnation, seq: m.seq, ...m.info, leader: m.claim.leader, term: m.claim.term, dead: [], joining: m.joining, intervalMs: m.intervalMs })
-    }
+    for (const m of this.#view.all()) if (m.status === 'alive') out.push(memberHeartbeat(m))
     return out
   }
 
@@ -255,7 +252,7 @@ export class ClusterCore {
     const events: CoreEvent[] = []
     const termBefore = this.#term
 
-    const accused = this.#accusedBy(hb, termBefore)
+    const accused = accusedBy(hb, this.#view, this.#office(), termBefore)
     if (accused) events.push(this.#reincarnate(nowMs, `${hb.name} declared this node dead`))
     if (hb.term > this.#term) this.#term = hb.term
 
@@ -270,13 +267,13 @@ export class ClusterCore {
       if (hb.incarnation === known.incarnation && hb.seq <= known.seq) return events
     }
     // A claim that supersedes ours deposes this leader (one of a member held dead only if it still stands).
-    if (!accused && this.isLeader() && this.#deposedBy(hb)) {
+    if (!accused && this.isLeader() && deposedBy(hb, this.#office())) {
       if (this.#returningClaims.stands(hb, known, this.#leader!.term, nowMs)) events.push(this.#reincarnate(nowMs, `${hb.name} leads with a superseding claim (term ${hb.term})`))
     } else {
       this.#returningClaims.withdrawn(hb.id)
     }
     const returning = known === undefined || (known.incarnation === hb.incarnation && known.status === 'dead')
-    if (returning && !this.#mayAdmit(hb, termBefore)) {
+    if (returning && !mayAdmit(hb, this.#view, this.#office(), termBefore)) {
       // Keep (or start) a dead record so that our dead list tells it to refute.
       events.push(...this.#view.recordRefused(hb, nowMs))
       return events
@@ -323,53 +320,22 @@ export class ClusterCore {
    * its death it begins a new incarnation and joins again.
    */
   #noticeStall (nowMs: number): CoreEvent[] {
-    const gapMs = nowMs - this.#lastStepMs
-    const running = this.#stepped
-    this.#stepped = true
-    this.#lastStepMs = Math.max(this.#lastStepMs, nowMs)
-    if (gapMs <= Math.max(this.#config.failureTimeoutMs / 2, 4 * this.#config.heartbeatIntervalMs)) return []
-    const events: CoreEvent[] = [{ type: 'stall-detected', gapMs }]
+    const stall = this.#stall.step(nowMs)
+    if (stall === null) return []
+    const events: CoreEvent[] = [{ type: 'stall-detected', gapMs: stall.gapMs }]
     this.#view.forgiveSilence(nowMs)
-    // A new incarnation only when the others have declared this node dead by now: silent (since
-    // its last heartbeat) for their limit for the interval it announced. A follower of a large
-    // cluster announces a slower cadence, so a stall of a second or two on an overloaded host
-    // changes nothing for the others and must not churn every view with a new incarnation.
-    const silentMs = nowMs - (this.#lastPublishMs ?? nowMs - gapMs)
-    // Nor for a stall inside the first join window (never led or followed in this life): the node
-    // claimed nothing, its heartbeats said `joining`, and one the others hold dead is admitted back
-    // as the youngest member (or, if refused, told to refute by their dead lists: #accusedBy).
-    const starting = !this.#hadLeader && this.#join.open(nowMs - gapMs)
-    if (!starting && silentMs >= silenceLimitsMs(this.#config, this.#announcedIntervalMs).deadMs) {
-      events.push(this.#reincarnate(nowMs, `this node stalled for ${gapMs} ms`))
+    const starting = !this.#hadLeader && this.#join.open(nowMs - stall.gapMs)
+    if (stallReincarnates(this.#config, stall, nowMs, this.#lastPublishMs, this.#announcedIntervalMs, starting)) {
+      events.push(this.#reincarnate(nowMs, `this node stalled for ${stall.gapMs} ms`))
       // Its view is as old as the stall: it joins again, claiming nothing until it has heard who leads now.
-      if (running) this.#join.restart(nowMs)
+      if (stall.running) this.#join.restart(nowMs)
     }
     return events
   }
 
   snapshot (nowMs: number): ClusterSnapshot {
-    const self: MemberSnapshot = {
-      id: this.#id,
-      name: this.#name,
-      status: this.#leaving ?? 'alive',
-      ...this.#info,
-      lastSeenMs: 0,
-      incarnation: this.#incarnation
-    }
-    const others = this.#view.all().map((m): MemberSnapshot => ({
-      id: m.id,
-      name: m.name,
-      status: m.status,
-      ...m.info,
-      lastSeenMs: Math.max(0, nowMs - m.lastHeardMs),
-      incarnation: m.incarnation
-    }))
-    return {
-      self: { id: this.#id, name: this.#name },
-      leader: this.leader(),
-      term: this.#term,
-      members: [self, ...others].sort((a, b) => a.incarnation - b.incarnation || (a.id < b.id ? -1 : 1))
-    }
+    const self: MemberSnapshot = { id: this.#id, name: this.#name, status: this.#leaving ?? 'alive', ...this.#info, lastSeenMs: 0, incarnation: this.#incarnation }
+    return clusterSnapshot(self, this.#view.all(), this.leader(), this.#term, nowMs)
   }
 
   /**
@@ -426,50 +392,14 @@ export class ClusterCore {
     return [{ type: 'leader-changed', leader: after, previous: before?.id ?? null }]
   }
 
-  /** The leader has announced its claim (or is this node): it is established, not merely expected. */
-  #leaderClaimed (): boolean {
-    if (this.#leader === null) return false
-    if (this.#leader.id === this.#id) return true
-    return this.#view.get(this.#leader.id)?.claim.leader === this.#leader.id
+  /** This node and the leader it follows (or is), for the verdicts of leadership.ts. */
+  #office (): Office {
+    return { self: { id: this.#id, incarnation: this.#incarnation }, leader: this.#leader }
   }
 
   #claimedTerm (id: string): number {
     const m = this.#view.get(id)
     return m !== undefined && m.claim.leader === id ? m.claim.term : this.#term
-  }
-
-  /**
-   * The sender lists this incarnation as dead, and that matters: it knows a
-   * term at least as new as ours. A leader yields only to a newer term: an
-   * accuser in the leader's own term has no other claimed leader, so it
-   * takes the leader back at its next heartbeat (one flaky link must not
-   * depose the leader of the whole cluster).
-   */
-  #accusedBy (hb: Heartbeat, termBefore: number): boolean {
-    // A joining sender's dead list is as old as its view (it is back from a stall): it accuses nobody yet.
-    if (hb.joining || !hb.dead.some(d => d.id === this.#id && d.incarnation === this.#incarnation)) return false
-    if (this.isLeader() && this.#leader !== null) return hb.term > this.#leader.term
-    return hb.term >= termBefore && accuserRefuses(hb, this.#view, { id: this.#id, incarnation: this.#incarnation })
-  }
-
-  /**
-   * Only a claimant speaks for a claim: a heartbeat in which the sender names
-   * itself leader claims its term. (A follower's term is the highest it has
-   * seen, not its leader's claim, so it deposes nobody.)
-   */
-  #deposedBy (hb: Heartbeat): boolean {
-    if (hb.leader !== hb.id || this.#leader === null) return false
-    const mine = { term: this.#leader.term, leader: { id: this.#id, incarnation: this.#incarnation } }
-    return claimBeats({ term: hb.term, leader: { id: hb.id, incarnation: hb.incarnation } }, mine)
-  }
-
-  #mayAdmit (hb: Heartbeat, termBefore: number): boolean {
-    if (this.#leader === null || !this.#leaderClaimed()) return true
-    if (hb.term > termBefore) return true
-    const leader: Candidate = this.#leader.id === this.#id
-      ? { id: this.#id, incarnation: this.#incarnation }
-      : { id: this.#leader.id, incarnation: this.#view.get(this.#leader.id)?.incarnation ?? Number.NEGATIVE_INFINITY }
-    return isOlder(leader, { id: hb.id, incarnation: hb.incarnation })
   }
 
   #reincarnate (nowMs: number, reason: string): CoreEvent {

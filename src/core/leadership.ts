@@ -136,3 +136,61 @@ export class ReturningClaims {
     this.#firstHeardMs.clear()
   }
 }
+
+/**
+ * What a node holds of its own office, for the verdicts below: itself (id
+ * and current incarnation) and the leader it follows or is, with that
+ * leader's term (null: it follows nobody).
+ */
+export interface Office {
+  self: Candidate
+  leader: { id: string, term: number } | null
+}
+
+/** The office's leader has announced its claim (or is this node): it is established, not merely expected. */
+export function leaderClaimed (view: ViewReader, office: Office): boolean {
+  if (office.leader === null) return false
+  if (office.leader.id === office.self.id) return true
+  return view.get(office.leader.id)?.claim.leader === office.leader.id
+}
+
+/**
+ * The sender lists this incarnation as dead, and that matters: it knows a
+ * term at least as new as ours (`termBefore`, this node's highest term
+ * before the heartbeat). A leader yields only to a newer term: an accuser in
+ * the leader's own term has no other claimed leader, so it takes the leader
+ * back at its next heartbeat (one flaky link must not depose the leader of
+ * the whole cluster).
+ */
+export function accusedBy (hb: Heartbeat, view: ViewReader, office: Office, termBefore: number): boolean {
+  // A joining sender's dead list is as old as its view (it is back from a stall): it accuses nobody yet.
+  if (hb.joining || !hb.dead.some(d => d.id === office.self.id && d.incarnation === office.self.incarnation)) return false
+  if (office.leader?.id === office.self.id) return hb.term > office.leader.term
+  return hb.term >= termBefore && accuserRefuses(hb, view, office.self)
+}
+
+/**
+ * Only a claimant speaks for a claim: a heartbeat in which the sender names
+ * itself leader claims its term, and deposes this leader when it beats the
+ * office's own claim. (A follower's term is the highest it has seen, not its
+ * leader's claim, so it deposes nobody.)
+ */
+export function deposedBy (hb: Heartbeat, office: Office): boolean {
+  if (hb.leader !== hb.id || office.leader === null) return false
+  return claimBeats({ term: hb.term, leader: { id: hb.id, incarnation: hb.incarnation } }, { term: office.leader.term, leader: office.self })
+}
+
+/**
+ * Whether a member this node does not know, or holds dead in that
+ * incarnation, is admitted: always while no leader is established here or
+ * when it brings a newer term; otherwise only if the leader is older than it
+ * (a newcomer never displaces a live leader: refused, it re-joins younger).
+ */
+export function mayAdmit (hb: Heartbeat, view: ViewReader, office: Office, termBefore: number): boolean {
+  if (office.leader === null || !leaderClaimed(view, office)) return true
+  if (hb.term > termBefore) return true
+  const leader: Candidate = office.leader.id === office.self.id
+    ? office.self
+    : { id: office.leader.id, incarnation: view.get(office.leader.id)?.incarnation ?? Number.NEGATIVE_INFINITY }
+  return isOlder(leader, { id: hb.id, incarnation: hb.incarnation })
+}
