@@ -216,7 +216,7 @@ export class TaskmeshClient {
     return ids.map(id => found.get(id)!)
   }
 
-  /** Cancels a task: `cancelled` at once if it was waiting, `cancelling` while its running attempt is told to stop. */
+  /** Cancels a task: `cancelled` once its holders recorded the cancel, `cancelling` while a running attempt is told to stop or the ending is not yet recorded (see docs/http-api.md). */
   async cancel (id: string): Promise<Cancelled> {
     return await this.#request<Cancelled>('DELETE', `/v1/tasks/${encodeURIComponent(id)}`, undefined, { failover: 'reads' })
   }

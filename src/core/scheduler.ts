@@ -65,6 +65,8 @@ interface Entry {
   deadlineMs: number
   /** A cancel reached it while an attempt ran: a failed attempt ends it as cancelled, not retried. */
   cancelRequested?: boolean
+  /** A worker whose assignment of an attempt went unanswered (timed out, reset): it may be running it still. */
+  unacknowledgedOn?: string
 }
 
 export class Scheduler {
@@ -232,7 +234,7 @@ export class Scheduler {
    * every holder records the same times), with its last progress. Stale
    * reports (another attempt, another worker) are ignored.
    */
-  onResult (id: string, worker: string, attempt: number, outcome: { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean }, atMs: number, progress: unknown = null, startedAt?: number | null): TaskUpdate[] {
+  onResult (id: string, worker: string, attempt: number, outcome: { ok: true, result: unknown } | { ok: false, error: string, cancelled?: boolean, unacknowledged?: boolean }, atMs: number, progress: unknown = null, startedAt?: number | null): TaskUpdate[] {
     const e = this.#tasks.get(id)
     if (e === undefined || e.worker !== worker || e.attempts !== attempt || (e.status !== 'assigned' && e.status !== 'running')) return []
     this.#release(worker, e.spec.type)
@@ -241,12 +243,17 @@ export class Scheduler {
     if (e.startedAt !== null) this.#runTimes.observe(e.spec.type, atMs - e.startedAt)
     if (outcome.ok) return [this.#finish(e, 'succeeded', { result: outcome.result, error: null, progress }, atMs)]
     if (outcome.cancelled === true) return [this.#finish(e, 'cancelled', { error: outcome.error, progress }, atMs)]
+    if (outcome.unacknowledged === true) e.unacknowledgedOn = worker
     return [this.#failAttempt(e, outcome.error, atMs)]
   }
 
   /**
    * Cancels a task: a waiting one ends at once; a running one gets
-   * `{ worker }` back, to be told to abort (its result then ends it).
+   * `{ worker }` back, to be told to abort (its result then ends it). A
+   * waiting one whose last assignment went unanswered ends here too, and the
+   * worker that may be running it anyway is named to be told to abort: its
+   * success, if it comes first, is the task's ending at the holders (a
+   * result outranks a cancel), so the cancel is not yet final.
    */
   cancel (id: string, nowMs: number): { updates: TaskUpdate[], abortOn: string | null } | null {
     const e = this.#tasks.get(id)
@@ -256,7 +263,8 @@ export class Scheduler {
       return { updates: [], abortOn: e.worker }
     }
     this.#unwait(e)
-    return { updates: [this.#finish(e, 'cancelled', { error: 'cancelled by request' }, nowMs)], abortOn: null }
+    const abortOn = e.unacknowledgedOn ?? null
+    return { updates: [this.#finish(e, 'cancelled', { error: 'cancelled by request' }, nowMs)], abortOn }
   }
 
   /**

@@ -73,7 +73,7 @@ async function main (): Promise<void> {
   const seeds = values.seed !== undefined ? [int(values.seed, 'seed')!] : Array.from({ length: int(values.seeds, 'seeds')! }, (_, i) => int(values.from, 'from')! + i)
   const jobs = Math.max(1, Math.min(seeds.length, int(values.jobs, 'jobs') ?? os.availableParallelism()))
   const started = performance.now()
-  const totals = { seeds: 0, accepted: 0, delayed: 0, retried: 0, duplicates: 0, faults: 0 }
+  const totals = { seeds: 0, accepted: 0, delayed: 0, retried: 0, duplicates: 0, faults: 0, cancelsOverturned: 0 }
   const workers: Worker[] = []
   const failed = await new Promise<TaskSimReport | null>((resolve, reject) => {
     let finished = 0
@@ -87,6 +87,7 @@ async function main (): Promise<void> {
         totals.delayed += r.delayed
         totals.retried += r.retried
         totals.duplicates += r.duplicates
+        totals.cancelsOverturned += r.cancelsOverturned
         totals.faults += r.faults
         if (values.verbose || r.violations.length > 0) {
           console.log(`seed ${r.seed}: ${r.nodes} nodes, quorum ${r.quorum}, ${r.faults} faults, ${r.accepted} accepted (${r.delayed} delayed, ${r.retried} retried; ${r.succeeded} succeeded, ${r.failed} failed, ${r.cancelled} cancelled), ${r.executions} executions, ${r.duplicates} run twice, ${r.singleCopy} single-copy, ${r.leaders} terms dispatched, settled after ${r.settledAfterMs ?? 'never'} ms`)
@@ -106,5 +107,5 @@ async function main (): Promise<void> {
     console.log(`\nseed ${failed.seed} broke ${failed.violations.length} invariant check(s); replay: npm run sim -- --seed ${failed.seed}${replayMs !== undefined ? ` --replay-ms ${replayMs}` : ''} --verbose`)
     process.exit(1)
   }
-  console.log(`${totals.seeds} seeds passed: ${totals.accepted} tasks accepted (${totals.delayed} delayed, ${totals.retried} retried by a user), ${totals.faults} faults injected, ${totals.duplicates} tasks run twice (after faults), in ${((performance.now() - started) / 1000).toFixed(1)} s (${jobs} jobs)`)
+  console.log(`${totals.seeds} seeds passed: ${totals.accepted} tasks accepted (${totals.delayed} delayed, ${totals.retried} retried by a user), ${totals.faults} faults injected, ${totals.duplicates} tasks run twice (after faults), ${totals.cancelsOverturned} cancels answered "cancelled" overturned by a result (after faults), in ${((performance.now() - started) / 1000).toFixed(1)} s (${jobs} jobs)`)
 }

@@ -132,7 +132,8 @@ interface SimAttempt { input: AttemptInput, resolve: (o: AttemptOutcome) => void
 /** One execution of a handler that ran to its end (the sim's equivalent of a line in a recording handler's log). */
 export interface Execution { task: string, node: string, attempt: number, assignTerm: number, atMs: number }
 
-interface Accepted { id: string, type: 'echo' | 'fail', payload: unknown, cancelRequested: boolean, atMs: number, runAt: number | null, retried: number, parents: string[] }
+/** `cancelAnswers`: each cancel answered `cancelled`, with the generation (user retries) it was answered in. */
+interface Accepted { id: string, type: 'echo' | 'fail', payload: unknown, cancelRequested: boolean, cancelAnswers?: number[], atMs: number, runAt: number | null, retried: number, parents: string[] }
 
 type SimInput = { type: 'echo' | 'fail', payload: { ms: number, n: number }, maxAttempts: number, delayMs?: number, idempotencyKey?: string, ref?: string, dependsOn?: string[] }
 
@@ -155,6 +156,13 @@ export interface TaskSimReport {
   executions: number
   /** Tasks executed to the end more than once (allowed after faults; counted). */
   duplicates: number
+  /**
+   * Tasks whose cancel was answered `cancelled` (a holder had recorded it)
+   * that ended with a result of that generation all the same: an attempt
+   * the leader did not know of (after a fault) finished, and a result
+   * outranks a cancel (allowed; counted).
+   */
+  cancelsOverturned: number
   /** Tasks accepted while their origin saw no other live node (stored on one node, as documented). */
   singleCopy: number
   faults: number
@@ -238,12 +246,16 @@ export class TaskSim {
 
   /** Tasks some holder recorded as failed or cancelled at some time (a success may have beaten that ending since, after a fault). */
   readonly #endedWithoutSuccess = new Set<string>()
+  /** Tasks some holder recorded as cancelled at some time. */
+  readonly #recordedCancelled = new Set<string>()
+  #cancelsOverturned = 0
 
   #watchEndings (store: TaskStore): TaskStore {
     const apply = store.applyUpdates.bind(store)
     store.applyUpdates = updates => {
       const r = apply(updates)
       for (const rec of r.changed) if (rec.status === 'failed' || rec.status === 'cancelled') this.#endedWithoutSuccess.add(rec.id)
+      for (const rec of r.changed) if (rec.status === 'cancelled') this.#recordedCancelled.add(rec.id)
       return r
     }
     return store
@@ -613,7 +625,7 @@ export class TaskSim {
               }
             }
             const back = encodeFrame(reply)
-            if (TRACE !== undefined && new TextDecoder().decode(back).includes(TRACE)) sim.log.push(`${sim.#t()} ${to.id} => ${node.id} (reply to ${decoded.kind}) ${new TextDecoder().decode(back).slice(0, 300)}`)
+            if (TRACE !== undefined && (new TextDecoder().decode(back).includes(TRACE) || new TextDecoder().decode(bytes).includes(TRACE))) sim.log.push(`${sim.#t()} ${to.id} => ${node.id} (reply to ${decoded.kind}) ${new TextDecoder().decode(back).slice(0, 300)}`)
             if (lostReply) {
               toCaller(() => { finish(() => { reject(new Error('stream reset after the request was handled')) }) })
               return
@@ -779,7 +791,13 @@ export class TaskSim {
     const acc = this.accepted.get(id)
     if (tasks === null || acc === undefined) return
     acc.cancelRequested = true
-    tasks.cancel(id).catch(() => {})
+    const generation = acc.retried
+    tasks.cancel(id).then(r => {
+      if (r.status !== 'cancelled') return
+      // Answered `cancelled` only once a holder recorded it (a result may still outrank it later, after a fault: counted).
+      if (!this.#recordedCancelled.has(id)) this.violations.push({ kind: 'cancel-answered-unrecorded', detail: `${id}: a cancel was answered "cancelled" before any holder recorded it` })
+      ;(acc.cancelAnswers ??= []).push(generation)
+    }, () => {})
   }
 
   /** A user's retry (accepted only for a failed or cancelled task): the task must then end in that generation or a later one. */
@@ -898,6 +916,7 @@ export class TaskSim {
       cancelled: finals.filter(r => r.status === 'cancelled').length,
       executions: this.executions.length,
       duplicates: [...byTask.values()].filter(c => c > 1).length,
+      cancelsOverturned: this.#cancelsOverturned,
       singleCopy,
       faults: this.#faults,
       leaders: this.dispatchers.size,
@@ -1029,6 +1048,7 @@ export class TaskSim {
           break
         }
       }
+      if (first.status !== 'cancelled' && (acc.cancelAnswers ?? []).includes(first.retries ?? 0)) this.#cancelsOverturned++
       const runs = ranToEnd.get(acc.id) ?? []
       if (first.status === 'succeeded') {
         if (acc.type !== 'echo') v.push({ kind: 'wrong-outcome', detail: `${acc.id} (${acc.type}) succeeded` })

@@ -207,6 +207,18 @@ describe('Scheduler', () => {
     expect(s.cancel('nope', 5)).toBeNull()
   })
 
+  it('names the worker whose unanswered assignment may still run a waiting task when it is cancelled', () => {
+    const s = new Scheduler(config)
+    s.enqueue(spec('lost'), 0, 0)
+    s.enqueue(spec('refused'), 0, 0)
+    expect(assigned(s, [w('a', 2)]).map(x => x[0])).toEqual(['lost', 'refused'])
+    // The reply to one assignment never came (it may have been taken); the other was refused outright.
+    expect(s.onResult('lost', 'a', 1, { ok: false, error: 'assignment not accepted: timed out', unacknowledged: true }, 1)).toEqual([expect.objectContaining({ status: 'retrying' })])
+    expect(s.onResult('refused', 'a', 1, { ok: false, error: 'assignment not accepted: REFUSED' }, 1)).toEqual([expect.objectContaining({ status: 'retrying' })])
+    expect(s.cancel('lost', 2)).toEqual({ updates: [expect.objectContaining({ status: 'cancelled' })], abortOn: 'a' })
+    expect(s.cancel('refused', 2)).toEqual({ updates: [expect.objectContaining({ status: 'cancelled' })], abortOn: null })
+  })
+
   it('refuses new tasks past maxQueuedTasks and never counts a task twice', () => {
     const s = new Scheduler({ ...config, maxQueuedTasks: 2 })
     expect(s.enqueue(spec('a'), 0, 0)).toBe('queued')

@@ -398,16 +398,17 @@ export class Dispatcher {
     const msg: Extract<RpcRequest, { kind: 'assign' }> = { kind: 'assign', term, leader: this.#ctx.self, tasks: batch.map(a => ({ spec: a.spec, attempt: a.attempt })) }
     const reply = worker === this.#ctx.self ? Promise.resolve(this.#ctx.roles.worker.accept(msg, this.#ctx.self)) : this.#ctx.transport.request(worker, msg, TASK_PATH.rpcTimeoutMs)
     reply.then(r => {
-      if (r.kind !== 'ok') this.#failAssignment(worker, batch, r.kind === 'error' ? `${r.code}: ${r.message}` : r.kind)
-    }, (err: Error) => { this.#failAssignment(worker, batch, err.message) })
+      if (r.kind !== 'ok') this.#failAssignment(worker, batch, r.kind === 'error' ? `${r.code}: ${r.message}` : r.kind, false)
+    }, (err: Error) => { this.#failAssignment(worker, batch, err.message, true) })
   }
 
-  #failAssignment (worker: string, batch: Assignment[], why: string): void {
+  /** `unacknowledged`: no answer came (a timeout, a reset), so the worker may have taken the attempts all the same. */
+  #failAssignment (worker: string, batch: Assignment[], why: string, unacknowledged: boolean): void {
     const scheduler = this.#scheduler
     if (scheduler === null) return
     this.#ctx.log.warn({ worker, tasks: batch.length, why }, 'assignment not accepted')
     const now = this.#ctx.clock.now()
-    const updates = batch.flatMap(a => scheduler.onResult(a.spec.id, worker, a.attempt, { ok: false, error: `assignment not accepted: ${why}` }, now))
+    const updates = batch.flatMap(a => scheduler.onResult(a.spec.id, worker, a.attempt, { ok: false, error: `assignment not accepted: ${why}`, unacknowledged }, now))
     this.#distribute(updates)
     this.#scheduleDispatch()
   }

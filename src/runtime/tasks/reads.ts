@@ -11,6 +11,9 @@ import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
 import type { RpcReply } from '../../protocol/rpc.ts'
 
+/** How long a cancel's answer waits for the task's holders to record the cancel. */
+const CANCEL_CONFIRM_MS = 1_000
+
 export class Reads {
   readonly #ctx: TaskContext
   readonly #waiters = new Map<string, Set<(rec: TaskRecord) => void>>()
@@ -142,7 +145,7 @@ export class Reads {
       ? await roles.dispatcher.cancel(id)
       : await transport.request(leader.id, { kind: 'cancel', id }, TASK_PATH.rpcTimeoutMs)
     if (reply.kind !== 'cancel') throw new UnavailableError(`the leader could not cancel: ${reply.kind === 'error' ? reply.message : reply.kind}`)
-    if (reply.outcome === 'cancelled') return { id, status: 'cancelled' }
+    if (reply.outcome === 'cancelled') return await this.#recorded(id)
     if (reply.outcome === 'aborting') return { id, status: 'cancelling' }
     // The leader does not track it: it just ended (a holder here may lag), or it was never handed over.
     const latest = await this.get(id, 0, { everywhere: true })
@@ -151,6 +154,20 @@ export class Reads {
     const update: TaskUpdate = { id, status: 'cancelled', attempts: rec.attempts, worker: rec.worker, progress: rec.progress, result: null, error: 'cancelled by request', startedAt: rec.startedAt, finishedAt: clock.now(), ...generationOf(latest) }
     roles.holders.send([update], [rec.origin, ...rec.replicas])
     roles.handOver.ended(id)
+    return await this.#recorded(id)
+  }
+
+  /**
+   * A cancel was decided and sent to the task's holders: the answer is what
+   * they record, read with a bounded wait (CANCEL_CONFIRM_MS). `cancelled`
+   * once they do; a result that reached them first outranks the cancel
+   * (409, as for any ended task); still unfinished (an ending on its way, a
+   * holder out of reach), `cancelling`: decided, not yet recorded.
+   */
+  async #recorded (id: string): Promise<{ id: string, status: 'cancelled' | 'cancelling' }> {
+    const rec = await this.get(id, CANCEL_CONFIRM_MS).catch(() => undefined)
+    if (rec === undefined || !isTerminal(rec.status)) return { id, status: 'cancelling' }
+    if (rec.status !== 'cancelled') throw new TaskFinishedError(id, rec.status)
     return { id, status: 'cancelled' }
   }
 }
