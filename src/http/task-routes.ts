@@ -102,8 +102,9 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
     schema: {
       body: batchBody(limits.maxBatchTasks),
       querystring: Type.Object({ wait: Type.Optional(Digits) }, { additionalProperties: false }),
-      // BatchWaitedReply first: a plain { ids } answer does not match it.
-      response: { 200: BatchWaitedReply, 202: Type.Union([BatchWaitedReply, BatchReply]), ...errors }
+      // BatchReply first: the common answer (no wait) matches it, so the serializer compiles and runs
+      // only its small check; a waited answer has no `copies`, which BatchReply requires.
+      response: { 200: BatchWaitedReply, 202: Type.Union([BatchReply, BatchWaitedReply]), ...errors }
     }
   }, async (req, reply) => {
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
