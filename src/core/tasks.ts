@@ -181,14 +181,19 @@ export function newestUpdate (prev: TaskUpdate | undefined, u: TaskUpdate): Task
 
 const TERMINAL_RANK: Partial<Record<TaskStatus, number>> = { succeeded: 0, cancelled: 1, failed: 2 }
 
-/** The tie-breaking keys of terminalBeats, in order: each is built only when the ones before it tie. */
-const TERMINAL_KEYS: ReadonlyArray<(r: TaskProgress) => string> = [
-  r => r.worker ?? '\uffff',
-  r => String(r.finishedAt ?? Number.MAX_SAFE_INTEGER).padStart(20, '0'),
-  r => r.error ?? '',
-  r => JSON.stringify(r.result) ?? '',
-  r => String(r.startedAt ?? -1).padStart(20, '0'),
-  r => JSON.stringify(r.progress) ?? ''
+/**
+ * The tie-breaking keys of terminalBeats, in order, each with the field it is
+ * made of: a key is built only when the ones before it tie and the two
+ * records' fields differ (the same ending heard twice, as holders hear each
+ * one, builds none).
+ */
+const TERMINAL_KEYS: ReadonlyArray<readonly [(r: TaskProgress) => unknown, (r: TaskProgress) => string]> = [
+  [r => r.worker, r => r.worker ?? '\uffff'],
+  [r => r.finishedAt, r => String(r.finishedAt ?? Number.MAX_SAFE_INTEGER).padStart(20, '0')],
+  [r => r.error, r => r.error ?? ''],
+  [r => r.result, r => JSON.stringify(r.result) ?? ''],
+  [r => r.startedAt, r => String(r.startedAt ?? -1).padStart(20, '0')],
+  [r => r.progress, r => JSON.stringify(r.progress) ?? '']
 ]
 
 /**
@@ -203,7 +208,8 @@ export function terminalBeats (a: TaskProgress, b: TaskProgress): boolean {
   const rb = TERMINAL_RANK[b.status] ?? 3
   if (ra !== rb) return ra < rb
   if (a.attempts !== b.attempts) return a.attempts < b.attempts
-  for (const key of TERMINAL_KEYS) {
+  for (const [field, key] of TERMINAL_KEYS) {
+    if (field(a) === field(b)) continue
     const x = key(a)
     const y = key(b)
     if (x !== y) return x < y

@@ -8,6 +8,8 @@
 import { Type } from '@sinclair/typebox'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { TypeCheck } from '@sinclair/typebox/compiler'
 import { TASK_STATUSES } from '../core/tasks.ts'
 import { KeysReply, KeysRequest, SchedulesReply, SchedulesRequest, TickStampSchema } from './schedule-messages.ts'
 import { DecodeError, RequireSchema } from './messages.ts'
@@ -319,24 +321,50 @@ export function encodeFrame (msg: RpcRequest | RpcReply): Uint8Array {
   return encoder.encode(JSON.stringify(msg))
 }
 
-function decodeWith<T extends TSchema> (schema: T, bytes: Uint8Array, what: string): Static<T> {
+/**
+ * The check of a union of messages told apart by their `kind`: each kind's
+ * schema compiled (TypeBox's TypeCompiler) on the first message of that kind,
+ * then run on every one. Accepts exactly what `Value.Check` of the union
+ * accepts, several times faster on a frame of a thousand tasks, and compiles
+ * only the kinds a node receives.
+ */
+function checkByKind (union: TSchema & { anyOf: Array<TSchema & { properties: { kind: { const: string } } }> }): (x: unknown) => boolean {
+  const variants = new Map(union.anyOf.map(v => [v.properties.kind.const, v]))
+  const compiled = new Map<string, TypeCheck<TSchema>>()
+  return x => {
+    const kind = typeof x === 'object' && x !== null ? (x as { kind?: unknown }).kind : undefined
+    if (typeof kind !== 'string') return false
+    let check = compiled.get(kind)
+    if (check === undefined) {
+      const variant = variants.get(kind)
+      if (variant === undefined) return false
+      compiled.set(kind, check = TypeCompiler.Compile(variant))
+    }
+    return check.Check(x)
+  }
+}
+
+const checkRequest = checkByKind(RpcRequestSchema)
+const checkReply = checkByKind(RpcReplySchema)
+
+function decodeWith<T extends TSchema> (schema: T, check: (x: unknown) => boolean, bytes: Uint8Array, what: string): Static<T> {
   let parsed: unknown
   try {
     parsed = JSON.parse(decoder.decode(bytes))
   } catch (err) {
     throw new DecodeError(`${what} is not UTF-8 JSON: ${(err as Error).message}`)
   }
-  if (!Value.Check(schema, parsed)) {
+  if (!check(parsed)) {
     const first = Value.Errors(schema, parsed).First()
     throw new DecodeError(`${what} invalid at ${first?.path === '' ? '/' : first?.path}: ${first?.message ?? 'schema mismatch'}`)
   }
-  return parsed
+  return parsed as Static<T>
 }
 
 export function decodeRequest (bytes: Uint8Array): RpcRequest {
-  return decodeWith(RpcRequestSchema, bytes, 'rpc request')
+  return decodeWith(RpcRequestSchema, checkRequest, bytes, 'rpc request')
 }
 
 export function decodeReply (bytes: Uint8Array): RpcReply {
-  return decodeWith(RpcReplySchema, bytes, 'rpc reply')
+  return decodeWith(RpcReplySchema, checkReply, bytes, 'rpc reply')
 }

@@ -157,6 +157,8 @@ export class Intake {
     const planned = plannedCopies(targets.length, minCopies)
     const ids: string[] = []
     const fresh: TaskSpec[] = []
+    /** Where each fresh task is in `ids` (its input's index). */
+    const freshAt: number[] = []
     const orphans: TaskRecord[] = []
     const pending: Array<[number, Promise<string>]> = []
     const now = clock.now()
@@ -197,11 +199,12 @@ export class Intake {
         ...(t.callback === undefined ? {} : { callback: t.callback })
       }
       fresh.push(spec)
+      freshAt.push(ids.length)
       ids.push(spec.id)
     }
     // Parents named by a ref of this batch get that item's id (the ids of new tasks are known before they are stored).
-    for (const spec of fresh) {
-      const i = ids.indexOf(spec.id)
+    for (const [k, spec] of fresh.entries()) {
+      const i = freshAt[k]!
       const p = parents[i]!
       if (p.local.length + p.ids.length === 0) continue
       const local = p.local.map(j => ids[j]!)

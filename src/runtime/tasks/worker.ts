@@ -44,6 +44,8 @@ export class Worker {
    */
   readonly #unreported = new Map<string, { spec: TaskSpec, attempt: number, startedAt: number | null }>()
   #reporting = false
+  /** A flush of the reports is due after this turn (see report). */
+  #flushArmed = false
   /** The term and leader of the last assignment accepted here: fencing makes it the leader this node granted that term to. */
   #assigner: { term: number, leader: string } | null = null
   /** That leader did not take a batch of reports (it stepped down, or is out of reach): they go to whoever leads. */
@@ -228,10 +230,15 @@ export class Worker {
     if (ended.size > 0) this.#reports = this.#reports.filter(r => r.event !== 'started' || !ended.has(`${r.attempt}:${r.id}`))
   }
 
-  /** Queues a report for whoever leads; it goes after this turn of the event loop. */
+  /** Queues a report for whoever leads; it goes after this turn of the event loop (one flush for all of the turn's reports). */
   report (r: Report): void {
     this.#reports.push(r)
-    this.#ctx.clock.after(0, () => { void this.flushReports() })
+    if (this.#flushArmed) return
+    this.#flushArmed = true
+    this.#ctx.clock.after(0, () => {
+      this.#flushArmed = false
+      void this.flushReports()
+    })
   }
 
   /**
