@@ -5,6 +5,7 @@
  * term), takes in hand-overs and reports, and sends every state change to
  * the task's holders.
  */
+import { trace } from '../../trace.ts'
 import { leaderHasRoom } from '../../core/admission.ts'
 import { tallyGather } from '../../core/gather.ts'
 import type { GatherAnswer } from '../../core/gather.ts'
@@ -143,6 +144,7 @@ export class Dispatcher {
 
   /** A holder's hand-over (or an origin's submit to this leader): stored if this node holds them, and queued. */
   async takeHandOver (msg: HandOverRequest): Promise<RpcReply> {
+    trace('leader.hand-over', msg.tasks[0]?.id)
     if (this.#gathering !== null) await this.#gathering
     const scheduler = this.#scheduler
     if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
@@ -175,6 +177,7 @@ export class Dispatcher {
 
   /** Queues tasks here (this node leads and has gathered). */
   enqueue (records: ReadonlyArray<TaskSpec & { attempts?: number }>): void {
+    trace('leader.enqueue', records[0]?.id)
     const scheduler = this.#scheduler
     if (scheduler === null) return
     const { store, clock, roles } = this.#ctx
@@ -250,6 +253,7 @@ export class Dispatcher {
     if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
     const now = this.#ctx.clock.now()
     const updates: TaskUpdate[] = []
+    for (const r of reports) trace(`leader.report.${r.event}`, r.id)
     for (const r of reports) {
       if (r.event === 'started') updates.push(...scheduler.onStarted(r.id, from, r.attempt, r.atMs, now))
       else if (r.event === 'returned') updates.push(...scheduler.giveBack(r.id, from, r.attempt, now))
@@ -386,6 +390,7 @@ export class Dispatcher {
     if (scheduler === null || leader === null || leader.id !== this.#ctx.self) return
     // Healthy members are the workers (a TaskMember is a WorkerSlots: id, capacity, types).
     const { updates, assignments } = scheduler.dispatch(cluster.healthyMembers(), clock.now())
+    for (const [, batch] of assignments) trace('leader.dispatched', batch[0]?.spec.id)
     this.#distribute(updates)
     for (const [worker, batch] of assignments) {
       for (const part of chunkBySize(batch, this.#ctx.batchBytes)) this.#assign(worker, leader.term, part)
