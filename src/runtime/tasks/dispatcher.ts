@@ -166,7 +166,7 @@ export class Dispatcher {
     // just now, after the ending went out): it catches up from the other holders.
     const behind = ended.filter(id => { const r = store.get(id); return r !== undefined && !isTerminal(r.status) })
     if (behind.length > 0) void this.#ctx.roles.handOver.catchUpEnded(behind)
-    this.enqueue(queue)
+    this.enqueue(queue, true)
     return { kind: 'stored', canonical: [...canonical], ...(ended.length > 0 ? { ended } : {}) }
   }
 
@@ -175,8 +175,14 @@ export class Dispatcher {
     return this.#scheduler !== null && (this.#scheduler.has(id) || this.#deps.has(id))
   }
 
-  /** Queues tasks here (this node leads and has gathered). */
-  enqueue (records: ReadonlyArray<TaskSpec & { attempts?: number }>): void {
+  /**
+   * Queues tasks here (this node leads and has gathered). `dispatchNow`
+   * (a hand-over): dispatched in this turn when no dispatch is queued yet,
+   * so a lone task is assigned before its hand-over is answered, not a turn
+   * later; hand-overs that follow in the same turn go together with the
+   * dispatch queued after it.
+   */
+  enqueue (records: ReadonlyArray<TaskSpec & { attempts?: number }>, dispatchNow = false): void {
     trace('leader.enqueue', records[0]?.id)
     const scheduler = this.#scheduler
     if (scheduler === null) return
@@ -207,6 +213,7 @@ export class Dispatcher {
       if (result === 'full' && store.get(r.id) !== undefined) roles.handOver.offerLater([r.id])
     }
     this.#distribute(lost)
+    if (dispatchNow && !this.#dispatchQueued) this.#dispatch()
     this.#scheduleDispatch()
     this.#armDue()
   }
