@@ -337,7 +337,8 @@ export class Intake {
       }
     }
     // A target whose reply was lost may have stored them all the same: if they have begun to run, it did.
-    if (specs.some(s => { const r = store.get(s.id); return r !== undefined && (r.status !== 'queued' || r.attempts > 0) })) {
+    // (A delayed task is stored as scheduled, a task with parents as waiting: neither has begun.)
+    if (specs.some(s => { const r = store.get(s.id); return r !== undefined && ((r.status !== 'queued' && r.status !== 'scheduled' && r.status !== 'waiting') || r.attempts > 0) })) {
       roles.handOver.offer(ids)
       roles.holders.passOnEndings(this.#endedOf(specs))
       return new Map(specs.map(s => [s.id, s.id]))
