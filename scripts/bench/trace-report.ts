@@ -3,7 +3,8 @@
  * for each event on each node, its median (and p90) time after the
  * request reached the origin's HTTP route, in the order they happen.
  * Nodes are named by role: origin (the node whose route took the request),
- * then n1, n2 in order of process id.
+ * then n1, n2 in order of process id; `client` is the process that sent the
+ * requests (trace.sh logs its client.send and client.recv).
  *   node scripts/bench/trace-report.ts <trace file> [label]
  */
 import { readFileSync } from 'node:fs'
@@ -16,6 +17,7 @@ const lines = readFileSync(file!, 'utf8').split('\n').filter(l => l !== '').map(
 // Each task: its events (those naming it, and unnamed ones) from its origin's http.recv until that origin's http.sent.
 const tasks: Array<Map<string, number>> = []
 const pids = [...new Set(lines.map(l => l.pid))].sort()
+const clientPid = lines.find(l => l.ev === 'client.send')?.pid ?? ''
 for (let i = 0; i < lines.length; i++) {
   if (lines[i]!.ev !== 'http.recv') continue
   const origin = lines[i]!.pid
@@ -24,9 +26,21 @@ for (let i = 0; i < lines.length; i++) {
   while (end < lines.length && !(lines[end]!.ev === 'http.sent' && lines[end]!.pid === origin)) end++
   if (end === lines.length) break
   const id = lines[end]!.id
-  const name = (pid: string): string => pid === origin ? 'origin' : `n${pids.filter(p => p !== origin).indexOf(pid) + 1}`
+  // The client's send and the route's first hook come before http.recv; the response hook and the client's receipt after http.sent.
+  const around: typeof lines = []
+  for (let k = i - 1; k >= 0 && i - k < 40; k--) {
+    const l = lines[k]!
+    if (l.ev === 'client.recv' || (l.ev === 'http.response' && l.pid === origin)) break
+    if (l.ev === 'client.send' || (l.ev === 'http.request' && l.pid === origin)) around.push(l)
+  }
+  for (let k = end + 1; k < lines.length && k - end < 40; k++) {
+    const l = lines[k]!
+    if (l.ev === 'client.send' || l.ev === 'http.recv') break
+    if (l.ev === 'client.recv' || (l.ev === 'http.response' && l.pid === origin)) around.push(l)
+  }
+  const name = (pid: string): string => pid === origin ? 'origin' : pid === clientPid ? 'client' : `n${pids.filter(p => p !== origin && p !== clientPid).indexOf(pid) + 1}`
   const current = new Map<string, number>()
-  for (const l of lines.slice(i, end + 1)) {
+  for (const l of [...around, ...lines.slice(i, end + 1)]) {
     if (l.id !== '-' && l.id !== id) continue
     if (l.ev === 'http.recv' && l !== lines[i]) continue
     let key = `${l.ev}@${name(l.pid)}`

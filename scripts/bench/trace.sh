@@ -56,9 +56,10 @@ sleep 1
 run() { # label port type
   : > "$work/trace.txt"
   "$node" -e '
-const [n, port, type] = [Number(process.argv[1]), process.argv[2], process.argv[3]]; const lat = []
-;(async () => { for (let i = 0; i < n; i++) { const t = performance.now(); const r = await fetch(`http://127.0.0.1:${port}/v1/tasks?wait=10000`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ type, payload: { i } }) }); const b = await r.json(); if (b.status !== "succeeded") throw new Error("task " + b.status); lat.push(performance.now() - t) }
-  lat.sort((a, b) => a - b); console.log(`client round trip p50 ${lat[n >> 1].toFixed(2)} ms, p90 ${lat[Math.floor(n * 0.9)].toFixed(2)} ms, p99 ${lat[Math.floor(n * 0.99)].toFixed(2)} ms`) })()' "$tasks" "$2" "$3"
+const [n, port, type, file] = [Number(process.argv[1]), process.argv[2], process.argv[3], process.argv[4]]; const lat = []
+const fd = require("node:fs").openSync(file, "a"); const mark = ev => require("node:fs").writeSync(fd, `${(performance.timeOrigin + performance.now()).toFixed(3)} ${process.pid} ${ev} -\n`)
+;(async () => { for (let i = 0; i < n; i++) { const t = performance.now(); mark("client.send"); const r = await fetch(`http://127.0.0.1:${port}/v1/tasks?wait=10000`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ type, payload: { i } }) }); const b = await r.json(); mark("client.recv"); if (b.status !== "succeeded") throw new Error("task " + b.status); lat.push(performance.now() - t) }
+  lat.sort((a, b) => a - b); console.log(`client round trip p50 ${lat[n >> 1].toFixed(2)} ms, p90 ${lat[Math.floor(n * 0.9)].toFixed(2)} ms, p99 ${lat[Math.floor(n * 0.99)].toFixed(2)} ms`) })()' "$tasks" "$2" "$3" "$work/trace.txt"
   "$node" "$here/scripts/bench/trace-report.ts" "$work/trace.txt" "$1"
   if [ -n "$keep" ]; then cp "$work/trace.txt" "$keep.$1"; fi
 }
