@@ -303,8 +303,10 @@ export class Intake {
       let sent: Promise<RpcReply>
       if (tried.length === 1) {
         // The second copy travels while this node stores its own: the two fsyncs overlap instead of
-        // following each other. The frame leaves in this turn of the event loop (the insert below
-        // blocks it), and the submit is accepted only once both are on disk, as before.
+        // following each other. The insert waits one turn of the event loop, so that the frame is on
+        // the socket before the insert blocks the loop; it ends before this node handles any message
+        // about the task. The submit is accepted only once both copies are on disk, as before. (An
+        // insert that fails here leaves the other node's copy as a lost reply would: see below.)
         sent = transport.request(target, { kind, tasks: withReplica }, TASK_PATH.rpcTimeoutMs)
         sent.catch(() => {})
         await new Promise<void>(resolve => { clock.after(0, resolve) })
