@@ -2,6 +2,7 @@
  * The local HTTP shim: a thin layer over the runtime. It never decides
  * anything about the cluster; it reports what the core knows.
  */
+import { trace, tracing } from '../trace.ts'
 import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
@@ -47,6 +48,12 @@ export async function buildHttpServer (deps: HttpDeps): Promise<FastifyInstance>
     // Each route's schemas compile on its first request, not at start.
     schemaController: { compilersFactory: lazySchemaCompilers() }
   })
+
+  // The task-path trace (src/trace.ts): when a request arrived and when its answer was written.
+  if (tracing) {
+    app.addHook('onRequest', async () => { trace('http.request') })
+    app.addHook('onResponse', async () => { trace('http.response') })
+  }
 
   // Before routing, body parsing and every route's own hooks: an unauthenticated request costs nothing more.
   if (deps.token !== null) app.addHook('onRequest', requireToken(deps.token))

@@ -1,4 +1,5 @@
 /** The task API: submit (single and batch), read (with long-poll), wait for many, cancel, list, purge. */
+import { trace } from '../trace.ts'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import { copiesOf, isTerminal } from '../core/tasks.ts'
@@ -99,14 +100,19 @@ export function registerTaskRoutes (app: FastifyInstance, runtime: () => TaskRun
       response: { 200: TaskReply, 202: Type.Union([TaskReply, SubmittedReply]), ...errors }
     }
   }, async (req, reply) => {
+    trace('http.recv')
     const wait = Math.min(Number((req.query as { wait?: string }).wait ?? 0), limits.maxWaitMs)
     return await asWaiter('submit', wait, async () => {
       const { ids: [id], copies } = await runtime().accept([req.body as never])
+      trace('http.accepted', id)
       // `scheduled` for a delayed task (the origin holds a copy of every task it accepted).
       if (wait <= 0) return await reply.code(202).send({ id, status: runtime().acceptedStatus(id!), copies })
       // Submit and wait in one request: 200 with the record once it ended, 202 with it if it has not yet.
       const rec = await runtime().get(id!, wait)
-      return await reply.code(isTerminal(rec.status) ? 200 : 202).send(view(rec))
+      trace('http.got', id)
+      const sent = await reply.code(isTerminal(rec.status) ? 200 : 202).send(view(rec))
+      trace('http.sent', id)
+      return sent
     })
   })
 

@@ -36,6 +36,7 @@ import type { Heartbeat } from '../core/types.ts'
 import { DecodeError } from '../protocol/messages.ts'
 import { MAX_ERROR_MESSAGE_LENGTH, MAX_GOSSIP_FRAME_BYTES, MAX_HEARTBEAT_BYTES, MAX_RPC_STREAMS, REQUEST_READ_TIMEOUT_MS, SERVE_IDLE_MS } from '../protocol/constants.ts'
 import { RPC_PROTOCOL, decodeRequest, encodeFrame } from '../protocol/rpc.ts'
+import { frameTaskId, trace, tracing } from '../trace.ts'
 import { refusal, replyOfError } from '../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
 import type { ClusterTransport, MembershipTransport } from '../runtime/transport.ts'
@@ -366,6 +367,8 @@ export class Libp2pTransport implements ClusterTransport {
         if (!limiter.take(from)) throw new DecodeError(`peer exceeds maxRpcFramesPerSecond (${limiter.rate})`)
         // Garbage (a frame that is not a valid request) resets the stream and scores the peer down.
         const msg = decodeRequest(chunk.subarray())
+        const tid = tracing ? frameTaskId(msg) : ''
+        trace(`serve.recv.${msg.kind}`, tid)
         this.#init.onFrame?.('received', msg.kind, chunk.byteLength)
         const handler = this.#requestHandler
         let reply: RpcReply
@@ -376,6 +379,7 @@ export class Libp2pTransport implements ClusterTransport {
         }
         const out = encodeFrame(reply)
         this.#init.onFrame?.('sent', reply.kind, out.byteLength)
+        trace(`serve.reply.${msg.kind}.${reply.kind}`, tid)
         await frames.write(out)
         served++
         this.#served.count++

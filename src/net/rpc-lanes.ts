@@ -11,6 +11,7 @@ import type { LengthPrefixedStream } from 'it-length-prefixed-stream'
 import { IDLE_LANE_MS, MAX_IDLE_LANES } from '../protocol/constants.ts'
 import { RPC_PROTOCOL, decodeReply, encodeFrame } from '../protocol/rpc.ts'
 import type { RpcReply, RpcRequest } from '../protocol/rpc.ts'
+import { frameTaskId, trace, tracing } from '../trace.ts'
 
 /** An open RPC stream to one peer, idle or carrying one request. */
 interface Lane {
@@ -45,11 +46,15 @@ export class RpcLanes {
     this.stats.requests++
     try {
       lane = this.#idleLane(to) ?? await this.#openLane(to, signal)
+      const tid = tracing ? frameTaskId(msg) : ''
+      trace(`rpc.send.${msg.kind}`, tid)
       await lane.frames.write(frame, { signal })
+      trace(`rpc.written.${msg.kind}`, tid)
       this.#init.onFrame?.('sent', msg.kind, frame.byteLength)
       const reply = await lane.frames.read({ signal })
       this.#release(to, lane)
       const decoded = decodeReply(reply.subarray())
+      trace(`rpc.reply.${msg.kind}.${decoded.kind}`, tid)
       this.#init.onFrame?.('received', decoded.kind, reply.byteLength)
       return decoded
     } catch (err) {

@@ -27,7 +27,7 @@ import pino from 'pino'
 import { DEFAULTS } from '../../src/config.ts'
 import { coreTimings } from '../../src/timings.ts'
 import { MinHeap } from '../../src/core/min-heap.ts'
-import { isTerminal } from '../../src/core/tasks.ts'
+import { copiesOf, isTerminal } from '../../src/core/tasks.ts'
 import type { TaskRecord } from '../../src/core/tasks.ts'
 import type { Grant } from '../../src/core/grants.ts'
 import type { CoreEvent, Heartbeat } from '../../src/core/types.ts'
@@ -764,6 +764,14 @@ export class TaskSim {
     this.#submitting++
     this.#submitsOn.set(node, (this.#submitsOn.get(node) ?? 0) + 1)
     tasks.submit(inputs).then(ids => {
+      // Accepted means durable: a task this node stored for two copies is on two disks when its submit is
+      // answered (the origin writes its own copy while the second one travels: both writes end before the
+      // answer). Tasks answered for a key held here as another origin's copy are not checked.
+      for (const id of new Set(ids)) {
+        const rec = node.store.get(id)
+        const onDisk = this.#holdersOf(id).length
+        if (rec !== undefined && rec.origin === node.id && copiesOf(rec) >= 2 && onDisk < 2) this.violations.push({ kind: 'accepted-before-two-copies', detail: `${node.id} answered a submit with ${id} stored on ${onDisk} node(s) (${rec.status}, attempts ${rec.attempts}, replicas ${rec.replicas.join(',')})` })
+      }
       ids.forEach((id, i) => {
         const delayMs = inputs[i]!.delayMs
         const known = this.accepted.get(id)

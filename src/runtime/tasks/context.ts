@@ -144,7 +144,7 @@ export interface TaskRoles {
     readonly waiting: number
     readonly gathering: boolean
     forgetEnded (id: string): void
-    enqueue (records: ReadonlyArray<TaskSpec & { attempts?: number }>): void
+    enqueue (records: ReadonlyArray<TaskSpec & { attempts?: number }>, dispatchNow?: boolean): void
     takeHandOver (msg: Extract<RpcRequest, { kind: 'submit' }>): Promise<RpcReply>
     tracks (id: string): boolean
     onReports (reports: Extract<RpcRequest, { kind: 'report' }>['reports'], from: string): Promise<RpcReply>

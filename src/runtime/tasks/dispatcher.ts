@@ -5,6 +5,7 @@
  * term), takes in hand-overs and reports, and sends every state change to
  * the task's holders.
  */
+import { trace } from '../../trace.ts'
 import { leaderHasRoom } from '../../core/admission.ts'
 import { tallyGather } from '../../core/gather.ts'
 import type { GatherAnswer } from '../../core/gather.ts'
@@ -143,6 +144,7 @@ export class Dispatcher {
 
   /** A holder's hand-over (or an origin's submit to this leader): stored if this node holds them, and queued. */
   async takeHandOver (msg: HandOverRequest): Promise<RpcReply> {
+    trace('leader.hand-over', msg.tasks[0]?.id)
     if (this.#gathering !== null) await this.#gathering
     const scheduler = this.#scheduler
     if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
@@ -164,7 +166,7 @@ export class Dispatcher {
     // just now, after the ending went out): it catches up from the other holders.
     const behind = ended.filter(id => { const r = store.get(id); return r !== undefined && !isTerminal(r.status) })
     if (behind.length > 0) void this.#ctx.roles.handOver.catchUpEnded(behind)
-    this.enqueue(queue)
+    this.enqueue(queue, true)
     return { kind: 'stored', canonical: [...canonical], ...(ended.length > 0 ? { ended } : {}) }
   }
 
@@ -173,8 +175,15 @@ export class Dispatcher {
     return this.#scheduler !== null && (this.#scheduler.has(id) || this.#deps.has(id))
   }
 
-  /** Queues tasks here (this node leads and has gathered). */
-  enqueue (records: ReadonlyArray<TaskSpec & { attempts?: number }>): void {
+  /**
+   * Queues tasks here (this node leads and has gathered). `dispatchNow`
+   * (a hand-over): dispatched in this turn when no dispatch is queued yet,
+   * so a lone task is assigned before its hand-over is answered, not a turn
+   * later; hand-overs that follow in the same turn go together with the
+   * dispatch queued after it.
+   */
+  enqueue (records: ReadonlyArray<TaskSpec & { attempts?: number }>, dispatchNow = false): void {
+    trace('leader.enqueue', records[0]?.id)
     const scheduler = this.#scheduler
     if (scheduler === null) return
     const { store, clock, roles } = this.#ctx
@@ -204,6 +213,7 @@ export class Dispatcher {
       if (result === 'full' && store.get(r.id) !== undefined) roles.handOver.offerLater([r.id])
     }
     this.#distribute(lost)
+    if (dispatchNow && !this.#dispatchQueued) this.#dispatch()
     this.#scheduleDispatch()
     this.#armDue()
   }
@@ -250,6 +260,7 @@ export class Dispatcher {
     if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
     const now = this.#ctx.clock.now()
     const updates: TaskUpdate[] = []
+    for (const r of reports) trace(`leader.report.${r.event}`, r.id)
     for (const r of reports) {
       if (r.event === 'started') updates.push(...scheduler.onStarted(r.id, from, r.attempt, r.atMs, now))
       else if (r.event === 'returned') updates.push(...scheduler.giveBack(r.id, from, r.attempt, now))
@@ -386,6 +397,7 @@ export class Dispatcher {
     if (scheduler === null || leader === null || leader.id !== this.#ctx.self) return
     // Healthy members are the workers (a TaskMember is a WorkerSlots: id, capacity, types).
     const { updates, assignments } = scheduler.dispatch(cluster.healthyMembers(), clock.now())
+    for (const [, batch] of assignments) trace('leader.dispatched', batch[0]?.spec.id)
     this.#distribute(updates)
     for (const [worker, batch] of assignments) {
       for (const part of chunkBySize(batch, this.#ctx.batchBytes)) this.#assign(worker, leader.term, part)

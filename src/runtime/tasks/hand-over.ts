@@ -87,7 +87,7 @@ export class HandOver {
     if (leader.id === this.#ctx.self) {
       if (roles.dispatcher.gathering) return // the gathering takes in every held task
       for (const id of this.#queue.acknowledge(ids)) roles.dispatcher.forgetEnded(id)
-      roles.dispatcher.enqueue(records.map(r => ({ ...specOf(r), attempts: r.attempts })))
+      roles.dispatcher.enqueue(records.map(r => ({ ...specOf(r), attempts: r.attempts })), true)
       return
     }
     this.#busy = true

@@ -7,6 +7,7 @@
  * settle on the same one everywhere. A leader's passing states (assigned,
  * running, retrying) wait briefly and give way to the task's ending.
  */
+import { trace } from '../../trace.ts'
 import { isTerminal, mergeUpdate, newestUpdate, updateOf } from '../../core/tasks.ts'
 import type { TaskRecord, TaskUpdate } from '../../core/tasks.ts'
 import { Outbox } from '../outbox.ts'
@@ -63,6 +64,7 @@ export class HolderSync {
    * running attempts from their workers, never from holders).
    */
   sendSettled (updates: readonly TaskUpdate[], holders: readonly string[]): void {
+    trace('holder.send-settled', updates[0]?.id)
     for (const h of new Set(holders)) {
       let settling = this.#settling.get(h)
       if (settling === undefined) this.#settling.set(h, settling = new Map())
@@ -102,6 +104,7 @@ export class HolderSync {
     const retried: string[] = []
     for (const rec of changed) {
       if (isTerminal(rec.status)) {
+        trace('holder.ended', rec.id)
         this.#ctx.roles.handOver.ended(rec.id)
         ended.push(rec)
       } else if ((rec.retries ?? 0) > 0 && (rec.status === 'queued' || rec.status === 'scheduled' || rec.status === 'waiting')) {
@@ -185,6 +188,7 @@ export class HolderSync {
   }
 
   #applySoon (updates: TaskUpdate[]): void {
+    trace('holder.apply-soon', updates[0]?.id)
     this.#localUpdates.push(...updates)
     if (this.#localUpdates.length > updates.length) return
     this.#ctx.clock.after(0, () => {

@@ -4,6 +4,7 @@
  * also the hand-over), and only then accepted. Idempotency keys resolve to
  * the first task stored under them, also while that one is being stored.
  */
+import { trace } from '../../trace.ts'
 import { newTaskId } from './task-ids.ts'
 import { admit, plannedCopies, replicaTargets } from '../../core/admission.ts'
 import { resolveRunAt } from '../../core/delay.ts'
@@ -14,6 +15,7 @@ import { copiesOf, isTerminal, specOf } from '../../core/tasks.ts'
 import type { TaskRecord, TaskSpec } from '../../core/tasks.ts'
 import { DrainingError, InvalidDependenciesError, InvalidRequestError, TaskExpiredError, TaskNotFoundError, UnknownParentError, PayloadTooLargeError, QueueFullError, RequirementUnmetError, UnavailableError, UnknownTaskTypeError } from '../../errors.ts'
 import { errorOfReply } from '../../protocol/rpc-errors.ts'
+import type { RpcReply } from '../../protocol/rpc.ts'
 import { MAX_DELAY_MS } from '../../protocol/constants.ts'
 import { TASK_PATH } from './context.ts'
 import type { SubmitInput, TaskContext } from './context.ts'
@@ -292,7 +294,7 @@ export class Intake {
   }
 
   async #storeOnAnother (specs: TaskSpec[], targets: string[], leaderId: string | null): Promise<Map<string, string>> {
-    const { store, transport, roles, log, init } = this.#ctx
+    const { store, transport, roles, log, init, clock } = this.#ctx
     const ids = specs.map(s => s.id)
     // A target that failed may still have stored them (a lost reply): it stays a holder, so that its copy
     // hears how they end instead of lingering unfinished.
@@ -301,10 +303,25 @@ export class Intake {
       const kind = target === leaderId ? 'submit' : 'replicate'
       tried.push(target)
       const withReplica = specs.map(s => ({ ...s, replicas: [...tried] }))
-      if (tried.length === 1) store.insert(withReplica)
-      else store.setReplicas(ids, tried)
+      let sent: Promise<RpcReply>
+      if (tried.length === 1) {
+        // The second copy travels while this node stores its own: the two fsyncs overlap instead of
+        // following each other. The insert waits one turn of the event loop, so that the frame is on
+        // the socket before the insert blocks the loop; it ends before this node handles any message
+        // about the task. The submit is accepted only once both copies are on disk, as before. (An
+        // insert that fails here leaves the other node's copy as a lost reply would: see below.)
+        sent = transport.request(target, { kind, tasks: withReplica }, TASK_PATH.rpcTimeoutMs)
+        sent.catch(() => {})
+        await new Promise<void>(resolve => { clock.after(0, resolve) })
+        store.insert(withReplica)
+      } else {
+        store.setReplicas(ids, tried)
+        sent = transport.request(target, { kind, tasks: withReplica }, TASK_PATH.rpcTimeoutMs)
+      }
+      trace('intake.local-stored', ids[0])
       try {
-        const reply = await transport.request(target, { kind, tasks: withReplica }, TASK_PATH.rpcTimeoutMs)
+        const reply = await sent
+        trace('intake.remote-stored', ids[0])
         if (reply.kind === 'error') {
           const err = errorOfReply(reply, init.scheduler.maxQueuedTasks)
           // A full queue is the cluster's answer, not this target's: nothing is accepted.
@@ -325,7 +342,8 @@ export class Intake {
       }
     }
     // A target whose reply was lost may have stored them all the same: if they have begun to run, it did.
-    if (specs.some(s => { const r = store.get(s.id); return r !== undefined && (r.status !== 'queued' || r.attempts > 0) })) {
+    // (A delayed task is stored as scheduled, a task with parents as waiting: neither has begun.)
+    if (specs.some(s => { const r = store.get(s.id); return r !== undefined && ((r.status !== 'queued' && r.status !== 'scheduled' && r.status !== 'waiting') || r.attempts > 0) })) {
       roles.handOver.offer(ids)
       roles.holders.passOnEndings(this.#endedOf(specs))
       return new Map(specs.map(s => [s.id, s.id]))

@@ -4,6 +4,7 @@
  * lag one another by a message), and a long-poll waits here for the ending.
  * A cancel goes through the leader, which alone knows where the task runs.
  */
+import { trace } from '../../trace.ts'
 import { generationOf, isTerminal, mergeUpdate } from '../../core/tasks.ts'
 import type { TaskRecord, TaskStatus, TaskUpdate } from '../../core/tasks.ts'
 import { TaskExpiredError, TaskFinishedError, TaskNotFoundError, UnavailableError } from '../../errors.ts'
@@ -81,6 +82,7 @@ export class Reads {
       const watched = [...open]
       const onChange = (r: TaskRecord): void => {
         if (!isTerminal(r.status)) return
+        trace('reads.woken', r.id)
         open.delete(r.id)
         if (mode === 'any' || open.size === 0) finish()
       }

@@ -4,6 +4,7 @@
  * disk), reports them to whoever leads, and sends progress and results
  * straight to the task's holders. Also answers a new leader's inventory.
  */
+import { trace } from '../../trace.ts'
 import { fenceAssignment, fenceInventory } from '../../core/fencing.ts'
 import { generationOf, specOf } from '../../core/tasks.ts'
 import type { TaskSpec } from '../../core/tasks.ts'
@@ -112,6 +113,7 @@ export class Worker {
       this.#assignerFailed = false
     }
     for (const { spec, attempt } of msg.tasks) {
+      trace('worker.accept', spec.id)
       if (!init.pool.supports(spec.type)) {
         this.report({ id: spec.id, attempt, event: 'result', atMs: clock.now(), outcome: { ok: false, error: `task type "${spec.type}" is not allowed on this node` } })
         continue
@@ -191,6 +193,7 @@ export class Worker {
       onStarted: () => {
         if (run.givenBack) return // dropped by a drain before it began; the pool aborts it
         run.started = true
+        trace('worker.started', spec.id)
         startedAt = clock.now()
         run.startedAt = startedAt
         this.report({ id: spec.id, attempt: run.attempt, event: 'started', atMs: startedAt })
@@ -210,12 +213,14 @@ export class Worker {
     // Stopped with the node: not an ending (a success that beat the stop is still reported).
     if (this.#stopping && !outcome.ok) return
     const finishedAt = clock.now()
+    trace('worker.ended', spec.id)
     this.#unreported.set(spec.id, { spec, attempt: run.attempt, startedAt })
-    this.report({ id: spec.id, attempt: run.attempt, event: 'result', atMs: finishedAt, outcome, progress: lastProgress, startedAt })
     if (outcome.ok) {
-      // The result goes straight to the holders too, so it is recorded even if the leader dies now.
+      // The result goes straight to the holders too, so it is recorded even if the leader dies now. First:
+      // a copy held here records it (and answers its waiters) before the report is encoded and sent.
       roles.holders.send([{ id: spec.id, status: 'succeeded', attempts: run.attempt, worker: this.#ctx.self, progress: lastProgress, result: outcome.result, error: null, startedAt, finishedAt, ...generationOf(spec) }], holders)
     }
+    this.report({ id: spec.id, attempt: run.attempt, event: 'result', atMs: finishedAt, outcome, progress: lastProgress, startedAt })
   }
 
   /**
