@@ -322,7 +322,7 @@ export class ClusterCore {
 
   onTick (nowMs: number): CoreEvent[] {
     const events = this.#noticeStall(nowMs)
-    events.push(...this.#view.tick(nowMs))
+    events.push(...this.#view.tick(nowMs, !this.#hadLeader))
     events.push(...this.#recompute(nowMs))
     return events
   }

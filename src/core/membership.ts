@@ -188,11 +188,15 @@ export class MembershipView {
     return this.#setStatus(m, 'dead', nowMs, 'connection closed and a probe failed')
   }
 
-  /** Applies the passage of time: suspect, dead and removal by silence. */
-  tick (nowMs: number): CoreEvent[] {
+  /**
+   * Applies the passage of time: suspect, dead and removal by silence.
+   * `starting`: this node has not had a leader yet (members known only from
+   * syncs get the sync bound, see #limitsOf).
+   */
+  tick (nowMs: number, starting = false): CoreEvent[] {
     const events: CoreEvent[] = []
     for (const m of this.#members.values()) {
-      const { suspectMs, deadMs } = this.#limitsOf(m)
+      const { suspectMs, deadMs } = this.#limitsOf(m, starting)
       const silentMs = nowMs - m.lastHeardMs
       if (isGone(m.status)) {
         if (nowMs - m.statusSinceMs >= this.#config.deadRetentionMs) {
@@ -213,17 +217,19 @@ export class MembershipView {
   }
 
   /**
-   * The silence limits of a member: by its announced interval, and for one
-   * known only from state syncs at least the sync bound (syncWaitMs): at a
-   * cold start on a starved host the gossip mesh reaches a member seconds
-   * after its sync, and declaring it dead meanwhile makes it refute with a
-   * new incarnation, reorders the election and splits the cluster. A crash
-   * is still noticed at once (its connection closes and a probe is refused).
+   * The silence limits of a member: by its announced interval, and, while
+   * this node is starting (has had no leader), for one known only from
+   * state syncs at least the sync bound (syncWaitMs): at a cold start on a
+   * starved host the gossip mesh reaches a member seconds after its sync,
+   * and declaring it dead meanwhile makes it refute with a new incarnation,
+   * reorders the election and splits the cluster. A crash is still noticed
+   * at once (its connection closes and a probe is refused). A node that
+   * follows a leader judges every member by its interval.
    */
-  #limitsOf (m: Member): { suspectMs: number, deadMs: number } {
+  #limitsOf (m: Member, starting: boolean): { suspectMs: number, deadMs: number } {
     const limits = silenceLimitsMs(this.#config, m.intervalMs)
     const syncWaitMs = this.#config.syncWaitMs
-    if (m.relayed !== true || syncWaitMs === undefined || syncWaitMs <= limits.deadMs) return limits
+    if (!starting || m.relayed !== true || syncWaitMs === undefined || syncWaitMs <= limits.deadMs) return limits
     return { suspectMs: Math.floor(syncWaitMs / 2), deadMs: syncWaitMs }
   }
 
