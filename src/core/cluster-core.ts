@@ -131,11 +131,18 @@ export class ClusterCore {
    * open until the sync completes (at most syncWaitMs after the start), so a
    * node starved at start-up does not lead a cluster of one (join-window.ts).
    */
-  onContact (nowMs: number): CoreEvent[] {
+  onContact (nowMs: number, unanswered = 0): CoreEvent[] {
     const events = this.#noticeStall(nowMs)
     // Once it has had a leader (or led) it is no longer starting: a newcomer's connection changes nothing.
     if (!this.#hadLeader) this.#join.contact(nowMs)
+    // At a cold start it also waits for every connected member's answer (join-window.ts), within the same bound.
+    this.#join.unanswered(this.#hadLeader ? 0 : unanswered)
     return events
+  }
+
+  /** The member this node's election names but whose claim it has not heard yet (null: none, or heard). */
+  expectedLeader (): string | null {
+    return this.#leader !== null && !this.#leaderClaimed() ? this.#leader.id : null
   }
 
   /**
@@ -181,7 +188,9 @@ export class ClusterCore {
 
   /** How often this node publishes now (see heartbeat-pacing.ts). */
   publishIntervalMs (nowMs: number): number {
-    return publishIntervalMs(this.#config, this.#view.live().length, this.isLeader() || this.joining(nowMs))
+    // Joining at a cold start (no claim heard yet), at a slower cadence (heartbeat-pacing.ts).
+    const cold = this.joining(nowMs) && this.leader() === null
+    return publishIntervalMs(this.#config, this.#view.live().length, this.isLeader() || (this.joining(nowMs) && !cold), cold)
   }
 
   /** True when a heartbeat is due (see heartbeat-pacing.ts). */
@@ -241,13 +250,14 @@ export class ClusterCore {
     return [...events, ...this.#recompute(nowMs)]
   }
 
-  onHeartbeat (hb: Heartbeat, nowMs: number): CoreEvent[] {
+  /** `relayed`: not through gossip (the heartbeat a state-sync request carries): see Member.relayed. */
+  onHeartbeat (hb: Heartbeat, nowMs: number, relayed = false): CoreEvent[] {
     const stall = this.#noticeStall(nowMs)
-    const events = this.#receive(hb, nowMs, true)
+    const events = this.#receive(hb, nowMs, true, relayed)
     return stall.length === 0 ? events : [...stall, ...events]
   }
 
-  #receive (hb: Heartbeat, nowMs: number, verdict: boolean): CoreEvent[] {
+  #receive (hb: Heartbeat, nowMs: number, verdict: boolean, relayed = !verdict): CoreEvent[] {
     if (hb.id === this.#id) return []
     const events: CoreEvent[] = []
     const termBefore = this.#term
@@ -280,7 +290,8 @@ export class ClusterCore {
     }
     // Back from a partition, a member held dead or unknown makes this node listen before it claims (cut-off.ts).
     this.#cutOff.heard(hb, known, this.#leader === null, { id: this.#id, incarnation: this.#incarnation }, nowMs)
-    events.push(...this.#view.admit(hb, nowMs))
+    // A sync's entries are relayed: watched with the sync's bound until heard through gossip.
+    events.push(...this.#view.admit(hb, nowMs, relayed))
     if (verdict) events.push(...this.#recompute(nowMs))
     return events
   }
@@ -308,7 +319,7 @@ export class ClusterCore {
 
   onTick (nowMs: number): CoreEvent[] {
     const events = this.#noticeStall(nowMs)
-    events.push(...this.#view.tick(nowMs))
+    events.push(...this.#view.tick(nowMs, !this.#hadLeader))
     events.push(...this.#recompute(nowMs))
     return events
   }

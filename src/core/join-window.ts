@@ -13,6 +13,17 @@
  * keeps its window open until the sync completes, at most `syncWaitMs` after
  * it started. A node that has heard of nobody ends its window as before: it
  * is alone, and may lead alone.
+ *
+ * At a cold start (no member leads yet) one sync is not enough: the member
+ * asked is joining too and knows a handful of others, so twenty nodes each
+ * end their window as the oldest they know and lead clusters of one, which
+ * then merge for tens of seconds. So a starting node also keeps its window
+ * open while a member it is connected to has not yet answered its state
+ * sync (the runtime syncs with every connected member while the node is
+ * starting, and says how many have not answered), within the same bound.
+ * The runtime only counts members it is connected to: one it merely heard
+ * of (mDNS) does not hold the window, and once the node has a leader the
+ * runtime stops counting.
  */
 export class JoinWindow {
   readonly #windowMs: number
@@ -25,6 +36,8 @@ export class JoinWindow {
   #synced = false
   /** When the node started: the wait for a first sync is bounded from here. */
   readonly #startedMs: number
+  /** Connected members that have not answered a state sync yet (the runtime's count; 0 once the node has had a leader). */
+  #unanswered = 0
 
   constructor (windowMs: number, syncWaitMs: number, nowMs: number) {
     this.#windowMs = windowMs
@@ -48,6 +61,15 @@ export class JoinWindow {
     if (!this.#synced && this.#contactMs === null) this.#contactMs = nowMs
   }
 
+  /**
+   * How many members this node is connected to have not yet answered a
+   * state sync (or sent a heartbeat): while any has not, a starting node's
+   * window stays open (within the bound).
+   */
+  unanswered (count: number): void {
+    this.#unanswered = count
+  }
+
   /** Its first state sync has completed: the node now knows what the member it asked knew. */
   synced (): void {
     this.#synced = true
@@ -55,10 +77,11 @@ export class JoinWindow {
 
   /** True while the node waits for its first state sync beyond the plain window (and within the bound). */
   awaitingSync (nowMs: number): boolean {
-    return !this.#synced && this.#contactMs !== null && nowMs < this.#startedMs + this.#syncWaitMs
+    if (nowMs >= this.#startedMs + this.#syncWaitMs) return false
+    return (!this.#synced && this.#contactMs !== null) || this.#unanswered > 0
   }
 
-  /** True while the node may not lead: within its window, or waiting for a sync of members it has heard of. */
+  /** True while the node may not lead: within its window, or waiting for syncs of members it has heard of. */
   open (nowMs: number): boolean {
     return nowMs < this.#joinedMs + this.#windowMs || this.awaitingSync(nowMs)
   }

@@ -15,6 +15,8 @@ export interface FailureDetectorConfig {
   failureTimeoutMs: number
   /** How long a dead member stays listed (and in the dead list that lets it refute). */
   deadRetentionMs: number
+  /** The silence a member known only from state syncs is given before it is declared dead (absent: as any other). */
+  syncWaitMs?: number
 }
 
 /** Silence after which a member is shown as `suspect` (it still counts as live). */
@@ -82,8 +84,12 @@ export class MembershipView {
       .map(m => ({ id: m.id, incarnation: m.incarnation }))
   }
 
-  /** Records a heartbeat as a (new or renewed) live member. Admission is the caller's decision. */
-  admit (hb: Heartbeat, nowMs: number): CoreEvent[] {
+  /**
+   * Records a heartbeat as a (new or renewed) live member. Admission is the
+   * caller's decision. `relayed`: it came in a state sync, not from the
+   * member's own heartbeat (see Member.relayed).
+   */
+  admit (hb: Heartbeat, nowMs: number, relayed = false): CoreEvent[] {
     const existing = this.#members.get(hb.id)
     const info: MemberInfo = {
       http: hb.http,
@@ -119,7 +125,9 @@ export class MembershipView {
       confirmByMs: null,
       claim: { leader: hb.leader, term: hb.term },
       joining: hb.joining,
-      intervalMs
+      intervalMs,
+      // Once heard by its own heartbeat in this life, a member is watched as any other.
+      ...(relayed && (!sameLife || existing.relayed === true) ? { relayed: true } : {})
     })
     return events
   }
@@ -180,11 +188,15 @@ export class MembershipView {
     return this.#setStatus(m, 'dead', nowMs, 'connection closed and a probe failed')
   }
 
-  /** Applies the passage of time: suspect, dead and removal by silence. */
-  tick (nowMs: number): CoreEvent[] {
+  /**
+   * Applies the passage of time: suspect, dead and removal by silence.
+   * `starting`: this node has not had a leader yet (members known only from
+   * syncs get the sync bound, see #limitsOf).
+   */
+  tick (nowMs: number, starting = false): CoreEvent[] {
     const events: CoreEvent[] = []
     for (const m of this.#members.values()) {
-      const { suspectMs, deadMs } = silenceLimitsMs(this.#config, m.intervalMs)
+      const { suspectMs, deadMs } = this.#limitsOf(m, starting)
       const silentMs = nowMs - m.lastHeardMs
       if (isGone(m.status)) {
         if (nowMs - m.statusSinceMs >= this.#config.deadRetentionMs) {
@@ -202,6 +214,23 @@ export class MembershipView {
       }
     }
     return events
+  }
+
+  /**
+   * The silence limits of a member: by its announced interval, and, while
+   * this node is starting (has had no leader), for one known only from
+   * state syncs at least the sync bound (syncWaitMs): at a cold start on a
+   * starved host the gossip mesh reaches a member seconds after its sync,
+   * and declaring it dead meanwhile makes it refute with a new incarnation,
+   * reorders the election and splits the cluster. A crash is still noticed
+   * at once (its connection closes and a probe is refused). A node that
+   * follows a leader judges every member by its interval.
+   */
+  #limitsOf (m: Member, starting: boolean): { suspectMs: number, deadMs: number } {
+    const limits = silenceLimitsMs(this.#config, m.intervalMs)
+    const syncWaitMs = this.#config.syncWaitMs
+    if (!starting || m.relayed !== true || syncWaitMs === undefined || syncWaitMs <= limits.deadMs) return limits
+    return { suspectMs: Math.floor(syncWaitMs / 2), deadMs: syncWaitMs }
   }
 
   /**

@@ -85,6 +85,13 @@ export interface Member {
   joining: boolean
   /** How often it said it publishes (its silence timeout scales with it). */
   intervalMs: number
+  /**
+   * Its last word came from a state sync (its own answer, or relayed by
+   * another member), not from a heartbeat of its own: at a cold start the
+   * gossip mesh reaches a member seconds after a sync does, so its silence
+   * is given the sync's bound (see MembershipView.tick).
+   */
+  relayed?: boolean
 }
 
 export interface LeaderView {

@@ -20,6 +20,7 @@ import { tickIntervalMs } from '../timings.ts'
 import { hintConfirmMs } from '../core/membership.ts'
 import { SYNC_TIMEOUT_MS } from '../protocol/constants.ts'
 import type { ClusterTransport } from './transport.ts'
+import { FormationSync } from './formation-sync.ts'
 
 export interface ClusterRuntimeInit {
   name: string
@@ -183,6 +184,7 @@ export class ClusterRuntime implements MembershipPort {
   start (): void {
     const { transport, clock } = this.#init
     transport.onHeartbeat(hb => {
+      this.#formation?.heard(hb.id)
       this.#apply(this.#core.onHeartbeat(hb, clock.now()))
     })
     transport.onPeerDisconnected(id => {
@@ -194,12 +196,28 @@ export class ClusterRuntime implements MembershipPort {
     const members = transport.membership
     if (members !== undefined) {
       members.onMembersRequest(hb => {
-        this.#apply(this.#core.onHeartbeat(hb, clock.now()))
+        this.#formation?.heard(hb.id)
+        this.#apply(this.#core.onHeartbeat(hb, clock.now(), true))
         return this.#core.syncView(clock.now()).filter(m => m.id !== hb.id)
       })
-      members.onPeerConnected(id => {
+      const formation = this.#formation = new FormationSync(members, clock, SYNC_TIMEOUT_MS, {
+        // The request announces the plain interval, not a cold joiner's slower one: a node joining a running
+        // cluster publishes every interval once the answer names the leader, and one stopped before its first
+        // heartbeat crossed the mesh must be declared dead at the usual limit (a starting receiver gives it the sync bound).
+        self: () => ({ ...this.#core.syncView(clock.now())[0]!, intervalMs: this.#init.timings.heartbeatIntervalMs }),
+        apply: (view, from, ms) => {
+          // The answer counts for the join window before the sync's verdict is taken.
+          this.#contact()
+          this.#apply(this.#core.onSync(view, clock.now()))
+          this.#init.log.info({ from, members: view.length, ms }, 'membership synced')
+        },
+        expectedLeader: () => this.#core.expectedLeader(),
+        hasLeader: () => this.#core.leader() !== null,
+        failed: (from, err) => { this.#init.log.debug({ peer: from, err: err.message }, 'member sync failed; trying the next peer') }
+      })
+      members.onPeerConnected(() => {
         this.#contact()
-        this.#syncWith(id)
+        formation.pump()
       })
       members.onPeerDiscovered(() => { this.#contact() })
     }
@@ -207,7 +225,6 @@ export class ClusterRuntime implements MembershipPort {
     const tickMs = tickIntervalMs(this.#init.timings.heartbeatIntervalMs)
     this.#stopTimer = clock.every(tickMs, () => { this.#tick() })
     this.#tick()
-    for (const id of members?.connectedPeers() ?? []) this.#syncWith(id)
   }
 
   #probe (id: string): void {
@@ -218,30 +235,8 @@ export class ClusterRuntime implements MembershipPort {
     }, () => {})
   }
 
-  /** The joining state sync: done once, with the first member that answers. */
-  #synced = false
-  readonly #syncTried = new Set<string>()
-  #syncing = 0
-
-  #syncWith (id: string): void {
-    const members = this.#init.transport.membership
-    if (members === undefined || this.#synced || this.#syncing > 0 || this.#syncTried.has(id) || this.#stopTimer === undefined) return
-    this.#syncTried.add(id)
-    this.#syncing++
-    const clock = this.#init.clock
-    const startedMs = clock.now()
-    members.requestMembers(id, this.#core.syncView(startedMs)[0]!, SYNC_TIMEOUT_MS).then(view => {
-      this.#synced = true
-      this.#apply(this.#core.onSync(view, clock.now()))
-      this.#init.log.info({ from: id, members: view.length, ms: clock.now() - startedMs }, 'membership synced')
-    }, (err: Error) => {
-      this.#init.log.debug({ peer: id, err: err.message }, 'member sync failed; trying the next peer')
-    }).finally(() => {
-      this.#syncing--
-      if (this.#synced) return
-      for (const next of members.connectedPeers()) this.#syncWith(next)
-    })
-  }
+  /** The joining state syncs (formation-sync.ts); undefined without a membership transport. */
+  #formation: FormationSync | undefined
 
   /** Subscribes to the core's events (membership and leader changes). */
   onEvent (listener: (e: CoreEvent) => void): () => void {
@@ -318,13 +313,17 @@ export class ClusterRuntime implements MembershipPort {
    * join-window.ts). Only a transport that syncs says so.
    */
   #contact (): void {
-    if (!this.#synced && this.#init.transport.membership !== undefined) this.#apply(this.#core.onContact(this.#init.clock.now()))
+    const formation = this.#formation
+    if (formation?.active === true) this.#apply(this.#core.onContact(this.#init.clock.now(), formation.unanswered()))
   }
 
   #tick (): void {
     const now = this.#init.clock.now()
     // A connection that opened while this process was starved counts before the tick that could end the window.
-    if (!this.#synced && (this.#init.transport.membership?.connectedPeers().length ?? 0) > 0) this.#contact()
+    if (this.#formation?.active === true && (this.#init.transport.membership?.connectedPeers().length ?? 0) > 0) {
+      this.#contact()
+      this.#formation.pump()
+    }
     this.#apply(this.#core.onTick(now))
     if (this.#core.heartbeatDue(now)) void this.#publishNow(now)
   }

@@ -92,7 +92,65 @@ describe('the join window waits for the first state sync of a node that has hear
   })
 })
 
+describe('at a cold start the join window waits for every connected member\'s answer (within the bound)', () => {
+  it('keeps joining after its first sync while connected members have not answered, then follows the oldest of all', () => {
+    const core = new ClusterCore({ id: 'c', name: 'c', info }, config, 1_000)
+    // Connected to three members; none has answered yet.
+    core.onContact(1_100, 3)
+    // The first answer (m, joining like c) leaves two unanswered: c stays joining past its plain window.
+    core.onContact(1_200, 2)
+    core.onSync([hb('m', { incarnation: 1_050 })], 1_200)
+    tickThrough(core, 1_250, 2_500)
+    expect(core.joining(2_500)).toBe(true)
+    // The last two answer: o, the oldest of all, and p.
+    core.onContact(2_550, 1)
+    core.onSync([hb('p', { incarnation: 1_020 })], 2_550)
+    core.onContact(2_600, 0)
+    core.onSync([hb('o', { incarnation: 900 })], 2_600)
+    expect(core.joining(2_600)).toBe(false)
+    expect(core.isLeader()).toBe(false)
+    // c names o, whose claim it has not heard yet: the runtime asks o for it.
+    expect(core.leader()).toBeNull()
+    expect(core.expectedLeader()).toBe('o')
+    core.onSync([hb('o', { incarnation: 900, seq: 2, leader: 'o', term: 1, joining: false })], 3_000)
+    expect(core.leader()).toMatchObject({ id: 'o', term: 1 })
+    expect(core.expectedLeader()).toBeNull()
+  })
+
+  it('does not wait beyond syncWaitMs after its start for a member that never answers', () => {
+    const core = new ClusterCore({ id: 'c', name: 'c', info }, config, 1_000)
+    core.onContact(1_100, 1)
+    core.onSync([hb('m', { incarnation: 2_000 })], 1_200)
+    tickThrough(core, 1_250, 5_950)
+    expect(core.isLeader()).toBe(false)
+    tickThrough(core, 6_000, 6_050)
+    expect(core.isLeader()).toBe(true)
+  })
+
+  it('once it has a leader, unanswered connections (newcomers) do not reopen its window', () => {
+    const core = new ClusterCore({ id: 'a', name: 'a', info }, config, 0)
+    tickThrough(core, 0, 700)
+    expect(core.isLeader()).toBe(true)
+    core.onContact(800, 5)
+    tickThrough(core, 800, 1_000)
+    expect(core.joining(1_000)).toBe(false)
+    expect(core.term).toBe(1)
+  })
+})
+
 describe('JoinWindow', () => {
+  it('stays open while connected members have not answered, within the bound from the start', () => {
+    const w = new JoinWindow(600, 5_000, 0)
+    w.contact(100)
+    w.synced()
+    w.unanswered(2)
+    expect(w.open(1_000)).toBe(true)
+    expect(w.open(4_999)).toBe(true)
+    expect(w.open(5_000)).toBe(false)
+    w.unanswered(0)
+    expect(w.open(1_000)).toBe(false)
+  })
+
   it('after a stall it restarts the plain window only: the first sync is not awaited again', () => {
     const w = new JoinWindow(600, 5_000, 0)
     w.contact(100)

@@ -84,7 +84,18 @@ describe('heartbeat cadence', () => {
     expect(large.heartbeatDue(1_000 + 2_400)).toBe(true)
   })
 
-  it('the leader and a joining node publish every heartbeatIntervalMs whatever the size', () => {
+  it('a node joining at a cold start (no claim heard) publishes every 4 intervals, or at the shared budget if slower', () => {
+    const small = new ClusterCore({ id: 'z', name: 'z', info }, config, 1_000)
+    expect(small.publishIntervalMs(1_000)).toBe(400)
+    expect(small.nextHeartbeat(1_000)).toMatchObject({ joining: true, intervalMs: 400 })
+    const large = new ClusterCore({ id: 'z', name: 'z', info }, config, 1_000)
+    const ids = Array.from({ length: 24 }, (_, i) => `m${String(i).padStart(2, '0')}`)
+    for (const o of ids) large.onHeartbeat(hb(o, 1), 1_000)
+    expect(large.joining(1_000)).toBe(true)
+    expect(large.publishIntervalMs(1_000)).toBe(2_400)
+  })
+
+  it('the leader and a node joining a cluster with a leader publish every heartbeatIntervalMs whatever the size', () => {
     const ids = Array.from({ length: 24 }, (_, i) => `m${String(i).padStart(2, '0')}`)
     const joining = new ClusterCore({ id: 'z', name: 'z', info }, config, 1_000)
     for (const o of ids) joining.onHeartbeat(hb(o, 1, { leader: ids[0]!, term: 1 }), 1_000)
@@ -147,6 +158,8 @@ describe('a stall on an overloaded host', () => {
     starting.onTick(2_000)
     const first = starting.nextHeartbeat(2_000)
     expect(first.joining).toBe(true)
+    // Joining at a cold start (no leader's claim heard): one heartbeat every 4 intervals, dead after 4 x 600 ms of silence.
+    expect(first.intervalMs).toBe(400)
     // Stalled 1 s (over failureTimeoutMs) from inside its 300 ms window: noticed, no new incarnation.
     const events = starting.onTick(3_000)
     expect(events.some(e => e.type === 'stall-detected')).toBe(true)
@@ -155,13 +168,13 @@ describe('a stall on an overloaded host', () => {
     expect(again.incarnation).toBe(first.incarnation)
     // A member that held it dead meanwhile (following a leader older than it) admits its heartbeat of that incarnation again.
     const member = follower('m0', ['m1'], 1_000)
-    for (let t = 1_100, seq = 2; t <= 2_800; t += 100, seq++) {
+    for (let t = 1_100, seq = 2; t <= 4_400; t += 100, seq++) {
       if (t === 2_000) member.onHeartbeat(first, t)
       member.onHeartbeat(hb('m1', seq, { leader: 'm1', term: 1, intervalMs: 100 }), t)
       member.onTick(t)
     }
     expect(member.statusOf('new')).toBe('dead')
-    member.onHeartbeat(again, 2_850)
+    member.onHeartbeat(again, 4_450)
     expect(member.statusOf('new')).toBe('alive')
   })
 
@@ -173,6 +186,23 @@ describe('a stall on an overloaded host', () => {
 })
 
 describe('joining in one round trip (state sync)', () => {
+  it('a member known only from a sync gets the sync bound of silence; once heard through gossip, its own limits', () => {
+    const withBound: ClusterCoreConfig = { ...config, syncWaitMs: 5_000 }
+    const joiner = new ClusterCore({ id: 'new', name: 'new', info }, withBound, 0)
+    joiner.onSync([hb('m1', 1, { intervalMs: 100 }), hb('m2', 1, { intervalMs: 100 })], 10)
+    // Plain limits would declare both dead after 600 ms; gossip has not reached this node yet.
+    for (let t = 100; t <= 4_000; t += 100) joiner.onTick(t)
+    expect(joiner.statusOf('m1')).toBe('suspect')
+    expect(joiner.statusOf('m2')).toBe('suspect')
+    // m1's heartbeat arrives through gossip: from now on it is watched as any member.
+    joiner.onHeartbeat(hb('m1', 2, { intervalMs: 100 }), 4_100)
+    for (let t = 4_100; t <= 4_800; t += 100) joiner.onTick(t)
+    expect(joiner.statusOf('m1')).toBe('dead')
+    expect(joiner.statusOf('m2')).toBe('suspect')
+    for (let t = 4_900; t <= 5_100; t += 100) joiner.onTick(t)
+    expect(joiner.statusOf('m2')).toBe('dead')
+  })
+
   it('a joining node learns every alive member from one reply and orders itself after them', () => {
     const ids = ['m1', 'm2', 'm3', 'm4']
     const member = follower('m0', ids, 1_000)
