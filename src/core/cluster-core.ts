@@ -142,7 +142,7 @@ export class ClusterCore {
 
   /** The member this node's election names but whose claim it has not heard yet (null: none, or heard). */
   expectedLeader (): string | null {
-    return this.#leader !== null && !this.#leaderClaimed() ? this.#leader.id : null
+    return this.#leader !== null && !leaderClaimed(this.#view, this.#office()) ? this.#leader.id : null
   }
 
   /**
