@@ -29,35 +29,26 @@ done
 [ -n "$base" ] || { echo "seq-pair: --base DIR is required" >&2; exit 2; }
 if [ "${TASKMESH_ISOLATED:-}" != 1 ]; then exec sh "$here/scripts/isolated.sh" "$0" --base "$base" --mine "$mine" --tasks "$tasks" ${out:+--out "$out"}; fi
 ip link set lo up 2>/dev/null || true
-node="$here/node_modules/.bin/node"
 work=$(mktemp -d /tmp/taskmesh-seq-pair-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+. "$here/scripts/bench/local-nodes.sh"
 # cluster <name> <root> <first port>
 cluster() {
   echo "{\"cluster\":\"pair-$1-$$\",\"capacity\":4,\"handlers\":{\"user-echo\":\"$here/scripts/bench/user-echo-handler.js\"}}" > "$work/$1.json"
   for i in 0 1 2; do
-    (cd "$2" && exec "$node" bin/taskmesh.js start --config "$work/$1.json" --data-dir "$work/$1-d$i" --http-port $(($3 + i)) --log-level warn > "$work/$1-n$i.log" 2>&1) &
-    pids+=($!)
+    start_node "$2" "$work/$1-n$i.log" --config "$work/$1.json" --data-dir "$work/$1-d$i" --http-port $(($3 + i))
     if [ "$i" = 0 ]; then sleep 1; fi
   done
 }
 # ports <first port>: prints "<leader port> <follower port>" once three nodes agree
 ports() {
-  for _ in $(seq 1 150); do
-    leader=$(curl -sf localhost:$1/v1/cluster | "$node" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);const alive=j.members.filter(m=>m.status==="alive").length;console.log(j.leader&&alive===3?j.leader.id:"")}catch{console.log("")}})' || true)
-    if [ -n "$leader" ]; then
-      l=""; f=""
-      for p in $1 $(($1 + 1)) $(($1 + 2)); do
-        id=$(curl -sf localhost:$p/healthz | "$node" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')
-        if [ "$id" = "$leader" ]; then l=$p; elif [ -z "$f" ]; then f=$p; fi
-      done
-      echo "$l $f"; return
-    fi
-    sleep 0.2
+  leader=$(agreed_leader "$1" 3)
+  [ -n "$leader" ] || { echo "seq-pair: no leader of three nodes at port $1 within 30 s" >&2; exit 1; }
+  l=""; f=""
+  for p in $1 $(($1 + 1)) $(($1 + 2)); do
+    id=$(node_id $p)
+    if [ "$id" = "$leader" ]; then l=$p; elif [ -z "$f" ]; then f=$p; fi
   done
-  echo "seq-pair: no leader of three nodes at port $1 within 30 s" >&2; exit 1
+  echo "$l $f"
 }
 cluster base "$base" 7441
 cluster mine "$mine" 7451

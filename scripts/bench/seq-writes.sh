@@ -26,25 +26,16 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ "${TASKMESH_ISOLATED:-}" != 1 ]; then exec sh "$here/scripts/isolated.sh" "$0" --root "$root" --tasks "$tasks" ${out:+--out "$out"}; fi
-node="$here/node_modules/.bin/node"
 work=$(mktemp -d /tmp/taskmesh-seq-writes-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+. "$here/scripts/bench/local-nodes.sh"
 for i in 1 2; do
-  (cd "$root" && exec "$node" bin/taskmesh.js start --data-dir "$work/d$i" --http-port 742$i --capacity 2 --log-level warn > "$work/n$i.log" 2>&1) &
-  pids+=($!)
+  start_node "$root" "$work/n$i.log" --data-dir "$work/d$i" --http-port 742$i --capacity 2
   [ "$i" = 1 ] && sleep 1
 done
 echo "seq-writes: waiting for two nodes to agree on a leader" >&2
-leader=""
-for _ in $(seq 1 150); do
-  leader=$(curl -sf localhost:7421/v1/cluster | "$node" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);const alive=j.members.filter(m=>m.status==="alive").length;console.log(j.leader&&alive===2?j.leader.id:"")}catch{console.log("")}})' || true)
-  [ -n "$leader" ] && break
-  sleep 0.2
-done
+leader=$(agreed_leader 7421 2)
 [ -n "$leader" ] || { echo "seq-writes: no leader of two nodes within 30 s" >&2; exit 1; }
-port=7421; [ "$(curl -sf localhost:7422/healthz | "$node" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')" = "$leader" ] && port=7422
+port=7421; [ "$(node_id 7422)" = "$leader" ] && port=7422
 snap() { for p in "${pids[@]}"; do echo "$(awk '/^syscr|^syscw/{printf "%s ", $2}' /proc/$p/io) $(awk '{print $14, $15}' /proc/$p/stat)"; done; }
 sleep 1
 before=$(snap)

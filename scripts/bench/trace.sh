@@ -28,28 +28,19 @@ while [ $# -gt 0 ]; do
 done
 if [ "${TASKMESH_ISOLATED:-}" != 1 ]; then exec sh "$here/scripts/isolated.sh" "$0" --root "$root" --tasks "$tasks" ${keep:+--keep "$keep"}; fi
 ip link set lo up 2>/dev/null || true
-node="$here/node_modules/.bin/node"
 work=$(mktemp -d /tmp/taskmesh-trace-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+. "$here/scripts/bench/local-nodes.sh"
 echo "{\"cluster\":\"trace-$$\",\"capacity\":4,\"handlers\":{\"user-echo\":\"$here/scripts/bench/user-echo-handler.js\"}}" > "$work/cluster.config.json"
 for i in 1 2 3; do
-  (cd "$root" && TASKMESH_TRACE="$work/trace.txt" exec "$node" bin/taskmesh.js start --config "$work/cluster.config.json" --data-dir "$work/d$i" --http-port 743$i --log-level warn > "$work/n$i.log" 2>&1) &
-  pids+=($!)
+  TASKMESH_TRACE="$work/trace.txt" start_node "$root" "$work/n$i.log" --config "$work/cluster.config.json" --data-dir "$work/d$i" --http-port 743$i
   [ "$i" = 1 ] && sleep 1
 done
 echo "trace: waiting for three nodes to agree on a leader" >&2
-leader=""
-for _ in $(seq 1 150); do
-  leader=$(curl -sf localhost:7431/v1/cluster | "$node" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);const alive=j.members.filter(m=>m.status==="alive").length;console.log(j.leader&&alive===3?j.leader.id:"")}catch{console.log("")}})' || true)
-  [ -n "$leader" ] && break
-  sleep 0.2
-done
+leader=$(agreed_leader 7431 3)
 [ -n "$leader" ] || { echo "trace: no leader of three nodes within 30 s" >&2; cat "$work"/n*.log >&2; exit 1; }
 lport=""; fport=""
 for p in 7431 7432 7433; do
-  id=$(curl -sf localhost:$p/healthz | "$node" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).id))')
+  id=$(node_id $p)
   if [ "$id" = "$leader" ]; then lport=$p; elif [ -z "$fport" ]; then fport=$p; fi
 done
 sleep 1
