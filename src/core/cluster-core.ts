@@ -188,9 +188,7 @@ export class ClusterCore {
 
   /** How often this node publishes now (see heartbeat-pacing.ts). */
   publishIntervalMs (nowMs: number): number {
-    // Joining at a cold start (no claim heard yet), at a slower cadence (heartbeat-pacing.ts).
-    const cold = this.joining(nowMs) && this.leader() === null
-    return publishIntervalMs(this.#config, this.#view.live().length, this.isLeader() || (this.joining(nowMs) && !cold), cold)
+    return publishIntervalMs(this.#config, this.#view.live().length, this.isLeader() || this.joining(nowMs))
   }
 
   /** True when a heartbeat is due (see heartbeat-pacing.ts). */

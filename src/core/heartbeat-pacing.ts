@@ -6,27 +6,12 @@
  * one, so often that all followers together publish
  * followerHeartbeatsPerSecond.
  */
-export function publishIntervalMs (config: { heartbeatIntervalMs: number, followerHeartbeatsPerSecond?: number }, liveMembers: number, everyInterval: boolean, coldJoin = false): number {
+export function publishIntervalMs (config: { heartbeatIntervalMs: number, followerHeartbeatsPerSecond?: number }, liveMembers: number, everyInterval: boolean): number {
   const base = config.heartbeatIntervalMs
   const budget = config.followerHeartbeatsPerSecond ?? 0
   if (budget <= 0 || everyInterval) return base
-  const shared = Math.max(base, Math.ceil(liveMembers * 1000 / budget))
-  return coldJoin ? Math.max(shared, COLD_JOIN_INTERVALS * base) : shared
+  return Math.max(base, Math.ceil(liveMembers * 1000 / budget))
 }
-
-/**
- * A node joining at a cold start (in its join window, and no leader's claim
- * heard yet) publishes every this many heartbeat intervals (1 s with the
- * defaults), not every interval: 25 nodes starting together each published
- * 4 heartbeats a second while joining, 100 a second relayed to every node
- * of a host already starved by 25 start-ups, and each was declared dead
- * after 1.5 s of a late heartbeat. The cadence it announces scales the
- * others' silence limits (dead after 4 x failureTimeoutMs); what it says
- * changes (the end of its window, taking office) still goes out at once. A
- * node joining a running cluster hears the leader's claim in its first
- * state sync and publishes every interval, as before.
- */
-export const COLD_JOIN_INTERVALS = 4
 
 /**
  * True when a heartbeat is due: its interval has passed, or what this node

@@ -201,10 +201,7 @@ export class ClusterRuntime implements MembershipPort {
         return this.#core.syncView(clock.now()).filter(m => m.id !== hb.id)
       })
       const formation = this.#formation = new FormationSync(members, clock, SYNC_TIMEOUT_MS, {
-        // The request announces the plain interval, not a cold joiner's slower one: a node joining a running
-        // cluster publishes every interval once the answer names the leader, and one stopped before its first
-        // heartbeat crossed the mesh must be declared dead at the usual limit (a starting receiver gives it the sync bound).
-        self: () => ({ ...this.#core.syncView(clock.now())[0]!, intervalMs: this.#init.timings.heartbeatIntervalMs }),
+        self: () => this.#core.syncView(clock.now())[0]!,
         apply: (view, from, ms) => {
           // The answer counts for the join window before the sync's verdict is taken.
           this.#contact()
