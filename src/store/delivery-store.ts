@@ -4,6 +4,11 @@
  * delivery of its endings (see src/core/callbacks.ts), with the headers to
  * send, so a restart or the second copy taking over resumes them. A state
  * heard from another holder is merged (mergeDelivery), never simply written.
+ *
+ * `due` is asked on every runtime tick: it answers from memory while no
+ * pending delivery can be due (`#dueFrom`, a lower bound of the earliest
+ * pending next_at, lowered by every write), so an idle node reads no sqlite
+ * on its ticks. Only this process writes the file, so the bound holds.
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -37,6 +42,9 @@ export class DeliveryStore {
   readonly #get: StatementSync
   readonly #upsert: StatementSync
   readonly #due: StatementSync
+  readonly #earliest: StatementSync
+  /** No pending delivery is due before this (a lower bound: -Infinity until the first look). */
+  #dueFrom = -Infinity
 
   /** Opens (creating) `<dataDir>/deliveries.db`; `null` keeps them in memory. */
   constructor (dataDir: string | null) {
@@ -50,6 +58,7 @@ export class DeliveryStore {
     this.#db.exec('CREATE INDEX IF NOT EXISTS deliveries_task ON deliveries (task)')
     this.#get = this.#db.prepare('SELECT * FROM deliveries WHERE id = ?')
     this.#due = this.#db.prepare("SELECT * FROM deliveries WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?")
+    this.#earliest = this.#db.prepare("SELECT MIN(next_at) AS at FROM deliveries WHERE state = 'pending'")
     this.#upsert = this.#db.prepare(`INSERT OR REPLACE INTO deliveries (id, task, url, source, event, state, attempts, next_at, last_status, last_error, delivered_at, headers, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   }
@@ -101,12 +110,19 @@ export class DeliveryStore {
   /** Looks at these pending deliveries again at `atMs` (their state is unchanged: another holder makes them). */
   postpone (ids: readonly string[], atMs: number): void {
     const set = this.#db.prepare("UPDATE deliveries SET next_at = ? WHERE id = ? AND state = 'pending'")
+    if (ids.length > 0) this.#dueFrom = Math.min(this.#dueFrom, atMs)
     this.#transaction(() => { for (const id of ids) set.run(atMs, id) })
   }
 
-  /** Pending deliveries due by `nowMs`, earliest first. */
+  /** Pending deliveries due by `nowMs`, earliest first (none, without a read, before the earliest pending one is due). */
   due (nowMs: number, limit: number): DeliveryState[] {
-    return (this.#due.all(nowMs, limit) as unknown as Row[]).map(fromRow)
+    if (nowMs < this.#dueFrom) return []
+    const rows = this.#due.all(nowMs, limit) as unknown as Row[]
+    if (rows.length === 0) {
+      const at = (this.#earliest.get() as { at: number | null } | undefined)?.at ?? null
+      this.#dueFrom = at ?? Infinity
+    }
+    return rows.map(fromRow)
   }
 
   /** Every delivery of a task's endings, oldest first. */
@@ -122,6 +138,7 @@ export class DeliveryStore {
   close (): void { this.#db.close() }
 
   #write (s: DeliveryState, headers: Record<string, string>, nowMs: number): void {
+    if (s.state === 'pending') this.#dueFrom = Math.min(this.#dueFrom, s.nextAtMs)
     this.#upsert.run(s.id, s.task, s.url, s.source, s.event, s.state, s.attempts, s.nextAtMs, s.lastStatus, s.lastError, s.deliveredAt, JSON.stringify(headers), nowMs)
   }
 

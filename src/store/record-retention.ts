@@ -68,7 +68,12 @@ export class RecordRetention {
   readonly #delete: StatementSync
   readonly #remember: StatementSync
   readonly #wasForgotten: StatementSync
+  readonly #firstExpiry: readonly StatementSync[]
   #finished = 0
+  /** Lower bounds (-Infinity: look) of the earliest finished_at on the node's retention, and of the earliest own expiry (finished_at + retain_ms). See sweep. */
+  #first = { endedAt: -Infinity, expiresAt: -Infinity }
+  /** False once a look found no free pages to give back; set again by every deletion here. */
+  #mayVacuum = true
   #lastForgotten: number
   #forgottenKept = EXPIRED_IDS_KEPT
 
@@ -84,6 +89,11 @@ export class RecordRetention {
     }))
     this.#expiredDefault = db.prepare(`SELECT id FROM tasks INDEXED BY tasks_ended_default WHERE ${ENDED} AND retain_ms IS NULL AND finished_at <= ? ORDER BY finished_at LIMIT ?`)
     this.#expiredOwn = db.prepare(`SELECT id FROM tasks INDEXED BY tasks_ended_own WHERE ${ENDED} AND retain_ms IS NOT NULL AND finished_at + retain_ms <= ? ORDER BY finished_at + retain_ms LIMIT ?`)
+    // The earliest expiry by age of each kind, as the expiry indexes order them.
+    this.#firstExpiry = [
+      db.prepare(`SELECT finished_at AS at FROM tasks INDEXED BY tasks_ended_default WHERE ${ENDED} AND retain_ms IS NULL AND finished_at IS NOT NULL ORDER BY finished_at LIMIT 1`),
+      db.prepare(`SELECT finished_at + retain_ms AS at FROM tasks INDEXED BY tasks_ended_own WHERE ${ENDED} AND retain_ms IS NOT NULL AND finished_at IS NOT NULL ORDER BY finished_at + retain_ms LIMIT 1`)
+    ]
     this.#delete = db.prepare(`DELETE FROM tasks WHERE id = ? AND ${ENDED}`)
     this.#remember = db.prepare('INSERT INTO expired (id) VALUES (?)')
     this.#wasForgotten = db.prepare('SELECT 1 AS x FROM expired WHERE id = ? LIMIT 1')
@@ -98,10 +108,15 @@ export class RecordRetention {
   get finishedHeld (): number { return this.#finished }
 
   /** `n` records ended (negative: finished ones were deleted otherwise). */
-  noteEnded (n: number): void { this.#finished += n }
+  noteEnded (n: number): void {
+    this.#finished += n
+    // A new ending may expire sooner than any held before (its own retainMs): the next sweep looks.
+    if (n > 0) this.#first = { endedAt: -Infinity, expiresAt: -Infinity }
+  }
 
   /** Counts the finished records again (after a rollback). */
   recount (): void {
+    this.#first = { endedAt: -Infinity, expiresAt: -Infinity }
     this.#finished = (this.#db.prepare(`SELECT COUNT(*) AS n FROM tasks WHERE ${ENDED}`).get() as { n: number }).n
   }
 
@@ -112,6 +127,8 @@ export class RecordRetention {
 
   /** One sweep step (one transaction): forgets what the plan says; returns how many records. */
   sweep (plan: SweepPlan): number {
+    // Idle: nothing over the count, and no held record expires yet (no read).
+    if (plan.overCount <= 0 && plan.endedBefore < this.#first.endedAt && plan.expiresBy < this.#first.expiresAt) return 0
     const ids = new Set<string>()
     /** Adds up to `max` more ids the statement lists (and never more than the step's limit in all). */
     const take = (stmt: StatementSync, max: number, ...args: number[]): void => {
@@ -123,6 +140,11 @@ export class RecordRetention {
     for (const id of this.#oldest(null, undefined, Math.min(plan.overCount, plan.limit))) ids.add(id)
     take(this.#expiredDefault, plan.limit, plan.endedBefore)
     take(this.#expiredOwn, plan.limit, plan.expiresBy)
+    // Everything expired fits in this step: until the earliest record left expires, a step reads nothing (an ending looks again).
+    if (ids.size < plan.limit) {
+      const [endedAt, expiresAt] = this.#firstExpiry.map(q => (q.get() as { at: number | null } | undefined)?.at ?? Infinity)
+      this.#first = { endedAt: endedAt ?? Infinity, expiresAt: expiresAt ?? Infinity }
+    }
     return this.#forgetRecords([...ids])
   }
 
@@ -145,8 +167,9 @@ export class RecordRetention {
    * records reuse, a bounded number per call (a long purge frees many).
    */
   vacuumStep (): void {
+    if (!this.#mayVacuum) return
     const free = (this.#db.prepare('PRAGMA freelist_count').get() as { freelist_count: number }).freelist_count
-    if (free <= FREE_PAGES_KEPT) return
+    if (free <= FREE_PAGES_KEPT) { this.#mayVacuum = false; return }
     this.#db.exec(`PRAGMA incremental_vacuum(${Math.min(VACUUM_PAGES_PER_STEP, free - FREE_PAGES_KEPT)})`)
   }
 
@@ -175,6 +198,7 @@ export class RecordRetention {
     })
     this.#forget(ids)
     this.#finished -= removed
+    if (removed > 0) this.#mayVacuum = true
     return removed
   }
 }

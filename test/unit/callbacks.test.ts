@@ -83,4 +83,33 @@ describe('DeliveryStore', () => {
       store.close()
     }
   })
+
+  it('answers due from memory while nothing pending can be due, and sees every write that makes one due', () => {
+    const store = new DeliveryStore(null)
+    try {
+      const target = targetsOf(ended, [])[0]!
+      expect(store.due(1_000, 10)).toEqual([])
+      const d = newDelivery('d1', ended, target, 2_000)
+      store.add([{ state: d, headers: target.headers }], 2_000)
+      expect(store.due(d.nextAtMs - 1, 10)).toEqual([])
+      expect(store.due(d.nextAtMs, 10).map(x => x.id)).toEqual(['d1'])
+      // Another holder makes it: looked at again at 5,000, not before.
+      store.postpone(['d1'], 5_000)
+      expect(store.due(4_999, 10)).toEqual([])
+      // A state heard from another holder that is due earlier is seen at once.
+      const tried = afterTry(store.get('d1')!, { ok: false, status: 500, error: 'x' }, 3_000, policy)
+      store.merge([tried], 3_000)
+      expect(tried.nextAtMs).toBeLessThan(5_000)
+      expect(store.due(tried.nextAtMs, 10).map(x => x.id)).toEqual(['d1'])
+      // Delivered: nothing pending, never due again.
+      store.merge([afterTry(tried, { ok: true }, 3_500, policy)], 3_500)
+      expect(store.due(1e12, 10)).toEqual([])
+      // A new one added after the store had found nothing pending is due at its time.
+      const d2 = newDelivery('d2', { ...ended, id: 't2' }, target, 6_000)
+      store.add([{ state: d2, headers: {} }], 6_000)
+      expect(store.due(d2.nextAtMs, 10).map(x => x.id)).toEqual(['d2'])
+    } finally {
+      store.close()
+    }
+  })
 })

@@ -105,6 +105,30 @@ describe('RecordRetention (node:sqlite)', () => {
     s.close()
   })
 
+  it('an idle sweep remembers when the earliest held record expires, and an ending (even one that expires sooner) makes it look again', () => {
+    const s = new TaskStore(tempDir())
+    const keep = { retainFinishedMs: 1_000, retainFinishedCount: 100 }
+    const sweepAt = (now: number): number => s.retention.sweep(planSweep(s.retention.finishedHeld, now, keep, 100))
+    s.insert([spec('a'), spec('b'), spec('short', { retainMs: 10 })])
+    s.applyUpdates([ended('a', 1_000)])
+    expect(sweepAt(1_500)).toBe(0) // 'a' expires at 2,000
+    expect(sweepAt(1_999)).toBe(0)
+    // Ended after that look, with its own short retention: due at 1,510, before 'a'.
+    s.applyUpdates([ended('short', 1_500)])
+    expect(sweepAt(1_509)).toBe(0)
+    expect(sweepAt(1_510)).toBe(1)
+    expect(s.get('short')).toBeUndefined()
+    expect(sweepAt(1_999)).toBe(0)
+    expect(sweepAt(2_000)).toBe(1)
+    expect(s.get('a')).toBeUndefined()
+    // Nothing finished held: nothing to look at, until the next ending.
+    expect(sweepAt(1e12)).toBe(0)
+    s.applyUpdates([ended('b', 3_000)])
+    expect(sweepAt(4_000)).toBe(1)
+    expect(s.retention.finishedHeld).toBe(0)
+    s.close()
+  })
+
   it('counts finished records across a reopen, and keeps the forgotten ids', () => {
     const dir = tempDir()
     const a = new TaskStore(dir)
