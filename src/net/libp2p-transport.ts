@@ -176,7 +176,10 @@ export class Libp2pTransport implements ClusterTransport {
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      connectionManager: { maxIncomingPendingConnections: MAX_PENDING_INBOUND },
+      // One redial when a kept member's connection closes, no retries: libp2p 2.x's reconnect queue hands p-retry
+      // an undefined backoff factor, which made its 5 retries fire 1 ms apart (TimeoutNaNWarning on every node).
+      // member-dialer.ts redials kept members at its own pace.
+      connectionManager: { maxIncomingPendingConnections: MAX_PENDING_INBOUND, reconnectRetries: 0 },
       // No connection monitor: a /ipfs/ping/1.0.0 stream (not served) on every connection every 10 s,
       // aborting slow ones: churn on a starved host (docs/failover.md). Heartbeats watch members.
       connectionMonitor: { enabled: false },
