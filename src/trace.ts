@@ -18,10 +18,15 @@ if (file !== undefined && file !== '') {
 /** Whether the trace is on (callers may skip building what it would write). */
 export const tracing = fd !== null
 
-/** Appends one trace line (no-op without TASKMESH_TRACE). */
-export function trace (event: string, id = '-'): void {
+/**
+ * Appends one trace line (no-op without TASKMESH_TRACE). `kind` and `outcome`
+ * are joined to the event with dots (`rpc.reply.assign.ok`) only when the
+ * trace is on, so the task path builds no string for it otherwise.
+ */
+export function trace (event: string, id = '-', kind?: string, outcome?: string): void {
   if (fd === null) return
-  writeSync(fd, `${(performance.timeOrigin + performance.now()).toFixed(3)} ${process.pid} ${event} ${id}\n`)
+  const name = kind === undefined ? event : outcome === undefined ? `${event}.${kind}` : `${event}.${kind}.${outcome}`
+  writeSync(fd, `${(performance.timeOrigin + performance.now()).toFixed(3)} ${process.pid} ${name} ${id}\n`)
 }
 
 /** The first task id a frame names, for the trace. */

@@ -371,7 +371,7 @@ export class Libp2pTransport implements ClusterTransport {
         // Garbage (a frame that is not a valid request) resets the stream and scores the peer down.
         const msg = decodeRequest(chunk.subarray())
         const tid = tracing ? frameTaskId(msg) : ''
-        trace(`serve.recv.${msg.kind}`, tid)
+        trace('serve.recv', tid, msg.kind)
         this.#init.onFrame?.('received', msg.kind, chunk.byteLength)
         const handler = this.#requestHandler
         let reply: RpcReply
@@ -382,7 +382,7 @@ export class Libp2pTransport implements ClusterTransport {
         }
         const out = encodeFrame(reply)
         this.#init.onFrame?.('sent', reply.kind, out.byteLength)
-        trace(`serve.reply.${msg.kind}.${reply.kind}`, tid)
+        trace('serve.reply', tid, msg.kind, reply.kind)
         await frames.write(out)
         served++
         this.#served.count++

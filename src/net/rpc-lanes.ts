@@ -47,14 +47,14 @@ export class RpcLanes {
     try {
       lane = this.#idleLane(to) ?? await this.#openLane(to, signal)
       const tid = tracing ? frameTaskId(msg) : ''
-      trace(`rpc.send.${msg.kind}`, tid)
+      trace('rpc.send', tid, msg.kind)
       await lane.frames.write(frame, { signal })
-      trace(`rpc.written.${msg.kind}`, tid)
+      trace('rpc.written', tid, msg.kind)
       this.#init.onFrame?.('sent', msg.kind, frame.byteLength)
       const reply = await lane.frames.read({ signal })
       this.#release(to, lane)
       const decoded = decodeReply(reply.subarray())
-      trace(`rpc.reply.${msg.kind}.${decoded.kind}`, tid)
+      trace('rpc.reply', tid, msg.kind, decoded.kind)
       this.#init.onFrame?.('received', decoded.kind, reply.byteLength)
       return decoded
     } catch (err) {

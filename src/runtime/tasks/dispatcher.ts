@@ -5,7 +5,7 @@
  * term), takes in hand-overs and reports, and sends every state change to
  * the task's holders.
  */
-import { trace } from '../../trace.ts'
+import { trace, tracing } from '../../trace.ts'
 import { leaderHasRoom } from '../../core/admission.ts'
 import { tallyGather } from '../../core/gather.ts'
 import type { GatherAnswer } from '../../core/gather.ts'
@@ -260,7 +260,7 @@ export class Dispatcher {
     if (scheduler === null) return refusal('NOT_LEADER', 'this node does not lead')
     const now = this.#ctx.clock.now()
     const updates: TaskUpdate[] = []
-    for (const r of reports) trace(`leader.report.${r.event}`, r.id)
+    if (tracing) for (const r of reports) trace('leader.report', r.id, r.event)
     for (const r of reports) {
       if (r.event === 'started') updates.push(...scheduler.onStarted(r.id, from, r.attempt, r.atMs, now))
       else if (r.event === 'returned') updates.push(...scheduler.giveBack(r.id, from, r.attempt, now))
@@ -397,7 +397,7 @@ export class Dispatcher {
     if (scheduler === null || leader === null || leader.id !== this.#ctx.self) return
     // Healthy members are the workers (a TaskMember is a WorkerSlots: id, capacity, types).
     const { updates, assignments } = scheduler.dispatch(cluster.healthyMembers(), clock.now())
-    for (const [, batch] of assignments) trace('leader.dispatched', batch[0]?.spec.id)
+    if (tracing) for (const [, batch] of assignments) trace('leader.dispatched', batch[0]?.spec.id)
     this.#distribute(updates)
     for (const [worker, batch] of assignments) {
       for (const part of chunkBySize(batch, this.#ctx.batchBytes)) this.#assign(worker, leader.term, part)

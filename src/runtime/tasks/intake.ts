@@ -306,10 +306,12 @@ export class Intake {
       let sent: Promise<RpcReply>
       if (tried.length === 1) {
         // The second copy travels while this node stores its own: the two fsyncs overlap instead of
-        // following each other. The insert waits one turn of the event loop, so that the frame is on
-        // the socket before the insert blocks the loop; it ends before this node handles any message
-        // about the task. The submit is accepted only once both copies are on disk, as before. (An
-        // insert that fails here leaves the other node's copy as a lost reply would: see below.)
+        // following each other. The insert waits one timer turn, so that the frame is on the socket
+        // before the insert blocks the loop. A message about the task can come first (the other node,
+        // as leader, may assign it at once): a worker runs it from the assignment, and an ending for a
+        // copy not stored yet is kept for it (holder-sync.ts). The submit is accepted only once both
+        // copies are on disk, as before. (An insert that fails here leaves the other node's copy as a
+        // lost reply would: see below.)
         sent = transport.request(target, { kind, tasks: withReplica }, TASK_PATH.rpcTimeoutMs)
         sent.catch(() => {})
         await new Promise<void>(resolve => { clock.after(0, resolve) })
