@@ -394,7 +394,12 @@ export class ClusterCore {
       this.#leader = { id, term: this.#term }
     }
     const after = this.leader()
-    if (after !== null) this.#hadLeader = true
+    if (after !== null && !this.#hadLeader) {
+      this.#hadLeader = true
+      // The count of members not yet answered holds a starting node's window only until it has a leader;
+      // the runtime stops reporting it then, so the last count would otherwise hold the window to its bound.
+      this.#join.unanswered(0)
+    }
     if (!this.isLeader()) this.#returningClaims.clear()
     if (before?.id === after?.id && before?.term === after?.term) return []
     this.#reported = after

@@ -127,6 +127,21 @@ describe('at a cold start the join window waits for every connected member\'s an
     expect(core.isLeader()).toBe(true)
   })
 
+  it('a node that restarts into a cluster with a leader stops joining at its plain window once the first sync names the leader, though other members have not answered yet', () => {
+    // The runtime stops counting unanswered members once the node has a leader; the count it gave last
+    // must not hold the window to syncWaitMs (a restarted holder then reconciled and handed over nothing for 5 s).
+    const core = new ClusterCore({ id: 'c', name: 'c', info }, config, 1_000)
+    core.onContact(1_050, 4)
+    core.onContact(1_100, 3)
+    core.onSync([hb('o', { incarnation: 500, leader: 'o', term: 3, joining: false }), hb('m', { incarnation: 600, joining: false })], 1_100)
+    expect(core.leader()).toMatchObject({ id: 'o', term: 3 })
+    tickThrough(core, 1_150, 1_550)
+    expect(core.joining(1_550)).toBe(true)
+    tickThrough(core, 1_600, 1_650)
+    expect(core.joining(1_600)).toBe(false)
+    expect(core.leader()).toMatchObject({ id: 'o', term: 3 })
+  })
+
   it('once it has a leader, unanswered connections (newcomers) do not reopen its window', () => {
     const core = new ClusterCore({ id: 'a', name: 'a', info }, config, 0)
     tickThrough(core, 0, 700)

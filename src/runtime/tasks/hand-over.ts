@@ -72,7 +72,10 @@ export class HandOver {
     if (step.kind === 'idle' || leader === null) return
     if (step.kind === 'reconcile') {
       this.#busy = true
-      void this.reconcile(step.ids).finally(() => { this.#busy = false })
+      void this.reconcile(step.ids).then(answered => {
+        const ended = answered.filter(id => { const r = store.get(id); return r !== undefined && isTerminal(r.status) }).length
+        log.info({ records: step.ids.length, answered: answered.length, ended }, 'records held from before this start checked with their other holders')
+      }).finally(() => { this.#busy = false })
       return
     }
     const unfinished: TaskRecord[] = []
