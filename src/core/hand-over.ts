@@ -124,6 +124,13 @@ export interface HandOverIntake<T> {
   queue: Array<T & { attempts: number }>
   /** Ids that ended under this leader: the holder's copy missed the ending and catches up instead. */
   ended: string[]
+  /**
+   * Ids whose copy held by this leader has ended (in the offered copy's
+   * generation or a later one): the offering holder missed that ending (it
+   * was down when it went out, and the ending parked for it was lost with a
+   * restart of the node that parked it), so this leader passes it on.
+   */
+  endedHere: string[]
 }
 
 /**
@@ -139,12 +146,12 @@ export function classifyHandOver<T extends { id: string, retries?: number }> (
   here: (id: string) => { status: TaskStatus, attempts: number, retries?: number } | undefined,
   endedUnderThisLeader: (id: string) => boolean
 ): HandOverIntake<T> {
-  const out: HandOverIntake<T> = { queue: [], ended: [] }
+  const out: HandOverIntake<T> = { queue: [], ended: [], endedHere: [] }
   tasks.forEach((t, i) => {
     if (canonicalId(t.id) !== t.id) return
     const rec = here(t.id)
     // An ending here counts unless the holder's copy is of a newer generation (a user's retry this copy missed).
-    if (rec !== undefined && isTerminal(rec.status) && (rec.retries ?? 0) >= (t.retries ?? 0)) return
+    if (rec !== undefined && isTerminal(rec.status) && (rec.retries ?? 0) >= (t.retries ?? 0)) { out.endedHere.push(t.id); return }
     if (endedUnderThisLeader(t.id)) { out.ended.push(t.id); return }
     out.queue.push({ ...t, attempts: Math.max(attempts?.[i] ?? 0, rec?.attempts ?? 0) })
   })

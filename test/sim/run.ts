@@ -11,10 +11,10 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import { runTaskSim } from './task-sim.ts'
 import type { TaskSimReport } from './task-sim.ts'
 
-interface Job { seeds: number[], nodes?: number, quorum?: number, replayMs?: number, verbose: boolean }
+interface Job { seeds: number[], nodes?: number, quorum?: number, replayMs?: number, kills: boolean, verbose: boolean }
 type Message = { kind: 'done', report: Omit<TaskSimReport, 'log'> & { log: string[] } }
 
-const USAGE = `usage: npm run sim -- [--seeds N] [--from S] [--jobs J] [--seed S --verbose] [--nodes N] [--quorum Q] [--replay-ms MS]
+const USAGE = `usage: npm run sim -- [--seeds N] [--from S] [--jobs J] [--seed S --verbose] [--nodes N] [--quorum Q] [--replay-ms MS] [--kills]
 
 Runs the real cluster and task runtimes of 3-9 nodes over a simulated network and clock, with
 crashes, graceful stops (drains that finish or time out), pauses, restarts and partitions drawn from each seed, and checks the invariants:
@@ -34,14 +34,16 @@ The same seed replays exactly.
   --quorum Q   quorum (default: none or a majority, drawn from the seed)
   --replay-ms MS  at a heal, heartbeats the partition held back from this long ago reach their
                receivers after all, as gossipsub's message cache hands them on (default 3000,
-               about gossipsub's reach; 0: none)`
+               about gossipsub's reach; 0: none)
+  --kills      a third of the crashes last until the faults stop, as the chaos smoke's kills do
+               (a holder misses endings for long, and the node that parked them may restart)`
 
 if (isMainThread) await main()
 else await work(workerData as Job)
 
 async function work (job: Job): Promise<void> {
   for (const seed of job.seeds) {
-    const report = await runTaskSim({ seed, nodes: job.nodes, quorum: job.quorum, replayMs: job.replayMs })
+    const report = await runTaskSim({ seed, nodes: job.nodes, quorum: job.quorum, replayMs: job.replayMs, kills: job.kills })
     parentPort!.postMessage({ kind: 'done', report: { ...report, log: report.violations.length > 0 || job.verbose ? report.log : [] } } satisfies Message)
   }
 }
@@ -56,6 +58,7 @@ async function main (): Promise<void> {
       nodes: { type: 'string' },
       quorum: { type: 'string' },
       'replay-ms': { type: 'string' },
+      kills: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     }
@@ -78,7 +81,7 @@ async function main (): Promise<void> {
   const failed = await new Promise<TaskSimReport | null>((resolve, reject) => {
     let finished = 0
     for (let j = 0; j < jobs; j++) {
-      const w = new Worker(new URL(import.meta.url), { workerData: { seeds: seeds.filter((_, i) => i % jobs === j), nodes, quorum, replayMs, verbose: values.verbose } satisfies Job })
+      const w = new Worker(new URL(import.meta.url), { workerData: { seeds: seeds.filter((_, i) => i % jobs === j), nodes, quorum, replayMs, kills: values.kills, verbose: values.verbose } satisfies Job })
       workers.push(w)
       w.on('message', (m: Message) => {
         const r = m.report
@@ -104,7 +107,7 @@ async function main (): Promise<void> {
   if (failed !== null) {
     console.log((values.verbose ? failed.log : failed.log.slice(-60)).join('\n'))
     for (const v of failed.violations.slice(0, 20)) console.log(`VIOLATION ${v.kind}: ${v.detail}`)
-    console.log(`\nseed ${failed.seed} broke ${failed.violations.length} invariant check(s); replay: npm run sim -- --seed ${failed.seed}${replayMs !== undefined ? ` --replay-ms ${replayMs}` : ''} --verbose`)
+    console.log(`\nseed ${failed.seed} broke ${failed.violations.length} invariant check(s); replay: npm run sim -- --seed ${failed.seed}${replayMs !== undefined ? ` --replay-ms ${replayMs}` : ''}${values.kills ? ' --kills' : ''} --verbose`)
     process.exit(1)
   }
   console.log(`${totals.seeds} seeds passed: ${totals.accepted} tasks accepted (${totals.delayed} delayed, ${totals.retried} retried by a user), ${totals.faults} faults injected, ${totals.duplicates} tasks run twice (after faults), ${totals.cancelsOverturned} cancels answered "cancelled" overturned by a result (after faults), in ${((performance.now() - started) / 1000).toFixed(1)} s (${jobs} jobs)`)

@@ -79,6 +79,15 @@ export interface TaskSimOptions {
    * once ended with a retried task's holders apart, among them).
    */
   replayMs?: number
+  /**
+   * Kills as the chaos smoke makes them (default off, so that the other
+   * seeds replay as they always did): a third of the crashes last until the
+   * faults stop instead of a few seconds, so a holder can miss endings for
+   * long and come back to copies that ended elsewhere, while the node that
+   * parked those endings for it restarts meanwhile. Drawn from a third stream
+   * of the seed.
+   */
+  kills?: boolean
 }
 
 interface Event { at: number, seq: number, node: SimNode | null, life: number, fn: () => void, cancelled: boolean }
@@ -230,6 +239,7 @@ export class TaskSim {
     this.seed = opts.seed
     this.rng = seededRng(opts.seed)
     this.#depRng = seededRng(opts.seed * 7_919 + 1)
+    this.#killRng = seededRng(opts.seed * 104_729 + 3)
     const n = opts.nodes ?? 3 + Math.floor(this.rng() * 7)
     this.quorum = opts.quorum ?? (this.rng() < 0.5 ? 0 : Math.floor(n / 2) + 1)
     this.#watch = new LeadershipWatch({ quorum: this.quorum, failureTimeoutMs: SIM_SETTINGS.failureTimeoutMs })
@@ -728,6 +738,8 @@ export class TaskSim {
   #keys = 0
   /** The dependency workload's own stream (the main one stays as it was). */
   readonly #depRng: () => number
+  /** Which crashes are kills that last until the faults stop (the `kills` option). */
+  readonly #killRng: () => number
 
   /** A batch becomes a chain or a small graph (each task on 1-2 earlier ones), and a task may depend on one accepted earlier. */
   #addDependencies (inputs: SimInput[]): void {
@@ -870,7 +882,13 @@ export class TaskSim {
         if (victim === undefined) return
         if (kind < 0.45) {
           if (this.nodes.filter(n => n.state === 'crashed').length >= Math.ceil(this.nodes.length / 2) - 1) return
-          const restart = (): void => { this.schedule(this.now + lengthMs, null, () => { if (victim.state === 'crashed') this.start(victim) }) }
+          // A kill (the `kills` option) stays down until the faults stop, when every crashed node starts again.
+          const kill = this.opts.kills === true && this.#killRng() < 1 / 3
+          const restart = (): void => {
+            if (!kill) this.schedule(this.now + lengthMs, null, () => { if (victim.state === 'crashed') this.start(victim) })
+            // A kill's drain that ends after the faults stopped: the restart of every crashed node has passed it.
+            else if (!this.#faulting && victim.state === 'crashed') this.start(victim)
+          }
           // A third of the stops are graceful: some drains finish in time, some time out.
           if (kind < 0.3) {
             this.crash(victim)

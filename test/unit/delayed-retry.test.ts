@@ -215,5 +215,6 @@ describe('classifyHandOver of retried tasks', () => {
     const here = (): { status: 'failed', attempts: number, retries?: number } => ({ status: 'failed', attempts: 2 })
     const out = classifyHandOver([{ id: 'a', retries: 1 }, { id: 'b' }], [2, 2], id => id, here, () => false)
     expect(out.queue.map(t => t.id)).toEqual(['a'])
+    expect(out.endedHere).toEqual(['b'])
   })
 })

@@ -177,6 +177,8 @@ describe('classifyHandOver', () => {
       id => id === 'dup' ? 'other' : id, id => here[id], id => id === 'ended')
     expect(out.queue.map(t => [t.id, t.attempts])).toEqual([['new', 1], ['more', 2]])
     expect(out.ended).toEqual(['ended'])
+    // The copy here ended: the offering holder missed that ending, and the leader passes it on.
+    expect(out.endedHere).toEqual(['done'])
   })
 
   it('says which node holds a copy: the origin and the listed replicas', () => {

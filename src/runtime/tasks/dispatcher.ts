@@ -161,7 +161,9 @@ export class Dispatcher {
     // or under two leaders) runs both, as both were answered 202.
     const canonical = msg.accepted === true ? new Map<string, string>() : stored
     for (const t of msg.tasks) if (!canonical.has(t.id)) canonical.set(t.id, t.id)
-    const { queue, ended } = classifyHandOver(msg.tasks, msg.attempts, id => canonical.get(id) ?? id, id => store.get(id), id => this.#ended.has(id))
+    const { queue, ended, endedHere } = classifyHandOver(msg.tasks, msg.attempts, id => canonical.get(id) ?? id, id => store.get(id), id => this.#ended.has(id))
+    // Offered unfinished, ended in the copy here: the offering holder missed the ending, which goes to it (and the other holders) now.
+    if (endedHere.length > 0) roles.holders.passOnEndings(endedHere.flatMap(id => { const r = store.get(id); return r === undefined ? [] : [r] }))
     // A copy this node holds of a task that ended under it, but without the ending (it was stored
     // just now, after the ending went out): it catches up from the other holders.
     const behind = ended.filter(id => { const r = store.get(id); return r !== undefined && !isTerminal(r.status) })
