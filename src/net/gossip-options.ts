@@ -2,7 +2,7 @@
  * Gossipsub options of the heartbeat topic that keep a heartbeat's cost per
  * node flat as the cluster grows (see docs/failover.md).
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /**
  * Gossipsub's message id under StrictNoSign: a hash of the payload (the
@@ -11,10 +11,10 @@ import { createHash } from 'node:crypto'
  * the topic validator, so the copies of one heartbeat that arrive from
  * several mesh peers are dropped as duplicates and its signature is checked
  * once. A forged or altered copy hashes differently: it cannot shadow the
- * real one.
+ * real one. (node:crypto's one-shot `hash`: no Hash object per copy.)
  */
 export function heartbeatMsgId (msg: { data: Uint8Array }): Uint8Array {
-  return createHash('sha256').update(msg.data).digest()
+  return hash('sha256', msg.data, 'buffer')
 }
 
 /** The message id as gossipsub keys its caches (base64, as its default does, without its generic encoder). */
