@@ -33,9 +33,9 @@ export function heartbeatMsgIdToString (id: Uint8Array): string {
  * Dhi (gossipsub 14: a mesh larger than Dhi is pruned back to D at the next
  * gossipsub heartbeat, and a GRAFT from a peer we did not dial is refused
  * once the mesh has Dhi peers) is 4, not 5: every node grafts D peers and
- * accepts grafts from others, so with Dhi 5 meshes sat at 4-5 and an idle
- * node at 10 members received 70 heartbeat copies a second for 20 new ones
- * and sent 56; with 4, 40 and 41 (bench/README.md, issue 15). A mesh still
- * never falls below Dlo = 2 peers without grafting back up to D.
+ * accepts grafts from others, so meshes grew past D; with Dhi 4 instead of
+ * 5 an idle node at 10 members made about 9 % fewer socket reads and writes
+ * (bench/README.md, issue 15). A mesh still never falls below Dlo = 2 peers
+ * without grafting back up to D.
  */
 export const HEARTBEAT_MESH = { D: 3, Dlo: 2, Dhi: 4, Dout: 1, Dscore: 1, Dlazy: 3 }
