@@ -28,6 +28,7 @@ import { RpcFaults, heartbeatScoring } from './scoring.ts'
 import { decodeHeartbeatFrame, encodeHeartbeat } from '../protocol/messages.ts'
 import { parseBootstrapEntry } from '../bootstrap-entry.ts'
 import { MemberDialer } from './member-dialer.ts'
+import { OwnAddresses } from './own-addresses.ts'
 import { logFormation } from './formation-log.ts'
 import './yamux-window.ts'
 import { MDNS_LIBRARY_INTERVAL_MS, MdnsSearch } from './mdns-search.ts'
@@ -117,6 +118,7 @@ export class Libp2pTransport implements ClusterTransport {
   readonly #verifier: HeartbeatVerifier
   readonly #validated = new WeakMap<Message, Heartbeat>()
   readonly #dialer: MemberDialer
+  readonly #own: OwnAddresses
   #mdns: MdnsSearch | undefined
   readonly #members: MemberProtocol
   readonly #init: Libp2pTransportInit
@@ -131,6 +133,7 @@ export class Libp2pTransport implements ClusterTransport {
 
   private constructor (node: Node, init: Libp2pTransportInit, faults: RpcFaults, hosts: Array<{ host: string, port: number }>, privateKey: PrivateKey) {
     this.#node = node
+    this.#own = new OwnAddresses(node)
     this.#dialer = new MemberDialer(node, { hosts, retryMs: init.bootstrapRetryMs ?? DEFAULTS.bootstrapRetryMs, debug: init.debug })
     this.#faults = faults
     this.#init = init
@@ -304,11 +307,9 @@ export class Libp2pTransport implements ClusterTransport {
     await this.#node.services.pubsub.publish(this.#topic, this.#signer.frame(encodeHeartbeat(hb, this.#dialable())))
   }
 
-  /** This node's listen addresses, loopback last. */
+  /** This node's listen addresses, loopback last (own-addresses.ts: reused for a few seconds). */
   #dialable (): string[] {
-    const loopback = (a: string): boolean => /^\/(ip4\/127\.|ip6\/::1\/)/.test(a)
-    const addrs = this.addresses()
-    return [...addrs.filter(a => !loopback(a)), ...addrs.filter(loopback)]
+    return this.#own.list()
   }
 
   onHeartbeat (handler: (hb: Heartbeat) => void): void {

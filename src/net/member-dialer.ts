@@ -49,6 +49,8 @@ export class MemberDialer {
   readonly #raw = new Map<string, string>()
   readonly #kept = new Set<string>()
   readonly #lastDialMs = new Map<string, number>()
+  /** The parsed peer id of each kept member: #reach runs for every heartbeat of one, and parsing the id cost more than the rest. */
+  readonly #peerIds = new Map<string, PeerId>()
   #timer: NodeJS.Timeout | undefined
   #stopped = false
 
@@ -157,8 +159,11 @@ export class MemberDialer {
   }
 
   #reach (id: string, updateStore: boolean): void {
-    let peer: PeerId
-    try { peer = peerIdFromString(id) } catch { return }
+    let peer = this.#peerIds.get(id)
+    if (peer === undefined) {
+      try { peer = peerIdFromString(id) } catch { return }
+      this.#peerIds.set(id, peer)
+    }
     const addrs = this.#known.get(id) ?? []
     const connected = this.#connected(peer)
     const now = Date.now()

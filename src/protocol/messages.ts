@@ -6,6 +6,8 @@
 import { Type } from '@sinclair/typebox'
 import type { Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { TypeCheck } from '@sinclair/typebox/compiler'
 import type { Heartbeat } from '../core/types.ts'
 import { LABEL_KEY_PATTERN, LABEL_REQUIRE_PATTERN, LABEL_VALUE_PATTERN, MAX_LABELS, MAX_ADDR_LENGTH, MAX_DEAD_ACCEPTED, MAX_HEARTBEAT_ADDRS, MAX_HEARTBEAT_INTERVAL_MS, MAX_HEARTBEAT_BYTES, MAX_ID_LENGTH, MAX_NODE_NAME_LENGTH, MAX_TYPE_LENGTH } from './constants.ts'
 
@@ -70,6 +72,14 @@ export function decodeHeartbeat (bytes: Uint8Array): Heartbeat {
   return decodeHeartbeatFrame(bytes).hb
 }
 
+/**
+ * The heartbeat schema compiled (TypeBox's TypeCompiler) on the first
+ * heartbeat decoded: every node decodes each new heartbeat of every member,
+ * and `Value.Check` walks the schema each time. Accepts exactly what
+ * `Value.Check` accepts.
+ */
+let checkHeartbeat: TypeCheck<typeof HeartbeatSchema> | undefined
+
 /** Decodes and validates a heartbeat and the listen addresses it carries. */
 export function decodeHeartbeatFrame (bytes: Uint8Array): { hb: Heartbeat, addrs: string[] } {
   if (bytes.byteLength > MAX_HEARTBEAT_BYTES) throw new DecodeError(`heartbeat of ${bytes.byteLength} bytes exceeds ${MAX_HEARTBEAT_BYTES}`)
@@ -79,7 +89,7 @@ export function decodeHeartbeatFrame (bytes: Uint8Array): { hb: Heartbeat, addrs
   } catch (err) {
     throw new DecodeError(`heartbeat is not UTF-8 JSON: ${(err as Error).message}`)
   }
-  if (!Value.Check(HeartbeatSchema, parsed)) {
+  if (!(checkHeartbeat ??= TypeCompiler.Compile(HeartbeatSchema)).Check(parsed)) {
     const first = Value.Errors(HeartbeatSchema, parsed).First()
     throw new DecodeError(`heartbeat invalid at ${first?.path === '' ? '/' : first?.path}: ${first?.message ?? 'schema mismatch'}`)
   }

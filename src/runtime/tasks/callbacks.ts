@@ -101,9 +101,12 @@ export class Callbacks {
     }
     // A node still joining may not see the task's other holders yet: it would take a delivery one of them makes.
     if (cluster.joining()) return
+    const due = s.store.due(now, DUE_PER_TICK + this.#inFlight.size)
+    // An idle node's tick ends here (due answers from memory, see delivery-store.ts): no member list built.
+    if (due.length === 0) return
     const live = new Set(cluster.reachableMembers().map(m => m.id))
     const others: DeliveryState[] = []
-    for (const d of s.store.due(now, DUE_PER_TICK + this.#inFlight.size)) {
+    for (const d of due) {
       if (this.#inFlight.has(d.id)) continue
       const rec = store.get(d.task)
       // Forgotten (retention, a purge), or reopened by a user's retry: the ending to send is no longer held.
