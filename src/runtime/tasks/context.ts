@@ -176,6 +176,7 @@ export interface TaskRoles {
     sendSettled (updates: readonly TaskUpdate[], holders: readonly string[]): void
     apply (updates: readonly TaskUpdate[], from?: string): void
     passOnEndings (ended: readonly TaskRecord[], except?: string): void
+    afterLocal (fn: () => void): void
   }
   callbacks: {
     ended (recs: readonly TaskRecord[]): void

@@ -27,6 +27,8 @@ export class HolderSync {
   #afterLocal: Array<[string, TaskUpdate[]]> = []
   /** The local updates are being applied (their endings go to the other holders in this turn). */
   #localBatch = false
+  /** Called once the local updates are stored and their endings pushed (see afterLocal). */
+  #afterLocalFns: Array<() => void> = []
   /** Passing states waiting to go out (see sendSettled), per holder and task. */
   readonly #settling = new Map<string, Map<string, TaskUpdate>>()
   #settleArmed = false
@@ -91,6 +93,12 @@ export class HolderSync {
       if (after) this.#afterLocal.push([h, updates])
       else this.#push(h, updates)
     }
+  }
+
+  /** Calls `fn` once the local updates of this turn are stored and their endings on their way (at once when there are none). */
+  afterLocal (fn: () => void): void {
+    if (this.#localUpdates.length === 0) fn()
+    else this.#afterLocalFns.push(fn)
   }
 
   /**
@@ -314,6 +322,9 @@ export class HolderSync {
         else all.push(...list)
       }
       for (const [h, list] of byHolder) this.#push(h, list, true)
+      const fns = this.#afterLocalFns
+      this.#afterLocalFns = []
+      for (const fn of fns) fn()
     })
   }
 }
