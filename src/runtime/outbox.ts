@@ -37,14 +37,20 @@ export class Outbox {
     this.#onDrop = onDrop
   }
 
-  push (to: string, updates: readonly TaskUpdate[]): void {
+  /**
+   * `atOnce`: sent in this turn when nothing is on its way to that holder yet
+   * (the caller has gathered the turn's updates for it already), instead of
+   * after the turn.
+   */
+  push (to: string, updates: readonly TaskUpdate[], atOnce = false): void {
     let lane = this.#lanes.get(to)
     if (lane === undefined) {
       lane = { pending: new Map(), inFlight: null, scheduled: false, failures: 0 }
       this.#lanes.set(to, lane)
     }
     for (const u of updates) this.#merge(lane, u)
-    this.#schedule(to, lane)
+    if (atOnce && !lane.scheduled && lane.inFlight === null) this.#send(to, lane)
+    else this.#schedule(to, lane)
   }
 
   /** Resolves when everything pushed so far has been sent, or its holder is gone. */

@@ -95,6 +95,12 @@ export const TASK_PATH = {
   maxParkedPerMember: 100_000,
   /** Endings a holder keeps for copies of its own that are not stored yet (HolderSync). */
   maxOrphanEndings: 10_000,
+  /**
+   * How long a node remembers that a member has a task's ending (it sent it,
+   * or was sent it from here), so as not to send it that ending again: one
+   * to two of these (HolderSync). Only duplicates within it are left out.
+   */
+  knownEndingsMs: 1_000,
   /** Nodes an origin tries, one after another, to store a second copy on. */
   maxStoreTargets: 4,
   /**
@@ -170,6 +176,7 @@ export interface TaskRoles {
     sendSettled (updates: readonly TaskUpdate[], holders: readonly string[]): void
     apply (updates: readonly TaskUpdate[], from?: string): void
     passOnEndings (ended: readonly TaskRecord[], except?: string): void
+    afterLocal (fn: () => void): void
   }
   callbacks: {
     ended (recs: readonly TaskRecord[]): void

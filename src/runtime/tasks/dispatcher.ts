@@ -352,26 +352,36 @@ export class Dispatcher {
    * HolderSync.sendSettled).
    */
   #distribute (updates: readonly TaskUpdate[]): void {
-    const byHolder = new Map<string, { ended: TaskUpdate[], passing: TaskUpdate[] }>()
+    const passing = new Map<string, TaskUpdate[]>()
+    // Endings (and releases) go to all of a task's holders in one send, so that a copy held here takes
+    // them before the other holders are sent them (HolderSync.send): grouped by the list of holders.
+    const atOnce = new Map<string, { holders: string[], updates: TaskUpdate[] }>()
     for (const u of updates) {
       const ended = isTerminal(u.status)
+      const holders = this.#holders.get(u.id) ?? []
       // The parents' results (a task's release) go at once too: a later update need not carry them.
-      const atOnce = ended || u.parents !== undefined
-      for (const h of this.#holders.get(u.id) ?? []) {
-        let lists = byHolder.get(h)
-        if (lists === undefined) byHolder.set(h, lists = { ended: [], passing: [] })
-        ;(atOnce ? lists.ended : lists.passing).push(u)
+      if (ended || u.parents !== undefined) {
+        if (holders.length > 0) {
+          const key = holders.join(' ')
+          const group = atOnce.get(key)
+          if (group === undefined) atOnce.set(key, { holders, updates: [u] })
+          else group.updates.push(u)
+        }
+      } else {
+        for (const h of holders) {
+          const list = passing.get(h)
+          if (list === undefined) passing.set(h, [u])
+          else list.push(u)
+        }
       }
       if (ended) {
         this.#holders.delete(u.id)
         this.#ended.remember(u.id)
       }
     }
-    for (const [holder, { ended, passing }] of byHolder) {
-      // Passing states first: an ending sent after them drops those it supersedes.
-      if (passing.length > 0) this.#ctx.roles.holders.sendSettled(passing, [holder])
-      if (ended.length > 0) this.#ctx.roles.holders.send(ended, [holder])
-    }
+    // Passing states first: an ending sent after them drops those it supersedes.
+    for (const [holder, list] of passing) this.#ctx.roles.holders.sendSettled(list, [holder])
+    for (const { holders, updates: list } of atOnce.values()) this.#ctx.roles.holders.send(list, holders)
     // Tasks waiting for one of these to end are released, or fail (and their own waiting children with them).
     this.#deps.ended(updates)
   }

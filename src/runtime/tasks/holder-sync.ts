@@ -5,7 +5,9 @@
  * parked until it is back; a holder that records an ending passes it on to
  * the task's other holders, so that two different endings after a fault
  * settle on the same one everywhere. A leader's passing states (assigned,
- * running, retrying) wait briefly and give way to the task's ending.
+ * running, retrying) wait briefly and give way to the task's ending. An
+ * ending goes to a member at most once from here while it is fresh, and
+ * never back to the member it came from (see #known).
  */
 import { trace } from '../../trace.ts'
 import { isTerminal, mergeUpdate, newestUpdate, updateOf } from '../../core/tasks.ts'
@@ -21,6 +23,12 @@ export class HolderSync {
   readonly #parked = new Map<string, Map<string, TaskUpdate>>()
   /** Local updates of this turn of the event loop, stored in one transaction. */
   #localUpdates: TaskUpdate[] = []
+  /** Endings for other holders that go once the local updates are stored (see send). */
+  #afterLocal: Array<[string, TaskUpdate[]]> = []
+  /** The local updates are being applied (their endings go to the other holders in this turn). */
+  #localBatch = false
+  /** Called once the local updates are stored and their endings pushed (see afterLocal). */
+  #afterLocalFns: Array<() => void> = []
   /** Passing states waiting to go out (see sendSettled), per holder and task. */
   readonly #settling = new Map<string, Map<string, TaskUpdate>>()
   #settleArmed = false
@@ -30,6 +38,22 @@ export class HolderSync {
    * copy that arrives late is): applied when the copy is stored.
    */
   readonly #orphans = new Map<string, TaskUpdate>()
+  /**
+   * Endings each member has, as far as this node knows for a short while
+   * (TASK_PATH.knownEndingsMs, two windows): the member sent it here, or
+   * this node's outbox took it for that member. An ending is not pushed to
+   * a member again while one that it does not beat is known there: a task's
+   * ending used to reach each holder two or three times (the worker's copy,
+   * the leader's, every holder's pass-on), each an RPC frame's share and a
+   * store write attempt. A member that sent it holds it (its own copy took
+   * it first, keeps it as an orphan, or is brought up to date from the
+   * other holders after a restart); one this outbox took it for gets it
+   * from that outbox (retried while it lives, parked while it is dead: then
+   * forgotten here, see #park).
+   */
+  #known = new Map<string, Array<[string, TaskUpdate]>>()
+  #knownBefore = new Map<string, Array<[string, TaskUpdate]>>()
+  #knownSince = 0
 
   constructor (ctx: TaskContext) {
     this.#ctx = ctx
@@ -44,15 +68,37 @@ export class HolderSync {
     await this.#outbox.flush()
   }
 
-  /** Sends updates to these holders (applying them here when this node is one). */
+  /**
+   * Sends updates to these holders (applying them here when this node is
+   * one). When this node holds a copy and an update is an ending, the copy
+   * here takes it first (in the turn's one transaction) and the others get
+   * it just after: a node that sent an ending holds it, so no holder sends
+   * it back (see #known), even when this node dies just after sending.
+   */
   send (updates: TaskUpdate[], holders: readonly string[]): void {
-    for (const h of new Set(holders)) {
+    const targets = new Set(holders)
+    for (const h of targets) {
       const settling = this.#settling.get(h)
       // A passing state still waiting is dropped when this one supersedes it.
       if (settling !== undefined) for (const u of updates) { const held = settling.get(u.id); if (held !== undefined && mergeUpdate(held, u) !== null) settling.delete(u.id) }
-      if (h === this.#ctx.self) this.#applySoon(updates)
-      else this.#outbox.push(h, updates)
     }
+    // A copy held here that the list leaves out (a copy an origin made on one more node after the one
+    // the assignment or the leader knows of) takes its endings too, or the other holders would take
+    // this node for one that has them.
+    const local = targets.has(this.#ctx.self) ? updates : updates.filter(u => isTerminal(u.status) && this.#ctx.store.get(u.id) !== undefined)
+    if (local.length > 0) this.#applySoon(local)
+    const after = local.some(u => isTerminal(u.status))
+    for (const h of targets) {
+      if (h === this.#ctx.self) continue
+      if (after) this.#afterLocal.push([h, updates])
+      else this.#push(h, updates)
+    }
+  }
+
+  /** Calls `fn` once the local updates of this turn are stored and their endings on their way (at once when there are none). */
+  afterLocal (fn: () => void): void {
+    if (this.#localUpdates.length === 0) fn()
+    else this.#afterLocalFns.push(fn)
   }
 
   /**
@@ -93,6 +139,7 @@ export class HolderSync {
     const ended: TaskRecord[] = []
     const { store } = this.#ctx
     if (from === undefined) this.#keepOrphans(updates)
+    else for (const u of updates) if (isTerminal(u.status)) this.#remember(from, u)
     const endedBefore = new Set(updates.filter(u => { const r = store.get(u.id); return r !== undefined && isTerminal(r.status) }).map(u => u.id))
     const { changed, refused } = store.applyUpdates(updates)
     // Reopened by a user's retry (a new generation that came here as an update, maybe long after the
@@ -100,7 +147,7 @@ export class HolderSync {
     const reopened = changed.filter(r => endedBefore.has(r.id) && !isTerminal(r.status)).map(r => r.id)
     if (reopened.length > 0) this.#ctx.roles.handOver.offerRerun(reopened)
     // A different ending that loses to ours: some holder has it, so ours goes to every other holder.
-    this.passOnEndings(refused)
+    this.#passOn(refused, undefined, true)
     const retried: string[] = []
     for (const rec of changed) {
       if (isTerminal(rec.status)) {
@@ -112,9 +159,8 @@ export class HolderSync {
       }
       this.#ctx.roles.reads.changed(rec)
     }
-    // The sender too, when it holds the task: a worker's own copy hears only from the others (and may
-    // have been stored after the worker's own ending was applied there, as a late second copy is).
-    this.passOnEndings(ended)
+    // Not back to the sender, nor to a holder known to have it (see #known).
+    this.#passOn(ended, from, true)
     // Every holder records the deliveries of an ending; the first live one makes them (tasks/callbacks.ts).
     if (ended.length > 0) this.#ctx.roles.callbacks.ended(ended)
     // A user's retry reopened these: offered to whoever leads now (the leader that took the retry may have lost office since).
@@ -124,9 +170,17 @@ export class HolderSync {
   /**
    * Holders pass on how a task ended to every other holder: a sender that
    * died may have reached only some of them. A holder that already has it
-   * changes nothing and passes nothing on.
+   * changes nothing and passes nothing on. Called from outside (a copy stored
+   * on another node late, a restart) it goes to each of them whatever this
+   * node knows they have: a node that sent an ending before its own copy was
+   * stored holds it only from then on.
    */
   passOnEndings (ended: readonly TaskRecord[], except?: string): void {
+    this.#passOn(ended, except, false)
+  }
+
+  #passOn (ended: readonly TaskRecord[], except: string | undefined, skipKnown: boolean): void {
+    if (ended.length === 0) return
     const byHolder = new Map<string, TaskUpdate[]>()
     for (const rec of ended) {
       for (const h of new Set([rec.origin, ...rec.replicas])) {
@@ -136,7 +190,61 @@ export class HolderSync {
         byHolder.set(h, list)
       }
     }
-    for (const [h, list] of byHolder) this.#outbox.push(h, list)
+    for (const [h, list] of byHolder) {
+      if (skipKnown) this.#push(h, list, this.#localBatch)
+      else {
+        for (const u of list) this.#remember(h, u)
+        this.#outbox.push(h, list)
+      }
+    }
+  }
+
+  /** Pushes updates to a member's outbox lane, but no ending the member is known to have (see #known). */
+  #push (to: string, updates: readonly TaskUpdate[], atOnce = false): void {
+    let fresh: TaskUpdate[] | null = null
+    for (let i = 0; i < updates.length; i++) {
+      const u = updates[i]!
+      const known = isTerminal(u.status) && this.#has(to, u)
+      if (known && fresh === null) fresh = updates.slice(0, i)
+      else if (!known && fresh !== null) fresh.push(u)
+      if (!known && isTerminal(u.status)) this.#remember(to, u)
+    }
+    const out = fresh ?? updates
+    if (out.length > 0) this.#outbox.push(to, out, atOnce)
+  }
+
+  /** `member` has ending `u` (it sent it here, or this node's outbox took it for it). */
+  #remember (member: string, u: TaskUpdate): void {
+    const now = this.#ctx.clock.now()
+    if (now - this.#knownSince >= TASK_PATH.knownEndingsMs) {
+      this.#knownBefore = this.#known
+      this.#known = new Map()
+      this.#knownSince = now
+    }
+    const list = this.#known.get(u.id)
+    if (list === undefined) this.#known.set(u.id, [[member, u]])
+    else list.push([member, u])
+  }
+
+  /** An ending that `u` does not beat is known to be on `member` (or on its way there). */
+  #has (member: string, u: TaskUpdate): boolean {
+    for (const map of [this.#known, this.#knownBefore]) {
+      for (const [m, k] of map.get(u.id) ?? []) if (m === member && mergeUpdate(k, u) === null) return true
+    }
+    return false
+  }
+
+  /** Nothing is known to be on `member` of these tasks any more (their endings were parked for it). */
+  #forget (member: string, ids: readonly string[]): void {
+    for (const map of [this.#known, this.#knownBefore]) {
+      for (const id of ids) {
+        const list = map.get(id)
+        if (list === undefined) continue
+        const kept = list.filter(([m]) => m !== member)
+        if (kept.length > 0) map.set(id, kept)
+        else map.delete(id)
+      }
+    }
   }
 
   /** A member is back: the endings parked for it go out. */
@@ -150,6 +258,7 @@ export class HolderSync {
   #park (peer: string, dropped: readonly TaskUpdate[]): void {
     const ended = dropped.filter(u => isTerminal(u.status))
     if (ended.length === 0) return
+    this.#forget(peer, ended.map(u => u.id))
     const lane = this.#parked.get(peer) ?? new Map<string, TaskUpdate>()
     this.#parked.set(peer, lane)
     for (const u of ended) {
@@ -194,11 +303,28 @@ export class HolderSync {
     this.#ctx.clock.after(0, () => {
       const batch = this.#localUpdates
       this.#localUpdates = []
+      const after = this.#afterLocal
+      this.#afterLocal = []
+      // Endings passed on from this batch go in this turn too (one batch per holder: see #passOn).
+      this.#localBatch = true
       try {
         this.apply(batch)
       } catch (err) {
         this.#ctx.log.error({ err: (err as Error).message, updates: batch.length }, 'could not store task updates')
+      } finally {
+        this.#localBatch = false
       }
+      // The endings this turn's sends held back go now, one batch per holder, in this turn.
+      const byHolder = new Map<string, TaskUpdate[]>()
+      for (const [h, list] of after) {
+        const all = byHolder.get(h)
+        if (all === undefined) byHolder.set(h, [...list])
+        else all.push(...list)
+      }
+      for (const [h, list] of byHolder) this.#push(h, list, true)
+      const fns = this.#afterLocalFns
+      this.#afterLocalFns = []
+      for (const fn of fns) fn()
     })
   }
 }

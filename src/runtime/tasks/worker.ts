@@ -242,7 +242,9 @@ export class Worker {
     this.#flushArmed = true
     this.#ctx.clock.after(0, () => {
       this.#flushArmed = false
-      void this.flushReports()
+      // After the endings this turn sent to the holders (a copy held here stores them first): the leader
+      // then hears from this node's copy before its report, and sends this node no copy of its own.
+      this.#ctx.roles.holders.afterLocal(() => { void this.flushReports() })
     })
   }
 
