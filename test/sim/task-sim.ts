@@ -266,6 +266,8 @@ export class TaskSim {
       const r = apply(updates)
       for (const rec of r.changed) if (rec.status === 'failed' || rec.status === 'cancelled') this.#endedWithoutSuccess.add(rec.id)
       for (const rec of r.changed) if (rec.status === 'cancelled') this.#recordedCancelled.add(rec.id)
+      // Reopened (a user's retry took effect, maybe one whose answer never came back): not settled any more.
+      for (const rec of r.changed) if (!isTerminal(rec.status)) this.#ended.delete(rec.id)
       return r
     }
     return store
@@ -833,7 +835,7 @@ export class TaskSim {
       this.log.push(`${this.#t()} ${node.id} retried ${id} (generation ${r.retries})`)
       acc.retried = Math.max(acc.retried, r.retries)
       this.#ended.delete(id)
-    }, () => { /* not retryable now, or no leader: refused, nothing changed */ })
+    }, () => { /* not retryable now, or no leader: refused (a leader that lost office after its holders stored the new generation refuses too, yet the task runs again: #watchEndings sees it reopen) */ })
       .finally(() => {
         if (node.life !== life) return
         this.#submitting--
