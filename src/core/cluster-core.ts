@@ -91,8 +91,6 @@ export class ClusterCore {
   #info: MemberInfo
   /** When the core was last stepped (a tick, a heartbeat, a hint): a long gap is a stall of this node. */
   readonly #stall: StallWatch
-  /** This node has followed (or been) a leader in this life: a member it does not know is then one coming back, not a founder. */
-  #hadLeader = false
   /** This node is leaving (see beginDrain and leave); null while it is an ordinary member. */
   #leaving: Leaving | null = null
   #lastPublishMs: number | null = null
@@ -133,10 +131,10 @@ export class ClusterCore {
    */
   onContact (nowMs: number, unanswered = 0): CoreEvent[] {
     const events = this.#noticeStall(nowMs)
-    // Once it has had a leader (or led) it is no longer starting: a newcomer's connection changes nothing.
-    if (!this.#hadLeader) this.#join.contact(nowMs)
-    // At a cold start it also waits for every connected member's answer (join-window.ts), within the same bound.
-    this.#join.unanswered(this.#hadLeader ? 0 : unanswered)
+    // At a cold start it also waits for every connected member's answer, within the same bound; once it has
+    // had a leader (or led), neither changes anything (join-window.ts).
+    this.#join.contact(nowMs)
+    this.#join.unanswered(unanswered)
     return events
   }
 
@@ -317,7 +315,8 @@ export class ClusterCore {
 
   onTick (nowMs: number): CoreEvent[] {
     const events = this.#noticeStall(nowMs)
-    events.push(...this.#view.tick(nowMs, !this.#hadLeader))
+    // A member it does not know is a founder while it starts, else one coming back.
+    events.push(...this.#view.tick(nowMs, !this.#join.hadLeader))
     events.push(...this.#recompute(nowMs))
     return events
   }
@@ -333,7 +332,7 @@ export class ClusterCore {
     if (stall === null) return []
     const events: CoreEvent[] = [{ type: 'stall-detected', gapMs: stall.gapMs }]
     this.#view.forgiveSilence(nowMs)
-    const starting = !this.#hadLeader && this.#join.open(nowMs - stall.gapMs)
+    const starting = !this.#join.hadLeader && this.#join.open(nowMs - stall.gapMs)
     if (stallReincarnates(this.#config, stall, nowMs, this.#lastPublishMs, this.#announcedIntervalMs, starting)) {
       events.push(this.#reincarnate(nowMs, `this node stalled for ${stall.gapMs} ms`))
       // Its view is as old as the stall: it joins again, claiming nothing until it has heard who leads now.
@@ -394,12 +393,7 @@ export class ClusterCore {
       this.#leader = { id, term: this.#term }
     }
     const after = this.leader()
-    if (after !== null && !this.#hadLeader) {
-      this.#hadLeader = true
-      // The count of members not yet answered holds a starting node's window only until it has a leader;
-      // the runtime stops reporting it then, so the last count would otherwise hold the window to its bound.
-      this.#join.unanswered(0)
-    }
+    if (after !== null) this.#join.leaderKnown()
     if (!this.isLeader()) this.#returningClaims.clear()
     if (before?.id === after?.id && before?.term === after?.term) return []
     this.#reported = after

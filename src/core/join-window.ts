@@ -38,6 +38,8 @@ export class JoinWindow {
   readonly #startedMs: number
   /** Connected members that have not answered a state sync yet (the runtime's count; 0 once the node has had a leader). */
   #unanswered = 0
+  /** The node has followed (or been) a leader in this life: it is no longer starting (see leaderKnown). */
+  #hadLeader = false
 
   constructor (windowMs: number, syncWaitMs: number, nowMs: number) {
     this.#windowMs = windowMs
@@ -58,7 +60,7 @@ export class JoinWindow {
    * plain window is the rule).
    */
   contact (nowMs: number): void {
-    if (!this.#synced && this.#contactMs === null) this.#contactMs = nowMs
+    if (!this.#hadLeader && !this.#synced && this.#contactMs === null) this.#contactMs = nowMs
   }
 
   /**
@@ -67,8 +69,23 @@ export class JoinWindow {
    * window stays open (within the bound).
    */
   unanswered (count: number): void {
-    this.#unanswered = count
+    this.#unanswered = this.#hadLeader ? 0 : count
   }
+
+  /**
+   * The node has a leader: it is no longer starting. A newcomer's
+   * connection changes nothing for it, and the members that had not
+   * answered yet no longer hold its window (the runtime stops counting
+   * them then: the last count would hold a restarted node "joining" to the
+   * bound, reconciling and handing over nothing).
+   */
+  leaderKnown (): void {
+    this.#hadLeader = true
+    this.#unanswered = 0
+  }
+
+  /** See leaderKnown. */
+  get hadLeader (): boolean { return this.#hadLeader }
 
   /** Its first state sync has completed: the node now knows what the member it asked knew. */
   synced (): void {
