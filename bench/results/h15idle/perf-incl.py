@@ -22,27 +22,15 @@ CATS = [
   ('socket read', r'onStreamRead|tcp_recvmsg|sys_read'),
   ('other timers (task runtime, events, libp2p)', r'processTimers|listOnTimeout'),
 ]
-samples = []; cur = []
-for line in sys.stdin:
-  line = line.rstrip('\n')
-  if not line.strip():
-    if cur: samples.append(cur); cur = []
-    continue
-  if line[0] not in ' \t':
-    cur = [('HDR', line)]; continue
-  m = re.match(r'\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)$', line)
-  if m: cur.append((m.group(1), m.group(2)))
-if cur: samples.append(cur)
+from perf_samples import read_samples
+samples = read_samples(sys.stdin)
 n = len(samples)
 incl = collections.Counter(); selfc = collections.Counter(); cats = collections.Counter()
-for s in samples:
-  hdr = s[0][1]; frames = [f for f in s[1:]]
-  thread = hdr.split()[0]
+for thread, frames in samples:
   seen = set()
   for sym, dso in frames:
-    k = re.sub(r'\+0x[0-9a-f]+$', '', sym)
-    if k not in seen: seen.add(k); incl[k] += 1
-  if frames: selfc[re.sub(r'\+0x[0-9a-f]+$', '', frames[0][0])] += 1
+    if sym not in seen: seen.add(sym); incl[sym] += 1
+  if frames: selfc[frames[0][0]] += 1
   cat = 'other (stream plumbing, microtasks, event loop)'
   if any(re.search(r'Compile|Maglev|Turbofan|baseline::', sym) for sym, _ in frames): cat = 'V8 compiler'
   elif thread.startswith('V8Worker') or thread.startswith('V8'): cat = 'gc'

@@ -3,16 +3,8 @@
 # For the samples with a frame matching the regex: the frame(s) just above it (its callees toward the leaf), counted.
 import sys, re, collections
 pat = re.compile(sys.argv[1]); depth = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-samples = []; cur = []
-for line in sys.stdin:
-  line = line.rstrip('\n')
-  if not line.strip():
-    if cur: samples.append(cur); cur = []
-    continue
-  if line[0] not in ' \t': cur = []; continue
-  m = re.match(r'\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)$', line)
-  if m: cur.append(re.sub(r'\+0x[0-9a-f]+$', '', m.group(1)))
-if cur: samples.append(cur)
+from perf_samples import read_samples
+samples = [[sym for sym, _ in frames] for _, frames in read_samples(sys.stdin) if frames]
 n = len(samples); c = collections.Counter(); hit = 0
 for s in samples:
   idx = [i for i, f in enumerate(s) if pat.search(f)]
