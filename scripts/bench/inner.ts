@@ -11,7 +11,7 @@ import { DEFAULTS } from '../../src/config.ts'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
-import { ROOT, cpuSeconds, http, lanNode, rssBytes, startNode, stopNode, waitForAgreement } from '../lib/lan-nodes.ts'
+import { LAN_TOKEN, ROOT, cpuSeconds, http, lanNode, rssBytes, startNode, stopNode, waitForAgreement } from '../lib/lan-nodes.ts'
 import type { ClusterView, LanNode } from '../lib/lan-nodes.ts'
 import type { Lan } from '../lan/lan.ts'
 import { fig, median, pct, round, writeResults } from './figures.ts'
@@ -98,6 +98,12 @@ async function post<T> (url: string, body: unknown, timeoutMs = 30_000): Promise
   return await http<T>(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }, timeoutMs)
 }
 
+/** The same request with fetch (undici), the HTTP client of Node's standard library that the client library used before. */
+async function postWithFetch<T> (url: string, body: unknown, timeoutMs = 30_000): Promise<{ status: number, body: T }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${LAN_TOKEN}` }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) })
+  return { status: res.status, body: await res.json() as T }
+}
+
 /** Waits for every id to end (long-polls, `concurrency` at a time); returns when the last one ended. */
 async function waitAll (node: LanNode, ids: readonly string[], concurrency = 64): Promise<Ended[]> {
   return (await waitEach(node, ids, concurrency)).ended
@@ -122,6 +128,27 @@ async function sequential (node: LanNode, type: string, n: number, all: readonly
   }
   const writes = (clusterWrites(all) - writes0) / n
   return { lat, phases, frames: framesPerTask(frames0, await clusterFramesSent(all), n), writes }
+}
+
+/**
+ * `n` echo tasks submitted and waited for one after another on `node`, sent
+ * alternately with the client library's HTTP layer (node:http) and with
+ * fetch, so that both see the same cluster at the same moments: the latency
+ * and this process's CPU time of each request, per client.
+ */
+async function clientComparison (node: LanNode, n: number): Promise<Record<'http' | 'fetch', { lat: number[], cpuMs: number }>> {
+  const out = { http: { lat: [] as number[], cpuMs: 0 }, fetch: { lat: [] as number[], cpuMs: 0 } }
+  for (let i = 0; i < 2 * n; i++) {
+    const which = i % 2 === 0 ? 'http' : 'fetch'
+    const cpu0 = process.cpuUsage()
+    const t = performance.now()
+    const r = await (which === 'http' ? post : postWithFetch)<{ status: string }>(`${node.url}/v1/tasks?wait=10000`, { type: 'echo', payload: { i } })
+    out[which].lat.push(performance.now() - t)
+    const cpu = process.cpuUsage(cpu0)
+    out[which].cpuMs += (cpu.user + cpu.system) / 1000 / n
+    if (r.status !== 200 || r.body.status !== 'succeeded') throw new Error(`latency (client comparison): task did not succeed within 10 s (${r.status} ${r.body.status})`)
+  }
+  return out
 }
 
 /** Write system calls of these nodes' processes so far, summed. */
@@ -187,6 +214,8 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
   const lead = await leaderOf(c.nodes)
   const echo = await sequential(lead, 'echo', n, c.nodes)
   const user = await sequential(lead, 'user-echo', n, c.nodes)
+  // What the client library's HTTP layer saves (src/client/http-request.ts): echo tasks sent alternately with it and with fetch.
+  const clients = await clientComparison(lead, n)
   // As a client of a cluster usually is (and as issue 14 measured BullMQ against): talking to a follower.
   const follower = c.nodes.find(node => node !== lead)
   const viaFollower = follower === undefined ? null : await sequential(follower, 'user-echo', n, c.nodes)
@@ -197,11 +226,15 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
   const userP50 = pct(user.lat, 50)
   scenarios.push({
     name: 'latency',
-    config: { nodes: 3, capacity: 4, tasks: n, request: 'POST /v1/tasks?wait=10000, one after another, to the leader: the built-in echo (event loop), then a user handler module (pool thread); then the user handler through a follower' },
+    config: { nodes: 3, capacity: 4, tasks: n, request: 'POST /v1/tasks?wait=10000, one after another, to the leader: the built-in echo (event loop), then a user handler module (pool thread), then echo tasks sent alternately with node:http and with fetch (the client comparison); then the user handler through a follower', client: 'node:http over kept-alive connections (the client library\'s HTTP layer) unless a figure says fetch' },
     figures: [
       fig('p50 (built-in echo)', [p50], 'ms', { ratio: { to: 'bare HTTP round trip', value: round(p50 / httpFloor!) }, target: '<= 1.0 ms' }),
       fig('p90 (built-in echo)', [pct(echo.lat, 90)], 'ms'),
       fig('p99 (built-in echo)', [pct(echo.lat, 99)], 'ms', { target: '<= 3 ms' }),
+      fig('client comparison, p50 (built-in echo; node:http, as the client library)', [pct(clients.http.lat, 50)], 'ms'),
+      fig('client comparison, p50 (built-in echo; fetch as the client)', [pct(clients.fetch.lat, 50)], 'ms', { ratio: { to: 'node:http', value: round(pct(clients.fetch.lat, 50) / pct(clients.http.lat, 50)) } }),
+      fig('client comparison, client CPU per task (node:http)', [clients.http.cpuMs], 'ms'),
+      fig('client comparison, client CPU per task (fetch)', [clients.fetch.cpuMs], 'ms'),
       fig('p50 (user handler)', [userP50], 'ms', { ratio: { to: 'bare HTTP round trip', value: round(userP50 / httpFloor!) }, target: '<= 1.0 ms' }),
       fig('p99 (user handler)', [pct(user.lat, 99)], 'ms', { target: '<= 3 ms' }),
       fig('p50 (user handler, client on a follower)', viaFollower === null ? [] : [pct(viaFollower.lat, 50)], 'ms', { target: '<= 1.0 ms' }),

@@ -11,6 +11,7 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { LanHost } from '../lan/lan.ts'
 import { DEFAULTS } from '../../src/config.ts'
+import { httpText } from '../../src/client/http-request.ts'
 
 export const ROOT = resolve(import.meta.dirname, '../..')
 /** The executable the nodes run; TASKMESH_LAN_BIN points at another checkout's to compare two versions on the same LAN. */
@@ -63,10 +64,14 @@ export async function stopNode (n: LanNode, graceMs = 10_000): Promise<void> {
   p.kill('SIGKILL')
 }
 
-export async function http<T> (url: string, init: RequestInit = {}, timeoutMs = 3_000): Promise<{ status: number, body: T }> {
-  const headers = { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${LAN_TOKEN}` }
-  const res = await fetch(url, { ...init, headers, signal: AbortSignal.timeout(timeoutMs) })
-  return { status: res.status, body: await res.json() as T }
+/**
+ * One request to a node with the client library's HTTP layer (node:http over
+ * kept-alive connections, src/client/http-request.ts), as a program using
+ * `taskmesh/client` sends it; the body is parsed as JSON.
+ */
+export async function http<T> (url: string, init: { method?: string, headers?: Record<string, string>, body?: string } = {}, timeoutMs = 3_000): Promise<{ status: number, body: T }> {
+  const res = await httpText(url, { ...init, headers: { ...init.headers, authorization: `Bearer ${LAN_TOKEN}` }, signal: AbortSignal.timeout(timeoutMs) })
+  return { status: res.status, body: JSON.parse(res.body) as T }
 }
 
 export interface ClusterView { leader: { id: string, name: string, term: number } | null, members: Array<{ name: string, status: string, queued: number, running: number }> }

@@ -18,6 +18,8 @@
  * The taskmesh CLI uses this client for everything it asks a node.
  */
 import { TaskmeshApiError, answerError, openEventStream } from './sse.ts'
+import { httpText } from './http-request.ts'
+import type { HttpAnswer, RequestFailedError } from './http-request.ts'
 import { isTerminalStatus } from './types.ts'
 import { PartialSubmitError } from './options.ts'
 import type { EventsOptions, SubmitManyOptions, TaskmeshClientOptions, WaitManyOptions, WaitOptions } from './options.ts'
@@ -326,32 +328,32 @@ export class TaskmeshClient {
     let last: TaskmeshApiError | undefined
     for (let tried = 0; tried < this.#nodes.length; tried++) {
       const url = `${this.node}${path}`
-      let res: Response
+      let res: HttpAnswer
       try {
-        res = await fetch(url, {
+        res = await httpText(url, {
           method,
           headers: this.#headers(body === undefined ? {} : { 'content-type': 'application/json' }),
           body: body === undefined ? undefined : JSON.stringify(body),
           signal: AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs)
         })
       } catch (err) {
-        const cause = (err as Error).cause as (Error & { code?: string }) | undefined
-        last = new TaskmeshApiError(`cannot reach ${url}: ${cause instanceof Error ? cause.message : (err as Error).message}`)
-        if (options.failover === 'reads' || (options.failover === 'refused' && cause?.code === 'ECONNREFUSED')) {
+        const code = (err as RequestFailedError).code
+        last = new TaskmeshApiError(`cannot reach ${url}: ${(err as Error).message}`)
+        if (options.failover === 'reads' || (options.failover === 'refused' && code === 'ECONNREFUSED')) {
           this.#rotate()
           continue
         }
         throw last
       }
-      if (!res.ok) {
-        const err = await answerError(method, url, res)
+      if (res.status < 200 || res.status > 299) {
+        const err = answerError(method, url, res)
         // A draining node refuses before it does anything: the next node can take the request.
         if (err.code !== 'DRAINING' || options.failover === 'none') throw err
         last = err
         this.#rotate()
         continue
       }
-      return await res.json() as T
+      return JSON.parse(res.body) as T
     }
     throw last!
   }

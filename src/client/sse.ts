@@ -39,11 +39,16 @@ export class TaskmeshApiError extends Error {
   }
 }
 
-/** Turns a non-2xx answer into a TaskmeshApiError naming the request, status, code and message. */
-export async function answerError (method: string, url: string, res: Response): Promise<TaskmeshApiError> {
-  const body = await res.json().catch(() => undefined) as { error?: { code?: string, message?: string } } | undefined
-  const code = body?.error?.code
-  return new TaskmeshApiError(`${method} ${url} answered ${res.status}${code === undefined ? '' : ` ${code}`}: ${body?.error?.message ?? res.statusText}`, res.status, code)
+/** Turns a non-2xx answer (its status and body text) into a TaskmeshApiError naming the request, status, code and message. */
+export function answerError (method: string, url: string, res: { status: number, statusText: string, body: string }): TaskmeshApiError {
+  let parsed: { error?: { code?: string, message?: string } } | undefined
+  try {
+    parsed = JSON.parse(res.body) as typeof parsed
+  } catch {
+    parsed = undefined
+  }
+  const code = parsed?.error?.code
+  return new TaskmeshApiError(`${method} ${url} answered ${res.status}${code === undefined ? '' : ` ${code}`}: ${parsed?.error?.message ?? res.statusText}`, res.status, code)
 }
 
 /** Opens the stream; rejects with a TaskmeshApiError on an answer other than 200. */
@@ -56,6 +61,6 @@ export async function openEventStream (url: string, signal: AbortSignal, headers
     const cause = (err as Error).cause
     throw new TaskmeshApiError(`cannot reach ${url}: ${cause instanceof Error ? cause.message : (err as Error).message}`)
   }
-  if (res.status !== 200 || res.body === null) throw await answerError('GET', url, res)
+  if (res.status !== 200 || res.body === null) throw answerError('GET', url, { status: res.status, statusText: res.statusText, body: await res.text().catch(() => '') })
   return parseEvents(res.body)
 }

@@ -132,9 +132,14 @@ describe('the client library against three real nodes', () => {
       expect(lost[0]).toBe(viewed.url)
       expect(again.node).not.toBe(viewed.url)
       expect(nodes.filter(n => n !== viewed).map(n => n.url)).toContain(again.node)
-      // And it goes on: the survivors see the killed member go.
-      const dead = await nextEvent(events, e => e.event === 'member' && e.data.change === 'status' && e.data.id === viewed.id && e.data.status === 'dead', 10_000, 'the killed member to be dead')
-      expect(dead.node).toBe(again.node)
+      // And it goes on: the survivors see the killed member go. A kill closes its connections, so they may
+      // have declared it dead before the client reconnected: then the new hello's view already says so.
+      if (again.event !== 'hello') throw new Error('unreachable')
+      const seenDead = again.data.cluster?.members.some(m => m.id === viewed.id && m.status === 'dead') === true
+      if (!seenDead) {
+        const dead = await nextEvent(events, e => e.event === 'member' && e.data.change === 'status' && e.data.id === viewed.id && e.data.status === 'dead', 10_000, 'the killed member to be dead')
+        expect(dead.node).toBe(again.node)
+      }
     } finally {
       // Aborting ends a pending next() too, so return() cannot wait on a stream.
       stop.abort()
