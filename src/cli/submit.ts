@@ -56,12 +56,12 @@ function parsePayload (raw: string | undefined): unknown {
 export async function submitOne (type: string, rawPayload: string | undefined, opts: SubmitOptions, out: NodeJS.WritableStream): Promise<void> {
   const client = clientFor(opts.node)
   const body: TaskSubmission = { type, payload: parsePayload(rawPayload), priority: opts.priority, timeoutMs: opts.timeoutMs, maxAttempts: opts.maxAttempts, idempotencyKey: opts.idempotencyKey, retainMs: opts.retainMs, delayMs: opts.delayMs, runAt: opts.runAt === undefined ? undefined : parseRunAt(opts.runAt), require: opts.require, callback: opts.callback === undefined ? undefined : { url: opts.callback, ...(opts.callbackHeader === undefined ? {} : { headers: opts.callbackHeader }) }, dependsOn: parseDependsOn(opts.dependsOn) }
-  const { id, status, copies } = await client.submit(body)
   if (opts.wait !== true) {
+    const { id, status, copies } = await client.submit(body)
     out.write(opts.json === true ? JSON.stringify({ id, status, copies }) + '\n' : `${id}\n`)
     return
   }
-  const t = await client.wait(id, { timeoutMs: opts.waitMs })
+  const t = await client.submitAndWait(body, { timeoutMs: opts.waitMs })
   out.write(opts.json === true ? JSON.stringify(t) + '\n' : formatTask(t) + '\n')
   if (t.status !== 'succeeded') process.exitCode = 1
 }

@@ -4,6 +4,7 @@
  *   const client = new TaskmeshClient({ nodes: ['http://127.0.0.1:7421', 'http://127.0.0.1:7422'] })
  *   const { id } = await client.submit({ type: 'echo', payload: { hello: 'world' } })
  *   const task = await client.wait(id)                  // long-polls until it ends
+ *   const done = await client.submitAndWait({ type: 'echo', payload: 1 })  // both in one request
  *   const ids = await client.submitMany(tasks)          // batches of 1,000
  *   const done = await client.waitMany(ids)             // one bulk wait per 1,000 ids per round
  *   for await (const e of client.events({ kinds: ['leader'] })) console.log(e.data.leader?.name)
@@ -64,6 +65,22 @@ export class TaskmeshClient {
   /** Submits one task; resolves once a node accepted it (it is then held by two members, see the guarantees). */
   async submit (task: TaskSubmission): Promise<Submitted> {
     return await this.#request<Submitted>('POST', '/v1/tasks', task, { failover: task.idempotencyKey === undefined ? 'refused' : 'reads' })
+  }
+
+  /**
+   * Submits one task and waits for it to end: one request (POST
+   * /v1/tasks?wait=) while it ends within 30 s, then long-polls as wait()
+   * does. Resolves with its record once it ended, or as it stands after
+   * `timeoutMs` (default 10 minutes). Re-sent to another node only as
+   * submit() is (a refused connection, or an idempotencyKey).
+   */
+  async submitAndWait (task: TaskSubmission, options: WaitOptions = {}): Promise<Task> {
+    const deadline = Date.now() + (options.timeoutMs ?? 600_000)
+    // At least 1 ms: without ?wait= the node answers with the submit's short answer, not the record.
+    const waitMs = Math.max(1, Math.min(deadline - Date.now(), LONG_POLL_MS))
+    const first = await this.#request<Task>('POST', `/v1/tasks?wait=${waitMs}`, task, { failover: task.idempotencyKey === undefined ? 'refused' : 'reads', timeoutMs: this.#timeoutMs + waitMs })
+    if (isTerminalStatus(first.status) || Date.now() >= deadline) return first
+    return await this.wait(first.id, { timeoutMs: deadline - Date.now() })
   }
 
   /**

@@ -70,6 +70,22 @@ describe('the client library against three real nodes', () => {
     expect(done).toMatchObject({ id: submitted.id, status: 'succeeded', result: { hello: 'client' } })
     expect(await client.get(submitted.id)).toEqual(done)
 
+    // Submitted and waited for in one request.
+    const begun = async (): Promise<{ submit: number, task: number }> => {
+      const text = await (await fetch(`${viewed.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text()
+      const count = (route: string): number => Number(new RegExp(`taskmesh_long_poll_requests_total\\{route="${route}"\\} (\\d+)`).exec(text)?.[1] ?? 0)
+      return { submit: count('submit'), task: count('task') }
+    }
+    const before = await begun()
+    const both = await client.submitAndWait({ type: 'echo', payload: { both: true } }, { timeoutMs: 15_000 })
+    expect(both).toMatchObject({ status: 'succeeded', result: { both: true } })
+    expect(await begun()).toEqual({ submit: before.submit + 1, task: before.task })
+    // Its timeout: a 5 s task is answered as it stands after 300 ms.
+    const t0 = Date.now()
+    const slow = await client.submitAndWait({ type: 'sleep', payload: { ms: 5_000 } }, { timeoutMs: 300 })
+    expect(['queued', 'assigned', 'running']).toContain(slow.status)
+    expect(Date.now() - t0).toBeLessThan(4_000)
+
     // A refused submit names the API's code.
     await expect(client.submit({ type: 'no-such-type' })).rejects.toMatchObject({ name: 'TaskmeshApiError', status: 422, code: 'UNKNOWN_TASK_TYPE' })
 
