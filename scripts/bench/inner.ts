@@ -211,13 +211,19 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
   })
   // Sequential latency: submit and wait in one request, n times, with the built-in and with a user handler.
   // Through the leader (its origin placement runs each task there), so that runs compare like with like.
+  // Each kind of run is warmed up first (not counted): the first tasks of a fresh cluster pay V8's compilation
+  // and the handler thread's start, which made the echo run, measured first, look slower than the user handler's.
   const lead = await leaderOf(c.nodes)
+  const warm = Math.ceil(n / 4)
+  await sequential(lead, 'echo', warm, c.nodes)
   const echo = await sequential(lead, 'echo', n, c.nodes)
+  await sequential(lead, 'user-echo', warm, c.nodes)
   const user = await sequential(lead, 'user-echo', n, c.nodes)
   // What the client library's HTTP layer saves (src/client/http-request.ts): echo tasks sent alternately with it and with fetch.
   const clients = await clientComparison(lead, n)
   // As a client of a cluster usually is (and as issue 14 measured BullMQ against): talking to a follower.
   const follower = c.nodes.find(node => node !== lead)
+  if (follower !== undefined) await sequential(follower, 'user-echo', warm, c.nodes)
   const viaFollower = follower === undefined ? null : await sequential(follower, 'user-echo', n, c.nodes)
   const delays = await delayAccuracy(follower ?? lead)
   await c.stop()
@@ -226,7 +232,7 @@ async function baselinesAndLatency (): Promise<{ httpFloorMs: number | null, rpc
   const userP50 = pct(user.lat, 50)
   scenarios.push({
     name: 'latency',
-    config: { nodes: 3, capacity: 4, tasks: n, request: 'POST /v1/tasks?wait=10000, one after another, to the leader: the built-in echo (event loop), then a user handler module (pool thread), then echo tasks sent alternately with node:http and with fetch (the client comparison); then the user handler through a follower', client: 'node:http over kept-alive connections (the client library\'s HTTP layer) unless a figure says fetch' },
+    config: { nodes: 3, capacity: 4, tasks: n, request: 'POST /v1/tasks?wait=10000, one after another, to the leader: the built-in echo (event loop), then a user handler module (pool thread), then echo tasks sent alternately with node:http and with fetch (the client comparison); then the user handler through a follower; each run after a quarter as many tasks again that are not counted (warm-up)', client: 'node:http over kept-alive connections (the client library\'s HTTP layer) unless a figure says fetch' },
     figures: [
       fig('p50 (built-in echo)', [p50], 'ms', { ratio: { to: 'bare HTTP round trip', value: round(p50 / httpFloor!) }, target: '<= 1.0 ms' }),
       fig('p90 (built-in echo)', [pct(echo.lat, 90)], 'ms'),
