@@ -32,10 +32,13 @@ export function heartbeatMsgIdToString (id: Uint8Array): string {
  *
  * Dhi (gossipsub 14: a mesh larger than Dhi is pruned back to D at the next
  * gossipsub heartbeat, and a GRAFT from a peer we did not dial is refused
- * once the mesh has Dhi peers) is 4, not 5: every node grafts D peers and
- * accepts grafts from others, so meshes grew past D; with Dhi 4 instead of
- * 5 an idle node at 10 members made about 9 % fewer socket reads and writes
- * (bench/README.md, issue 15). A mesh still never falls below Dlo = 2 peers
- * without grafting back up to D.
+ * once the mesh has Dhi peers) is D = 3 (it was 5, then 4): every node
+ * grafts D peers and accepts grafts from others, so meshes grew past D, and
+ * every mesh peer sends a copy of each heartbeat and gets one. With Dhi 4
+ * instead of 5 an idle node at 10 members made about 9 % fewer socket reads
+ * and writes; with 3 instead of 4 about 15 % fewer, and 0.79-0.97x the CPU
+ * (bench/README.md, issue 15, "Idle node, heartbeat budget"). A mesh still
+ * never falls below Dlo = 2 peers without grafting back up to D; a peer we
+ * dialled may still graft past Dhi and is pruned at the next heartbeat.
  */
-export const HEARTBEAT_MESH = { D: 3, Dlo: 2, Dhi: 4, Dout: 1, Dscore: 1, Dlazy: 3 }
+export const HEARTBEAT_MESH = { D: 3, Dlo: 2, Dhi: 3, Dout: 1, Dscore: 1, Dlazy: 3 }
