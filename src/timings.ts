@@ -14,7 +14,7 @@ export function tickIntervalMs (heartbeatIntervalMs: number): number {
 }
 
 /** See coreTimings. */
-export const FOLLOWER_HEARTBEATS_PER_SECOND = 16
+export const FOLLOWER_HEARTBEATS_PER_SECOND = 8
 /** See coreTimings. */
 export const SYNC_WAIT_MS = 10_000
 
@@ -28,14 +28,19 @@ export const SYNC_WAIT_MS = 10_000
  *   members (mDNS, a connection) keeps its join window open until its first
  *   state sync, at most this long after its start (src/core/join-window.ts):
  *   25 processes starting at once on 2 cores starve each other for seconds.
- * - followerHeartbeatsPerSecond = 16: the heartbeats all followers publish
+ * - followerHeartbeatsPerSecond = 8: the heartbeats all followers publish
  *   together each second, at most (the leader's come on top, every
- *   heartbeatIntervalMs). Up to 5 members every member publishes every
- *   heartbeatIntervalMs as before; at 25 a follower publishes every 1.5 s,
- *   at 1,000 every 62 s, so what each node receives stays flat (about 20 a
- *   second) however large the cluster. A follower's silence timeout scales
- *   with its interval; a crash is still noticed at once (its connections
- *   close and a direct probe is refused).
+ *   heartbeatIntervalMs). Up to 3 members every member publishes every
+ *   heartbeatIntervalMs; at 10 a follower publishes every 1.125 s, at 25
+ *   every 3 s, at 1,000 every 125 s, so what each node receives stays flat
+ *   (about 12 a second) however large the cluster. Receiving and relaying
+ *   heartbeats is most of an idle node's CPU (16 a second, as before issue
+ *   15's h15beat pass, cost a 10-node member about 0.8 points of a core
+ *   more: bench/README.md). A follower's silence timeout scales with its
+ *   interval (18 s at 25 members, 9 s with 16 a second), so a paused or cut
+ *   off follower is declared dead later; a crash is still noticed at once
+ *   (its connections close and a direct probe is refused), and the leader's
+ *   own limit stays failureTimeoutMs.
  */
 export function coreTimings (c: Pick<Config, 'heartbeatIntervalMs' | 'failureTimeoutMs' | 'quorum'>): { heartbeatIntervalMs: number, failureTimeoutMs: number, joinWindowMs: number, syncWaitMs: number, deadRetentionMs: number, quorum: number, followerHeartbeatsPerSecond: number } {
   return {

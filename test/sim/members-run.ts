@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util'
 import { MembersSim } from './members-sim.ts'
+import { FOLLOWER_HEARTBEATS_PER_SECOND } from '../../src/timings.ts'
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,300,1000' }, seed: { type: 'string', default: '1' }, loss: { type: 'string', default: '0.01' }, 'silent-up-to': { type: 'string', default: '300' } } })
 const sizes = values.sizes.split(',').map(Number)
@@ -66,7 +67,7 @@ for (const n of sizes) {
 }
 const f = (x: number): string => x.toFixed(1)
 const ms = (x: number | null | 'not run'): string => x === null ? 'not within the limit' : x === 'not run' ? 'not run' : x >= 10_000 ? `${f(x / 1000)} s` : `${x} ms`
-console.log(`Membership simulation (seed ${seed}, ${loss * 100} % of heartbeats lost per receiver, heartbeat 250 ms, failure timeout 1.5 s, follower budget 16/s; idle window ${IDLE_MS / 1000} s):\n`)
+console.log(`Membership simulation (seed ${seed}, ${loss * 100} % of heartbeats lost per receiver, heartbeat 250 ms, failure timeout 1.5 s, follower budget ${FOLLOWER_HEARTBEATS_PER_SECOND}/s; idle window ${IDLE_MS / 1000} s):\n`)
 console.log('| nodes | heartbeats sent per node/s | heartbeats received per node/s | follower interval | join known by all | kill known by all | silent death known by all | false suspicions per node per minute | one leader at the end |')
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 for (const r of rows) console.log(`| ${r.n} | ${r.sentPerNode.toFixed(2)} | ${f(r.receivedPerNode)} | ${ms(r.followerIntervalMs)} | ${ms(r.joinMs)} | ${ms(r.crashMs)} | ${ms(r.silentMs)} | ${r.falsePerNodeMinute.toFixed(3)} | ${r.leaderAgreed ? 'yes' : 'NO'} |`)
