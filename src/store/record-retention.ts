@@ -29,6 +29,12 @@ export const RETENTION_INDEXES = [
 export const ENDED_INDEX_SPLIT = `CREATE INDEX tasks_ended_kept ON tasks (finished_at) WHERE ${ENDED} AND retain_ms IS NOT NULL;
    DROP INDEX tasks_ended`
 
+/** The ended records' indexes as they are after ENDED_INDEX_SPLIT (a later table rebuild makes these). */
+export const ENDED_INDEXES = [
+  RETENTION_INDEXES[1]!, RETENTION_INDEXES[2]!,
+  `CREATE INDEX tasks_ended_kept ON tasks (finished_at) WHERE ${ENDED} AND retain_ms IS NOT NULL`
+]
+
 /** Appended to the store's migrations. */
 export const RETENTION_MIGRATIONS = [
   'ALTER TABLE tasks ADD COLUMN retain_ms INTEGER',
@@ -81,7 +87,7 @@ export class RecordRetention {
   constructor (db: DatabaseSync, forget: (ids: readonly string[]) => void) {
     this.#db = db
     this.#forget = forget
-    // INDEXED BY: without statistics the planner would take tasks_status_seq and sort every finished record.
+    // INDEXED BY: without statistics the planner would take tasks_order and sort every finished record.
     // The oldest endings are those of tasks_ended_default and tasks_ended_kept, merged (see #oldest).
     this.#oldestQueries = [['tasks_ended_default', 'retain_ms IS NULL'], ['tasks_ended_kept', 'retain_ms IS NOT NULL']].map(([index, retain]) => ({
       any: db.prepare(`SELECT id, finished_at FROM tasks INDEXED BY ${index} WHERE ${ENDED} AND ${retain} AND (? IS NULL OR status = ?) ORDER BY finished_at LIMIT ?`),
