@@ -17,7 +17,7 @@ import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from 
 import type { PageKey } from '../core/listing.ts'
 import type { TickStamp } from '../core/schedules.ts'
 import { inTransaction } from './transaction.ts'
-import { SeqOrder } from './seq-order.ts'
+import { SeqOrder, unfinishedOf } from './seq-order.ts'
 import { CACHED_BYTES, CACHED_ENDED_BYTES, CACHED_ENDED_RECORDS, CACHED_RECORDS, RECORD_OVERHEAD_BYTES, RecordCache } from './record-cache.ts'
 
 /** The spec fields kept in the `options` column. */
@@ -130,9 +130,9 @@ export class TaskStore {
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
     this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
-      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, schedule, options, depends_on, parents)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-    this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, schedule, options, depends_on, parents, unfinished)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, unfinished = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
       started_at = ?, finished_at = ?, seq = ?, parents = ? WHERE id = ?`)
     this.#retried = this.#db.prepare('UPDATE tasks SET retries = ?, max_attempts = ? WHERE id = ?')
     this.#bySeq = new SeqOrder(this.#db)
@@ -199,7 +199,7 @@ export class TaskStore {
         const { changes } = this.#insert.run(r.id, r.type, payload, r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
           r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null,
           r.schedule === undefined ? null : JSON.stringify(r.schedule), optionsOf(r),
-          r.dependsOn === undefined || r.dependsOn.length === 0 ? null : JSON.stringify(r.dependsOn), parents)
+          r.dependsOn === undefined || r.dependsOn.length === 0 ? null : JSON.stringify(r.dependsOn), parents, unfinishedOf(r.status))
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
         this.#remember(r, RECORD_OVERHEAD_BYTES + payload.length + (parents?.length ?? 0))
@@ -276,7 +276,7 @@ export class TaskStore {
   }
 
   #write ({ rec, seq, resultJson }: Change): void {
-    this.#update.run(rec.status, rec.attempts, rec.worker, json(rec.progress), resultJson === undefined ? json(rec.result) : resultJson, rec.error, rec.startedAt, rec.finishedAt, seq, rec.parents === undefined ? null : JSON.stringify(rec.parents), rec.id)
+    this.#update.run(rec.status, unfinishedOf(rec.status), rec.attempts, rec.worker, json(rec.progress), resultJson === undefined ? json(rec.result) : resultJson, rec.error, rec.startedAt, rec.finishedAt, seq, rec.parents === undefined ? null : JSON.stringify(rec.parents), rec.id)
   }
 
   /** A row as every read here sees it: with its newest change when that is still held in memory. */

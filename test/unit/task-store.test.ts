@@ -6,7 +6,6 @@ import type { TaskSpec } from '../../src/core/tasks.ts'
 import { DatabaseSync } from 'node:sqlite'
 import { TaskStore } from '../../src/store/task-store.ts'
 import { MIGRATIONS } from '../../src/store/task-schema.ts'
-import { OPEN } from '../../src/store/seq-order.ts'
 
 const dirs: string[] = []
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }) })
@@ -123,6 +122,10 @@ describe('TaskStore (node:sqlite)', () => {
     expect(s.get('keyed')).toMatchObject({ idempotencyKey: 'k1', status: 'queued', copies: 2, runAt: 5_000 })
     expect(s.get('plain')).toMatchObject({ idempotencyKey: null, status: 'succeeded', retainMs: 60_000, parents: { p: 1 } })
     expect(s.byIdempotencyKey('k1')?.id).toBe('keyed')
+    // The reads in change order find the upgraded records by status (the `unfinished` column filled from it).
+    expect(s.unfinished().map(r => r.id)).toEqual(['keyed'])
+    expect(s.endedSince(0, 10).records.map(r => r.id)).toEqual(['plain'])
+    expect(s.list({ status: 'queued', limit: 10 }).map(r => r.id)).toEqual(['keyed'])
     // The key still names one task: a second task under it maps to the first and is not stored.
     expect(s.insert([spec('again', { idempotencyKey: 'k1' }), spec('new')])).toEqual(new Map([['again', 'keyed'], ['new', 'new']]))
     expect(s.get('again')).toBeUndefined()
@@ -172,8 +175,8 @@ describe('TaskStore (node:sqlite)', () => {
     expect(again.list({ limit: 1 }).map(r => r.id)).toEqual(['t12'])
     again.close()
     const disk = new DatabaseSync(join(dir, 'tasks.db'), { readOnly: true })
-    // The queries as SeqOrder makes them: the index's first key (open or ended) named as the index names it.
-    const plan = (query: string): string => (disk.prepare(`EXPLAIN QUERY PLAN ${query.replace('WHERE', `WHERE ${OPEN} = ? AND`)}`).all(1, 'queued') as Array<{ detail: string }>).map(p => p.detail).join(' ')
+    // The queries as SeqOrder makes them: the index's first key (unfinished or ended) and the status.
+    const plan = (query: string): string => (disk.prepare(`EXPLAIN QUERY PLAN ${query.replace('WHERE', 'WHERE unfinished = ? AND')}`).all(1, 'queued') as Array<{ detail: string }>).map(p => p.detail).join(' ')
     for (const query of ['SELECT * FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT 5', 'SELECT * FROM tasks WHERE status = ? AND seq >= 3 ORDER BY seq DESC',
       'SELECT * FROM tasks WHERE status = ? AND seq > 3 AND seq <= 9 ORDER BY seq', 'SELECT * FROM tasks WHERE status = ? ORDER BY seq']) {
       expect(plan(query)).toContain('tasks_order')
