@@ -5,10 +5,11 @@
  * process crash, and fsynced with the next insert or checkpoint), since they
  * can be re-derived by running the task again. Holds the tasks this node
  * holds: the ones it accepted, and the ones it keeps as a replica or leader.
+ * The store's connection has the file to itself while it is open
+ * (src/store/exclusive-db.ts).
  */
 import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
+import type { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { isTerminal, mergeUpdate, newRecord, terminalBeats } from '../core/tasks.ts'
 import { RecordRetention, useIncrementalVacuum } from './record-retention.ts'
@@ -17,6 +18,7 @@ import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from 
 import type { PageKey } from '../core/listing.ts'
 import type { TickStamp } from '../core/schedules.ts'
 import { inTransaction } from './transaction.ts'
+import { openExclusive } from './exclusive-db.ts'
 import { SeqOrder, unfinishedOf } from './seq-order.ts'
 import { CACHED_BYTES, CACHED_ENDED_BYTES, CACHED_ENDED_RECORDS, CACHED_RECORDS, RECORD_OVERHEAD_BYTES, RecordCache } from './record-cache.ts'
 
@@ -123,8 +125,8 @@ export class TaskStore {
   /** Opens (creating) `<dataDir>/tasks.db`; `null` keeps the records in memory (the simulation's disk). */
   constructor (dataDir: string | null) {
     if (dataDir !== null) mkdirSync(dataDir, { recursive: true })
-    this.#db = new DatabaseSync(dataDir === null ? ':memory:' : join(dataDir, 'tasks.db'))
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA journal_size_limit = 67108864;')
+    this.#db = openExclusive(dataDir, 'tasks.db')
+    this.#db.exec('PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA journal_size_limit = 67108864;')
     useIncrementalVacuum(this.#db)
     this.#migrate()
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')

@@ -45,15 +45,16 @@ describe('TaskStore pages written per task', () => {
   it('a task stored and then ended, one commit each (a holder on the sequential path), writes one page of each b-tree it changes', () => {
     const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-store-pages-'))
     dirs.push(dir)
-    const store = new TaskStore(dir)
+    const before = new TaskStore(dir)
     // Enough ended records for several leaves in every b-tree.
     for (let i = 0; i < 3; i++) {
       const ids = Array.from({ length: 500 }, () => newTaskId())
-      store.insert(ids.map(spec))
-      store.applyUpdates(ids.map(id => ending(id, i)))
+      before.insert(ids.map(spec))
+      before.applyUpdates(ids.map(id => ending(id, i)))
     }
-    const side = new DatabaseSync(join(dir, 'tasks.db'))
-    side.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    // Closed (which checkpoints the log and removes it) and opened again: the log holds only what follows.
+    before.close()
+    const store = new TaskStore(dir)
     const frames = walReader(join(dir, 'tasks.db-wal'))
     const tasks = 100
     const written = { insert: [] as number[], ending: [] as number[] }
@@ -64,10 +65,13 @@ describe('TaskStore pages written per task', () => {
       store.applyUpdates([ending(id, 10 + i)])
       written.ending.push(...frames())
     }
+    store.close()
+    // Each page's b-tree, read once the store (which has its file to itself) is closed: closing moves pages
+    // from the log into the file, it does not renumber them.
+    const side = new DatabaseSync(join(dir, 'tasks.db'), { readOnly: true })
     const owner = new Map((side.prepare('SELECT name, pageno FROM dbstat').all() as Array<{ name: string, pageno: number }>).map(r => [r.pageno, r.name]))
     const perTask = (pages: number[], tree: string): number => pages.filter(p => owner.get(p) === tree).length / tasks
     side.close()
-    store.close()
     // tasks_order keeps the ended records before the unfinished ones: a task's entry moves within one leaf
     // when it ends (with (status, seq) it went from the 'queued' leaf to the last 'succeeded' one: 2 pages).
     // A little over 1 for the interior pages of leaf splits.
