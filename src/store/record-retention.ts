@@ -29,12 +29,6 @@ export const RETENTION_INDEXES = [
 export const ENDED_INDEX_SPLIT = `CREATE INDEX tasks_ended_kept ON tasks (finished_at) WHERE ${ENDED} AND retain_ms IS NOT NULL;
    DROP INDEX tasks_ended`
 
-/** The ended records' indexes as they are after ENDED_INDEX_SPLIT (a later table rebuild makes these). */
-export const ENDED_INDEXES = [
-  RETENTION_INDEXES[1]!, RETENTION_INDEXES[2]!,
-  `CREATE INDEX tasks_ended_kept ON tasks (finished_at) WHERE ${ENDED} AND retain_ms IS NOT NULL`
-]
-
 /** Appended to the store's migrations. */
 export const RETENTION_MIGRATIONS = [
   'ALTER TABLE tasks ADD COLUMN retain_ms INTEGER',

@@ -24,7 +24,7 @@ const UNFINISHED_STATUSES = TASK_STATUSES.filter(s => !isTerminal(s))
  * page. With (status, seq), a task's 'queued' entry and its 'succeeded' one
  * sat in two different leaves (the unfinished statuses sort between the
  * ended ones), so each ending wrote two pages of this index. `unfinished`
- * is a column the store writes with the status (see UNFINISHED), not an
+ * is a column the store writes with the status (unfinishedOf), not an
  * expression of it: an index on the expression made sqlite evaluate it on
  * every insert and update (about 3 µs per task in batches of 100).
  */
