@@ -10,7 +10,7 @@
  */
 import { newestUpdate } from '../core/tasks.ts'
 import type { TaskUpdate } from '../core/tasks.ts'
-import { chunkBySize } from './chunks.ts'
+import { firstChunkBySize } from './chunks.ts'
 import type { Clock } from './clock.ts'
 import type { ClusterTransport } from './transport.ts'
 import { OUTBOX_MAX_BATCH, OUTBOX_RETRY_BASE_MS, OUTBOX_RETRY_MAX_MS } from '../protocol/constants.ts'
@@ -78,7 +78,7 @@ export class Outbox {
   #send (to: string, lane: Lane): void {
     if (lane.pending.size === 0) { this.#lanes.delete(to); return }
     const candidates = [...lane.pending.values()].slice(0, OUTBOX_MAX_BATCH)
-    const batch = chunkBySize(candidates, this.#maxBatchBytes)[0] ?? []
+    const batch = firstChunkBySize(candidates, this.#maxBatchBytes)
     for (const u of batch) lane.pending.delete(u.id)
     let retryInMs = 0
     lane.inFlight = this.#transport.request(to, { kind: 'updates', updates: batch }, this.#timeoutMs).then(reply => {

@@ -81,7 +81,7 @@ export class RecordRetention {
   constructor (db: DatabaseSync, forget: (ids: readonly string[]) => void) {
     this.#db = db
     this.#forget = forget
-    // INDEXED BY: without statistics the planner would take tasks_status_seq and sort every finished record.
+    // INDEXED BY: without statistics the planner would take tasks_order and sort every finished record.
     // The oldest endings are those of tasks_ended_default and tasks_ended_kept, merged (see #oldest).
     this.#oldestQueries = [['tasks_ended_default', 'retain_ms IS NULL'], ['tasks_ended_kept', 'retain_ms IS NOT NULL']].map(([index, retain]) => ({
       any: db.prepare(`SELECT id, finished_at FROM tasks INDEXED BY ${index} WHERE ${ENDED} AND ${retain} AND (? IS NULL OR status = ?) ORDER BY finished_at LIMIT ?`),

@@ -4,6 +4,7 @@
  * version number in one transaction.
  */
 import { ENDED_INDEX_SPLIT, RETENTION_INDEXES, RETENTION_MIGRATIONS } from './record-retention.ts'
+import { ORDER_INDEX, UNFINISHED_OF_STATUS } from './seq-order.ts'
 
 /** Records by status and by last change (listings, the ended-since feed, the unfinished at start); tasks_seq is dropped again by the last step. */
 const SEQ_INDEXES = ['CREATE INDEX tasks_status_seq ON tasks (status, seq)', 'CREATE INDEX tasks_seq ON tasks (seq)']
@@ -66,5 +67,12 @@ export const MIGRATIONS = [
   // change order take each status's share from tasks_status_seq and merge them (src/store/seq-order.ts).
   'DROP INDEX IF EXISTS tasks_seq',
   // One ended index per ending, not two (see record-retention.ts).
-  ENDED_INDEX_SPLIT
+  ENDED_INDEX_SPLIT,
+  // Records in change order with the ended ones first (see ORDER_INDEX in seq-order.ts): an ending moves its
+  // entry within one leaf of this index instead of from the unfinished statuses' leaf to the ended ones'.
+  // `unfinished` (1 or 0) is written with every status.
+  `ALTER TABLE tasks ADD COLUMN unfinished INTEGER;
+   UPDATE tasks SET unfinished = ${UNFINISHED_OF_STATUS};
+   ${ORDER_INDEX};
+   DROP INDEX tasks_status_seq`
 ]

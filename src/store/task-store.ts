@@ -5,10 +5,11 @@
  * process crash, and fsynced with the next insert or checkpoint), since they
  * can be re-derived by running the task again. Holds the tasks this node
  * holds: the ones it accepted, and the ones it keeps as a replica or leader.
+ * The store's connection has the file to itself while it is open
+ * (src/store/exclusive-db.ts).
  */
 import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
+import type { DatabaseSync } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import { isTerminal, mergeUpdate, newRecord, terminalBeats } from '../core/tasks.ts'
 import { RecordRetention, useIncrementalVacuum } from './record-retention.ts'
@@ -17,7 +18,8 @@ import type { TaskProgress, TaskRecord, TaskSpec, TaskStatus, TaskUpdate } from 
 import type { PageKey } from '../core/listing.ts'
 import type { TickStamp } from '../core/schedules.ts'
 import { inTransaction } from './transaction.ts'
-import { SeqOrder } from './seq-order.ts'
+import { openExclusive } from './exclusive-db.ts'
+import { SeqOrder, unfinishedOf } from './seq-order.ts'
 import { CACHED_BYTES, CACHED_ENDED_BYTES, CACHED_ENDED_RECORDS, CACHED_RECORDS, RECORD_OVERHEAD_BYTES, RecordCache } from './record-cache.ts'
 
 /** The spec fields kept in the `options` column. */
@@ -123,16 +125,16 @@ export class TaskStore {
   /** Opens (creating) `<dataDir>/tasks.db`; `null` keeps the records in memory (the simulation's disk). */
   constructor (dataDir: string | null) {
     if (dataDir !== null) mkdirSync(dataDir, { recursive: true })
-    this.#db = new DatabaseSync(dataDir === null ? ':memory:' : join(dataDir, 'tasks.db'))
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA journal_size_limit = 67108864;')
+    this.#db = openExclusive(dataDir, 'tasks.db')
+    this.#db.exec('PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA journal_size_limit = 67108864;')
     useIncrementalVacuum(this.#db)
     this.#migrate()
     this.#get = this.#db.prepare('SELECT * FROM tasks WHERE id = ?')
     this.#byKey = this.#db.prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
     this.#insert = this.#db.prepare(`INSERT OR IGNORE INTO tasks
-      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, schedule, options, depends_on, parents)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-    this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
+      (id, type, payload, priority, timeout_ms, max_attempts, idempotency_key, created_at, origin, replicas, status, attempts, worker, progress, result, error, started_at, finished_at, seq, retain_ms, copies, run_at, retries, schedule, options, depends_on, parents, unfinished)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.#update = this.#db.prepare(`UPDATE tasks SET status = ?, unfinished = ?, attempts = ?, worker = ?, progress = ?, result = ?, error = ?,
       started_at = ?, finished_at = ?, seq = ?, parents = ? WHERE id = ?`)
     this.#retried = this.#db.prepare('UPDATE tasks SET retries = ?, max_attempts = ? WHERE id = ?')
     this.#bySeq = new SeqOrder(this.#db)
@@ -199,7 +201,7 @@ export class TaskStore {
         const { changes } = this.#insert.run(r.id, r.type, payload, r.priority, r.timeoutMs, r.maxAttempts, r.idempotencyKey,
           r.createdAt, r.origin, JSON.stringify(r.replicas), r.status, 0, null, null, null, null, null, null, ++this.#seq, r.retainMs ?? null, r.copies ?? null, r.runAt ?? null, r.retries ?? null,
           r.schedule === undefined ? null : JSON.stringify(r.schedule), optionsOf(r),
-          r.dependsOn === undefined || r.dependsOn.length === 0 ? null : JSON.stringify(r.dependsOn), parents)
+          r.dependsOn === undefined || r.dependsOn.length === 0 ? null : JSON.stringify(r.dependsOn), parents, unfinishedOf(r.status))
         canonical.set(spec.id, spec.id)
         if (Number(changes) === 0) continue // already held: not new
         this.#remember(r, RECORD_OVERHEAD_BYTES + payload.length + (parents?.length ?? 0))
@@ -276,7 +278,7 @@ export class TaskStore {
   }
 
   #write ({ rec, seq, resultJson }: Change): void {
-    this.#update.run(rec.status, rec.attempts, rec.worker, json(rec.progress), resultJson === undefined ? json(rec.result) : resultJson, rec.error, rec.startedAt, rec.finishedAt, seq, rec.parents === undefined ? null : JSON.stringify(rec.parents), rec.id)
+    this.#update.run(rec.status, unfinishedOf(rec.status), rec.attempts, rec.worker, json(rec.progress), resultJson === undefined ? json(rec.result) : resultJson, rec.error, rec.startedAt, rec.finishedAt, seq, rec.parents === undefined ? null : JSON.stringify(rec.parents), rec.id)
   }
 
   /** A row as every read here sees it: with its newest change when that is still held in memory. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -15,6 +15,13 @@ function tempDir (): string {
   const dir = mkdtempSync(join(os.tmpdir(), 'taskmesh-store-'))
   dirs.push(dir)
   return dir
+}
+
+/** A store on a copy of `dir`'s database and log as they are on disk now, as a crash of the process would leave them. */
+function onDiskNow (dir: string): TaskStore {
+  const copy = tempDir()
+  for (const file of ['tasks.db', 'tasks.db-wal']) if (existsSync(join(dir, file))) copyFileSync(join(dir, file), join(copy, file))
+  return new TaskStore(copy)
 }
 
 function spec (id: string, over: Partial<TaskSpec> = {}): TaskSpec {
@@ -42,8 +49,9 @@ describe('TaskStore (node:sqlite)', () => {
     const base = { attempts: 1, worker: 'w', progress: null, result: null, error: null, startedAt: 2, finishedAt: null }
     s.applyUpdates([{ id: 't1', status: 'running', ...base }, { id: 't2', status: 'assigned', ...base }])
     s.applyUpdates([{ id: 't2', status: 'succeeded', ...base, result: 7, finishedAt: 3 }])
-    // A second connection reads the file: the ending is there, the running state not yet.
-    const disk = new TaskStore(dir)
+    // What is on disk now (the files as a crash would leave them, opened elsewhere: the store has its own to
+    // itself): the ending is there, the running state not yet.
+    const disk = onDiskNow(dir)
     expect(disk.get('t1')).toMatchObject({ status: 'queued', attempts: 0 })
     expect(disk.get('t2')).toMatchObject({ status: 'succeeded', result: 7 })
     disk.close()
@@ -52,7 +60,7 @@ describe('TaskStore (node:sqlite)', () => {
     expect(s.unfinished().find(r => r.id === 't1')).toMatchObject({ status: 'running', attempts: 1 })
     expect(s.list({ limit: 10 }).find(r => r.id === 't1')).toMatchObject({ status: 'running' })
     s.flushDeferred()
-    const flushed = new TaskStore(dir)
+    const flushed = onDiskNow(dir)
     expect(flushed.get('t1')).toMatchObject({ status: 'running', attempts: 1, worker: 'w' })
     flushed.close()
     // A deferred change still pending at close is written by close.
@@ -97,11 +105,27 @@ describe('TaskStore (node:sqlite)', () => {
     s.setReplicas(['t1', 't11999'], ['r', 'q'])
     s.delete(['t2', 't11998'])
     s.insert([spec('t1', { payload: 'changed?' })]) // a repeated id changes nothing
-    const disk = new TaskStore(dir)
-    for (const id of ['t0', 't1', 't2', 't3', 't5000', 't11997', 't11998', 't11999', 'nope']) expect(s.get(id)).toEqual(disk.get(id))
+    const checked = ['t0', 't1', 't2', 't3', 't5000', 't11997', 't11998', 't11999', 'nope']
+    const answers = checked.map(id => s.get(id))
     expect(s.get('t1')).toMatchObject({ replicas: ['r', 'q'], payload: { id: 't1' } })
-    disk.close()
+    // The store has its file to itself while open: what is on disk is read once it is closed.
     s.close()
+    const disk = new TaskStore(dir)
+    expect(checked.map(id => disk.get(id))).toEqual(answers)
+    disk.close()
+  })
+
+  it('has its data directory to itself: a second store there is refused while the first is open, and opens once it is closed', () => {
+    const dir = tempDir()
+    const first = new TaskStore(dir)
+    first.insert([spec('t1')])
+    expect(() => new TaskStore(dir)).toThrow(/tasks\.db is in use by another process or store/)
+    // The refusal changed nothing: the first goes on, and its records are there for the next one.
+    first.insert([spec('t2')])
+    first.close()
+    const next = new TaskStore(dir)
+    expect(['t1', 't2'].map(id => next.get(id)?.status)).toEqual(['queued', 'queued'])
+    next.close()
   })
 
   it('upgrades a store whose idempotency keys were a column constraint: records, keys and their uniqueness kept, no index entry for a task without a key', () => {
@@ -122,6 +146,10 @@ describe('TaskStore (node:sqlite)', () => {
     expect(s.get('keyed')).toMatchObject({ idempotencyKey: 'k1', status: 'queued', copies: 2, runAt: 5_000 })
     expect(s.get('plain')).toMatchObject({ idempotencyKey: null, status: 'succeeded', retainMs: 60_000, parents: { p: 1 } })
     expect(s.byIdempotencyKey('k1')?.id).toBe('keyed')
+    // The reads in change order find the upgraded records by status (the `unfinished` column filled from it).
+    expect(s.unfinished().map(r => r.id)).toEqual(['keyed'])
+    expect(s.endedSince(0, 10).records.map(r => r.id)).toEqual(['plain'])
+    expect(s.list({ status: 'queued', limit: 10 }).map(r => r.id)).toEqual(['keyed'])
     // The key still names one task: a second task under it maps to the first and is not stored.
     expect(s.insert([spec('again', { idempotencyKey: 'k1' }), spec('new')])).toEqual(new Map([['again', 'keyed'], ['new', 'new']]))
     expect(s.get('again')).toBeUndefined()
@@ -131,14 +159,14 @@ describe('TaskStore (node:sqlite)', () => {
     const indexes = (disk.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' ORDER BY name").all() as Array<{ name: string }>).map(r => r.name)
     // The primary key's index and the partial key index; no index over every task's (mostly NULL) key, none on seq alone.
     // Ended records by time in two parts (on the node's retention, kept on their own), not a third index over all of them.
-    expect(indexes).toEqual(['sqlite_autoindex_tasks_1', 'tasks_ended_default', 'tasks_ended_kept', 'tasks_ended_own', 'tasks_idempotency_key', 'tasks_status_seq'])
+    expect(indexes).toEqual(['sqlite_autoindex_tasks_1', 'tasks_ended_default', 'tasks_ended_kept', 'tasks_ended_own', 'tasks_idempotency_key', 'tasks_order'])
     const plan = disk.prepare('EXPLAIN QUERY PLAN SELECT * FROM tasks WHERE idempotency_key = ?').all('k1') as Array<{ detail: string }>
     expect(plan.map(p => p.detail).join(' ')).toContain('tasks_idempotency_key')
     expect((disk.prepare('PRAGMA user_version').get() as { user_version: number }).user_version).toBe(MIGRATIONS.length)
     disk.close()
   })
 
-  it('lists in change order across statuses without an index on seq alone, and each status\'s share through tasks_status_seq', () => {
+  it('lists in change order across statuses without an index on seq alone, and each status\'s share through tasks_order', () => {
     const dir = tempDir()
     const s = new TaskStore(dir)
     const ids = Array.from({ length: 12 }, (_, i) => `t${i}`)
@@ -171,15 +199,16 @@ describe('TaskStore (node:sqlite)', () => {
     expect(again.list({ limit: 1 }).map(r => r.id)).toEqual(['t12'])
     again.close()
     const disk = new DatabaseSync(join(dir, 'tasks.db'), { readOnly: true })
-    const plan = (query: string): string => (disk.prepare(`EXPLAIN QUERY PLAN ${query}`).all('queued') as Array<{ detail: string }>).map(p => p.detail).join(' ')
+    // The queries as SeqOrder makes them: the index's first key (unfinished or ended) and the status.
+    const plan = (query: string): string => (disk.prepare(`EXPLAIN QUERY PLAN ${query.replace('WHERE', 'WHERE unfinished = ? AND')}`).all(1, 'queued') as Array<{ detail: string }>).map(p => p.detail).join(' ')
     for (const query of ['SELECT * FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT 5', 'SELECT * FROM tasks WHERE status = ? AND seq >= 3 ORDER BY seq DESC',
       'SELECT * FROM tasks WHERE status = ? AND seq > 3 AND seq <= 9 ORDER BY seq', 'SELECT * FROM tasks WHERE status = ? ORDER BY seq']) {
-      expect(plan(query)).toContain('tasks_status_seq')
+      expect(plan(query)).toContain('tasks_order')
       expect(plan(query)).not.toContain('TEMP B-TREE')
     }
     // The sequence numbers alone come from the index, without reading a row.
     for (const query of ['SELECT seq FROM tasks WHERE status = ? ORDER BY seq DESC LIMIT 5', 'SELECT seq FROM tasks WHERE status = ? AND seq > 3 ORDER BY seq LIMIT 5']) {
-      expect(plan(query)).toContain('COVERING INDEX tasks_status_seq')
+      expect(plan(query)).toContain('COVERING INDEX tasks_order')
       expect(plan(query)).not.toContain('TEMP B-TREE')
     }
     disk.close()
@@ -195,11 +224,13 @@ describe('TaskStore (node:sqlite)', () => {
     // 40 MB of payloads and 20 MB of results: far fewer records than the count bound, but the byte bounds hold them to 16 + 4 MB.
     expect(s.cached.bytes).toBeLessThanOrEqual(20 * 2 ** 20)
     expect(s.cached.records).toBeLessThan(20)
-    const disk = new TaskStore(dir)
-    for (const id of ids) expect(s.get(id)).toEqual(disk.get(id))
+    const answers = ids.map(id => s.get(id))
     expect(s.get('big0')).toMatchObject({ status: 'succeeded', result: { big }, payload: { id: 'big0', big } })
     expect(s.cached.bytes).toBeLessThanOrEqual(20 * 2 ** 20)
-    disk.close()
+    // What is on disk, read once the store (which has its file to itself) is closed.
     s.close()
+    const disk = new TaskStore(dir)
+    expect(ids.map(id => disk.get(id))).toEqual(answers)
+    disk.close()
   })
 })

@@ -5,7 +5,7 @@
  * the leader says ended, but whose ending no holder has, runs again. The
  * decisions are HandOverQueue's (src/core/hand-over.ts); this moves bytes.
  */
-import { chunkBySize } from '../chunks.ts'
+import { firstChunkBySize } from '../chunks.ts'
 import { HandOverQueue } from '../../core/hand-over.ts'
 import { isTerminal, specOf, updateOf } from '../../core/tasks.ts'
 import type { TaskRecord } from '../../core/tasks.ts'
@@ -84,7 +84,7 @@ export class HandOver {
       if (r === undefined || isTerminal(r.status)) this.#queue.drop(id)
       else unfinished.push(r)
     }
-    const records = chunkBySize(unfinished, this.#ctx.batchBytes)[0] ?? []
+    const records = firstChunkBySize(unfinished, this.#ctx.batchBytes)
     const ids = records.map(r => r.id)
     if (ids.length === 0) return
     if (leader.id === this.#ctx.self) {

@@ -9,7 +9,7 @@ import type { PageKey } from '../../core/listing.ts'
 import { mergeUpdate } from '../../core/tasks.ts'
 import type { TaskRecord, TaskStatus } from '../../core/tasks.ts'
 import type { RpcReply } from '../../protocol/rpc.ts'
-import { chunkBySize } from '../chunks.ts'
+import { firstChunkBySize } from '../chunks.ts'
 import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
 
@@ -18,7 +18,7 @@ export interface ListFilter { status?: TaskStatus, type?: string, before?: PageK
 /** One page of the records held here (RPC `list`), as many as fit a quarter of a frame. */
 export function pageHere (ctx: TaskContext, filter: ListFilter): Extract<RpcReply, { kind: 'page' }> {
   const rows = ctx.store.page({ ...filter, limit: filter.limit + 1 })
-  const fits = chunkBySize(rows.slice(0, filter.limit), ctx.batchBytes)[0] ?? []
+  const fits = firstChunkBySize(rows.slice(0, filter.limit), ctx.batchBytes)
   return { kind: 'page', tasks: fits, more: rows.length > fits.length }
 }
 

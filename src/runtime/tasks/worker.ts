@@ -10,7 +10,7 @@ import { generationOf, specOf } from '../../core/tasks.ts'
 import type { TaskSpec } from '../../core/tasks.ts'
 import { refusal } from '../../protocol/rpc-errors.ts'
 import type { RpcReply, RpcRequest } from '../../protocol/rpc.ts'
-import { chunkBySize } from '../chunks.ts'
+import { firstChunkBySize } from '../chunks.ts'
 import { TASK_PATH } from './context.ts'
 import type { TaskContext } from './context.ts'
 
@@ -169,7 +169,7 @@ export class Worker {
     // Records still waiting for their post-restart reconcile may have ended elsewhere: not offered.
     const held = store.unfinished().filter(rec => !roles.handOver.isStale(rec.id) && !roles.handOver.isStoring(rec.id)).map(rec => ({ spec: specOf(rec), attempts: rec.attempts }))
     // The reply must fit one frame; held tasks left out reach the new leader by the holders' hand-over.
-    return { kind: 'inventory', running, held: chunkBySize(held, this.#ctx.batchBytes)[0] ?? [] }
+    return { kind: 'inventory', running, held: firstChunkBySize(held, this.#ctx.batchBytes) }
   }
 
   async #run (spec: TaskSpec, attempt: number, assignment: Assign): Promise<void> {
@@ -271,7 +271,7 @@ export class Worker {
     const a = this.#assigner
     const to = a !== null && a.term >= leader.term && a.leader !== leader.id && !this.#assignerFailed ? a.leader : leader.id
     this.#dropStartsOfEnded()
-    const batch = chunkBySize(this.#reports.slice(0, TASK_PATH.maxReportBatch), this.#ctx.batchBytes)[0] ?? []
+    const batch = firstChunkBySize(this.#reports, this.#ctx.batchBytes, TASK_PATH.maxReportBatch)
     this.#reports.splice(0, batch.length)
     this.#reporting = true
     let delivered = false
