@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { ConfigError, DEFAULTS, loadConfig } from './config.ts'
+import { StoreInUseError } from './store/exclusive-db.ts'
 import { MAX_PRIORITY } from './protocol/constants.ts'
 import type { Config } from './config.ts'
 import { TaskmeshApiError, TaskmeshClient } from './client/index.ts'
@@ -377,7 +378,7 @@ Examples:
   })
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof CliError || err instanceof TaskmeshApiError || err instanceof InvalidArgumentError) {
+  if (err instanceof ConfigError || err instanceof CliError || err instanceof TaskmeshApiError || err instanceof InvalidArgumentError || err instanceof StoreInUseError) {
     process.stderr.write(`taskmesh: ${err.message}\n`)
     process.exit(2)
   }

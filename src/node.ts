@@ -73,6 +73,9 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
   // Renamed below once the node's name (which needs its peer id) is known.
   let netLog = baseLog.child({ component: 'net' })
   let metrics: NodeMetrics | undefined
+  // The task store first: it takes its file for itself (exclusive-db.ts), so a second node started on the same
+  // data directory stops here, before its network layer joins the LAN with the first one's identity.
+  const store = new TaskStore(config.dataDir)
   const transport = await Libp2pTransport.create({
     cluster: config.cluster,
     listen: config.listen,
@@ -87,6 +90,9 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
     onFrame: (direction, kind, bytes) => { metrics?.onFrame(direction, kind, bytes) },
     warn: (msg, detail) => { netLog.warn(detail ?? {}, msg) },
     debug: (msg, detail) => { netLog.debug(detail ?? {}, msg) }
+  }).catch((err: unknown) => {
+    store.close()
+    throw err
   })
   const name = config.name ?? `${os.hostname()}-${transport.id.slice(-6)}`
   const log = baseLog.child({ node: name })
@@ -94,7 +100,6 @@ export async function startNode (config: ResolvedConfig, opts: StartOptions = {}
 
   warnAboutSecurity(config, log)
 
-  const store = new TaskStore(config.dataDir)
   const limitStore = new TypeLimitStore(config.dataDir)
   const scheduleStore = new ScheduleStore(config.dataDir)
   const deliveryStore = new DeliveryStore(config.dataDir)

@@ -13,6 +13,11 @@ import { DatabaseSync } from 'node:sqlite'
 /** sqlite's "database is locked" (another connection holds the file's lock). */
 const SQLITE_BUSY = 5
 
+/** The file is open in another process (a node already runs on that data directory) or another store of this one. */
+export class StoreInUseError extends Error {
+  override name = 'StoreInUseError'
+}
+
 /** `<dataDir>/<file>` (`null`: a database in memory) opened as above. */
 export function openExclusive (dataDir: string | null, file: string): DatabaseSync {
   const path = dataDir === null ? ':memory:' : join(dataDir, file)
@@ -21,7 +26,7 @@ export function openExclusive (dataDir: string | null, file: string): DatabaseSy
     db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;')
   } catch (err) {
     db.close()
-    if ((err as { errcode?: number }).errcode === SQLITE_BUSY) throw new Error(`${path} is in use by another process or store (does a node already run on the data directory ${dataDir ?? ''}?)`, { cause: err })
+    if ((err as { errcode?: number }).errcode === SQLITE_BUSY) throw new StoreInUseError(`${path} is in use by another process or store (does a node already run on the data directory ${dataDir ?? ''}?)`, { cause: err })
     throw err
   }
   return db

@@ -16,6 +16,17 @@ describe('the taskmesh CLI against a real node', () => {
   const set = new NodeSet()
   afterEach(async () => { await set.stopAll() })
 
+  it('refuses a second node on the data directory of a running one, in one line and with exit 2, before joining the network', async () => {
+    const node = await set.start({ name: 'cli-dir1' })
+    const second = taskmesh('start', '--name', 'cli-dir2', '--data-dir', node.dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--http-port', '0')
+    expect(second.status).toBe(2)
+    expect(second.stderr.trim()).toBe(`taskmesh: ${join(node.dataDir, 'tasks.db')} is in use by another process or store (does a node already run on the data directory ${node.dataDir}?)`)
+    // It stopped before its network layer started: a node logs its security warnings (here: no cluster key)
+    // right after that layer is up, and this one never got there.
+    expect(second.stdout + second.stderr).not.toMatch(/no cluster key/)
+    expect((await node.cluster()).self.name).toBe('cli-dir1')
+  })
+
   it('submits one task and waits for it, submits a JSON-lines file, shows a task, and reports errors with exit 2', async () => {
     const node = await set.start({ name: 'cli1' })
     await waitFor(async () => (await node.cluster()).leader !== null, 5_000, 'a leader')
