@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { TaskSpec, TaskUpdate } from '../../src/core/tasks.ts'
 import { TaskStore } from '../../src/store/task-store.ts'
 import { newTaskId } from '../../src/runtime/tasks/task-ids.ts'
+import { walReader } from '../support/wal-frames.ts'
 
 const dirs: string[] = []
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }) })
@@ -15,30 +16,6 @@ function spec (id: string): TaskSpec {
 }
 function ending (id: string, at: number): TaskUpdate {
   return { id, status: 'succeeded', attempts: 1, worker: 'w', progress: null, result: { id }, error: null, startedAt: at, finishedAt: at }
-}
-
-/** Reads the page number of each frame a WAL got since the last call (from its start again after a checkpoint restarted it). */
-function walReader (wal: string): () => number[] {
-  let pos = 32
-  let salt = ''
-  return () => {
-    if (!existsSync(wal)) return []
-    const fd = openSync(wal, 'r')
-    const size = fstatSync(fd).size
-    const header = Buffer.alloc(32)
-    readSync(fd, header, 0, 32, 0)
-    const now = header.subarray(16, 24).toString('hex')
-    if (now !== salt) { salt = now; pos = 32 }
-    const pages: number[] = []
-    const frame = Buffer.alloc(24)
-    for (; pos + 24 + 4096 <= size; pos += 24 + 4096) {
-      readSync(fd, frame, 0, 24, pos)
-      if (frame.subarray(8, 16).toString('hex') !== salt) break // left over from before the restart
-      pages.push(frame.readUInt32BE(0))
-    }
-    closeSync(fd)
-    return pages
-  }
 }
 
 describe('TaskStore pages written per task', () => {

@@ -9,7 +9,8 @@
  *
  *   node bench/results/h14writes/wal-pages.ts [--root DIR] [--held N] [--payload BYTES]
  */
-import { existsSync, mkdtempSync, openSync, readSync, fstatSync, closeSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { walReader } from '../../../test/support/wal-frames.ts'
 import { DatabaseSync } from 'node:sqlite'
 import os from 'node:os'
 import { join, resolve } from 'node:path'
@@ -37,27 +38,8 @@ for (let i = 0; i < HELD; i += 500) {
 filled.close()
 const store = new TaskStore(dir)
 const wal = join(dir, 'tasks.db-wal')
-let walPos = 32 // after the WAL header
-let salt = ''
 /** Page numbers of the frames appended since the last call (from the header again after a checkpoint restarted the WAL: new salts). */
-function newFrames (): number[] {
-  if (!existsSync(wal)) return []
-  const fd = openSync(wal, 'r')
-  const size = fstatSync(fd).size
-  const header = Buffer.alloc(32)
-  readSync(fd, header, 0, 32, 0)
-  const now = header.subarray(16, 24).toString('hex')
-  if (now !== salt) { salt = now; walPos = 32 }
-  const pages: number[] = []
-  const frame = Buffer.alloc(24)
-  for (; walPos + 24 + 4096 <= size; walPos += 24 + 4096) {
-    readSync(fd, frame, 0, 24, walPos)
-    if (frame.subarray(8, 16).toString('hex') !== salt) break // a frame of the WAL before its restart
-    pages.push(frame.readUInt32BE(0))
-  }
-  closeSync(fd)
-  return pages
-}
+const newFrames = walReader(wal)
 newFrames()
 const written = { insert: [] as number[], ending: [] as number[] }
 for (let i = 0; i < TASKS; i++) {
