@@ -543,7 +543,7 @@ async function scale (): Promise<void> {
       const unsucceeded = ended.filter(e => e.status !== 'succeeded')
       lost += unsucceeded.length
       // What they ended as: a failure after its attempts ran out on members declared dead is not a lost task.
-      if (unsucceeded.length > 0) notes.push(`leader kill ${k + 1}: ${unsucceeded.length} tasks did not succeed: ${JSON.stringify(countBy(unsucceeded, e => `${e.status} after ${e.attempts} attempts: ${e.error?.message ?? 'no error'}`))}`)
+      if (unsucceeded.length > 0) notes.push(`leader kill ${k + 1}: ${unsucceeded.length} tasks did not succeed: ${JSON.stringify(countBy(unsucceeded, e => `${e.status} after ${e.attempts} attempts: ${e.error ?? 'no error'}`))}`)
       kills++
       const logs = others.map(n => readFileSync(join(n.dir, 'node.log'), 'utf8')).join('\n')
       const dispatchedAt = logs.split('\n').filter(l => l.includes('"dispatching as leader"')).map(l => (JSON.parse(l) as { time: number }).time).filter(x => x >= at).sort((a, b) => a - b)[0]

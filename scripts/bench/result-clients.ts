@@ -14,7 +14,7 @@ import type { TaskStatus } from '../../src/core/tasks.ts'
 import { http } from '../lib/lan-nodes.ts'
 import type { LanNode } from '../lib/lan-nodes.ts'
 
-export interface Ended { id: string, status: string, attempts: number, error?: { message?: string } | null }
+export interface Ended { id: string, status: string, attempts: number, error?: string | null }
 export interface Waited { ended: Ended[], requests: number }
 
 /** Longest wait of one request. */
