@@ -64,7 +64,7 @@ export class TaskmeshClient {
 
   /** Submits one task; resolves once a node accepted it (it is then held by two members, see the guarantees). */
   async submit (task: TaskSubmission): Promise<Submitted> {
-    return await this.#request<Submitted>('POST', '/v1/tasks', task, { failover: task.idempotencyKey === undefined ? 'refused' : 'reads' })
+    return await this.#request<Submitted>('POST', '/v1/tasks', task, { failover: submitFailover([task]) })
   }
 
   /**
@@ -78,7 +78,7 @@ export class TaskmeshClient {
     const deadline = Date.now() + (options.timeoutMs ?? 600_000)
     // At least 1 ms: without ?wait= the node answers with the submit's short answer, not the record.
     const waitMs = Math.max(1, Math.min(deadline - Date.now(), LONG_POLL_MS))
-    const first = await this.#request<Task>('POST', `/v1/tasks?wait=${waitMs}`, task, { failover: task.idempotencyKey === undefined ? 'refused' : 'reads', timeoutMs: this.#timeoutMs + waitMs })
+    const first = await this.#request<Task>('POST', `/v1/tasks?wait=${waitMs}`, task, { failover: submitFailover([task]), timeoutMs: this.#timeoutMs + waitMs })
     if (isTerminalStatus(first.status) || Date.now() >= deadline) return first
     return await this.wait(first.id, { timeoutMs: deadline - Date.now() })
   }
@@ -104,7 +104,7 @@ export class TaskmeshClient {
       // One batch and a wait: submit and wait in the same request.
       const waitMs = wait !== undefined && tasks.length <= BATCH ? Math.max(0, Math.min(deadline - Date.now(), LONG_POLL_MS)) : 0
       try {
-        const r = await this.#request<BatchWaited | BatchSubmitted>('POST', `/v1/tasks/batch${waitMs > 0 ? `?wait=${waitMs}` : ''}`, { tasks: chunk }, { failover: chunk.every(t => t.idempotencyKey !== undefined) ? 'reads' : 'refused', timeoutMs: this.#timeoutMs + waitMs })
+        const r = await this.#request<BatchWaited | BatchSubmitted>('POST', `/v1/tasks/batch${waitMs > 0 ? `?wait=${waitMs}` : ''}`, { tasks: chunk }, { failover: submitFailover(chunk), timeoutMs: this.#timeoutMs + waitMs })
         ids.push(...r.ids)
         for (const t of 'tasks' in r ? r.tasks : []) { ended.set(t.id, t); wait?.onTask?.(t) }
       } catch (err) {
@@ -374,6 +374,11 @@ export class TaskmeshClient {
     }
     throw last!
   }
+}
+
+/** A submit is sent again to another node only when the connection was refused, or when every task carries an idempotencyKey. */
+function submitFailover (tasks: ReadonlyArray<{ idempotencyKey?: string }>): Failover {
+  return tasks.every(t => t.idempotencyKey !== undefined) ? 'reads' : 'refused'
 }
 
 async function delay (ms: number, signal: AbortSignal): Promise<void> {

@@ -9,37 +9,32 @@
  * for the first batch alone, the items after it.
  */
 export function chunkBySize<T> (items: readonly T[], maxBytes: number, maxItems = Infinity): T[][] {
-  if (items.length <= 1) return items.length === 0 ? [] : [[items[0]!]]
   const out: T[][] = []
-  let current: T[] = []
-  let size = 0
-  for (const item of items) {
-    const bytes = bytesOf(item)
-    if (current.length > 0 && (size + bytes > maxBytes || current.length >= maxItems)) {
-      out.push(current)
-      current = []
-      size = 0
-    }
-    current.push(item)
-    size += bytes
+  for (let start = 0; start < items.length;) {
+    const end = batchEnd(items, start, maxBytes, maxItems)
+    out.push(items.slice(start, end))
+    start = end
   }
-  if (current.length > 0) out.push(current)
   return out
 }
 
 /** The first batch of chunkBySize (empty for no items), without measuring the items after it. */
 export function firstChunkBySize<T> (items: readonly T[], maxBytes: number, maxItems = Infinity): T[] {
-  if (items.length <= 1) return items.slice()
+  return items.slice(0, batchEnd(items, 0, maxBytes, maxItems))
+}
+
+/** Where the batch that begins at `start` ends (exclusive): a lone item left is not measured. */
+function batchEnd (items: readonly unknown[], start: number, maxBytes: number, maxItems: number): number {
+  if (items.length - start <= 1) return items.length
   let size = 0
-  let n = 0
-  for (const item of items) {
-    if (n >= maxItems) break
-    const bytes = bytesOf(item)
-    if (n > 0 && size + bytes > maxBytes) break
+  let end = start
+  while (end < items.length && end - start < maxItems) {
+    const bytes = bytesOf(items[end])
+    if (end > start && size + bytes > maxBytes) break
     size += bytes
-    n++
+    end++
   }
-  return items.slice(0, n)
+  return end
 }
 
 function bytesOf (item: unknown): number {
