@@ -32,10 +32,18 @@
 import type { Libp2p, PeerDiscovery, PeerInfo } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { PairDialer } from './pair-dial.ts'
+import { skipConnectedAnswers } from './mdns-answers.ts'
+import type { MdnsResponse } from './mdns-answers.ts'
 
-/** The part of @libp2p/mdns's MulticastDNS this module uses: its multicast-dns socket (public, set while started). */
+/**
+ * The parts of @libp2p/mdns's MulticastDNS this module uses: its
+ * multicast-dns socket (public, set while started), and its answer handler
+ * (bound in its constructor, registered on the socket by start()), which is
+ * wrapped here before the node starts (mdns-answers.ts).
+ */
 export interface MdnsService extends PeerDiscovery {
   mdns?: { query: (q: { questions: Array<{ name: string, type: 'PTR' }> }) => void }
+  _onMdnsResponse?: (rsp: MdnsResponse) => void
 }
 
 /** The library's own periodic query: effectively off (it still queries once at start). */
@@ -84,6 +92,8 @@ export class MdnsSearch {
   readonly #underWay = new Set<string>()
   /** Peers waiting for a dial slot, in the order they were found. */
   readonly #queued = new Set<string>()
+  /** Peers this node has an open connection to (libp2p's peer:connect and peer:disconnect). */
+  readonly #peers = new Set<string>()
   #searchMs = SEARCH_FIRST_MS
   #timer: NodeJS.Timeout | undefined
   #stopped = false
@@ -93,6 +103,11 @@ export class MdnsSearch {
     this.#service = service
     this.#init = init
     const self = node.peerId.toString()
+    node.addEventListener('peer:connect', evt => { this.#peers.add(evt.detail.toString()) })
+    node.addEventListener('peer:disconnect', evt => { this.#peers.delete(evt.detail.toString()) })
+    const parse = service._onMdnsResponse
+    if (typeof parse === 'function') service._onMdnsResponse = skipConnectedAnswers(parse, init.serviceTag, self, id => this.#peers.has(id))
+    else init.debug?.('mDNS answers of connected peers are parsed too: @libp2p/mdns has no _onMdnsResponse to wrap')
     this.#pairs = new PairDialer({
       self,
       connectedPeers: () => node.getPeers().length,
@@ -142,7 +157,7 @@ export class MdnsSearch {
   #found (peer: PeerInfo): void {
     if (this.#stopped || peer.multiaddrs.length === 0) return
     const id = peer.id.toString()
-    if (id === this.#node.peerId.toString() || this.#node.getConnections(peer.id).length > 0) return
+    if (id === this.#node.peerId.toString() || this.#connected(id)) return
     this.#addrs.delete(id)
     if (this.#addrs.size >= MAX_DIALLED) this.#addrs.delete(this.#addrs.keys().next().value!)
     this.#addrs.set(id, peer.multiaddrs.map(a => a.getPeerId() === null ? a.encapsulate(`/p2p/${id}`) : a))
@@ -172,7 +187,7 @@ export class MdnsSearch {
   }
 
   #connected (id: string): boolean {
-    return this.#node.getPeers().some(p => p.toString() === id)
+    return this.#peers.has(id)
   }
 
   /** Starts the next queued dial of a peer still unconnected. */
